@@ -1,0 +1,69 @@
+//! Which addresses may be quarantined, and as what.
+
+use std::path::Path;
+
+use cordon_config::{AddrError, Config, load_str};
+
+fn config() -> Config {
+    load_str(
+        "\
+subscribers:
+  prefixes: [100.64.0.0/16, 2001:db8:1000::/36]
+interfaces: {downlink: [sub0], uplink: [eth0]}
+never_quarantine: [100.64.0.1, 2001:db8:1000::1]
+walled_garden: {resolvers: [192.0.2.53]}
+portal: {public_url: http://portal.example/}
+",
+        Path::new("t.yaml"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn ipv4_hosts_and_ranges() {
+    let c = config();
+    assert_eq!(c.subscriber_addr("100.64.3.7").unwrap().to_string(), "100.64.3.7");
+    assert_eq!(c.subscriber_addr(" 100.64.3.0/24 ").unwrap().to_string(), "100.64.3.0/24");
+}
+
+#[test]
+fn ipv6_addresses_widen_to_the_quarantine_prefix() {
+    let c = config();
+    let a = c.subscriber_addr("2001:db8:1000:7:1234::9").unwrap();
+    assert_eq!(a.to_string(), "2001:db8:1000:7::/64");
+    assert!(a.contains(&"2001:db8:1000:7:ffff::1".parse().unwrap()));
+    assert_eq!(
+        c.subscriber_addr("2001:db8:1000:100::/56").unwrap().to_string(),
+        "2001:db8:1000:100::/56"
+    );
+    assert!(matches!(
+        c.subscriber_addr("2001:db8:1000:7::/80"),
+        Err(AddrError::TooNarrow { len: 64, .. })
+    ));
+}
+
+#[test]
+fn refusals_say_why() {
+    let c = config();
+    assert!(matches!(c.subscriber_addr("100.64.3"), Err(AddrError::Malformed(_))));
+    assert!(matches!(c.subscriber_addr("banana"), Err(AddrError::Malformed(_))));
+    assert!(matches!(c.subscriber_addr("8.8.8.8"), Err(AddrError::NotSubscriber(_))));
+    assert!(matches!(c.subscriber_addr("100.0.0.0/8"), Err(AddrError::NotSubscriber(_))));
+    assert!(matches!(c.subscriber_addr("100.64.0.1"), Err(AddrError::NeverQuarantine { .. })));
+    // A range that would sweep up a protected address is refused too.
+    assert!(matches!(c.subscriber_addr("100.64.0.0/24"), Err(AddrError::NeverQuarantine { .. })));
+    assert!(matches!(
+        c.subscriber_addr("2001:db8:1000::77"),
+        Err(AddrError::NeverQuarantine { .. })
+    ));
+    let e = c.subscriber_addr("100.64.3.1/24").unwrap_err();
+    assert!(e.to_string().contains("did you mean 100.64.3.0/24"), "{e}");
+}
+
+#[test]
+fn packet_sources_map_to_their_unit() {
+    let c = config();
+    let a = c.subscriber_of("2001:db8:1000:9::abcd".parse().unwrap()).unwrap();
+    assert_eq!(a.to_string(), "2001:db8:1000:9::/64");
+    assert!(c.subscriber_of("203.0.113.9".parse().unwrap()).is_err());
+}

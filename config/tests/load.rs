@@ -1,0 +1,158 @@
+//! Reading config files: the shipped example, and every error path an
+//! operator can hit, with where it is reported.
+
+use std::path::Path;
+
+use cordon_config::{Config, ConfigErrors, Port25Mode, load_str};
+
+const MINIMAL: &str = "\
+subscribers:
+  prefixes: [100.64.0.0/16, 2001:db8:1000::/36]
+interfaces:
+  downlink: [sub0]
+  uplink: [eth0]
+walled_garden:
+  resolvers: [192.0.2.53]
+portal:
+  public_url: http://portal.example/
+";
+
+fn load(src: &str) -> Result<Config, ConfigErrors> {
+    load_str(src, Path::new("test.yaml"))
+}
+
+/// The single error of a config that must fail, as "line:col: message".
+fn one_error(src: &str) -> String {
+    let errs = load(src).expect_err("config should be refused").0;
+    assert_eq!(errs.len(), 1, "expected one error, got {errs:?}");
+    let e = &errs[0];
+    assert_eq!(e.file, Path::new("test.yaml"));
+    format!(
+        "{}:{}: {}",
+        e.line.expect("a line"),
+        e.column.expect("a column"),
+        e.message
+    )
+}
+
+#[test]
+fn the_shipped_example_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cordon.example.yaml");
+    let c = cordon_config::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.table, "cordon");
+    assert_eq!(c.port25.mode, Port25Mode::Block);
+    assert_eq!(c.quarantine.quiet_period.as_secs(), 7200);
+    assert_eq!(c.portal.languages, ["en", "es", "da"]);
+}
+
+#[test]
+fn a_minimal_config_gets_documented_defaults() {
+    let c = load(MINIMAL).unwrap();
+    assert_eq!(c.table, "cordon");
+    assert_eq!(c.subscribers.ipv6_quarantine_prefix, 64);
+    assert_eq!(c.port25.submission_ports, [587, 465]);
+    assert_eq!(c.portal.redirect_port, 8081);
+    assert_eq!(c.retention.as_secs(), 180 * 86_400);
+}
+
+#[test]
+fn unknown_key_is_refused_at_its_line() {
+    let src = MINIMAL.replace("  uplink: [eth0]", "  uplink: [eth0]\n  sideways: [eth1]");
+    let e = one_error(&src);
+    assert!(e.starts_with("6:3: "), "{e}");
+    assert!(e.contains("unknown field `sideways`"), "{e}");
+    assert!(e.contains("expected `downlink` or `uplink`"), "{e}");
+}
+
+#[test]
+fn unknown_top_level_key_is_refused() {
+    let e = one_error(&format!("{MINIMAL}colour: blue\n"));
+    assert!(e.starts_with("10:1: "), "{e}");
+    assert!(e.contains("unknown field `colour`"), "{e}");
+}
+
+#[test]
+fn bad_prefix_is_refused_with_what_was_expected() {
+    let e = one_error(&MINIMAL.replace("100.64.0.0/16", "100.64.0.0/33"));
+    assert!(e.starts_with("2:14: "), "{e}");
+    assert!(e.contains("expected an IP address or prefix"), "{e}");
+}
+
+#[test]
+fn prefix_with_host_bits_suggests_the_fix() {
+    let e = one_error(&MINIMAL.replace("100.64.0.0/16", "100.64.3.0/16"));
+    assert!(e.contains("did you mean `100.64.0.0/16`"), "{e}");
+}
+
+#[test]
+fn bad_duration_is_refused() {
+    let e = one_error(&format!("{MINIMAL}quarantine:\n  quiet_period: 20 minutes please\n"));
+    assert!(e.starts_with("11:17: "), "{e}");
+    assert!(e.contains("expected a duration like `30s`"), "{e}");
+    let e = one_error(&format!("{MINIMAL}quarantine:\n  min_hold: 30\n"));
+    assert!(e.contains("with a unit"), "{e}");
+}
+
+#[test]
+fn interface_name_over_15_bytes_is_refused() {
+    let e = one_error(&MINIMAL.replace("[sub0]", "[a-very-long-ifname]"));
+    assert!(e.starts_with("4:14: "), "{e}");
+    assert!(e.contains("at most 15"), "{e}");
+}
+
+#[test]
+fn never_quarantine_entry_inside_nothing_is_refused_at_its_line() {
+    let e = one_error(&format!("{MINIMAL}never_quarantine:\n  - 100.64.0.1\n  - 10.9.9.9\n"));
+    assert!(e.starts_with("12:5: "), "{e}");
+    assert!(e.contains("never_quarantine[1]"), "{e}");
+    assert!(e.contains("inside no subscriber prefix"), "{e}");
+}
+
+#[test]
+fn cross_field_problems_are_all_reported() {
+    let src = format!(
+        "{MINIMAL}never_quarantine: [10.9.9.9]\nquarantine:\n  escalation: 0.5\nretention: 1h\n"
+    );
+    let errs = load(&src).unwrap_err().0;
+    let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert_eq!(errs.len(), 3, "{text:#?}");
+    assert!(text[0].starts_with("test.yaml:10:20: never_quarantine[0]"), "{}", text[0]);
+    assert!(text[1].starts_with("test.yaml:12:15: quarantine.escalation"), "{}", text[1]);
+    assert!(text[2].starts_with("test.yaml:13:12: retention"), "{}", text[2]);
+}
+
+#[test]
+fn missing_required_section_is_named() {
+    let src = MINIMAL.replace("portal:\n  public_url: http://portal.example/\n", "");
+    let errs = load(&src).unwrap_err();
+    assert!(errs.to_string().contains("missing field `portal`"), "{errs}");
+}
+
+#[test]
+fn wrong_type_says_what_was_expected() {
+    let e = one_error(&format!("{MINIMAL}port25:\n  mode: sometimes\n"));
+    assert!(e.starts_with("11:9: "), "{e}");
+    assert!(e.contains("unknown variant `sometimes`, expected one of `block`, `monitor`, `off`"), "{e}");
+}
+
+#[test]
+fn yaml_syntax_error_has_a_location() {
+    let e = one_error("subscribers:\n  prefixes: [100.64.0.0/16]\n   interfaces: x\n");
+    assert!(e.starts_with("3:"), "{e}");
+}
+
+#[test]
+fn bad_values_across_sections_are_refused() {
+    for (extra, needle) in [
+        ("port25:\n  submission_ports: [25]\n", "not a submission port"),
+        ("control:\n  mode: \"999\"\n", "octal"),
+        ("table: 9lives\n", "table name"),
+        ("store:\n  backend: postgres\n", "not available"),
+        ("detection:\n  smtp_attempts: {threshold: 0, window: 1m}\n", "at least 1"),
+    ] {
+        let e = one_error(&format!("{MINIMAL}{extra}"));
+        assert!(e.contains(needle), "{extra}: {e}");
+    }
+    let e = one_error(&MINIMAL.replace("http://portal.example/", "portal.example"));
+    assert!(e.contains("absolute http://"), "{e}");
+}

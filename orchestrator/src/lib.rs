@@ -1,0 +1,2 @@
+//! cordond and the cordon CLI.
+#![forbid(unsafe_code)]

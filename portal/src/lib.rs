@@ -1,0 +1,2 @@
+//! cordon-portal.
+#![forbid(unsafe_code)]

@@ -1,0 +1,14 @@
+//! The messages that cross `cordond`'s Unix sockets, and how they are framed.
+//!
+//! Two sockets, two vocabularies: the portal socket ([`portal`]) can only ask
+//! about one address and request its self-release, so a compromised portal
+//! cannot quarantine or list anybody; the control socket (operators, `cordon`)
+//! carries everything else. Each message is one JSON document in a
+//! length-delimited frame (`tokio_util::codec::LengthDelimitedCodec`).
+
+#![forbid(unsafe_code)]
+
+pub mod frame;
+pub mod portal;
+
+pub use frame::{FrameError, Framed, framed};

@@ -1,0 +1,2 @@
+//! The namespace lab.
+#![forbid(unsafe_code)]
