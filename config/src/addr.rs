@@ -112,13 +112,13 @@ impl Config {
                     suggest: net.trunc(),
                 });
             }
-            if let IpNet::V6(v6) = net {
-                if v6.prefix_len() > self.subscribers.ipv6_quarantine_prefix {
-                    return Err(AddrError::TooNarrow {
-                        given: net,
-                        len: self.subscribers.ipv6_quarantine_prefix,
-                    });
-                }
+            if let IpNet::V6(v6) = net
+                && v6.prefix_len() > self.subscribers.ipv6_quarantine_prefix
+            {
+                return Err(AddrError::TooNarrow {
+                    given: net,
+                    len: self.subscribers.ipv6_quarantine_prefix,
+                });
             }
             net
         };
@@ -157,7 +157,10 @@ impl Config {
             .iter()
             .find(|n| net.contains(&n.net()) || n.net().contains(&net))
         {
-            return Err(AddrError::NeverQuarantine { addr: net, entry: *entry });
+            return Err(AddrError::NeverQuarantine {
+                addr: net,
+                entry: *entry,
+            });
         }
         Ok(SubscriberAddr(net))
     }

@@ -206,7 +206,8 @@ fn check(c: &Config) -> Vec<Problem> {
     if c.walled_garden.resolvers.is_empty() {
         p.push((
             vec![Key("walled_garden"), Key("resolvers")],
-            "list at least one DNS resolver, or quarantined hosts cannot even find the portal".into(),
+            "list at least one DNS resolver, or quarantined hosts cannot even find the portal"
+                .into(),
         ));
     }
     let portal = &c.portal;

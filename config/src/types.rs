@@ -80,7 +80,10 @@ impl fmt::Display for IfName {
     }
 }
 
-serde_via_str!(IfName, "an interface name of at most 15 bytes, like `eth0` or `sub*`");
+serde_via_str!(
+    IfName,
+    "an interface name of at most 15 bytes, like `eth0` or `sub*`"
+);
 
 /// An IPv4 or IPv6 prefix with no host bits set. A bare address reads as a
 /// single-host prefix (/32 or /128).
@@ -259,7 +262,7 @@ pub mod duration {
     pub fn format(d: Duration) -> String {
         let s = d.as_secs();
         for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-            if s >= n && s % n == 0 {
+            if s >= n && s.is_multiple_of(n) {
                 return format!("{}{unit}", s / n);
             }
         }
@@ -310,8 +313,14 @@ mod tests {
 
     #[test]
     fn prefixes_refuse_host_bits_and_accept_bare_addresses() {
-        assert_eq!("192.0.2.7".parse::<Prefix>().unwrap().to_string(), "192.0.2.7");
-        assert_eq!("2001:db8::/32".parse::<Prefix>().unwrap().to_string(), "2001:db8::/32");
+        assert_eq!(
+            "192.0.2.7".parse::<Prefix>().unwrap().to_string(),
+            "192.0.2.7"
+        );
+        assert_eq!(
+            "2001:db8::/32".parse::<Prefix>().unwrap().to_string(),
+            "2001:db8::/32"
+        );
         let e = "192.0.2.7/24".parse::<Prefix>().unwrap_err();
         assert!(e.contains("did you mean `192.0.2.0/24`"), "{e}");
         assert!("192.0.2.300".parse::<Prefix>().is_err());
@@ -339,7 +348,10 @@ mod tests {
         assert_eq!(duration::parse("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(duration::parse("15m").unwrap(), Duration::from_secs(900));
         assert_eq!(duration::parse("2h").unwrap(), Duration::from_secs(7200));
-        assert_eq!(duration::parse("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(
+            duration::parse("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
         assert!(duration::parse("30").is_err());
         assert!(duration::parse("soon").is_err());
         assert_eq!(duration::format(Duration::from_secs(7200)), "2h");

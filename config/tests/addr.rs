@@ -1,5 +1,7 @@
 //! Which addresses may be quarantined, and as what.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
+
 use std::path::Path;
 
 use cordon_config::{AddrError, Config, load_str};
@@ -22,8 +24,14 @@ portal: {public_url: http://portal.example/}
 #[test]
 fn ipv4_hosts_and_ranges() {
     let c = config();
-    assert_eq!(c.subscriber_addr("100.64.3.7").unwrap().to_string(), "100.64.3.7");
-    assert_eq!(c.subscriber_addr(" 100.64.3.0/24 ").unwrap().to_string(), "100.64.3.0/24");
+    assert_eq!(
+        c.subscriber_addr("100.64.3.7").unwrap().to_string(),
+        "100.64.3.7"
+    );
+    assert_eq!(
+        c.subscriber_addr(" 100.64.3.0/24 ").unwrap().to_string(),
+        "100.64.3.0/24"
+    );
 }
 
 #[test]
@@ -33,7 +41,9 @@ fn ipv6_addresses_widen_to_the_quarantine_prefix() {
     assert_eq!(a.to_string(), "2001:db8:1000:7::/64");
     assert!(a.contains(&"2001:db8:1000:7:ffff::1".parse().unwrap()));
     assert_eq!(
-        c.subscriber_addr("2001:db8:1000:100::/56").unwrap().to_string(),
+        c.subscriber_addr("2001:db8:1000:100::/56")
+            .unwrap()
+            .to_string(),
         "2001:db8:1000:100::/56"
     );
     assert!(matches!(
@@ -45,13 +55,31 @@ fn ipv6_addresses_widen_to_the_quarantine_prefix() {
 #[test]
 fn refusals_say_why() {
     let c = config();
-    assert!(matches!(c.subscriber_addr("100.64.3"), Err(AddrError::Malformed(_))));
-    assert!(matches!(c.subscriber_addr("banana"), Err(AddrError::Malformed(_))));
-    assert!(matches!(c.subscriber_addr("8.8.8.8"), Err(AddrError::NotSubscriber(_))));
-    assert!(matches!(c.subscriber_addr("100.0.0.0/8"), Err(AddrError::NotSubscriber(_))));
-    assert!(matches!(c.subscriber_addr("100.64.0.1"), Err(AddrError::NeverQuarantine { .. })));
+    assert!(matches!(
+        c.subscriber_addr("100.64.3"),
+        Err(AddrError::Malformed(_))
+    ));
+    assert!(matches!(
+        c.subscriber_addr("banana"),
+        Err(AddrError::Malformed(_))
+    ));
+    assert!(matches!(
+        c.subscriber_addr("8.8.8.8"),
+        Err(AddrError::NotSubscriber(_))
+    ));
+    assert!(matches!(
+        c.subscriber_addr("100.0.0.0/8"),
+        Err(AddrError::NotSubscriber(_))
+    ));
+    assert!(matches!(
+        c.subscriber_addr("100.64.0.1"),
+        Err(AddrError::NeverQuarantine { .. })
+    ));
     // A range that would sweep up a protected address is refused too.
-    assert!(matches!(c.subscriber_addr("100.64.0.0/24"), Err(AddrError::NeverQuarantine { .. })));
+    assert!(matches!(
+        c.subscriber_addr("100.64.0.0/24"),
+        Err(AddrError::NeverQuarantine { .. })
+    ));
     assert!(matches!(
         c.subscriber_addr("2001:db8:1000::77"),
         Err(AddrError::NeverQuarantine { .. })
@@ -63,7 +91,9 @@ fn refusals_say_why() {
 #[test]
 fn packet_sources_map_to_their_unit() {
     let c = config();
-    let a = c.subscriber_of("2001:db8:1000:9::abcd".parse().unwrap()).unwrap();
+    let a = c
+        .subscriber_of("2001:db8:1000:9::abcd".parse().unwrap())
+        .unwrap();
     assert_eq!(a.to_string(), "2001:db8:1000:9::/64");
     assert!(c.subscriber_of("203.0.113.9".parse().unwrap()).is_err());
 }

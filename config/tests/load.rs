@@ -1,6 +1,8 @@
 //! Reading config files: the shipped example, and every error path an
 //! operator can hit, with where it is reported.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
+
 use std::path::Path;
 
 use cordon_config::{Config, ConfigErrors, Port25Mode, load_str};
@@ -86,7 +88,9 @@ fn prefix_with_host_bits_suggests_the_fix() {
 
 #[test]
 fn bad_duration_is_refused() {
-    let e = one_error(&format!("{MINIMAL}quarantine:\n  quiet_period: 20 minutes please\n"));
+    let e = one_error(&format!(
+        "{MINIMAL}quarantine:\n  quiet_period: 20 minutes please\n"
+    ));
     assert!(e.starts_with("11:17: "), "{e}");
     assert!(e.contains("expected a duration like `30s`"), "{e}");
     let e = one_error(&format!("{MINIMAL}quarantine:\n  min_hold: 30\n"));
@@ -102,7 +106,9 @@ fn interface_name_over_15_bytes_is_refused() {
 
 #[test]
 fn never_quarantine_entry_inside_nothing_is_refused_at_its_line() {
-    let e = one_error(&format!("{MINIMAL}never_quarantine:\n  - 100.64.0.1\n  - 10.9.9.9\n"));
+    let e = one_error(&format!(
+        "{MINIMAL}never_quarantine:\n  - 100.64.0.1\n  - 10.9.9.9\n"
+    ));
     assert!(e.starts_with("12:5: "), "{e}");
     assert!(e.contains("never_quarantine[1]"), "{e}");
     assert!(e.contains("inside no subscriber prefix"), "{e}");
@@ -116,23 +122,41 @@ fn cross_field_problems_are_all_reported() {
     let errs = load(&src).unwrap_err().0;
     let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
     assert_eq!(errs.len(), 3, "{text:#?}");
-    assert!(text[0].starts_with("test.yaml:10:20: never_quarantine[0]"), "{}", text[0]);
-    assert!(text[1].starts_with("test.yaml:12:15: quarantine.escalation"), "{}", text[1]);
-    assert!(text[2].starts_with("test.yaml:13:12: retention"), "{}", text[2]);
+    assert!(
+        text[0].starts_with("test.yaml:10:20: never_quarantine[0]"),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[1].starts_with("test.yaml:12:15: quarantine.escalation"),
+        "{}",
+        text[1]
+    );
+    assert!(
+        text[2].starts_with("test.yaml:13:12: retention"),
+        "{}",
+        text[2]
+    );
 }
 
 #[test]
 fn missing_required_section_is_named() {
     let src = MINIMAL.replace("portal:\n  public_url: http://portal.example/\n", "");
     let errs = load(&src).unwrap_err();
-    assert!(errs.to_string().contains("missing field `portal`"), "{errs}");
+    assert!(
+        errs.to_string().contains("missing field `portal`"),
+        "{errs}"
+    );
 }
 
 #[test]
 fn wrong_type_says_what_was_expected() {
     let e = one_error(&format!("{MINIMAL}port25:\n  mode: sometimes\n"));
     assert!(e.starts_with("11:9: "), "{e}");
-    assert!(e.contains("unknown variant `sometimes`, expected one of `block`, `monitor`, `off`"), "{e}");
+    assert!(
+        e.contains("unknown variant `sometimes`, expected one of `block`, `monitor`, `off`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -144,11 +168,17 @@ fn yaml_syntax_error_has_a_location() {
 #[test]
 fn bad_values_across_sections_are_refused() {
     for (extra, needle) in [
-        ("port25:\n  submission_ports: [25]\n", "not a submission port"),
+        (
+            "port25:\n  submission_ports: [25]\n",
+            "not a submission port",
+        ),
         ("control:\n  mode: \"999\"\n", "octal"),
         ("table: 9lives\n", "table name"),
         ("store:\n  backend: postgres\n", "not available"),
-        ("detection:\n  smtp_attempts: {threshold: 0, window: 1m}\n", "at least 1"),
+        (
+            "detection:\n  smtp_attempts: {threshold: 0, window: 1m}\n",
+            "at least 1",
+        ),
     ] {
         let e = one_error(&format!("{MINIMAL}{extra}"));
         assert!(e.contains(needle), "{extra}: {e}");

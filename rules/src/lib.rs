@@ -1,1 +1,28 @@
-pub fn x(){}
+//! Cordon's nftables ruleset.
+//!
+//! - [`render`] turns a config (and the elements to carry) into the complete
+//!   table in `nft -f` syntax: pure, unit-tested, what `cordon rules` prints.
+//! - [`Kernel`] installs or replaces that table in one atomic transaction,
+//!   changes set elements in batches through the `nftables` JSON API, and
+//!   reads sets back — never touching any other table.
+//! - [`names`] holds the set and chain names that tests and operators see.
+//!
+//! Why the table itself goes in as `nft` syntax while element changes use the
+//! JSON API: the `nftables` crate's schema (0.6) cannot express a set
+//! statement carrying a stateful expression (`update @smtp_recent_v4 { ip
+//! saddr counter }`, or `limit rate over`), which is exactly how Cordon counts
+//! per host in the kernel. The table is installed once per start or reload;
+//! the frequent work (quarantine, release, reading sets) is typed JSON.
+
+#![forbid(unsafe_code)]
+
+mod elements;
+mod error;
+mod kernel;
+pub mod names;
+mod render;
+
+pub use elements::{Carried, SmtpSeen};
+pub use error::RulesError;
+pub use kernel::{Kernel, NftCommand};
+pub use render::render;

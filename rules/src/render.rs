@@ -1,0 +1,360 @@
+//! The config turned into Cordon's table, in `nft -f` syntax.
+//!
+//! The ruleset is a template (`templates/ruleset.nft`) so that a person can
+//! review it as the kernel will see it; this module only computes the values
+//! that go in. Every value comes from a typed config field, so nothing an
+//! operator writes can inject nft syntax.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use cordon_config::{Config, Port25Mode, Prefix, Signal};
+use ipnet::{IpNet, Ipv6Net};
+use minijinja::{Environment, context};
+use serde::Serialize;
+
+use crate::elements::{Carried, nft_text};
+use crate::error::RulesError;
+use crate::names::{self, set_name};
+
+const TEMPLATE: &str = include_str!("../templates/ruleset.nft");
+
+/// How many hosts the per-host dynamic sets can track. A BNG serves up to a
+/// few hundred thousand subscribers; elements cost about 100 bytes each.
+const HOSTS_MAX: u32 = 262_144;
+/// (host, destination) pairs tracked within the detection window.
+const PAIRS_MAX: u32 = 1_048_576;
+/// A host over a threshold is reported to cordond again after this long if
+/// it is still over, so one lost event costs seconds, not a zombie.
+const ALERT_REPEAT: Duration = Duration::from_secs(10);
+/// Relay-limit state per host is forgotten after this long without traffic.
+const RELAY_STATE: Duration = Duration::from_secs(600);
+
+/// Renders the complete table for `config`, with `carried` elements in its
+/// sets, ready for `nft -f`.
+pub fn render(config: &Config, carried: &Carried) -> Result<String, RulesError> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_keep_trailing_newline(true);
+    env.add_template("ruleset.nft", TEMPLATE)?;
+    let tmpl = env.get_template("ruleset.nft")?;
+    let det = &config.detection;
+    let text = tmpl.render(context! {
+        table => config.table,
+        sets => sets(config, carried),
+        downlink => config.interfaces.downlink.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
+        mask6 => v6_mask(config.subscribers.ipv6_quarantine_prefix),
+        redirect_port => config.portal.redirect_port,
+        port25_mode => match config.port25.mode {
+            Port25Mode::Block => "block",
+            Port25Mode::Monitor => "monitor",
+            Port25Mode::Off => "off",
+        },
+        submission_ports => join(&config.port25.submission_ports),
+        relay_ports => join(&config.relays.ports),
+        relay => context! {
+            rate => config.relays.new_connections_per_minute,
+            burst => config.relays.burst,
+        },
+        attempts => Limit::for_signal(&det.smtp_attempts),
+        destinations => Limit::for_signal(&det.smtp_destinations),
+        nflog_group => det.nflog_group,
+    })?;
+    Ok(text)
+}
+
+fn join(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The netmask that reduces an IPv6 address to its subscriber prefix.
+fn v6_mask(len: u8) -> String {
+    Ipv6Net::new(std::net::Ipv6Addr::UNSPECIFIED, len.min(128))
+        .map(|n| n.netmask().to_string())
+        .unwrap_or_else(|_| "ffff:ffff:ffff:ffff::".into())
+}
+
+/// A threshold over a window as an nftables token bucket.
+///
+/// The kernel's `limit rate over R/unit burst B` lets R+B packets through
+/// back to back before it matches, then R per unit. With R+B = threshold and
+/// R = threshold per window, a host matches when it makes `threshold`
+/// attempts in a burst, or keeps up more than `threshold` per window.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+struct Limit {
+    rate: String,
+    burst: u32,
+}
+
+impl Limit {
+    fn for_signal(s: &Signal) -> Limit {
+        let window = s.window.as_secs().max(1);
+        let threshold = u64::from(s.threshold.max(1));
+        let (per, unit) = [
+            (1, "second"),
+            (60, "minute"),
+            (3600, "hour"),
+            (86_400, "day"),
+        ]
+        .into_iter()
+        .map(|(secs, unit)| (threshold * secs / window, unit))
+        .find(|(per, _)| *per >= 1)
+        .unwrap_or((1, "day"));
+        let per = per.min(threshold);
+        let burst = u32::try_from(threshold - per).unwrap_or(u32::MAX).max(1);
+        Limit {
+            rate: format!("{per}/{unit}"),
+            burst,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct SetSpec {
+    name: String,
+    #[serde(rename = "type")]
+    ty: &'static str,
+    size: Option<u32>,
+    flags: Option<&'static str>,
+    timeout: Option<u64>,
+    comment: &'static str,
+    elements: Vec<String>,
+}
+
+fn split(prefixes: impl IntoIterator<Item = IpNet>) -> (Vec<String>, Vec<String>) {
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    let mut all: Vec<IpNet> = prefixes.into_iter().collect();
+    all.sort();
+    all.dedup();
+    for p in all {
+        match p {
+            IpNet::V4(_) => v4.push(nft_text(&p)),
+            IpNet::V6(_) => v6.push(nft_text(&p)),
+        }
+    }
+    (v4, v6)
+}
+
+fn nets(prefixes: &[Prefix]) -> impl Iterator<Item = IpNet> + '_ {
+    prefixes.iter().map(Prefix::net)
+}
+
+fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
+    let mut out = Vec::new();
+    let mut pair = |base: &str,
+                    comment: &'static str,
+                    flags: Option<&'static str>,
+                    elements: (Vec<String>, Vec<String>)| {
+        for (v4, elems) in [(true, elements.0), (false, elements.1)] {
+            out.push(SetSpec {
+                name: set_name(base, v4),
+                ty: if v4 { "ipv4_addr" } else { "ipv6_addr" },
+                size: None,
+                flags,
+                timeout: None,
+                comment,
+                elements: elems,
+            });
+        }
+    };
+    pair(
+        names::QUARANTINED,
+        "quarantined hosts and prefixes (cordond, from its store)",
+        Some("interval"),
+        split(carried.quarantined.iter().map(|a| a.net())),
+    );
+    let garden_prefixes = config
+        .walled_garden
+        .destinations
+        .iter()
+        .filter_map(|d| match d {
+            cordon_config::Destination::Prefix(p) => Some(p.net()),
+            cordon_config::Destination::Name(_) => None,
+        });
+    pair(
+        names::GARDEN,
+        "walled garden: reachable while quarantined",
+        Some("interval"),
+        split(garden_prefixes.chain(carried.garden.iter().copied())),
+    );
+    pair(
+        names::RESOLVERS,
+        "DNS resolvers quarantined hosts may ask",
+        None,
+        split(
+            config
+                .walled_garden
+                .resolvers
+                .iter()
+                .map(|a| IpNet::from(*a)),
+        ),
+    );
+    pair(
+        names::ALLOWED_SENDERS,
+        "subscribers allowed to send on port 25",
+        Some("interval"),
+        split(nets(&config.port25.allowed_senders)),
+    );
+    pair(
+        names::RELAYS,
+        "the ISP's mail relays",
+        Some("interval"),
+        split(nets(&config.relays.addresses)),
+    );
+
+    let quiet = config.quarantine.quiet_period.as_secs();
+    let mut recent: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    for seen in &carried.smtp_recent {
+        // An element that would expire within the second is not worth carrying.
+        let left = seen.expires.as_secs().min(quiet);
+        if left == 0 {
+            continue;
+        }
+        let text = format!(
+            "{} counter packets {} bytes 0 timeout {quiet}s expires {left}s",
+            seen.key, seen.attempts
+        );
+        match seen.key {
+            IpAddr::V4(_) => recent.0.push(text),
+            IpAddr::V6(_) => recent.1.push(text),
+        }
+    }
+    let det = &config.detection;
+    let dynamic = [
+        (
+            names::SMTP_RECENT,
+            "hosts with an SMTP attempt within the quiet period",
+            quiet,
+            HOSTS_MAX,
+            false,
+        ),
+        (
+            names::SMTP_RATE,
+            "detection meter: new SMTP attempts per host",
+            det.smtp_attempts.window.as_secs(),
+            HOSTS_MAX,
+            false,
+        ),
+        (
+            names::SMTP_PAIRS,
+            "detection: (host, destination) pairs within the window",
+            det.smtp_destinations.window.as_secs(),
+            PAIRS_MAX,
+            true,
+        ),
+        (
+            names::SMTP_DESTS,
+            "detection meter: new SMTP destinations per host",
+            det.smtp_destinations.window.as_secs(),
+            HOSTS_MAX,
+            false,
+        ),
+        (
+            names::ALERTED,
+            "hosts just reported to cordond (one event, not a flood)",
+            ALERT_REPEAT.as_secs(),
+            HOSTS_MAX,
+            false,
+        ),
+        (
+            names::RELAY_RATE,
+            "relay limit state per host",
+            RELAY_STATE.as_secs(),
+            HOSTS_MAX,
+            false,
+        ),
+    ];
+    for (base, comment, timeout, size, concat) in dynamic {
+        for v4 in [true, false] {
+            let elements = if base == names::SMTP_RECENT {
+                if v4 {
+                    recent.0.clone()
+                } else {
+                    recent.1.clone()
+                }
+            } else {
+                Vec::new()
+            };
+            out.push(SetSpec {
+                name: set_name(base, v4),
+                ty: match (v4, concat) {
+                    (true, false) => "ipv4_addr",
+                    (false, false) => "ipv6_addr",
+                    (true, true) => "ipv4_addr . ipv4_addr",
+                    (false, true) => "ipv6_addr . ipv6_addr",
+                },
+                size: Some(size),
+                flags: Some("dynamic,timeout"),
+                timeout: Some(timeout.max(1)),
+                comment,
+                elements,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signal(threshold: u32, window: u64) -> Signal {
+        Signal {
+            threshold,
+            window: Duration::from_secs(window),
+            action: cordon_config::Action::Enforce,
+        }
+    }
+
+    #[test]
+    fn thresholds_become_token_buckets_that_fire_at_the_threshold() {
+        // 60 in 10 minutes: 6 a minute, and 54 more in a burst.
+        let l = Limit::for_signal(&signal(60, 600));
+        assert_eq!(
+            l,
+            Limit {
+                rate: "6/minute".into(),
+                burst: 54
+            }
+        );
+        // 20 in 10 seconds: 2 a second.
+        let l = Limit::for_signal(&signal(20, 10));
+        assert_eq!(
+            l,
+            Limit {
+                rate: "2/second".into(),
+                burst: 18
+            }
+        );
+        // 3 a day.
+        let l = Limit::for_signal(&signal(3, 86_400));
+        assert_eq!(
+            l,
+            Limit {
+                rate: "3/day".into(),
+                burst: 1
+            }
+        );
+        // A threshold of 1 still leaves a burst the kernel accepts.
+        let l = Limit::for_signal(&signal(1, 1));
+        assert_eq!(
+            l,
+            Limit {
+                rate: "1/second".into(),
+                burst: 1
+            }
+        );
+    }
+
+    #[test]
+    fn ipv6_masks_follow_the_quarantine_prefix() {
+        assert_eq!(v6_mask(64), "ffff:ffff:ffff:ffff::");
+        assert_eq!(v6_mask(56), "ffff:ffff:ffff:ff00::");
+        assert_eq!(v6_mask(48), "ffff:ffff:ffff::");
+    }
+}

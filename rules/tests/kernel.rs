@@ -1,0 +1,254 @@
+//! The `Kernel` API against real nftables, each test in a network namespace
+//! of its own (removed by a guard even when the test fails). Packet-level
+//! behaviour of the ruleset is tested in the lab (`tests/` crate).
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use cordon_config::{Config, load_file, load_str};
+use cordon_rules::{Carried, Kernel, NftCommand, render};
+
+/// A network namespace that exists for one test.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "cl-k{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip netns add {name} (are you root?)");
+        Netns(name)
+    }
+
+    fn nft(&self, args: &[&str], stdin: Option<&str>) -> String {
+        use std::io::Write;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.0, "nft"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            pipe.write_all(s.as_bytes()).unwrap();
+        }
+        drop(pipe);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "nft {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn kernel(&self, config: &Config) -> Kernel {
+        Kernel::new(&config.table, NftCommand::in_netns(&self.0))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn example() -> Config {
+    load_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../cordon.example.yaml")).unwrap()
+}
+
+#[test]
+fn the_example_ruleset_passes_nft_check() {
+    let ns = Netns::new("chk");
+    let text = render(&example(), &Carried::default()).unwrap();
+    ns.nft(&["-c", "-f", "-"], Some(&text));
+}
+
+#[test]
+fn install_change_and_read_back() {
+    let ns = Netns::new("chg");
+    let c = example();
+    let k = ns.kernel(&c);
+    assert!(!k.exists().unwrap());
+    k.install(&c, &Carried::default()).unwrap();
+    assert!(k.exists().unwrap());
+    assert!(k.quarantined().unwrap().is_empty());
+
+    let a = c.subscriber_addr("100.64.3.7").unwrap();
+    let b = c.subscriber_addr("100.64.9.0/24").unwrap();
+    let v6 = c.subscriber_addr("2001:db8:1000:7::99").unwrap();
+    k.change_quarantined(&[a, b, v6], &[]).unwrap();
+    let got: Vec<String> = k
+        .quarantined()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        got,
+        ["100.64.3.7/32", "100.64.9.0/24", "2001:db8:1000:7::/64"]
+    );
+
+    // Adds and removes in one transaction.
+    let d = c.subscriber_addr("100.64.4.4").unwrap();
+    k.change_quarantined(&[d], &[a, v6]).unwrap();
+    let got: Vec<String> = k
+        .quarantined()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(got, ["100.64.4.4/32", "100.64.9.0/24"]);
+
+    // A refused batch changes nothing: removing an absent element fails the whole transaction.
+    let err = k.change_quarantined(&[a], &[v6]).unwrap_err();
+    assert!(err.to_string().contains("nft refused"), "{err}");
+    assert_eq!(k.quarantined().unwrap().len(), 2);
+}
+
+#[test]
+fn replacing_the_table_carries_elements_and_spares_other_tables() {
+    let ns = Netns::new("rep");
+    let c = example();
+    let k = ns.kernel(&c);
+    ns.nft(
+        &["-f", "-"],
+        Some("table inet isp {\n chain input {\n type filter hook input priority 0; policy accept;\n tcp dport 22 counter accept comment \"ssh\"\n }\n}\n"),
+    );
+    let other_before = ns.nft(&["list", "table", "inet", "isp"], None);
+
+    let a = c.subscriber_addr("100.64.3.7").unwrap();
+    k.install(
+        &c,
+        &Carried {
+            quarantined: vec![a],
+            ..Carried::default()
+        },
+    )
+    .unwrap();
+    // A host the kernel saw sending, as the packet path would have added it.
+    ns.nft(
+        &[
+            "add",
+            "element",
+            "inet",
+            "cordon",
+            "smtp_recent_v4",
+            "{ 100.64.5.5 }",
+        ],
+        None,
+    );
+    ns.nft(
+        &[
+            "add",
+            "element",
+            "inet",
+            "cordon",
+            "smtp_recent_v6",
+            "{ 2001:db8:1000:5:: }",
+        ],
+        None,
+    );
+
+    // Reload with a changed config: quarantines come from the caller (the
+    // store), the kernel's recent SMTP attempts survive.
+    let mut changed = c.clone();
+    changed.portal.redirect_port = 9090;
+    k.install(
+        &changed,
+        &Carried {
+            quarantined: vec![a],
+            ..Carried::default()
+        },
+    )
+    .unwrap();
+    let table = ns.nft(&["list", "table", "inet", "cordon"], None);
+    assert!(table.contains("redirect to :9090"), "{table}");
+    assert_eq!(k.quarantined().unwrap(), vec![a.net()]);
+    let recent = k.smtp_recent().unwrap();
+    let keys: Vec<String> = recent.iter().map(|s| s.key.to_string()).collect();
+    assert!(keys.contains(&"100.64.5.5".to_string()), "{keys:?}");
+    assert!(keys.contains(&"2001:db8:1000:5::".to_string()), "{keys:?}");
+    let quiet = changed.quarantine.quiet_period;
+    assert!(
+        recent
+            .iter()
+            .all(|s| s.since_last(quiet) < Duration::from_secs(60)),
+        "{recent:?}"
+    );
+
+    assert_eq!(
+        ns.nft(&["list", "table", "inet", "isp"], None),
+        other_before
+    );
+    k.remove().unwrap();
+    assert!(!k.exists().unwrap());
+    assert_eq!(
+        ns.nft(&["list", "table", "inet", "isp"], None),
+        other_before
+    );
+}
+
+#[test]
+fn one_host_is_looked_up_without_listing_the_set() {
+    let ns = Netns::new("get");
+    let c = load_str(
+        "\
+subscribers: {prefixes: [100.64.0.0/16, 2001:db8:100::/48]}
+interfaces: {downlink: [sub0], uplink: [up]}
+walled_garden: {resolvers: [192.0.2.53]}
+portal: {public_url: http://portal.example/}
+quarantine: {quiet_period: 1h}
+",
+        Path::new("t.yaml"),
+    )
+    .unwrap();
+    let k = ns.kernel(&c);
+    k.install(&c, &Carried::default()).unwrap();
+    let host = c.subscriber_addr("100.64.1.2").unwrap();
+    let v6 = c.subscriber_addr("2001:db8:100:1::2").unwrap();
+    assert_eq!(k.smtp_seen(&host).unwrap(), None);
+    ns.nft(
+        &[
+            "add",
+            "element",
+            "inet",
+            "cordon",
+            "smtp_recent_v4",
+            "{ 100.64.1.2 }",
+        ],
+        None,
+    );
+    ns.nft(
+        &[
+            "add",
+            "element",
+            "inet",
+            "cordon",
+            "smtp_recent_v6",
+            "{ 2001:db8:100:1:: }",
+        ],
+        None,
+    );
+    let seen = k.smtp_seen(&host).unwrap().expect("present");
+    assert!(seen.since_last(c.quarantine.quiet_period) < Duration::from_secs(60));
+    assert!(k.smtp_seen(&v6).unwrap().is_some());
+    assert_eq!(
+        k.smtp_seen(&c.subscriber_addr("100.64.1.3").unwrap())
+            .unwrap(),
+        None
+    );
+}
