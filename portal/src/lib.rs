@@ -1,2 +1,194 @@
-//! cordon-portal.
+//! `cordon-portal`: what a quarantined subscriber sees.
+//!
+//! The kernel sends a quarantined host's `http://` traffic to the redirect
+//! listener, which points the browser at the portal's public URL; there the
+//! subscriber reads, in their own language, what happened, the facts about
+//! their connection (asked from `cordond`), how to clean each kind of device,
+//! where the tools are, and presses "I have cleaned my computer". The OS
+//! captive-portal probes and the RFC 8908 API bring phones and laptops to the
+//! same page.
+//!
+//! Map of the crate:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`app`] | the routes of both listeners and the shared state |
+//! | [`facts`] | the caller's facts and self-release answers, from `cordond`'s reply and the clock (pure) |
+//! | [`probes`] | the OS captive-portal probe URLs and their "success" answers |
+//! | [`templates`] | minijinja pages, built in and overridable, `t()` and `dur()` |
+//! | [`i18n`] | Fluent messages per language, `Accept-Language` negotiation |
+//! | [`tools`] | the downloadable cleanup tools: list, sums, safe serving |
+//! | [`csrf`] | tokens for the self-release form |
+//! | [`cordond`] | the portal-socket client |
+//! | [`server`] | accepting, caps, timeouts, graceful shutdown |
+//! | [`connlimit`] | connection counts overall and per client |
+//! | [`listen`] | opening the sockets |
+//! | [`privileges`] | leaving root behind |
+//! | [`respond`] | response bodies and the headers every answer carries |
+
 #![forbid(unsafe_code)]
+
+pub mod app;
+pub mod connlimit;
+pub mod cordond;
+pub mod csrf;
+pub mod error;
+pub mod facts;
+pub mod i18n;
+pub mod listen;
+pub mod privileges;
+pub mod probes;
+pub mod respond;
+pub mod server;
+pub mod templates;
+pub mod tools;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cordon_config::Config;
+use http::HeaderValue;
+use tokio_util::sync::CancellationToken;
+
+pub use app::{App, RequestLimits, Role};
+pub use error::{Error, Result};
+pub use server::ConnLimits;
+
+/// How long the portal waits for `cordond` per question before showing
+/// general advice instead of the caller's facts.
+const CORDOND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A portal with its sockets open and everything loaded, not yet serving.
+#[derive(Debug)]
+pub struct Portal {
+    app: Arc<App>,
+    listeners: Vec<(Role, std::net::TcpListener)>,
+    limits: ConnLimits,
+}
+
+impl Portal {
+    /// Opens the sockets, leaves root (see [`privileges`]), then loads the
+    /// translations, templates and tools as the unprivileged user, so that
+    /// they need not be readable by root only.
+    pub fn new(config: &Config) -> Result<Portal> {
+        let p = &config.portal;
+        let public_url = check_public_url(&p.public_url)?;
+        let listeners = listen::bind_all(&p.listen, p.redirect_port)?;
+        privileges::drop_root(p.user.as_deref())?;
+
+        let translations = Arc::new(i18n::Translations::load(
+            &p.languages,
+            p.translations_dir.as_deref(),
+        )?);
+        for (lang, key) in translations.missing_keys() {
+            tracing::warn!(lang, key, "message missing; shown in the fallback language");
+        }
+        let pages = templates::Pages::new(p.templates_dir.clone(), Arc::clone(&translations))?;
+        let tools = tools::Tools::load(p.tools_dir.clone(), translations.fallback())?;
+        let csrf = csrf::Csrf::random()
+            .map_err(|e| Error::Config(format!("cannot get random bytes for form tokens: {e}")))?;
+        let app = App {
+            public_url,
+            isp_name: p.isp_name.clone(),
+            support: p.support.clone(),
+            translations,
+            pages,
+            tools,
+            cordond: cordond::Cordond::new(config.control.portal_socket.clone(), CORDOND_TIMEOUT),
+            csrf,
+            limits: RequestLimits {
+                max_body_bytes: 8 * 1024,
+                body_read_timeout: Duration::from_secs(10),
+            },
+        };
+        Ok(Portal {
+            app: Arc::new(app),
+            listeners,
+            limits: ConnLimits::default(),
+        })
+    }
+
+    /// Where each listener is: portal listeners in config order, then the
+    /// redirect listener's IPv4 and IPv6 sockets.
+    pub fn local_addrs(&self) -> Vec<(Role, SocketAddr)> {
+        self.listeners
+            .iter()
+            .filter_map(|(role, l)| l.local_addr().ok().map(|a| (*role, a)))
+            .collect()
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains open connections.
+    /// Must run inside a Tokio runtime.
+    pub async fn serve(self, shutdown: CancellationToken) -> Result<()> {
+        let mut listeners = Vec::new();
+        for (role, l) in self.listeners {
+            let addr = l.local_addr().map_err(|source| Error::Bind {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source,
+            })?;
+            let l = tokio::net::TcpListener::from_std(l)
+                .map_err(|source| Error::Bind { addr, source })?;
+            listeners.push((role, l));
+        }
+        server::serve(self.app, listeners, self.limits, shutdown).await;
+        Ok(())
+    }
+}
+
+/// The public URL must be an absolute `http(s)` URL usable as a `Location`:
+/// it is the only redirect target there is.
+fn check_public_url(url: &str) -> Result<HeaderValue> {
+    let bad = |why: &str| {
+        Error::Config(format!(
+            "portal.public_url {url:?} {why}: give the portal's absolute address, e.g. http://portal.isp.example:8080/"
+        ))
+    };
+    let uri: http::Uri = url.parse().map_err(|_| bad("is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(bad("must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    HeaderValue::from_str(url).map_err(|_| bad("has characters a header cannot carry"))
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C), then cancels `token`.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for signals; stop the portal with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+        () = token.cancelled() => {}
+    }
+    token.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_is_checked() {
+        assert!(check_public_url("http://portal.isp.example:8080/").is_ok());
+        assert!(check_public_url("https://10.0.0.1/").is_ok());
+        for bad in [
+            "portal.isp.example",
+            "/relative",
+            "ftp://x/",
+            "http://",
+            "http://a b/",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+    }
+}

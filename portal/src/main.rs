@@ -1,1 +1,79 @@
-fn main() {}
+//! `cordon-portal --config PATH`: reads the config, opens the ports, leaves
+//! root, prints one `listening on ADDR` line per socket, serves until SIGTERM.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use cordon_config::LogFormat;
+use tokio_util::sync::CancellationToken;
+
+/// The walled garden's web pages for quarantined subscribers.
+#[derive(Debug, Parser)]
+#[command(name = "cordon-portal", version)]
+struct Args {
+    /// The Cordon config file (the same one cordond reads).
+    #[arg(long, value_name = "PATH")]
+    config: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match cordon_config::load_file(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cordon-portal: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.logging.format);
+
+    let portal = match cordon_portal::Portal::new(&config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cordon-portal: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    for (role, addr) in portal.local_addrs() {
+        tracing::info!(%addr, %role, "listening");
+        println!("listening on {addr}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cordon-portal: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        let token = CancellationToken::new();
+        tokio::spawn(cordon_portal::cancel_on_signal(token.clone()));
+        portal.serve(token).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cordon-portal: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Logs go to stderr; stdout carries only the `listening on` lines.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        _ => builder.init(),
+    }
+}

@@ -1,0 +1,33 @@
+//! `cordon-bench`: measures Cordon beside a reference in the same run and
+//! prints a Markdown section for `BENCHMARKS.md` (scripts/bench assembles it).
+//!
+//! Not a test: nothing here asserts a time. Everything runs inside a network
+//! namespace the benchmark creates and removes.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+
+mod netns;
+mod rules;
+mod stats;
+
+/// Runs Cordon's benchmarks.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Cordon config to render the ruleset from.
+    #[arg(long, default_value = "cordon.example.yaml")]
+    config: PathBuf,
+    /// Repetitions of each measurement (median, min and max are reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let config = cordon_config::load_file(&args.config)?;
+    let section = rules::run(&config, args.runs)?;
+    print!("{section}");
+    Ok(())
+}

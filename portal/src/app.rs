@@ -1,0 +1,482 @@
+//! What the portal answers: the shared state and the routes of both listeners.
+//!
+//! The redirect listener answers everything with a redirect to the configured
+//! public URL. The portal's own origin serves the cleanup page, the
+//! self-release form, the captive-portal API, the OS probes and the tools.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cordon_config::Support;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use minijinja::context;
+use serde::Serialize;
+
+use crate::cordond::Cordond;
+use crate::csrf::Csrf;
+use crate::facts::{Facts, Outcome};
+use crate::i18n::Translations;
+use crate::probes::Probe;
+use crate::respond::{self, Body};
+use crate::templates::Pages;
+use crate::tools::Tools;
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The portal's own origin (`portal.listen`).
+    Portal,
+    /// Where the kernel sends quarantined hosts' `http` (`portal.redirect_port`).
+    Redirect,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Portal => "portal",
+            Role::Redirect => "redirect",
+        })
+    }
+}
+
+/// Caps on what one request may cost.
+#[derive(Debug, Clone)]
+pub struct RequestLimits {
+    /// Largest request body read (the self-release form is under 200 bytes).
+    pub max_body_bytes: usize,
+    /// How long reading that body may take.
+    pub body_read_timeout: Duration,
+}
+
+/// Everything a request needs, shared by all connections.
+#[derive(Debug)]
+pub struct App {
+    /// The configured public URL: the only redirect target.
+    pub public_url: HeaderValue,
+    /// The ISP's name as subscribers know it.
+    pub isp_name: String,
+    /// Support contact.
+    pub support: Support,
+    /// Messages.
+    pub translations: Arc<Translations>,
+    /// Templates.
+    pub pages: Pages,
+    /// Downloads.
+    pub tools: Tools,
+    /// The daemon.
+    pub cordond: Cordond,
+    /// Form tokens.
+    pub csrf: Csrf,
+    /// Request caps.
+    pub limits: RequestLimits,
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The operating system a visitor's browser says it runs on, to open the
+/// matching cleanup steps first.
+fn detect_os(user_agent: &str) -> &'static str {
+    if user_agent.contains("Windows") {
+        "windows"
+    } else if user_agent.contains("Android") {
+        "android"
+    } else if user_agent.contains("iPhone") || user_agent.contains("iPad") {
+        "iphone"
+    } else if user_agent.contains("Macintosh") || user_agent.contains("Mac OS") {
+        "macos"
+    } else if user_agent.contains("Linux") || user_agent.contains("X11") {
+        "linux"
+    } else {
+        ""
+    }
+}
+
+/// The value of query parameter `name`.
+fn query_param(req_query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(req_query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn header_str(parts: &http::request::Parts, name: header::HeaderName) -> Option<&str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+impl App {
+    /// Answers one request. Never fails: every problem becomes a page.
+    pub async fn handle<B>(&self, role: Role, peer: SocketAddr, req: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body + Send,
+        B::Data: Send,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let response = match role {
+            Role::Redirect => self.redirect(&method),
+            Role::Portal => self.route(peer.ip().to_canonical(), req).await,
+        };
+        tracing::debug!(%method, %path, status = response.status().as_u16(), "answered");
+        respond::finish(response)
+    }
+
+    /// The redirect listener's answer, whatever was asked: the target is the
+    /// configured URL, never anything from the request (its Host header is
+    /// whatever site the subscriber tried to open).
+    fn redirect(&self, method: &Method) -> Response<Body> {
+        // 303 turns a form POST to some other site into a GET of the portal.
+        let status = if method == Method::GET || method == Method::HEAD {
+            StatusCode::FOUND
+        } else {
+            StatusCode::SEE_OTHER
+        };
+        respond::redirect(status, &self.public_url)
+    }
+
+    async fn route<B>(&self, peer: IpAddr, req: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body + Send,
+        B::Data: Send,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path().to_owned();
+        let readonly = parts.method == Method::GET || parts.method == Method::HEAD;
+        let lang = self
+            .translations
+            .negotiate(
+                query_param(parts.uri.query(), "lang").as_deref(),
+                header_str(&parts, header::ACCEPT_LANGUAGE),
+            )
+            .to_owned();
+
+        if let Some(probe) = Probe::from_path(&path) {
+            if !readonly {
+                return method_not_allowed("GET, HEAD");
+            }
+            return self.probe(peer, probe).await;
+        }
+        match path.as_str() {
+            "/" | "/index.html" => {
+                if !readonly {
+                    return method_not_allowed("GET, HEAD");
+                }
+                let ua = header_str(&parts, header::USER_AGENT).unwrap_or("");
+                self.cleanup_page(peer, &lang, detect_os(ua)).await
+            }
+            "/release" => match parts.method {
+                Method::POST => self.release(peer, &parts, body).await,
+                // A reload of the answer page, a bookmark, or the language
+                // switcher on the answer page: back to the cleanup page.
+                Method::GET | Method::HEAD => {
+                    let switched = query_param(parts.uri.query(), "lang")
+                        .and_then(|l| self.translations.offers(&l).map(str::to_owned))
+                        .and_then(|l| {
+                            let base = self.public_url.to_str().ok()?;
+                            HeaderValue::from_str(&format!("{base}?lang={l}")).ok()
+                        });
+                    respond::redirect(
+                        StatusCode::SEE_OTHER,
+                        switched.as_ref().unwrap_or(&self.public_url),
+                    )
+                }
+                _ => method_not_allowed("GET, HEAD, POST"),
+            },
+            "/api/captive" => {
+                if !readonly {
+                    return method_not_allowed("GET, HEAD");
+                }
+                self.captive_api(peer).await
+            }
+            "/robots.txt" => respond::text(StatusCode::OK, "User-agent: *\nDisallow: /\n"),
+            "/favicon.ico" => respond::status(StatusCode::NOT_FOUND),
+            _ => {
+                if let Some(name) = path.strip_prefix("/tools/") {
+                    if !readonly {
+                        return method_not_allowed("GET, HEAD");
+                    }
+                    return self.tool(name, parts, &lang).await;
+                }
+                self.problem(StatusCode::NOT_FOUND, &lang, "problem-not-found")
+            }
+        }
+    }
+
+    /// The caller's facts; `Unknown` (and a log line) when `cordond` cannot say.
+    async fn facts(&self, peer: IpAddr) -> Facts {
+        match self.cordond.status(peer).await {
+            Ok(status) => Facts::from_status(&status, now_unix()),
+            Err(e) => {
+                tracing::warn!(error = %e, "showing general advice");
+                Facts::unknown()
+            }
+        }
+    }
+
+    async fn probe(&self, peer: IpAddr, probe: Probe) -> Response<Body> {
+        if self.facts(peer).await.captive() {
+            respond::redirect(StatusCode::FOUND, &self.public_url)
+        } else {
+            probe.success()
+        }
+    }
+
+    /// RFC 8908: `captive`, where to sign in, and the time left when known.
+    async fn captive_api(&self, peer: IpAddr) -> Response<Body> {
+        let facts = self.facts(peer).await;
+        let mut doc = serde_json::Map::new();
+        doc.insert("captive".into(), facts.captive().into());
+        doc.insert(
+            "user-portal-url".into(),
+            self.public_url.to_str().unwrap_or_default().into(),
+        );
+        if facts.captive()
+            && let Some(left) = facts.remaining_s
+        {
+            doc.insert("seconds-remaining".into(), left.into());
+        }
+        let body = serde_json::Value::Object(doc).to_string();
+        let mut r = Response::new(respond::full(body));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/captive+json"),
+        );
+        r
+    }
+
+    fn base_context(&self, lang: &str) -> minijinja::Value {
+        context! {
+            lang => lang,
+            langs => self.translations.links(lang),
+            isp => &self.isp_name,
+            support => &self.support,
+            home => self.public_url.to_str().unwrap_or("/"),
+        }
+    }
+
+    fn render(&self, status: StatusCode, page: &str, ctx: minijinja::Value) -> Response<Body> {
+        match self.pages.render(page, ctx) {
+            Ok(html) => respond::html(status, html),
+            Err(e) => {
+                tracing::error!(error = %e, page, "a page did not render");
+                respond::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "This page could not be shown. Please try again in a minute.\n",
+                )
+            }
+        }
+    }
+
+    async fn cleanup_page(&self, peer: IpAddr, lang: &str, os: &str) -> Response<Body> {
+        let facts = self.facts(peer).await;
+        let csrf = facts
+            .can_self_release
+            .then(|| self.csrf.issue(peer, now_unix()));
+        let tools = self.tools.list(lang).await;
+        let ctx = context! {
+            ..self.base_context(lang),
+            ..context! {
+                facts => facts,
+                csrf => csrf,
+                tools => tools,
+                os => os,
+            }
+        };
+        self.render(StatusCode::OK, "cleanup.html", ctx)
+    }
+
+    /// A plain page for a refused or unknown request.
+    fn problem(&self, status: StatusCode, lang: &str, message: &str) -> Response<Body> {
+        let ctx = context! {
+            ..self.base_context(lang),
+            ..context! { status => status.as_u16(), message => message, csrf => None::<String> }
+        };
+        self.render(status, "problem.html", ctx)
+    }
+
+    /// The "I have cleaned my computer" button.
+    async fn release<B>(
+        &self,
+        peer: IpAddr,
+        parts: &http::request::Parts,
+        body: B,
+    ) -> Response<Body>
+    where
+        B: hyper::body::Body + Send,
+        B::Data: Send,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let fallback = self.translations.fallback().to_owned();
+        let max = self.limits.max_body_bytes;
+        let declared =
+            header_str(parts, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max as u64) {
+            return self.problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &fallback,
+                "problem-bad-request",
+            );
+        }
+        let read = tokio::time::timeout(
+            self.limits.body_read_timeout,
+            Limited::new(body, max).collect(),
+        )
+        .await;
+        let bytes = match read {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(_)) => {
+                return self.problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &fallback,
+                    "problem-bad-request",
+                );
+            }
+            Err(_) => {
+                return self.problem(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &fallback,
+                    "problem-bad-request",
+                );
+            }
+        };
+        let mut token = None;
+        let mut form_lang = None;
+        for (k, v) in form_urlencoded::parse(&bytes) {
+            match &*k {
+                "csrf" => token = Some(v.into_owned()),
+                "lang" => form_lang = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        let lang = self
+            .translations
+            .negotiate(
+                form_lang.as_deref(),
+                header_str(parts, header::ACCEPT_LANGUAGE),
+            )
+            .to_owned();
+        let now = now_unix();
+        if let Err(refusal) = self.csrf.verify(token.as_deref().unwrap_or(""), peer, now) {
+            tracing::info!(?refusal, "self-release form refused");
+            // The refusal page carries a fresh form: one more press works.
+            let ctx = context! {
+                ..self.base_context(&lang),
+                ..context! {
+                    status => 403,
+                    message => "problem-form-expired",
+                    csrf => self.csrf.issue(peer, now),
+                }
+            };
+            return self.render(StatusCode::FORBIDDEN, "problem.html", ctx);
+        }
+        let answer = match self.cordond.self_release(peer).await {
+            Ok(outcome) => {
+                tracing::info!(?outcome, "self-release asked");
+                Some(outcome)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "self-release could not be asked");
+                None
+            }
+        };
+        let outcome = Outcome::from_answer(answer.as_ref());
+        let status = if outcome.kind == "unavailable" {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        let ctx = context! {
+            ..self.base_context(&lang),
+            ..context! { outcome => outcome }
+        };
+        self.render(status, "outcome.html", ctx)
+    }
+
+    async fn tool(
+        &self,
+        raw_name: &str,
+        parts: http::request::Parts,
+        lang: &str,
+    ) -> Response<Body> {
+        let name = percent_decode(raw_name);
+        let found = match name {
+            Some(name) => {
+                self.tools
+                    .serve(&name, Request::from_parts(parts, ()))
+                    .await
+            }
+            None => None,
+        };
+        found.unwrap_or_else(|| self.problem(StatusCode::NOT_FOUND, lang, "problem-not-found"))
+    }
+}
+
+/// Decodes a percent-encoded path segment; `None` for invalid UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut r = respond::text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.\n");
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_paths() {
+        assert_eq!(percent_decode("a%20b.exe").as_deref(), Some("a b.exe"));
+        assert_eq!(percent_decode("%2e%2e%2fetc").as_deref(), Some("../etc"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+
+    #[test]
+    fn guesses_the_os() {
+        assert_eq!(
+            detect_os("Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
+            "windows"
+        );
+        assert_eq!(
+            detect_os("Mozilla/5.0 (Linux; Android 14; Pixel 8)"),
+            "android"
+        );
+        assert_eq!(
+            detect_os("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"),
+            "iphone"
+        );
+        assert_eq!(
+            detect_os("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0)"),
+            "macos"
+        );
+        assert_eq!(detect_os("Mozilla/5.0 (X11; Linux x86_64)"), "linux");
+        assert_eq!(detect_os("curl/8"), "");
+    }
+}

@@ -1,0 +1,383 @@
+//! The portal under test: the real binary on loopback ports, a stand-in for
+//! `cordond`'s portal socket answering canned facts, and `curl` as the client.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use cordon_proto::frame::{framed, recv, send};
+use cordon_proto::portal::{HostState, HostStatus, Reason, Request, Response, SelfReleaseOutcome};
+
+/// What the stand-in answers; tests change it while the portal runs.
+#[derive(Debug, Clone)]
+pub struct Answers {
+    /// `None`: answer with an error, as a confused daemon would.
+    pub status: Option<HostStatus>,
+    pub release: SelfReleaseOutcome,
+    /// Requests seen.
+    pub seen: Vec<Request>,
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A quarantined subscriber: 2 hours in, 412 attempts, the last 25 minutes
+/// ago, quiet period 2 hours, ends in 3 days.
+pub fn quarantined() -> HostStatus {
+    let now = now();
+    HostStatus {
+        address: "127.0.0.1".into(),
+        state: HostState::Quarantined,
+        reason: Some(Reason::Detection),
+        since: Some(now - 2 * 3600),
+        until: Some(now + 3 * 86_400),
+        smtp_attempts: 412,
+        last_smtp_attempt: Some(now - 25 * 60),
+        quiet_period_s: 7_200,
+        self_releases_left: 2,
+    }
+}
+
+pub fn clean() -> HostStatus {
+    HostStatus {
+        address: "127.0.0.1".into(),
+        state: HostState::Clean,
+        reason: None,
+        since: None,
+        until: None,
+        smtp_attempts: 0,
+        last_smtp_attempt: None,
+        quiet_period_s: 7_200,
+        self_releases_left: 2,
+    }
+}
+
+/// Serves the portal socket from a thread of its own.
+pub struct StandIn {
+    pub answers: Arc<Mutex<Answers>>,
+    pub path: PathBuf,
+}
+
+impl StandIn {
+    pub fn start(dir: &Path, status: Option<HostStatus>) -> StandIn {
+        let path = dir.join("portal.sock");
+        let answers = Arc::new(Mutex::new(Answers {
+            status,
+            release: SelfReleaseOutcome::Released,
+            seen: Vec::new(),
+        }));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let shared = Arc::clone(&answers);
+        let sock = path.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+                // The portal drops root to `nobody` in these tests.
+                std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+                ready_tx.send(()).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        let mut io = framed(stream);
+                        while let Ok(Some(req)) = recv::<Request>(&mut io).await {
+                            let answer = {
+                                let mut a = shared.lock().unwrap();
+                                a.seen.push(req.clone());
+                                match req {
+                                    Request::Status { .. } => match &a.status {
+                                        Some(s) => Response::Status(s.clone()),
+                                        None => Response::Error {
+                                            message: "stand-in says no".into(),
+                                        },
+                                    },
+                                    Request::SelfRelease { .. } => {
+                                        Response::SelfRelease(a.release.clone())
+                                    }
+                                }
+                            };
+                            if send(&mut io, &answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+        });
+        ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        StandIn { answers, path }
+    }
+
+    pub fn set_status(&self, status: Option<HostStatus>) {
+        self.answers.lock().unwrap().status = status;
+    }
+
+    pub fn set_release(&self, outcome: SelfReleaseOutcome) {
+        self.answers.lock().unwrap().release = outcome;
+    }
+
+    pub fn seen(&self) -> Vec<Request> {
+        self.answers.lock().unwrap().seen.clone()
+    }
+}
+
+/// Options for one portal.
+#[derive(Default)]
+pub struct Setup {
+    /// Facts the stand-in starts with; `None` answers errors.
+    pub status: Option<HostStatus>,
+    /// Do not start the stand-in at all (cordond down).
+    pub no_cordond: bool,
+    /// Files for the tools directory: (name, bytes).
+    pub tools: Vec<(&'static str, Vec<u8>)>,
+    /// Extra YAML lines under `portal:`.
+    pub portal_yaml: String,
+}
+
+/// A running `cordon-portal`, killed on drop.
+pub struct Portal {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub portal: SocketAddr,
+    pub redirect: SocketAddr,
+    pub cordond: Option<StandIn>,
+    pub tools_dir: PathBuf,
+    pub stderr_path: PathBuf,
+}
+
+pub const PUBLIC_URL: &str = "http://portal.isp.test:8080/";
+
+fn open_up(path: &Path) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+impl Portal {
+    pub fn start(setup: Setup) -> Portal {
+        let dir = tempfile::tempdir().unwrap();
+        open_up(dir.path());
+        let tools_dir = dir.path().join("tools");
+        std::fs::create_dir(&tools_dir).unwrap();
+        open_up(&tools_dir);
+        let mut list = String::from("tools:\n");
+        for (name, bytes) in &setup.tools {
+            std::fs::write(tools_dir.join(name), bytes).unwrap();
+            list.push_str(&format!(
+                "  - file: {name}\n    name: {{ en: \"Tool {name}\", es: \"Herramienta {name}\", da: \"Værktøj {name}\" }}\n    description: {{ en: \"Cleans Windows.\", es: \"Limpia Windows.\", da: \"Renser Windows.\" }}\n"
+            ));
+        }
+        if setup.tools.is_empty() {
+            list.push_str("  []\n");
+            list = "tools: []\n".into();
+        }
+        std::fs::write(tools_dir.join("tools.yaml"), list).unwrap();
+        std::fs::write(dir.path().join("secret.txt"), b"not for subscribers").unwrap();
+
+        let cordond = (!setup.no_cordond).then(|| StandIn::start(dir.path(), setup.status.clone()));
+        let user = if nix::unistd::geteuid().is_root() {
+            "  user: nobody\n"
+        } else {
+            ""
+        };
+        let config = format!(
+            "subscribers:\n  prefixes: [100.64.0.0/16]\n\
+             interfaces:\n  downlink: [sub0]\n  uplink: [up0]\n\
+             walled_garden:\n  resolvers: [192.0.2.53]\n\
+             control:\n  portal_socket: {sock}\n\
+             portal:\n  listen: [\"127.0.0.1:0\"]\n  redirect_port: 0\n  public_url: {PUBLIC_URL}\n  \
+             tools_dir: {tools}\n  isp_name: Example Net\n  \
+             support: {{ phone: \"+45 70 00 00 00\", email: support@isp.test, hours: \"8-22\" }}\n{user}{extra}",
+            sock = dir.path().join("portal.sock").display(),
+            tools = tools_dir.display(),
+            extra = setup.portal_yaml,
+        );
+        let config_path = dir.path().join("cordon.yaml");
+        std::fs::write(&config_path, config).unwrap();
+        let stderr_path = dir.path().join("portal.log");
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cordon-portal"))
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "cordon_portal=debug,info")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        // Portal listeners come first, then the redirect listener's IPv4 socket.
+        let mut addrs = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while addrs.len() < 2 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(a) = line.strip_prefix("listening on ") {
+                        addrs.push(a.parse::<SocketAddr>().unwrap());
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "the portal did not print its listening lines: {}",
+                        std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        let redirect = SocketAddr::from(([127, 0, 0, 1], addrs[1].port()));
+        Portal {
+            child,
+            dir,
+            portal: addrs[0],
+            redirect,
+            cordond,
+            tools_dir,
+            stderr_path,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.portal)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stand_in(&self) -> &StandIn {
+        self.cordond.as_ref().unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Still accepting and answering.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none() && curl(&[&self.url("/robots.txt")]).status == 200
+    }
+
+    /// Sends SIGTERM and waits for the exit, with a deadline.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the portal did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP answer as curl saw it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Runs curl with `args` (plus `-s -S -i`, a time limit and `--path-as-is`
+/// so `..` reaches the server as written) and parses the last response.
+pub fn curl(args: &[&str]) -> Answer {
+    let out = Command::new("curl")
+        .args(["-s", "-S", "-i", "--path-as-is", "--max-time", "20"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_http(&out.stdout)
+}
+
+/// Parses a raw HTTP/1.1 response (headers, blank line, body).
+pub fn parse_http(raw: &[u8]) -> Answer {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Polls `check` until it holds or the deadline passes.
+pub fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}

@@ -1,0 +1,119 @@
+//! Running external programs (`ip`, `curl`, `swaks`) with a deadline, so a
+//! hung client fails its test instead of hanging the whole run.
+
+use std::io::Read;
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::LabError;
+
+/// Runs `cmd` to completion, collecting its output; kills it after `within`.
+pub fn output_within(mut cmd: Command, within: Duration) -> Result<Output, LabError> {
+    let program = describe(&cmd);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| LabError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    // Read both pipes on their own threads, so a chatty child never blocks on
+    // a full pipe while we wait for it.
+    let stdout = child.stdout.take().map(reader);
+    let stderr = child.stderr.take().map(reader);
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    let status: ExitStatus = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() >= within => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(LabError::Timeout {
+                    what: format!("`{program}` to finish"),
+                    waited: start.elapsed(),
+                    detail: String::new(),
+                });
+            }
+            Ok(None) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err(e) => return Err(LabError::io(format!("waiting for `{program}`"))(e)),
+        }
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.map(join).unwrap_or_default(),
+        stderr: stderr.map(join).unwrap_or_default(),
+    })
+}
+
+/// Runs `cmd` and fails with [`LabError::Command`] unless it succeeds.
+pub fn run_ok(cmd: Command, within: Duration) -> Result<Output, LabError> {
+    let command = describe(&cmd);
+    let out = output_within(cmd, within)?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(LabError::Command {
+            command,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// The command line, for error messages.
+pub fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        buf
+    })
+}
+
+fn join(h: std::thread::JoinHandle<Vec<u8>>) -> Vec<u8> {
+    h.join().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_output() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo out; echo err >&2"]);
+        let o = output_within(c, Duration::from_secs(10)).unwrap();
+        assert_eq!(o.stdout, b"out\n");
+        assert_eq!(o.stderr, b"err\n");
+    }
+
+    #[test]
+    fn kills_at_the_deadline() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "exec sleep 30"]);
+        let e = output_within(c, Duration::from_millis(100)).unwrap_err();
+        assert!(matches!(e, LabError::Timeout { .. }), "{e}");
+    }
+
+    #[test]
+    fn failures_carry_stderr() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo nope >&2; exit 3"]);
+        let e = run_ok(c, Duration::from_secs(10)).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+    }
+}

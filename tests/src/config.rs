@@ -1,0 +1,298 @@
+//! The cordond config each lab writes for its own topology: short timings and
+//! low thresholds so that tests see detection, quarantine and release within
+//! seconds. Rendered as commented YAML, then checked by `cordon_config`
+//! exactly as `cordond` would check it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use cordon_config::{Action, Config, Port25Mode, Signal, duration};
+
+use crate::addresses::{
+    GARDEN_PREFIXES, PORTAL_V4, PORTAL_V6, RELAY_V4, RELAY_V6, RESOLVER_V4, RESOLVER_V6,
+    SUBSCRIBER_PREFIXES, subscriber_v4, subscriber_v6_prefix,
+};
+use crate::error::LabError;
+
+/// The port the portal's pages are served on.
+pub const PORTAL_PORT: u16 = 8080;
+/// The port quarantined `http` traffic is redirected to.
+pub const REDIRECT_PORT: u16 = 8081;
+/// Where cordond serves metrics (inside the gateway namespace).
+pub const METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+/// The settings tests usually vary. Everything else can be changed through
+/// [`crate::LabBuilder::configure`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigOptions {
+    /// Subscribers (by index) allowed to send on port 25.
+    pub allowed_senders: Vec<usize>,
+    /// `block`, `monitor` or `off`.
+    pub port25_mode: Port25Mode,
+    /// New port-25 connection attempts per host that fire detection.
+    pub smtp_attempts: Signal,
+    /// Distinct port-25 destinations per host that fire detection.
+    pub smtp_destinations: Signal,
+    /// Report score that fires.
+    pub report_score: u32,
+    /// No SMTP attempt for this long counts as stopped.
+    pub quiet_period: Duration,
+    /// Shortest quarantine.
+    pub min_hold: Duration,
+    /// New relay connections per subscriber per minute, and the burst.
+    pub relay_rate: (u32, u32),
+}
+
+impl Default for ConfigOptions {
+    /// Seconds, not hours: a lab test must see a whole quarantine cycle.
+    fn default() -> Self {
+        ConfigOptions {
+            allowed_senders: Vec::new(),
+            port25_mode: Port25Mode::Block,
+            smtp_attempts: Signal {
+                threshold: 20,
+                window: Duration::from_secs(10),
+                action: Action::Enforce,
+            },
+            smtp_destinations: Signal {
+                threshold: 10,
+                window: Duration::from_secs(10),
+                action: Action::Enforce,
+            },
+            report_score: 3,
+            quiet_period: Duration::from_secs(4),
+            min_hold: Duration::from_secs(2),
+            relay_rate: (20, 40),
+        }
+    }
+}
+
+/// A YAML double-quoted scalar (JSON strings are valid YAML).
+fn q(s: impl std::fmt::Display) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+fn list(items: impl IntoIterator<Item = String>) -> String {
+    let v: Vec<String> = items.into_iter().map(q).collect();
+    format!("[{}]", v.join(", "))
+}
+
+fn mode(m: Port25Mode) -> &'static str {
+    match m {
+        Port25Mode::Block => "block",
+        Port25Mode::Monitor => "monitor",
+        Port25Mode::Off => "off",
+    }
+}
+
+fn action(a: Action) -> &'static str {
+    match a {
+        Action::Observe => "observe",
+        Action::Notice => "notice",
+        Action::Enforce => "enforce",
+    }
+}
+
+fn signal(s: &Signal) -> String {
+    format!(
+        "{{threshold: {}, window: {}, action: {}}}",
+        s.threshold,
+        duration::format(s.window),
+        action(s.action)
+    )
+}
+
+/// The config text for a lab whose run directory is `run_dir`.
+pub fn render(lab: &str, run_dir: &Path, o: &ConfigOptions) -> String {
+    let run = |file: &str| q(run_dir.join(file).display());
+    let allowed = o
+        .allowed_senders
+        .iter()
+        .flat_map(|&i| [subscriber_v4(i).to_string(), subscriber_v6_prefix(i)]);
+    format!(
+        r#"# cordond config for the lab `{lab}`, written by cordon-lab.
+# The topology is fixed (see tests/src/addresses.rs); timings are short so
+# that tests see a whole quarantine cycle in seconds.
+table: cordon
+
+subscribers:
+  prefixes: {prefixes}
+  ipv6_quarantine_prefix: 64
+
+interfaces:
+  # One veth per subscriber (sub0, sub1, ...), as a BNG session would be.
+  downlink: ["sub*"]
+  uplink: ["uplink"]
+
+# The gateway's own portal addresses.
+never_quarantine: {never}
+
+port25:
+  mode: {mode}
+  allowed_senders: {allowed}
+  submission_ports: [587, 465]
+
+relays:
+  addresses: {relays}
+  ports: [25, 587, 465]
+  new_connections_per_minute: {rate}
+  burst: {burst}
+
+detection:
+  smtp_attempts: {attempts}
+  smtp_destinations: {destinations}
+  reports: {{score: {score}, window: 7d, action: enforce}}
+  nflog_group: 7107
+
+quarantine:
+  min_hold: {min_hold}
+  quiet_period: {quiet}
+  self_release: {{count: 2, window: 30d}}
+  probation: 1h
+  escalation: 4
+  max_hold: 1h
+
+walled_garden:
+  resolvers: {resolvers}
+  destinations: {garden}
+  refresh: 15m
+
+portal:
+  listen: ["0.0.0.0:{portal_port}", "[::]:{portal_port}"]
+  redirect_port: {redirect_port}
+  public_url: "http://{portal_v4}:{portal_port}/"
+  languages: [en, es, da]
+  isp_name: "Cordon Lab Net"
+  support:
+    email: "support@lab.example"
+  # The portal refuses to stay root; every Debian machine has this account.
+  user: "nobody"
+
+store:
+  backend: sqlite
+  path: {store}
+
+control:
+  socket: {control}
+  mode: "0660"
+  portal_socket: {portal_socket}
+
+metrics:
+  listen: "{metrics}"
+
+logging:
+  format: text
+"#,
+        prefixes = list(SUBSCRIBER_PREFIXES.map(String::from)),
+        never = list([PORTAL_V4.to_string(), PORTAL_V6.to_string()]),
+        mode = mode(o.port25_mode),
+        allowed = list(allowed),
+        relays = list([RELAY_V4.to_string(), RELAY_V6.to_string()]),
+        rate = o.relay_rate.0,
+        burst = o.relay_rate.1,
+        attempts = signal(&o.smtp_attempts),
+        destinations = signal(&o.smtp_destinations),
+        score = o.report_score,
+        min_hold = duration::format(o.min_hold),
+        quiet = duration::format(o.quiet_period),
+        resolvers = list([RESOLVER_V4.to_string(), RESOLVER_V6.to_string()]),
+        garden = list(GARDEN_PREFIXES.map(String::from)),
+        portal_port = PORTAL_PORT,
+        redirect_port = REDIRECT_PORT,
+        portal_v4 = PORTAL_V4,
+        store = run("cordon.db"),
+        control = run("control.sock"),
+        portal_socket = run("portal.sock"),
+        metrics = METRICS_LISTEN,
+    )
+}
+
+/// A test's change to the typed config, applied after rendering.
+pub type ConfigEdit = Box<dyn FnOnce(&mut Config) + Send>;
+
+/// Renders, applies `edits`, and checks the result the way cordond will.
+/// Returns the text to write and the config it reads as.
+pub fn build(
+    lab: &str,
+    run_dir: &Path,
+    o: &ConfigOptions,
+    edits: Vec<ConfigEdit>,
+) -> Result<(String, Config), LabError> {
+    let path = run_dir.join("cordon.yaml");
+    let text = render(lab, run_dir, o);
+    let mut config = cordon_config::load_str(&text, &path)?;
+    if edits.is_empty() {
+        return Ok((text, config));
+    }
+    for edit in edits {
+        edit(&mut config);
+    }
+    let text = format!(
+        "# cordond config for the lab `{lab}`, written by cordon-lab (edited by a test).\n{}",
+        serde_yaml::to_string(&config)?
+    );
+    let config = cordon_config::load_str(&text, &path)?;
+    Ok((text, config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn run_dir() -> PathBuf {
+        PathBuf::from("/run/cordon-lab/t")
+    }
+
+    #[test]
+    fn the_default_lab_config_is_valid() {
+        let (_, c) = build("t", &run_dir(), &ConfigOptions::default(), Vec::new()).unwrap();
+        assert_eq!(c.interfaces.downlink[0].as_str(), "sub*");
+        assert_eq!(c.interfaces.uplink[0].as_str(), "uplink");
+        assert_eq!(c.quarantine.quiet_period, Duration::from_secs(4));
+        assert_eq!(c.quarantine.min_hold, Duration::from_secs(2));
+        assert_eq!(c.detection.reports.score, 3);
+        assert_eq!(c.detection.smtp_attempts.threshold, 20);
+        assert_eq!(c.relays.addresses[0].to_string(), "192.0.2.25");
+        assert_eq!(c.walled_garden.resolvers[0].to_string(), "192.0.2.53");
+        assert_eq!(c.portal.public_url, "http://100.64.0.1:8080/");
+        assert_eq!(c.portal.redirect_port, 8081);
+        assert_eq!(c.portal.user.as_deref(), Some("nobody"));
+        assert_eq!(c.store.path, run_dir().join("cordon.db"));
+        assert_eq!(c.control.socket, run_dir().join("control.sock"));
+        assert_eq!(c.control.portal_socket, run_dir().join("portal.sock"));
+        assert!(c.port25.allowed_senders.is_empty());
+        let never: Vec<String> = c.never_quarantine.iter().map(|p| p.to_string()).collect();
+        assert_eq!(never, ["100.64.0.1", "2001:db8:100::1"]);
+    }
+
+    #[test]
+    fn allowed_senders_cover_both_families() {
+        let o = ConfigOptions {
+            allowed_senders: vec![2],
+            port25_mode: Port25Mode::Monitor,
+            ..ConfigOptions::default()
+        };
+        let (_, c) = build("t", &run_dir(), &o, Vec::new()).unwrap();
+        let allowed: Vec<String> = c
+            .port25
+            .allowed_senders
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(allowed, ["100.64.3.2", "2001:db8:100:3::/64"]);
+        assert_eq!(c.port25.mode, Port25Mode::Monitor);
+    }
+
+    #[test]
+    fn edits_round_trip_and_are_checked() {
+        let edit: ConfigEdit = Box::new(|c: &mut Config| c.quarantine.self_release.count = 0);
+        let (text, c) = build("t", &run_dir(), &ConfigOptions::default(), vec![edit]).unwrap();
+        assert_eq!(c.quarantine.self_release.count, 0);
+        assert!(text.contains("edited by a test"));
+
+        let bad: ConfigEdit = Box::new(|c: &mut Config| c.detection.reports.score = 0);
+        let e = build("t", &run_dir(), &ConfigOptions::default(), vec![bad]).unwrap_err();
+        assert!(e.to_string().contains("score"), "{e}");
+    }
+}

@@ -1,0 +1,94 @@
+//! Starting Cordon's own daemons in the gateway: `cordond --config PATH` and
+//! `cordon-portal --config PATH`, as an operator's units would. Each is ready
+//! when it prints a "listening on" line (cordond also when its control
+//! socket appears); each logs to a file in the run directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::LabError;
+use crate::exe;
+use crate::process::LabProcess;
+
+/// What to start in the gateway. Each daemon can be started on its own, so
+/// that one can be tested in the lab before the other exists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonOptions {
+    /// Start cordond.
+    pub cordond: bool,
+    /// Start cordon-portal.
+    pub portal: bool,
+    /// cordond's path (default: beside the current executable).
+    pub cordond_path: Option<PathBuf>,
+    /// cordon-portal's path (default: beside the current executable).
+    pub portal_path: Option<PathBuf>,
+}
+
+impl DaemonOptions {
+    /// The names of the daemons to start, in order.
+    pub fn names(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.cordond {
+            v.push("cordond".to_owned());
+        }
+        if self.portal {
+            v.push("cordon-portal".to_owned());
+        }
+        v
+    }
+}
+
+/// How long each daemon gets to say it is listening.
+pub const READY_WITHIN: Duration = Duration::from_secs(20);
+
+fn listening(log: &str) -> bool {
+    log.lines().any(|l| l.contains("listening on"))
+}
+
+/// Starts cordond (and waits for it), then the portal (which asks cordond).
+/// Both executables are looked up first, so a missing one fails before
+/// anything starts.
+pub(crate) fn start(
+    opts: &DaemonOptions,
+    netns: &str,
+    config: &Path,
+    control_socket: &Path,
+    run_dir: &Path,
+) -> Result<Vec<LabProcess>, LabError> {
+    let cordond = opts
+        .cordond
+        .then(|| exe::find("cordond", opts.cordond_path.as_deref()))
+        .transpose()?;
+    let portal = opts
+        .portal
+        .then(|| exe::find("cordon-portal", opts.portal_path.as_deref()))
+        .transpose()?;
+    let config = config.to_string_lossy();
+    let args = ["--config", config.as_ref()];
+    let mut started = Vec::new();
+    if let Some(cordond) = cordond {
+        let mut d = LabProcess::spawn(
+            "cordond",
+            netns,
+            &cordond,
+            &args,
+            run_dir.join("cordond.log"),
+        )?;
+        let ready = d.wait_ready(READY_WITHIN, listening, || control_socket.exists());
+        started.push(d);
+        ready?;
+    }
+    if let Some(portal) = portal {
+        let mut p = LabProcess::spawn(
+            "cordon-portal",
+            netns,
+            &portal,
+            &args,
+            run_dir.join("cordon-portal.log"),
+        )?;
+        let ready = p.wait_ready(READY_WITHIN, listening, || false);
+        started.push(p);
+        ready?;
+    }
+    Ok(started)
+}

@@ -1,0 +1,229 @@
+//! The lab guard: building a lab from its builder, handing out its hosts,
+//! and tearing it all down when dropped — after success, failure or panic.
+
+use std::path::Path;
+use std::time::Duration;
+
+use cordon_config::Config;
+
+use crate::addresses::MAX_SUBSCRIBERS;
+use crate::builder::LabBuilder;
+use crate::error::LabError;
+use crate::host::Host;
+use crate::internet::READY_LINE;
+use crate::names::{LabName, RUN_ROOT};
+use crate::plan::Plan;
+use crate::process::LabProcess;
+use crate::roles::{Gateway, Internet};
+use crate::teardown::{Removed, namespaces_of, teardown};
+use crate::{config, daemons, exe, netns, wiring};
+
+/// How long the internet services get to start listening.
+const SERVICES_READY_WITHIN: Duration = Duration::from_secs(15);
+
+/// A running lab. Dropping it ends its processes and removes its
+/// namespaces and run directory.
+#[derive(Debug)]
+pub struct Lab {
+    name: LabName,
+    plan: Plan,
+    config: Config,
+    processes: Vec<LabProcess>,
+    armed: bool,
+}
+
+impl Lab {
+    /// Starts describing a lab named `name` (see [`crate::unique_name`]).
+    pub fn builder(name: &str) -> LabBuilder {
+        LabBuilder::new(name)
+    }
+
+    pub(crate) fn up(b: LabBuilder) -> Result<Lab, LabError> {
+        let name = LabName::new(&b.name)?;
+        let k = b.subscribers;
+        if k == 0 || k > MAX_SUBSCRIBERS {
+            return Err(LabError::InvalidOption(format!(
+                "subscribers must be 1 to {MAX_SUBSCRIBERS}, not {k}"
+            )));
+        }
+        if let Some(i) = b.config.allowed_senders.iter().find(|&&i| i >= k) {
+            return Err(LabError::InvalidOption(format!(
+                "allowed sender {i} is not one of the {k} subscribers"
+            )));
+        }
+        // Everything that can fail without side effects comes first.
+        let lab_exe = exe::find("cordon-lab", b.lab_exe.as_deref())?;
+        let run_dir = name.run_dir();
+        let (text, config) = config::build(name.as_str(), &run_dir, &b.config, b.edits)?;
+
+        // The run directory is the lock: creating it fails if it exists.
+        std::fs::create_dir_all(RUN_ROOT).map_err(LabError::io(format!("creating {RUN_ROOT}")))?;
+        if let Err(e) = std::fs::create_dir(&run_dir) {
+            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                LabError::AlreadyExists {
+                    name: name.to_string(),
+                    what: format!("{} exists", run_dir.display()),
+                }
+            } else {
+                LabError::io(format!("creating {}", run_dir.display()))(e)
+            });
+        }
+        let leftovers = namespaces_of(&name, &[])?;
+        if !leftovers.is_empty() {
+            let _ = std::fs::remove_dir(&run_dir);
+            return Err(LabError::AlreadyExists {
+                name: name.to_string(),
+                what: format!("namespaces {}", leftovers.join(", ")),
+            });
+        }
+
+        // From here on the guard owns whatever exists: an error drops it,
+        // and dropping removes the half-built lab.
+        let plan = Plan::new(&name, k, &config, b.daemons.names());
+        let mut lab = Lab {
+            name,
+            plan,
+            config,
+            processes: Vec::new(),
+            armed: true,
+        };
+        let write = |file: &Path, text: &str| {
+            std::fs::write(file, text).map_err(LabError::io(format!("writing {}", file.display())))
+        };
+        write(&lab.plan.gateway.config, &text)?;
+        for ns in lab.plan.namespaces() {
+            netns::add(&ns)?;
+        }
+        let resolvers = &lab.plan.internet.dns;
+        netns::set_resolvers(&lab.plan.gateway.netns, resolvers)?;
+        for s in &lab.plan.subscribers {
+            netns::set_resolvers(&s.netns, resolvers)?;
+        }
+        wiring::wire(&lab.name, k)?;
+        lab.start_internet(&lab_exe)?;
+        if !b.daemons.names().is_empty() {
+            let g = &lab.plan.gateway;
+            let started = daemons::start(
+                &b.daemons,
+                &g.netns,
+                &g.config,
+                &g.control_socket,
+                &lab.plan.run_dir,
+            )?;
+            lab.processes.extend(started);
+        }
+        let json =
+            serde_json::to_string_pretty(&lab.plan).map_err(|e| LabError::Stats(e.to_string()))?;
+        write(&lab.plan.run_dir.join("plan.json"), &json)?;
+        Ok(lab)
+    }
+
+    fn start_internet(&mut self, lab_exe: &Path) -> Result<(), LabError> {
+        let run_dir = self.plan.run_dir.to_string_lossy().into_owned();
+        let mut p = LabProcess::spawn(
+            "the internet services",
+            &self.plan.internet.netns,
+            lab_exe,
+            &["serve-internet", "--run-dir", &run_dir],
+            self.plan.run_dir.join("internet.log"),
+        )?;
+        let result = p.wait_ready(
+            SERVICES_READY_WITHIN,
+            |log| log.lines().any(|l| l.trim() == READY_LINE),
+            || false,
+        );
+        self.processes.push(p);
+        result
+    }
+
+    /// The lab's name.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// Every name, path and address of the lab.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The cordond config the lab wrote, as cordond reads it.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The run directory (config, sockets, logs, store).
+    pub fn run_dir(&self) -> &Path {
+        &self.plan.run_dir
+    }
+
+    /// Log files of the processes the lab started (the internet services,
+    /// and cordond and the portal when started), for a failing test to show.
+    pub fn logs(&self) -> Vec<std::path::PathBuf> {
+        self.processes.iter().map(|p| p.log().to_owned()).collect()
+    }
+
+    /// The gateway.
+    pub fn gateway(&self) -> Gateway {
+        Gateway::new(&self.plan)
+    }
+
+    /// The internet.
+    pub fn internet(&self) -> Internet {
+        Internet::new(&self.plan)
+    }
+
+    /// Subscriber `i` (0-based).
+    ///
+    /// # Panics
+    /// If the lab has no subscriber `i` (a mistake in the test).
+    pub fn subscriber(&self, i: usize) -> Host {
+        let n = self.plan.subscribers.len();
+        let s =
+            self.plan.subscribers.get(i).unwrap_or_else(|| {
+                panic!("lab {} has {n} subscribers, no subscriber {i}", self.name)
+            });
+        Host::new(s.netns.clone(), s.ipv4, s.ipv6)
+    }
+
+    /// Every subscriber, by index.
+    pub fn subscribers(&self) -> Vec<Host> {
+        (0..self.plan.subscribers.len())
+            .map(|i| self.subscriber(i))
+            .collect()
+    }
+
+    /// Leaves the lab running after this guard is gone (for `cordon-lab
+    /// up`); `cordon-lab down` removes it later.
+    pub fn keep(mut self) -> Plan {
+        self.armed = false;
+        for p in self.processes.drain(..) {
+            p.detach();
+        }
+        self.plan.clone()
+    }
+
+    /// Tears the lab down now and says how that went (dropping does the
+    /// same, reporting problems on stderr).
+    pub fn down(mut self) -> Result<Removed, LabError> {
+        self.armed = false;
+        self.remove()
+    }
+
+    fn remove(&mut self) -> Result<Removed, LabError> {
+        for p in &mut self.processes {
+            p.stop();
+        }
+        self.processes.clear();
+        teardown(&self.name, &self.plan.namespaces())
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if self.armed
+            && let Err(e) = self.remove()
+        {
+            eprintln!("cordon-lab: tearing down lab {}: {e}", self.name);
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The plan of a lab: every name, path and address a test or an operator
+//! needs, printed by `cordon-lab up --json` and saved as `plan.json` in the
+//! run directory.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+
+use cordon_config::Config;
+use serde::{Deserialize, Serialize};
+
+use crate::addresses::*;
+use crate::internet::{SMTP_PORTS, STATS_SOCKET, WEB_PORTS};
+use crate::names::LabName;
+
+/// A pair of addresses, one per family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addrs {
+    /// IPv4.
+    pub ipv4: Ipv4Addr,
+    /// IPv6.
+    pub ipv6: Ipv6Addr,
+}
+
+/// The gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayPlan {
+    /// Its namespace.
+    pub netns: String,
+    /// The cordond config the lab wrote.
+    pub config: PathBuf,
+    /// cordond's control socket (for `cordon --socket`).
+    pub control_socket: PathBuf,
+    /// The portal's socket to cordond.
+    pub portal_socket: PathBuf,
+    /// The portal's base URL.
+    pub portal: String,
+    /// The portal's addresses (on the gateway's `lo`).
+    pub portal_address: Addrs,
+    /// Where quarantined `http` traffic is redirected.
+    pub redirect_port: u16,
+    /// The gateway's end of the uplink.
+    pub uplink: Addrs,
+    /// `quarantine.quiet_period` in seconds.
+    pub quiet_period_s: u64,
+    /// `quarantine.min_hold` in seconds.
+    pub min_hold_s: u64,
+    /// `detection.reports.score`.
+    pub report_score: u32,
+    /// `detection.smtp_attempts.threshold`.
+    pub smtp_attempts_threshold: u32,
+    /// `detection.smtp_destinations.threshold`.
+    pub smtp_destinations_threshold: u32,
+    /// The daemons started in the gateway (`cordond`, `cordon-portal`).
+    pub daemons: Vec<String>,
+}
+
+/// One subscriber.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriberPlan {
+    /// 0-based.
+    pub index: usize,
+    /// Its namespace.
+    pub netns: String,
+    /// The gateway's interface towards it.
+    pub interface: String,
+    /// Its IPv4 address.
+    pub ipv4: Ipv4Addr,
+    /// Its IPv6 address.
+    pub ipv6: Ipv6Addr,
+    /// Its IPv6 /64.
+    pub ipv6_prefix: String,
+    /// The gateway's addresses on its link (its default routes).
+    pub gateway: Addrs,
+    /// True when it may send on port 25.
+    pub allowed_sender: bool,
+}
+
+/// The internet namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InternetPlan {
+    /// Its namespace.
+    pub netns: String,
+    /// Its end of the uplink.
+    pub address: Addrs,
+    /// Web server addresses (every internet address answers, these are the
+    /// ones DNS points at).
+    pub web: Vec<IpAddr>,
+    /// Web server ports.
+    pub web_ports: Vec<u16>,
+    /// The ISP's mail relay.
+    pub smtp: Vec<IpAddr>,
+    /// SMTP ports (every internet address listens).
+    pub smtp_ports: Vec<u16>,
+    /// The DNS resolver.
+    pub dns: Vec<IpAddr>,
+    /// Other networks' mail servers (64 per family).
+    pub mail_servers: Vec<IpAddr>,
+    /// A host inside the walled garden's destinations.
+    pub garden: Vec<IpAddr>,
+    /// Where the services' counters are read.
+    pub stats_socket: PathBuf,
+}
+
+/// The whole lab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The lab's name.
+    pub name: String,
+    /// Its run directory (config, sockets, logs, store).
+    pub run_dir: PathBuf,
+    /// The gateway.
+    pub gateway: GatewayPlan,
+    /// The subscribers, by index.
+    pub subscribers: Vec<SubscriberPlan>,
+    /// The internet.
+    pub internet: InternetPlan,
+}
+
+impl Plan {
+    /// The plan for lab `name` with `subscribers` subscribers and `config`.
+    pub fn new(name: &LabName, subscribers: usize, config: &Config, daemons: Vec<String>) -> Self {
+        let run_dir = name.run_dir();
+        let allowed = |ip: IpAddr| {
+            config
+                .port25
+                .allowed_senders
+                .iter()
+                .any(|p| p.contains(&ip))
+        };
+        Plan {
+            name: name.to_string(),
+            gateway: GatewayPlan {
+                netns: name.gateway_netns(),
+                config: run_dir.join("cordon.yaml"),
+                control_socket: config.control.socket.clone(),
+                portal_socket: config.control.portal_socket.clone(),
+                portal: config.portal.public_url.clone(),
+                portal_address: Addrs {
+                    ipv4: PORTAL_V4,
+                    ipv6: PORTAL_V6,
+                },
+                redirect_port: config.portal.redirect_port,
+                uplink: Addrs {
+                    ipv4: UPLINK_GW_V4,
+                    ipv6: UPLINK_GW_V6,
+                },
+                quiet_period_s: config.quarantine.quiet_period.as_secs(),
+                min_hold_s: config.quarantine.min_hold.as_secs(),
+                report_score: config.detection.reports.score,
+                smtp_attempts_threshold: config.detection.smtp_attempts.threshold,
+                smtp_destinations_threshold: config.detection.smtp_destinations.threshold,
+                daemons,
+            },
+            subscribers: (0..subscribers)
+                .map(|i| SubscriberPlan {
+                    index: i,
+                    netns: name.subscriber_netns(i),
+                    interface: subscriber_ifname(i),
+                    ipv4: subscriber_v4(i),
+                    ipv6: subscriber_v6(i),
+                    ipv6_prefix: subscriber_v6_prefix(i),
+                    gateway: Addrs {
+                        ipv4: subscriber_gw_v4(i),
+                        ipv6: subscriber_gw_v6(i),
+                    },
+                    allowed_sender: allowed(IpAddr::V4(subscriber_v4(i))),
+                })
+                .collect(),
+            internet: InternetPlan {
+                netns: name.internet_netns(),
+                address: Addrs {
+                    ipv4: UPLINK_NET_V4,
+                    ipv6: UPLINK_NET_V6,
+                },
+                web: vec![WEB_V4.into(), WEB_V6.into()],
+                web_ports: WEB_PORTS.to_vec(),
+                smtp: vec![RELAY_V4.into(), RELAY_V6.into()],
+                smtp_ports: SMTP_PORTS.to_vec(),
+                dns: vec![RESOLVER_V4.into(), RESOLVER_V6.into()],
+                mail_servers: mail_servers(),
+                garden: vec![GARDEN_V4.into(), GARDEN_V6.into()],
+                stats_socket: run_dir.join(STATS_SOCKET),
+            },
+            run_dir,
+        }
+    }
+
+    /// Every namespace of the lab, gateway first.
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut v = vec![self.gateway.netns.clone()];
+        v.extend(self.subscribers.iter().map(|s| s.netns.clone()));
+        v.push(self.internet.netns.clone());
+        v
+    }
+}

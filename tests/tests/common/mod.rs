@@ -1,0 +1,75 @@
+//! What every lab test shares: a builder that uses this build's
+//! `cordon-lab`, and checks that a lab left nothing behind.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use cordon_lab::{Lab, LabBuilder, LabName, unique_name};
+
+/// The `cordon-lab` executable cargo built for these tests.
+pub const LAB_EXE: &str = env!("CARGO_BIN_EXE_cordon-lab");
+
+/// A lab builder with a name no other test uses.
+pub fn lab(stem: &str) -> LabBuilder {
+    Lab::builder(&unique_name(stem)).lab_exe(LAB_EXE)
+}
+
+/// Namespaces of lab `name` that still exist.
+pub fn namespaces_of(name: &str) -> Vec<String> {
+    let lab = LabName::new(name).unwrap();
+    cordon_lab::netns::list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| lab.owns_netns(n))
+        .collect()
+}
+
+/// Processes whose command line mentions `needle` (a lab's run directory).
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+/// Asserts that nothing of lab `name` is left: namespaces, processes, run
+/// directory, per-namespace /etc files.
+pub fn assert_gone(name: &str) {
+    let run_dir = LabName::new(name).unwrap().run_dir();
+    assert_eq!(
+        namespaces_of(name),
+        Vec::<String>::new(),
+        "namespaces of {name} left behind"
+    );
+    assert!(!run_dir.exists(), "{} left behind", run_dir.display());
+    let procs = processes_mentioning(&run_dir.to_string_lossy());
+    assert!(
+        procs.is_empty(),
+        "processes of {name} left behind: {procs:?}"
+    );
+    let etc = Path::new("/etc/netns").join(format!("cl-{name}-s0"));
+    assert!(!etc.exists(), "{} left behind", etc.display());
+}
+
+/// Removes lab `name` when dropped: for tests that build labs through the
+/// CLI, where no `Lab` guard exists.
+pub struct CliLab(pub String);
+
+impl Drop for CliLab {
+    fn drop(&mut self) {
+        if let Ok(name) = LabName::new(&self.0) {
+            let _ = cordon_lab::teardown(&name, &[]);
+        }
+    }
+}

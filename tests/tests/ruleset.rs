@@ -1,0 +1,278 @@
+//! Cordon's ruleset against the real kernel, with real traffic through the
+//! lab's gateway: the port-25 policy, the walled garden for IPv4 and IPv6,
+//! and a table replaced under a running flow.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use common::lab;
+use cordon_lab::addresses::{
+    GARDEN_V4, GARDEN_V6, RELAY_V4, RELAY_V6, RESOLVER_V4, RESOLVER_V6, WEB_V4, WEB_V6,
+    mail_server_v4, mail_server_v6,
+};
+use cordon_lab::{Host, Lab, RecordType, TcpOutcome, url};
+use cordon_rules::{Carried, Kernel, NftCommand};
+
+const SHORT: Duration = Duration::from_secs(2);
+
+fn kernel(lab: &Lab) -> Kernel {
+    Kernel::new(
+        &lab.config().table,
+        NftCommand::in_netns(lab.gateway().netns()),
+    )
+}
+
+fn install(lab: &Lab, carried: &Carried) -> Kernel {
+    let k = kernel(lab);
+    k.install(lab.config(), carried).unwrap();
+    k
+}
+
+/// Stands in for the portal's redirect listener on the gateway, so these
+/// tests see where the kernel sends quarantined `http` without the portal.
+struct RedirectStandIn {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+const STAND_IN: &str = "X-Stand-In: redirect-port";
+
+impl RedirectStandIn {
+    fn start(lab: &Lab) -> RedirectStandIn {
+        let port = lab.config().portal.redirect_port;
+        let listener = lab
+            .gateway()
+            .run(move || TcpListener::bind(("::", port)))
+            .unwrap()
+            .unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        conn.set_nonblocking(false).unwrap();
+                        conn.set_read_timeout(Some(SHORT)).unwrap();
+                        let mut buf = [0u8; 2048];
+                        let _ = conn.read(&mut buf);
+                        let _ = conn.write_all(
+                            format!("HTTP/1.1 200 OK\r\n{STAND_IN}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes(),
+                        );
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(e) => panic!("stand-in listener: {e}"),
+                }
+            }
+        });
+        RedirectStandIn {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for RedirectStandIn {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn connect(host: &Host, addr: impl Into<IpAddr>, port: u16) -> TcpOutcome {
+    host.tcp_connect(addr, port, SHORT).unwrap()
+}
+
+#[test]
+fn port_25_is_reset_submission_passes_and_allowed_senders_send() {
+    let lab = lab("p25").subscribers(3).allowed_sender(2).up().unwrap();
+    let (s0, s2) = (lab.subscriber(0), lab.subscriber(2));
+    // Before Cordon's table, direct mail goes out: the table is what stops it.
+    assert_eq!(connect(&s0, mail_server_v4(1), 25), TcpOutcome::Connected);
+
+    install(&lab, &Carried::default());
+    for (mx, relay) in [
+        (IpAddr::from(mail_server_v4(1)), IpAddr::from(RELAY_V4)),
+        (IpAddr::from(mail_server_v6(1)), IpAddr::from(RELAY_V6)),
+    ] {
+        assert_eq!(connect(&s0, mx, 25), TcpOutcome::Reset, "port 25 to {mx}");
+        assert_eq!(connect(&s0, mx, 587), TcpOutcome::Connected, "587 to {mx}");
+        assert_eq!(
+            connect(&s2, mx, 25),
+            TcpOutcome::Connected,
+            "allowed sender to {mx}"
+        );
+        let mail = s0.swaks(relay, 587, &[]).unwrap();
+        assert!(
+            mail.delivered(),
+            "submission through {relay}: {}",
+            mail.transcript
+        );
+    }
+}
+
+fn walled_garden(family_v4: bool) {
+    let lab = lab(if family_v4 { "wg4" } else { "wg6" })
+        .subscribers(2)
+        .up()
+        .unwrap();
+    let (free, caught) = (lab.subscriber(0), lab.subscriber(1));
+    let pick = |v4: IpAddr, v6: IpAddr| if family_v4 { v4 } else { v6 };
+    let web = pick(WEB_V4.into(), WEB_V6.into());
+    let resolver = pick(RESOLVER_V4.into(), RESOLVER_V6.into());
+    let garden = pick(GARDEN_V4.into(), GARDEN_V6.into());
+    let mx = pick(mail_server_v4(3).into(), mail_server_v6(3).into());
+    let rtype = if family_v4 {
+        RecordType::A
+    } else {
+        RecordType::Aaaa
+    };
+    let own: IpAddr = pick(caught.ipv4().into(), caught.ipv6().into());
+
+    let _stand_in = RedirectStandIn::start(&lab);
+    let k = install(&lab, &Carried::default());
+    assert!(
+        caught
+            .curl(&url(web, 80, "/"), &[])
+            .unwrap()
+            .from_real_site()
+    );
+
+    let addr = lab.config().subscriber_of(own).unwrap();
+    k.change_quarantined(&[addr], &[]).unwrap();
+
+    let page = caught.curl(&url(web, 80, "/any/page"), &[]).unwrap();
+    assert!(
+        page.header("X-Stand-In").is_some() && !page.from_real_site(),
+        "http lands on the redirect port: {page:?}"
+    );
+    assert_eq!(
+        connect(&caught, web, 443),
+        TcpOutcome::Reset,
+        "HTTPS elsewhere"
+    );
+    assert_eq!(
+        connect(&caught, mx, 25),
+        TcpOutcome::Reset,
+        "SMTP elsewhere"
+    );
+    let dns = caught
+        .dns(resolver, "anything.example", rtype, SHORT)
+        .unwrap();
+    assert!(dns.answered(), "DNS to the resolver: {dns:?}");
+    assert!(
+        caught
+            .curl(&url(garden, 80, "/"), &[])
+            .unwrap()
+            .from_real_site(),
+        "garden"
+    );
+    assert_eq!(
+        connect(&caught, mx, 587),
+        TcpOutcome::TimedOut,
+        "everything else dropped"
+    );
+    assert_eq!(
+        connect(&caught, web, 8080),
+        TcpOutcome::TimedOut,
+        "everything else dropped"
+    );
+
+    // The neighbour is untouched.
+    assert!(free.curl(&url(web, 80, "/"), &[]).unwrap().from_real_site());
+    assert_eq!(connect(&free, web, 443), TcpOutcome::Connected);
+    assert_eq!(connect(&free, mx, 587), TcpOutcome::Connected);
+
+    k.change_quarantined(&[], &[addr]).unwrap();
+    assert!(
+        caught
+            .curl(&url(web, 80, "/"), &[])
+            .unwrap()
+            .from_real_site(),
+        "released"
+    );
+    assert_eq!(connect(&caught, web, 443), TcpOutcome::Connected);
+}
+
+#[test]
+fn a_quarantined_ipv4_host_meets_the_walled_garden() {
+    walled_garden(true);
+}
+
+#[test]
+fn a_quarantined_ipv6_prefix_meets_the_walled_garden() {
+    walled_garden(false);
+}
+
+/// Pings `to` from `host` quickly for a while; returns ping's summary.
+fn ping(host: &Host, to: IpAddr) -> String {
+    let to = to.to_string();
+    let out = host
+        .exec(
+            "ping",
+            &["-n", "-q", "-c", "600", "-i", "0.005", "-W", "1", &to],
+        )
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn replacing_the_table_drops_no_packet_of_other_subscribers() {
+    let lab = lab("swap").subscribers(2).up().unwrap();
+    let caught = lab
+        .config()
+        .subscriber_of(lab.subscriber(1).ipv4().into())
+        .unwrap();
+    let carried = Carried {
+        quarantined: vec![caught],
+        ..Carried::default()
+    };
+    let k = install(&lab, &carried);
+    let replaced = std::thread::scope(|scope| {
+        let (s0, s0b, s1) = (lab.subscriber(0), lab.subscriber(0), lab.subscriber(1));
+        let v4 = scope.spawn(move || ping(&s0, WEB_V4.into()));
+        let v6 = scope.spawn(move || ping(&s0b, WEB_V6.into()));
+        // The quarantined neighbour must not slip out while tables change.
+        let held = scope.spawn(move || ping(&s1, WEB_V4.into()));
+        let mut replaced = 0;
+        while !(v4.is_finished() && v6.is_finished() && held.is_finished()) {
+            k.install(lab.config(), &carried).unwrap();
+            replaced += 1;
+        }
+        for summary in [v4.join().unwrap(), v6.join().unwrap()] {
+            assert!(summary.contains(" 0% packet loss"), "{summary}");
+        }
+        let held = held.join().unwrap();
+        assert!(
+            held.contains(" 100% packet loss"),
+            "quarantined host got out: {held}"
+        );
+        replaced
+    });
+    assert!(
+        replaced >= 5,
+        "the table was replaced only {replaced} times during the flows"
+    );
+    assert_eq!(
+        k.quarantined().unwrap(),
+        vec![caught.net()],
+        "the quarantine survived"
+    );
+    assert_eq!(
+        connect(&lab.subscriber(1), WEB_V4, 443),
+        TcpOutcome::Reset,
+        "and is still enforced"
+    );
+}
