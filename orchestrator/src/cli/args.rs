@@ -1,0 +1,79 @@
+//! The command line, as clap reads it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// The default config file.
+pub const DEFAULT_CONFIG: &str = "/etc/cordon/cordon.yaml";
+
+/// Operate Cordon: see and change quarantines, check configs.
+#[derive(Debug, Parser)]
+#[command(name = "cordon", version, about, propagate_version = true)]
+pub struct Cli {
+    /// cordond's control socket (default: control.socket from the config).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Print one JSON document on stdout instead of text for people.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The config, used to check addresses before asking cordond and to
+    /// find its socket [default: /etc/cordon/cordon.yaml].
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// How cordond is doing.
+    Status,
+    /// Every host quarantined or on probation.
+    List,
+    /// One address: its state, reason, times, SMTP attempts.
+    Show {
+        /// IPv4 address, IPv6 address (its /64), or a CIDR range.
+        address: String,
+    },
+    /// Put an address in the walled garden.
+    Quarantine {
+        /// IPv4 address, IPv6 address (its /64), or a CIDR range.
+        address: String,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// A fixed length (30m, 2h, 7d): it ends then, whatever the host does.
+        #[arg(long, value_name = "DURATION")]
+        hold: Option<String>,
+    },
+    /// Lift a quarantine (the host goes on probation).
+    Release {
+        /// The address as quarantined.
+        address: String,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// The audit trail, newest first.
+    History {
+        /// Only this address.
+        address: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Check a config file (exit 0, or 2 with every error at file:line:col).
+    CheckConfig {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Print the nftables ruleset cordond would install (`nft -f` syntax).
+    Rules {
+        /// The config file.
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+    },
+}

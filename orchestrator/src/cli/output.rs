@@ -1,0 +1,204 @@
+//! Output for people: aligned tables and relative times.
+
+use cordon_proto::control::{AuditEntry, DaemonStatus, HostRecord};
+use cordon_proto::portal::{HostState, Reason};
+
+/// "12 min ago", "in 3 h", "just now".
+pub fn relative(t: i64, now: i64) -> String {
+    let d = now - t;
+    let (abs, past) = (d.unsigned_abs(), d >= 0);
+    if abs < 10 {
+        return "just now".into();
+    }
+    let amount = match abs {
+        0..60 => format!("{abs} s"),
+        60..3600 => format!("{} min", abs / 60),
+        3600..172_800 => format!("{} h", abs / 3600),
+        _ => format!("{} days", abs / 86_400),
+    };
+    if past {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
+}
+
+fn opt_rel(t: Option<i64>, now: i64) -> String {
+    t.map_or_else(|| "-".into(), |t| relative(t, now))
+}
+
+/// The state's name.
+pub fn state(s: HostState) -> &'static str {
+    match s {
+        HostState::Clean => "clean",
+        HostState::Noticed => "noticed",
+        HostState::Quarantined => "quarantined",
+        HostState::Probation => "probation",
+    }
+}
+
+fn reason(r: Option<Reason>) -> &'static str {
+    match r {
+        Some(Reason::Operator) => "operator",
+        Some(Reason::Detection) => "detection",
+        Some(Reason::Report) => "report",
+        None => "-",
+    }
+}
+
+/// Columns padded to their widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                let pad = widths[i].saturating_sub(c.chars().count());
+                s.push_str(c);
+                s.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        out.push_str(&line(row.clone()));
+    }
+    out
+}
+
+/// `cordon list`.
+pub fn list(hosts: &[HostRecord], now: i64) -> String {
+    if hosts.is_empty() {
+        return "No host is quarantined or on probation.\n".into();
+    }
+    let rows: Vec<Vec<String>> = hosts
+        .iter()
+        .map(|h| {
+            vec![
+                h.address.clone(),
+                state(h.state).into(),
+                reason(h.reason).into(),
+                opt_rel(h.since, now),
+                opt_rel(h.until.or(h.hold_until), now),
+                h.smtp_attempts.to_string(),
+                h.actor.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    table(
+        &["ADDRESS", "STATE", "REASON", "SINCE", "UNTIL", "SMTP", "BY"],
+        &rows,
+    )
+}
+
+/// `cordon show`.
+pub fn show(h: &HostRecord, now: i64) -> String {
+    let mut rows = vec![
+        vec!["address".into(), h.address.clone()],
+        vec!["state".into(), state(h.state).into()],
+    ];
+    if h.state != HostState::Clean {
+        rows.push(vec!["reason".into(), reason(h.reason).into()]);
+        if let Some(a) = &h.actor {
+            rows.push(vec!["by".into(), a.clone()]);
+        }
+        if let Some(n) = &h.note {
+            rows.push(vec!["note".into(), n.clone()]);
+        }
+        rows.push(vec!["since".into(), opt_rel(h.since, now)]);
+        let until = match (h.state, h.until, h.hold_until) {
+            (_, Some(u), _) => relative(u, now),
+            (HostState::Quarantined, None, Some(hold)) => {
+                format!("when quiet, not before {}", relative(hold, now))
+            }
+            _ => "-".into(),
+        };
+        rows.push(vec!["until".into(), until]);
+        rows.push(vec!["relapses".into(), h.relapses.to_string()]);
+    }
+    rows.push(vec!["smtp attempts".into(), h.smtp_attempts.to_string()]);
+    rows.push(vec![
+        "last smtp attempt".into(),
+        opt_rel(h.last_smtp_attempt, now),
+    ]);
+    rows.push(vec![
+        "self-releases left".into(),
+        h.self_releases_left.to_string(),
+    ]);
+    if let Some(m) = &h.mac {
+        rows.push(vec!["mac".into(), m.clone()]);
+    }
+    let mut out = String::new();
+    for r in rows {
+        out.push_str(&format!("{:<19} {}\n", r[0], r[1]));
+    }
+    out
+}
+
+/// `cordon history`.
+pub fn history(entries: &[AuditEntry], now: i64) -> String {
+    if entries.is_empty() {
+        return "No entries.\n".into();
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                relative(e.at, now),
+                e.address.clone(),
+                format!("{} -> {}", state(e.from), state(e.to)),
+                e.actor.clone(),
+                e.note.clone(),
+            ]
+        })
+        .collect();
+    table(&["WHEN", "ADDRESS", "CHANGE", "BY", "WHY"], &rows)
+}
+
+/// `cordon status`.
+pub fn status(s: &DaemonStatus, now: i64) -> String {
+    format!(
+        "cordond {}, up since {}\ntable inet {}: {}\nstore {}\nquarantined {}, on probation {}\nlast reconcile {}\n",
+        s.version,
+        relative(s.started, now),
+        s.table,
+        if s.table_present {
+            "installed"
+        } else {
+            "MISSING (cordond restores it at its next reconcile)"
+        },
+        s.store,
+        s.quarantined,
+        s.probation,
+        opt_rel(s.last_reconcile, now),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_read_naturally() {
+        assert_eq!(relative(1000, 1000), "just now");
+        assert_eq!(relative(1000 - 12 * 60, 1000), "12 min ago");
+        assert_eq!(relative(1000 + 3 * 3600, 1000), "in 3 h");
+        assert_eq!(relative(0, 3 * 86_400), "3 days ago");
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]);
+        assert_eq!(t, "A    BB\nxxx  y\n");
+    }
+}

@@ -1,0 +1,242 @@
+//! Carrying out one command and choosing the exit code.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cordon_config::{Config, ConfigErrors};
+use cordon_proto::control::{ErrorClass, Request, Response};
+use cordon_proto::frame::{call, framed};
+use serde::Serialize;
+use tokio::net::UnixStream;
+
+use super::args::{Cli, Command, DEFAULT_CONFIG};
+use super::output;
+
+/// The contract's exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done.
+    Ok = 0,
+    /// It could not be done (daemon unreachable, kernel refused).
+    Failed = 1,
+    /// Bad input (address, reason, duration, config, command).
+    BadInput = 2,
+}
+
+/// Where the output goes: text for people, or JSON.
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn doc<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Exit {
+        if self.json {
+            match serde_json::to_string_pretty(value) {
+                Ok(s) => println!("{s}"),
+                Err(e) => {
+                    eprintln!("cordon: cannot print JSON: {e}");
+                    return Exit::Failed;
+                }
+            }
+        } else {
+            print!("{}", text());
+        }
+        Exit::Ok
+    }
+
+    fn fail(&self, exit: Exit, message: &str) -> Exit {
+        eprintln!("cordon: {message}");
+        if self.json {
+            let class = if exit == Exit::BadInput {
+                "bad_input"
+            } else {
+                "failed"
+            };
+            println!(
+                "{}",
+                serde_json::json!({ "error": message, "class": class })
+            );
+        }
+        exit
+    }
+}
+
+fn config_errors(e: &ConfigErrors) -> String {
+    format!("the config is invalid:\n{e}")
+}
+
+/// Runs the command; returns the exit code.
+pub async fn run(cli: Cli) -> Exit {
+    let out = Out { json: cli.json };
+    match &cli.command {
+        Command::CheckConfig { path } => return check_config(&out, path),
+        Command::Rules { config } => return rules(&out, config),
+        _ => {}
+    }
+    // The config lets us check input locally and find the socket. An
+    // explicitly named config must be valid; the default one is optional.
+    let config = match &cli.config {
+        Some(path) => match cordon_config::load_file(path) {
+            Ok(c) => Some(c),
+            Err(e) => return out.fail(Exit::BadInput, &config_errors(&e)),
+        },
+        None => cordon_config::load_file(Path::new(DEFAULT_CONFIG)).ok(),
+    };
+    let request = match request(&cli.command, config.as_ref()) {
+        Ok(r) => r,
+        Err(message) => return out.fail(Exit::BadInput, &message),
+    };
+    let socket = cli
+        .socket
+        .clone()
+        .or_else(|| config.as_ref().map(|c| c.control.socket.clone()))
+        .unwrap_or_else(|| cordon_config::Control::default().socket);
+    let response = match ask(&socket, &request).await {
+        Ok(r) => r,
+        Err(message) => return out.fail(Exit::Failed, &message),
+    };
+    let now = crate::daemon::now();
+    match response {
+        Response::Error { class, message } => out.fail(
+            match class {
+                ErrorClass::BadInput => Exit::BadInput,
+                ErrorClass::Failed => Exit::Failed,
+            },
+            &message,
+        ),
+        Response::Status(s) => out.doc(&s, || output::status(&s, now)),
+        Response::List { hosts } => out.doc(&serde_json::json!({ "hosts": hosts }), || output::list(&hosts, now)),
+        Response::Host(h) => out.doc(&h, || {
+            let head = match &cli.command {
+                Command::Quarantine { .. } => format!("{} is quarantined.\n", h.address),
+                Command::Release { .. } => format!("{} is released (on probation).\n", h.address),
+                _ => String::new(),
+            };
+            head + &output::show(&h, now)
+        }),
+        Response::History { entries } => out.doc(&serde_json::json!({ "entries": entries }), || output::history(&entries, now)),
+        _ => out.fail(Exit::Failed, "cordond answered with something this cordon does not know; are cordon and cordond the same version?"),
+    }
+}
+
+/// The request for a command, with every check that needs no daemon.
+fn request(command: &Command, config: Option<&Config>) -> Result<Request, String> {
+    let check = |addr: &str| -> Result<String, String> {
+        match config {
+            Some(c) => c
+                .subscriber_addr(addr)
+                .map(|a| a.to_string())
+                .map_err(|e| e.to_string()),
+            None => Ok(addr.to_owned()),
+        }
+    };
+    let reason = |r: &str| -> Result<String, String> {
+        if r.trim().is_empty() {
+            Err("the reason is empty; say why, e.g. --reason \"abuse ticket 4711\"".into())
+        } else {
+            Ok(r.trim().to_owned())
+        }
+    };
+    Ok(match command {
+        Command::Status => Request::Status,
+        Command::List => Request::List,
+        Command::Show { address } => Request::Show {
+            address: check(address)?,
+        },
+        Command::Quarantine {
+            address,
+            reason: r,
+            hold,
+        } => {
+            let address = check(address)?;
+            let reason = reason(r)?;
+            let hold_s = match hold {
+                None => None,
+                Some(text) => {
+                    let d = cordon_config::duration::parse(text)
+                        .map_err(|e| format!("--hold {text}: {e}"))?;
+                    if d.is_zero() {
+                        return Err(
+                            "--hold 0 would end the quarantine at once; give a duration like 2h"
+                                .into(),
+                        );
+                    }
+                    Some(d.as_secs().max(1))
+                }
+            };
+            Request::Quarantine {
+                address,
+                reason,
+                hold_s,
+            }
+        }
+        Command::Release { address, reason: r } => Request::Release {
+            address: check(address)?,
+            reason: reason(r)?,
+        },
+        Command::History { address, limit } => Request::History {
+            address: address.as_deref().map(check).transpose()?,
+            limit: *limit,
+        },
+        Command::CheckConfig { .. } | Command::Rules { .. } => Request::Status,
+    })
+}
+
+async fn ask(socket: &PathBuf, request: &Request) -> Result<Response, String> {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        format!(
+            "cannot reach cordond at {}: {e}. Is it running? Start it with `systemctl start cordond` (or `cordond --config /etc/cordon/cordon.yaml`), or name its socket with --socket",
+            socket.display()
+        )
+    };
+    let stream = UnixStream::connect(socket)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let mut io = framed(stream);
+    // Generous: a quarantine waits for a durable commit and the kernel.
+    match tokio::time::timeout(Duration::from_secs(120), call(&mut io, request)).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(format!(
+            "cordond at {} did not answer properly: {e}",
+            socket.display()
+        )),
+        Err(_) => Err(format!(
+            "cordond at {} did not answer within 120 s; see its log (journalctl -u cordond)",
+            socket.display()
+        )),
+    }
+}
+
+fn check_config(out: &Out, path: &Path) -> Exit {
+    match cordon_config::load_file(path) {
+        Ok(_) => out.doc(
+            &serde_json::json!({ "ok": true, "file": path.display().to_string() }),
+            || format!("{}: ok\n", path.display()),
+        ),
+        Err(errors) => {
+            eprintln!("{errors}");
+            if out.json {
+                let list: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
+                println!(
+                    "{}",
+                    serde_json::json!({ "ok": false, "file": path.display().to_string(), "errors": list })
+                );
+            }
+            Exit::BadInput
+        }
+    }
+}
+
+fn rules(out: &Out, path: &Path) -> Exit {
+    let config = match cordon_config::load_file(path) {
+        Ok(c) => c,
+        Err(e) => return out.fail(Exit::BadInput, &config_errors(&e)),
+    };
+    match cordon_rules::render(&config, &cordon_rules::Carried::default()) {
+        Ok(text) => {
+            print!("{text}");
+            Exit::Ok
+        }
+        Err(e) => out.fail(Exit::Failed, &e.to_string()),
+    }
+}

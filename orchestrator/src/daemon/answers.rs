@@ -1,0 +1,76 @@
+//! Building the records the sockets answer with, from a lifecycle record and
+//! the kernel's recent-SMTP entry.
+
+use cordon_config::SubscriberAddr;
+use cordon_proto::control::HostRecord;
+use cordon_proto::portal::{HostState, HostStatus};
+use cordon_rules::SmtpSeen;
+use std::time::Duration;
+
+use super::core::View;
+use crate::lifecycle::{State, Unix};
+
+/// An address's record for `cordon show`/`list` and for answers to changes.
+pub fn host_record(
+    addr: &SubscriberAddr,
+    view: &View,
+    seen: Option<SmtpSeen>,
+    quiet: Duration,
+    now: Unix,
+) -> HostRecord {
+    let mut r = HostRecord {
+        address: addr.to_string(),
+        state: HostState::Clean,
+        reason: None,
+        actor: None,
+        note: None,
+        since: None,
+        until: None,
+        hold_until: None,
+        smtp_attempts: seen.map_or(0, |s| s.attempts),
+        last_smtp_attempt: seen
+            .map(|s| now - i64::try_from(s.since_last(quiet).as_secs()).unwrap_or(0)),
+        self_releases_left: view.self_releases_left,
+        relapses: 0,
+        mac: None,
+    };
+    let Some(host) = &view.host else {
+        return r;
+    };
+    r.address = host.addr.to_string();
+    r.state = host.state.kind();
+    r.mac = host.mac.clone();
+    match &host.state {
+        State::Clean => {}
+        State::Quarantined(q) => {
+            r.reason = Some(q.reason);
+            r.actor = Some(q.actor.clone());
+            r.note = Some(q.note.clone());
+            r.since = Some(q.since);
+            r.until = q.until;
+            r.hold_until = Some(q.hold_until);
+            r.relapses = q.relapses;
+        }
+        State::Probation(p) => {
+            r.since = Some(p.since);
+            r.until = Some(p.until);
+            r.relapses = p.relapses;
+        }
+    }
+    r
+}
+
+/// The portal's view of the same.
+pub fn host_status(record: &HostRecord, quiet: Duration) -> HostStatus {
+    HostStatus {
+        address: record.address.clone(),
+        state: record.state,
+        reason: record.reason,
+        since: record.since,
+        until: record.until.or(record.hold_until),
+        smtp_attempts: record.smtp_attempts,
+        last_smtp_attempt: record.last_smtp_attempt,
+        quiet_period_s: quiet.as_secs(),
+        self_releases_left: record.self_releases_left,
+    }
+}

@@ -1,0 +1,247 @@
+//! The control socket: operators' requests, each checked, carried out by the
+//! core, and answered only after store and kernel both took the change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cordon_config::{Config, SubscriberAddr};
+use cordon_proto::control::{DaemonStatus, ErrorClass, Request, Response};
+use cordon_proto::frame::{framed, recv, send};
+use cordon_proto::portal::Reason;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info_span, warn};
+
+use super::answers::host_record;
+use super::core::{CoreHandle, Failure, now};
+use super::sockets::peer_name;
+use crate::kernel::{Enforcer, KernelError, mac_of};
+use crate::lifecycle::{Event, Refusal};
+use crate::store::Store;
+
+/// What every control connection shares.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The core.
+    pub core: CoreHandle,
+    /// The config in force (replaced on reload).
+    pub config: watch::Receiver<Arc<Config>>,
+    /// The kernel, for lookups that need not go through the core.
+    pub kernel: Arc<dyn Enforcer>,
+    /// The store, for history.
+    pub store: Store,
+    /// When cordond started.
+    pub started: i64,
+}
+
+/// Serves the control socket until cancelled.
+pub async fn serve(listener: UnixListener, shared: Shared, cancel: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            _ = cancel.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => s,
+                Err(e) => { warn!(error = %e, "control socket: accept failed"); continue; }
+            },
+        };
+        let shared = shared.clone();
+        tokio::spawn(connection(stream, shared));
+    }
+}
+
+async fn connection(stream: UnixStream, shared: Shared) {
+    let operator = peer_name(&stream);
+    let mut io = framed(stream);
+    while let Ok(Some(request)) = recv::<Request>(&mut io).await {
+        let response = handle(&shared, &operator, request).await;
+        if send(&mut io, &response).await.is_err() {
+            break;
+        }
+    }
+}
+
+fn bad(message: impl Into<String>) -> Response {
+    Response::Error {
+        class: ErrorClass::BadInput,
+        message: message.into(),
+    }
+}
+
+fn failed(message: impl Into<String>) -> Response {
+    Response::Error {
+        class: ErrorClass::Failed,
+        message: message.into(),
+    }
+}
+
+async fn kernel_call<T: Send + 'static>(
+    kernel: &Arc<dyn Enforcer>,
+    f: impl FnOnce(&dyn Enforcer) -> Result<T, KernelError> + Send + 'static,
+) -> Result<T, String> {
+    let k = kernel.clone();
+    tokio::task::spawn_blocking(move || f(k.as_ref()).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// One request.
+pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Response {
+    let config = shared.config.borrow().clone();
+    let quiet = config.quarantine.quiet_period;
+    let parse = |text: &str| {
+        config
+            .subscriber_addr(text)
+            .map_err(|e| Box::new(bad(e.to_string())))
+    };
+    match request {
+        Request::Status => {
+            let Some(counts) = shared.core.counts().await else {
+                return failed("cordond is stopping");
+            };
+            let table_present = kernel_call(&shared.kernel, |k| k.exists())
+                .await
+                .unwrap_or(false);
+            Response::Status(DaemonStatus {
+                version: env!("CARGO_PKG_VERSION").into(),
+                started: shared.started,
+                table: config.table.clone(),
+                table_present,
+                store: shared.store.path().display().to_string(),
+                quarantined: counts.quarantined,
+                probation: counts.probation,
+                last_reconcile: counts.last_reconcile,
+            })
+        }
+        Request::List => {
+            let Some(views) = shared.core.list().await else {
+                return failed("cordond is stopping");
+            };
+            // One listing of the recent-SMTP set for all, not one lookup each.
+            let recent = if views.is_empty() {
+                Vec::new()
+            } else {
+                kernel_call(&shared.kernel, |k| k.smtp_recent())
+                    .await
+                    .unwrap_or_default()
+            };
+            let now = now();
+            let hosts = views
+                .iter()
+                .filter_map(|v| {
+                    let h = v.host.as_ref()?;
+                    let seen = recent
+                        .iter()
+                        .filter(|s| h.addr.contains(&s.key))
+                        .max_by_key(|s| s.expires)
+                        .copied();
+                    Some(host_record(&h.addr, v, seen, quiet, now))
+                })
+                .collect();
+            Response::List { hosts }
+        }
+        Request::Show { address } => {
+            let addr = match parse(&address) {
+                Ok(a) => a,
+                Err(r) => return *r,
+            };
+            show(shared, addr, quiet).await
+        }
+        Request::Quarantine {
+            address,
+            reason,
+            hold_s,
+        } => {
+            let addr = match parse(&address) {
+                Ok(a) => a,
+                Err(r) => return *r,
+            };
+            if reason.trim().is_empty() {
+                return bad("the reason is empty; say why, e.g. --reason \"abuse ticket 4711\"");
+            }
+            let hold = hold_s.map(Duration::from_secs);
+            let span = info_span!("quarantine", subscriber = %addr, operator);
+            async {
+                let mac = tokio::time::timeout(Duration::from_millis(500), mac_of(addr.net()))
+                    .await
+                    .ok()
+                    .flatten();
+                let event = Event::Quarantine {
+                    addr,
+                    reason: Reason::Operator,
+                    actor: operator.to_owned(),
+                    note: reason.trim().to_owned(),
+                    hold,
+                    mac,
+                    evidence: Default::default(),
+                };
+                answer(shared, addr, shared.core.apply(event).await, quiet).await
+            }
+            .instrument(span)
+            .await
+        }
+        Request::Release { address, reason } => {
+            let addr = match parse(&address) {
+                Ok(a) => a,
+                Err(r) => return *r,
+            };
+            if reason.trim().is_empty() {
+                return bad(
+                    "the reason is empty; say why, e.g. --reason \"customer cleaned the PC\"",
+                );
+            }
+            let event = Event::Release {
+                addr,
+                actor: operator.to_owned(),
+                note: reason.trim().to_owned(),
+            };
+            let span = info_span!("release", subscriber = %addr, operator);
+            async { answer(shared, addr, shared.core.apply(event).await, quiet).await }
+                .instrument(span)
+                .await
+        }
+        Request::History { address, limit } => {
+            let address = match address {
+                Some(text) => match parse(&text) {
+                    Ok(a) => Some(a.to_string()),
+                    Err(r) => return *r,
+                },
+                None => None,
+            };
+            match shared.store.history(address, limit.max(1)).await {
+                Ok(entries) => Response::History { entries },
+                Err(e) => failed(e.to_string()),
+            }
+        }
+        _ => {
+            bad("this cordond does not know that request; are cordon and cordond the same version?")
+        }
+    }
+}
+
+async fn show(shared: &Shared, addr: SubscriberAddr, quiet: Duration) -> Response {
+    let Some(view) = shared.core.view(addr).await else {
+        return failed("cordond is stopping");
+    };
+    let target = view.host.as_ref().map_or(addr, |h| h.addr);
+    let seen = kernel_call(&shared.kernel, move |k| k.smtp_seen(&target))
+        .await
+        .ok()
+        .flatten();
+    Response::Host(host_record(&addr, &view, seen, quiet, now()))
+}
+
+async fn answer(
+    shared: &Shared,
+    addr: SubscriberAddr,
+    result: Result<Option<crate::lifecycle::Host>, Failure>,
+    quiet: Duration,
+) -> Response {
+    match result {
+        Ok(_) => show(shared, addr, quiet).await,
+        Err(Failure::Refused(r @ (Refusal::Overlaps { .. } | Refusal::ZeroHold))) => {
+            bad(r.to_string())
+        }
+        Err(e) => failed(e.to_string()),
+    }
+}

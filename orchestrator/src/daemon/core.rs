@@ -1,0 +1,621 @@
+//! The core task: the one owner of the lifecycle. It turns events into
+//! actions and carries them out — store first, then the kernel, then
+//! conntrack — and only then answers. Requests that arrive together are
+//! handled as one batch: one store commit, one nft transaction.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cordon_config::{Config, SubscriberAddr};
+use ipnet::IpNet;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::kernel::{Enforcer, KernelError};
+use crate::lifecycle::{Action, Event, Host, Lifecycle, Policy, Refusal, State, Unix};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError, Write};
+
+/// Now, as Unix seconds.
+pub fn now() -> Unix {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Why an event was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The lifecycle refused it (see [`Refusal`]).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The store could not write it; nothing changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Stored, but the kernel refused; the next reconcile retries.
+    #[error(
+        "the decision is stored, but the kernel refused it: {0}; cordond retries at its next reconcile (see its log)"
+    )]
+    Kernel(KernelError),
+    /// cordond is stopping.
+    #[error("cordond is stopping; try again once it is back")]
+    Stopping,
+}
+
+/// A snapshot of one address for answers.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// The deciding record, if any.
+    pub host: Option<Host>,
+    /// Self-releases left now.
+    pub self_releases_left: u32,
+}
+
+/// Counts for `cordon status`.
+#[derive(Debug, Clone)]
+pub struct Counts {
+    /// Quarantined hosts.
+    pub quarantined: u64,
+    /// Hosts on probation.
+    pub probation: u64,
+    /// The last reconcile.
+    pub last_reconcile: Option<Unix>,
+}
+
+type Reply<T> = oneshot::Sender<T>;
+
+/// Where the outcome of an applied event goes (timers' events go nowhere).
+type ApplyReply = Option<Reply<Result<Option<Host>, Failure>>>;
+
+/// What the socket servers ask the core.
+#[derive(Debug)]
+pub enum Command {
+    /// Carry out an event and answer with the host as it then stands.
+    Apply(Event, Reply<Result<Option<Host>, Failure>>),
+    /// The record deciding about an address.
+    View(SubscriberAddr, Reply<View>),
+    /// Every non-clean record.
+    List(Reply<Vec<View>>),
+    /// Counts.
+    Counts(Reply<Counts>),
+    /// A new config (already checked): install its table, then use it.
+    Reload(Arc<Config>, Reply<Result<(), KernelError>>),
+}
+
+/// A handle to send commands to the core.
+#[derive(Debug, Clone)]
+pub struct CoreHandle(mpsc::Sender<Command>);
+
+impl CoreHandle {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.0.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Carries out an event.
+    pub async fn apply(&self, event: Event) -> Result<Option<Host>, Failure> {
+        self.ask(|r| Command::Apply(event, r))
+            .await
+            .unwrap_or(Err(Failure::Stopping))
+    }
+
+    /// One address.
+    pub async fn view(&self, addr: SubscriberAddr) -> Option<View> {
+        self.ask(|r| Command::View(addr, r)).await
+    }
+
+    /// All non-clean addresses.
+    pub async fn list(&self) -> Option<Vec<View>> {
+        self.ask(Command::List).await
+    }
+
+    /// Counts.
+    pub async fn counts(&self) -> Option<Counts> {
+        self.ask(Command::Counts).await
+    }
+
+    /// Reloads.
+    pub async fn reload(&self, config: Arc<Config>) -> Option<Result<(), KernelError>> {
+        self.ask(|r| Command::Reload(config, r)).await
+    }
+}
+
+/// The core's state.
+#[derive(Debug)]
+pub struct Core {
+    config: Arc<Config>,
+    config_tx: watch::Sender<Arc<Config>>,
+    lifecycle: Lifecycle,
+    store: Store,
+    kernel: Arc<dyn Enforcer>,
+    metrics: Arc<Metrics>,
+    last_reconcile: Option<Unix>,
+}
+
+/// Largest batch of requests handled together.
+const BATCH: usize = 1024;
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, KernelError> + Send + 'static,
+) -> Result<T, KernelError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(KernelError::Netlink {
+            what: "run a kernel task".into(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    })
+}
+
+impl Core {
+    /// A core over the loaded records.
+    pub fn new(
+        config: Arc<Config>,
+        config_tx: watch::Sender<Arc<Config>>,
+        hosts: Vec<Host>,
+        store: Store,
+        kernel: Arc<dyn Enforcer>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let lifecycle = Lifecycle::new(Policy::from_config(&config.quarantine), hosts);
+        Core {
+            config,
+            config_tx,
+            lifecycle,
+            store,
+            kernel,
+            metrics,
+            last_reconcile: None,
+        }
+    }
+
+    /// Installs the table with the store's quarantines (the store is the
+    /// truth), logging how the kernel differed if a table was there.
+    pub async fn install(&mut self) -> Result<(), KernelError> {
+        let desired = self.lifecycle.quarantined();
+        let kernel = self.kernel.clone();
+        let config = self.config.clone();
+        let before = blocking(move || {
+            let before = if kernel.exists()? {
+                Some(kernel.quarantined()?)
+            } else {
+                None
+            };
+            kernel.install(&config, &desired)?;
+            Ok(before)
+        })
+        .await?;
+        match before {
+            None => info!(
+                quarantined = self.lifecycle.quarantined().len(),
+                "table installed from the store"
+            ),
+            Some(before) => {
+                self.log_diff(&before, "at start");
+                info!(
+                    quarantined = self.lifecycle.quarantined().len(),
+                    "table replaced from the store"
+                );
+            }
+        }
+        self.last_reconcile = Some(now());
+        self.update_gauges();
+        Ok(())
+    }
+
+    fn log_diff(&self, actual: &[IpNet], when: &str) -> (Vec<SubscriberAddr>, Vec<IpNet>) {
+        let desired: BTreeSet<IpNet> = self
+            .lifecycle
+            .quarantined()
+            .iter()
+            .map(|a| a.net())
+            .collect();
+        let actual: BTreeSet<IpNet> = actual.iter().copied().collect();
+        let missing: Vec<SubscriberAddr> = self
+            .lifecycle
+            .quarantined()
+            .into_iter()
+            .filter(|a| !actual.contains(&a.net()))
+            .collect();
+        let extra: Vec<IpNet> = actual.difference(&desired).copied().collect();
+        for m in &missing {
+            warn!(subscriber = %m, when, "quarantined in the store but missing from the kernel; adding it");
+        }
+        for x in &extra {
+            warn!(subscriber = %x, when, "in the kernel's quarantine set but not quarantined in the store; removing it");
+        }
+        (missing, extra)
+    }
+
+    /// Brings the kernel in line with the store: reinstalls a missing table,
+    /// adds missing quarantines, removes ones the store does not have.
+    pub async fn reconcile(&mut self) -> Result<(), KernelError> {
+        let kernel = self.kernel.clone();
+        let exists = blocking(move || kernel.exists()).await?;
+        if !exists {
+            warn!(table = %self.config.table, "Cordon's table is missing from the kernel (deleted by hand?); installing it again from the store");
+            return self.install().await;
+        }
+        let kernel = self.kernel.clone();
+        let actual = blocking(move || kernel.quarantined()).await?;
+        let (missing, extra) = self.log_diff(&actual, "at reconcile");
+        if !missing.is_empty() || !extra.is_empty() {
+            let admitted: Option<Vec<SubscriberAddr>> = extra
+                .iter()
+                .map(|n| {
+                    self.config
+                        .subscriber_addr(&n.to_string())
+                        .ok()
+                        .filter(|a| a.net() == *n)
+                })
+                .collect();
+            let kernel = self.kernel.clone();
+            match admitted {
+                Some(remove) => blocking(move || kernel.change(&missing, &remove)).await?,
+                // Something that is no subscriber at all: replace the table.
+                None => return self.install().await,
+            }
+        }
+        self.last_reconcile = Some(now());
+        Ok(())
+    }
+
+    fn update_gauges(&self) {
+        let (mut q, mut p) = (0, 0);
+        for h in self.lifecycle.hosts() {
+            match h.state {
+                State::Quarantined(_) => q += 1,
+                State::Probation(_) => p += 1,
+                State::Clean => {}
+            }
+        }
+        self.metrics.set_hosts(q, p);
+    }
+
+    /// How often the quiet test and the timers are checked: a fraction of
+    /// the quiet period, between 1 s and 30 s.
+    fn check_every(&self) -> Duration {
+        (self.lifecycle.policy().quiet_period / 30)
+            .clamp(Duration::from_secs(1), Duration::from_secs(30))
+    }
+
+    /// Runs until cancelled.
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        reconcile_every: Duration,
+        cancel: CancellationToken,
+    ) {
+        let mut checks = tokio::time::interval(self.check_every());
+        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reconciles = tokio::time::interval(reconcile_every);
+        reconciles.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        reconciles.reset();
+        let mut purges = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                first = commands.recv() => {
+                    let Some(first) = first else { break };
+                    let mut batch = vec![first];
+                    while batch.len() < BATCH {
+                        match commands.try_recv() {
+                            Ok(c) => batch.push(c),
+                            Err(_) => break,
+                        }
+                    }
+                    self.commands(batch).await;
+                }
+                _ = checks.tick() => self.timers().await,
+                _ = reconciles.tick() => {
+                    if let Err(e) = self.reconcile().await {
+                        warn!(error = %e, "reconcile failed; retrying at the next one");
+                    }
+                }
+                _ = purges.tick() => self.purge().await,
+            }
+        }
+    }
+
+    async fn commands(&mut self, batch: Vec<Command>) {
+        let mut events = Vec::new();
+        for cmd in batch {
+            match cmd {
+                Command::Apply(event, reply) => events.push((event, Some(reply))),
+                Command::View(addr, reply) => {
+                    let _ = reply.send(self.view(&addr));
+                }
+                Command::List(reply) => {
+                    let views = self
+                        .lifecycle
+                        .hosts()
+                        .filter(|h| !matches!(h.state, State::Clean))
+                        .map(|h| self.view_of(h))
+                        .collect();
+                    let _ = reply.send(views);
+                }
+                Command::Counts(reply) => {
+                    let mut c = Counts {
+                        quarantined: 0,
+                        probation: 0,
+                        last_reconcile: self.last_reconcile,
+                    };
+                    for h in self.lifecycle.hosts() {
+                        match h.state {
+                            State::Quarantined(_) => c.quarantined += 1,
+                            State::Probation(_) => c.probation += 1,
+                            State::Clean => {}
+                        }
+                    }
+                    let _ = reply.send(c);
+                }
+                Command::Reload(config, reply) => {
+                    let _ = reply.send(self.reload(config).await);
+                }
+            }
+        }
+        if !events.is_empty() {
+            self.process(events).await;
+        }
+    }
+
+    fn view_of(&self, h: &Host) -> View {
+        View {
+            self_releases_left: self.lifecycle.self_releases_left(h, now()),
+            host: Some(h.clone()),
+        }
+    }
+
+    fn view(&self, addr: &SubscriberAddr) -> View {
+        match self.lifecycle.lookup(addr) {
+            Some(h) => self.view_of(h),
+            None => View {
+                host: None,
+                self_releases_left: self.lifecycle.policy().self_release_count,
+            },
+        }
+    }
+
+    async fn reload(&mut self, config: Arc<Config>) -> Result<(), KernelError> {
+        let desired = self.lifecycle.quarantined();
+        let kernel = self.kernel.clone();
+        let new = config.clone();
+        blocking(move || kernel.install(&new, &desired)).await?;
+        if config.table != self.config.table {
+            let old = crate::kernel::NetKernel::new(&self.config.table);
+            if let Err(e) = blocking(move || old.remove()).await {
+                warn!(error = %e, "the table was renamed; the old one could not be removed");
+            }
+        }
+        self.lifecycle
+            .set_policy(Policy::from_config(&config.quarantine));
+        self.config = config.clone();
+        self.config_tx.send_replace(config);
+        info!("config reloaded; table replaced with the current quarantines");
+        Ok(())
+    }
+
+    async fn timers(&mut self) {
+        let now = now();
+        let mut events = Vec::new();
+        if self.lifecycle.next_deadline().is_some_and(|d| d <= now) {
+            events.push((Event::Tick, None));
+        }
+        let due = self.lifecycle.due_quiet_checks(now);
+        if !due.is_empty() {
+            match self.quietness(due).await {
+                Ok(q) => events
+                    .extend(q.into_iter().map(|(addr, since_last)| {
+                        (Event::QuietChecked { addr, since_last }, None)
+                    })),
+                Err(e) => {
+                    warn!(error = %e, "cannot ask the kernel who is quiet; no automatic release this round")
+                }
+            }
+        }
+        if !events.is_empty() {
+            self.process(events).await;
+        }
+    }
+
+    /// Time since the last SMTP attempt of each address: point lookups for a
+    /// few single hosts, one listing of the recent-SMTP set for many (the set
+    /// holds only direct senders, so it is small next to the subscribers).
+    async fn quietness(
+        &self,
+        due: Vec<SubscriberAddr>,
+    ) -> Result<Vec<(SubscriberAddr, Option<Duration>)>, KernelError> {
+        let quiet = self.lifecycle.policy().quiet_period;
+        let v6_len = self.config.subscribers.ipv6_quarantine_prefix;
+        let kernel = self.kernel.clone();
+        blocking(move || {
+            let single = |a: &SubscriberAddr| match a.net() {
+                IpNet::V4(n) => n.prefix_len() == 32,
+                IpNet::V6(n) => n.prefix_len() == v6_len,
+            };
+            if due.len() <= 16 && due.iter().all(single) {
+                due.into_iter()
+                    .map(|a| Ok((a, kernel.smtp_seen(&a)?.map(|s| s.since_last(quiet)))))
+                    .collect()
+            } else {
+                let recent = kernel.smtp_recent()?;
+                Ok(due
+                    .into_iter()
+                    .map(|a| {
+                        let last = recent
+                            .iter()
+                            .filter(|s| a.contains(&s.key))
+                            .map(|s| s.since_last(quiet))
+                            .min();
+                        (a, last)
+                    })
+                    .collect())
+            }
+        })
+        .await
+    }
+
+    async fn purge(&mut self) {
+        let before = now() - i64::try_from(self.config.retention.as_secs()).unwrap_or(i64::MAX / 2);
+        if let Err(e) = self.store.write(vec![Write::Purge { before }]).await {
+            warn!(error = %e, "retention purge failed; retrying in an hour");
+        }
+    }
+
+    /// Carries out events: lifecycle, store, kernel, conntrack, answers.
+    async fn process(&mut self, events: Vec<(Event, ApplyReply)>) {
+        let now = now();
+        // Undo point if the store refuses: memory must never run ahead of it.
+        let snapshot = self.lifecycle.clone();
+        let mut writes = Vec::new();
+        let mut touched = BTreeSet::new();
+        let mut flush = Vec::new();
+        let mut audits = Vec::new();
+        let mut outcomes = Vec::new();
+        for (event, reply) in events {
+            let addr = event_addr(&event);
+            match self.lifecycle.handle(event, now) {
+                Ok(actions) => {
+                    for a in actions {
+                        match a {
+                            Action::Persist { host, audit } => {
+                                writes.push(Write::Host(*host, now));
+                                audits.push(audit.clone());
+                                writes.push(Write::Audit(audit));
+                            }
+                            Action::Enforce(x) | Action::Lift(x) => {
+                                touched.insert(x);
+                            }
+                            Action::FlushConntrack(x) => flush.push(x),
+                        }
+                    }
+                    outcomes.push((addr, reply, Ok(())));
+                }
+                Err(refusal) => outcomes.push((addr, reply, Err(Failure::Refused(refusal)))),
+            }
+        }
+        let started = Instant::now();
+        if let Err(e) = self.store.write(writes).await {
+            warn!(error = %e, "store write failed; nothing was changed");
+            self.lifecycle = snapshot;
+            let detail = e.to_string();
+            for (_, reply, outcome) in outcomes {
+                let answer = match outcome {
+                    Ok(()) => Err(Failure::Store(StoreError::Io {
+                        path: self.store.path().to_owned(),
+                        detail: detail.clone(),
+                    })),
+                    Err(f) => Err(f),
+                };
+                if let Some(r) = reply {
+                    let _ = r.send(answer);
+                }
+            }
+            return;
+        }
+        Metrics::observe(&self.metrics.store_write, started.elapsed());
+        for a in &audits {
+            let span = info_span!("transition", subscriber = %a.addr);
+            async {
+                info!(from = ?a.from, to = ?a.to, actor = %a.actor, note = %a.note, "state changed");
+            }
+            .instrument(span)
+            .await;
+            self.metrics.transition(state_label(a.to), &a.actor);
+        }
+        // The kernel change is the net effect of the batch on each address.
+        let was = |a: &SubscriberAddr| snapshot.get(a).is_some_and(|h| h.state.is_quarantined());
+        let is = |a: &SubscriberAddr| {
+            self.lifecycle
+                .get(a)
+                .is_some_and(|h| h.state.is_quarantined())
+        };
+        let add: Vec<_> = touched
+            .iter()
+            .filter(|a| !was(a) && is(a))
+            .copied()
+            .collect();
+        let remove: Vec<_> = touched
+            .iter()
+            .filter(|a| was(a) && !is(a))
+            .copied()
+            .collect();
+        let mut kernel_result = Ok(());
+        if !add.is_empty() || !remove.is_empty() {
+            let started = Instant::now();
+            let kernel = self.kernel.clone();
+            let result = blocking(move || kernel.change(&add, &remove)).await;
+            Metrics::observe(&self.metrics.rule_change, started.elapsed());
+            if let Err(e) = result {
+                warn!(error = %e, "the kernel refused the batch; reconciling against the store");
+                kernel_result = self.reconcile().await;
+                if let Err(e) = &kernel_result {
+                    warn!(error = %e, "reconcile failed too; the store keeps the decisions and the next reconcile retries");
+                }
+            }
+        }
+        if kernel_result.is_ok() && !flush.is_empty() {
+            let kernel = self.kernel.clone();
+            let _ = blocking(move || {
+                for a in flush {
+                    match kernel.flush_conntrack(&a) {
+                        Ok(n) => tracing::debug!(subscriber = %a, deleted = n, "conntrack entries deleted"),
+                        Err(e) => warn!(subscriber = %a, error = %e, "cannot delete conntrack entries; established flows keep going until they end"),
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        }
+        self.update_gauges();
+        let kernel_error = kernel_result.err().map(|e| e.to_string());
+        for (addr, reply, outcome) in outcomes {
+            let Some(reply) = reply else { continue };
+            let answer = match (outcome, &kernel_error) {
+                (Err(f), _) => Err(f),
+                (Ok(()), Some(e)) => Err(Failure::Kernel(KernelError::Netlink {
+                    what: "apply the change".into(),
+                    source: std::io::Error::other(e.clone()),
+                })),
+                (Ok(()), None) => Ok(addr.and_then(|a| self.lifecycle.get(&a).cloned())),
+            };
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+fn event_addr(e: &Event) -> Option<SubscriberAddr> {
+    match e {
+        Event::Quarantine { addr, .. }
+        | Event::Release { addr, .. }
+        | Event::SelfRelease { addr, .. }
+        | Event::QuietChecked { addr, .. } => Some(*addr),
+        Event::Tick => None,
+    }
+}
+
+fn state_label(s: cordon_proto::portal::HostState) -> &'static str {
+    use cordon_proto::portal::HostState;
+    match s {
+        HostState::Clean => "clean",
+        HostState::Noticed => "noticed",
+        HostState::Quarantined => "quarantined",
+        HostState::Probation => "probation",
+    }
+}
+
+/// Starts the core task; returns its handle.
+pub fn spawn(
+    core: Core,
+    reconcile_every: Duration,
+    cancel: CancellationToken,
+    tracker: &tokio_util::task::TaskTracker,
+) -> CoreHandle {
+    let (tx, rx) = mpsc::channel(4096);
+    tracker.spawn(core.run(rx, reconcile_every, cancel));
+    CoreHandle(tx)
+}

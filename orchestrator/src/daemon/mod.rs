@@ -1,0 +1,212 @@
+//! `cordond`: loads the config, opens the store, installs the table from it,
+//! serves the control and portal sockets and the metrics endpoint, and runs
+//! the core until SIGTERM. SIGHUP reloads the config (a bad one is refused
+//! and the running one kept).
+//!
+//! Readiness: once the table is installed and both sockets listen, `cordond`
+//! prints the line `cordond ready` on stdout and sends systemd `READY=1`.
+
+mod answers;
+mod control;
+mod core;
+mod portal;
+mod sockets;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cordon_config::{Config, ConfigErrors, StoreBackend};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::kernel::{Enforcer, KernelError, NetKernel};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+pub use self::control::{Shared, handle as handle_control};
+pub use self::core::{Core, CoreHandle, Failure, now};
+
+/// How `cordond` was started.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The config file.
+    pub config: PathBuf,
+    /// How often the kernel is compared with the store.
+    pub reconcile_every: Duration,
+}
+
+/// Why `cordond` could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The config is invalid (errors name file, line and column).
+    #[error("invalid config:\n{0}\nfix it and check with `cordon check-config PATH`")]
+    Config(#[from] ConfigErrors),
+    /// A backend this version does not have.
+    #[error("store.backend {0:?} is not supported by this cordond; use `sqlite`")]
+    Backend(StoreBackend),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The table could not be installed.
+    #[error(
+        "cannot install the nftables table: {0}; cordond needs CAP_NET_ADMIN (run it as root or give it the capability)"
+    )]
+    Kernel(#[from] KernelError),
+    /// A socket or the metrics address could not be bound.
+    #[error("cannot listen on {what}: {source}")]
+    Listen {
+        /// Which.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Runs `cordond` until SIGTERM or SIGINT.
+pub async fn run(options: Options) -> Result<(), DaemonError> {
+    let config = Arc::new(cordon_config::load_file(&options.config)?);
+    crate::logging::init(config.logging.format);
+    if config.store.backend != StoreBackend::Sqlite {
+        return Err(DaemonError::Backend(config.store.backend));
+    }
+    let (store, loaded) = {
+        let path = config.store.path.clone();
+        tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .map_err(|e| StoreError::Io {
+                path: config.store.path.clone(),
+                detail: e.to_string(),
+            })??
+    };
+    let (hosts, rejected) = loaded.into_hosts(&config);
+    for (address, why) in rejected {
+        error!(subscriber = %address, why, "a stored record is no longer a valid subscriber address under this config; it is kept in the store but not enforced");
+    }
+    info!(store = %store.path().display(), records = hosts.len(), "store opened");
+
+    let kernel: Arc<dyn Enforcer> = Arc::new(NetKernel::new(&config.table));
+    let metrics = Arc::new(Metrics::new());
+    let (config_tx, config_rx) = watch::channel(config.clone());
+    let mut core = Core::new(
+        config.clone(),
+        config_tx,
+        hosts,
+        store.clone(),
+        kernel.clone(),
+        metrics.clone(),
+    );
+    core.install().await?;
+
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let core = core::spawn(core, options.reconcile_every, cancel.clone(), &tracker);
+    let shared = Shared {
+        core: core.clone(),
+        config: config_rx,
+        kernel,
+        store,
+        started: now(),
+    };
+    let listen = |what: &std::path::Path| {
+        let what = what.display().to_string();
+        move |source| DaemonError::Listen { what, source }
+    };
+    let c = &config.control;
+    let control = sockets::bind(&c.socket, c.mode_bits(), c.group.as_deref(), None)
+        .await
+        .map_err(listen(&c.socket))?;
+    // The portal's own user owns its socket when one is configured (mode
+    // 0600 then); otherwise it is treated like the control socket.
+    let portal_user = config.portal.user.as_deref();
+    let portal_mode = if portal_user.is_some() {
+        0o600
+    } else {
+        c.mode_bits()
+    };
+    let portal = sockets::bind(
+        &c.portal_socket,
+        portal_mode,
+        c.group.as_deref(),
+        portal_user,
+    )
+    .await
+    .map_err(listen(&c.portal_socket))?;
+    tracker.spawn(control::serve(control, shared.clone(), cancel.clone()));
+    tracker.spawn(portal::serve(portal, shared.clone(), cancel.clone()));
+    if let Some(addr) = config.metrics.listen {
+        let listener = crate::metrics::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                what: format!("metrics.listen {addr}"),
+                source,
+            })?;
+        tracker.spawn(crate::metrics::serve(listener, metrics, cancel.clone()));
+    }
+    tracker.close();
+
+    ready();
+    info!(control = %c.socket.display(), portal = %c.portal_socket.display(), "cordond ready");
+    signals(&options, &core, &cancel).await;
+    info!("stopping; the table stays in the kernel so quarantined hosts stay quarantined");
+    cancel.cancel();
+    drop(core);
+    drop(shared);
+    tracker.wait().await;
+    let _ = std::fs::remove_file(&config.control.socket);
+    let _ = std::fs::remove_file(&config.control.portal_socket);
+    Ok(())
+}
+
+/// Tells supervisors: one line on stdout (the lab waits for it) and systemd's
+/// `READY=1` when run under systemd.
+fn ready() {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "cordond ready");
+    let _ = out.flush();
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+/// Waits for SIGTERM/SIGINT; handles SIGHUP (reload) meanwhile.
+async fn signals(options: &Options, core: &CoreHandle, cancel: &CancellationToken) {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        error!("cannot install signal handlers; stopping");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = cancel.cancelled() => return,
+            _ = hup.recv() => reload(options, core).await,
+        }
+    }
+}
+
+async fn reload(options: &Options, core: &CoreHandle) {
+    let path = options.config.clone();
+    let loaded: Result<Config, ConfigErrors> = cordon_config::load_file(&path);
+    match loaded {
+        Err(errors) => {
+            for e in &errors.0 {
+                error!(error = %e, "SIGHUP: the new config is invalid; keeping the running one");
+            }
+        }
+        Ok(config) => match core.reload(Arc::new(config)).await {
+            Some(Ok(())) => info!(config = %path.display(), "SIGHUP: config reloaded"),
+            Some(Err(e)) => {
+                warn!(error = %e, "SIGHUP: the kernel refused the new ruleset; keeping the running one")
+            }
+            None => {}
+        },
+    }
+}

@@ -1,0 +1,128 @@
+//! A kernel in memory, for unit tests of the daemon core: it refuses what
+//! nftables refuses (deleting an absent element, overlapping intervals), so
+//! tests catch the same mistakes the real kernel would.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use cordon_config::{Config, SubscriberAddr};
+use cordon_rules::{RulesError, SmtpSeen};
+use ipnet::IpNet;
+
+use super::{Enforcer, KernelError};
+
+/// The state of the pretend kernel.
+#[derive(Debug, Default)]
+pub struct FakeState {
+    /// Whether the table exists.
+    pub table: bool,
+    /// The quarantine sets.
+    pub quarantined: BTreeSet<IpNet>,
+    /// Recent SMTP activity per key.
+    pub smtp: BTreeMap<IpAddr, SmtpSeen>,
+    /// Conntrack flushes asked for.
+    pub flushed: Vec<SubscriberAddr>,
+    /// Changes applied.
+    pub changes: usize,
+}
+
+/// A kernel in memory.
+#[derive(Debug, Default)]
+pub struct FakeKernel {
+    /// Its state, for tests to read and change.
+    pub state: Mutex<FakeState>,
+}
+
+fn refused(what: &str, why: &str) -> KernelError {
+    KernelError::Rules(RulesError::Refused {
+        what: what.into(),
+        stderr: why.into(),
+    })
+}
+
+impl FakeKernel {
+    fn with<T>(&self, f: impl FnOnce(&mut FakeState) -> T) -> T {
+        match self.state.lock() {
+            Ok(mut s) => f(&mut s),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+}
+
+impl Enforcer for FakeKernel {
+    fn exists(&self) -> Result<bool, KernelError> {
+        Ok(self.with(|s| s.table))
+    }
+
+    fn install(&self, _config: &Config, quarantined: &[SubscriberAddr]) -> Result<(), KernelError> {
+        self.with(|s| {
+            s.table = true;
+            s.quarantined = quarantined.iter().map(SubscriberAddr::net).collect();
+        });
+        Ok(())
+    }
+
+    fn remove(&self) -> Result<(), KernelError> {
+        self.with(|s| {
+            s.table = false;
+            s.quarantined.clear();
+        });
+        Ok(())
+    }
+
+    fn quarantined(&self) -> Result<Vec<IpNet>, KernelError> {
+        self.with(|s| {
+            if !s.table {
+                return Err(refused("read a set", "No such file or directory"));
+            }
+            Ok(s.quarantined.iter().copied().collect())
+        })
+    }
+
+    fn change(&self, add: &[SubscriberAddr], remove: &[SubscriberAddr]) -> Result<(), KernelError> {
+        self.with(|s| {
+            if !s.table {
+                return Err(refused(
+                    "change quarantined hosts",
+                    "No such file or directory",
+                ));
+            }
+            let mut next = s.quarantined.clone();
+            for r in remove {
+                if !next.remove(&r.net()) {
+                    return Err(refused(
+                        "change quarantined hosts",
+                        "element does not exist",
+                    ));
+                }
+            }
+            for a in add {
+                let a = a.net();
+                if next
+                    .iter()
+                    .any(|n| *n != a && (n.contains(&a) || a.contains(n)))
+                {
+                    return Err(refused("change quarantined hosts", "conflicting intervals"));
+                }
+                next.insert(a);
+            }
+            s.quarantined = next;
+            s.changes += 1;
+            Ok(())
+        })
+    }
+
+    fn smtp_seen(&self, addr: &SubscriberAddr) -> Result<Option<SmtpSeen>, KernelError> {
+        Ok(self.with(|s| s.smtp.get(&addr.net().network()).copied()))
+    }
+
+    fn smtp_recent(&self) -> Result<Vec<SmtpSeen>, KernelError> {
+        Ok(self.with(|s| s.smtp.values().copied().collect()))
+    }
+
+    fn flush_conntrack(&self, addr: &SubscriberAddr) -> Result<usize, KernelError> {
+        self.with(|s| s.flushed.push(*addr));
+        Ok(0)
+    }
+}

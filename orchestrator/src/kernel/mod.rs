@@ -1,0 +1,58 @@
+//! The edge between `cordond` and the kernel: the nftables table, conntrack,
+//! the neighbour table. The daemon only sees the [`Enforcer`] trait, so its
+//! core runs in unit tests without CAP_NET_ADMIN ([`FakeKernel`]) while the
+//! lab drives the real one ([`NetKernel`]).
+//!
+//! Every method blocks (it spawns `nft` or talks netlink): the daemon calls
+//! them from `tokio::task::spawn_blocking`.
+
+mod conntrack;
+mod fake;
+mod neighbours;
+mod real;
+
+use cordon_config::{Config, SubscriberAddr};
+use cordon_rules::SmtpSeen;
+use ipnet::IpNet;
+
+pub use fake::FakeKernel;
+pub use neighbours::mac_of;
+pub use real::NetKernel;
+
+/// A kernel operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// nftables refused or could not be run (the message is nft's own).
+    #[error(transparent)]
+    Rules(#[from] cordon_rules::RulesError),
+    /// A netlink request failed (conntrack). Usually missing CAP_NET_ADMIN
+    /// or the nf_conntrack_netlink module not loaded (`modprobe nf_conntrack_netlink`).
+    #[error("netlink request failed while trying to {what}: {source}")]
+    Netlink {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// What `cordond` needs from the kernel.
+pub trait Enforcer: Send + Sync + std::fmt::Debug + 'static {
+    /// Whether Cordon's table is there.
+    fn exists(&self) -> Result<bool, KernelError>;
+    /// Installs or atomically replaces the table with these quarantines.
+    fn install(&self, config: &Config, quarantined: &[SubscriberAddr]) -> Result<(), KernelError>;
+    /// Removes Cordon's table (tests and `cordond` never do this on stop).
+    fn remove(&self) -> Result<(), KernelError>;
+    /// Every element of the quarantine sets.
+    fn quarantined(&self) -> Result<Vec<IpNet>, KernelError>;
+    /// Adds and removes quarantines in one transaction.
+    fn change(&self, add: &[SubscriberAddr], remove: &[SubscriberAddr]) -> Result<(), KernelError>;
+    /// One host's recent SMTP activity (a point lookup).
+    fn smtp_seen(&self, addr: &SubscriberAddr) -> Result<Option<SmtpSeen>, KernelError>;
+    /// Every host with SMTP activity within the quiet period (one listing).
+    fn smtp_recent(&self) -> Result<Vec<SmtpSeen>, KernelError>;
+    /// Deletes the conntrack entries of every address in `addr`.
+    fn flush_conntrack(&self, addr: &SubscriberAddr) -> Result<usize, KernelError>;
+}

@@ -1,0 +1,25 @@
+//! The quarantine lifecycle as a deterministic state machine: no sockets, no
+//! clock, no kernel. Time is passed in; [`Lifecycle::handle`] returns the
+//! [`Action`]s the daemon must carry out (write this record, add this element,
+//! flush this host's conntrack), in the quinn-proto manner, so that every
+//! transition is tested over a virtual clock and by proptest.
+//!
+//! Per subscriber address (an IPv4 host, an IPv6 prefix, or a range):
+//!
+//! ```text
+//!   clean ──quarantine──▶ quarantined ──release (operator | quiet | self | hold end)──▶ probation
+//!     ▲                         ▲                                                         │
+//!     │                         └──────────── relapse: quarantine again, longer ──────────┤
+//!     └─────────────────────────────── probation ends ◀────────────────────────────────────┘
+//! ```
+
+mod machine;
+mod policy;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use machine::{Action, Audit, Event, Lifecycle, Refusal};
+pub use policy::Policy;
+pub use state::{Host, Probation, Quarantined, State, Unix};

@@ -1,0 +1,102 @@
+//! The states a subscriber address can be in, each carrying its own data, so
+//! that a quarantine cannot forget its deadline.
+
+use std::collections::BTreeMap;
+
+use cordon_config::SubscriberAddr;
+use cordon_proto::portal::{HostState, Reason};
+use serde::{Deserialize, Serialize};
+
+/// Wall-clock time in Unix seconds. Deadlines are stored in this form, so
+/// they survive restarts (they are compared with the clock, never slept on).
+pub type Unix = i64;
+
+/// Where one address stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    /// Nothing against it (a record is kept only for the self-release count).
+    Clean,
+    /// In the walled garden.
+    Quarantined(Quarantined),
+    /// Released; a relapse before `until` quarantines it again, longer.
+    Probation(Probation),
+}
+
+/// A quarantine in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quarantined {
+    /// When it began.
+    pub since: Unix,
+    /// What kind of decision it was.
+    pub reason: Reason,
+    /// Who decided: an operator's user name, `detection`, `report`.
+    pub actor: String,
+    /// Why, in words.
+    pub note: String,
+    /// Not released automatically before this (the hold, escalated on relapse).
+    pub hold_until: Unix,
+    /// A fixed end (`--hold`): released then, whatever the host does, and not
+    /// before by itself.
+    pub until: Option<Unix>,
+    /// Whether the subscriber's "I have cleaned my computer" button may
+    /// release it (off after a relapse and for fixed holds).
+    pub self_release: bool,
+    /// Relapses so far.
+    pub relapses: u32,
+    /// Evidence counts given with the decision (`smtp_attempts`, `reports`).
+    #[serde(default)]
+    pub evidence: BTreeMap<String, u64>,
+}
+
+/// Watching a released host for a relapse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probation {
+    /// When it was released.
+    pub since: Unix,
+    /// When probation ends and the host is clean.
+    pub until: Unix,
+    /// Relapses so far (the next hold is escalated from this).
+    pub relapses: u32,
+}
+
+impl State {
+    /// The state's name as the protocol shows it.
+    pub fn kind(&self) -> HostState {
+        match self {
+            State::Clean => HostState::Clean,
+            State::Quarantined(_) => HostState::Quarantined,
+            State::Probation(_) => HostState::Probation,
+        }
+    }
+
+    /// True while the address must be in the kernel's quarantine set.
+    pub fn is_quarantined(&self) -> bool {
+        matches!(self, State::Quarantined(_))
+    }
+}
+
+/// Everything known about one address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    /// The quarantine unit.
+    pub addr: SubscriberAddr,
+    /// Its state.
+    pub state: State,
+    /// When self-releases were used (pruned once outside the window).
+    pub self_releases: Vec<Unix>,
+    /// The MAC address last seen in the neighbour table for it.
+    pub mac: Option<String>,
+}
+
+impl Host {
+    /// A clean host with no history.
+    pub fn clean(addr: SubscriberAddr) -> Self {
+        Host {
+            addr,
+            state: State::Clean,
+            self_releases: Vec::new(),
+            mac: None,
+        }
+    }
+}

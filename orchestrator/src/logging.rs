@@ -1,0 +1,19 @@
+//! Log output: lines for people, or one JSON object a line for log shippers
+//! (`logging.format: json`). Logs go to stderr; stdout carries only the
+//! `cordond ready` line that supervisors and the lab wait for. `RUST_LOG`
+//! overrides the level (default `info`).
+
+use cordon_config::LogFormat;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber (once; later calls do nothing).
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,169 @@
+//! Prometheus metrics, encoded by `prometheus-client` and served by a tiny
+//! hyper handler on `metrics.listen` (loopback by default): hosts per state,
+//! transitions by reason, rule-change latency, store write latency.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Label: a state name.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// `quarantined`, `probation`, `clean`.
+    pub state: String,
+}
+
+/// Labels of a transition.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    /// The state entered.
+    pub to: String,
+    /// Who moved it: `operator`, `self`, `cordond` (timers), `detection`, `report`.
+    pub by: String,
+}
+
+/// Every metric `cordond` exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Hosts per state.
+    pub hosts: Family<StateLabel, Gauge>,
+    /// Transitions by target state and cause.
+    pub transitions: Family<TransitionLabels, Counter>,
+    /// Seconds one batch of set changes took in the kernel.
+    pub rule_change: Histogram,
+    /// Seconds from queuing a store write to its commit.
+    pub store_write: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("cordon");
+        let hosts = Family::<StateLabel, Gauge>::default();
+        let transitions = Family::<TransitionLabels, Counter>::default();
+        // 0.5 ms .. ~16 s: an nft call takes milliseconds, a big batch longer.
+        let rule_change = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        let store_write = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register("hosts", "Subscriber addresses per state", hosts.clone());
+        registry.register(
+            "transitions",
+            "State transitions by target state and cause",
+            transitions.clone(),
+        );
+        registry.register(
+            "rule_change_seconds",
+            "Time to apply one batch of quarantine set changes in the kernel",
+            rule_change.clone(),
+        );
+        registry.register(
+            "store_write_seconds",
+            "Time from queuing a store write to its durable commit",
+            store_write.clone(),
+        );
+        Metrics {
+            registry,
+            hosts,
+            transitions,
+            rule_change,
+            store_write,
+        }
+    }
+
+    /// Counts one transition.
+    pub fn transition(&self, to: &str, actor: &str) {
+        let by = match actor {
+            "self" | "cordond" | "detection" | "report" => actor,
+            _ => "operator",
+        };
+        self.transitions
+            .get_or_create(&TransitionLabels {
+                to: to.into(),
+                by: by.into(),
+            })
+            .inc();
+    }
+
+    /// Sets the per-state gauges.
+    pub fn set_hosts(&self, quarantined: usize, probation: usize) {
+        for (state, n) in [("quarantined", quarantined), ("probation", probation)] {
+            self.hosts
+                .get_or_create(&StateLabel {
+                    state: state.into(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Records a duration in a histogram.
+    pub fn observe(h: &Histogram, d: Duration) {
+        h.observe(d.as_secs_f64());
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Serves `GET /metrics` (any path answers the same) until cancelled.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, cancel: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            _ = cancel.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics: accept failed");
+                    continue;
+                }
+            },
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
+                    let body = metrics.encode();
+                    async move {
+                        Response::builder()
+                            .header(
+                                "content-type",
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )
+                            .body(Full::new(Bytes::from(body)))
+                    }
+                });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Binds the metrics address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

@@ -1,0 +1,74 @@
+//! How lifecycle records are laid out in the store.
+
+use cordon_config::{Config, SubscriberAddr};
+use serde::{Deserialize, Serialize};
+
+use crate::lifecycle::{Host, State, Unix};
+
+/// A host row as stored: the address as text (checked against the config
+/// when loaded) and the record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredHost {
+    /// The quarantine unit as text.
+    pub address: String,
+    /// The record.
+    pub record: Record,
+}
+
+/// The JSON in a host row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The state with its data.
+    pub state: State,
+    /// Self-releases used (Unix seconds).
+    #[serde(default)]
+    pub self_releases: Vec<Unix>,
+    /// Last known MAC.
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
+impl Record {
+    /// The record of a host.
+    pub fn of(host: &Host) -> Self {
+        Record {
+            state: host.state.clone(),
+            self_releases: host.self_releases.clone(),
+            mac: host.mac.clone(),
+        }
+    }
+}
+
+/// What the store held at start.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// Every host row.
+    pub hosts: Vec<StoredHost>,
+}
+
+impl Loaded {
+    /// The rows as lifecycle hosts under `config`. Rows whose address the
+    /// config no longer admits (the subscriber prefixes changed) are returned
+    /// apart, so the daemon can say so loudly rather than drop them silently.
+    pub fn into_hosts(self, config: &Config) -> (Vec<Host>, Vec<(String, String)>) {
+        let mut hosts = Vec::new();
+        let mut rejected = Vec::new();
+        for row in self.hosts {
+            match config.subscriber_addr(&row.address) {
+                Ok(addr) if addr.to_string() == row.address => hosts.push(host(addr, row.record)),
+                Ok(addr) => rejected.push((row.address, format!("now reads as {addr}"))),
+                Err(e) => rejected.push((row.address, e.to_string())),
+            }
+        }
+        (hosts, rejected)
+    }
+}
+
+fn host(addr: SubscriberAddr, r: Record) -> Host {
+    Host {
+        addr,
+        state: r.state,
+        self_releases: r.self_releases,
+        mac: r.mac,
+    }
+}

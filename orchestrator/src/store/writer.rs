@@ -1,0 +1,317 @@
+//! Opening the store, the writer thread (group commit), and reads.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cordon_proto::control::AuditEntry;
+use cordon_proto::portal::HostState;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::StoreError;
+use super::records::{Loaded, Record, StoredHost};
+use super::schema::MIGRATIONS;
+use crate::lifecycle::{Audit, Host, Unix};
+
+/// One change to write.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Insert or replace a host's record.
+    Host(Host, Unix),
+    /// Append to the audit trail.
+    Audit(Audit),
+    /// Delete audit entries, and clean hosts' records, older than `before`.
+    Purge {
+        /// Unix seconds.
+        before: Unix,
+    },
+}
+
+struct Job {
+    writes: Vec<Write>,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// A handle on the store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("writes", &self.writes.len())
+            .finish()
+    }
+}
+
+/// Largest group of queued jobs committed in one transaction.
+const GROUP: usize = 512;
+
+fn state_name(s: HostState) -> &'static str {
+    match s {
+        HostState::Clean => "clean",
+        HostState::Noticed => "noticed",
+        HostState::Quarantined => "quarantined",
+        HostState::Probation => "probation",
+    }
+}
+
+fn state_of(s: &str) -> HostState {
+    match s {
+        "quarantined" => HostState::Quarantined,
+        "probation" => HostState::Probation,
+        "noticed" => HostState::Noticed,
+        _ => HostState::Clean,
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`, migrates it, checks it, reads
+    /// every record, and starts the writer thread.
+    pub fn open(path: &Path) -> Result<(Store, Loaded), StoreError> {
+        let unreadable = |source| StoreError::Unreadable {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                unreadable(rusqlite::Error::InvalidPath(PathBuf::from(format!(
+                    "{}: {e}",
+                    dir.display()
+                ))))
+            })?;
+        }
+        let mut conn = Connection::open(path).map_err(unreadable)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(unreadable)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(unreadable)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt {
+                path: path.to_owned(),
+                detail: format!("cannot switch to WAL (journal mode stays {mode})"),
+            });
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL;")
+            .map_err(unreadable)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(unreadable)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt {
+                path: path.to_owned(),
+                detail: check,
+            });
+        }
+        migrate(&mut conn, path)?;
+        let loaded = load(&conn, path)?;
+        let (tx, rx) = mpsc::channel(4096);
+        let writer_path = path.to_owned();
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer(conn, rx, writer_path))
+            .map_err(|e| StoreError::Io {
+                path: path.to_owned(),
+                detail: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok((
+            Store {
+                path: path.to_owned(),
+                jobs: tx,
+            },
+            loaded,
+        ))
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes the changes durably (returns after the commit).
+    pub async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { writes, reply })
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        answer.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// The audit trail, newest first, for one address or all.
+    pub async fn history(
+        &self,
+        address: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || read_history(&path, address.as_deref(), limit))
+            .await
+            .map_err(|_| StoreError::Stopped)?
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let io = |e: rusqlite::Error| StoreError::Io {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    };
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(io)?;
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if version > known {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        let tx = conn.transaction().map_err(io)?;
+        tx.execute_batch(sql).map_err(io)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(io)?;
+        tx.commit().map_err(io)?;
+        tracing::info!(store = %path.display(), version = i + 1, "store schema migrated");
+    }
+    Ok(())
+}
+
+fn load(conn: &Connection, path: &Path) -> Result<Loaded, StoreError> {
+    let io = |e: rusqlite::Error| StoreError::Io {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    };
+    let mut stmt = conn
+        .prepare("SELECT address, record FROM hosts")
+        .map_err(io)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(io)?;
+    let mut hosts = Vec::new();
+    for row in rows {
+        let (address, json) = row.map_err(io)?;
+        let record: Record = serde_json::from_str(&json).map_err(|e| StoreError::BadRecord {
+            path: path.to_owned(),
+            detail: format!("host {address}: {e}"),
+        })?;
+        hosts.push(StoredHost { address, record });
+    }
+    Ok(Loaded { hosts })
+}
+
+/// The writer: takes every queued job (up to [`GROUP`]), commits them in one
+/// transaction, answers each. One fsync for many quarantines is what lets
+/// hundreds of parallel requests finish quickly with synchronous = FULL.
+fn writer(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, path: PathBuf) {
+    while let Some(first) = jobs.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = commit(&mut conn, &group).map_err(|e| e.to_string());
+        for job in group {
+            let answer = result.clone().map_err(|detail| StoreError::Io {
+                path: path.clone(),
+                detail,
+            });
+            let _ = job.reply.send(answer);
+        }
+    }
+}
+
+fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    for write in group.iter().flat_map(|j| &j.writes) {
+        match write {
+            Write::Host(host, at) => {
+                let json = serde_json::to_string(&Record::of(host))
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                tx.execute(
+                    "INSERT INTO hosts (address, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (address) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4",
+                    params![
+                        host.addr.to_string(),
+                        state_name(host.state.kind()),
+                        json,
+                        at
+                    ],
+                )?;
+            }
+            Write::Audit(a) => {
+                tx.execute(
+                    "INSERT INTO audit (at, address, from_state, to_state, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![a.at, a.addr.to_string(), state_name(a.from), state_name(a.to), a.actor, a.note],
+                )?;
+            }
+            Write::Purge { before } => {
+                tx.execute(
+                    "UPDATE purge_horizon SET before = ?1 WHERE id = 1",
+                    [before],
+                )?;
+                tx.execute("DELETE FROM audit WHERE at < ?1", [before])?;
+                tx.execute(
+                    "DELETE FROM hosts WHERE state = 'clean' AND updated_at < ?1",
+                    [before],
+                )?;
+                tx.execute("UPDATE purge_horizon SET before = 0 WHERE id = 1", [])?;
+            }
+        }
+    }
+    tx.commit()
+}
+
+fn read_history(
+    path: &Path,
+    address: Option<&str>,
+    limit: u32,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let io = |e: rusqlite::Error| StoreError::Io {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    };
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(io)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(io)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, at, address, from_state, to_state, actor, note FROM audit
+             WHERE ?1 IS NULL OR address = ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .map_err(io)?;
+    let rows = stmt
+        .query_map(params![address, limit], |r| {
+            Ok(AuditEntry {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                address: r.get(2)?,
+                from: state_of(&r.get::<_, String>(3)?),
+                to: state_of(&r.get::<_, String>(4)?),
+                actor: r.get(5)?,
+                note: r.get(6)?,
+            })
+        })
+        .map_err(io)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(io)
+}
+
+/// The schema version of a store file (for tests and `cordon status`).
+pub fn schema_version(path: &Path) -> Result<Option<i64>, rusqlite::Error> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .optional()
+}

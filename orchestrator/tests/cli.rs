@@ -1,0 +1,137 @@
+//! `cordon`'s exit codes for input it refuses, without a daemon: 2 for bad
+//! input, 1 when the daemon cannot be reached.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+fn config() -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        f.path(),
+        r#"
+subscribers: { prefixes: [100.64.0.0/16, "2001:db8::/32"] }
+interfaces: { downlink: [sub0], uplink: [up0] }
+never_quarantine: [100.64.0.1]
+walled_garden: { resolvers: [192.0.2.53] }
+portal: { public_url: "http://portal.test/" }
+control: { socket: /nonexistent/cordon-test/control.sock }
+"#,
+    )
+    .unwrap();
+    f
+}
+
+fn cordon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+#[test]
+fn bad_addresses_and_reasons_exit_2_with_a_reason() {
+    let c = config();
+    let path = c.path().to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["quarantine", "not-an-ip", "--reason", "x"],
+            "not an IP address",
+        ),
+        (
+            vec!["quarantine", "8.8.8.8", "--reason", "x"],
+            "not inside any subscriber prefix",
+        ),
+        (
+            vec!["quarantine", "100.64.0.1", "--reason", "x"],
+            "never-quarantine",
+        ),
+        (
+            vec!["quarantine", "100.64.0.0/24", "--reason", "x"],
+            "never-quarantine",
+        ),
+        (
+            vec!["quarantine", "100.64.1.7", "--reason", "  "],
+            "reason is empty",
+        ),
+        (
+            vec![
+                "quarantine",
+                "100.64.1.7",
+                "--reason",
+                "x",
+                "--hold",
+                "soon",
+            ],
+            "--hold",
+        ),
+        (
+            vec!["release", "100.64.1.7", "--reason", ""],
+            "reason is empty",
+        ),
+        (vec!["show", "100.64.1.300"], "not an IP address"),
+    ] {
+        let mut full = vec!["--config", path];
+        full.extend(args.iter().copied());
+        let o = cordon(&full);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(code(&o), 2, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn unknown_commands_and_missing_reasons_exit_2() {
+    assert_eq!(code(&cordon(&["frobnicate"])), 2);
+    assert_eq!(code(&cordon(&["quarantine", "100.64.1.7"])), 2);
+}
+
+#[test]
+fn an_invalid_config_exits_2_with_file_line_and_column() {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        f.path(),
+        "subscribers:\n  prefixes: [100.64.0.0/16]\n  bogus: 1\n",
+    )
+    .unwrap();
+    let path = f.path().to_str().unwrap();
+    let o = cordon(&["check-config", path]);
+    assert_eq!(code(&o), 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("{path}:3:")), "{err}");
+    let o = cordon(&["--config", path, "list"]);
+    assert_eq!(code(&o), 2);
+    let o = cordon(&["rules", "--config", path]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn a_valid_config_checks_and_renders() {
+    let c = config();
+    let path = c.path().to_str().unwrap();
+    assert_eq!(code(&cordon(&["check-config", path])), 0);
+    let o = cordon(&["rules", "--config", path]);
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("table inet cordon"));
+}
+
+#[test]
+fn an_unreachable_daemon_exits_1_naming_the_socket() {
+    let c = config();
+    let o = cordon(&["--config", c.path().to_str().unwrap(), "list"]);
+    assert_eq!(code(&o), 1);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("/nonexistent/cordon-test/control.sock"),
+        "{err}"
+    );
+    assert!(err.contains("cordond"), "{err}");
+    let o = cordon(&["--socket", "/nonexistent/x.sock", "--json", "status"]);
+    assert_eq!(code(&o), 1);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["class"], "failed");
+}
