@@ -6,9 +6,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 
+mod daemon;
+mod datapath;
 mod netns;
 mod rules;
 mod stats;
@@ -22,12 +24,25 @@ struct Args {
     /// Repetitions of each measurement (median, min and max are reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Only these benchmarks (default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
     let config = cordon_config::load_file(&args.config)?;
-    let section = rules::run(&config, args.runs)?;
-    print!("{section}");
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    if wanted("rules") {
+        print!("{}", rules::run(&config, args.runs)?);
+    }
+    if wanted("daemon") {
+        let exe = std::env::current_exe()?;
+        let bin = exe.parent().context("the benchmark's directory")?;
+        print!("{}", daemon::run(bin, args.runs)?);
+    }
+    if wanted("datapath") {
+        print!("{}", datapath::run(args.runs)?);
+    }
     Ok(())
 }

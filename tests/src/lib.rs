@@ -31,6 +31,7 @@ mod wiring;
 // Running things in it.
 mod command;
 pub mod daemons;
+pub mod demo;
 mod exe;
 pub mod internet;
 pub mod probe;

@@ -51,6 +51,9 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Tell the whole story in a fresh lab (needs cordond, cordon-portal and
+    /// cordon beside this executable); exits 0 only when every step held.
+    Demo,
     /// List the labs that exist (by their run directories).
     List,
     /// Run the internet's services (inside the internet namespace).
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Demo => cordon_lab::demo::run(None),
         Command::Up {
             name,
             subscribers,

@@ -30,12 +30,11 @@ fn cordon_exe() -> PathBuf {
 fn cordon(lab: &Lab, args: &[&str]) -> Output {
     let socket = lab.gateway().control_socket().to_str().unwrap().to_owned();
     let config = lab.gateway().config_path().to_str().unwrap().to_owned();
-    let out = Command::new(cordon_exe())
+    Command::new(cordon_exe())
         .args(["--socket", &socket, "--config", &config])
         .args(args)
         .output()
-        .unwrap();
-    out
+        .unwrap()
 }
 
 fn cordon_ok(lab: &Lab, args: &[&str]) -> String {

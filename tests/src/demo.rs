@@ -1,0 +1,284 @@
+//! `cordon-lab demo`: the whole story in a fresh lab, told with timestamps.
+//!
+//! A normal subscriber browses and sends mail through the relay; a second
+//! one turns into a spam zombie, is found and quarantined by the kernel's
+//! counters, meets the cleanup page (in English and in Spanish), stops, and
+//! is let out after the quiet period. Every step is checked; the demo fails
+//! (and still removes its lab) the moment one does not hold.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::addresses::{RELAY_V4, WEB_V4, mail_server_v4};
+use crate::{Host, Lab, url};
+
+/// Tells the story; `Ok` only when every step held.
+pub fn run(lab_exe: Option<PathBuf>) -> Result<()> {
+    let story = Story::new();
+    story.say("Building a lab: a gateway running cordond and cordon-portal, two subscribers, and an internet with web, mail and DNS servers.");
+    let mut builder = Lab::builder(&crate::unique_name("demo"))
+        .subscribers(2)
+        .daemons(true);
+    if let Some(exe) = lab_exe {
+        builder = builder.lab_exe(exe);
+    }
+    let lab = builder.up().context("building the lab")?;
+    let cordon = crate::exe::find("cordon", None)?;
+    let cli = Cli {
+        exe: cordon,
+        lab: &lab,
+    };
+    let (anna, bruno) = (lab.subscriber(0), lab.subscriber(1));
+    let cfg = lab.config();
+    story.say(&format!(
+        "The lab is up. Anna is {}, Bruno is {}. Port 25 is blocked; submission (587) is open. A host that makes {} new port-25 attempts within {}s is quarantined.",
+        anna.ipv4(),
+        bruno.ipv4(),
+        cfg.detection.smtp_attempts.threshold,
+        cfg.detection.smtp_attempts.window.as_secs()
+    ));
+
+    let page = anna.curl(&url(WEB_V4, 80, "/"), &[])?;
+    ensure!(page.from_real_site(), "Anna could not browse: {page:?}");
+    story.say(&format!(
+        "Anna opens http://{WEB_V4}/ and gets the real site."
+    ));
+    let mail = anna.swaks(RELAY_V4, 587, &[])?;
+    ensure!(
+        mail.delivered(),
+        "Anna's mail through the relay failed: {}",
+        mail.transcript
+    );
+    story.say(&format!(
+        "Anna sends a mail through the ISP's relay ({RELAY_V4}, port 587): delivered."
+    ));
+
+    story.say("Bruno's computer catches a spam program. It starts sending straight to other networks' mail servers on port 25...");
+    let crossed = flood_until_quarantined(&bruno, &cli, cfg.detection.smtp_attempts.threshold)?;
+    story.say(&format!(
+        "Bruno is quarantined {} ms after his attempt number {} crossed the threshold. Reason: {}.",
+        crossed.after.as_millis(),
+        crossed.attempt,
+        crossed.reason
+    ));
+
+    let redirected = bruno.curl(&url(WEB_V4, 80, "/news"), &["-H", "Host: news.example"])?;
+    let portal = redirected
+        .header("location")
+        .context("Bruno's http:// was not redirected")?
+        .to_owned();
+    ensure!(
+        portal.starts_with(lab.gateway().portal_url()),
+        "redirected elsewhere: {portal}"
+    );
+    story.say(&format!(
+        "Bruno's browser asks for http://news.example/news and lands on {portal}:"
+    ));
+    for (lang, header) in [
+        ("en", "Accept-Language: en"),
+        ("es", "Accept-Language: es-ES,es;q=0.9"),
+    ] {
+        let page = bruno.curl(&portal, &["-H", header])?;
+        ensure!(
+            page.status == Some(200),
+            "the cleanup page answered {:?}",
+            page.status
+        );
+        ensure!(
+            page.body.contains(&format!("lang=\"{lang}\"")),
+            "not in {lang}"
+        );
+        for line in first_lines(&page.body, 2) {
+            story.quote(lang, &line);
+        }
+    }
+
+    story.say("The operator looks at `cordon list`:");
+    for line in cli.run(&["list"])?.lines() {
+        story.quote("$", line);
+    }
+
+    story.say(&format!(
+        "Bruno runs the cleanup tool; the spam stops. Cordon releases a host that has been quiet for {}s (and held at least {}s).",
+        cfg.quarantine.quiet_period.as_secs(),
+        cfg.quarantine.min_hold.as_secs()
+    ));
+    let stopped = Instant::now();
+    let deadline = stopped + cfg.quarantine.quiet_period + Duration::from_secs(15);
+    loop {
+        if cli.state(&bruno.ipv4().to_string())? == "probation" {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("Bruno was not released within the quiet period and 15 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    story.say(&format!(
+        "Bruno is released {:.1}s after his last attempt, and is on probation: a relapse means a longer quarantine.",
+        stopped.elapsed().as_secs_f64()
+    ));
+    let page = bruno.curl(&url(WEB_V4, 80, "/"), &[])?;
+    ensure!(
+        page.from_real_site(),
+        "Bruno still does not reach the real site: {page:?}"
+    );
+    story.say(&format!(
+        "Bruno opens http://{WEB_V4}/ again: the real site."
+    ));
+
+    story.say("The audit trail, `cordon history`:");
+    for line in cli.run(&["history"])?.lines() {
+        story.quote("$", line);
+    }
+    drop(lab);
+    story.say("The lab is removed. Every step held.");
+    Ok(())
+}
+
+/// Prints lines with the time since the story began.
+struct Story {
+    start: Instant,
+}
+
+impl Story {
+    fn new() -> Story {
+        Story {
+            start: Instant::now(),
+        }
+    }
+
+    fn stamp(&self) -> String {
+        format!("[{:>6.2}s]", self.start.elapsed().as_secs_f64())
+    }
+
+    fn say(&self, text: &str) {
+        println!("{} {text}", self.stamp());
+    }
+
+    fn quote(&self, tag: &str, text: &str) {
+        println!("{}     {tag:>2} | {text}", " ".repeat(9));
+    }
+}
+
+struct Cli<'a> {
+    exe: PathBuf,
+    lab: &'a Lab,
+}
+
+impl Cli<'_> {
+    fn run(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new(&self.exe)
+            .arg("--socket")
+            .arg(self.lab.gateway().control_socket())
+            .arg("--config")
+            .arg(self.lab.gateway().config_path())
+            .args(args)
+            .output()
+            .context("running cordon")?;
+        ensure!(
+            out.status.success(),
+            "cordon {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn show(&self, addr: &str) -> Result<serde_json::Value> {
+        Ok(serde_json::from_str(&self.run(&["--json", "show", addr])?)?)
+    }
+
+    fn state(&self, addr: &str) -> Result<String> {
+        Ok(self.show(addr)?["state"].as_str().unwrap_or("").to_owned())
+    }
+}
+
+struct Crossed {
+    attempt: u32,
+    after: Duration,
+    reason: String,
+}
+
+/// Sends port-25 attempts one after another to the internet's mail servers
+/// until the host is quarantined; reports how long after the attempt that
+/// crossed the threshold the quarantine was seen.
+fn flood_until_quarantined(host: &Host, cli: &Cli<'_>, threshold: u32) -> Result<Crossed> {
+    let addr = host.ipv4().to_string();
+    let stop = AtomicBool::new(false);
+    let crossed_at = std::sync::Mutex::new(None::<Instant>);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) && n < 10 * threshold {
+                n += 1;
+                let mx: IpAddr = mail_server_v4(u16::try_from(n % 64 + 1).unwrap_or(1)).into();
+                let _ = host.tcp_connect(mx, 25, Duration::from_millis(500));
+                if n == threshold + 1 {
+                    if let Ok(mut c) = crossed_at.lock() {
+                        *c = Some(Instant::now());
+                    }
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let outcome = loop {
+            let doc = cli.show(&addr)?;
+            if doc["state"] == "quarantined" {
+                let seen = Instant::now();
+                let reason = doc["reason"].as_str().unwrap_or("?").to_owned();
+                let crossed = crossed_at.lock().ok().and_then(|c| *c);
+                break Ok(Crossed {
+                    attempt: threshold + 1,
+                    after: crossed
+                        .map(|c| seen.saturating_duration_since(c))
+                        .unwrap_or_default(),
+                    reason,
+                });
+            }
+            if Instant::now() > deadline {
+                break Err(anyhow::anyhow!(
+                    "Bruno was not quarantined within 10 s of flooding"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        stop.store(true, Ordering::Relaxed);
+        outcome
+    });
+    result
+}
+
+/// The page's heading and first paragraph as plain text.
+fn first_lines(html: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for tag in ["h1", "p"] {
+        let open = format!("<{tag}");
+        if let Some(start) = html.find(&open) {
+            let rest = &html[start..];
+            let body_start = rest.find('>').map_or(0, |i| i + 1);
+            let end = rest.find(&format!("</{tag}>")).unwrap_or(rest.len());
+            out.push(strip_tags(&rest[body_start..end]));
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+fn strip_tags(s: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for c in s.chars() {
+        match c {
+            '<' => inside = true,
+            '>' => inside = false,
+            c if !inside => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,32 @@
+//! `scripts/demo` tells its story with `cordon-lab demo`; this runs the same
+//! binary, so CI proves the demo holds on a fresh machine.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+#[test]
+fn the_demo_tells_the_whole_story_and_every_step_holds() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cordon-lab"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "Anna opens",
+        "delivered",
+        "Bruno is quarantined",
+        "lands on",
+        "cordon list",
+        "Bruno is released",
+        "the real site",
+        "Every step held.",
+    ] {
+        assert!(text.contains(step), "the story misses {step:?}:\n{text}");
+    }
+}
