@@ -276,3 +276,47 @@ fn replacing_the_table_drops_no_packet_of_other_subscribers() {
         "and is still enforced"
     );
 }
+
+#[test]
+fn the_printed_ruleset_of_the_example_config_passes_nft_check() {
+    let lab = lab("rules").subscribers(1).up().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let cordon = exe.parent().unwrap().parent().unwrap().join("cordon");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../cordon.example.yaml");
+    let printed = std::process::Command::new(cordon)
+        .args(["rules", "--config", example])
+        .output()
+        .unwrap();
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let mut check = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            lab.gateway().netns(),
+            "nft",
+            "-c",
+            "-f",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&printed.stdout)
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "nft -c refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&printed.stdout).contains("table inet cordon {"));
+}
