@@ -95,9 +95,16 @@ fn quarantine_lands_http_on_the_portal_and_release_brings_the_real_site_back() {
             .from_real_site()
     );
     assert_eq!(state(&lab, &addr), "clean");
+    // A connection to the real site, kept alive across the quarantine.
+    let mut before = KeptAlive::open(&caught, web);
+    assert!(before.get().contains("real site"));
 
     cordon_ok(&lab, &["quarantine", &addr, "--reason", "lab story"]);
     assert_eq!(state(&lab, &addr), "quarantined");
+    // Its conntrack entry is gone, so the established flow does not escape
+    // the walled garden.
+    let after = before.get();
+    assert!(!after.contains("real site"), "an established flow escaped: {after}");
 
     // Any http:// page lands on the portal, whatever its Host.
     let page = caught
