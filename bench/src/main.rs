@@ -12,6 +12,7 @@ use clap::Parser;
 mod daemon;
 mod datapath;
 mod netns;
+mod portal;
 mod rules;
 mod stats;
 
@@ -36,10 +37,14 @@ fn main() -> Result<()> {
     if wanted("rules") {
         print!("{}", rules::run(&config, args.runs)?);
     }
+    // cordond, cordon and cordon-portal are built beside this benchmark.
+    let exe = std::env::current_exe()?;
+    let bin = exe.parent().context("the benchmark's directory")?;
     if wanted("daemon") {
-        let exe = std::env::current_exe()?;
-        let bin = exe.parent().context("the benchmark's directory")?;
         print!("{}", daemon::run(bin, args.runs)?);
+    }
+    if wanted("portal") {
+        print!("{}", portal::run(bin)?);
     }
     if wanted("datapath") {
         print!("{}", datapath::run(args.runs)?);
