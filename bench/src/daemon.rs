@@ -121,7 +121,9 @@ impl Bench {
 
     /// Quarantines `hosts` through `CONNECTIONS` parallel control connections.
     fn bulk(&self, hosts: &[String]) -> Result<Duration> {
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
         let socket = self.socket();
         rt.block_on(async {
             let t = Instant::now();
@@ -137,9 +139,10 @@ impl Bench {
                             reason: "bench".into(),
                             hold_s: None,
                         };
-                        match call::<_, Response>(&mut io, &req).await? {
-                            Response::Error { message, .. } => bail!("refused: {message}"),
-                            _ => {}
+                        if let Response::Error { message, .. } =
+                            call::<_, Response>(&mut io, &req).await?
+                        {
+                            bail!("refused: {message}");
                         }
                     }
                     anyhow::Ok(())
@@ -198,7 +201,10 @@ fn measure(bench: &Bench, runs: usize) -> Result<String> {
     for h in hosts(1_000_000, SINGLE) {
         let elem = format!("{{ {h} }}");
         let t = Instant::now();
-        bench.nft(&["add", "element", "inet", "cordon", "quarantined_v4", &elem], None)?;
+        bench.nft(
+            &["add", "element", "inet", "cordon", "quarantined_v4", &elem],
+            None,
+        )?;
         nft.push(t.elapsed());
     }
     bench.nft(&["flush", "set", "inet", "cordon", "quarantined_v4"], None)?;

@@ -104,23 +104,47 @@ fn cordon(bin: &Path, lab: &Lab, args: &[&str]) -> Result<()> {
         .arg(lab.gateway().config_path())
         .args(args)
         .output()?;
-    ensure!(out.status.success(), "cordon {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "cordon {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }
 
 /// Runs the portal benchmark and returns its Markdown section.
 pub fn run(bin: &Path) -> Result<String> {
-    let lab = Lab::builder(&unique_name("bpt")).subscribers(1).daemons(true).up()?;
+    let lab = Lab::builder(&unique_name("bpt"))
+        .subscribers(1)
+        .daemons(true)
+        .up()?;
     let s0 = lab.subscriber(0);
-    cordon(bin, &lab, &["quarantine", &s0.ipv4().to_string(), "--reason", "benchmark"])?;
+    cordon(
+        bin,
+        &lab,
+        &[
+            "quarantine",
+            &s0.ipv4().to_string(),
+            "--reason",
+            "benchmark",
+        ],
+    )?;
     let portal_url = lab.gateway().portal_url().to_owned();
     let page = s0.curl(&portal_url, &[])?;
-    ensure!(page.status == Some(200), "the cleanup page answered {:?}", page.status);
+    ensure!(
+        page.status == Some(200),
+        "the cleanup page answered {:?}",
+        page.status
+    );
     let nginx = start_nginx(&lab, page.body.as_bytes(), &portal_url)?;
 
     let redirect_port = lab.config().portal.redirect_port;
     let cases = [
-        ("cleanup page", portal_url.clone(), format!("http://100.64.0.1:{NGINX_PAGE}/")),
+        (
+            "cleanup page",
+            portal_url.clone(),
+            format!("http://100.64.0.1:{NGINX_PAGE}/"),
+        ),
         (
             "redirect (302)",
             format!("http://100.64.0.1:{redirect_port}/any/page"),
@@ -141,7 +165,11 @@ pub fn run(bin: &Path) -> Result<String> {
         for (label, fresh) in [("keep-alive", false), ("new per request", true)] {
             let a = wrk(&s0, ours, fresh)?;
             let b = wrk(&s0, theirs, fresh)?;
-            writeln!(s, "| {what} | {label} | {a:.0}/s | {b:.0}/s | {:.2}× |", a / b)?;
+            writeln!(
+                s,
+                "| {what} | {label} | {a:.0}/s | {b:.0}/s | {:.2}× |",
+                a / b
+            )?;
         }
     }
     let portal_rss = rss_kib(&lab, "cordon-portal")?;

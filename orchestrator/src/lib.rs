@@ -6,6 +6,8 @@
 //! - [`kernel`]: the edge to nftables, conntrack and the neighbour table,
 //!   behind the [`kernel::Enforcer`] trait.
 //! - [`daemon`]: `cordond` — executes actions, serves the sockets, reconciles.
+//! - [`detection`]: kernel crossings, outside reports and DNS block lists
+//!   turned into decisions.
 //! - [`metrics`]: the Prometheus endpoint.
 //! - [`cli`]: `cordon`, the operators' command line.
 
@@ -13,6 +15,7 @@
 
 pub mod cli;
 pub mod daemon;
+pub mod detection;
 pub mod kernel;
 pub mod lifecycle;
 pub mod logging;

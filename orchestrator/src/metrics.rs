@@ -1,6 +1,8 @@
 //! Prometheus metrics, encoded by `prometheus-client` and served by a tiny
 //! hyper handler on `metrics.listen` (loopback by default): hosts per state,
-//! transitions by reason, rule-change latency, store write latency.
+//! transitions by reason, rule-change latency, store write latency,
+//! detections by signal and action, detection latency (threshold crossing to
+//! enforced), outside reports, and relay-limit hits.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +37,31 @@ pub struct TransitionLabels {
     pub by: String,
 }
 
+/// Labels of a detection.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DetectionLabels {
+    /// `smtp_attempts`, `smtp_destinations`, `reports`.
+    pub signal: String,
+    /// `observe`, `notice`, `enforce`.
+    pub action: String,
+}
+
+/// Label of an outside report.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReportLabels {
+    /// `true` when it added to a score; `false` for duplicates, refused or
+    /// too old ones.
+    pub counted: String,
+}
+
+/// Label of a DNSBL check.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DnsblLabels {
+    /// `listed`, `not_listed`, or `not_asked` (cached, over budget, no
+    /// server answered).
+    pub result: String,
+}
+
 /// Every metric `cordond` exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -47,6 +74,17 @@ pub struct Metrics {
     pub rule_change: Histogram,
     /// Seconds from queuing a store write to its commit.
     pub store_write: Histogram,
+    /// Detection signals that fired, by signal and configured action.
+    pub detections: Family<DetectionLabels, Counter>,
+    /// Seconds from the kernel's threshold-crossing event to the quarantine
+    /// being in force in the kernel.
+    pub detection_latency: Histogram,
+    /// Outside reports taken.
+    pub reports: Family<ReportLabels, Counter>,
+    /// New relay connections refused by the per-subscriber relay limit.
+    pub relay_limit_hits: Counter,
+    /// DNS block-list checks of one address, by result.
+    pub dnsbl_checks: Family<DnsblLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -80,12 +118,48 @@ impl Metrics {
             "Time from queuing a store write to its durable commit",
             store_write.clone(),
         );
+        let detections = Family::<DetectionLabels, Counter>::default();
+        registry.register(
+            "detections",
+            "Detection signals that fired, by signal and configured action",
+            detections.clone(),
+        );
+        // 1 ms .. ~65 s: the target is well under a second.
+        let detection_latency = Histogram::new(exponential_buckets(0.001, 2.0, 17));
+        registry.register(
+            "detection_latency_seconds",
+            "Time from the kernel's threshold-crossing event to the quarantine in force",
+            detection_latency.clone(),
+        );
+        let reports = Family::<ReportLabels, Counter>::default();
+        registry.register(
+            "reports",
+            "Outside reports taken (abuse desk, feeds, block lists)",
+            reports.clone(),
+        );
+        let relay_limit_hits = Counter::default();
+        registry.register(
+            "relay_limit_hits",
+            "New connections to the ISP's relays refused by the per-subscriber limit",
+            relay_limit_hits.clone(),
+        );
+        let dnsbl_checks = Family::<DnsblLabels, Counter>::default();
+        registry.register(
+            "dnsbl_checks",
+            "DNS block-list checks of one address, by result",
+            dnsbl_checks.clone(),
+        );
         Metrics {
+            dnsbl_checks,
             registry,
             hosts,
             transitions,
             rule_change,
             store_write,
+            detections,
+            detection_latency,
+            reports,
+            relay_limit_hits,
         }
     }
 
@@ -99,6 +173,34 @@ impl Metrics {
             .get_or_create(&TransitionLabels {
                 to: to.into(),
                 by: by.into(),
+            })
+            .inc();
+    }
+
+    /// Counts one detection.
+    pub fn detection(&self, signal: &str, action: &str) {
+        self.detections
+            .get_or_create(&DetectionLabels {
+                signal: signal.into(),
+                action: action.into(),
+            })
+            .inc();
+    }
+
+    /// Counts one DNSBL check.
+    pub fn dnsbl_check(&self, result: &str) {
+        self.dnsbl_checks
+            .get_or_create(&DnsblLabels {
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// Counts one outside report.
+    pub fn report(&self, counted: bool) {
+        self.reports
+            .get_or_create(&ReportLabels {
+                counted: counted.to_string(),
             })
             .inc();
     }

@@ -135,3 +135,68 @@ fn an_unreachable_daemon_exits_1_naming_the_socket() {
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["class"], "failed");
 }
+
+#[test]
+fn bad_reports_and_feeds_exit_2_without_asking_the_daemon() {
+    let c = config();
+    let path = c.path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.csv");
+    std::fs::write(&junk, "garbage\n8.8.8.8,0,x,y\n").unwrap();
+    let junk = junk.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["report", "8.8.8.8", "--source", "s", "--evidence", "e"],
+            "not inside any subscriber prefix",
+        ),
+        (
+            vec![
+                "report",
+                "100.64.1.0/24",
+                "--source",
+                "s",
+                "--evidence",
+                "e",
+            ],
+            "not an IP address",
+        ),
+        (
+            vec!["report", "100.64.1.7", "--source", " ", "--evidence", "e"],
+            "--source is empty",
+        ),
+        (
+            vec![
+                "report",
+                "100.64.1.7",
+                "--source",
+                "s",
+                "--evidence",
+                "e",
+                "--at",
+                "yesterday",
+            ],
+            "--at yesterday",
+        ),
+        (vec!["import", junk], "no valid report"),
+        (
+            vec!["import", "/nonexistent/feed.csv"],
+            "cannot read report feed",
+        ),
+    ] {
+        let mut full = vec!["--config", path];
+        full.extend(args.iter().copied());
+        let out = cordon(&full);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 2, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // The bad lines are listed with their numbers.
+    let out = cordon(&["--config", path, "import", junk]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 1:") && err.contains("line 2:"), "{err}");
+    // A valid feed with cordond down: exit 1.
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, "100.64.1.7,0,fbl,spam\n").unwrap();
+    let out = cordon(&["--config", path, "import", good.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+}

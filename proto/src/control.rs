@@ -5,6 +5,8 @@
 //! its own config (the CLI checks too when it can read the config, to answer
 //! bad input without a round trip). Times are Unix seconds, durations seconds.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::portal::{HostState, Reason};
@@ -47,6 +49,68 @@ pub enum Request {
         /// At most this many entries.
         limit: u32,
     },
+    /// Outside reports (the abuse desk's `cordon report`, feeds read by
+    /// `cordon import`). Each is stored, added to its subscriber's score,
+    /// and written to the audit trail; reaching `detection.reports.score`
+    /// applies `detection.reports.action`.
+    Report {
+        /// The reports, in order.
+        reports: Vec<ReportSubmission>,
+    },
+}
+
+/// One outside report as the CLI sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportSubmission {
+    /// The reported address (an IPv4 or IPv6 address, not a range).
+    pub address: String,
+    /// When the reported behaviour happened (Unix seconds).
+    pub at: i64,
+    /// Who says so: a feed, a reporter, a block-list zone.
+    pub source: String,
+    /// What they say.
+    pub evidence: String,
+    /// The reported message's id: a second report with the same source and
+    /// id counts once.
+    #[serde(default)]
+    pub message_id: Option<String>,
+    /// Points it adds to the score (at least 1).
+    pub weight: u32,
+}
+
+/// What became of one [`ReportSubmission`], in the order sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportOutcome {
+    /// The quarantine unit it counts against (as sent when refused).
+    pub address: String,
+    /// Whether it added to the score (false: refused, a duplicate, or older
+    /// than the window).
+    pub counted: bool,
+    /// The unit's score after it.
+    pub score: u32,
+    /// The score that applies `detection.reports.action`.
+    pub threshold: u32,
+    /// The unit's state after the whole request.
+    pub state: HostState,
+    /// Why it was refused (bad address, empty source); absent when taken.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// A host a detection signal fired for without quarantining it (the
+/// signal's action is `observe`, or `notice` before notice pages exist).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspicion {
+    /// The signal (`smtp_attempts`, `smtp_destinations`, `reports`).
+    pub signal: String,
+    /// The action configured for it (`observe`, `notice`).
+    pub action: String,
+    /// When it first fired (Unix seconds).
+    pub first: i64,
+    /// When it last fired.
+    pub last: i64,
+    /// How often it fired.
+    pub count: u32,
 }
 
 /// The answer to a [`Request`].
@@ -68,6 +132,11 @@ pub enum Response {
     History {
         /// Newest first.
         entries: Vec<AuditEntry>,
+    },
+    /// Answer to [`Request::Report`].
+    Reported {
+        /// One per report sent, in order.
+        outcomes: Vec<ReportOutcome>,
     },
     /// The request was refused or failed; `message` says why and what to do.
     Error {
@@ -119,6 +188,17 @@ pub struct HostRecord {
     pub relapses: u32,
     /// The host's MAC address when the neighbour table knew it.
     pub mac: Option<String>,
+    /// Set when a detection signal fired for it without quarantining it
+    /// (`observe` mode): a suspect.
+    #[serde(default)]
+    pub suspect: Option<Suspicion>,
+    /// Its outside-report score within `detection.reports.window`.
+    #[serde(default)]
+    pub report_score: u32,
+    /// The evidence counts behind the current quarantine
+    /// (`smtp_attempts`, `reports`, `score`).
+    #[serde(default)]
+    pub evidence: BTreeMap<String, u64>,
 }
 
 /// One entry of the append-only audit trail.

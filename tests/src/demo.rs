@@ -211,18 +211,19 @@ fn flood_until_quarantined(host: &Host, cli: &Cli<'_>, threshold: u32) -> Result
     let addr = host.ipv4().to_string();
     let stop = AtomicBool::new(false);
     let crossed_at = std::sync::Mutex::new(None::<Instant>);
-    let result = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         scope.spawn(|| {
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) && n < 10 * threshold {
                 n += 1;
                 let mx: IpAddr = mail_server_v4(u16::try_from(n % 64 + 1).unwrap_or(1)).into();
-                let _ = host.tcp_connect(mx, 25, Duration::from_millis(500));
-                if n == threshold + 1 {
-                    if let Ok(mut c) = crossed_at.lock() {
-                        *c = Some(Instant::now());
-                    }
+                // Stamped before the attempt leaves: the kernel reacts to its SYN.
+                if n == threshold + 1
+                    && let Ok(mut c) = crossed_at.lock()
+                {
+                    *c = Some(Instant::now());
                 }
+                let _ = host.tcp_connect(mx, 25, Duration::from_millis(500));
             }
         });
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -231,12 +232,14 @@ fn flood_until_quarantined(host: &Host, cli: &Cli<'_>, threshold: u32) -> Result
             if doc["state"] == "quarantined" {
                 let seen = Instant::now();
                 let reason = doc["reason"].as_str().unwrap_or("?").to_owned();
-                let crossed = crossed_at.lock().ok().and_then(|c| *c);
+                let Some(crossed) = crossed_at.lock().ok().and_then(|c| *c) else {
+                    break Err(anyhow::anyhow!(
+                        "Bruno was quarantined before he crossed the threshold ({threshold} attempts)"
+                    ));
+                };
                 break Ok(Crossed {
                     attempt: threshold + 1,
-                    after: crossed
-                        .map(|c| seen.saturating_duration_since(c))
-                        .unwrap_or_default(),
+                    after: seen.saturating_duration_since(crossed),
                     reason,
                 });
             }
@@ -249,8 +252,7 @@ fn flood_until_quarantined(host: &Host, cli: &Cli<'_>, threshold: u32) -> Result
         };
         stop.store(true, Ordering::Relaxed);
         outcome
-    });
-    result
+    })
 }
 
 /// The page's heading and first paragraph as plain text.

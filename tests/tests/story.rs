@@ -104,7 +104,10 @@ fn quarantine_lands_http_on_the_portal_and_release_brings_the_real_site_back() {
     // Its conntrack entry is gone, so the established flow does not escape
     // the walled garden.
     let after = before.get();
-    assert!(!after.contains("real site"), "an established flow escaped: {after}");
+    assert!(
+        !after.contains("real site"),
+        "an established flow escaped: {after}"
+    );
 
     // Any http:// page lands on the portal, whatever its Host.
     let page = caught

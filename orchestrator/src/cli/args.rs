@@ -65,6 +65,36 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Hand in an outside report (abuse desk): it adds to the address's
+    /// score, and reaching detection.reports.score applies its action.
+    Report {
+        /// The reported IPv4 or IPv6 address.
+        address: String,
+        /// Who reports it (a feed, a person, a list).
+        #[arg(long)]
+        source: String,
+        /// What they say (recorded in the audit trail).
+        #[arg(long)]
+        evidence: String,
+        /// Points it adds to the score.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        weight: u32,
+        /// The reported message's id: the same source and id count once.
+        #[arg(long, value_name = "ID")]
+        message_id: Option<String>,
+        /// When it happened (RFC 3339 or Unix seconds) [default: now].
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Read report feeds (CSV `address,time,source,evidence` lines, or ARF
+    /// messages) and hand in every valid report. Bad lines are listed with
+    /// their numbers on stderr and skipped; the valid ones are all applied.
+    /// Exit 0 when any report was valid, 2 when none was.
+    Import {
+        /// Feed files (each one feed; its format is told by its content).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
     /// Check a config file (exit 0, or 2 with every error at file:line:col).
     CheckConfig {
         /// The file.

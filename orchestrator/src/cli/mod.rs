@@ -4,6 +4,7 @@
 //! document. Exit codes: 0 done, 1 could not be done, 2 bad input.
 
 mod args;
+mod import;
 mod output;
 mod run;
 

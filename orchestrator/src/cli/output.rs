@@ -1,6 +1,6 @@
 //! Output for people: aligned tables and relative times.
 
-use cordon_proto::control::{AuditEntry, DaemonStatus, HostRecord};
+use cordon_proto::control::{AuditEntry, DaemonStatus, HostRecord, ReportOutcome};
 use cordon_proto::portal::{HostState, Reason};
 
 /// "12 min ago", "in 3 h", "just now".
@@ -79,14 +79,18 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 /// `cordon list`.
 pub fn list(hosts: &[HostRecord], now: i64) -> String {
     if hosts.is_empty() {
-        return "No host is quarantined or on probation.\n".into();
+        return "No host is quarantined, on probation or suspect.\n".into();
     }
     let rows: Vec<Vec<String>> = hosts
         .iter()
         .map(|h| {
+            let st = match (&h.suspect, h.state) {
+                (Some(_), HostState::Clean) => "suspect".to_owned(),
+                _ => state(h.state).into(),
+            };
             vec![
                 h.address.clone(),
-                state(h.state).into(),
+                st,
                 reason(h.reason).into(),
                 opt_rel(h.since, now),
                 opt_rel(h.until.or(h.hold_until), now),
@@ -126,6 +130,25 @@ pub fn show(h: &HostRecord, now: i64) -> String {
         rows.push(vec!["until".into(), until]);
         rows.push(vec!["relapses".into(), h.relapses.to_string()]);
     }
+    if !h.evidence.is_empty() {
+        let e: Vec<String> = h.evidence.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        rows.push(vec!["evidence".into(), e.join(", ")]);
+    }
+    if let Some(s) = &h.suspect {
+        rows.push(vec![
+            "suspect".into(),
+            format!(
+                "yes: {} ({} mode), {} time(s), last {}",
+                s.signal,
+                s.action,
+                s.count,
+                relative(s.last, now)
+            ),
+        ]);
+    }
+    if h.report_score > 0 {
+        rows.push(vec!["report score".into(), h.report_score.to_string()]);
+    }
     rows.push(vec!["smtp attempts".into(), h.smtp_attempts.to_string()]);
     rows.push(vec![
         "last smtp attempt".into(),
@@ -141,6 +164,31 @@ pub fn show(h: &HostRecord, now: i64) -> String {
     let mut out = String::new();
     for r in rows {
         out.push_str(&format!("{:<19} {}\n", r[0], r[1]));
+    }
+    out
+}
+
+/// One line per report's unit: its score and state after the reports.
+pub fn reported(outcomes: &[ReportOutcome]) -> String {
+    let mut out = String::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for o in outcomes.iter().rev() {
+        if o.error.is_some() || !seen.insert(o.address.clone()) {
+            continue;
+        }
+        let line = format!(
+            "{}: score {} of {}, {}{}\n",
+            o.address,
+            o.score,
+            o.threshold,
+            state(o.state),
+            if o.counted {
+                ""
+            } else {
+                " (last report not counted: a duplicate or too old)"
+            }
+        );
+        out.insert_str(0, &line);
     }
     out
 }

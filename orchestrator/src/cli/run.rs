@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cordon_config::{Config, ConfigErrors};
-use cordon_proto::control::{ErrorClass, Request, Response};
+use cordon_proto::control::{ErrorClass, ReportSubmission, Request, Response};
 use cordon_proto::frame::{call, framed};
 use serde::Serialize;
 use tokio::net::UnixStream;
@@ -24,12 +24,12 @@ pub enum Exit {
 }
 
 /// Where the output goes: text for people, or JSON.
-struct Out {
-    json: bool,
+pub(super) struct Out {
+    pub(super) json: bool,
 }
 
 impl Out {
-    fn doc<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Exit {
+    pub(super) fn doc<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Exit {
         if self.json {
             match serde_json::to_string_pretty(value) {
                 Ok(s) => println!("{s}"),
@@ -44,7 +44,7 @@ impl Out {
         Exit::Ok
     }
 
-    fn fail(&self, exit: Exit, message: &str) -> Exit {
+    pub(super) fn fail(&self, exit: Exit, message: &str) -> Exit {
         eprintln!("cordon: {message}");
         if self.json {
             let class = if exit == Exit::BadInput {
@@ -82,15 +82,18 @@ pub async fn run(cli: Cli) -> Exit {
         },
         None => cordon_config::load_file(Path::new(DEFAULT_CONFIG)).ok(),
     };
-    let request = match request(&cli.command, config.as_ref()) {
-        Ok(r) => r,
-        Err(message) => return out.fail(Exit::BadInput, &message),
-    };
     let socket = cli
         .socket
         .clone()
         .or_else(|| config.as_ref().map(|c| c.control.socket.clone()))
         .unwrap_or_else(|| cordon_config::Control::default().socket);
+    if let Command::Import { files } = &cli.command {
+        return super::import::run(&out, files, config.as_ref(), &socket).await;
+    }
+    let request = match request(&cli.command, config.as_ref()) {
+        Ok(r) => r,
+        Err(message) => return out.fail(Exit::BadInput, &message),
+    };
     let response = match ask(&socket, &request).await {
         Ok(r) => r,
         Err(message) => return out.fail(Exit::Failed, &message),
@@ -115,6 +118,10 @@ pub async fn run(cli: Cli) -> Exit {
             head + &output::show(&h, now)
         }),
         Response::History { entries } => out.doc(&serde_json::json!({ "entries": entries }), || output::history(&entries, now)),
+        Response::Reported { outcomes } => match outcomes.iter().find_map(|o| o.error.clone()) {
+            Some(error) => out.fail(Exit::BadInput, &error),
+            None => out.doc(&serde_json::json!({ "outcomes": outcomes }), || output::reported(&outcomes)),
+        },
         _ => out.fail(Exit::Failed, "cordond answered with something this cordon does not know; are cordon and cordond the same version?"),
     }
 }
@@ -178,11 +185,53 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
             address: address.as_deref().map(check).transpose()?,
             limit: *limit,
         },
-        Command::CheckConfig { .. } | Command::Rules { .. } => Request::Status,
+        Command::Report {
+            address,
+            source,
+            evidence,
+            weight,
+            message_id,
+            at,
+        } => {
+            if source.trim().is_empty() {
+                return Err("--source is empty; name who reported it".into());
+            }
+            let at = match at {
+                None => crate::daemon::now(),
+                Some(text) => cordon_detect::reports::parse_time(text)
+                    .map(crate::detection::unix)
+                    .map_err(|e| format!("--at {text}: {e}"))?,
+            };
+            let address = match (config, address.trim().parse::<std::net::IpAddr>()) {
+                (_, Err(_)) => {
+                    return Err(format!(
+                        "`{address}` is not an IP address; a report names one address, like 100.64.1.7"
+                    ));
+                }
+                (Some(c), Ok(ip)) => {
+                    c.subscriber_of(ip).map_err(|e| e.to_string())?;
+                    ip.to_string()
+                }
+                (None, Ok(ip)) => ip.to_string(),
+            };
+            Request::Report {
+                reports: vec![ReportSubmission {
+                    address,
+                    at,
+                    source: source.trim().to_owned(),
+                    evidence: evidence.clone(),
+                    message_id: message_id.clone(),
+                    weight: *weight,
+                }],
+            }
+        }
+        Command::CheckConfig { .. } | Command::Rules { .. } | Command::Import { .. } => {
+            Request::Status
+        }
     })
 }
 
-async fn ask(socket: &PathBuf, request: &Request) -> Result<Response, String> {
+pub(super) async fn ask(socket: &PathBuf, request: &Request) -> Result<Response, String> {
     let unreachable = |e: &dyn std::fmt::Display| {
         format!(
             "cannot reach cordond at {}: {e}. Is it running? Start it with `systemctl start cordond` (or `cordond --config /etc/cordon/cordon.yaml`), or name its socket with --socket",

@@ -33,6 +33,9 @@ pub fn host_record(
         self_releases_left: view.self_releases_left,
         relapses: 0,
         mac: None,
+        suspect: view.suspect.clone(),
+        report_score: view.report_score,
+        evidence: Default::default(),
     };
     let Some(host) = &view.host else {
         return r;
@@ -50,6 +53,7 @@ pub fn host_record(
             r.until = q.until;
             r.hold_until = Some(q.hold_until);
             r.relapses = q.relapses;
+            r.evidence = q.evidence.clone();
         }
         State::Probation(p) => {
             r.since = Some(p.since);

@@ -128,14 +128,14 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
             let now = now();
             let hosts = views
                 .iter()
-                .filter_map(|v| {
-                    let h = v.host.as_ref()?;
+                .map(|v| {
+                    let addr = v.host.as_ref().map_or(v.addr, |h| h.addr);
                     let seen = recent
                         .iter()
-                        .filter(|s| h.addr.contains(&s.key))
+                        .filter(|s| addr.contains(&s.key))
                         .max_by_key(|s| s.expires)
                         .copied();
-                    Some(host_record(&h.addr, v, seen, quiet, now))
+                    host_record(&addr, v, seen, quiet, now)
                 })
                 .collect();
             Response::List { hosts }
@@ -212,6 +212,12 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 Ok(entries) => Response::History { entries },
                 Err(e) => failed(e.to_string()),
             }
+        }
+        Request::Report { reports } => {
+            let span = info_span!("reports", operator, count = reports.len());
+            super::reports::take(shared, &config, operator, reports)
+                .instrument(span)
+                .await
         }
         _ => {
             bad("this cordond does not know that request; are cordon and cordond the same version?")

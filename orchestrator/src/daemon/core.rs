@@ -2,21 +2,28 @@
 //! actions and carries them out — store first, then the kernel, then
 //! conntrack — and only then answers. Requests that arrive together are
 //! handled as one batch: one store commit, one nft transaction.
+//!
+//! It also owns detection's memory ([`Book`]: the report ledger and the
+//! suspects), so a report that reaches the score and the quarantine it
+//! causes are decided in one place, in order.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use cordon_config::{Config, SubscriberAddr};
+use cordon_config::{Action as SignalAction, Config, SubscriberAddr};
+use cordon_proto::control::{ReportOutcome, Suspicion};
+use cordon_proto::portal::HostState;
 use ipnet::IpNet;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::detection::{Book, Incoming, system_time};
 use crate::kernel::{Enforcer, KernelError};
 use crate::lifecycle::{Action, Event, Host, Lifecycle, Policy, Refusal, State, Unix};
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Store, StoreError, StoredReport, Write};
 
 /// Now, as Unix seconds.
 pub fn now() -> Unix {
@@ -48,10 +55,16 @@ pub enum Failure {
 /// A snapshot of one address for answers.
 #[derive(Debug, Clone)]
 pub struct View {
+    /// The address asked about, or the suspect's unit in a listing.
+    pub addr: SubscriberAddr,
     /// The deciding record, if any.
     pub host: Option<Host>,
     /// Self-releases left now.
     pub self_releases_left: u32,
+    /// What detection saw without quarantining (observe mode).
+    pub suspect: Option<Suspicion>,
+    /// The outside-report score now.
+    pub report_score: u32,
 }
 
 /// Counts for `cordon status`.
@@ -83,6 +96,19 @@ pub enum Command {
     Counts(Reply<Counts>),
     /// A new config (already checked): install its table, then use it.
     Reload(Arc<Config>, Reply<Result<(), KernelError>>),
+    /// Outside reports, already checked: store, score, and act on the score.
+    Report(Vec<Incoming>, Reply<Vec<ReportOutcome>>),
+    /// A signal fired for a unit without quarantining it.
+    Suspect {
+        /// Whom.
+        unit: SubscriberAddr,
+        /// Which signal.
+        signal: String,
+        /// Its configured action (`observe`, `notice`).
+        action: SignalAction,
+        /// When.
+        at: Unix,
+    },
 }
 
 /// A handle to send commands to the core.
@@ -122,6 +148,31 @@ impl CoreHandle {
     pub async fn reload(&self, config: Arc<Config>) -> Option<Result<(), KernelError>> {
         self.ask(|r| Command::Reload(config, r)).await
     }
+
+    /// Takes outside reports; answers once they are stored and any
+    /// quarantine they caused is in force.
+    pub async fn report(&self, reports: Vec<Incoming>) -> Option<Vec<ReportOutcome>> {
+        self.ask(|r| Command::Report(reports, r)).await
+    }
+
+    /// Remembers a suspect (no answer: nothing waits on it).
+    pub async fn suspect(
+        &self,
+        unit: SubscriberAddr,
+        signal: &str,
+        action: SignalAction,
+        at: Unix,
+    ) -> bool {
+        self.0
+            .send(Command::Suspect {
+                unit,
+                signal: signal.to_owned(),
+                action,
+                at,
+            })
+            .await
+            .is_ok()
+    }
 }
 
 /// The core's state.
@@ -134,6 +185,7 @@ pub struct Core {
     kernel: Arc<dyn Enforcer>,
     metrics: Arc<Metrics>,
     last_reconcile: Option<Unix>,
+    book: Book,
 }
 
 /// Largest batch of requests handled together.
@@ -161,7 +213,9 @@ impl Core {
         metrics: Arc<Metrics>,
     ) -> Self {
         let lifecycle = Lifecycle::new(Policy::from_config(&config.quarantine), hosts);
+        let book = Book::new(&config);
         Core {
+            book,
             config,
             config_tx,
             lifecycle,
@@ -170,6 +224,12 @@ impl Core {
             metrics,
             last_reconcile: None,
         }
+    }
+
+    /// Rebuilds the report ledger from the reports the store held at start.
+    pub fn with_reports(mut self, stored: &[StoredReport]) -> Self {
+        self.book.rebuild(&self.config, stored, SystemTime::now());
+        self
     }
 
     /// Installs the table with the store's quarantines (the store is the
@@ -323,6 +383,7 @@ impl Core {
 
     async fn commands(&mut self, batch: Vec<Command>) {
         let mut events = Vec::new();
+        let mut reports = Vec::new();
         for cmd in batch {
             match cmd {
                 Command::Apply(event, reply) => events.push((event, Some(reply))),
@@ -330,12 +391,20 @@ impl Core {
                     let _ = reply.send(self.view(&addr));
                 }
                 Command::List(reply) => {
-                    let views = self
+                    let mut views: Vec<View> = self
                         .lifecycle
                         .hosts()
                         .filter(|h| !matches!(h.state, State::Clean))
                         .map(|h| self.view_of(h))
                         .collect();
+                    // Suspects that are otherwise clean are listed too.
+                    let suspects: Vec<SubscriberAddr> = self
+                        .book
+                        .suspects()
+                        .map(|(u, _)| *u)
+                        .filter(|u| self.state_of(u) == HostState::Clean)
+                        .collect();
+                    views.extend(suspects.iter().map(|u| self.view(u)));
                     let _ = reply.send(views);
                 }
                 Command::Counts(reply) => {
@@ -356,17 +425,142 @@ impl Core {
                 Command::Reload(config, reply) => {
                     let _ = reply.send(self.reload(config).await);
                 }
+                Command::Report(incoming, reply) => reports.push((incoming, reply)),
+                Command::Suspect {
+                    unit,
+                    signal,
+                    action,
+                    at,
+                } => self.book.suspect(unit, &signal, action, at),
             }
         }
         if !events.is_empty() {
             self.process(events).await;
         }
+        if !reports.is_empty() {
+            self.reports(reports).await;
+        }
+    }
+
+    /// Stores reports with their audit entries, adds them to the ledger,
+    /// and applies `detection.reports.action` to units that reach the
+    /// score. Answers after the quarantines are in force.
+    async fn reports(&mut self, batch: Vec<(Vec<Incoming>, Reply<Vec<ReportOutcome>>)>) {
+        let now_unix = now();
+        let now_sys = system_time(now_unix);
+        let snapshot = self.book.clone();
+        let action = self.config.detection.reports.action;
+        let mut writes = Vec::new();
+        let mut events = Vec::new();
+        let mut answers = Vec::new();
+        for (incoming, reply) in batch {
+            let mut outcomes = Vec::new();
+            for Incoming {
+                unit,
+                report,
+                actor,
+            } in incoming
+            {
+                let added = self.book.add_report(unit, report.clone(), now_sys);
+                let state = self.state_of(&unit);
+                let threshold = self.book.threshold();
+                let span = info_span!("report", subscriber = %unit);
+                let _entered = span.enter();
+                info!(source = %report.source, weight = report.weight, counted = added.counted, score = added.score, threshold, evidence = %report.evidence, "outside report");
+                self.metrics.report(added.counted);
+                writes.push(Write::Report(crate::detection::stored(
+                    unit,
+                    &report,
+                    now_unix,
+                    added.counted,
+                )));
+                writes.push(Write::Audit(crate::lifecycle::Audit {
+                    at: now_unix,
+                    addr: unit,
+                    from: state,
+                    to: state,
+                    actor: actor.clone(),
+                    note: crate::detection::report_note(&report, &added, threshold),
+                }));
+                if let Some(reached) = &added.reached {
+                    self.metrics
+                        .detection("reports", crate::detection::action_name(action));
+                    match action {
+                        SignalAction::Enforce if state != HostState::Quarantined => {
+                            info!(score = reached.score, "report score reached; quarantining");
+                            events.push((crate::detection::report_quarantine(reached), None));
+                        }
+                        SignalAction::Enforce => {
+                            tracing::debug!("report score reached; already quarantined");
+                        }
+                        SignalAction::Observe | SignalAction::Notice => {
+                            info!(
+                                score = reached.score,
+                                action = crate::detection::action_name(action),
+                                "report score reached; suspect (not quarantined)"
+                            );
+                            self.book.suspect(unit, "reports", action, now_unix);
+                        }
+                    }
+                }
+                outcomes.push(ReportOutcome {
+                    address: unit.to_string(),
+                    counted: added.counted,
+                    score: added.score,
+                    threshold,
+                    state,
+                    error: None,
+                });
+            }
+            answers.push((outcomes, reply));
+        }
+        if let Err(e) = self.store.write(writes).await {
+            warn!(error = %e, "store write failed; the reports were not taken");
+            self.book = snapshot;
+            for (outcomes, reply) in answers {
+                let failed = outcomes
+                    .into_iter()
+                    .map(|mut o| {
+                        o.counted = false;
+                        o.error = Some(e.to_string());
+                        o
+                    })
+                    .collect();
+                let _ = reply.send(failed);
+            }
+            return;
+        }
+        if !events.is_empty() {
+            self.process(events).await;
+        }
+        for (outcomes, reply) in answers {
+            let outcomes = outcomes
+                .into_iter()
+                .map(|mut o| {
+                    if let Ok(unit) = self.config.subscriber_addr(&o.address) {
+                        o.state = self.state_of(&unit);
+                    }
+                    o
+                })
+                .collect();
+            let _ = reply.send(outcomes);
+        }
+    }
+
+    fn state_of(&self, unit: &SubscriberAddr) -> HostState {
+        self.lifecycle
+            .lookup(unit)
+            .map_or(HostState::Clean, |h| h.state.kind())
     }
 
     fn view_of(&self, h: &Host) -> View {
+        let now = now();
         View {
-            self_releases_left: self.lifecycle.self_releases_left(h, now()),
+            addr: h.addr,
+            self_releases_left: self.lifecycle.self_releases_left(h, now),
             host: Some(h.clone()),
+            suspect: self.book.suspicion(&h.addr).cloned(),
+            report_score: self.book.score(&h.addr, system_time(now)),
         }
     }
 
@@ -374,8 +568,11 @@ impl Core {
         match self.lifecycle.lookup(addr) {
             Some(h) => self.view_of(h),
             None => View {
+                addr: *addr,
                 host: None,
                 self_releases_left: self.lifecycle.policy().self_release_count,
+                suspect: self.book.suspicion(addr).cloned(),
+                report_score: self.book.score(addr, system_time(now())),
             },
         }
     }
@@ -393,6 +590,15 @@ impl Core {
         }
         self.lifecycle
             .set_policy(Policy::from_config(&config.quarantine));
+        if config.detection.reports != self.config.detection.reports {
+            // A new score or window: rebuild the ledger from the store.
+            match self.store.reports().await {
+                Ok(stored) => self.book.rebuild(&config, &stored, SystemTime::now()),
+                Err(e) => {
+                    warn!(error = %e, "cannot re-read the reports for the new score and window; the old ones apply until the next start")
+                }
+            }
+        }
         self.config = config.clone();
         self.config_tx.send_replace(config);
         info!("config reloaded; table replaced with the current quarantines");
@@ -460,6 +666,7 @@ impl Core {
     }
 
     async fn purge(&mut self) {
+        self.book.prune(SystemTime::now());
         let before = now() - i64::try_from(self.config.retention.as_secs()).unwrap_or(i64::MAX / 2);
         if let Err(e) = self.store.write(vec![Write::Purge { before }]).await {
             warn!(error = %e, "retention purge failed; retrying in an hour");

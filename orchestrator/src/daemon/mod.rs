@@ -10,6 +10,7 @@ mod answers;
 mod control;
 mod core;
 mod portal;
+mod reports;
 mod sockets;
 
 use std::io::Write as _;
@@ -29,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
 pub use self::control::{Shared, handle as handle_control};
-pub use self::core::{Core, CoreHandle, Failure, now};
+pub use self::core::{Core, CoreHandle, Failure, View, now, spawn as spawn_core};
 
 /// How `cordond` was started.
 #[derive(Debug, Clone)]
@@ -75,7 +76,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     if config.store.backend != StoreBackend::Sqlite {
         return Err(DaemonError::Backend(config.store.backend));
     }
-    let (store, loaded) = {
+    let (store, mut loaded) = {
         let path = config.store.path.clone();
         tokio::task::spawn_blocking(move || Store::open(&path))
             .await
@@ -84,6 +85,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                 detail: e.to_string(),
             })??
     };
+    let stored_reports = std::mem::take(&mut loaded.reports);
     let (hosts, rejected) = loaded.into_hosts(&config);
     for (address, why) in rejected {
         error!(subscriber = %address, why, "a stored record is no longer a valid subscriber address under this config; it is kept in the store but not enforced");
@@ -100,12 +102,33 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         store.clone(),
         kernel.clone(),
         metrics.clone(),
+    )
+    .with_reports(&stored_reports);
+    info!(
+        reports = stored_reports.len(),
+        "report ledger rebuilt from the store"
     );
+    drop(stored_reports);
     core.install().await?;
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let core = core::spawn(core, options.reconcile_every, cancel.clone(), &tracker);
+    // Listen for crossings before saying ready: a crossing logged before
+    // the group is bound is lost, and the kernel repeats it only after 10 s.
+    let nflog = crate::detection::open_nflog(config.detection.nflog_group).await;
+    crate::detection::spawn(
+        crate::detection::Detector {
+            core: core.clone(),
+            kernel: kernel.clone(),
+            metrics: metrics.clone(),
+            config: config_rx.clone(),
+            dnsbl: None,
+        },
+        nflog,
+        cancel.clone(),
+        &tracker,
+    );
     let shared = Shared {
         core: core.clone(),
         config: config_rx,

@@ -25,6 +25,8 @@ pub struct FakeState {
     pub flushed: Vec<SubscriberAddr>,
     /// Changes applied.
     pub changes: usize,
+    /// What the relay-limit counters say.
+    pub relay_limit_hits: u64,
 }
 
 /// A kernel in memory.
@@ -124,5 +126,9 @@ impl Enforcer for FakeKernel {
     fn flush_conntrack(&self, addr: &SubscriberAddr) -> Result<usize, KernelError> {
         self.with(|s| s.flushed.push(*addr));
         Ok(0)
+    }
+
+    fn relay_limit_hits(&self) -> Result<u64, KernelError> {
+        Ok(self.with(|s| s.relay_limit_hits))
     }
 }

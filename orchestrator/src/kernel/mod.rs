@@ -55,4 +55,8 @@ pub trait Enforcer: Send + Sync + std::fmt::Debug + 'static {
     fn smtp_recent(&self) -> Result<Vec<SmtpSeen>, KernelError>;
     /// Deletes the conntrack entries of every address in `addr`.
     fn flush_conntrack(&self, addr: &SubscriberAddr) -> Result<usize, KernelError>;
+    /// Packets the relay-limit rules refused since the table was installed
+    /// (the rules' counters; they start again from zero when the table is
+    /// replaced). One small read of one chain, whatever the number of hosts.
+    fn relay_limit_hits(&self) -> Result<u64, KernelError>;
 }

@@ -2,7 +2,7 @@
 //! conntrack.
 
 use cordon_config::{Config, SubscriberAddr};
-use cordon_rules::{Carried, Kernel, NftCommand, SmtpSeen};
+use cordon_rules::{Carried, Kernel, NftCommand, RulesError, SmtpSeen};
 use ipnet::IpNet;
 
 use super::{Enforcer, KernelError, conntrack};
@@ -61,5 +61,67 @@ impl Enforcer for NetKernel {
             what: format!("delete the conntrack entries of {addr}"),
             source,
         })
+    }
+
+    fn relay_limit_hits(&self) -> Result<u64, KernelError> {
+        let table = self.nft.table().to_owned();
+        let out = std::process::Command::new("nft")
+            .args(["-j", "list", "chain", "inet", &table, "relay_limit"])
+            .output()
+            .map_err(|source| {
+                KernelError::Rules(RulesError::Spawn {
+                    program: "nft".into(),
+                    source,
+                })
+            })?;
+        if !out.status.success() {
+            return Err(KernelError::Rules(RulesError::Refused {
+                what: "read the relay-limit counters".into(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            }));
+        }
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|source| {
+            KernelError::Rules(RulesError::BadAnswer {
+                what: "read the relay-limit counters".into(),
+                source,
+            })
+        })?;
+        Ok(counter_packets(&doc))
+    }
+}
+
+/// The sum of the packet counts of every `counter` in an `nft -j list
+/// chain` answer. Only the relay-limit chain's refusing rules carry one, so
+/// this is the number of refused connections. Read as loose JSON: the
+/// `nftables` crate's typed schema is not a dependency of this crate, and
+/// only one field of one statement is wanted.
+fn counter_packets(doc: &serde_json::Value) -> u64 {
+    let Some(objects) = doc.get("nftables").and_then(|v| v.as_array()) else {
+        return 0;
+    };
+    objects
+        .iter()
+        .filter_map(|o| o.get("rule")?.get("expr")?.as_array())
+        .flatten()
+        .filter_map(|e| e.get("counter")?.get("packets")?.as_u64())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn relay_limit_counters_add_up() {
+        let doc: serde_json::Value = serde_json::from_str(
+            r#"{"nftables": [{"metainfo": {"json_schema_version": 1}},
+            {"chain": {"family": "inet", "table": "cordon", "name": "relay_limit"}},
+            {"rule": {"expr": [{"match": {}}, {"counter": {"packets": 3, "bytes": 180}}, {"reject": {}}]}},
+            {"rule": {"expr": [{"counter": {"packets": 2, "bytes": 120}}, {"reject": {}}]}},
+            {"rule": {"expr": [{"accept": null}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(counter_packets(&doc), 5);
     }
 }

@@ -18,7 +18,7 @@ mod schema;
 mod writer;
 
 pub use error::StoreError;
-pub use records::{Loaded, StoredHost};
+pub use records::{Loaded, StoredHost, StoredReport};
 pub use writer::{Store, Write, schema_version};
 
 #[cfg(test)]

@@ -39,11 +39,36 @@ impl Record {
     }
 }
 
+/// One outside report as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReport {
+    /// The quarantine unit it counts against, as text.
+    pub unit: String,
+    /// The address as reported.
+    pub address: String,
+    /// When the reported behaviour happened (Unix seconds).
+    pub at: Unix,
+    /// When cordond took it.
+    pub received_at: Unix,
+    /// Who says so.
+    pub source: String,
+    /// What they say.
+    pub evidence: String,
+    /// The reported message's id (duplicates count once).
+    pub message_id: Option<String>,
+    /// Points.
+    pub weight: u32,
+    /// Whether it added to the score when it came in.
+    pub counted: bool,
+}
+
 /// What the store held at start.
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
     /// Every host row.
     pub hosts: Vec<StoredHost>,
+    /// Every report, oldest first (the ledger is rebuilt from them).
+    pub reports: Vec<StoredReport>,
 }
 
 impl Loaded {

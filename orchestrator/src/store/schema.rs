@@ -35,4 +35,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     WHEN old.at >= (SELECT before FROM purge_horizon WHERE id = 1)
     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only; only the retention purge removes entries'); END;
     "#,
+    // v2: outside reports (abuse desk, feeds, block lists). Every report is
+    // kept, duplicates too (`counted` says whether it added to the score),
+    // so the report ledger can be rebuilt at start and the abuse desk can
+    // see what came in. Purged with the audit trail (personal data).
+    r#"
+    CREATE TABLE reports (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        unit        TEXT NOT NULL,
+        address     TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        source      TEXT NOT NULL,
+        evidence    TEXT NOT NULL,
+        message_id  TEXT,
+        weight      INTEGER NOT NULL,
+        counted     INTEGER NOT NULL
+    );
+    CREATE INDEX reports_unit ON reports (unit, at);
+    CREATE INDEX reports_received ON reports (received_at);
+    "#,
 ];

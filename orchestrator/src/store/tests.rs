@@ -56,7 +56,7 @@ async fn a_new_store_is_migrated_to_the_latest_version_in_wal_mode() {
     let path = dir.path().join("sub/cordon.db");
     let (store, loaded) = Store::open(&path).unwrap();
     assert!(loaded.hosts.is_empty());
-    assert_eq!(schema_version(&path).unwrap(), Some(1));
+    assert_eq!(schema_version(&path).unwrap(), Some(2));
     let h = quarantined("100.64.1.7", 100);
     store
         .write(vec![
@@ -204,4 +204,37 @@ fn a_store_from_a_newer_cordond_is_refused() {
         .unwrap();
     let err = Store::open(&path).unwrap_err();
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+}
+
+#[tokio::test]
+async fn reports_are_kept_reloaded_and_purged_with_the_audit_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let (store, _) = Store::open(&path).unwrap();
+    let report = |at: i64, id: Option<&str>| StoredReport {
+        unit: "100.64.1.7".into(),
+        address: "100.64.1.7".into(),
+        at,
+        received_at: at,
+        source: "fbl".into(),
+        evidence: "spam".into(),
+        message_id: id.map(String::from),
+        weight: 1,
+        counted: true,
+    };
+    store
+        .write(vec![
+            Write::Report(report(10, Some("<1@x>"))),
+            Write::Report(report(1000, None)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.reports().await.unwrap().len(), 2);
+    store
+        .write(vec![Write::Purge { before: 500 }])
+        .await
+        .unwrap();
+    drop(store);
+    let (_s, loaded) = Store::open(&path).unwrap();
+    assert_eq!(loaded.reports, vec![report(1000, None)]);
 }

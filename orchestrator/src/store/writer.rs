@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::StoreError;
-use super::records::{Loaded, Record, StoredHost};
+use super::records::{Loaded, Record, StoredHost, StoredReport};
 use super::schema::MIGRATIONS;
 use crate::lifecycle::{Audit, Host, Unix};
 
@@ -20,6 +20,8 @@ pub enum Write {
     Host(Host, Unix),
     /// Append to the audit trail.
     Audit(Audit),
+    /// Keep an outside report.
+    Report(StoredReport),
     /// Delete audit entries, and clean hosts' records, older than `before`.
     Purge {
         /// Unix seconds.
@@ -145,6 +147,15 @@ impl Store {
         answer.await.map_err(|_| StoreError::Stopped)?
     }
 
+    /// Every stored report, oldest first (to rebuild the ledger after the
+    /// score or window changed).
+    pub async fn reports(&self) -> Result<Vec<StoredReport>, StoreError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || read_reports(&path))
+            .await
+            .map_err(|_| StoreError::Stopped)?
+    }
+
     /// The audit trail, newest first, for one address or all.
     pub async fn history(
         &self,
@@ -209,7 +220,8 @@ fn load(conn: &Connection, path: &Path) -> Result<Loaded, StoreError> {
         })?;
         hosts.push(StoredHost { address, record });
     }
-    Ok(Loaded { hosts })
+    let reports = load_reports(conn, path)?;
+    Ok(Loaded { hosts, reports })
 }
 
 /// The writer: takes every queued job (up to [`GROUP`]), commits them in one
@@ -259,12 +271,30 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
                     params![a.at, a.addr.to_string(), state_name(a.from), state_name(a.to), a.actor, a.note],
                 )?;
             }
+            Write::Report(r) => {
+                tx.execute(
+                    "INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        r.unit,
+                        r.address,
+                        r.at,
+                        r.received_at,
+                        r.source,
+                        r.evidence,
+                        r.message_id,
+                        r.weight,
+                        r.counted
+                    ],
+                )?;
+            }
             Write::Purge { before } => {
                 tx.execute(
                     "UPDATE purge_horizon SET before = ?1 WHERE id = 1",
                     [before],
                 )?;
                 tx.execute("DELETE FROM audit WHERE at < ?1", [before])?;
+                tx.execute("DELETE FROM reports WHERE received_at < ?1", [before])?;
                 tx.execute(
                     "DELETE FROM hosts WHERE state = 'clean' AND updated_at < ?1",
                     [before],
@@ -307,6 +337,46 @@ fn read_history(
         })
         .map_err(io)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(io)
+}
+
+fn read_reports(path: &Path) -> Result<Vec<StoredReport>, StoreError> {
+    let conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
+            StoreError::Io {
+                path: path.to_owned(),
+                detail: e.to_string(),
+            }
+        })?;
+    load_reports(&conn, path)
+}
+
+fn load_reports(conn: &Connection, path: &Path) -> Result<Vec<StoredReport>, StoreError> {
+    let io = |e: rusqlite::Error| StoreError::Io {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT unit, address, at, received_at, source, evidence, message_id, weight, counted
+             FROM reports ORDER BY id",
+        )
+        .map_err(io)?;
+    stmt.query_map([], |r| {
+        Ok(StoredReport {
+            unit: r.get(0)?,
+            address: r.get(1)?,
+            at: r.get(2)?,
+            received_at: r.get(3)?,
+            source: r.get(4)?,
+            evidence: r.get(5)?,
+            message_id: r.get(6)?,
+            weight: r.get(7)?,
+            counted: r.get(8)?,
+        })
+    })
+    .map_err(io)?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(io)
 }
 
 /// The schema version of a store file (for tests and `cordon status`).

@@ -1,0 +1,125 @@
+//! The control socket's `report` request: each report checked against the
+//! config (a subscriber address that may be quarantined, a named source, a
+//! weight of at least one), the valid ones handed to the core together, and
+//! one outcome per report answered in the order sent. A bad report is
+//! refused on its own; it never stops the valid ones around it.
+
+use std::net::IpAddr;
+
+use cordon_config::Config;
+use cordon_detect::Report;
+use cordon_proto::control::{ErrorClass, ReportOutcome, ReportSubmission, Response};
+use cordon_proto::portal::HostState;
+
+use super::control::Shared;
+use crate::detection::{Incoming, policy, system_time};
+
+/// Longest source name, evidence text and message id kept: the audit trail
+/// is for people, and a feed must not fill the store with one line.
+const MAX_TEXT: usize = 2000;
+
+fn clip(s: &str) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(MAX_TEXT) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// Checks one submission.
+fn check(config: &Config, operator: &str, r: &ReportSubmission) -> Result<Incoming, String> {
+    let address: IpAddr = r.address.trim().parse().map_err(|_| {
+        format!(
+            "`{}` is not an IP address; a report names one address, like 100.64.1.7 or 2001:db8:1:2::5",
+            r.address
+        )
+    })?;
+    let unit = policy::unit_of(config, address).map_err(|why| match why {
+        policy::Skip::AllowedSender(p) => format!(
+            "{address} is inside the allowed sender {p}; detection never quarantines allowed senders"
+        ),
+        policy::Skip::NotQuarantinable(e) => e.to_string(),
+    })?;
+    if r.source.trim().is_empty() {
+        return Err("the source is empty; name who reported it (--source)".into());
+    }
+    if r.weight == 0 {
+        return Err("a weight of 0 would add nothing; give 1 or more".into());
+    }
+    Ok(Incoming {
+        unit,
+        report: Report {
+            address,
+            at: system_time(r.at),
+            source: clip(&r.source),
+            evidence: clip(&r.evidence),
+            message_id: r.message_id.as_deref().map(clip).filter(|m| !m.is_empty()),
+            weight: r.weight,
+        },
+        actor: operator.to_owned(),
+    })
+}
+
+/// Handles a `report` request.
+pub async fn take(
+    shared: &Shared,
+    config: &Config,
+    operator: &str,
+    reports: Vec<ReportSubmission>,
+) -> Response {
+    if reports.is_empty() {
+        return Response::Error {
+            class: ErrorClass::BadInput,
+            message: "no reports given".into(),
+        };
+    }
+    let threshold = config.detection.reports.score;
+    let mut outcomes: Vec<Option<ReportOutcome>> = Vec::with_capacity(reports.len());
+    let mut valid = Vec::new();
+    for r in &reports {
+        match check(config, operator, r) {
+            Ok(incoming) => {
+                valid.push(incoming);
+                outcomes.push(None);
+            }
+            Err(error) => {
+                tracing::info!(address = %r.address, %error, "report refused");
+                outcomes.push(Some(ReportOutcome {
+                    address: r.address.clone(),
+                    counted: false,
+                    score: 0,
+                    threshold,
+                    state: HostState::Clean,
+                    error: Some(error),
+                }));
+            }
+        }
+    }
+    let mut taken = if valid.is_empty() {
+        Vec::new().into_iter()
+    } else {
+        match shared.core.report(valid).await {
+            Some(t) => t.into_iter(),
+            None => {
+                return Response::Error {
+                    class: ErrorClass::Failed,
+                    message: "cordond is stopping; send the reports again once it is back".into(),
+                };
+            }
+        }
+    };
+    let outcomes = outcomes
+        .into_iter()
+        .map(|o| {
+            o.or_else(|| taken.next()).unwrap_or_else(|| ReportOutcome {
+                address: String::new(),
+                counted: false,
+                score: 0,
+                threshold,
+                state: HostState::Clean,
+                error: Some("cordond lost this report's answer; see its log".into()),
+            })
+        })
+        .collect();
+    Response::Reported { outcomes }
+}

@@ -1,0 +1,238 @@
+//! What the core remembers about detection: the outside-report ledger
+//! (rebuilt from the store at start) and the suspects (hosts a signal fired
+//! for in `observe` or `notice` mode). The core task owns it beside the
+//! lifecycle, so a report that reaches the score and the quarantine it
+//! causes are decided by one owner, in one order.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cordon_config::{Action, Config, SubscriberAddr};
+use cordon_detect::{Report, ReportLedger, ScoreReached};
+use cordon_proto::control::Suspicion;
+
+use super::policy::action_name;
+use crate::lifecycle::Unix;
+use crate::store::StoredReport;
+
+/// How long a suspect is remembered after its signal last fired: a day, so
+/// the morning shift still sees what fired at night. Suspects live in
+/// memory only: they decide nothing, and the log and metrics keep the
+/// history.
+pub const SUSPECT_MEMORY: Duration = Duration::from_secs(86_400);
+
+/// Unix seconds as a `SystemTime` (negative clamps to the epoch).
+pub fn system_time(t: Unix) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0))
+}
+
+/// A `SystemTime` as Unix seconds.
+pub fn unix(t: SystemTime) -> Unix {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// What adding one report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    /// Whether it raised the score (not a duplicate, not too old).
+    pub counted: bool,
+    /// The unit's score after it.
+    pub score: u32,
+    /// Set when this report brought or kept the score at the threshold.
+    pub reached: Option<ScoreReached>,
+}
+
+/// Detection's memory in the core.
+#[derive(Debug, Clone)]
+pub struct Book {
+    ledger: ReportLedger,
+    threshold: u32,
+    suspects: BTreeMap<SubscriberAddr, Suspicion>,
+}
+
+impl Book {
+    /// An empty book for `config`.
+    pub fn new(config: &Config) -> Self {
+        Book {
+            ledger: ReportLedger::new(&config.detection.reports),
+            threshold: config.detection.reports.score,
+            suspects: BTreeMap::new(),
+        }
+    }
+
+    /// The ledger rebuilt from stored reports (oldest first), as of `now`.
+    /// Crossing the score while replaying decides nothing: those decisions
+    /// were taken (or released by an operator) when the reports came in.
+    /// Reports whose unit the config no longer admits are left out.
+    pub fn rebuild(&mut self, config: &Config, stored: &[StoredReport], now: SystemTime) {
+        self.ledger = ReportLedger::new(&config.detection.reports);
+        self.threshold = config.detection.reports.score;
+        for r in stored {
+            let Ok(unit) = config.subscriber_addr(&r.unit) else {
+                continue;
+            };
+            let Ok(address) = r.address.parse() else {
+                continue;
+            };
+            let report = Report {
+                address,
+                at: system_time(r.at),
+                source: r.source.clone(),
+                evidence: r.evidence.clone(),
+                message_id: r.message_id.clone(),
+                weight: r.weight,
+            };
+            let _ = self.ledger.add(unit, report, now);
+        }
+    }
+
+    /// The score that fires.
+    pub fn threshold(&self) -> u32 {
+        self.threshold
+    }
+
+    /// Adds a report about `unit`.
+    pub fn add_report(&mut self, unit: SubscriberAddr, report: Report, now: SystemTime) -> Added {
+        let before = self.ledger.score(&unit, now);
+        let reached = self.ledger.add(unit, report, now);
+        let score = self.ledger.score(&unit, now);
+        let counted = score > before;
+        Added {
+            counted,
+            score,
+            reached: reached.filter(|_| counted),
+        }
+    }
+
+    /// The unit's report score at `now`.
+    pub fn score(&self, unit: &SubscriberAddr, now: SystemTime) -> u32 {
+        self.ledger.score(unit, now)
+    }
+
+    /// Remembers that `signal` fired for `unit` at `at` without a quarantine.
+    pub fn suspect(&mut self, unit: SubscriberAddr, signal: &str, action: Action, at: Unix) {
+        let s = self.suspects.entry(unit).or_insert_with(|| Suspicion {
+            signal: signal.to_owned(),
+            action: action_name(action).to_owned(),
+            first: at,
+            last: at,
+            count: 0,
+        });
+        s.signal = signal.to_owned();
+        s.action = action_name(action).to_owned();
+        s.last = s.last.max(at);
+        s.count = s.count.saturating_add(1);
+    }
+
+    /// What fired for `unit` (also when the unit lies in a suspect range).
+    pub fn suspicion(&self, unit: &SubscriberAddr) -> Option<&Suspicion> {
+        self.suspects.get(unit)
+    }
+
+    /// Every suspect.
+    pub fn suspects(&self) -> impl Iterator<Item = (&SubscriberAddr, &Suspicion)> {
+        self.suspects.iter()
+    }
+
+    /// Forgets expired reports and suspects older than [`SUSPECT_MEMORY`].
+    pub fn prune(&mut self, now: SystemTime) {
+        self.ledger.prune(now);
+        let horizon = unix(now) - i64::try_from(SUSPECT_MEMORY.as_secs()).unwrap_or(0);
+        self.suspects.retain(|_, s| s.last >= horizon);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::Path;
+
+    use super::*;
+
+    fn config() -> Config {
+        cordon_config::load_str(
+            r#"
+subscribers: { prefixes: [100.64.0.0/16] }
+interfaces: { downlink: [sub0], uplink: [up0] }
+walled_garden: { resolvers: [192.0.2.53] }
+portal: { public_url: "http://portal.test/" }
+detection: { reports: { score: 3, window: 1d } }
+"#,
+            Path::new("test.yaml"),
+        )
+        .unwrap()
+    }
+
+    fn report(source: &str, id: Option<&str>, at: Unix) -> Report {
+        Report {
+            address: "100.64.1.2".parse().unwrap(),
+            at: system_time(at),
+            source: source.into(),
+            evidence: "spam".into(),
+            message_id: id.map(String::from),
+            weight: 1,
+        }
+    }
+
+    #[test]
+    fn the_score_fires_at_the_threshold_and_duplicates_count_once() {
+        let c = config();
+        let unit = c.subscriber_addr("100.64.1.2").unwrap();
+        let now = system_time(10_000);
+        let mut b = Book::new(&c);
+        let a = b.add_report(unit, report("fbl", Some("<1@x>"), 9_000), now);
+        assert!(a.counted && a.reached.is_none() && a.score == 1);
+        let dup = b.add_report(unit, report("fbl", Some("<1@x>"), 9_100), now);
+        assert!(!dup.counted && dup.score == 1 && dup.reached.is_none());
+        b.add_report(unit, report("desk", None, 9_200), now);
+        let third = b.add_report(unit, report("desk", None, 9_300), now);
+        assert_eq!(third.score, 3);
+        assert_eq!(third.reached.unwrap().reports.len(), 3);
+    }
+
+    #[test]
+    fn a_rebuilt_ledger_has_the_same_scores() {
+        let c = config();
+        let stored: Vec<StoredReport> = [
+            ("fbl", Some("<1@x>")),
+            ("fbl", Some("<1@x>")),
+            ("desk", None),
+        ]
+        .iter()
+        .map(|(s, id)| StoredReport {
+            unit: "100.64.1.2".into(),
+            address: "100.64.1.2".into(),
+            at: 9_000,
+            received_at: 9_000,
+            source: (*s).into(),
+            evidence: "spam".into(),
+            message_id: id.map(String::from),
+            weight: 1,
+            counted: true,
+        })
+        .collect();
+        let mut b = Book::new(&c);
+        b.rebuild(&c, &stored, system_time(10_000));
+        let unit = c.subscriber_addr("100.64.1.2").unwrap();
+        assert_eq!(b.score(&unit, system_time(10_000)), 2);
+        // A day later they have left the window.
+        assert_eq!(b.score(&unit, system_time(9_000 + 86_400)), 0);
+    }
+
+    #[test]
+    fn suspects_are_remembered_then_forgotten() {
+        let c = config();
+        let unit = c.subscriber_addr("100.64.1.2").unwrap();
+        let mut b = Book::new(&c);
+        b.suspect(unit, "smtp_attempts", Action::Observe, 100);
+        b.suspect(unit, "smtp_attempts", Action::Observe, 150);
+        let s = b.suspicion(&unit).unwrap();
+        assert_eq!((s.first, s.last, s.count), (100, 150, 2));
+        assert_eq!(s.action, "observe");
+        b.prune(system_time(150 + 86_400 + 1));
+        assert!(b.suspicion(&unit).is_none());
+    }
+}

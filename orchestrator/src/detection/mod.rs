@@ -1,0 +1,287 @@
+//! Detection in `cordond`: turning what `cordon-detect` notices into
+//! decisions.
+//!
+//! - [`policy`]: pure decisions (which unit, allowed senders and
+//!   never-quarantine skipped, the signal's action).
+//! - `nflog_task`: the kernel's threshold crossings, read from NFLOG and
+//!   acted on at once ([`Detector::handle_crossing`]).
+//! - [`Book`]: the report ledger and the suspects, owned by the core task.
+//! - `dnsbl_task`: asks the DNS block lists about hosts that made SMTP
+//!   attempts, in a task of its own so a slow list delays nothing else.
+//! - `relay_task`: reads the relay-limit counters into a metric.
+//!
+//! Why the kernel tells us by NFLOG (rather than userspace polling sets or
+//! following conntrack events) is written in `cordon_detect::nflog`: one
+//! message per host crossing a threshold, never one per packet.
+
+mod book;
+mod dnsbl_task;
+mod nflog_task;
+pub mod policy;
+mod relay_task;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use cordon_config::{Action, Config, SubscriberAddr};
+use cordon_detect::nflog::{Crossing, NflogConfig, NflogSubscriber};
+use cordon_detect::{Report, ScoreReached};
+use cordon_proto::portal::{HostState, Reason};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+pub use book::{Added, Book, SUSPECT_MEMORY, system_time, unix};
+pub use policy::action_name;
+
+use crate::daemon::{CoreHandle, now};
+use crate::kernel::{Enforcer, mac_of};
+use crate::lifecycle::{Event, Unix};
+use crate::metrics::Metrics;
+use crate::store::StoredReport;
+
+/// An outside report, checked and assigned to its unit, on its way to the
+/// core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// The quarantine unit it counts against.
+    pub unit: SubscriberAddr,
+    /// The report.
+    pub report: Report,
+    /// Who handed it in: the operator's user name, or `dnsbl`.
+    pub actor: String,
+}
+
+/// A report as the store keeps it.
+pub fn stored(unit: SubscriberAddr, r: &Report, received_at: Unix, counted: bool) -> StoredReport {
+    StoredReport {
+        unit: unit.to_string(),
+        address: r.address.to_string(),
+        at: unix(r.at),
+        received_at,
+        source: r.source.clone(),
+        evidence: r.evidence.clone(),
+        message_id: r.message_id.clone(),
+        weight: r.weight,
+        counted,
+    }
+}
+
+/// The audit trail's words for a report.
+pub fn report_note(r: &Report, added: &Added, threshold: u32) -> String {
+    let counted = if added.counted {
+        String::new()
+    } else {
+        " (a duplicate or older than the window: not counted)".into()
+    };
+    let evidence = if r.evidence.is_empty() {
+        "no evidence given".to_owned()
+    } else {
+        r.evidence.clone()
+    };
+    format!(
+        "report from {}: {evidence}; weight {}, score {} of {threshold}{counted}",
+        r.source, r.weight, added.score
+    )
+}
+
+/// The quarantine a reached report score asks for.
+pub fn report_quarantine(reached: &ScoreReached) -> Event {
+    let mut sources: Vec<&str> = reached.reports.iter().map(|r| r.source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    Event::Quarantine {
+        addr: reached.unit,
+        reason: Reason::Report,
+        actor: "report".into(),
+        note: format!(
+            "report score {} reached {} ({} reports from {})",
+            reached.score,
+            reached.threshold,
+            reached.reports.len(),
+            sources.join(", ")
+        ),
+        hold: None,
+        mac: None,
+        evidence: BTreeMap::from([
+            (
+                "reports".to_owned(),
+                u64::try_from(reached.reports.len()).unwrap_or(u64::MAX),
+            ),
+            ("score".to_owned(), u64::from(reached.score)),
+        ]),
+    }
+}
+
+/// What became of one crossing (for logs and tests).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CrossingOutcome {
+    /// Left alone (not a subscriber, never-quarantine, allowed sender).
+    Skipped(policy::Skip),
+    /// Remembered as a suspect (`observe`, `notice`).
+    Suspect(SubscriberAddr),
+    /// Already quarantined: its attempts are counted, nothing else to do.
+    AlreadyQuarantined(SubscriberAddr),
+    /// Quarantined; the time from the crossing to the kernel enforcing it.
+    Quarantined(SubscriberAddr, Duration),
+    /// The quarantine could not be carried out (see the log).
+    Failed(SubscriberAddr, String),
+}
+
+/// What the detection tasks share.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    /// The core (lifecycle, ledger, suspects).
+    pub core: CoreHandle,
+    /// The kernel, for the evidence counts.
+    pub kernel: Arc<dyn Enforcer>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The config in force.
+    pub config: watch::Receiver<Arc<Config>>,
+    /// Hosts that made SMTP attempts, for the DNSBL task.
+    pub dnsbl: Option<mpsc::Sender<IpAddr>>,
+}
+
+/// How long the MAC lookup may take before a detection quarantine goes
+/// ahead without it: the quarantine must not wait on a nicety.
+const MAC_WITHIN: Duration = Duration::from_millis(100);
+
+impl Detector {
+    /// Acts on one crossing: skip, suspect, or quarantine.
+    pub async fn handle_crossing(&self, crossing: Crossing) -> CrossingOutcome {
+        let config = self.config.borrow().clone();
+        let signal = crossing.signal;
+        let (unit, action) = match policy::judge(&config, signal, crossing.source) {
+            policy::Verdict::Skip(why) => {
+                debug!(source = %crossing.source, signal = signal.name(), %why, "threshold crossing left alone");
+                return CrossingOutcome::Skipped(why);
+            }
+            policy::Verdict::Act { unit, action } => (unit, action),
+        };
+        let span = info_span!("detection", subscriber = %unit, signal = signal.name());
+        async {
+            self.metrics.detection(signal.name(), action_name(action));
+            if let Some(tx) = &self.dnsbl {
+                // Best effort: a full queue means the DNSBL task is busy;
+                // its own scan of recent senders finds the host later.
+                let _ = tx.try_send(crossing.source);
+            }
+            let note = policy::crossing_note(&config, signal);
+            match action {
+                Action::Observe | Action::Notice => {
+                    if action == Action::Notice {
+                        info!(%note, "notice mode: notice pages are a later feature (no Noticed state yet); treated as observe");
+                    }
+                    info!(%note, action = action_name(action), "suspect: threshold crossed, not quarantined");
+                    self.core.suspect(unit, signal.name(), action, now()).await;
+                    CrossingOutcome::Suspect(unit)
+                }
+                Action::Enforce => self.enforce(unit, &crossing, note).await,
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn enforce(
+        &self,
+        unit: SubscriberAddr,
+        crossing: &Crossing,
+        note: String,
+    ) -> CrossingOutcome {
+        if let Some(view) = self.core.view(unit).await
+            && view.host.as_ref().map(|h| h.state.kind()) == Some(HostState::Quarantined)
+        {
+            debug!("already quarantined; its attempts are counted, nothing more to do");
+            return CrossingOutcome::AlreadyQuarantined(unit);
+        }
+        let kernel = self.kernel.clone();
+        let seen = tokio::task::spawn_blocking(move || kernel.smtp_seen(&unit));
+        let mac = tokio::time::timeout(MAC_WITHIN, mac_of(unit.net()));
+        let (seen, mac) = tokio::join!(seen, mac);
+        let attempts = match seen {
+            Ok(Ok(s)) => s.map_or(0, |s| s.attempts),
+            Ok(Err(e)) => {
+                warn!(error = %e, "cannot read the host's SMTP count; quarantining without it");
+                0
+            }
+            Err(_) => 0,
+        };
+        let signal = crossing.signal;
+        let threshold = u64::from(policy::signal_of(&self.config.borrow(), signal).threshold);
+        let mut evidence = BTreeMap::from([("smtp_attempts".to_owned(), attempts)]);
+        evidence.insert(format!("{}_threshold", signal.name()), threshold);
+        let event = Event::Quarantine {
+            addr: unit,
+            reason: Reason::Detection,
+            actor: "detection".into(),
+            note,
+            hold: None,
+            mac: mac.ok().flatten(),
+            evidence,
+        };
+        match self.core.apply(event).await {
+            Ok(host) => {
+                let latency = SystemTime::now()
+                    .duration_since(crossing.observed_at)
+                    .unwrap_or_default();
+                Metrics::observe(&self.metrics.detection_latency, latency);
+                let relapses = match host.map(|h| h.state) {
+                    Some(crate::lifecycle::State::Quarantined(q)) => q.relapses,
+                    _ => 0,
+                };
+                info!(
+                    latency_ms = latency.as_secs_f64() * 1000.0,
+                    smtp_attempts = attempts,
+                    relapses,
+                    "quarantined by detection"
+                );
+                CrossingOutcome::Quarantined(unit, latency)
+            }
+            Err(e) => {
+                warn!(error = %e, "detection could not quarantine the host");
+                CrossingOutcome::Failed(unit, e.to_string())
+            }
+        }
+    }
+}
+
+/// Opens the NFLOG group before `cordond` says it is ready, so no crossing
+/// between "ready" and the first read is lost. Failure is logged, not
+/// fatal: the task keeps trying, and quarantines already in force do not
+/// depend on it.
+pub async fn open_nflog(group: u16) -> Option<NflogSubscriber> {
+    match NflogSubscriber::open(NflogConfig::new(group)).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!(error = %e, group, "cannot listen for threshold crossings yet; retrying in the background (detection of SMTP floods is off until then)");
+            None
+        }
+    }
+}
+
+/// Starts the detection tasks: NFLOG crossings, DNSBL checks, relay-limit
+/// counters. They stop when `cancel` fires.
+pub fn spawn(
+    mut detector: Detector,
+    nflog: Option<NflogSubscriber>,
+    cancel: CancellationToken,
+    tracker: &TaskTracker,
+) {
+    let (tx, rx) = mpsc::channel(dnsbl_task::QUEUE);
+    detector.dnsbl = Some(tx);
+    tracker.spawn(dnsbl_task::run(detector.clone(), rx, cancel.clone()));
+    tracker.spawn(relay_task::run(
+        detector.kernel.clone(),
+        detector.metrics.clone(),
+        cancel.clone(),
+    ));
+    tracker.spawn(nflog_task::run(detector, nflog, cancel));
+}

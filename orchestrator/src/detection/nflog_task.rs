@@ -1,0 +1,83 @@
+//! The NFLOG task: reads the kernel's threshold crossings and hands each to
+//! [`Detector::handle_crossing`] in a task of its own, so a slow quarantine
+//! (a busy store) never holds up reading the next crossing.
+//!
+//! The socket is reopened with a backoff when it closes (`next()` gives
+//! `None`) or when the configured group changes on reload.
+//!
+//! On `Resync` (the socket overflowed and crossings were lost) we log and
+//! rely on the kernel: the `alerted_*` sets that suppress repeats time out
+//! after 10 s, so a host still over its threshold is logged again within
+//! 10 s and handled then. A host that crossed once and then stopped is not
+//! found again, and need not be: it stopped. Re-reading the whole
+//! recent-SMTP set instead would be the per-subscriber work this design
+//! avoids, at exactly the moment the gateway is overloaded.
+
+use std::time::Duration;
+
+use cordon_detect::nflog::{NflogEvent, NflogSubscriber};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{Detector, open_nflog};
+
+/// First pause before reopening; doubled up to [`BACKOFF_MAX`].
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Runs until cancelled. `first` is the subscriber opened before readiness.
+pub async fn run(detector: Detector, first: Option<NflogSubscriber>, cancel: CancellationToken) {
+    let mut config = detector.config.clone();
+    let mut group = config.borrow().detection.nflog_group;
+    let mut subscriber = first;
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        if subscriber.is_none() {
+            subscriber = open_nflog(group).await;
+        }
+        let mut regroup = false;
+        if let Some(mut sub) = subscriber.take() {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    changed = config.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        let now = config.borrow_and_update().detection.nflog_group;
+                        if now != group {
+                            info!(from = group, to = now, "detection.nflog_group changed; listening on the new group");
+                            group = now;
+                            regroup = true;
+                            break;
+                        }
+                    }
+                    event = sub.next() => match event {
+                        Some(NflogEvent::Crossing(crossing)) => {
+                            backoff = BACKOFF_MIN;
+                            let d = detector.clone();
+                            tokio::spawn(async move { d.handle_crossing(crossing).await });
+                        }
+                        Some(NflogEvent::Resync) => {
+                            warn!(group, "threshold crossings were lost (NFLOG overflow); hosts still over a threshold are reported again by the kernel within 10 s");
+                        }
+                        // `NflogEvent` is non-exhaustive: nothing else is ours.
+                        Some(_) => {}
+                        None => {
+                            warn!(group, "the NFLOG socket closed; reopening");
+                            break;
+                        }
+                    },
+                }
+            }
+        }
+        if regroup {
+            continue;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
