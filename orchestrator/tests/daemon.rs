@@ -94,6 +94,10 @@ impl Lab {
 
     /// Starts cordond and waits for its `cordond ready` line.
     fn start(&mut self) {
+        self.start_with_env(&[]);
+    }
+
+    fn start_with_env(&mut self, env: &[(&str, &str)]) {
         let mut child = Command::new("ip")
             .args([
                 "netns",
@@ -104,6 +108,7 @@ impl Lab {
             ])
             .arg(self.config())
             .args(["--reconcile-interval", "1s"])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(self.dir.path().join("cordond.log")).unwrap())
             .spawn()
@@ -224,6 +229,32 @@ impl Drop for Lab {
 
 fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn the_systemd_watchdog_is_pinged_while_the_core_answers() {
+    let mut lab = Lab::new("wd");
+    let path = lab.dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    lab.start_with_env(&[
+        ("NOTIFY_SOCKET", path.to_str().unwrap()),
+        ("WATCHDOG_USEC", "200000"),
+    ]);
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 256];
+    while messages
+        .iter()
+        .filter(|m: &&String| m.contains("WATCHDOG=1"))
+        .count()
+        < 2
+    {
+        let n = sock
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no watchdog ping ({e}); got {messages:?}"));
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(messages[0].contains("READY=1"), "{messages:?}");
 }
 
 #[test]

@@ -33,6 +33,8 @@ pub struct Shared {
     pub store: Store,
     /// When cordond started.
     pub started: i64,
+    /// Recent kernel answers about hosts' SMTP attempts, for displays.
+    pub seen: super::seen::SeenCache,
 }
 
 /// Serves the control socket until cancelled.
@@ -225,16 +227,24 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
     }
 }
 
+/// The record with the kernel's SMTP counters (at most a second old).
 async fn show(shared: &Shared, addr: SubscriberAddr, quiet: Duration) -> Response {
     let Some(view) = shared.core.view(addr).await else {
         return failed("cordond is stopping");
     };
     let target = view.host.as_ref().map_or(addr, |h| h.addr);
-    let seen = kernel_call(&shared.kernel, move |k| k.smtp_seen(&target))
-        .await
-        .ok()
-        .flatten();
+    let seen = shared.seen.lookup(&shared.kernel, target).await;
     Response::Host(host_record(&addr, &view, seen, quiet, now()))
+}
+
+/// The record after a change, without the kernel's SMTP counters: asking
+/// for them costs an `nft` process per request, which a batch of thousands
+/// of quarantines cannot afford. `cordon show` has them.
+async fn changed(shared: &Shared, addr: SubscriberAddr, quiet: Duration) -> Response {
+    let Some(view) = shared.core.view(addr).await else {
+        return failed("cordond is stopping");
+    };
+    Response::Host(host_record(&addr, &view, None, quiet, now()))
 }
 
 async fn answer(
@@ -244,7 +254,7 @@ async fn answer(
     quiet: Duration,
 ) -> Response {
     match result {
-        Ok(_) => show(shared, addr, quiet).await,
+        Ok(_) => changed(shared, addr, quiet).await,
         Err(Failure::Refused(r @ (Refusal::Overlaps { .. } | Refusal::ZeroHold))) => {
             bad(r.to_string())
         }

@@ -11,6 +11,7 @@ mod control;
 mod core;
 mod portal;
 mod reports;
+mod seen;
 mod sockets;
 
 use std::io::Write as _;
@@ -135,6 +136,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         kernel,
         store,
         started: now(),
+        seen: seen::SeenCache::default(),
     };
     let listen = |what: &std::path::Path| {
         let what = what.display().to_string();
@@ -171,6 +173,9 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
             })?;
         tracker.spawn(crate::metrics::serve(listener, metrics, cancel.clone()));
     }
+    if let Some(interval) = sd_notify::watchdog_enabled() {
+        tracker.spawn(watchdog(core.clone(), interval, cancel.clone()));
+    }
     tracker.close();
 
     ready();
@@ -193,6 +198,26 @@ fn ready() {
     let _ = writeln!(out, "cordond ready");
     let _ = out.flush();
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+/// Pings systemd's watchdog at half its interval, but only while the core
+/// answers: a core stuck on the store or the kernel stops the pings, and
+/// systemd restarts cordond (the table stays; the restart reconciles).
+async fn watchdog(core: CoreHandle, interval: std::time::Duration, cancel: CancellationToken) {
+    let period = interval / 2;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        match tokio::time::timeout(period, core.counts()).await {
+            Ok(Some(_)) => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+            Ok(None) => return,
+            Err(_) => warn!("the core did not answer within {period:?}; not pinging the watchdog"),
+        }
+    }
 }
 
 /// Waits for SIGTERM/SIGINT; handles SIGHUP (reload) meanwhile.

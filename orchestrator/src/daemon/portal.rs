@@ -57,12 +57,11 @@ async fn handle(shared: &Shared, request: Request) -> Response {
         return error("cordond is stopping");
     };
     let target = view.host.as_ref().map_or(addr, |h| h.addr);
-    let kernel = shared.kernel.clone();
-    let seen = tokio::task::spawn_blocking(move || kernel.smtp_seen(&target))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .flatten();
+    // Pages may be a second old; the self-release decision asks afresh.
+    let seen = match request {
+        Request::Status { .. } => shared.seen.lookup(&shared.kernel, target).await,
+        Request::SelfRelease { .. } => super::seen::fresh(&shared.kernel, target).await,
+    };
     match request {
         Request::Status { .. } => Response::Status(host_status(
             &host_record(&addr, &view, seen, quiet, now()),
