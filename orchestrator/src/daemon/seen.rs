@@ -20,10 +20,13 @@ const FRESH: Duration = Duration::from_secs(1);
 /// Past this many entries, expired ones are dropped before adding.
 const PRUNE_AT: usize = 4096;
 
+/// When the kernel was asked, and what it said.
+type Answer = (Instant, Option<SmtpSeen>);
+
 /// Recent kernel answers per subscriber unit.
 #[derive(Debug, Clone, Default)]
 pub struct SeenCache {
-    entries: Arc<Mutex<HashMap<SubscriberAddr, (Instant, Option<SmtpSeen>)>>>,
+    entries: Arc<Mutex<HashMap<SubscriberAddr, Answer>>>,
 }
 
 impl SeenCache {
