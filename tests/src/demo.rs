@@ -8,7 +8,6 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -28,11 +27,6 @@ pub fn run(lab_exe: Option<PathBuf>) -> Result<()> {
         builder = builder.lab_exe(exe);
     }
     let lab = builder.up().context("building the lab")?;
-    let cordon = crate::exe::find("cordon", None)?;
-    let cli = Cli {
-        exe: cordon,
-        lab: &lab,
-    };
     let (anna, bruno) = (lab.subscriber(0), lab.subscriber(1));
     let cfg = lab.config();
     story.say(&format!(
@@ -59,7 +53,7 @@ pub fn run(lab_exe: Option<PathBuf>) -> Result<()> {
     ));
 
     story.say("Bruno's computer catches a spam program. It starts sending straight to other networks' mail servers on port 25...");
-    let crossed = flood_until_quarantined(&bruno, &cli, cfg.detection.smtp_attempts.threshold)?;
+    let crossed = flood_until_quarantined(&bruno, &lab, cfg.detection.smtp_attempts.threshold)?;
     story.say(&format!(
         "Bruno is quarantined {} ms after his attempt number {} crossed the threshold. Reason: {}.",
         crossed.after.as_millis(),
@@ -99,7 +93,7 @@ pub fn run(lab_exe: Option<PathBuf>) -> Result<()> {
     }
 
     story.say("The operator looks at `cordon list`:");
-    for line in cli.run(&["list"])?.lines() {
+    for line in lab.cordon_ok(&["list"])?.lines() {
         story.quote("$", line);
     }
 
@@ -111,7 +105,7 @@ pub fn run(lab_exe: Option<PathBuf>) -> Result<()> {
     let stopped = Instant::now();
     let deadline = stopped + cfg.quarantine.quiet_period + Duration::from_secs(15);
     loop {
-        if cli.state(&bruno.ipv4().to_string())? == "probation" {
+        if lab.state(&bruno.ipv4().to_string())? == "probation" {
             break;
         }
         if Instant::now() > deadline {
@@ -133,7 +127,7 @@ pub fn run(lab_exe: Option<PathBuf>) -> Result<()> {
     ));
 
     story.say("The audit trail, `cordon history`:");
-    for line in cli.run(&["history"])?.lines() {
+    for line in lab.cordon_ok(&["history"])?.lines() {
         story.quote("$", line);
     }
     drop(lab);
@@ -166,38 +160,6 @@ impl Story {
     }
 }
 
-struct Cli<'a> {
-    exe: PathBuf,
-    lab: &'a Lab,
-}
-
-impl Cli<'_> {
-    fn run(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new(&self.exe)
-            .arg("--socket")
-            .arg(self.lab.gateway().control_socket())
-            .arg("--config")
-            .arg(self.lab.gateway().config_path())
-            .args(args)
-            .output()
-            .context("running cordon")?;
-        ensure!(
-            out.status.success(),
-            "cordon {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    fn show(&self, addr: &str) -> Result<serde_json::Value> {
-        Ok(serde_json::from_str(&self.run(&["--json", "show", addr])?)?)
-    }
-
-    fn state(&self, addr: &str) -> Result<String> {
-        Ok(self.show(addr)?["state"].as_str().unwrap_or("").to_owned())
-    }
-}
-
 struct Crossed {
     attempt: u32,
     after: Duration,
@@ -207,7 +169,7 @@ struct Crossed {
 /// Sends port-25 attempts one after another to the internet's mail servers
 /// until the host is quarantined; reports how long after the attempt that
 /// crossed the threshold the quarantine was seen.
-fn flood_until_quarantined(host: &Host, cli: &Cli<'_>, threshold: u32) -> Result<Crossed> {
+fn flood_until_quarantined(host: &Host, lab: &Lab, threshold: u32) -> Result<Crossed> {
     let addr = host.ipv4().to_string();
     let stop = AtomicBool::new(false);
     let crossed_at = std::sync::Mutex::new(None::<Instant>);
@@ -228,7 +190,7 @@ fn flood_until_quarantined(host: &Host, cli: &Cli<'_>, threshold: u32) -> Result
         });
         let deadline = Instant::now() + Duration::from_secs(10);
         let outcome = loop {
-            let doc = cli.show(&addr)?;
+            let doc = lab.show(&addr)?;
             if doc["state"] == "quarantined" {
                 let seen = Instant::now();
                 let reason = doc["reason"].as_str().unwrap_or("?").to_owned();

@@ -41,6 +41,7 @@ mod process;
 mod builder;
 mod host;
 mod lab;
+mod operator;
 pub mod plan;
 mod poll;
 mod roles;

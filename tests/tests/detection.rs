@@ -13,54 +13,15 @@ mod common;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::lab;
 use cordon_config::{Action, DnsblZone};
 use cordon_lab::addresses::{RELAY_V4, mail_server_v4};
 use cordon_lab::{Lab, TcpOutcome, poll_until, wait_for};
-use serde_json::Value;
 
 const SHORT: Duration = Duration::from_secs(2);
-
-// ---- the CLI, as in story.rs ----
-
-/// The `cordon` CLI built beside this test.
-fn cordon_exe() -> PathBuf {
-    let me = std::env::current_exe().unwrap();
-    let dir = me.parent().unwrap().parent().unwrap();
-    dir.join("cordon")
-}
-
-fn cordon(lab: &Lab, args: &[&str]) -> Output {
-    let socket = lab.gateway().control_socket().to_str().unwrap().to_owned();
-    let config = lab.gateway().config_path().to_str().unwrap().to_owned();
-    Command::new(cordon_exe())
-        .args(["--socket", &socket, "--config", &config])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn cordon_ok(lab: &Lab, args: &[&str]) -> String {
-    let out = cordon(lab, args);
-    assert!(
-        out.status.success(),
-        "cordon {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn show(lab: &Lab, addr: &str) -> Value {
-    serde_json::from_str(&cordon_ok(lab, &["--json", "show", addr])).unwrap()
-}
-
-fn state(lab: &Lab, addr: &str) -> String {
-    show(lab, addr)["state"].as_str().unwrap().to_owned()
-}
 
 // ---- what the gateway says ----
 
@@ -173,7 +134,7 @@ fn a_zombie_is_quarantined_within_a_second_and_a_mail_user_never_is() {
     eprintln!("crossing to quarantine (seen by the test): {took:?}");
     assert!(took < Duration::from_secs(1), "{took:?}");
 
-    let host = show(&lab, &addr);
+    let host = lab.show(&addr).unwrap();
     assert_eq!(host["state"], "quarantined");
     assert_eq!(host["reason"], "detection");
     assert_eq!(host["actor"], "detection");
@@ -185,7 +146,7 @@ fn a_zombie_is_quarantined_within_a_second_and_a_mail_user_never_is() {
     // The same for an IPv6 zombie: its whole /64.
     let crossing = Instant::now();
     zombie6.flood_smtp(40, zombie6.ipv6().into()).unwrap();
-    let prefix = show(&lab, &zombie6.ipv6().to_string())["address"]
+    let prefix = lab.show(&zombie6.ipv6().to_string()).unwrap()["address"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -197,7 +158,7 @@ fn a_zombie_is_quarantined_within_a_second_and_a_mail_user_never_is() {
     );
 
     // The mail user is untouched, and no port-25 attempt was ever counted.
-    let m = show(&lab, &mailer.ipv4().to_string());
+    let m = lab.show(&mailer.ipv4().to_string()).unwrap();
     assert_eq!(m["state"], "clean", "{m}");
     assert_eq!(m["smtp_attempts"], 0, "{m}");
     assert_eq!(
@@ -228,7 +189,7 @@ fn a_zombie_that_keeps_trying_stays_in_and_one_that_stops_is_released_then_relap
     let addr = zombie.ipv4().to_string();
     zombie.flood_smtp(30, zombie.ipv4().into()).unwrap();
     until_quarantined(&lab, &addr, SHORT);
-    let first = show(&lab, &addr);
+    let first = lab.show(&addr).unwrap();
     let first_hold = first["hold_until"].as_i64().unwrap() - first["since"].as_i64().unwrap();
     assert_eq!(first["self_releases_left"], 2, "{first}");
 
@@ -241,10 +202,10 @@ fn a_zombie_that_keeps_trying_stays_in_and_one_that_stops_is_released_then_relap
             zombie.tcp_connect(mx, 25, SHORT).unwrap(),
             TcpOutcome::Reset
         );
-        assert_eq!(state(&lab, &addr), "quarantined");
+        assert_eq!(lab.state(&addr).unwrap(), "quarantined");
         std::thread::sleep(Duration::from_millis(300));
     }
-    assert_eq!(state(&lab, &addr), "quarantined");
+    assert_eq!(lab.state(&addr).unwrap(), "quarantined");
 
     // It stops: released once quiet for the quiet period.
     let stopped = Instant::now();
@@ -253,7 +214,7 @@ fn a_zombie_that_keeps_trying_stays_in_and_one_that_stops_is_released_then_relap
         wait_for(
             Duration::from_secs(10),
             "release after the quiet period",
-            || state(&lab, &addr) == "probation",
+            || lab.state(&addr).unwrap() == "probation",
         ),
     );
     assert!(
@@ -270,7 +231,7 @@ fn a_zombie_that_keeps_trying_stays_in_and_one_that_stops_is_released_then_relap
         &lab,
         poll_until(Duration::from_secs(15), "the relapse to be caught", || {
             zombie.flood_smtp(30, zombie.ipv4().into()).unwrap();
-            let h = show(&lab, &addr);
+            let h = lab.show(&addr).unwrap();
             (h["state"] == "quarantined").then_some(h)
         }),
     );
@@ -281,7 +242,7 @@ fn a_zombie_that_keeps_trying_stays_in_and_one_that_stops_is_released_then_relap
         hold > first_hold,
         "relapse hold {hold} s, first {first_hold} s"
     );
-    let history = cordon_ok(&lab, &["history", &addr]);
+    let history = lab.cordon_ok(&["history", &addr]).unwrap();
     assert!(history.contains("smtp_"), "{history}");
 }
 
@@ -300,7 +261,7 @@ fn observe_mode_logs_and_counts_but_quarantines_nobody() {
     let host = with_log(
         &lab,
         poll_until(SHORT, "the zombie to be a suspect", || {
-            let h = show(&lab, &addr);
+            let h = lab.show(&addr).unwrap();
             (!h["suspect"].is_null()).then_some(h)
         }),
     );
@@ -308,7 +269,7 @@ fn observe_mode_logs_and_counts_but_quarantines_nobody() {
     assert_eq!(host["state"], "clean", "{host}");
     assert_eq!(host["suspect"]["action"], "observe", "{host}");
     assert!(!quarantined_in_kernel(&lab, &addr));
-    let list = cordon_ok(&lab, &["list"]);
+    let list = lab.cordon_ok(&["list"]).unwrap();
     assert!(list.contains(&addr) && list.contains("suspect"), "{list}");
     let m = metrics(&lab);
     assert!(
@@ -415,10 +376,9 @@ this is not a report\n\
     );
     let arf_file = write(&lab, "fbl.mbox", &mbox);
 
-    let out = cordon(
-        &lab,
-        &["import", csv.to_str().unwrap(), arf_file.to_str().unwrap()],
-    );
+    let out = lab
+        .cordon(&["import", csv.to_str().unwrap(), arf_file.to_str().unwrap()])
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}{stderr}");
@@ -439,48 +399,46 @@ this is not a report\n\
     // a: three CSV reports; b: three distinct complaints (the duplicate
     // counts once); c: two reports, below the score.
     for addr in [&a, &b] {
-        let h = show(&lab, addr);
+        let h = lab.show(addr).unwrap();
         assert_eq!(h["state"], "quarantined", "{addr}: {h}");
         assert_eq!(h["reason"], "report", "{h}");
         assert_eq!(h["evidence"]["score"], 3, "{h}");
         assert!(quarantined_in_kernel(&lab, addr));
     }
-    let h = show(&lab, &c);
+    let h = lab.show(&c).unwrap();
     assert_eq!(
         (h["state"].as_str(), h["report_score"].as_u64()),
         (Some("clean"), Some(2)),
         "{h}"
     );
-    let history = cordon_ok(&lab, &["history", &b]);
+    let history = lab.cordon_ok(&["history", &b]).unwrap();
     assert!(
         history.contains("report from mail.fbl.example.net"),
         "{history}"
     );
 
     // The abuse desk's third report brings c to the score.
-    let said = cordon_ok(
-        &lab,
-        &[
+    let said = lab
+        .cordon_ok(&[
             "report",
             &c,
             "--source",
             "abuse-desk",
             "--evidence",
             "phoned in",
-        ],
-    );
+        ])
+        .unwrap();
     assert!(said.contains("score 3 of 3, quarantined"), "{said}");
     assert!(quarantined_in_kernel(&lab, &c));
 
     // A feed with nothing valid: exit 2, nobody touched.
     let junk = write(&lab, "junk.csv", "garbage\n198.51.100.9,0,x,y\n");
-    let out = cordon(&lab, &["import", junk.to_str().unwrap()]);
+    let out = lab.cordon(&["import", junk.to_str().unwrap()]).unwrap();
     assert_eq!(out.status.code(), Some(2));
     // A report about a non-subscriber is refused as bad input.
-    let out = cordon(
-        &lab,
-        &["report", "198.51.100.9", "--source", "x", "--evidence", "y"],
-    );
+    let out = lab
+        .cordon(&["report", "198.51.100.9", "--source", "x", "--evidence", "y"])
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -583,7 +541,7 @@ fn a_listed_sender_is_reported_by_its_dnsbl_zone_and_an_unreachable_server_delay
     );
     assert!(took < Duration::from_secs(1));
     assert_eq!(
-        show(&lab, &zombie.ipv4().to_string())["reason"],
+        lab.show(&zombie.ipv4().to_string()).unwrap()["reason"],
         "detection"
     );
 
@@ -591,9 +549,9 @@ fn a_listed_sender_is_reported_by_its_dnsbl_zone_and_an_unreachable_server_delay
     // quarantined.
     let addr = listed.ipv4().to_string();
     until_quarantined(&lab, &addr, Duration::from_secs(15));
-    let h = show(&lab, &addr);
+    let h = lab.show(&addr).unwrap();
     assert_eq!(h["reason"], "report", "{h}");
-    let history = cordon_ok(&lab, &["history", &addr]);
+    let history = lab.cordon_ok(&["history", &addr]).unwrap();
     assert!(
         history.contains(&format!("report from {ZONE}")),
         "{history}"
@@ -608,7 +566,7 @@ fn a_listed_sender_is_reported_by_its_dnsbl_zone_and_an_unreachable_server_delay
             || metric(&lab, "cordon_dnsbl_checks_total{result=\"not_listed\"}") >= 2.0,
         ),
     );
-    let h = show(&lab, &unlisted.ipv4().to_string());
+    let h = lab.show(&unlisted.ipv4().to_string()).unwrap();
     assert_eq!(
         (h["state"].as_str(), h["report_score"].as_u64()),
         (Some("clean"), Some(0)),
@@ -645,5 +603,5 @@ fn relay_limit_hits_are_counted() {
         ),
     );
     // The sender is not a zombie: relay use is never a detection signal.
-    assert_eq!(state(&lab, &s.ipv4().to_string()), "clean");
+    assert_eq!(lab.state(&s.ipv4().to_string()).unwrap(), "clean");
 }

@@ -10,49 +10,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::lab;
 use cordon_lab::addresses::{WEB_V4, mail_server_v4};
-use cordon_lab::{Host, Lab, TcpOutcome, url, wait_for};
+use cordon_lab::{Host, TcpOutcome, url, wait_for};
 
 const SHORT: Duration = Duration::from_secs(2);
-
-/// The `cordon` CLI built beside this test.
-fn cordon_exe() -> PathBuf {
-    let me = std::env::current_exe().unwrap();
-    let dir = me.parent().unwrap().parent().unwrap();
-    dir.join("cordon")
-}
-
-fn cordon(lab: &Lab, args: &[&str]) -> Output {
-    let socket = lab.gateway().control_socket().to_str().unwrap().to_owned();
-    let config = lab.gateway().config_path().to_str().unwrap().to_owned();
-    Command::new(cordon_exe())
-        .args(["--socket", &socket, "--config", &config])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn cordon_ok(lab: &Lab, args: &[&str]) -> String {
-    let out = cordon(lab, args);
-    assert!(
-        out.status.success(),
-        "cordon {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn state(lab: &Lab, addr: &str) -> String {
-    let doc: serde_json::Value =
-        serde_json::from_str(&cordon_ok(lab, &["--json", "show", addr])).unwrap();
-    doc["state"].as_str().unwrap().to_owned()
-}
 
 /// A kept-alive HTTP connection from inside a subscriber's namespace.
 struct KeptAlive(TcpStream);
@@ -94,13 +58,14 @@ fn quarantine_lands_http_on_the_portal_and_release_brings_the_real_site_back() {
             .unwrap()
             .from_real_site()
     );
-    assert_eq!(state(&lab, &addr), "clean");
+    assert_eq!(lab.state(&addr).unwrap(), "clean");
     // A connection to the real site, kept alive across the quarantine.
     let mut before = KeptAlive::open(&caught, web);
     assert!(before.get().contains("real site"));
 
-    cordon_ok(&lab, &["quarantine", &addr, "--reason", "lab story"]);
-    assert_eq!(state(&lab, &addr), "quarantined");
+    lab.cordon_ok(&["quarantine", &addr, "--reason", "lab story"])
+        .unwrap();
+    assert_eq!(lab.state(&addr).unwrap(), "quarantined");
     // Its conntrack entry is gone, so the established flow does not escape
     // the walled garden.
     let after = before.get();
@@ -154,8 +119,9 @@ fn quarantine_lands_http_on_the_portal_and_release_brings_the_real_site_back() {
         "{first}"
     );
 
-    cordon_ok(&lab, &["release", &addr, "--reason", "cleaned"]);
-    assert_eq!(state(&lab, &addr), "probation");
+    lab.cordon_ok(&["release", &addr, "--reason", "cleaned"])
+        .unwrap();
+    assert_eq!(lab.state(&addr).unwrap(), "probation");
     // ...and after release it no longer reaches the portal: its conntrack
     // entry is gone, so the old redirection does not outlive the quarantine.
     let again = kept.get();
@@ -170,7 +136,7 @@ fn quarantine_lands_http_on_the_portal_and_release_brings_the_real_site_back() {
             .unwrap()
             .from_real_site()
     );
-    let history = cordon_ok(&lab, &["history", &addr]);
+    let history = lab.cordon_ok(&["history", &addr]).unwrap();
     assert!(
         history.contains("lab story") && history.contains("cleaned"),
         "{history}"
@@ -188,7 +154,8 @@ fn the_subscriber_releases_itself_once_the_computer_is_quiet() {
         .unwrap();
     let caught = lab.subscriber(0);
     let addr = caught.ipv4().to_string();
-    cordon_ok(&lab, &["quarantine", &addr, "--reason", "lab zombie"]);
+    lab.cordon_ok(&["quarantine", &addr, "--reason", "lab zombie"])
+        .unwrap();
     // The zombie still tries to send: counted in the kernel, reset.
     let mx: IpAddr = mail_server_v4(1).into();
     assert_eq!(
@@ -219,7 +186,7 @@ fn the_subscriber_releases_itself_once_the_computer_is_quiet() {
         "still sending moments ago: {}",
         answer.body
     );
-    assert_eq!(state(&lab, &addr), "quarantined");
+    assert_eq!(lab.state(&addr).unwrap(), "quarantined");
 
     // Once quiet for the quiet period, the button works.
     wait_for(
@@ -231,7 +198,7 @@ fn the_subscriber_releases_itself_once_the_computer_is_quiet() {
         },
     )
     .unwrap();
-    assert_eq!(state(&lab, &addr), "probation");
+    assert_eq!(lab.state(&addr).unwrap(), "probation");
     assert!(
         caught
             .curl(&url(WEB_V4, 80, "/"), &[])
