@@ -7,8 +7,11 @@ use cordon_proto::portal::{HostState, Reason};
 pub fn relative(t: i64, now: i64) -> String {
     let d = now - t;
     let (abs, past) = (d.unsigned_abs(), d >= 0);
-    if abs < 10 {
+    if past && abs < 10 {
         return "just now".into();
+    }
+    if abs == 0 {
+        return "now".into();
     }
     let amount = match abs {
         0..60 => format!("{abs} s"),
@@ -242,6 +245,9 @@ mod tests {
         assert_eq!(relative(1000 - 12 * 60, 1000), "12 min ago");
         assert_eq!(relative(1000 + 3 * 3600, 1000), "in 3 h");
         assert_eq!(relative(0, 3 * 86_400), "3 days ago");
+        // A deadline a few seconds away is not "just now".
+        assert_eq!(relative(1002, 1000), "in 2 s");
+        assert_eq!(relative(995, 1000), "just now");
     }
 
     #[test]
