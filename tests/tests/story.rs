@@ -66,6 +66,17 @@ fn quarantine_lands_http_on_the_portal_and_release_brings_the_real_site_back() {
     lab.cordon_ok(&["quarantine", &addr, "--reason", "lab story"])
         .unwrap();
     assert_eq!(lab.state(&addr).unwrap(), "quarantined");
+    // The record names the host's MAC from the gateway's neighbour table.
+    let mac = lab.show(&addr).unwrap()["mac"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let link = caught.exec("ip", &["-br", "link", "show", "eth0"]).unwrap();
+    assert!(
+        !mac.is_empty() && String::from_utf8_lossy(&link.stdout).contains(&mac),
+        "MAC {mac:?} is not the subscriber's: {}",
+        String::from_utf8_lossy(&link.stdout)
+    );
     // Its conntrack entry is gone, so the established flow does not escape
     // the walled garden.
     let after = before.get();
