@@ -69,13 +69,12 @@ pub enum AddrError {
     },
     /// Outside every subscriber prefix.
     #[error(
-        "{0} is not inside any subscriber prefix in the config (subscribers.prefixes); Cordon only quarantines subscribers"
+        "{} is not inside any subscriber prefix in the config (subscribers.prefixes); Cordon only quarantines subscribers",
+        Prefix::new(*.0)
     )]
     NotSubscriber(IpNet),
     /// Touches the never-quarantine list.
-    #[error(
-        "{addr} covers {entry}, which is on the never-quarantine list (the gateway, resolvers, relays); pick a narrower address"
-    )]
+    #[error("{}", never_message(addr, entry))]
     NeverQuarantine {
         /// What was asked for.
         addr: IpNet,
@@ -92,6 +91,19 @@ pub enum AddrError {
         /// The configured length.
         len: u8,
     },
+}
+
+fn never_message(addr: &IpNet, entry: &Prefix) -> String {
+    let asked = Prefix::new(*addr);
+    if asked == *entry || entry.covers(&asked) {
+        format!(
+            "{asked} is on the never-quarantine list ({entry}: the gateway, resolvers, relays and other protected addresses); Cordon never quarantines it"
+        )
+    } else {
+        format!(
+            "{asked} covers {entry}, which is on the never-quarantine list (the gateway, resolvers, relays); pick a narrower range"
+        )
+    }
 }
 
 impl Config {

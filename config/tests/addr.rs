@@ -97,3 +97,20 @@ fn packet_sources_map_to_their_unit() {
     assert_eq!(a.to_string(), "2001:db8:1000:9::/64");
     assert!(c.subscriber_of("203.0.113.9".parse().unwrap()).is_err());
 }
+
+#[test]
+fn refusal_messages_name_the_address_as_written_and_what_to_do() {
+    let c = config();
+    let e = c.subscriber_addr("8.8.8.8").unwrap_err().to_string();
+    assert!(
+        e.starts_with("8.8.8.8 is not inside any subscriber prefix"),
+        "{e}"
+    );
+    let e = c.subscriber_addr("100.64.0.1").unwrap_err().to_string();
+    assert!(e.contains("never quarantines it"), "{e}");
+    let e = c.subscriber_addr("100.64.0.0/24").unwrap_err().to_string();
+    assert!(
+        e.contains("covers 100.64.0.1") && e.contains("pick a narrower range"),
+        "{e}"
+    );
+}
