@@ -445,6 +445,13 @@ pub struct SelfRelease {
     /// The window.
     #[serde(default = "default_self_window", with = "duration")]
     pub window: Duration,
+    /// Quiet needed for the "I have cleaned my computer" button. Shorter
+    /// than `quiet_period` on purpose: with the same test the button would
+    /// only ever do what the automatic release does at the same moment. A
+    /// subscriber who cleaned up gets out sooner; probation catches a
+    /// relapse. Never longer than `quiet_period` (clamped).
+    #[serde(default = "default_self_quiet", with = "duration")]
+    pub quiet: Duration,
 }
 
 fn default_self_count() -> u32 {
@@ -453,12 +460,18 @@ fn default_self_count() -> u32 {
 fn default_self_window() -> Duration {
     Duration::from_secs(30 * 86_400)
 }
+/// 15 minutes: a spam program retries within minutes, so a quarter of an
+/// hour without a single attempt right after cleaning is good evidence.
+fn default_self_quiet() -> Duration {
+    Duration::from_secs(15 * 60)
+}
 
 impl Default for SelfRelease {
     fn default() -> Self {
         SelfRelease {
             count: default_self_count(),
             window: default_self_window(),
+            quiet: default_self_quiet(),
         }
     }
 }

@@ -71,7 +71,8 @@ pub fn host_status(record: &HostRecord, quiet: Duration) -> HostStatus {
         state: record.state,
         reason: record.reason,
         since: record.since,
-        until: record.until.or(record.hold_until),
+        // A fixed end only: `hold_until` is the earliest end, not the latest.
+        until: record.until,
         smtp_attempts: record.smtp_attempts,
         last_smtp_attempt: record.last_smtp_attempt,
         quiet_period_s: quiet.as_secs(),

@@ -295,7 +295,7 @@ impl Lifecycle {
     }
 
     fn is_quiet(&self, since_last: Option<Duration>) -> bool {
-        since_last.is_none_or(|ago| ago >= self.policy.quiet_period)
+        quiet_for(since_last, self.policy.quiet_period)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -462,13 +462,11 @@ impl Lifecycle {
                 remaining: Duration::from_secs(u64::try_from(q.hold_until - now).unwrap_or(0)),
             });
         }
+        let needed = self.policy.self_release_quiet;
         if let Some(ago) = since_last
-            && !self.is_quiet(since_last)
+            && !quiet_for(since_last, needed)
         {
-            return Err(Refusal::StillSending {
-                ago,
-                quiet: self.policy.quiet_period,
-            });
+            return Err(Refusal::StillSending { ago, quiet: needed });
         }
         let relapses = q.relapses;
         Ok(self.release(
@@ -525,4 +523,10 @@ impl Lifecycle {
     pub fn addresses(&self) -> BTreeSet<SubscriberAddr> {
         self.hosts.keys().copied().collect()
     }
+}
+
+/// No SMTP attempt for at least `period` (`None`: none the kernel remembers,
+/// and it remembers for the whole quiet period).
+fn quiet_for(since_last: Option<Duration>, period: Duration) -> bool {
+    since_last.is_none_or(|ago| ago >= period)
 }

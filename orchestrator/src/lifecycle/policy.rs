@@ -13,6 +13,8 @@ pub struct Policy {
     pub self_release_count: u32,
     /// The self-release window.
     pub self_release_window: Duration,
+    /// Quiet needed for a self-release (at most `quiet_period`).
+    pub self_release_quiet: Duration,
     /// How long probation lasts after a release.
     pub probation: Duration,
     /// Factor on the hold per relapse.
@@ -29,6 +31,7 @@ impl Policy {
             quiet_period: q.quiet_period,
             self_release_count: q.self_release.count,
             self_release_window: q.self_release.window,
+            self_release_quiet: q.self_release.quiet.min(q.quiet_period),
             probation: q.probation,
             escalation: q.escalation,
             max_hold: q.max_hold,

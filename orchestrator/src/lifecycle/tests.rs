@@ -278,6 +278,38 @@ fn self_release_checks_hold_quiet_and_count() {
 }
 
 #[test]
+fn the_button_needs_less_quiet_than_the_automatic_release() {
+    // self_release.quiet defaults to 15 minutes; quiet_period is 2 hours.
+    let mut m = machine();
+    let a = addr("100.64.1.10");
+    m.handle(quarantine(a, None), 0).unwrap();
+    let twenty_min = Some(Duration::from_secs(20 * 60));
+    let checked = Event::QuietChecked {
+        addr: a,
+        since_last: twenty_min,
+    };
+    assert!(
+        m.handle(checked, 40 * MIN).unwrap().is_empty(),
+        "not quiet for 2 h yet"
+    );
+    let ten_min = Some(Duration::from_secs(10 * 60));
+    assert!(matches!(
+        m.handle(Event::SelfRelease { addr: a, since_last: ten_min }, 40 * MIN),
+        Err(Refusal::StillSending { quiet, .. }) if quiet == Duration::from_secs(15 * 60)
+    ));
+    let released = m
+        .handle(
+            Event::SelfRelease {
+                addr: a,
+                since_last: twenty_min,
+            },
+            40 * MIN,
+        )
+        .unwrap();
+    assert!(released.contains(&Action::Lift(a)));
+}
+
+#[test]
 fn two_self_releases_within_the_window_use_them_up() {
     let mut m = machine();
     let a = addr("100.64.1.9");
