@@ -11,8 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use cordon_proto::control::{Request, Response};
-use cordon_proto::frame::{call, framed};
 
 use crate::netns::Netns;
 use crate::stats::{Samples, ms, ratio, spread};
@@ -121,38 +119,7 @@ impl Bench {
 
     /// Quarantines `hosts` through `CONNECTIONS` parallel control connections.
     fn bulk(&self, hosts: &[String]) -> Result<Duration> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
-        let socket = self.socket();
-        rt.block_on(async {
-            let t = Instant::now();
-            let mut tasks = Vec::new();
-            for chunk in hosts.chunks(hosts.len().div_ceil(CONNECTIONS)) {
-                let chunk = chunk.to_vec();
-                let socket = socket.clone();
-                tasks.push(tokio::spawn(async move {
-                    let mut io = framed(tokio::net::UnixStream::connect(&socket).await?);
-                    for address in chunk {
-                        let req = Request::Quarantine {
-                            address,
-                            reason: "bench".into(),
-                            hold_s: None,
-                        };
-                        if let Response::Error { message, .. } =
-                            call::<_, Response>(&mut io, &req).await?
-                        {
-                            bail!("refused: {message}");
-                        }
-                    }
-                    anyhow::Ok(())
-                }));
-            }
-            for t in tasks {
-                t.await??;
-            }
-            Ok(t.elapsed())
-        })
+        crate::control::bulk_quarantine(&self.socket(), hosts, CONNECTIONS)
     }
 }
 

@@ -9,11 +9,16 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 
+mod control;
 mod daemon;
 mod datapath;
+mod detection;
+mod metrics;
 mod netns;
 mod portal;
+mod process;
 mod rules;
+mod scale;
 mod stats;
 
 /// Runs Cordon's benchmarks.
@@ -48,6 +53,12 @@ fn main() -> Result<()> {
     }
     if wanted("datapath") {
         print!("{}", datapath::run(args.runs)?);
+    }
+    if wanted("detection") {
+        print!("{}", detection::run(bin, args.runs)?);
+    }
+    if wanted("scale") {
+        print!("{}", scale::run(bin, args.runs)?);
     }
     Ok(())
 }

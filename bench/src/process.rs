@@ -1,0 +1,103 @@
+//! What the kernel says about a running daemon: its CPU time and resident
+//! memory from `/proc`, found by name among a namespace's processes.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+/// The process called `comm` living in `netns` (`ip netns pids`).
+pub fn find(netns: &str, comm: &str) -> Result<i32> {
+    for pid in cordon_lab::netns::pids(netns)? {
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if name.trim() == comm {
+            return Ok(pid);
+        }
+    }
+    bail!("no {comm} process in namespace {netns}")
+}
+
+/// CPU time a process has used so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cpu {
+    /// Its own threads (utime + stime).
+    pub own: Duration,
+    /// Children it has waited for (cutime + cstime): the `nft` processes
+    /// cordond starts.
+    pub children: Duration,
+}
+
+impl Cpu {
+    /// Reads `/proc/PID/stat` now.
+    pub fn of(pid: i32) -> Result<Cpu> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("reading /proc/{pid}/stat"))?;
+        // Fields after the command name, which may hold spaces: state is
+        // field 3, utime 14, stime 15, cutime 16, cstime 17.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .context("malformed /proc/PID/stat")?;
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .skip(1)
+            .map(|w| w.parse().unwrap_or(0))
+            .collect();
+        let tick = |i: usize| f.get(i - 3).copied().unwrap_or(0);
+        let secs = |ticks: u64| Duration::from_secs_f64(ticks as f64 / clock_ticks());
+        Ok(Cpu {
+            own: secs(tick(14) + tick(15)),
+            children: secs(tick(16) + tick(17)),
+        })
+    }
+
+    /// The CPU time used between `earlier` and this reading.
+    pub fn since(&self, earlier: &Cpu) -> Cpu {
+        Cpu {
+            own: self.own.saturating_sub(earlier.own),
+            children: self.children.saturating_sub(earlier.children),
+        }
+    }
+}
+
+/// `sysconf(_SC_CLK_TCK)`, via `getconf` (100 on every Linux we know of).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .filter(|t: &f64| *t > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
+/// A `/proc/PID/status` field in kibibytes (`VmRSS`, `VmHWM`, ...).
+pub fn status_kib(pid: i32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k == field).then(|| v.split_whitespace().next()?.parse().ok())?
+        })
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// A `/proc/meminfo` field in kibibytes (`Slab`, `SUnreclaim`, ...).
+pub fn meminfo_kib(field: &str) -> Result<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").context("reading /proc/meminfo")?;
+    info.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k == field).then(|| v.split_whitespace().next()?.parse().ok())?
+        })
+        .with_context(|| format!("no {field} in /proc/meminfo"))
+}
+
+/// Mebibytes from kibibytes, one decimal.
+pub fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
