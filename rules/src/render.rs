@@ -80,10 +80,11 @@ fn v6_mask(len: u8) -> String {
 
 /// A threshold over a window as an nftables token bucket.
 ///
-/// The kernel's `limit rate over R/unit burst B` lets R+B packets through
-/// back to back before it matches, then R per unit. With R+B = threshold and
-/// R = threshold per window, a host matches when it makes `threshold`
-/// attempts in a burst, or keeps up more than `threshold` per window.
+/// The kernel's `limit rate over R/unit burst B` lets B packets through back
+/// to back before it matches (measured: with burst 18 the 19th attempt
+/// matched), then R per unit. With B = threshold and R = threshold per
+/// window, a host matches on its attempt after `threshold` in a burst, or
+/// when it keeps up more than `threshold` per window.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 struct Limit {
     rate: String,
@@ -105,7 +106,7 @@ impl Limit {
         .find(|(per, _)| *per >= 1)
         .unwrap_or((1, "day"));
         let per = per.min(threshold);
-        let burst = u32::try_from(threshold - per).unwrap_or(u32::MAX).max(1);
+        let burst = u32::try_from(threshold).unwrap_or(u32::MAX);
         Limit {
             rate: format!("{per}/{unit}"),
             burst,
@@ -313,13 +314,13 @@ mod tests {
 
     #[test]
     fn thresholds_become_token_buckets_that_fire_at_the_threshold() {
-        // 60 in 10 minutes: 6 a minute, and 54 more in a burst.
+        // 60 in 10 minutes: 6 a minute, and 60 back to back.
         let l = Limit::for_signal(&signal(60, 600));
         assert_eq!(
             l,
             Limit {
                 rate: "6/minute".into(),
-                burst: 54
+                burst: 60
             }
         );
         // 20 in 10 seconds: 2 a second.
@@ -328,7 +329,7 @@ mod tests {
             l,
             Limit {
                 rate: "2/second".into(),
-                burst: 18
+                burst: 20
             }
         );
         // 3 a day.
@@ -337,7 +338,7 @@ mod tests {
             l,
             Limit {
                 rate: "3/day".into(),
-                burst: 1
+                burst: 3
             }
         );
         // A threshold of 1 still leaves a burst the kernel accepts.

@@ -320,3 +320,33 @@ fn the_printed_ruleset_of_the_example_config_passes_nft_check() {
     );
     assert!(String::from_utf8_lossy(&printed.stdout).contains("table inet cordon {"));
 }
+
+#[test]
+fn the_kernel_flags_a_host_on_its_attempt_after_the_threshold() {
+    let lab = lab("thr").subscribers(1).up().unwrap();
+    let threshold = lab.config().detection.smtp_attempts.threshold;
+    install(&lab, &Carried::default());
+    let s0 = lab.subscriber(0);
+    let alerted = || {
+        let elem = format!("{{ {} }}", s0.ipv4());
+        let out = lab
+            .gateway()
+            .exec(
+                "nft",
+                &["get", "element", "inet", "cordon", "alerted_v4", &elem],
+            )
+            .unwrap();
+        out.status.success()
+    };
+    // One mail server, so only the attempts meter counts.
+    let mx = mail_server_v4(7);
+    for n in 1..=threshold {
+        assert_eq!(connect(&s0, mx, 25), TcpOutcome::Reset);
+        assert!(
+            !alerted(),
+            "flagged at attempt {n} of a threshold of {threshold}"
+        );
+    }
+    assert_eq!(connect(&s0, mx, 25), TcpOutcome::Reset);
+    assert!(alerted(), "not flagged at attempt {}", threshold + 1);
+}

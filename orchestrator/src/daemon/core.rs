@@ -649,14 +649,24 @@ impl Core {
                     .collect()
             } else {
                 let recent = kernel.smtp_recent()?;
+                // Indexed once, so a round costs the listing plus one lookup
+                // per due host, not a scan of the listing per host.
+                let by_key: std::collections::HashMap<std::net::IpAddr, Duration> = recent
+                    .iter()
+                    .map(|s| (s.key, s.since_last(quiet)))
+                    .collect();
                 Ok(due
                     .into_iter()
                     .map(|a| {
-                        let last = recent
-                            .iter()
-                            .filter(|s| a.contains(&s.key))
-                            .map(|s| s.since_last(quiet))
-                            .min();
+                        let last = if single(&a) {
+                            by_key.get(&a.net().network()).copied()
+                        } else {
+                            recent
+                                .iter()
+                                .filter(|s| a.contains(&s.key))
+                                .map(|s| s.since_last(quiet))
+                                .min()
+                        };
                         (a, last)
                     })
                     .collect())
