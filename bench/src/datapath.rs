@@ -148,7 +148,7 @@ pub fn run(runs: usize) -> Result<String> {
     }
     writeln!(
         s,
-        "\nOn veth pairs the sender, the gateway and the receiver share the same two cores, so run-to-run spread is large; compare the medians. \
+        "\nOn veth pairs the sender, the gateway and the receiver share the same two cores, so run-to-run spread is large (a figure above the reference is noise, not a gain); compare the medians. \
          A packet of an established flow meets one rule (`ct state established,related accept`, first in `forward`); set lookups happen once per new connection, so their cost does not follow the set size.\n"
     )?;
     Ok(s)

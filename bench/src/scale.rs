@@ -283,11 +283,9 @@ pub fn run(bin: &Path, runs: usize) -> Result<String> {
         s,
         "\nThe sets live in kernel memory (the slab row), not in cordond; cordond keeps the held hosts ({held:.0} quarantined at the end: the {QUARANTINED} and the CLI rows' own) \
          and reads the recent set when it needs it. What grows with the subscribers seen is that reading: each quiet-check round and each DNSBL scan lists \
-         the whole recent-SMTP set as JSON (`nft -j list set`, about 5 MB for {SEEN} elements) and parses it, and the quiet check then matches every due \
-         quarantine against every element. That work, not the held state, most likely sets the resident memory above the reference (allocator high-water from parsing) \
+         the whole recent-SMTP set as JSON (`nft -j list set`, about 5 MB for {SEEN} elements) and parses it (the quiet check then looks each due quarantine up in an index of it). That work, not the held state, most likely sets the resident memory above the reference (allocator high-water from parsing) \
          and the CPU row, and it runs on the core task, so operator requests wait behind it (the `cordon quarantine` row). Asking the kernel only about the \
-         quarantined hosts (a `get element` batch of them, or a set of its own for the quarantined hosts' attempts), and indexing the listing by address instead \
-         of a scan per host, would make both follow the number quarantined, as issue 5 asks, rather than the subscribers seen. \
+         quarantined hosts (a `get element` batch of them, or a set of its own for the quarantined hosts' attempts) would make both follow the number quarantined, as issue 5 asks, rather than the subscribers seen. \
          Seeding is slow for another reason: each quarantine dumps the machine's whole conntrack table to find the host's flows (`ctnetlink_dump_table` \
          walks every bucket, {buckets} here, whatever the namespace); a dump filtered in the kernel (`CTA_FILTER`) or one dump per batch would remove most of it.\n"
     )?;
