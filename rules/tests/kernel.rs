@@ -55,6 +55,11 @@ impl Netns {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// What the packet path does when a host tries port 25.
+    fn saw_smtp(&self, set: &str, elem: &str) {
+        self.nft(&["add", "element", "inet", "cordon", set, elem], None);
+    }
+
     fn kernel(&self, config: &Config) -> Kernel {
         Kernel::new(&config.table, NftCommand::in_netns(&self.0))
     }
@@ -140,28 +145,8 @@ fn replacing_the_table_carries_elements_and_spares_other_tables() {
     )
     .unwrap();
     // A host the kernel saw sending, as the packet path would have added it.
-    ns.nft(
-        &[
-            "add",
-            "element",
-            "inet",
-            "cordon",
-            "smtp_recent_v4",
-            "{ 100.64.5.5 }",
-        ],
-        None,
-    );
-    ns.nft(
-        &[
-            "add",
-            "element",
-            "inet",
-            "cordon",
-            "smtp_recent_v6",
-            "{ 2001:db8:1000:5:: }",
-        ],
-        None,
-    );
+    ns.saw_smtp("smtp_recent_v4", "{ 100.64.5.5 }");
+    ns.saw_smtp("smtp_recent_v6", "{ 2001:db8:1000:5:: }");
 
     // Reload with a changed config: quarantines come from the caller (the
     // store), the kernel's recent SMTP attempts survive.
@@ -221,28 +206,8 @@ quarantine: {quiet_period: 1h}
     let host = c.subscriber_addr("100.64.1.2").unwrap();
     let v6 = c.subscriber_addr("2001:db8:100:1::2").unwrap();
     assert_eq!(k.smtp_seen(&host).unwrap(), None);
-    ns.nft(
-        &[
-            "add",
-            "element",
-            "inet",
-            "cordon",
-            "smtp_recent_v4",
-            "{ 100.64.1.2 }",
-        ],
-        None,
-    );
-    ns.nft(
-        &[
-            "add",
-            "element",
-            "inet",
-            "cordon",
-            "smtp_recent_v6",
-            "{ 2001:db8:100:1:: }",
-        ],
-        None,
-    );
+    ns.saw_smtp("smtp_recent_v4", "{ 100.64.1.2 }");
+    ns.saw_smtp("smtp_recent_v6", "{ 2001:db8:100:1:: }");
     let seen = k.smtp_seen(&host).unwrap().expect("present");
     assert!(seen.since_last(c.quarantine.quiet_period) < Duration::from_secs(60));
     assert!(k.smtp_seen(&v6).unwrap().is_some());
