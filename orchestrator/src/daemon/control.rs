@@ -17,7 +17,7 @@ use super::answers::host_record;
 use super::core::{CoreHandle, Failure, now};
 use super::sockets::peer_name;
 use crate::kernel::{Enforcer, KernelError, mac_of};
-use crate::lifecycle::{Event, Refusal};
+use crate::lifecycle::{Event, QuarantineRequest, Refusal};
 use crate::store::Store;
 
 /// What every control connection shares.
@@ -168,7 +168,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                     .await
                     .ok()
                     .flatten();
-                let event = Event::Quarantine {
+                let event = Event::Quarantine(QuarantineRequest {
                     addr,
                     reason: Reason::Operator,
                     actor: operator.to_owned(),
@@ -176,7 +176,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                     hold,
                     mac,
                     evidence: Default::default(),
-                };
+                });
                 answer(shared, addr, shared.core.apply(event).await, quiet).await
             }
             .instrument(span)

@@ -21,7 +21,9 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::detection::{Book, Incoming, system_time};
 use crate::kernel::{Enforcer, KernelError};
-use crate::lifecycle::{Action, Event, Host, Lifecycle, Policy, Refusal, State, Unix};
+use crate::lifecycle::{
+    Action, Event, Host, Lifecycle, Policy, QuarantineRequest, Refusal, State, Unix,
+};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError, StoredReport, Write};
 
@@ -807,7 +809,7 @@ impl Core {
 
 fn event_addr(e: &Event) -> Option<SubscriberAddr> {
     match e {
-        Event::Quarantine { addr, .. }
+        Event::Quarantine(QuarantineRequest { addr, .. })
         | Event::Release { addr, .. }
         | Event::SelfRelease { addr, .. }
         | Event::QuietChecked { addr, .. } => Some(*addr),

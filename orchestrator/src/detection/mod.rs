@@ -42,7 +42,7 @@ pub use policy::action_name;
 
 use crate::daemon::{CoreHandle, now};
 use crate::kernel::{Enforcer, mac_of};
-use crate::lifecycle::{Event, Unix};
+use crate::lifecycle::{Event, QuarantineRequest, Unix};
 use crate::metrics::Metrics;
 use crate::store::StoredReport;
 
@@ -96,7 +96,7 @@ pub fn report_quarantine(reached: &ScoreReached) -> Event {
     let mut sources: Vec<&str> = reached.reports.iter().map(|r| r.source.as_str()).collect();
     sources.sort_unstable();
     sources.dedup();
-    Event::Quarantine {
+    Event::Quarantine(QuarantineRequest {
         addr: reached.unit,
         reason: Reason::Report,
         actor: "report".into(),
@@ -116,7 +116,7 @@ pub fn report_quarantine(reached: &ScoreReached) -> Event {
             ),
             ("score".to_owned(), u64::from(reached.score)),
         ]),
-    }
+    })
 }
 
 /// What became of one crossing (for logs and tests).
@@ -218,7 +218,7 @@ impl Detector {
         let threshold = u64::from(policy::signal_of(&self.config.borrow(), signal).threshold);
         let mut evidence = BTreeMap::from([("smtp_attempts".to_owned(), attempts)]);
         evidence.insert(format!("{}_threshold", signal.name()), threshold);
-        let event = Event::Quarantine {
+        let event = Event::Quarantine(QuarantineRequest {
             addr: unit,
             reason: Reason::Detection,
             actor: "detection".into(),
@@ -226,7 +226,7 @@ impl Detector {
             hold: None,
             mac: mac.ok().flatten(),
             evidence,
-        };
+        });
         match self.core.apply(event).await {
             Ok(host) => {
                 let latency = SystemTime::now()

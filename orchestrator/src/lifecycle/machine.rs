@@ -13,22 +13,7 @@ use super::state::{Host, Probation, Quarantined, State, Unix};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// An operator, a detector or a report asks for a quarantine.
-    Quarantine {
-        /// Whom.
-        addr: SubscriberAddr,
-        /// What kind of decision.
-        reason: Reason,
-        /// Who decided.
-        actor: String,
-        /// Why, in words.
-        note: String,
-        /// A fixed length (`--hold`).
-        hold: Option<Duration>,
-        /// The host's MAC, when the neighbour table knew it.
-        mac: Option<String>,
-        /// Evidence counts behind the decision.
-        evidence: BTreeMap<String, u64>,
-    },
+    Quarantine(QuarantineRequest),
     /// An operator lifts a quarantine.
     Release {
         /// Whom.
@@ -57,6 +42,25 @@ pub enum Event {
     },
     /// Time passed: fixed holds and probations that ended are acted on.
     Tick,
+}
+
+/// A request to quarantine one subscriber unit, with who asked and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarantineRequest {
+    /// Whom.
+    pub addr: SubscriberAddr,
+    /// What kind of decision.
+    pub reason: Reason,
+    /// Who decided.
+    pub actor: String,
+    /// Why, in words.
+    pub note: String,
+    /// A fixed length (`--hold`).
+    pub hold: Option<Duration>,
+    /// The host's MAC, when the neighbour table knew it.
+    pub mac: Option<String>,
+    /// Evidence counts behind the decision.
+    pub evidence: BTreeMap<String, u64>,
 }
 
 /// What the daemon must do, in this order: store first, then the kernel.
@@ -253,15 +257,7 @@ impl Lifecycle {
     /// Applies one event at `now`.
     pub fn handle(&mut self, event: Event, now: Unix) -> Result<Vec<Action>, Refusal> {
         match event {
-            Event::Quarantine {
-                addr,
-                reason,
-                actor,
-                note,
-                hold,
-                mac,
-                evidence,
-            } => self.quarantine(addr, reason, actor, note, hold, mac, evidence, now),
+            Event::Quarantine(request) => self.quarantine(request, now),
             Event::Release { addr, actor, note } => {
                 let q = self.quarantine_of(&addr)?;
                 let relapses = q.relapses;
@@ -298,18 +294,20 @@ impl Lifecycle {
         quiet_for(since_last, self.policy.quiet_period)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn quarantine(
         &mut self,
-        addr: SubscriberAddr,
-        reason: Reason,
-        actor: String,
-        note: String,
-        hold: Option<Duration>,
-        mac: Option<String>,
-        evidence: BTreeMap<String, u64>,
+        request: QuarantineRequest,
         now: Unix,
     ) -> Result<Vec<Action>, Refusal> {
+        let QuarantineRequest {
+            addr,
+            reason,
+            actor,
+            note,
+            hold,
+            mac,
+            evidence,
+        } = request;
         if hold == Some(Duration::ZERO) {
             return Err(Refusal::ZeroHold);
         }

@@ -46,7 +46,7 @@ fn machine() -> Lifecycle {
 }
 
 fn quarantine(a: SubscriberAddr, hold: Option<Duration>) -> Event {
-    Event::Quarantine {
+    Event::Quarantine(QuarantineRequest {
         addr: a,
         reason: Reason::Operator,
         actor: "alice".into(),
@@ -54,7 +54,7 @@ fn quarantine(a: SubscriberAddr, hold: Option<Duration>) -> Event {
         hold,
         mac: None,
         evidence: BTreeMap::new(),
-    }
+    })
 }
 
 fn release(a: SubscriberAddr) -> Event {
