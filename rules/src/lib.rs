@@ -2,9 +2,10 @@
 //!
 //! - [`render`] turns a config (and the elements to carry) into the complete
 //!   table in `nft -f` syntax: pure, unit-tested, what `cordon rules` prints.
-//! - [`Kernel`] installs or replaces that table in one atomic transaction,
-//!   changes set elements in batches through the `nftables` JSON API, and
-//!   reads sets back — never touching any other table.
+//! - [`Kernel`] installs that table, or updates the live one in place, in one
+//!   atomic transaction; changes set elements in batches through the
+//!   `nftables` JSON API; and reads sets back — never touching any other
+//!   table.
 //! - [`names`] holds the set and chain names that tests and operators see.
 //!
 //! Why the table itself goes in as `nft` syntax while element changes use the
@@ -24,5 +25,5 @@ mod render;
 
 pub use elements::{Carried, SmtpSeen};
 pub use error::RulesError;
-pub use kernel::{Kernel, NftCommand};
+pub use kernel::{Installed, Kernel, NftCommand};
 pub use render::render;

@@ -33,6 +33,12 @@ const RELAY_STATE: Duration = Duration::from_secs(600);
 /// Renders the complete table for `config`, with `carried` elements in its
 /// sets, ready for `nft -f`.
 pub fn render(config: &Config, carried: &Carried) -> Result<String, RulesError> {
+    render_with(config, &sets(config, carried))
+}
+
+/// Renders the table declaring only `sets` (with their members): the
+/// installer leaves out the sets it keeps from the live table.
+pub(crate) fn render_with(config: &Config, sets: &[SetSpec]) -> Result<String, RulesError> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_keep_trailing_newline(true);
@@ -41,7 +47,7 @@ pub fn render(config: &Config, carried: &Carried) -> Result<String, RulesError> 
     let det = &config.detection;
     let text = tmpl.render(context! {
         table => config.table,
-        sets => sets(config, carried),
+        sets => sets.iter().map(SetSpec::view).collect::<Vec<_>>(),
         downlink => config.interfaces.downlink.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
         mask6 => v6_mask(config.subscribers.ipv6_quarantine_prefix),
         redirect_port => config.portal.redirect_port,
@@ -114,59 +120,105 @@ impl Limit {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct SetSpec {
-    name: String,
-    #[serde(rename = "type")]
-    ty: &'static str,
-    size: Option<u32>,
-    flags: Option<&'static str>,
-    timeout: Option<u64>,
+/// One set of the table: its definition and what goes in it.
+#[derive(Debug, Clone)]
+pub(crate) struct SetSpec {
+    pub(crate) name: String,
+    pub(crate) definition: SetDefinition,
     comment: &'static str,
+    pub(crate) members: Members,
+}
+
+/// What makes two sets interchangeable: a set whose definition is unchanged
+/// is kept, elements and meters and all, when the table is updated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SetDefinition {
+    /// Key types in nft's words, one per concatenated field.
+    pub(crate) key: Vec<&'static str>,
+    /// Flags in nft's words, sorted.
+    pub(crate) flags: Vec<&'static str>,
+    pub(crate) size: Option<u32>,
+    /// Element timeout, seconds.
+    pub(crate) timeout: Option<u64>,
+}
+
+/// The elements a set is declared with.
+#[derive(Debug, Clone)]
+pub(crate) enum Members {
+    /// Addresses and prefixes that Cordon decides (quarantines, garden, ...).
+    Prefixes(Vec<IpNet>),
+    /// Kernel-filled meters; only `smtp_recent` is ever carried, as nft text.
+    Meters(Vec<String>),
+}
+
+/// A set as the template sees it.
+#[derive(Debug, Serialize)]
+struct SetView<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    ty: String,
+    size: Option<u32>,
+    flags: Option<String>,
+    timeout: Option<u64>,
+    comment: &'a str,
     elements: Vec<String>,
 }
 
-fn split(prefixes: impl IntoIterator<Item = IpNet>) -> (Vec<String>, Vec<String>) {
-    let mut v4 = Vec::new();
-    let mut v6 = Vec::new();
-    let mut all: Vec<IpNet> = prefixes.into_iter().collect();
-    all.sort();
-    all.dedup();
-    for p in all {
-        match p {
-            IpNet::V4(_) => v4.push(nft_text(&p)),
-            IpNet::V6(_) => v6.push(nft_text(&p)),
+impl SetSpec {
+    fn view(&self) -> SetView<'_> {
+        let d = &self.definition;
+        SetView {
+            name: &self.name,
+            ty: d.key.join(" . "),
+            size: d.size,
+            flags: (!d.flags.is_empty()).then(|| d.flags.join(",")),
+            timeout: d.timeout,
+            comment: self.comment,
+            elements: match &self.members {
+                Members::Prefixes(nets) => nets.iter().map(nft_text).collect(),
+                Members::Meters(text) => text.clone(),
+            },
         }
     }
-    (v4, v6)
+}
+
+/// Prefixes sorted, deduplicated and split by family.
+fn split(prefixes: impl IntoIterator<Item = IpNet>) -> (Vec<IpNet>, Vec<IpNet>) {
+    let mut all: Vec<IpNet> = prefixes.into_iter().map(|p| p.trunc()).collect();
+    all.sort();
+    all.dedup();
+    all.into_iter().partition(|p| matches!(p, IpNet::V4(_)))
 }
 
 fn nets(prefixes: &[Prefix]) -> impl Iterator<Item = IpNet> + '_ {
     prefixes.iter().map(Prefix::net)
 }
 
-fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
+/// Every set of the table, `_v4` before `_v6`, with what goes in each.
+pub(crate) fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
     let mut out = Vec::new();
     let mut pair = |base: &str,
                     comment: &'static str,
-                    flags: Option<&'static str>,
-                    elements: (Vec<String>, Vec<String>)| {
-        for (v4, elems) in [(true, elements.0), (false, elements.1)] {
+                    flags: &[&'static str],
+                    elements: (Vec<IpNet>, Vec<IpNet>)| {
+        for (v4, members) in [(true, elements.0), (false, elements.1)] {
             out.push(SetSpec {
                 name: set_name(base, v4),
-                ty: if v4 { "ipv4_addr" } else { "ipv6_addr" },
-                size: None,
-                flags,
-                timeout: None,
+                definition: SetDefinition {
+                    key: vec![if v4 { "ipv4_addr" } else { "ipv6_addr" }],
+                    flags: flags.to_vec(),
+                    size: None,
+                    timeout: None,
+                },
                 comment,
-                elements: elems,
+                members: Members::Prefixes(members),
             });
         }
     };
     pair(
         names::QUARANTINED,
         "quarantined hosts and prefixes (cordond, from its store)",
-        Some("interval"),
+        &["interval"],
         split(carried.quarantined.iter().map(|a| a.net())),
     );
     let garden_prefixes = config
@@ -180,13 +232,13 @@ fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
     pair(
         names::GARDEN,
         "walled garden: reachable while quarantined",
-        Some("interval"),
+        &["interval"],
         split(garden_prefixes.chain(carried.garden.iter().copied())),
     );
     pair(
         names::RESOLVERS,
         "DNS resolvers quarantined hosts may ask",
-        None,
+        &[],
         split(
             config
                 .walled_garden
@@ -198,13 +250,13 @@ fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
     pair(
         names::ALLOWED_SENDERS,
         "subscribers allowed to send on port 25",
-        Some("interval"),
+        &["interval"],
         split(nets(&config.port25.allowed_senders)),
     );
     pair(
         names::RELAYS,
         "the ISP's mail relays",
-        Some("interval"),
+        &["interval"],
         split(nets(&config.relays.addresses)),
     );
 
@@ -272,28 +324,22 @@ fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
     ];
     for (base, comment, timeout, size, concat) in dynamic {
         for v4 in [true, false] {
-            let elements = if base == names::SMTP_RECENT {
-                if v4 {
-                    recent.0.clone()
-                } else {
-                    recent.1.clone()
-                }
-            } else {
-                Vec::new()
+            let carried = match (base == names::SMTP_RECENT, v4) {
+                (true, true) => recent.0.clone(),
+                (true, false) => recent.1.clone(),
+                (false, _) => Vec::new(),
             };
+            let addr = if v4 { "ipv4_addr" } else { "ipv6_addr" };
             out.push(SetSpec {
                 name: set_name(base, v4),
-                ty: match (v4, concat) {
-                    (true, false) => "ipv4_addr",
-                    (false, false) => "ipv6_addr",
-                    (true, true) => "ipv4_addr . ipv4_addr",
-                    (false, true) => "ipv6_addr . ipv6_addr",
+                definition: SetDefinition {
+                    key: if concat { vec![addr, addr] } else { vec![addr] },
+                    flags: vec!["dynamic", "timeout"],
+                    size: Some(size),
+                    timeout: Some(timeout.max(1)),
                 },
-                size: Some(size),
-                flags: Some("dynamic,timeout"),
-                timeout: Some(timeout.max(1)),
                 comment,
-                elements,
+                members: Members::Meters(carried),
             });
         }
     }

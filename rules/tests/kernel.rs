@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use cordon_config::{Config, load_file, load_str};
-use cordon_rules::{Carried, Kernel, NftCommand, render};
+use cordon_rules::{Carried, Installed, Kernel, NftCommand, render};
 
 /// A network namespace that exists for one test.
 struct Netns(String);
@@ -125,7 +125,7 @@ fn install_change_and_read_back() {
 }
 
 #[test]
-fn replacing_the_table_carries_elements_and_spares_other_tables() {
+fn reinstalling_updates_in_place_and_spares_other_tables() {
     let ns = Netns::new("rep");
     let c = example();
     let k = ns.kernel(&c);
@@ -136,44 +136,88 @@ fn replacing_the_table_carries_elements_and_spares_other_tables() {
     let other_before = ns.nft(&["list", "table", "inet", "isp"], None);
 
     let a = c.subscriber_addr("100.64.3.7").unwrap();
-    k.install(
-        &c,
-        &Carried {
-            quarantined: vec![a],
-            ..Carried::default()
-        },
-    )
-    .unwrap();
-    // A host the kernel saw sending, as the packet path would have added it.
+    let b = c.subscriber_addr("100.64.3.8").unwrap();
+    let v6 = c.subscriber_addr("2001:db8:1000:7::99").unwrap();
+    let carried = |q: Vec<_>| Carried {
+        quarantined: q,
+        ..Carried::default()
+    };
+    assert_eq!(
+        k.install(&c, &carried(vec![a, v6])).unwrap(),
+        Installed::Created
+    );
+    // What the packet path would have added: a sender and a detection meter.
     ns.saw_smtp("smtp_recent_v4", "{ 100.64.5.5 }");
     ns.saw_smtp("smtp_recent_v6", "{ 2001:db8:1000:5:: }");
+    ns.saw_smtp("alerted_v4", "{ 100.64.5.5 }");
 
-    // Reload with a changed config: quarantines come from the caller (the
-    // store), the kernel's recent SMTP attempts survive.
+    // Reload with a changed config and a changed quarantine list: the store
+    // is the truth for quarantines, the config for the garden; the kernel's
+    // own memory survives untouched.
     let mut changed = c.clone();
     changed.portal.redirect_port = 9090;
-    k.install(
-        &changed,
-        &Carried {
-            quarantined: vec![a],
-            ..Carried::default()
-        },
+    changed.walled_garden.destinations = load_str(
+        "\
+subscribers: {prefixes: [100.64.0.0/16]}
+interfaces: {downlink: [sub0], uplink: [up]}
+walled_garden: {resolvers: [192.0.2.53], destinations: [198.51.100.0/24]}
+portal: {public_url: http://portal.example/}
+",
+        Path::new("g.yaml"),
     )
-    .unwrap();
+    .unwrap()
+    .walled_garden
+    .destinations;
+    assert_eq!(
+        k.install(&changed, &carried(vec![b, v6])).unwrap(),
+        Installed::Updated
+    );
     let table = ns.nft(&["list", "table", "inet", "cordon"], None);
     assert!(table.contains("redirect to :9090"), "{table}");
-    assert_eq!(k.quarantined().unwrap(), vec![a.net()]);
+    assert!(
+        !table.contains("redirect to :8081"),
+        "old rules left: {table}"
+    );
+    assert_eq!(k.quarantined().unwrap(), vec![b.net(), v6.net()]);
+    let garden: Vec<String> = k
+        .garden()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(garden, ["198.51.100.0/24"]);
     let recent = k.smtp_recent().unwrap();
     let keys: Vec<String> = recent.iter().map(|s| s.key.to_string()).collect();
     assert!(keys.contains(&"100.64.5.5".to_string()), "{keys:?}");
     assert!(keys.contains(&"2001:db8:1000:5::".to_string()), "{keys:?}");
-    let quiet = changed.quarantine.quiet_period;
+    let alerted = ns.nft(&["list", "set", "inet", "cordon", "alerted_v4"], None);
+    assert!(alerted.contains("100.64.5.5"), "meters are kept: {alerted}");
+    // Every rule is there once: nothing appended to the old rules.
+    let twice = ns.nft(&["list", "chain", "inet", "cordon", "forward"], None);
+    assert_eq!(
+        twice.matches("ct state established,related accept").count(),
+        1,
+        "{twice}"
+    );
+
+    // A changed quiet period makes the recent-attempts sets anew, carrying
+    // what they held.
+    let mut quieter = changed.clone();
+    quieter.quarantine.quiet_period = Duration::from_secs(600);
+    assert_eq!(
+        k.install(&quieter, &carried(vec![b, v6])).unwrap(),
+        Installed::Updated
+    );
+    let recent = k.smtp_recent().unwrap();
+    assert_eq!(recent.len(), 2, "{recent:?}");
     assert!(
         recent
             .iter()
-            .all(|s| s.since_last(quiet) < Duration::from_secs(60)),
+            .all(|s| s.since_last(quieter.quarantine.quiet_period) < Duration::from_secs(60)),
         "{recent:?}"
     );
+    let set = ns.nft(&["list", "set", "inet", "cordon", "smtp_recent_v4"], None);
+    assert!(set.contains("timeout 10m"), "{set}");
 
     assert_eq!(
         ns.nft(&["list", "table", "inet", "isp"], None),
@@ -184,6 +228,62 @@ fn replacing_the_table_carries_elements_and_spares_other_tables() {
     assert_eq!(
         ns.nft(&["list", "table", "inet", "isp"], None),
         other_before
+    );
+}
+
+#[test]
+fn a_table_that_cannot_be_updated_in_place_is_replaced() {
+    let ns = Netns::new("old");
+    let c = example();
+    let k = ns.kernel(&c);
+    // As an older release might have left it: `forward` hooked elsewhere,
+    // and a chain and a set this release no longer has.
+    ns.nft(
+        &["-f", "-"],
+        Some("table inet cordon {\n set old_v4 { type ipv4_addr; }\n chain forward {\n type filter hook prerouting priority 0; policy accept;\n }\n chain gone {\n ip saddr @old_v4 drop\n }\n}\n"),
+    );
+    let a = c.subscriber_addr("100.64.3.7").unwrap();
+    let got = k
+        .install(
+            &c,
+            &Carried {
+                quarantined: vec![a],
+                ..Carried::default()
+            },
+        )
+        .unwrap();
+    assert!(
+        matches!(&got, Installed::Replaced { refusal } if !refusal.is_empty()),
+        "{got:?}"
+    );
+    let table = ns.nft(&["list", "table", "inet", "cordon"], None);
+    assert!(table.contains("hook forward"), "{table}");
+    assert!(
+        !table.contains("chain gone") && !table.contains("old_v4"),
+        "{table}"
+    );
+    assert_eq!(k.quarantined().unwrap(), vec![a.net()]);
+
+    // Leftovers that do not block an update are removed by it.
+    ns.nft(
+        &["-f", "-"],
+        Some("table inet cordon {\n set old_v4 { type ipv4_addr; }\n chain gone {\n ip saddr @old_v4 drop\n }\n}\n"),
+    );
+    assert_eq!(
+        k.install(
+            &c,
+            &Carried {
+                quarantined: vec![a],
+                ..Carried::default()
+            },
+        )
+        .unwrap(),
+        Installed::Updated
+    );
+    let table = ns.nft(&["list", "table", "inet", "cordon"], None);
+    assert!(
+        !table.contains("chain gone") && !table.contains("old_v4"),
+        "{table}"
     );
 }
 

@@ -1,6 +1,6 @@
 //! Cordon's ruleset against the real kernel, with real traffic through the
 //! lab's gateway: the port-25 policy, the walled garden for IPv4 and IPv6,
-//! and a table replaced under a running flow.
+//! and the table reinstalled under running flows.
 
 #![allow(clippy::unwrap_used)]
 
@@ -19,7 +19,7 @@ use cordon_lab::addresses::{
     mail_server_v4, mail_server_v6,
 };
 use cordon_lab::{Host, Lab, RecordType, TcpOutcome, url};
-use cordon_rules::{Carried, Kernel, NftCommand};
+use cordon_rules::{Carried, Installed, Kernel, NftCommand};
 
 const SHORT: Duration = Duration::from_secs(2);
 
@@ -229,7 +229,7 @@ fn ping(host: &Host, to: IpAddr) -> String {
 }
 
 #[test]
-fn replacing_the_table_drops_no_packet_of_other_subscribers() {
+fn reinstalling_the_table_drops_no_packet_and_frees_nobody() {
     let lab = lab("swap").subscribers(2).up().unwrap();
     let caught = lab
         .config()
@@ -248,7 +248,10 @@ fn replacing_the_table_drops_no_packet_of_other_subscribers() {
         let held = scope.spawn(move || ping(&s1, WEB_V4.into()));
         let mut replaced = 0;
         while !(v4.is_finished() && v6.is_finished() && held.is_finished()) {
-            k.install(lab.config(), &carried).unwrap();
+            assert_eq!(
+                k.install(lab.config(), &carried).unwrap(),
+                Installed::Updated
+            );
             replaced += 1;
         }
         for summary in [v4.join().unwrap(), v6.join().unwrap()] {

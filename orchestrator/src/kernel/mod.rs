@@ -41,7 +41,8 @@ pub enum KernelError {
 pub trait Enforcer: Send + Sync + std::fmt::Debug + 'static {
     /// Whether Cordon's table is there.
     fn exists(&self) -> Result<bool, KernelError>;
-    /// Installs or atomically replaces the table with these quarantines.
+    /// Installs the table with these quarantines, or brings the live one to
+    /// it in place, in one transaction.
     fn install(&self, config: &Config, quarantined: &[SubscriberAddr]) -> Result<(), KernelError>;
     /// Removes Cordon's table (tests and `cordond` never do this on stop).
     fn remove(&self) -> Result<(), KernelError>;

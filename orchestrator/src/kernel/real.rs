@@ -2,7 +2,7 @@
 //! conntrack.
 
 use cordon_config::{Config, SubscriberAddr};
-use cordon_rules::{Carried, Kernel, NftCommand, RulesError, SmtpSeen};
+use cordon_rules::{Carried, Installed, Kernel, NftCommand, RulesError, SmtpSeen};
 use ipnet::IpNet;
 
 use super::{Enforcer, KernelError, conntrack};
@@ -33,7 +33,13 @@ impl Enforcer for NetKernel {
             quarantined: quarantined.to_vec(),
             ..Carried::default()
         };
-        Ok(self.nft.install(config, &carried)?)
+        if let Installed::Replaced { refusal } = self.nft.install(config, &carried)? {
+            tracing::warn!(
+                %refusal,
+                "the live table could not be updated in place, so it was replaced in one transaction"
+            );
+        }
+        Ok(())
     }
 
     fn remove(&self) -> Result<(), KernelError> {
