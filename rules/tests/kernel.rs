@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cordon_config::{Config, load_file, load_str};
+use cordon_config::{Config, SubscriberAddr, load_file, load_str};
 use cordon_rules::{Carried, Installed, Kernel, NftCommand, render};
 
 /// A network namespace that exists for one test.
@@ -68,6 +68,14 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// What the store would hand over: these quarantines, nothing else.
+fn holding(quarantined: Vec<SubscriberAddr>) -> Carried {
+    Carried {
+        quarantined,
+        ..Carried::default()
     }
 }
 
@@ -138,12 +146,8 @@ fn reinstalling_updates_in_place_and_spares_other_tables() {
     let a = c.subscriber_addr("100.64.3.7").unwrap();
     let b = c.subscriber_addr("100.64.3.8").unwrap();
     let v6 = c.subscriber_addr("2001:db8:1000:7::99").unwrap();
-    let carried = |q: Vec<_>| Carried {
-        quarantined: q,
-        ..Carried::default()
-    };
     assert_eq!(
-        k.install(&c, &carried(vec![a, v6])).unwrap(),
+        k.install(&c, &holding(vec![a, v6])).unwrap(),
         Installed::Created
     );
     // What the packet path would have added: a sender and a detection meter.
@@ -169,7 +173,7 @@ portal: {public_url: http://portal.example/}
     .walled_garden
     .destinations;
     assert_eq!(
-        k.install(&changed, &carried(vec![b, v6])).unwrap(),
+        k.install(&changed, &holding(vec![b, v6])).unwrap(),
         Installed::Updated
     );
     let table = ns.nft(&["list", "table", "inet", "cordon"], None);
@@ -205,7 +209,7 @@ portal: {public_url: http://portal.example/}
     let mut quieter = changed.clone();
     quieter.quarantine.quiet_period = Duration::from_secs(600);
     assert_eq!(
-        k.install(&quieter, &carried(vec![b, v6])).unwrap(),
+        k.install(&quieter, &holding(vec![b, v6])).unwrap(),
         Installed::Updated
     );
     let recent = k.smtp_recent().unwrap();
@@ -243,15 +247,7 @@ fn a_table_that_cannot_be_updated_in_place_is_replaced() {
         Some("table inet cordon {\n set old_v4 { type ipv4_addr; }\n chain forward {\n type filter hook prerouting priority 0; policy accept;\n }\n chain gone {\n ip saddr @old_v4 drop\n }\n}\n"),
     );
     let a = c.subscriber_addr("100.64.3.7").unwrap();
-    let got = k
-        .install(
-            &c,
-            &Carried {
-                quarantined: vec![a],
-                ..Carried::default()
-            },
-        )
-        .unwrap();
+    let got = k.install(&c, &holding(vec![a])).unwrap();
     assert!(
         matches!(&got, Installed::Replaced { refusal } if !refusal.is_empty()),
         "{got:?}"
@@ -270,14 +266,7 @@ fn a_table_that_cannot_be_updated_in_place_is_replaced() {
         Some("table inet cordon {\n set old_v4 { type ipv4_addr; }\n chain gone {\n ip saddr @old_v4 drop\n }\n}\n"),
     );
     assert_eq!(
-        k.install(
-            &c,
-            &Carried {
-                quarantined: vec![a],
-                ..Carried::default()
-            },
-        )
-        .unwrap(),
+        k.install(&c, &holding(vec![a])).unwrap(),
         Installed::Updated
     );
     let table = ns.nft(&["list", "table", "inet", "cordon"], None);
