@@ -11,9 +11,7 @@ use ipnet::IpNet;
 use nftables::schema::{Element, NfCmd, NfListObject, NfObject, Nftables};
 use nftables::types::NfFamily;
 
-use crate::elements::{
-    Carried, SmtpSeen, from_expr, nft_text, seen_from_expr, seen_from_text, to_expr,
-};
+use crate::elements::{Carried, Listed, Listing, SmtpSeen, nft_text, seen_from_text, to_expr};
 use crate::error::RulesError;
 use crate::names::{self, set_for, set_name};
 use crate::render::{Members, SetDefinition, SetSpec, render, render_with, sets};
@@ -125,16 +123,6 @@ impl NftCommand {
             source,
         })?;
         self.run(&["-j", "-f", "-"], Some(&payload), what).map(drop)
-    }
-
-    fn list_json(&self, args: &[&str], what: &str) -> Result<Nftables<'static>, RulesError> {
-        let mut all = vec!["-j"];
-        all.extend_from_slice(args);
-        let out = self.run(&all, None, what)?;
-        serde_json::from_str(&out).map_err(|source| RulesError::BadAnswer {
-            what: what.to_owned(),
-            source,
-        })
     }
 }
 
@@ -289,11 +277,8 @@ impl Kernel {
                 continue; // a kept meter keeps what the kernel counted
             };
             let want: BTreeSet<IpNet> = want.into_iter().collect();
-            let have: BTreeSet<IpNet> = self
-                .set_elements(&set.name)?
-                .iter()
-                .filter_map(from_expr)
-                .collect();
+            let have: BTreeSet<IpNet> =
+                self.read_set(&set.name, |l| l.net())?.into_iter().collect();
             let stale: Vec<String> = have.difference(&want).map(nft_text).collect();
             let missing: Vec<String> = want.difference(&have).map(nft_text).collect();
             for (verb, list) in [("delete", stale), ("add", missing)] {
@@ -322,8 +307,7 @@ impl Kernel {
         for v4 in [true, false] {
             let name = set_name(names::SMTP_RECENT, v4);
             if wanted(&name) && live.sets.iter().any(|l| l.name == name) {
-                let elements = self.set_elements(&name)?;
-                out.extend(elements.iter().filter_map(seen_from_expr));
+                out.extend(self.read_set(&name, |l| l.seen())?);
             }
         }
         Ok(out)
@@ -416,26 +400,12 @@ impl Kernel {
 
     /// Every quarantine in the kernel's sets.
     pub fn quarantined(&self) -> Result<Vec<IpNet>, RulesError> {
-        let mut out = Vec::new();
-        for v4 in [true, false] {
-            for e in self.set_elements(&set_name(names::QUARANTINED, v4))? {
-                out.extend(from_expr(&e));
-            }
-        }
-        out.sort();
-        Ok(out)
+        self.prefixes(names::QUARANTINED)
     }
 
     /// Every address in the walled-garden sets.
     pub fn garden(&self) -> Result<Vec<IpNet>, RulesError> {
-        let mut out = Vec::new();
-        for v4 in [true, false] {
-            for e in self.set_elements(&set_name(names::GARDEN, v4))? {
-                out.extend(from_expr(&e));
-            }
-        }
-        out.sort();
-        Ok(out)
+        self.prefixes(names::GARDEN)
     }
 
     /// Every host with an SMTP attempt within the quiet period. Port 25 is
@@ -444,10 +414,18 @@ impl Kernel {
     pub fn smtp_recent(&self) -> Result<Vec<SmtpSeen>, RulesError> {
         let mut out = Vec::new();
         for v4 in [true, false] {
-            for e in self.set_elements(&set_name(names::SMTP_RECENT, v4))? {
-                out.extend(seen_from_expr(&e));
-            }
+            out.extend(self.read_set(&set_name(names::SMTP_RECENT, v4), |l| l.seen())?);
         }
+        Ok(out)
+    }
+
+    /// The elements of both families' sets named `base`, sorted.
+    fn prefixes(&self, base: &str) -> Result<Vec<IpNet>, RulesError> {
+        let mut out = Vec::new();
+        for v4 in [true, false] {
+            out.extend(self.read_set(&set_name(base, v4), |l| l.net())?);
+        }
+        out.sort();
         Ok(out)
     }
 
@@ -472,14 +450,22 @@ impl Kernel {
         }
     }
 
-    fn set_elements(
+    /// Lists one set and keeps what `pick` makes of each element.
+    fn read_set<T>(
         &self,
         set: &str,
-    ) -> Result<Vec<nftables::expr::Expression<'static>>, RulesError> {
-        let doc = self
+        pick: impl Fn(&Listed<'_>) -> Option<T>,
+    ) -> Result<Vec<T>, RulesError> {
+        let what = "read a set";
+        let out = self
             .nft
-            .list_json(&["list", "set", "inet", &self.table, set], "read a set")?;
-        Ok(elements_of(&doc))
+            .run(&["-j", "list", "set", "inet", &self.table, set], None, what)?;
+        let listing: Listing<'_> =
+            serde_json::from_str(&out).map_err(|source| RulesError::BadAnswer {
+                what: what.to_owned(),
+                source,
+            })?;
+        Ok(listing.elements().filter_map(pick).collect())
     }
 }
 
@@ -550,17 +536,6 @@ fn chains_in(text: &str) -> Vec<&str> {
     text.lines()
         .filter_map(|l| l.trim_start().strip_prefix("chain "))
         .filter_map(|rest| rest.split_whitespace().next())
-        .collect()
-}
-
-fn elements_of(doc: &Nftables<'static>) -> Vec<nftables::expr::Expression<'static>> {
-    doc.objects
-        .iter()
-        .filter_map(|o| match o {
-            NfObject::ListObject(NfListObject::Set(s)) => s.elem.as_ref().map(|e| e.to_vec()),
-            _ => None,
-        })
-        .flatten()
         .collect()
 }
 
