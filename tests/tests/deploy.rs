@@ -143,8 +143,8 @@ fn every_script_parses_with_bash_n() {
         .collect();
     assert_eq!(
         provision.len(),
-        4,
-        "common, gateway, internet, subscriber: {provision:?}"
+        5,
+        "common, gateway, internet, subscriber, and lib (the functions they source): {provision:?}"
     );
     for path in &scripts {
         let out = run("bash", "apt install bash", |c| {

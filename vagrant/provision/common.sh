@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Provisioning shared by the three lab machines (runs first, as root):
-# a few tools, and the boot-time unit that puts the lab's IPv6 addresses and
+# Provisioning shared by the three lab machines (runs first, as root): the
+# scripts' shared functions (lib.sh, which Vagrant uploads to /tmp first), a
+# few tools, and the boot-time unit that puts the lab's IPv6 addresses and
 # routes back after a reboot (Vagrant configures only the IPv4 addresses).
 # Usage: common.sh subscriber|gateway|internet
 # Safe to re-run.
@@ -15,20 +16,22 @@ case "$role" in
     ;;
 esac
 
-export DEBIAN_FRONTEND=noninteractive
-
-# Installs the packages that are missing; fetches the package lists only if
-# something is.
-want=(iproute2 curl ca-certificates tcpdump dnsutils netcat-openbsd)
-missing=()
-for p in "${want[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "common: installing ${missing[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The functions this script shares with the role's, kept on the machine: the
+# role's script runs again at boot as /usr/local/sbin/cordon-lab-net. Without
+# an upload (`vagrant provision --provision-with common`), the installed copy
+# serves.
+lib_upload=/tmp/cordon-lab-lib.sh
+lib=/usr/local/lib/cordon-lab/lib.sh
+if [ -f "$lib_upload" ]; then
+  install -D -m 0644 "$lib_upload" "$lib"
+elif [ ! -f "$lib" ]; then
+  echo "common: $lib_upload is missing: Vagrant uploads it (provisioner \"lib\")" >&2
+  exit 1
 fi
+# shellcheck source=vagrant/provision/lib.sh
+. "$lib"
+
+install_missing common iproute2 curl ca-certificates tcpdump dnsutils netcat-openbsd
 
 # The role's script installs itself as /usr/local/sbin/cordon-lab-net; with
 # the argument `net` it (re)applies the machine's lab addresses and routes.

@@ -12,22 +12,16 @@
 #
 # Usage: gateway.sh            provision (as root; safe to re-run)
 #        gateway.sh net        only (re)apply addresses and routes (at boot)
+# Needs lib.sh, which common.sh installs first.
 set -euo pipefail
+
+# shellcheck source=vagrant/provision/lib.sh
+. /usr/local/lib/cordon-lab/lib.sh
 
 REPO=/cordon
 PREBUILT=/opt/cordon-bin
 BUILD_DIR=/var/cache/cordon-build
 BINARIES=(cordond cordon cordon-portal)
-
-ifname_of() {
-  local name
-  name=$(ip -o -4 addr show to "$1/32" | awk '{ print $2; exit }')
-  if [ -z "$name" ]; then
-    echo "no interface has $1: is the private network up? (ip -4 addr)" >&2
-    exit 1
-  fi
-  echo "$name"
-}
 
 net() {
   local down up
@@ -57,16 +51,7 @@ EOF
 }
 
 packages() {
-  local want=(nftables conntrack build-essential pkg-config) missing=() p
-  for p in "${want[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    echo "gateway: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+  install_missing gateway nftables conntrack build-essential pkg-config
 }
 
 # Puts cordond, cordon and cordon-portal in /usr/local/bin.
@@ -161,8 +146,6 @@ check() {
 }
 
 provision() {
-  install -m 0755 "$0" /usr/local/sbin/cordon-lab-net
-  systemctl enable --quiet cordon-lab-net.service
   net
   forwarding
   packages
@@ -173,11 +156,5 @@ provision() {
   check
 }
 
-case "${1:-provision}" in
-  net) net ;;
-  provision) provision ;;
-  *)
-    echo "usage: $0 [provision|net]" >&2
-    exit 2
-    ;;
-esac
+# provision (the default) or net: lab_main in lib.sh.
+lab_main "$@"

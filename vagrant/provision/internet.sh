@@ -9,18 +9,11 @@
 #
 # Usage: internet.sh            provision (as root; safe to re-run)
 #        internet.sh net        only (re)apply addresses and routes (at boot)
+# Needs lib.sh, which common.sh installs first.
 set -euo pipefail
 
-# The interface that holds an IPv4 address (Vagrant configured it).
-ifname_of() {
-  local name
-  name=$(ip -o -4 addr show to "$1/32" | awk '{ print $2; exit }')
-  if [ -z "$name" ]; then
-    echo "no interface has $1: is the private network up? (ip -4 addr)" >&2
-    exit 1
-  fi
-  echo "$name"
-}
+# shellcheck source=vagrant/provision/lib.sh
+. /usr/local/lib/cordon-lab/lib.sh
 
 net() {
   local up
@@ -43,20 +36,14 @@ net() {
 }
 
 packages() {
-  local want=(postfix nginx-light dnsmasq) missing=() p
-  for p in "${want[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    echo "internet: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
+  # Postfix's installation questions, answered before it is installed.
+  if ! is_installed postfix; then
     debconf-set-selections <<'EOF'
 postfix postfix/main_mailer_type select Internet Site
 postfix postfix/mailname string internet.lab.example
 EOF
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+  install_missing internet postfix nginx-light dnsmasq
 }
 
 mailer() {
@@ -125,8 +112,6 @@ EOF
 }
 
 provision() {
-  install -m 0755 "$0" /usr/local/sbin/cordon-lab-net
-  systemctl enable --quiet cordon-lab-net.service
   net
   packages
   mailer
@@ -135,11 +120,5 @@ provision() {
   echo "internet: relay, mail servers, web and DNS are up"
 }
 
-case "${1:-provision}" in
-  net) net ;;
-  provision) provision ;;
-  *)
-    echo "usage: $0 [provision|net]" >&2
-    exit 2
-    ;;
-esac
+# provision (the default) or net: lab_main in lib.sh.
+lab_main "$@"

@@ -9,17 +9,11 @@
 #
 # Usage: subscriber.sh          provision (as root; safe to re-run)
 #        subscriber.sh net      only (re)apply addresses and routes (at boot)
+# Needs lib.sh, which common.sh installs first.
 set -euo pipefail
 
-ifname_of() {
-  local name
-  name=$(ip -o -4 addr show to "$1/32" | awk '{ print $2; exit }')
-  if [ -z "$name" ]; then
-    echo "no interface has $1: is the private network up? (ip -4 addr)" >&2
-    exit 1
-  fi
-  echo "$name"
-}
+# shellcheck source=vagrant/provision/lib.sh
+. /usr/local/lib/cordon-lab/lib.sh
 
 net() {
   local lan prefix
@@ -33,16 +27,7 @@ net() {
 }
 
 packages() {
-  local want=(swaks curl netcat-openbsd dnsutils) missing=() p
-  for p in "${want[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    echo "subscriber: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+  install_missing subscriber swaks curl netcat-openbsd dnsutils
 }
 
 # The lab's resolver from now on (packages are installed by then; a
@@ -69,19 +54,11 @@ check() {
 }
 
 provision() {
-  install -m 0755 "$0" /usr/local/sbin/cordon-lab-net
-  systemctl enable --quiet cordon-lab-net.service
   packages
   net
   resolver
   check
 }
 
-case "${1:-provision}" in
-  net) net ;;
-  provision) provision ;;
-  *)
-    echo "usage: $0 [provision|net]" >&2
-    exit 2
-    ;;
-esac
+# provision (the default) or net: lab_main in lib.sh.
+lab_main "$@"
