@@ -21,6 +21,8 @@ pub struct Carried {
     pub garden: Vec<IpNet>,
     /// Recent SMTP attempts, so a reload does not make a sender look quiet.
     pub smtp_recent: Vec<SmtpSeen>,
+    /// The same for attempts made while quarantined.
+    pub smtp_held: Vec<SmtpSeen>,
 }
 
 /// One host's recent SMTP activity, as the kernel's `smtp_recent` set knows it.

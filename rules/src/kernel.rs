@@ -249,7 +249,8 @@ impl Kernel {
         // Recent SMTP attempts are carried only into a set made anew (its
         // timeout, the quiet period, changed).
         let mut carried = carried.clone();
-        carried.smtp_recent = self.recent_in(live, |name| !is_kept(name))?;
+        carried.smtp_recent = self.recent_in(live, names::SMTP_RECENT, |name| !is_kept(name))?;
+        carried.smtp_held = self.recent_in(live, names::SMTP_HELD, |name| !is_kept(name))?;
         let wanted = sets(config, &carried);
         let (keep, declare): (Vec<SetSpec>, Vec<SetSpec>) =
             wanted.into_iter().partition(|s| is_kept(&s.name));
@@ -296,16 +297,17 @@ impl Kernel {
             .map(drop)
     }
 
-    /// The recent SMTP attempts held by those of the live table's
-    /// `smtp_recent` sets that `wanted` names.
+    /// The recent SMTP attempts held by those of the live table's `base`
+    /// sets (`smtp_recent`, `smtp_held`) that `wanted` names.
     fn recent_in(
         &self,
         live: &Layout,
+        base: &str,
         wanted: impl Fn(&str) -> bool,
     ) -> Result<Vec<SmtpSeen>, RulesError> {
         let mut out = Vec::new();
         for v4 in [true, false] {
-            let name = set_name(names::SMTP_RECENT, v4);
+            let name = set_name(base, v4);
             if wanted(&name) && live.sets.iter().any(|l| l.name == name) {
                 out.extend(self.read_set(&name, |l| l.seen())?);
             }
@@ -319,7 +321,8 @@ impl Kernel {
     /// upgrade that changed them).
     fn replace(&self, config: &Config, carried: &Carried, live: &Layout) -> Result<(), RulesError> {
         let mut carried = carried.clone();
-        carried.smtp_recent = self.recent_in(live, |_| true)?;
+        carried.smtp_recent = self.recent_in(live, names::SMTP_RECENT, |_| true)?;
+        carried.smtp_held = self.recent_in(live, names::SMTP_HELD, |_| true)?;
         let mut text = format!("add table inet {0}\ndelete table inet {0}\n", self.table);
         text.push_str(&render(config, &carried)?);
         self.nft
@@ -412,9 +415,21 @@ impl Kernel {
     /// blocked for ordinary subscribers, so this lists senders of direct
     /// mail, not every subscriber.
     pub fn smtp_recent(&self) -> Result<Vec<SmtpSeen>, RulesError> {
+        self.seen_in(names::SMTP_RECENT)
+    }
+
+    /// Every quarantined host with an SMTP attempt, made while quarantined,
+    /// within the quiet period: a listing as long as the quarantines that
+    /// still send, whatever the number of subscribers.
+    pub fn smtp_held(&self) -> Result<Vec<SmtpSeen>, RulesError> {
+        self.seen_in(names::SMTP_HELD)
+    }
+
+    /// The elements of both families' recent-attempt sets named `base`.
+    fn seen_in(&self, base: &str) -> Result<Vec<SmtpSeen>, RulesError> {
         let mut out = Vec::new();
         for v4 in [true, false] {
-            out.extend(self.read_set(&set_name(names::SMTP_RECENT, v4), |l| l.seen())?);
+            out.extend(self.read_set(&set_name(base, v4), |l| l.seen())?);
         }
         Ok(out)
     }

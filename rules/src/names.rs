@@ -18,6 +18,10 @@ pub const ALLOWED_SENDERS: &str = "allowed_senders";
 pub const RELAYS: &str = "relays";
 /// Hosts that made an SMTP attempt within the quiet period, with a counter.
 pub const SMTP_RECENT: &str = "smtp_recent";
+/// The same for quarantined hosts only (attempts made while quarantined),
+/// so that the quiet checks read a set that grows with the quarantines, not
+/// with the subscribers.
+pub const SMTP_HELD: &str = "smtp_held";
 /// Per-host rate of new SMTP attempts (the detection meter).
 pub const SMTP_RATE: &str = "smtp_rate";
 /// (host, destination) pairs seen within the detection window.

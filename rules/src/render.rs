@@ -13,7 +13,7 @@ use ipnet::{IpNet, Ipv6Net};
 use minijinja::{Environment, context};
 use serde::Serialize;
 
-use crate::elements::{Carried, nft_text};
+use crate::elements::{Carried, SmtpSeen, nft_text};
 use crate::error::RulesError;
 use crate::names::{self, set_name};
 
@@ -261,27 +261,20 @@ pub(crate) fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
     );
 
     let quiet = config.quarantine.quiet_period.as_secs();
-    let mut recent: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-    for seen in &carried.smtp_recent {
-        // An element that would expire within the second is not worth carrying.
-        let left = seen.expires.as_secs().min(quiet);
-        if left == 0 {
-            continue;
-        }
-        let text = format!(
-            "{} counter packets {} bytes 0 timeout {quiet}s expires {left}s",
-            seen.key, seen.attempts
-        );
-        match seen.key {
-            IpAddr::V4(_) => recent.0.push(text),
-            IpAddr::V6(_) => recent.1.push(text),
-        }
-    }
+    let recent = meters(&carried.smtp_recent, quiet);
+    let held = meters(&carried.smtp_held, quiet);
     let det = &config.detection;
     let dynamic = [
         (
             names::SMTP_RECENT,
             "hosts with an SMTP attempt within the quiet period",
+            quiet,
+            HOSTS_MAX,
+            false,
+        ),
+        (
+            names::SMTP_HELD,
+            "quarantined hosts with an SMTP attempt within the quiet period",
             quiet,
             HOSTS_MAX,
             false,
@@ -324,11 +317,12 @@ pub(crate) fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
     ];
     for (base, comment, timeout, size, concat) in dynamic {
         for v4 in [true, false] {
-            let carried = match (base == names::SMTP_RECENT, v4) {
-                (true, true) => recent.0.clone(),
-                (true, false) => recent.1.clone(),
-                (false, _) => Vec::new(),
+            let from = match base {
+                names::SMTP_RECENT => &recent,
+                names::SMTP_HELD => &held,
+                _ => &(Vec::new(), Vec::new()),
             };
+            let carried = if v4 { from.0.clone() } else { from.1.clone() };
             let addr = if v4 { "ipv4_addr" } else { "ipv6_addr" };
             out.push(SetSpec {
                 name: set_name(base, v4),
@@ -341,6 +335,28 @@ pub(crate) fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
                 comment,
                 members: Members::Meters(carried),
             });
+        }
+    }
+    out
+}
+
+/// Recent-attempt elements in nft syntax, by family, with their counters
+/// and time left.
+fn meters(seen: &[SmtpSeen], quiet: u64) -> (Vec<String>, Vec<String>) {
+    let mut out = (Vec::new(), Vec::new());
+    for s in seen {
+        // An element that would expire within the second is not worth carrying.
+        let left = s.expires.as_secs().min(quiet);
+        if left == 0 {
+            continue;
+        }
+        let text = format!(
+            "{} counter packets {} bytes 0 timeout {quiet}s expires {left}s",
+            s.key, s.attempts
+        );
+        match s.key {
+            IpAddr::V4(_) => out.0.push(text),
+            IpAddr::V6(_) => out.1.push(text),
         }
     }
     out

@@ -46,6 +46,11 @@ fn example_config_renders_the_reviewed_ruleset() {
             expires: Duration::from_secs(3000),
             attempts: 42,
         }],
+        smtp_held: vec![SmtpSeen {
+            key: "2001:db8:1000:7::".parse().unwrap(),
+            expires: Duration::from_secs(600),
+            attempts: 2,
+        }],
     };
     golden("example.nft", &render(&c, &carried).unwrap());
 }

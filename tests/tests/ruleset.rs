@@ -151,6 +151,9 @@ fn walled_garden(family_v4: bool) {
     );
 
     let addr = lab.config().subscriber_of(own).unwrap();
+    // An attempt before the quarantine counts among every sender's only.
+    assert_eq!(connect(&caught, mx, 25), TcpOutcome::Reset);
+    assert!(k.smtp_held().unwrap().is_empty());
     k.change_quarantined(&[addr], &[]).unwrap();
 
     let page = caught.curl(&url(web, 80, "/any/page"), &[]).unwrap();
@@ -167,6 +170,18 @@ fn walled_garden(family_v4: bool) {
         connect(&caught, mx, 25),
         TcpOutcome::Reset,
         "SMTP elsewhere"
+    );
+    let held = k.smtp_held().unwrap();
+    assert_eq!(
+        held.iter().map(|s| (s.key, s.attempts)).collect::<Vec<_>>(),
+        [(addr.net().network(), 1)],
+        "the attempt made while quarantined is counted for the quiet check"
+    );
+    assert!(
+        k.smtp_recent()
+            .unwrap()
+            .iter()
+            .any(|s| s.key == addr.net().network() && s.attempts == 2)
     );
     let dns = caught
         .dns(resolver, "anything.example", rtype, SHORT)
