@@ -6,6 +6,7 @@
 //! holding one proves it is inside the subscriber prefixes and clear of the
 //! never-quarantine list.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -34,6 +35,15 @@ impl SubscriberAddr {
     /// True when `ip` is covered.
     pub fn contains(&self, ip: &IpAddr) -> bool {
         self.0.contains(ip)
+    }
+}
+
+/// So that maps keyed by unit can be searched for plain ranges, such as the
+/// wider prefixes that could cover a unit, which are not units themselves
+/// until they pass the config's checks. Equality and order are the range's.
+impl Borrow<IpNet> for SubscriberAddr {
+    fn borrow(&self) -> &IpNet {
+        &self.0
     }
 }
 

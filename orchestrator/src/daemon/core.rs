@@ -1,7 +1,8 @@
 //! The core task: the one owner of the lifecycle. It turns events into
 //! actions and carries them out — store first, then the kernel, then
 //! conntrack — and only then answers. Requests that arrive together are
-//! handled as one batch: one store commit, one nft transaction.
+//! handled as one batch: one store commit, one nft transaction, one
+//! conntrack dump per address family.
 //!
 //! It also owns detection's memory ([`Book`]: the report ledger and the
 //! suspects), so a report that reaches the score and the quarantine it
@@ -26,6 +27,8 @@ use crate::lifecycle::{
 };
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError, StoredReport, Write};
+
+use super::quiet::{BeforeQuarantine, Due, Quietness};
 
 /// Now, as Unix seconds.
 pub fn now() -> Unix {
@@ -188,10 +191,14 @@ pub struct Core {
     metrics: Arc<Metrics>,
     last_reconcile: Option<Unix>,
     book: Book,
+    before: BeforeQuarantine,
 }
 
 /// Largest batch of requests handled together.
 const BATCH: usize = 1024;
+/// Up to this many quarantines whose earlier attempts are unknown are looked
+/// up one by one (an `nft` process each); more are read from one listing.
+const POINT_LOOKUPS: usize = 16;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, KernelError> + Send + 'static,
@@ -225,6 +232,7 @@ impl Core {
             kernel,
             metrics,
             last_reconcile: None,
+            before: BeforeQuarantine::default(),
         }
     }
 
@@ -603,7 +611,7 @@ impl Core {
         }
         self.config = config.clone();
         self.config_tx.send_replace(config);
-        info!("config reloaded; table replaced with the current quarantines");
+        info!("config reloaded; the table now holds the new rules and the current quarantines");
         Ok(())
     }
 
@@ -630,51 +638,50 @@ impl Core {
         }
     }
 
-    /// Time since the last SMTP attempt of each address: point lookups for a
-    /// few single hosts, one listing of the recent-SMTP set for many (the set
-    /// holds only direct senders, so it is small next to the subscribers).
-    async fn quietness(
-        &self,
-        due: Vec<SubscriberAddr>,
-    ) -> Result<Vec<(SubscriberAddr, Option<Duration>)>, KernelError> {
+    /// Time since the last SMTP attempt of each due quarantine (see
+    /// [`quiet`](super::quiet) for why this costs one listing of the
+    /// quarantined senders, plus one look-up per quarantine in its life).
+    async fn quietness(&mut self, due: Vec<SubscriberAddr>) -> Result<Vec<Quietness>, KernelError> {
         let quiet = self.lifecycle.policy().quiet_period;
+        let lifecycle = &self.lifecycle;
+        let since_of = |a: &SubscriberAddr| match lifecycle.lookup(a).map(|h| &h.state) {
+            Some(State::Quarantined(q)) => Some(q.since),
+            _ => None,
+        };
+        let due: Vec<Due> = due
+            .iter()
+            .filter_map(|a| since_of(a).map(|since| Due { addr: *a, since }))
+            .collect();
+        self.before.retain(|a, since| since_of(a) == Some(since));
+        let kernel = self.kernel.clone();
+        let held = blocking(move || kernel.smtp_held()).await?;
+        let (mut known, unknown) = self.before.judge(&due, &held, quiet, now());
+        if unknown.is_empty() {
+            return Ok(known);
+        }
         let v6_len = self.config.subscribers.ipv6_quarantine_prefix;
         let kernel = self.kernel.clone();
-        blocking(move || {
+        let asked = unknown.clone();
+        let recent = blocking(move || {
             let single = |a: &SubscriberAddr| match a.net() {
                 IpNet::V4(n) => n.prefix_len() == 32,
                 IpNet::V6(n) => n.prefix_len() == v6_len,
             };
-            if due.len() <= 16 && due.iter().all(single) {
-                due.into_iter()
-                    .map(|a| Ok((a, kernel.smtp_seen(&a)?.map(|s| s.since_last(quiet)))))
-                    .collect()
+            // After a burst of quarantines, one listing of every sender is
+            // cheaper than a process per host; it happens once per burst.
+            if asked.len() <= POINT_LOOKUPS && asked.iter().all(|d| single(&d.addr)) {
+                let mut found = Vec::new();
+                for d in &asked {
+                    found.extend(kernel.smtp_seen(&d.addr)?);
+                }
+                Ok(found)
             } else {
-                let recent = kernel.smtp_recent()?;
-                // Indexed once, so a round costs the listing plus one lookup
-                // per due host, not a scan of the listing per host.
-                let by_key: std::collections::HashMap<std::net::IpAddr, Duration> = recent
-                    .iter()
-                    .map(|s| (s.key, s.since_last(quiet)))
-                    .collect();
-                Ok(due
-                    .into_iter()
-                    .map(|a| {
-                        let last = if single(&a) {
-                            by_key.get(&a.net().network()).copied()
-                        } else {
-                            recent
-                                .iter()
-                                .filter(|s| a.contains(&s.key))
-                                .map(|s| s.since_last(quiet))
-                                .min()
-                        };
-                        (a, last)
-                    })
-                    .collect())
+                kernel.smtp_recent()
             }
         })
-        .await
+        .await?;
+        known.extend(self.before.learn(&unknown, &recent, quiet, now()));
+        Ok(known)
     }
 
     async fn purge(&mut self) {
@@ -778,17 +785,20 @@ impl Core {
             }
         }
         if kernel_result.is_ok() && !flush.is_empty() {
+            // One call for the batch: each call reads the machine's whole
+            // conntrack table, whatever the number of hosts it is given.
+            flush.sort_unstable();
+            flush.dedup();
+            let hosts = flush.len();
             let kernel = self.kernel.clone();
-            let _ = blocking(move || {
-                for a in flush {
-                    match kernel.flush_conntrack(&a) {
-                        Ok(n) => tracing::debug!(subscriber = %a, deleted = n, "conntrack entries deleted"),
-                        Err(e) => warn!(subscriber = %a, error = %e, "cannot delete conntrack entries; established flows keep going until they end"),
-                    }
-                }
-                Ok(())
-            })
-            .await;
+            match blocking(move || kernel.flush_conntrack(&flush)).await {
+                Ok(n) => tracing::debug!(hosts, deleted = n, "conntrack entries deleted"),
+                Err(e) => warn!(
+                    hosts,
+                    error = %e,
+                    "cannot delete the conntrack entries of {hosts} quarantined or released hosts; their established flows keep going until they end"
+                ),
+            }
         }
         self.update_gauges();
         let kernel_error = kernel_result.err().map(|e| e.to_string());

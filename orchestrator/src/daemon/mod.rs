@@ -10,6 +10,7 @@ mod answers;
 mod control;
 mod core;
 mod portal;
+mod quiet;
 mod reports;
 mod seen;
 mod sockets;

@@ -3,7 +3,7 @@
 //! kernel's counts as evidence, observe only remembers a suspect, allowed
 //! senders and never-quarantine addresses are left alone, a host on
 //! probation relapses, reports quarantine at the score and the ledger
-//! survives a restart.
+//! survives a restart. Also where a batch is seen to flush conntrack once.
 
 #![allow(clippy::unwrap_used)]
 
@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use super::*;
 use crate::daemon::{Core, CoreHandle};
 use crate::kernel::FakeKernel;
-use crate::lifecycle::{Event, State};
+use crate::lifecycle::{Event, QuarantineRequest, State};
 use crate::store::Store;
 
 fn config(attempts: &str, reports: &str) -> Config {
@@ -273,6 +273,11 @@ async fn a_host_on_probation_relapses_and_is_held_longer() {
         .await
         .unwrap();
     assert!(!r.in_kernel("100.64.1.2"));
+    // Quarantine and release each cut the host's flows.
+    assert_eq!(
+        r.kernel.state.lock().unwrap().flushed,
+        [[r.unit("100.64.1.2")], [r.unit("100.64.1.2")]]
+    );
     let outcome = r.detector.handle_crossing(crossing("100.64.1.2")).await;
     assert!(
         matches!(outcome, CrossingOutcome::Quarantined(..)),
@@ -284,6 +289,38 @@ async fn a_host_on_probation_relapses_and_is_held_longer() {
     assert_eq!(q.relapses, 1);
     assert!(!q.self_release);
     assert!(q.hold_until - q.since > 30 * 60);
+}
+
+#[tokio::test]
+async fn a_batch_of_quarantines_flushes_conntrack_once() {
+    let r = rig("enforce", "enforce").await;
+    let units: Vec<_> = [
+        "100.64.2.9",
+        "2001:db8:5:6::/64",
+        "100.64.2.1",
+        "100.64.2.5",
+    ]
+    .into_iter()
+    .map(|a| r.unit(a))
+    .collect();
+    // Sent before the core runs (a current-thread runtime), so they arrive
+    // as one batch.
+    let applied = futures::future::join_all(units.iter().map(|&addr| {
+        r.core.apply(Event::Quarantine(QuarantineRequest {
+            addr,
+            reason: Reason::Operator,
+            actor: "alice".into(),
+            note: "batch".into(),
+            hold: None,
+            mac: None,
+            evidence: Default::default(),
+        }))
+    }))
+    .await;
+    assert!(applied.iter().all(Result::is_ok), "{applied:?}");
+    let mut sorted = units.clone();
+    sorted.sort();
+    assert_eq!(r.kernel.state.lock().unwrap().flushed, [sorted]);
 }
 
 #[tokio::test]

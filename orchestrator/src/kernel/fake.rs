@@ -21,8 +21,11 @@ pub struct FakeState {
     pub quarantined: BTreeSet<IpNet>,
     /// Recent SMTP activity per key.
     pub smtp: BTreeMap<IpAddr, SmtpSeen>,
-    /// Conntrack flushes asked for.
-    pub flushed: Vec<SubscriberAddr>,
+    /// The part of it made while quarantined.
+    pub held: BTreeMap<IpAddr, SmtpSeen>,
+    /// Conntrack flushes asked for, one entry per call, so tests see both
+    /// which hosts were flushed and how the daemon batched them.
+    pub flushed: Vec<Vec<SubscriberAddr>>,
     /// Changes applied.
     pub changes: usize,
     /// What the relay-limit counters say.
@@ -123,8 +126,12 @@ impl Enforcer for FakeKernel {
         Ok(self.with(|s| s.smtp.values().copied().collect()))
     }
 
-    fn flush_conntrack(&self, addr: &SubscriberAddr) -> Result<usize, KernelError> {
-        self.with(|s| s.flushed.push(*addr));
+    fn smtp_held(&self) -> Result<Vec<SmtpSeen>, KernelError> {
+        Ok(self.with(|s| s.held.values().copied().collect()))
+    }
+
+    fn flush_conntrack(&self, addrs: &[SubscriberAddr]) -> Result<usize, KernelError> {
+        self.with(|s| s.flushed.push(addrs.to_vec()));
         Ok(0)
     }
 

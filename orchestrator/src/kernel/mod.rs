@@ -54,8 +54,14 @@ pub trait Enforcer: Send + Sync + std::fmt::Debug + 'static {
     fn smtp_seen(&self, addr: &SubscriberAddr) -> Result<Option<SmtpSeen>, KernelError>;
     /// Every host with SMTP activity within the quiet period (one listing).
     fn smtp_recent(&self) -> Result<Vec<SmtpSeen>, KernelError>;
-    /// Deletes the conntrack entries of every address in `addr`.
-    fn flush_conntrack(&self, addr: &SubscriberAddr) -> Result<usize, KernelError>;
+    /// The same for attempts made while quarantined (one listing, as long
+    /// as the quarantines still sending).
+    fn smtp_held(&self) -> Result<Vec<SmtpSeen>, KernelError>;
+    /// Deletes the conntrack entries of every address in `addrs`; returns
+    /// how many were deleted. Takes a whole batch because finding a host's
+    /// entries means reading the machine's whole table: one read per batch,
+    /// not one per host.
+    fn flush_conntrack(&self, addrs: &[SubscriberAddr]) -> Result<usize, KernelError>;
     /// Packets the relay-limit rules refused since the table was installed
     /// (the rules' counters; they start again from zero when the table is
     /// replaced). One small read of one chain, whatever the number of hosts.

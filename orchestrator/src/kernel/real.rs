@@ -62,9 +62,17 @@ impl Enforcer for NetKernel {
         Ok(self.nft.smtp_recent()?)
     }
 
-    fn flush_conntrack(&self, addr: &SubscriberAddr) -> Result<usize, KernelError> {
-        conntrack::flush(addr.net()).map_err(|source| KernelError::Netlink {
-            what: format!("delete the conntrack entries of {addr}"),
+    fn smtp_held(&self) -> Result<Vec<SmtpSeen>, KernelError> {
+        Ok(self.nft.smtp_held()?)
+    }
+
+    fn flush_conntrack(&self, addrs: &[SubscriberAddr]) -> Result<usize, KernelError> {
+        let nets: Vec<IpNet> = addrs.iter().map(SubscriberAddr::net).collect();
+        conntrack::flush(&nets).map_err(|source| KernelError::Netlink {
+            what: match addrs {
+                [one] => format!("delete the conntrack entries of {one}"),
+                many => format!("delete the conntrack entries of {} hosts", many.len()),
+            },
             source,
         })
     }
