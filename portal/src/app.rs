@@ -6,8 +6,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use cordon_config::Support;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -15,6 +16,7 @@ use http_body_util::{BodyExt, Limited};
 use minijinja::context;
 use serde::Serialize;
 
+use crate::cache::{FactsCache, Lookup, PageCache, PageKey};
 use crate::cordond::Cordond;
 use crate::csrf::Csrf;
 use crate::facts::{Facts, Outcome};
@@ -69,10 +71,32 @@ pub struct App {
     pub tools: Tools,
     /// The daemon.
     pub cordond: Cordond,
+    /// The daemon's recent answers, per caller.
+    pub facts_cache: FactsCache,
+    /// Cleanup pages rendered this second, per caller.
+    pub page_cache: PageCache,
     /// Form tokens.
     pub csrf: Csrf,
     /// Request caps.
     pub limits: RequestLimits,
+}
+
+/// A page's context: what every page shows, then the page's own values, in
+/// one flat map rather than a merge of two (`..base`): every name a template
+/// looks up, each of a page's dozens of `t()` calls included, is searched for
+/// in it, and a merge searches part after part (a fifth of a render).
+macro_rules! page_context {
+    ($app:expr, $lang:expr, { $($key:ident => $value:expr),* $(,)? }) => {{
+        let lang: &str = $lang;
+        context! {
+            lang => lang,
+            langs => $app.translations.links(lang),
+            isp => &$app.isp_name,
+            support => &$app.support,
+            home => $app.public_url.to_str().unwrap_or("/"),
+            $($key => $value,)*
+        }
+    }};
 }
 
 fn now_unix() -> i64 {
@@ -212,8 +236,18 @@ impl App {
 
     /// The caller's facts; `Unknown` (and a log line) when `cordond` cannot say.
     async fn facts(&self, peer: IpAddr) -> Facts {
+        // Taken before asking: the answer is at least as old as the question.
+        let asked = Instant::now();
+        let ticket = match self.facts_cache.get(peer, asked) {
+            Lookup::Hit(status) => return Facts::from_status(&status, now_unix()),
+            Lookup::Miss(ticket) => ticket,
+        };
         match self.cordond.status(peer).await {
-            Ok(status) => Facts::from_status(&status, now_unix()),
+            Ok(status) => {
+                let facts = Facts::from_status(&status, now_unix());
+                self.facts_cache.put(peer, status, ticket, asked);
+                facts
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "showing general advice");
                 Facts::unknown()
@@ -252,53 +286,53 @@ impl App {
         r
     }
 
-    fn base_context(&self, lang: &str) -> minijinja::Value {
-        context! {
-            lang => lang,
-            langs => self.translations.links(lang),
-            isp => &self.isp_name,
-            support => &self.support,
-            home => self.public_url.to_str().unwrap_or("/"),
-        }
-    }
-
     fn render(&self, status: StatusCode, page: &str, ctx: minijinja::Value) -> Response<Body> {
         match self.pages.render(page, ctx) {
             Ok(html) => respond::html(status, html),
-            Err(e) => {
-                tracing::error!(error = %e, page, "a page did not render");
-                respond::text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "This page could not be shown. Please try again in a minute.\n",
-                )
-            }
+            Err(e) => render_failed(page, &e),
         }
     }
 
-    async fn cleanup_page(&self, peer: IpAddr, lang: &str, os: &str) -> Response<Body> {
+    async fn cleanup_page(&self, peer: IpAddr, lang: &str, os: &'static str) -> Response<Body> {
         let facts = self.facts(peer).await;
+        let tools = self.tools.list(lang).await;
+        let second = now_unix();
+        let now = Instant::now();
+        let key = PageKey {
+            peer,
+            lang: lang.to_owned(),
+            os,
+        };
+        if let Some(body) = self.page_cache.get(&key, second, &facts, &tools, now) {
+            return respond::html(StatusCode::OK, body);
+        }
         let csrf = facts
             .can_self_release
-            .then(|| self.csrf.issue(peer, now_unix()));
-        let tools = self.tools.list(lang).await;
-        let ctx = context! {
-            ..self.base_context(lang),
-            ..context! {
-                facts => facts,
-                csrf => csrf,
-                tools => tools,
-                os => os,
+            .then(|| self.csrf.issue(peer, second));
+        let ctx = page_context!(self, lang, {
+            facts => facts,
+            csrf => csrf,
+            tools => tools,
+            os => os,
+        });
+        match self.pages.render("cleanup.html", ctx) {
+            Ok(html) => {
+                let body = Bytes::from(html);
+                self.page_cache
+                    .put(key, second, facts, tools, body.clone(), now);
+                respond::html(StatusCode::OK, body)
             }
-        };
-        self.render(StatusCode::OK, "cleanup.html", ctx)
+            Err(e) => render_failed("cleanup.html", &e),
+        }
     }
 
     /// A plain page for a refused or unknown request.
     fn problem(&self, status: StatusCode, lang: &str, message: &str) -> Response<Body> {
-        let ctx = context! {
-            ..self.base_context(lang),
-            ..context! { status => status.as_u16(), message => message, csrf => None::<String> }
-        };
+        let ctx = page_context!(self, lang, {
+            status => status.as_u16(),
+            message => message,
+            csrf => None::<String>,
+        });
         self.render(status, "problem.html", ctx)
     }
 
@@ -367,14 +401,11 @@ impl App {
         if let Err(refusal) = self.csrf.verify(token.as_deref().unwrap_or(""), peer, now) {
             tracing::info!(?refusal, "self-release form refused");
             // The refusal page carries a fresh form: one more press works.
-            let ctx = context! {
-                ..self.base_context(&lang),
-                ..context! {
-                    status => 403,
-                    message => "problem-form-expired",
-                    csrf => self.csrf.issue(peer, now),
-                }
-            };
+            let ctx = page_context!(self, &lang, {
+                status => 403,
+                message => "problem-form-expired",
+                csrf => self.csrf.issue(peer, now),
+            });
             return self.render(StatusCode::FORBIDDEN, "problem.html", ctx);
         }
         let answer = match self.cordond.self_release(peer).await {
@@ -387,16 +418,16 @@ impl App {
                 None
             }
         };
+        // Whatever the answer (even none: it may have been carried out), the
+        // next page shows the caller's state afresh.
+        self.facts_cache.forget(peer);
         let outcome = Outcome::from_answer(answer.as_ref());
         let status = if outcome.kind == "unavailable" {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::OK
         };
-        let ctx = context! {
-            ..self.base_context(&lang),
-            ..context! { outcome => outcome }
-        };
+        let ctx = page_context!(self, &lang, { outcome => outcome });
         self.render(status, "outcome.html", ctx)
     }
 
@@ -436,6 +467,16 @@ fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// A page that did not render: the operator's override is broken in a way
+/// the startup check could not see.
+fn render_failed(page: &str, e: &crate::error::Error) -> Response<Body> {
+    tracing::error!(error = %e, page, "a page did not render");
+    respond::text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "This page could not be shown. Please try again in a minute.\n",
+    )
 }
 
 fn method_not_allowed(allow: &'static str) -> Response<Body> {

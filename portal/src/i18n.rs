@@ -25,6 +25,9 @@ const NAME_KEY: &str = "language-name";
 /// One offered language.
 struct Lang {
     code: String,
+    /// Its own name (the switcher's label), formatted once: the switcher is
+    /// on every page.
+    name: String,
     id: LanguageIdentifier,
     bundle: FluentBundle<FluentResource>,
     keys: BTreeSet<String>,
@@ -147,7 +150,7 @@ impl Translations {
             .iter()
             .map(|l| LangLink {
                 code: l.code.clone(),
-                name: self.message(&l.code, NAME_KEY, None),
+                name: l.name.clone(),
                 current: l.code == current,
             })
             .collect()
@@ -236,8 +239,19 @@ impl Lang {
                 "the {code} translation has no {NAME_KEY} message (the language's own name for the switcher)"
             )));
         }
+        let name = bundle
+            .get_message(NAME_KEY)
+            .and_then(|m| m.value())
+            .map(|pattern| {
+                let mut errors = Vec::new();
+                bundle
+                    .format_pattern(pattern, None, &mut errors)
+                    .into_owned()
+            })
+            .unwrap_or_else(|| code.to_owned());
         Ok(Lang {
             code: code.to_owned(),
+            name,
             id,
             bundle,
             keys,

@@ -19,7 +19,8 @@
 //! | [`i18n`] | Fluent messages per language, `Accept-Language` negotiation |
 //! | [`tools`] | the downloadable cleanup tools: list, sums, safe serving |
 //! | [`csrf`] | tokens for the self-release form |
-//! | [`cordond`] | the portal-socket client |
+//! | [`cordond`] | the portal-socket client, its kept connections |
+//! | [`cache`] | `cordond`'s answers and rendered pages, kept for a second |
 //! | [`server`] | accepting, caps, timeouts, graceful shutdown |
 //! | [`connlimit`] | connection counts overall and per client |
 //! | [`listen`] | opening the sockets |
@@ -29,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod cache;
 pub mod connlimit;
 pub mod cordond;
 pub mod csrf;
@@ -96,6 +98,8 @@ impl Portal {
             pages,
             tools,
             cordond: cordond::Cordond::new(config.control.portal_socket.clone(), CORDOND_TIMEOUT),
+            facts_cache: cache::FactsCache::new(cache::FACTS_TTL, cache::FACTS_CAPACITY),
+            page_cache: cache::PageCache::new(cache::PAGE_CAPACITY),
             csrf,
             limits: RequestLimits {
                 max_body_bytes: 8 * 1024,

@@ -33,7 +33,7 @@ const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src '
                         form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// An HTML page.
-pub fn html(status: StatusCode, page: String) -> Response<Body> {
+pub fn html(status: StatusCode, page: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(full(page));
     *r.status_mut() = status;
     let h = r.headers_mut();

@@ -61,19 +61,19 @@ impl Pages {
         env.add_function(
             "t",
             move |state: &State, key: &str, kwargs: Kwargs| -> Result<String, minijinja::Error> {
-                let lang = page_lang(state);
+                let lang = state.lookup("lang");
                 let mut args = FluentArgs::new();
                 for name in kwargs.args() {
                     let v: Value = kwargs.get(name)?;
                     args.set(name.to_owned(), fluent_value(&v));
                 }
                 kwargs.assert_all_used()?;
-                Ok(tr.message(&lang, key, Some(&args)))
+                Ok(tr.message(page_lang(lang.as_ref()), key, Some(&args)))
             },
         );
         let tr = translations;
         env.add_function("dur", move |state: &State, seconds: u64| -> String {
-            word_duration(&tr, &page_lang(state), seconds)
+            word_duration(&tr, page_lang(state.lookup("lang").as_ref()), seconds)
         });
         for (name, _) in BUILTIN {
             env.get_template(name)
@@ -91,11 +91,10 @@ impl Pages {
     }
 }
 
-fn page_lang(state: &State) -> String {
-    state
-        .lookup("lang")
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+/// The page's language from its `lang` variable, borrowed: `t()` runs
+/// dozens of times per page.
+fn page_lang(lang: Option<&Value>) -> &str {
+    lang.and_then(Value::as_str).unwrap_or_default()
 }
 
 fn fluent_value(v: &Value) -> FluentValue<'static> {

@@ -76,7 +76,7 @@ pub struct Tool {
 }
 
 /// A tool as a page shows it, in one language.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ToolView {
     /// File name.
     pub file: String,

@@ -114,12 +114,77 @@ fn captive_api_follows_rfc_8908() {
         "{left}"
     );
 
+    // Released by an operator: the portal kept cordond's answer for a
+    // second, then tells the new one.
     p.stand_in().set_status(Some(clean()));
+    let mut doc = serde_json::Value::Null;
+    eventually(
+        "the API to follow the release",
+        Duration::from_secs(5),
+        || {
+            doc = serde_json::from_slice(&curl(&[&p.url("/api/captive")]).body).unwrap();
+            doc["captive"] == false
+        },
+    );
+    assert_eq!(doc["user-portal-url"], PUBLIC_URL);
+    assert!(doc.get("seconds-remaining").is_none());
+}
+
+#[test]
+fn the_callers_facts_are_kept_for_about_a_second() {
+    let p = quarantined_portal();
+    let asked = || {
+        p.stand_in()
+            .seen()
+            .iter()
+            .filter(|r| matches!(r, cordon_proto::portal::Request::Status { .. }))
+            .count()
+    };
+    // A page view and what a browser asks beside it, twice over.
+    let started = std::time::Instant::now();
+    for path in ["/", "/api/captive", "/generate_204", "/", "/api/captive"] {
+        curl(&[&p.url(path)]);
+    }
+    if started.elapsed() < Duration::from_millis(900) {
+        assert_eq!(asked(), 1, "one question to cordond");
+    }
+    assert!(asked() < 5, "the answer was reused");
+    // A change shows within about a second without any press.
+    p.stand_in().set_status(Some(clean()));
+    eventually("the page to follow cordond", Duration::from_secs(5), || {
+        curl(&[&p.url("/")])
+            .text()
+            .contains("Your internet works normally")
+    });
+}
+
+#[test]
+fn a_self_release_shows_on_the_very_next_page() {
+    let p = quarantined_portal();
+    let page = curl(&[&p.url("/")]).text();
+    assert!(page.contains("I have cleaned my computer"));
+    let token = csrf_token(&page);
+    // cordond releases the host; the portal still holds the old answer.
+    let mut released = quarantined();
+    released.state = HostState::Probation;
+    p.stand_in().set_status(Some(released));
+    let a = curl(&[
+        "-X",
+        "POST",
+        "--data-urlencode",
+        &format!("csrf={token}"),
+        &p.url("/release"),
+    ]);
+    assert!(a.text().contains("Your internet works again"));
+    let after = curl(&[&p.url("/")]).text();
+    assert!(
+        after.contains("<h1>Your internet works again</h1>"),
+        "{after}"
+    );
+    assert!(!after.contains("I have cleaned my computer"), "{after}");
     let doc: serde_json::Value =
         serde_json::from_slice(&curl(&[&p.url("/api/captive")]).body).unwrap();
     assert_eq!(doc["captive"], false);
-    assert_eq!(doc["user-portal-url"], PUBLIC_URL);
-    assert!(doc.get("seconds-remaining").is_none());
 }
 
 #[test]

@@ -145,7 +145,10 @@ impl Listed<'_> {
         };
         Some(SmtpSeen {
             key: key.parse().ok()?,
-            expires: Duration::from_secs(*expires),
+            // `nft -j` gives whole seconds, cut down: the time left is
+            // below `expires + 1`. Taking the upper end means a host never
+            // looks quiet early (by up to a second) because of rounding.
+            expires: Duration::from_secs(expires.saturating_add(1)),
             attempts: *packets,
         })
     }
@@ -312,9 +315,10 @@ mod tests {
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[0].key, "100.64.1.2".parse::<IpAddr>().unwrap());
         assert_eq!(seen[0].attempts, 12);
+        // 7000 whole seconds left means at least 7000 and under 7001.
         assert_eq!(
             seen[0].since_last(Duration::from_secs(7200)),
-            Duration::from_secs(200)
+            Duration::from_secs(199)
         );
         assert_eq!(seen[1].attempts, 0);
     }

@@ -147,7 +147,7 @@ detection:
 quarantine:
   min_hold: {min_hold}
   quiet_period: {quiet}
-  self_release: {{count: 2, window: 30d}}
+  self_release: {{count: 2, window: 30d, quiet: {button_quiet}}}
   probation: 1h
   escalation: 4
   max_hold: 1h
@@ -195,6 +195,9 @@ logging:
         score = o.report_score,
         min_hold = duration::format(o.min_hold),
         quiet = duration::format(o.quiet_period),
+        // As in production (15 minutes against 2 hours), the button needs
+        // less quiet than the automatic release, so it has a moment to work.
+        button_quiet = duration::format(Duration::from_secs((o.quiet_period.as_secs() / 2).max(1))),
         resolvers = list([RESOLVER_V4.to_string(), RESOLVER_V6.to_string()]),
         garden = list(GARDEN_PREFIXES.map(String::from)),
         portal_port = PORTAL_PORT,
