@@ -87,7 +87,7 @@ fn element_list(hosts: &[SubscriberAddr]) -> String {
 /// Runs the rule-change benchmark and returns its Markdown section.
 pub fn run(config: &Config, runs: usize) -> Result<String> {
     let ns = Netns::new("rules")?;
-    let kernel = Kernel::new(&config.table, NftCommand::in_netns(&ns.0));
+    let kernel = Kernel::new(config, NftCommand::in_netns(&ns.0));
     kernel.install(config, &Carried::default())?;
     let table = &config.table;
     let flush = || {

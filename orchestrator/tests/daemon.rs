@@ -176,7 +176,13 @@ impl Lab {
     /// The kernel's quarantine set (both families), or None without the table.
     fn kernel_set(&self) -> Option<BTreeSet<String>> {
         let mut out = BTreeSet::new();
-        for set in ["quarantined_v4", "quarantined_v6"] {
+        // Hosts and IPv6 subscriber prefixes (by first address), then ranges.
+        for set in [
+            "quarantined_v4",
+            "quarantined_v6",
+            "quarantined_ranges_v4",
+            "quarantined_ranges_v6",
+        ] {
             let o = self.nft(&["-j", "list", "set", "inet", "cordon", set]);
             if !o.status.success() {
                 return None;
@@ -287,7 +293,7 @@ fn quarantine_and_release_through_the_cli_change_the_kernel_set() {
     // Acknowledged means already in the kernel: no polling needed.
     assert_eq!(
         lab.kernel_set(),
-        Some(set(&["100.64.1.7", "2001:db8:1:2::/64"]))
+        Some(set(&["100.64.1.7", "2001:db8:1:2::"]))
     );
 
     let o = lab.cordon(&["--json", "show", "100.64.1.7"]);
@@ -340,7 +346,7 @@ fn quarantine_and_release_through_the_cli_change_the_kernel_set() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert_eq!(lab.kernel_set(), Some(set(&["2001:db8:1:2::/64"])));
+    assert_eq!(lab.kernel_set(), Some(set(&["2001:db8:1:2::"])));
     let o = lab.cordon(&["--json", "show", "100.64.1.7"]);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["state"], "probation");
@@ -355,7 +361,7 @@ fn quarantine_and_release_through_the_cli_change_the_kernel_set() {
     // SIGTERM: a clean stop that leaves the table (and its quarantines) in place.
     lab.signal("-TERM");
     lab.wait_exit();
-    assert_eq!(lab.kernel_set(), Some(set(&["2001:db8:1:2::/64"])));
+    assert_eq!(lab.kernel_set(), Some(set(&["2001:db8:1:2::"])));
 }
 
 #[test]
@@ -462,6 +468,24 @@ fn sighup_with_a_broken_config_keeps_the_running_one() {
     eventually(Duration::from_secs(10), "the refusal logged", || {
         lab.log().contains("keeping the running one")
     });
+    // A setting the running daemon is built around needs a restart.
+    std::fs::write(
+        lab.config(),
+        good.replace(
+            "prefixes: [100.64.0.0/16, \"2001:db8::/32\"] }",
+            "prefixes: [100.64.0.0/16, \"2001:db8::/32\"], ipv6_quarantine_prefix: 56 }",
+        ),
+    )
+    .unwrap();
+    lab.signal("-HUP");
+    eventually(
+        Duration::from_secs(10),
+        "the restart-only change refused",
+        || {
+            lab.log()
+                .contains("subscribers.ipv6_quarantine_prefix` cannot change while cordond runs")
+        },
+    );
     std::fs::write(lab.config(), &good).unwrap();
     // Still serving with the old table and its quarantine.
     assert_eq!(lab.kernel_set(), Some(set(&["100.64.4.4"])));

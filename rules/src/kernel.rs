@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
 use cordon_config::{Config, SubscriberAddr};
@@ -130,14 +131,20 @@ impl NftCommand {
 #[derive(Debug, Clone)]
 pub struct Kernel {
     table: String,
+    /// The IPv6 subscriber prefix length: where a quarantine's element goes
+    /// (see [`names::quarantine_placement`]) depends on it.
+    ipv6_unit: u8,
     nft: NftCommand,
 }
 
 impl Kernel {
-    /// The table named `table` (family `inet`), changed through `nft`.
-    pub fn new(table: &str, nft: NftCommand) -> Self {
+    /// The table `config` names (family `inet`), changed through `nft`.
+    /// The table name and the IPv6 subscriber prefix length are taken from
+    /// `config` once: a running `cordond` refuses a reload that changes them.
+    pub fn new(config: &Config, nft: NftCommand) -> Self {
         Kernel {
-            table: table.to_owned(),
+            table: config.table.clone(),
+            ipv6_unit: config.subscribers.ipv6_quarantine_prefix,
             nft,
         }
     }
@@ -344,29 +351,35 @@ impl Kernel {
         add: &[SubscriberAddr],
         remove: &[SubscriberAddr],
     ) -> Result<(), RulesError> {
-        let add: Vec<IpNet> = add.iter().map(SubscriberAddr::net).collect();
-        let remove: Vec<IpNet> = remove.iter().map(SubscriberAddr::net).collect();
-        self.change(
-            names::QUARANTINED,
-            &add,
-            &remove,
-            "change quarantined hosts",
-        )
+        let mut cmds = Vec::new();
+        for base in [names::QUARANTINED, names::QUARANTINED_RANGES] {
+            let placed = |list: &[SubscriberAddr]| -> Vec<IpNet> {
+                list.iter()
+                    .map(|a| names::quarantine_placement(&a.net(), self.ipv6_unit))
+                    .filter(|(b, _)| *b == base)
+                    .map(|(_, n)| n)
+                    .collect()
+            };
+            cmds.extend(self.element_commands(base, &placed(add), &placed(remove)));
+        }
+        self.apply(cmds, "change quarantined hosts")
     }
 
     /// Adds and removes walled-garden addresses in one transaction.
     pub fn change_garden(&self, add: &[IpNet], remove: &[IpNet]) -> Result<(), RulesError> {
-        self.change(names::GARDEN, add, remove, "change the walled garden")
+        let cmds = self.element_commands(names::GARDEN, add, remove);
+        self.apply(cmds, "change the walled garden")
     }
 
-    fn change(
+    /// Deletions, then additions, of elements in the `_v4` and `_v6` sets
+    /// named `base`.
+    fn element_commands(
         &self,
         base: &str,
         add: &[IpNet],
         remove: &[IpNet],
-        what: &str,
-    ) -> Result<(), RulesError> {
-        let mut cmds: Vec<NfObject> = Vec::new();
+    ) -> Vec<NfObject<'static>> {
+        let mut cmds = Vec::new();
         for (list, adding) in [(remove, false), (add, true)] {
             for v4 in [true, false] {
                 let elem: Vec<_> = list
@@ -390,6 +403,11 @@ impl Kernel {
                 }));
             }
         }
+        cmds
+    }
+
+    /// Applies element commands in one transaction (none: nothing to do).
+    fn apply(&self, cmds: Vec<NfObject<'static>>, what: &str) -> Result<(), RulesError> {
         if cmds.is_empty() {
             return Ok(());
         }
@@ -401,9 +419,23 @@ impl Kernel {
         )
     }
 
-    /// Every quarantine in the kernel's sets.
+    /// Every quarantine in the kernel's sets, as the prefixes quarantined
+    /// (an IPv6 subscriber's element read back as its prefix).
     pub fn quarantined(&self) -> Result<Vec<IpNet>, RulesError> {
-        self.prefixes(names::QUARANTINED)
+        let unit = self.ipv6_unit;
+        let mut out: Vec<IpNet> = self
+            .prefixes(names::QUARANTINED)?
+            .into_iter()
+            .map(|n| match n {
+                IpNet::V6(v6) => {
+                    IpNet::new(IpAddr::V6(v6.network()), unit).map_or(n, |p| p.trunc())
+                }
+                v4 => v4,
+            })
+            .collect();
+        out.extend(self.prefixes(names::QUARANTINED_RANGES)?);
+        out.sort();
+        Ok(out)
     }
 
     /// Every address in the walled-garden sets.

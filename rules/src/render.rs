@@ -215,11 +215,31 @@ pub(crate) fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
             });
         }
     };
+    let unit = config.subscribers.ipv6_quarantine_prefix;
+    let placed: Vec<(&str, IpNet)> = carried
+        .quarantined
+        .iter()
+        .map(|a| names::quarantine_placement(&a.net(), unit))
+        .collect();
+    let placed_in = |base: &str| {
+        split(
+            placed
+                .iter()
+                .filter(move |(b, _)| *b == base)
+                .map(|(_, n)| *n),
+        )
+    };
     pair(
         names::QUARANTINED,
-        "quarantined hosts and prefixes (cordond, from its store)",
+        "quarantined hosts, and IPv6 subscriber prefixes by first address (cordond, from its store)",
+        &[],
+        placed_in(names::QUARANTINED),
+    );
+    pair(
+        names::QUARANTINED_RANGES,
+        "quarantined ranges wider than one subscriber (cordond, from its store)",
         &["interval"],
-        split(carried.quarantined.iter().map(|a| a.net())),
+        placed_in(names::QUARANTINED_RANGES),
     );
     let garden_prefixes = config
         .walled_garden

@@ -61,7 +61,7 @@ impl Netns {
     }
 
     fn kernel(&self, config: &Config) -> Kernel {
-        Kernel::new(&config.table, NftCommand::in_netns(&self.0))
+        Kernel::new(config, NftCommand::in_netns(&self.0))
     }
 }
 

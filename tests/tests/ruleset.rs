@@ -24,10 +24,7 @@ use cordon_rules::{Carried, Installed, Kernel, NftCommand};
 const SHORT: Duration = Duration::from_secs(2);
 
 fn kernel(lab: &Lab) -> Kernel {
-    Kernel::new(
-        &lab.config().table,
-        NftCommand::in_netns(lab.gateway().netns()),
-    )
+    Kernel::new(lab.config(), NftCommand::in_netns(lab.gateway().netns()))
 }
 
 fn install(lab: &Lab, carried: &Carried) -> Kernel {
@@ -229,6 +226,31 @@ fn a_quarantined_ipv4_host_meets_the_walled_garden() {
 #[test]
 fn a_quarantined_ipv6_prefix_meets_the_walled_garden() {
     walled_garden(false);
+}
+
+#[test]
+fn a_quarantined_range_meets_the_walled_garden() {
+    let lab = lab("range").subscribers(2).up().unwrap();
+    let (free, caught) = (lab.subscriber(0), lab.subscriber(1));
+    let _stand_in = RedirectStandIn::start(&lab);
+    let k = install(&lab, &Carried::default());
+    // Wider than one subscriber: these go in the interval sets.
+    let v4 = lab.config().subscriber_addr("100.64.2.0/24").unwrap();
+    let v6 = lab.config().subscriber_addr("2001:db8:100:2::/63").unwrap();
+    assert!(v4.contains(&caught.ipv4().into()) && v6.contains(&caught.ipv6().into()));
+    k.change_quarantined(&[v4, v6], &[]).unwrap();
+    assert_eq!(k.quarantined().unwrap(), vec![v4.net(), v6.net()]);
+
+    for web in [IpAddr::from(WEB_V4), IpAddr::from(WEB_V6)] {
+        assert_eq!(connect(&caught, web, 443), TcpOutcome::Reset, "{web}");
+        assert_eq!(connect(&free, web, 443), TcpOutcome::Connected, "{web}");
+        let page = caught.curl(&url(web, 80, "/"), &[]).unwrap();
+        assert!(page.header("X-Stand-In").is_some(), "{web}: {page:?}");
+    }
+
+    k.change_quarantined(&[], &[v4, v6]).unwrap();
+    assert!(k.quarantined().unwrap().is_empty());
+    assert_eq!(connect(&caught, WEB_V4, 443), TcpOutcome::Connected);
 }
 
 /// Pings `to` from `host` quickly for a while; returns ping's summary.

@@ -100,7 +100,7 @@ pub enum Command {
     /// Counts.
     Counts(Reply<Counts>),
     /// A new config (already checked): install its table, then use it.
-    Reload(Arc<Config>, Reply<Result<(), KernelError>>),
+    Reload(Arc<Config>, Reply<Result<(), ReloadError>>),
     /// Outside reports, already checked: store, score, and act on the score.
     Report(Vec<Incoming>, Reply<Vec<ReportOutcome>>),
     /// A signal fired for a unit without quarantining it.
@@ -150,7 +150,7 @@ impl CoreHandle {
     }
 
     /// Reloads.
-    pub async fn reload(&self, config: Arc<Config>) -> Option<Result<(), KernelError>> {
+    pub async fn reload(&self, config: Arc<Config>) -> Option<Result<(), ReloadError>> {
         self.ask(|r| Command::Reload(config, r)).await
     }
 
@@ -192,6 +192,17 @@ pub struct Core {
     last_reconcile: Option<Unix>,
     book: Book,
     before: BeforeQuarantine,
+}
+
+/// Why a new config was not applied on SIGHUP (the running one stays).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// A setting the running daemon is built around changed.
+    #[error("`{0}` cannot change while cordond runs; restart cordond to apply it")]
+    NeedsRestart(&'static str),
+    /// The kernel refused the new ruleset.
+    #[error("the kernel refused the new ruleset: {0}")]
+    Kernel(#[from] KernelError),
 }
 
 /// Largest batch of requests handled together.
@@ -587,17 +598,24 @@ impl Core {
         }
     }
 
-    async fn reload(&mut self, config: Arc<Config>) -> Result<(), KernelError> {
+    async fn reload(&mut self, config: Arc<Config>) -> Result<(), ReloadError> {
+        // The kernel handle, the stored IPv6 quarantines and the live sets
+        // are all keyed by these; changing them under a running cordond
+        // would leave quarantines in a table or a shape nobody reads.
+        if config.table != self.config.table {
+            return Err(ReloadError::NeedsRestart("table"));
+        }
+        if config.subscribers.ipv6_quarantine_prefix
+            != self.config.subscribers.ipv6_quarantine_prefix
+        {
+            return Err(ReloadError::NeedsRestart(
+                "subscribers.ipv6_quarantine_prefix",
+            ));
+        }
         let desired = self.lifecycle.quarantined();
         let kernel = self.kernel.clone();
         let new = config.clone();
         blocking(move || kernel.install(&new, &desired)).await?;
-        if config.table != self.config.table {
-            let old = crate::kernel::NetKernel::new(&self.config.table);
-            if let Err(e) = blocking(move || old.remove()).await {
-                warn!(error = %e, "the table was renamed; the old one could not be removed");
-            }
-        }
         self.lifecycle
             .set_policy(Policy::from_config(&config.quarantine));
         if config.detection.reports != self.config.detection.reports {

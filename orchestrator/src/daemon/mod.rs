@@ -94,7 +94,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     }
     info!(store = %store.path().display(), records = hosts.len(), "store opened");
 
-    let kernel: Arc<dyn Enforcer> = Arc::new(NetKernel::new(&config.table));
+    let kernel: Arc<dyn Enforcer> = Arc::new(NetKernel::new(&config));
     let metrics = Arc::new(Metrics::new());
     let (config_tx, config_rx) = watch::channel(config.clone());
     let mut core = Core::new(
@@ -253,7 +253,7 @@ async fn reload(options: &Options, core: &CoreHandle) {
         Ok(config) => match core.reload(Arc::new(config)).await {
             Some(Ok(())) => info!(config = %path.display(), "SIGHUP: config reloaded"),
             Some(Err(e)) => {
-                warn!(error = %e, "SIGHUP: the kernel refused the new ruleset; keeping the running one")
+                warn!(error = %e, "SIGHUP: the new config was not applied; keeping the running one")
             }
             None => {}
         },

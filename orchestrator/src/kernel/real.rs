@@ -15,10 +15,10 @@ pub struct NetKernel {
 }
 
 impl NetKernel {
-    /// The table named in the config.
-    pub fn new(table: &str) -> Self {
+    /// The table `config` names, in `cordond`'s own namespace.
+    pub fn new(config: &Config) -> Self {
         NetKernel {
-            nft: Kernel::new(table, NftCommand::default()),
+            nft: Kernel::new(config, NftCommand::default()),
         }
     }
 }
