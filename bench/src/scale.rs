@@ -230,7 +230,7 @@ pub fn run(bin: &Path, runs: usize) -> Result<String> {
         s,
         "cordond in a lab gateway: {SEEN} subscriber addresses put in the kernel's recent-SMTP set with `nft add element` in batches of {BATCH} \
          (what the packet path does for hosts that try port 25), then {QUARANTINED} of them quarantined through the control socket ({CONNECTIONS} connections). \
-         A DNS block list is configured, so cordond also scans that set on a timer. The quiet period is {} s, so every quarantine past its 2 s hold is due \
+         A DNS block list is configured (it used to make cordond list that set on a timer; the kernel now logs new senders instead). The quiet period is {} s, so every quarantine past its 2 s hold is due \
          for a quiet check every 2 s (a production quiet period of 2 h checks every 30 s). Measured over {runs} windows of {} s once everything is in, \
          median (min–max). Reference: the same cordond before any of it, idle with an empty store, same run.\n",
         QUIET.as_secs(),
@@ -282,12 +282,10 @@ pub fn run(bin: &Path, runs: usize) -> Result<String> {
     writeln!(
         s,
         "\nThe sets live in kernel memory (the slab row), not in cordond; cordond keeps the held hosts ({held:.0} quarantined at the end: the {QUARANTINED} and the CLI rows' own). \
-         Quiet checks list only the quarantined hosts' own attempts (`smtp_held`) and look each quarantine's earlier attempts up once, so they follow the number quarantined. \
-         What still grows with the subscribers seen is the DNSBL scan: every {} s here (every 30 s at most in production) it lists the whole recent-SMTP set \
-         (`nft -j list set`: about 9 MB and 2.6 s of `nft` for {SEEN} elements) to find the senders to ask about. A kernel set with the DNSBL interval as its timeout, \
-         logging each sender's first attempt to NFLOG, would turn the scan into one event per new sender. Conntrack entries are deleted with one dump per batch \
-         ({buckets} buckets here).\n",
-        (QUIET / 30).as_secs().max(1)
+         Nothing lists the recent-SMTP set on a timer any more: quiet checks list only the quarantined hosts' own attempts (`smtp_held`) and look each \
+         quarantine's earlier attempts up once, and the DNS block lists are asked about senders as the kernel logs them (one NFLOG event per sender per \
+         DNSBL interval; here the {SEEN} were added by hand, so no events). What cordond does per round follows the number quarantined. \
+         Conntrack entries are deleted with one dump per batch ({buckets} buckets here).\n"
     )?;
     Ok(s)
 }

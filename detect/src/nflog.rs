@@ -32,6 +32,11 @@
 //! The packet copy is limited to the first bytes (`copy_range`, 80 like the
 //! rule's `snaplen`): only the IP header's source address is needed.
 //!
+//! The same group carries one more kind of event when DNS block lists are
+//! configured: a sender's first SMTP attempt within the DNSBL interval
+//! ([`NflogEvent::Sender`], prefix [`PREFIX_SMTP_SENDER`]), so block lists
+//! are asked about senders as they appear rather than by listing them.
+//!
 //! The source address is the packet's, as sent. For IPv6 the caller widens
 //! it to the subscriber's prefix (`Config::subscriber_of`), which also
 //! refuses never-quarantine and non-subscriber addresses.
@@ -56,6 +61,9 @@ use crate::error::DetectError;
 pub const PREFIX_SMTP_ATTEMPTS: &str = "cordon smtp_attempts ";
 /// The log prefix the ruleset gives too-many-destinations packets.
 pub const PREFIX_SMTP_DESTINATIONS: &str = "cordon smtp_destinations ";
+/// The log prefix the ruleset gives a sender's first SMTP attempt within the
+/// DNSBL interval (only when block lists are configured).
+pub const PREFIX_SMTP_SENDER: &str = "cordon smtp_sender ";
 
 /// Which kernel-counted signal a host crossed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,6 +122,9 @@ pub struct Crossing {
 pub enum NflogEvent {
     /// A host crossed a threshold.
     Crossing(Crossing),
+    /// A host made its first SMTP attempt within the DNSBL interval: the
+    /// block lists are to be asked about it. Its packet's source address.
+    Sender(IpAddr),
     /// The socket overflowed (`ENOBUFS`): some crossings were lost. Re-read
     /// the kernel's state (the `alerted` sets) to find them.
     Resync,
@@ -243,14 +254,10 @@ impl NflogSubscriber {
                 NetlinkPayload::InnerMessage(NetfilterMessage {
                     inner: NetfilterMessageInner::ULog(ULogMessage::Packet(nlas)),
                     ..
-                }) => match crossing_from_nlas(&nlas, SystemTime::now()) {
-                    Ok(crossing) => {
-                        tracing::debug!(
-                            source = %crossing.source,
-                            signal = crossing.signal.name(),
-                            "threshold crossing"
-                        );
-                        return Some(NflogEvent::Crossing(crossing));
+                }) => match event_from_nlas(&nlas, SystemTime::now()) {
+                    Ok(event) => {
+                        tracing::debug!(?event, "NFLOG event");
+                        return Some(event);
                     }
                     Err(skip) => {
                         tracing::debug!(group = self.group, %skip, "ignoring NFLOG packet");
@@ -297,6 +304,25 @@ pub enum Skip {
     /// The payload is not an IPv4 or IPv6 header.
     #[error("payload is not an IP header ({0} bytes)")]
     Payload(usize),
+}
+
+/// Reads one NFLOG packet message into an event: a new sender, or a
+/// crossing. Pure.
+pub fn event_from_nlas(nlas: &[PacketNla], observed_at: SystemTime) -> Result<NflogEvent, Skip> {
+    let sender = nlas.iter().any(|nla| {
+        matches!(nla, PacketNla::Prefix(p) if p.to_string_lossy().trim() == PREFIX_SMTP_SENDER.trim())
+    });
+    if sender {
+        let payload = nlas.iter().find_map(|nla| match nla {
+            PacketNla::Payload(p) => Some(p.as_slice()),
+            _ => None,
+        });
+        let payload = payload.unwrap_or_default();
+        return source_address(payload)
+            .map(NflogEvent::Sender)
+            .ok_or(Skip::Payload(payload.len()));
+    }
+    crossing_from_nlas(nlas, observed_at).map(NflogEvent::Crossing)
 }
 
 /// Reads one NFLOG packet message into a crossing. Pure.
@@ -389,6 +415,32 @@ mod tests {
         let c = crossing_from_nlas(&nlas, SystemTime::UNIX_EPOCH).unwrap();
         assert_eq!(c.signal, SignalKind::SmtpDestinations);
         assert_eq!(c.source, "2001:db8:1:2::5".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn a_new_sender_is_its_own_event() {
+        let src = Ipv4Addr::new(100, 64, 1, 2);
+        let nlas = vec![
+            PacketNla::Prefix(CString::new(PREFIX_SMTP_SENDER).unwrap()),
+            PacketNla::Payload(v4_packet(src)),
+        ];
+        assert_eq!(
+            event_from_nlas(&nlas, SystemTime::UNIX_EPOCH),
+            Ok(NflogEvent::Sender(IpAddr::V4(src)))
+        );
+        let nlas = vec![
+            PacketNla::Prefix(CString::new(PREFIX_SMTP_ATTEMPTS).unwrap()),
+            PacketNla::Payload(v4_packet(src)),
+        ];
+        assert!(matches!(
+            event_from_nlas(&nlas, SystemTime::UNIX_EPOCH),
+            Ok(NflogEvent::Crossing(c)) if c.signal == SignalKind::SmtpAttempts
+        ));
+        let nlas = vec![PacketNla::Prefix(CString::new(PREFIX_SMTP_SENDER).unwrap())];
+        assert_eq!(
+            event_from_nlas(&nlas, SystemTime::UNIX_EPOCH),
+            Err(Skip::Payload(0))
+        );
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub const SMTP_RATE: &str = "smtp_rate";
 pub const SMTP_PAIRS: &str = "smtp_pairs";
 /// Per-host rate of new distinct destinations (the detection meter).
 pub const SMTP_DESTS: &str = "smtp_dests";
+/// Senders already handed to cordond's DNSBL checks within the DNSBL
+/// interval: the kernel logs a sender once per interval, so the block lists
+/// are asked about senders as they appear, never by listing them all.
+pub const DNSBL_ASKED: &str = "dnsbl_asked";
 /// Hosts recently reported to cordond, so a flood is one event, not many.
 pub const ALERTED: &str = "alerted";
 /// Per-host rate of new relay connections.

@@ -65,6 +65,7 @@ pub(crate) fn render_with(config: &Config, sets: &[SetSpec]) -> Result<String, R
         attempts => Limit::for_signal(&det.smtp_attempts),
         destinations => Limit::for_signal(&det.smtp_destinations),
         nflog_group => det.nflog_group,
+        dnsbl => !det.dnsbl.zones.is_empty(),
     })?;
     Ok(text)
 }
@@ -317,6 +318,13 @@ pub(crate) fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
             names::SMTP_DESTS,
             "detection meter: new SMTP destinations per host",
             det.smtp_destinations.window.as_secs(),
+            HOSTS_MAX,
+            false,
+        ),
+        (
+            names::DNSBL_ASKED,
+            "senders handed to cordond's DNSBL checks within the DNSBL interval",
+            det.dnsbl.interval.as_secs(),
             HOSTS_MAX,
             false,
         ),

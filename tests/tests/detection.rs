@@ -56,10 +56,11 @@ fn with_log<T>(lab: &Lab, r: Result<T, cordon_lab::LabError>) -> T {
 }
 
 fn quarantined_in_kernel(lab: &Lab, addr: &str) -> bool {
-    let set = if addr.contains(':') {
-        "quarantined_v6"
+    // An IPv6 subscriber prefix is held by its first address.
+    let (set, addr) = if addr.contains(':') {
+        ("quarantined_v6", addr.split('/').next().unwrap_or(addr))
     } else {
-        "quarantined_v4"
+        ("quarantined_v4", addr)
     };
     lab.gateway()
         .exec(

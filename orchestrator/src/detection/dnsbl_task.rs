@@ -2,13 +2,13 @@
 //! made SMTP attempts, and hands listings to the core as reports (the zone
 //! is the source, the zone's weight the weight).
 //!
-//! Who is asked about: every host a crossing names (sent here by the NFLOG
-//! task), and every IPv4 host in the kernel's recent-SMTP set, read on a
-//! timer as often as the quiet test runs. The set holds only hosts that
-//! tried port 25 within the quiet period, so the cost follows the senders,
-//! not the subscribers. IPv6 entries there are whole prefixes, and a block
-//! list lists single addresses, so IPv6 hosts are asked about only through
-//! their crossings (which carry the real source address).
+//! Who is asked about: every sender the kernel logs as new within the DNSBL
+//! interval (the `dnsbl_asked` sets, one NFLOG event per sender per
+//! interval, read by the NFLOG task and sent here), and every host a
+//! threshold crossing names. Nothing is listed: the cost follows the senders
+//! as they appear, never the number of subscribers or senders held. A sender
+//! whose event is lost (a full queue here, an NFLOG overflow) is logged again
+//! by the kernel once its element expires, one interval later.
 //!
 //! The checker (`cordon_detect::dnsbl`) keeps the per-address interval, the
 //! query budget and the servers' health (an unreachable server is logged
@@ -19,7 +19,6 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use cordon_config::{Config, Dnsbl};
 use cordon_detect::dnsbl::{DnsblChecker, DnsblOutcome, DnsblTiming, NotAsked};
@@ -50,12 +49,6 @@ pub fn effective(config: &Config) -> Dnsbl {
     d
 }
 
-/// How often the recent senders are read: as often as the quiet test, a
-/// thirtieth of the quiet period between 1 s and 30 s.
-fn scan_every(config: &Config) -> Duration {
-    (config.quarantine.quiet_period / 30).clamp(Duration::from_secs(1), Duration::from_secs(30))
-}
-
 fn checker(config: &Config) -> Option<DnsblChecker> {
     if config.detection.dnsbl.zones.is_empty() {
         return None;
@@ -82,14 +75,12 @@ fn checker(config: &Config) -> Option<DnsblChecker> {
 /// Runs until cancelled.
 pub async fn run(
     detector: Detector,
-    mut crossings: mpsc::Receiver<IpAddr>,
+    mut senders: mpsc::Receiver<IpAddr>,
     cancel: CancellationToken,
 ) {
     let mut config_rx = detector.config.clone();
     let mut config = config_rx.borrow_and_update().clone();
     let mut checker = checker(&config);
-    let mut scans = tokio::time::interval(scan_every(&config));
-    scans.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut running: JoinSet<(IpAddr, DnsblOutcome)> = JoinSet::new();
     let mut in_flight: HashSet<IpAddr> = HashSet::new();
     loop {
@@ -104,24 +95,12 @@ pub async fn run(
                 if effective(&new) != effective(&config) {
                     checker = self::checker(&new);
                 }
-                if scan_every(&new) != scan_every(&config) {
-                    scans = tokio::time::interval(scan_every(&new));
-                    scans.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                }
                 config = new;
             }
-            ip = crossings.recv() => match ip {
+            ip = senders.recv() => match ip {
                 Some(ip) => wanted.push(ip),
                 None => return,
             },
-            _ = scans.tick(), if checker.is_some() => {
-                let kernel = detector.kernel.clone();
-                match tokio::task::spawn_blocking(move || kernel.smtp_recent()).await {
-                    Ok(Ok(recent)) => wanted.extend(recent.iter().map(|s| s.key).filter(IpAddr::is_ipv4)),
-                    Ok(Err(e)) => debug!(error = %e, "cannot read the recent SMTP senders for the DNSBL scan"),
-                    Err(_) => {}
-                }
-            }
             Some(done) = running.join_next() => {
                 if let Ok((ip, outcome)) = done {
                     in_flight.remove(&ip);

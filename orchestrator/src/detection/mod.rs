@@ -170,7 +170,7 @@ impl Detector {
             self.metrics.detection(signal.name(), action_name(action));
             if let Some(tx) = &self.dnsbl {
                 // Best effort: a full queue means the DNSBL task is busy;
-                // its own scan of recent senders finds the host later.
+                // the kernel logs the sender again one interval later.
                 let _ = tx.try_send(crossing.source);
             }
             let note = policy::crossing_note(&config, signal);

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use cordon_detect::nflog::{NflogEvent, NflogSubscriber};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{Detector, open_nflog};
 
@@ -57,6 +57,16 @@ pub async fn run(detector: Detector, first: Option<NflogSubscriber>, cancel: Can
                             backoff = BACKOFF_MIN;
                             let d = detector.clone();
                             tokio::spawn(async move { d.handle_crossing(crossing).await });
+                        }
+                        Some(NflogEvent::Sender(ip)) => {
+                            backoff = BACKOFF_MIN;
+                            if let Some(tx) = &detector.dnsbl {
+                                // A full queue: the kernel logs the sender
+                                // again one DNSBL interval later.
+                                if tx.try_send(ip).is_err() {
+                                    debug!(sender = %ip, "DNSBL checks busy; this sender is asked about next interval");
+                                }
+                            }
                         }
                         Some(NflogEvent::Resync) => {
                             warn!(group, "threshold crossings were lost (NFLOG overflow); hosts still over a threshold are reported again by the kernel within 10 s");
