@@ -4,7 +4,8 @@
 //!
 //! The 100 000 are put in `smtp_recent_v4` directly, with `nft add element`
 //! in batches: that is what the packet path would have done for 100 000
-//! senders, and what cordond's quiet checks and DNSBL timer read. The 10 000
+//! senders (a first version of cordond listed it on every quiet check and
+//! DNSBL scan; now only the first quiet round after a burst does). The 10 000
 //! quarantines go through the control socket, as an operator's tools would
 //! send them. The sets themselves live in kernel memory, not cordond's.
 
@@ -32,10 +33,10 @@ const BATCH: usize = 10_000;
 /// Parallel control connections for the quarantines.
 const CONNECTIONS: usize = 64;
 /// The quiet period: long enough that no seeded element expires during a
-/// run; cordond checks quietness (and scans for DNSBL) every 1/30 of it.
+/// run; cordond checks quietness every 1/30 of it.
 const QUIET: Duration = Duration::from_secs(60);
-/// Each measurement window once everything is seeded (quiet checks and
-/// DNSBL scans every 2 s).
+/// Each measurement window once everything is seeded (quiet checks every
+/// 2 s).
 const WATCH: Duration = Duration::from_secs(8);
 /// The IPv4 subscriber prefix, widened from the lab's /16 to hold 100 000.
 const PREFIX: &str = "100.64.0.0/14";
