@@ -207,6 +207,8 @@ pub enum ReloadError {
 
 /// Largest batch of requests handled together.
 const BATCH: usize = 1024;
+/// Longest wait for the rest of a batch (see [`gather`]).
+const GATHER: Duration = Duration::from_millis(2);
 /// Up to this many quarantines whose earlier attempts are unknown are looked
 /// up one by one (an `nft` process each); more are read from one listing.
 const POINT_LOOKUPS: usize = 16;
@@ -345,15 +347,8 @@ impl Core {
     }
 
     fn update_gauges(&self) {
-        let (mut q, mut p) = (0, 0);
-        for h in self.lifecycle.hosts() {
-            match h.state {
-                State::Quarantined(_) => q += 1,
-                State::Probation(_) => p += 1,
-                State::Clean => {}
-            }
-        }
-        self.metrics.set_hosts(q, p);
+        let t = self.lifecycle.tally();
+        self.metrics.set_hosts(t.quarantined, t.probation);
     }
 
     /// How often the quiet test and the timers are checked: a fraction of
@@ -376,19 +371,15 @@ impl Core {
         reconciles.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         reconciles.reset();
         let mut purges = tokio::time::interval(Duration::from_secs(3600));
+        let mut last = 0;
         loop {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
                 first = commands.recv() => {
                     let Some(first) = first else { break };
-                    let mut batch = vec![first];
-                    while batch.len() < BATCH {
-                        match commands.try_recv() {
-                            Ok(c) => batch.push(c),
-                            Err(_) => break,
-                        }
-                    }
+                    let batch = gather(&mut commands, first, last).await;
+                    last = batch.len();
                     self.commands(batch).await;
                 }
                 _ = checks.tick() => self.timers().await,
@@ -429,19 +420,12 @@ impl Core {
                     let _ = reply.send(views);
                 }
                 Command::Counts(reply) => {
-                    let mut c = Counts {
-                        quarantined: 0,
-                        probation: 0,
+                    let t = self.lifecycle.tally();
+                    let _ = reply.send(Counts {
+                        quarantined: u64::try_from(t.quarantined).unwrap_or(u64::MAX),
+                        probation: u64::try_from(t.probation).unwrap_or(u64::MAX),
                         last_reconcile: self.last_reconcile,
-                    };
-                    for h in self.lifecycle.hosts() {
-                        match h.state {
-                            State::Quarantined(_) => c.quarantined += 1,
-                            State::Probation(_) => c.probation += 1,
-                            State::Clean => {}
-                        }
-                    }
-                    let _ = reply.send(c);
+                    });
                 }
                 Command::Reload(config, reply) => {
                     let _ = reply.send(self.reload(config).await);
@@ -713,8 +697,11 @@ impl Core {
     /// Carries out events: lifecycle, store, kernel, conntrack, answers.
     async fn process(&mut self, events: Vec<(Event, ApplyReply)>) {
         let now = now();
-        // Undo point if the store refuses: memory must never run ahead of it.
-        let snapshot = self.lifecycle.clone();
+        // Memory must never run ahead of the store: the lifecycle keeps each
+        // record the batch changes as it was, to put back if the store
+        // refuses (a copy of every record cost more than the batch itself
+        // once many hosts were held).
+        self.lifecycle.begin();
         let mut writes = Vec::new();
         let mut touched = BTreeSet::new();
         let mut flush = Vec::new();
@@ -742,10 +729,11 @@ impl Core {
                 Err(refusal) => outcomes.push((addr, reply, Err(Failure::Refused(refusal)))),
             }
         }
+        let undo = self.lifecycle.finish();
         let started = Instant::now();
         if let Err(e) = self.store.write(writes).await {
             warn!(error = %e, "store write failed; nothing was changed");
-            self.lifecycle = snapshot;
+            self.lifecycle.undo(undo);
             let detail = e.to_string();
             for (_, reply, outcome) in outcomes {
                 let answer = match outcome {
@@ -772,11 +760,14 @@ impl Core {
             self.metrics.transition(state_label(a.to), &a.actor);
         }
         // The kernel change is the net effect of the batch on each address.
-        let was = |a: &SubscriberAddr| snapshot.get(a).is_some_and(|h| h.state.is_quarantined());
         let is = |a: &SubscriberAddr| {
             self.lifecycle
                 .get(a)
                 .is_some_and(|h| h.state.is_quarantined())
+        };
+        let was = |a: &SubscriberAddr| match undo.before(a) {
+            Some(before) => before.is_some_and(|h| h.state.is_quarantined()),
+            None => is(a),
         };
         let add: Vec<_> = touched
             .iter()
@@ -835,6 +826,44 @@ impl Core {
     }
 }
 
+/// What is queued behind `first`, as one batch. Each batch costs about the
+/// same whatever its size (a commit, an `nft` transaction, a conntrack
+/// dump), and under load the callers the last batch answered come back a
+/// moment after it: taking only what was queued then made batches
+/// alternate between the one request that came in meanwhile and all the
+/// rest. So when the queue holds less than half of the last batch, wait up
+/// to [`GATHER`] for as many as it had. A request after a quiet spell
+/// follows a batch of one and never waits.
+async fn gather(
+    commands: &mut mpsc::Receiver<Command>,
+    first: Command,
+    last: usize,
+) -> Vec<Command> {
+    let mut batch = vec![first];
+    let drain = |commands: &mut mpsc::Receiver<Command>, batch: &mut Vec<Command>| {
+        while batch.len() < BATCH {
+            match commands.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+    };
+    drain(commands, &mut batch);
+    if batch.len() * 2 < last {
+        let until = tokio::time::Instant::now() + GATHER;
+        while batch.len() < last.min(BATCH) {
+            match tokio::time::timeout_at(until, commands.recv()).await {
+                Ok(Some(c)) => {
+                    batch.push(c);
+                    drain(commands, &mut batch);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+    batch
+}
+
 fn event_addr(e: &Event) -> Option<SubscriberAddr> {
     match e {
         Event::Quarantine(QuarantineRequest { addr, .. })
@@ -865,4 +894,251 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(4096);
     tracker.spawn(core.run(rx, reconcile_every, cancel));
     CoreHandle(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    //! A store that refuses a batch leaves memory, the kernel and the
+    //! gauges exactly as they were before the batch; requests are gathered
+    //! into batches without keeping a lone one waiting.
+
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::Path;
+
+    use cordon_proto::portal::Reason;
+
+    use super::*;
+    use crate::kernel::FakeKernel;
+
+    fn config(dir: &Path) -> Config {
+        cordon_config::load_str(
+            &format!(
+                r#"
+subscribers: {{ prefixes: [100.64.0.0/16] }}
+interfaces: {{ downlink: [sub0], uplink: [up0] }}
+walled_garden: {{ resolvers: [192.0.2.53] }}
+portal: {{ public_url: "http://portal.test/" }}
+quarantine: {{ min_hold: 30m, quiet_period: 2h }}
+store: {{ path: {}/c.db }}
+"#,
+                dir.display()
+            ),
+            Path::new("test.yaml"),
+        )
+        .unwrap()
+    }
+
+    struct Rig {
+        core: Core,
+        kernel: Arc<FakeKernel>,
+        metrics: Arc<Metrics>,
+        db: std::path::PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn rig() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Arc::new(config(dir.path()));
+        let db = dir.path().join("c.db");
+        let (store, _) = Store::open(&db).unwrap();
+        let kernel = Arc::new(FakeKernel::default());
+        let metrics = Arc::new(Metrics::new());
+        let (tx, _) = watch::channel(config.clone());
+        let mut core = Core::new(
+            config,
+            tx,
+            Vec::new(),
+            store,
+            kernel.clone(),
+            metrics.clone(),
+        );
+        core.install().await.unwrap();
+        Rig {
+            core,
+            kernel,
+            metrics,
+            db,
+            _dir: dir,
+        }
+    }
+
+    impl Rig {
+        fn addr(&self, text: &str) -> SubscriberAddr {
+            self.core.config.subscriber_addr(text).unwrap()
+        }
+
+        fn quarantine(&self, text: &str, hold: Option<Duration>) -> Event {
+            Event::Quarantine(QuarantineRequest {
+                addr: self.addr(text),
+                reason: Reason::Operator,
+                actor: "alice".into(),
+                note: "ticket".into(),
+                hold,
+                mac: None,
+                evidence: Default::default(),
+            })
+        }
+
+        fn release(&self, text: &str) -> Event {
+            Event::Release {
+                addr: self.addr(text),
+                actor: "alice".into(),
+                note: "cleaned".into(),
+            }
+        }
+
+        /// Carries out `events` as one batch; the answers in order.
+        async fn batch(&mut self, events: Vec<Event>) -> Vec<Result<Option<Host>, Failure>> {
+            let mut answers = Vec::new();
+            let mut batch = Vec::new();
+            for e in events {
+                let (tx, rx) = oneshot::channel();
+                batch.push((e, Some(tx)));
+                answers.push(rx);
+            }
+            self.core.process(batch).await;
+            let mut out = Vec::new();
+            for rx in answers {
+                out.push(rx.await.unwrap());
+            }
+            out
+        }
+
+        fn refuse_writes(&self, refuse: bool) {
+            let conn = rusqlite::Connection::open(&self.db).unwrap();
+            conn.execute_batch(if refuse {
+                "CREATE TRIGGER refuse BEFORE INSERT ON hosts BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+            } else {
+                "DROP TRIGGER refuse;"
+            })
+            .unwrap();
+        }
+
+        fn kernel_set(&self) -> BTreeSet<IpNet> {
+            self.kernel.state.lock().unwrap().quarantined.clone()
+        }
+
+        fn gauges(&self) -> Vec<String> {
+            let mut lines: Vec<String> = self
+                .metrics
+                .encode()
+                .lines()
+                .filter(|l| l.starts_with("cordon_hosts{"))
+                .map(str::to_owned)
+                .collect();
+            lines.sort();
+            lines
+        }
+    }
+
+    fn counts() -> Command {
+        Command::Counts(oneshot::channel().0)
+    }
+
+    fn queue(n: usize) -> (mpsc::Sender<Command>, mpsc::Receiver<Command>) {
+        let (tx, rx) = mpsc::channel(4096);
+        for _ in 0..n {
+            tx.try_send(counts()).unwrap();
+        }
+        (tx, rx)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_batch_after_a_quiet_spell_takes_what_is_queued_at_once() {
+        let (_tx, mut rx) = queue(2);
+        assert_eq!(gather(&mut rx, counts(), 0).await.len(), 3);
+        // The last batch was one request: this one goes at once, without
+        // waiting for the one on its way (it would come in once the core
+        // yields, which it must not).
+        let (tx, mut rx) = queue(0);
+        tokio::spawn(async move { tx.send(counts()).await });
+        assert_eq!(gather(&mut rx, counts(), 1).await.len(), 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn under_load_a_batch_waits_briefly_for_the_rest() {
+        // The last batch had 10; one is queued, nine are on their way.
+        let (tx, mut rx) = queue(0);
+        tokio::spawn(async move {
+            for _ in 0..9 {
+                tx.send(counts()).await.unwrap();
+            }
+        });
+        assert_eq!(gather(&mut rx, counts(), 10).await.len(), 10);
+        // Nothing more comes: it gives up after GATHER.
+        let (_tx, mut rx) = queue(0);
+        let t = Instant::now();
+        assert_eq!(gather(&mut rx, counts(), 10).await.len(), 1);
+        assert!(t.elapsed() >= GATHER);
+    }
+
+    #[tokio::test]
+    async fn a_refused_store_write_puts_back_exactly_the_records_the_batch_touched() {
+        let mut r = rig().await;
+        let hold = Some(Duration::from_secs(3600));
+        let held = [
+            r.quarantine("100.64.1.1", None),
+            r.quarantine("100.64.1.2", None),
+            r.quarantine("100.64.1.3", None),
+            r.quarantine("100.64.1.4", None),
+            r.release("100.64.1.3"),
+        ];
+        assert!(r.batch(held.into()).await.iter().all(Result::is_ok));
+        let hosts: Vec<Host> = r.core.lifecycle.hosts().cloned().collect();
+        let (tally, kernel, gauges) = (r.core.lifecycle.tally(), r.kernel_set(), r.gauges());
+        assert_eq!(
+            gauges,
+            [
+                r#"cordon_hosts{state="probation"} 1"#,
+                r#"cordon_hosts{state="quarantined"} 3"#
+            ]
+        );
+
+        r.refuse_writes(true);
+        // Released and quarantined again in the same batch (the undo must
+        // go back to the first version), a fixed end on a quarantine, a
+        // relapse from probation, a new host, and a refused release.
+        let batch = vec![
+            r.release("100.64.1.1"),
+            r.quarantine("100.64.1.1", None),
+            r.quarantine("100.64.1.2", hold),
+            r.quarantine("100.64.1.3", None),
+            r.quarantine("100.64.1.5", None),
+            r.release("100.64.1.9"),
+        ];
+        let answers = r.batch(batch.clone()).await;
+        assert!(
+            answers[..5]
+                .iter()
+                .all(|a| matches!(a, Err(Failure::Store(_)))),
+            "{answers:?}"
+        );
+        assert!(matches!(answers[5], Err(Failure::Refused(_))));
+        assert_eq!(r.core.lifecycle.hosts().cloned().collect::<Vec<_>>(), hosts);
+        assert_eq!(r.core.lifecycle.tally(), tally);
+        assert_eq!(r.kernel_set(), kernel);
+        assert_eq!(r.gauges(), gauges);
+
+        // Once the store takes writes again the same batch goes through
+        // from the states that were put back.
+        r.refuse_writes(false);
+        let answers = r.batch(batch).await;
+        assert!(answers[..5].iter().all(Result::is_ok), "{answers:?}");
+        let relapses = |text: &str| match r.core.lifecycle.get(&r.addr(text)).map(|h| &h.state) {
+            Some(State::Quarantined(q)) => q.relapses,
+            other => panic!("{text} is {other:?}"),
+        };
+        assert_eq!(relapses("100.64.1.1"), 1);
+        assert_eq!(relapses("100.64.1.3"), 1);
+        assert!(r.kernel_set().contains(&r.addr("100.64.1.5").net()));
+        assert_eq!(r.core.lifecycle.tally(), r.core.lifecycle.recount());
+        assert_eq!(
+            r.gauges(),
+            [
+                r#"cordon_hosts{state="probation"} 0"#,
+                r#"cordon_hosts{state="quarantined"} 5"#
+            ]
+        );
+    }
 }

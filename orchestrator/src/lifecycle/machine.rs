@@ -141,11 +141,60 @@ pub enum Refusal {
     ZeroHold,
 }
 
+/// How many records stand in the states the gauges show. Kept as records
+/// change rather than counted, so a batch costs what it changes and not
+/// what is held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Quarantined records.
+    pub quarantined: usize,
+    /// Records on probation.
+    pub probation: usize,
+}
+
+impl Tally {
+    fn slot(&mut self, state: &State) -> Option<&mut usize> {
+        match state {
+            State::Quarantined(_) => Some(&mut self.quarantined),
+            State::Probation(_) => Some(&mut self.probation),
+            State::Clean => None,
+        }
+    }
+}
+
+/// The records a batch changed, each as it stood before the batch's first
+/// change to it: what puts memory back when the store refuses the batch.
+#[derive(Debug, Default)]
+pub struct Undo(BTreeMap<SubscriberAddr, Option<Host>>);
+
+impl Undo {
+    /// `Some(record before the batch)` if the batch changed `addr`'s
+    /// record, `None` if it left it alone.
+    pub fn before(&self, addr: &SubscriberAddr) -> Option<Option<&Host>> {
+        self.0.get(addr).map(Option::as_ref)
+    }
+
+    /// How many records the batch changed (what an undo would rewrite).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether an undo would have nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Every address that has a record, and the policy that moves them.
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     policy: Policy,
+    /// Changed only through [`Lifecycle::set`], which keeps `tally` and
+    /// `journal` in step with it.
     hosts: BTreeMap<SubscriberAddr, Host>,
+    tally: Tally,
+    /// Open between [`Lifecycle::begin`] and [`Lifecycle::finish`].
+    journal: Option<BTreeMap<SubscriberAddr, Option<Host>>>,
 }
 
 fn secs(d: Duration) -> i64 {
@@ -155,10 +204,75 @@ fn secs(d: Duration) -> i64 {
 impl Lifecycle {
     /// A lifecycle over the records read from the store.
     pub fn new(policy: Policy, hosts: impl IntoIterator<Item = Host>) -> Self {
-        Lifecycle {
+        let hosts: BTreeMap<SubscriberAddr, Host> =
+            hosts.into_iter().map(|h| (h.addr, h)).collect();
+        let mut lifecycle = Lifecycle {
             policy,
-            hosts: hosts.into_iter().map(|h| (h.addr, h)).collect(),
+            hosts,
+            tally: Tally::default(),
+            journal: None,
+        };
+        lifecycle.tally = lifecycle.recount();
+        lifecycle
+    }
+
+    /// The one place records change: keeps the tally, and the first version
+    /// of each record a batch touches, in step with the map.
+    fn set(&mut self, addr: SubscriberAddr, host: Option<Host>) {
+        if let Some(n) = host.as_ref().and_then(|h| self.tally.slot(&h.state)) {
+            *n += 1;
         }
+        let old = match host {
+            Some(h) => self.hosts.insert(addr, h),
+            None => self.hosts.remove(&addr),
+        };
+        if let Some(n) = old.as_ref().and_then(|h| self.tally.slot(&h.state)) {
+            *n -= 1;
+        }
+        if let Some(journal) = &mut self.journal {
+            // Only the first change counts: that is how the record stood
+            // before the batch.
+            journal.entry(addr).or_insert(old);
+        }
+    }
+
+    /// Starts remembering what changes, so the batch can be undone.
+    pub fn begin(&mut self) {
+        self.journal = Some(BTreeMap::new());
+    }
+
+    /// Stops remembering; returns what the batch changed since
+    /// [`begin`](Self::begin), as it was before.
+    pub fn finish(&mut self) -> Undo {
+        // A full count per batch is what the tally exists to avoid; debug
+        // builds pay it to catch a tally that drifts.
+        debug_assert_eq!(self.tally, self.recount(), "the host tally drifted");
+        Undo(self.journal.take().unwrap_or_default())
+    }
+
+    /// Puts every record a batch changed back as it was before the batch.
+    pub fn undo(&mut self, undo: Undo) {
+        for (addr, host) in undo.0 {
+            self.restore(addr, host);
+        }
+    }
+
+    /// What the gauges and `cordon status` show, at no cost however many
+    /// records there are.
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+
+    /// Records per state counted one by one: what the kept tally must
+    /// always equal (for checks; it costs a pass over every record).
+    pub fn recount(&self) -> Tally {
+        let mut t = Tally::default();
+        for h in self.hosts.values() {
+            if let Some(n) = t.slot(&h.state) {
+                *n += 1;
+            }
+        }
+        t
     }
 
     /// The policy in force.
@@ -215,10 +329,7 @@ impl Lifecycle {
 
     /// Puts back a record as it was (the store refused to write a change).
     pub fn restore(&mut self, addr: SubscriberAddr, host: Option<Host>) {
-        match host {
-            Some(h) => self.hosts.insert(addr, h),
-            None => self.hosts.remove(&addr),
-        };
+        self.set(addr, host);
     }
 
     /// Every record.
@@ -373,7 +484,7 @@ impl Lifecycle {
                         cordon_config::duration::format(hold)
                     ),
                 };
-                self.hosts.insert(addr, host.clone());
+                self.set(addr, Some(host.clone()));
                 return Ok(vec![Action::Persist {
                     host: Box::new(host),
                     audit,
@@ -410,7 +521,7 @@ impl Lifecycle {
                 note
             },
         };
-        self.hosts.insert(addr, host.clone());
+        self.set(addr, Some(host.clone()));
         Ok(vec![
             Action::Persist {
                 host: Box::new(host),
@@ -452,7 +563,7 @@ impl Lifecycle {
             actor,
             note,
         };
-        self.hosts.insert(addr, host.clone());
+        self.set(addr, Some(host.clone()));
         vec![
             Action::Persist {
                 host: Box::new(host),
@@ -519,7 +630,7 @@ impl Lifecycle {
                     "the fixed hold ended".into(),
                     now,
                 ));
-            } else if let Some(host) = self.hosts.get_mut(&addr) {
+            } else if let Some(mut host) = self.hosts.get(&addr).cloned() {
                 host.state = State::Clean;
                 let audit = Audit {
                     at: now,
@@ -529,8 +640,9 @@ impl Lifecycle {
                     actor: "cordond".into(),
                     note: "probation ended without a relapse".into(),
                 };
+                self.set(addr, Some(host.clone()));
                 actions.push(Action::Persist {
-                    host: Box::new(host.clone()),
+                    host: Box::new(host),
                     audit,
                 });
             }

@@ -20,6 +20,6 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use machine::{Action, Audit, Event, Lifecycle, QuarantineRequest, Refusal};
+pub use machine::{Action, Audit, Event, Lifecycle, QuarantineRequest, Refusal, Tally, Undo};
 pub use policy::Policy;
 pub use state::{Host, Probation, Quarantined, State, Unix};
