@@ -264,7 +264,7 @@ fn measure(bench: &Bench, runs: usize) -> Result<String> {
             s,
             " For the {to} restart, the {} quarantines past the first {from} were added through the control socket beforehand, \
              with {SEED_CONNECTIONS} connections so that cordond's batches come near their limit of 1024: {:.0} s ({:.2} ms each). \
-             Each batch's `nft` transaction reads the whole quarantine set back from the kernel, so a batch costs more the more hosts are held.",
+            ",
             to - from,
             took.as_secs_f64(),
             took.as_secs_f64() * 1000.0 / (to - from) as f64
