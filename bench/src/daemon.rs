@@ -31,11 +31,8 @@ const SINGLE: usize = 100;
 /// Parallel control connections for the bulk load.
 const CONNECTIONS: usize = 64;
 /// Parallel control connections for seeding the larger restart size, which
-/// is not itself measured. cordond batches what is waiting (up to 1024
-/// requests), and each batch's `nft` transaction reads the whole quarantine
-/// set back from the kernel: with 64 connections (batches of about 30)
-/// seeding 100 000 would take over ten minutes, with batches near 1024
-/// about two.
+/// is not itself measured: cordond batches what is waiting (up to 1024
+/// requests), so more connections make fewer, larger batches.
 const SEED_CONNECTIONS: usize = 1024;
 
 struct Daemon {
