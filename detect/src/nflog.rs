@@ -309,24 +309,6 @@ pub enum Skip {
 /// Reads one NFLOG packet message into an event: a new sender, or a
 /// crossing. Pure.
 pub fn event_from_nlas(nlas: &[PacketNla], observed_at: SystemTime) -> Result<NflogEvent, Skip> {
-    let sender = nlas.iter().any(|nla| {
-        matches!(nla, PacketNla::Prefix(p) if p.to_string_lossy().trim() == PREFIX_SMTP_SENDER.trim())
-    });
-    if sender {
-        let payload = nlas.iter().find_map(|nla| match nla {
-            PacketNla::Payload(p) => Some(p.as_slice()),
-            _ => None,
-        });
-        let payload = payload.unwrap_or_default();
-        return source_address(payload)
-            .map(NflogEvent::Sender)
-            .ok_or(Skip::Payload(payload.len()));
-    }
-    crossing_from_nlas(nlas, observed_at).map(NflogEvent::Crossing)
-}
-
-/// Reads one NFLOG packet message into a crossing. Pure.
-pub fn crossing_from_nlas(nlas: &[PacketNla], observed_at: SystemTime) -> Result<Crossing, Skip> {
     let mut prefix = None;
     let mut payload: &[u8] = &[];
     for nla in nlas {
@@ -336,15 +318,19 @@ pub fn crossing_from_nlas(nlas: &[PacketNla], observed_at: SystemTime) -> Result
             _ => {}
         }
     }
-    let signal = prefix
-        .as_deref()
-        .and_then(SignalKind::from_prefix)
-        .ok_or_else(|| Skip::Prefix(prefix.clone()))?;
+    let sender = prefix.as_deref().map(str::trim) == Some(PREFIX_SMTP_SENDER.trim());
+    let signal = prefix.as_deref().and_then(SignalKind::from_prefix);
+    if !sender && signal.is_none() {
+        return Err(Skip::Prefix(prefix));
+    }
     let source = source_address(payload).ok_or(Skip::Payload(payload.len()))?;
-    Ok(Crossing {
-        signal,
-        source,
-        observed_at,
+    Ok(match signal {
+        Some(signal) => NflogEvent::Crossing(Crossing {
+            signal,
+            source,
+            observed_at,
+        }),
+        None => NflogEvent::Sender(source),
     })
 }
 
@@ -371,6 +357,13 @@ mod tests {
     use std::ffi::CString;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
+    fn crossing(nlas: &[PacketNla]) -> Crossing {
+        match event_from_nlas(nlas, SystemTime::UNIX_EPOCH) {
+            Ok(NflogEvent::Crossing(c)) => c,
+            other => panic!("not a crossing: {other:?}"),
+        }
+    }
+
     fn v4_packet(src: Ipv4Addr) -> Vec<u8> {
         let h = etherparse::Ipv4Header::new(
             20,
@@ -391,7 +384,7 @@ mod tests {
             PacketNla::Prefix(CString::new(PREFIX_SMTP_ATTEMPTS).unwrap()),
             PacketNla::Payload(v4_packet(Ipv4Addr::new(100, 64, 1, 7))),
         ];
-        let c = crossing_from_nlas(&nlas, SystemTime::UNIX_EPOCH).unwrap();
+        let c = crossing(&nlas);
         assert_eq!(c.signal, SignalKind::SmtpAttempts);
         assert_eq!(c.source, IpAddr::V4(Ipv4Addr::new(100, 64, 1, 7)));
     }
@@ -412,7 +405,7 @@ mod tests {
             PacketNla::Prefix(CString::new("cordon smtp_destinations").unwrap()),
             PacketNla::Payload(v),
         ];
-        let c = crossing_from_nlas(&nlas, SystemTime::UNIX_EPOCH).unwrap();
+        let c = crossing(&nlas);
         assert_eq!(c.signal, SignalKind::SmtpDestinations);
         assert_eq!(c.source, "2001:db8:1:2::5".parse::<IpAddr>().unwrap());
     }
@@ -450,7 +443,7 @@ mod tests {
             PacketNla::Payload(v4_packet(Ipv4Addr::LOCALHOST)),
         ];
         assert!(matches!(
-            crossing_from_nlas(&nlas, SystemTime::UNIX_EPOCH),
+            event_from_nlas(&nlas, SystemTime::UNIX_EPOCH),
             Err(Skip::Prefix(_))
         ));
         let nlas = vec![
@@ -458,7 +451,7 @@ mod tests {
             PacketNla::Payload(vec![0x45, 0, 0]),
         ];
         assert_eq!(
-            crossing_from_nlas(&nlas, SystemTime::UNIX_EPOCH),
+            event_from_nlas(&nlas, SystemTime::UNIX_EPOCH),
             Err(Skip::Payload(3))
         );
         assert_eq!(source_address(&[]), None);

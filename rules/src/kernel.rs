@@ -353,13 +353,7 @@ impl Kernel {
     ) -> Result<(), RulesError> {
         let mut cmds = Vec::new();
         for base in [names::QUARANTINED, names::QUARANTINED_RANGES] {
-            let placed = |list: &[SubscriberAddr]| -> Vec<IpNet> {
-                list.iter()
-                    .map(|a| names::quarantine_placement(&a.net(), self.ipv6_unit))
-                    .filter(|(b, _)| *b == base)
-                    .map(|(_, n)| n)
-                    .collect()
-            };
+            let placed = |list| names::placed_in(base, list, self.ipv6_unit);
             cmds.extend(self.element_commands(base, &placed(add), &placed(remove)));
         }
         self.apply(cmds, "change quarantined hosts")

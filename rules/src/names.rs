@@ -3,6 +3,7 @@
 //! Each set exists twice, `_v4` and `_v6`, because nftables sets hold one
 //! address family.
 
+use cordon_config::SubscriberAddr;
 use ipnet::IpNet;
 
 /// Quarantined hosts: IPv4 addresses, and IPv6 subscriber prefixes by their
@@ -68,4 +69,15 @@ pub fn quarantine_placement(net: &IpNet, ipv6_unit: u8) -> (&'static str, IpNet)
     } else {
         (QUARANTINED_RANGES, net.trunc())
     }
+}
+
+/// The elements of the sets named `base` for these quarantines (see
+/// [`quarantine_placement`]).
+pub(crate) fn placed_in(base: &str, quarantines: &[SubscriberAddr], ipv6_unit: u8) -> Vec<IpNet> {
+    quarantines
+        .iter()
+        .map(|a| quarantine_placement(&a.net(), ipv6_unit))
+        .filter(|(b, _)| *b == base)
+        .map(|(_, element)| element)
+        .collect()
 }

@@ -217,19 +217,7 @@ pub(crate) fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
         }
     };
     let unit = config.subscribers.ipv6_quarantine_prefix;
-    let placed: Vec<(&str, IpNet)> = carried
-        .quarantined
-        .iter()
-        .map(|a| names::quarantine_placement(&a.net(), unit))
-        .collect();
-    let placed_in = |base: &str| {
-        split(
-            placed
-                .iter()
-                .filter(move |(b, _)| *b == base)
-                .map(|(_, n)| *n),
-        )
-    };
+    let placed_in = |base| split(names::placed_in(base, &carried.quarantined, unit));
     pair(
         names::QUARANTINED,
         "quarantined hosts, and IPv6 subscriber prefixes by first address (cordond, from its store)",
