@@ -156,17 +156,7 @@ impl Kernel {
 
     /// Whether the table is in the kernel.
     pub fn exists(&self) -> Result<bool, RulesError> {
-        let out = self
-            .nft
-            .run(&["-j", "list", "tables", "inet"], None, "list tables")?;
-        let tables: Nftables =
-            serde_json::from_str(&out).map_err(|source| RulesError::BadAnswer {
-                what: "list tables".into(),
-                source,
-            })?;
-        Ok(tables.objects.iter().any(
-            |o| matches!(o, NfObject::ListObject(NfListObject::Table(t)) if t.name == self.table),
-        ))
+        Ok(self.layout()?.is_some())
     }
 
     /// Puts the table for `config` into the kernel, in one transaction
