@@ -53,8 +53,13 @@ pub struct Facts {
     pub quiet_for_s: Option<u64>,
     /// The quiet already reaches the quiet period: release is near.
     pub quiet_enough: bool,
-    /// Time left until the latest end, rounded up to a minute.
+    /// Time left until the fixed end, in whole seconds (the page rounds it
+    /// up when it words it).
     pub remaining_s: Option<u64>,
+    /// An operator set a fixed end (`cordon quarantine --hold`): the
+    /// connection comes back then and only then, so the page says so instead
+    /// of promising the quiet test or a button that was never offered.
+    pub fixed_end: bool,
     /// "I have cleaned my computer" presses left.
     pub self_releases_left: u32,
     /// Whether to offer the button.
@@ -74,6 +79,7 @@ impl Facts {
             quiet_for_s: None,
             quiet_enough: false,
             remaining_s: None,
+            fixed_end: false,
             self_releases_left: 0,
             can_self_release: false,
         }
@@ -88,10 +94,16 @@ impl Facts {
         let last_attempt_s = status.last_smtp_attempt.map(ago);
         let quiet_for_s = last_attempt_s.or(since_s);
         let quiet_enough = quiet_for_s.is_some_and(|q| q >= status.quiet_period_s);
-        let remaining_s = status.until.map(|until| {
-            let left = u64::try_from(until.saturating_sub(now)).unwrap_or(0);
-            left.div_ceil(60) * 60
-        });
+        let remaining_s = status
+            .until
+            .map(|until| u64::try_from(until.saturating_sub(now)).unwrap_or(0));
+        // cordond sends `until` for a quarantine only when an operator gave
+        // it a fixed end, which ends it at that time and not by the quiet
+        // test, and takes the button away. Presses left would mean the button
+        // is offered after all: then the page keeps to the quiet test.
+        let fixed_end = standing == Standing::Quarantined
+            && remaining_s.is_some()
+            && status.self_releases_left == 0;
         Facts {
             standing,
             reason: status.reason.map(|r| match r {
@@ -106,6 +118,7 @@ impl Facts {
             quiet_for_s,
             quiet_enough,
             remaining_s,
+            fixed_end,
             self_releases_left: status.self_releases_left,
             can_self_release: standing == Standing::Quarantined && status.self_releases_left > 0,
         }
@@ -129,23 +142,21 @@ pub struct Outcome {
     pub kind: &'static str,
     /// Seconds since the last mail attempt (`still_sending`).
     pub last_attempt_s: u64,
-    /// Seconds still to wait, rounded up to a minute (`still_sending`, `too_early`).
+    /// Seconds still to wait (`still_sending`, `too_early`); the page rounds
+    /// them up when it words them, so a 2-second wait reads "2 seconds".
     pub wait_s: u64,
 }
 
 impl Outcome {
     /// From `cordond`'s answer, or `None` when it could not be asked.
     pub fn from_answer(answer: Option<&SelfReleaseOutcome>) -> Outcome {
-        let up = |s: u64| s.div_ceil(60) * 60;
         let (kind, last_attempt_s, wait_s) = match answer {
             Some(SelfReleaseOutcome::Released) => ("released", 0, 0),
             Some(SelfReleaseOutcome::StillSending {
                 last_attempt_s_ago,
                 quiet_needed_s,
-            }) => ("still_sending", *last_attempt_s_ago, up(*quiet_needed_s)),
-            Some(SelfReleaseOutcome::TooEarly { remaining_s }) => {
-                ("too_early", 0, up(*remaining_s))
-            }
+            }) => ("still_sending", *last_attempt_s_ago, *quiet_needed_s),
+            Some(SelfReleaseOutcome::TooEarly { remaining_s }) => ("too_early", 0, *remaining_s),
             Some(SelfReleaseOutcome::NoneLeft) => ("none_left", 0, 0),
             Some(SelfReleaseOutcome::NotQuarantined) => ("not_quarantined", 0, 0),
             None => ("unavailable", 0, 0),
@@ -220,12 +231,25 @@ mod tests {
     }
 
     #[test]
-    fn remaining_rounds_up_to_a_minute() {
+    fn remaining_is_kept_to_the_second() {
         let mut s = quarantined();
-        s.until = Some(2_001);
-        assert_eq!(Facts::from_status(&s, 2_000).remaining_s, Some(60));
+        s.until = Some(2_002);
+        assert_eq!(Facts::from_status(&s, 2_000).remaining_s, Some(2));
         s.until = Some(1_000);
         assert_eq!(Facts::from_status(&s, 2_000).remaining_s, Some(0));
+    }
+
+    #[test]
+    fn a_fixed_end_is_told_apart_from_the_quiet_test() {
+        let mut s = quarantined();
+        assert!(!Facts::from_status(&s, 2_000).fixed_end, "presses left");
+        s.self_releases_left = 0;
+        assert!(Facts::from_status(&s, 2_000).fixed_end);
+        s.until = None;
+        assert!(!Facts::from_status(&s, 2_000).fixed_end);
+        s.state = HostState::Probation;
+        s.until = Some(9_000);
+        assert!(!Facts::from_status(&s, 2_000).fixed_end);
     }
 
     #[test]
@@ -236,7 +260,7 @@ mod tests {
         }));
         assert_eq!(
             (o.kind, o.last_attempt_s, o.wait_s),
-            ("still_sending", 120, 7_140)
+            ("still_sending", 120, 7_081)
         );
         assert_eq!(Outcome::from_answer(None).kind, "unavailable");
         assert_eq!(

@@ -71,9 +71,16 @@ impl Pages {
                 Ok(tr.message(page_lang(lang.as_ref()), key, Some(&args)))
             },
         );
-        let tr = translations;
+        // `dur` for time that has passed, `dur_up` for time still to wait.
+        let tr = Arc::clone(&translations);
         env.add_function("dur", move |state: &State, seconds: u64| -> String {
-            word_duration(&tr, page_lang(state.lookup("lang").as_ref()), seconds)
+            let lang = state.lookup("lang");
+            word_duration(&tr, page_lang(lang.as_ref()), seconds, Round::Down)
+        });
+        let tr = translations;
+        env.add_function("dur_up", move |state: &State, seconds: u64| -> String {
+            let lang = state.lookup("lang");
+            word_duration(&tr, page_lang(lang.as_ref()), seconds, Round::Up)
         });
         for (name, _) in BUILTIN {
             env.get_template(name)
@@ -107,19 +114,36 @@ fn fluent_value(v: &Value) -> FluentValue<'static> {
     }
 }
 
-/// Words a duration the way a person says it: moments, minutes up to two
-/// hours, hours up to two days, then days. Rounded down, so "quiet for 59
-/// minutes" is never shown as an hour.
-pub fn word_duration(tr: &Translations, lang: &str, seconds: u64) -> String {
-    let minutes = seconds / 60;
-    let (key, n) = if minutes == 0 {
+/// Which way a duration is rounded when it is worded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// For time that has passed: "quiet for 59 minutes" is never shown as an
+    /// hour.
+    Down,
+    /// For time still to wait (and for periods the subscriber must reach):
+    /// "try again in 2 minutes" must not come true before the wait is over.
+    Up,
+}
+
+/// Words a duration the way a person says it: seconds under a minute (a
+/// 2-second setting is never "1 minute"), minutes up to two hours, hours up
+/// to two days, then days; zero is "a moment". `round` says which way the
+/// larger units round, so every sentence stays true.
+pub fn word_duration(tr: &Translations, lang: &str, seconds: u64, round: Round) -> String {
+    let div = |unit: u64| match round {
+        Round::Down => seconds / unit,
+        Round::Up => seconds.div_ceil(unit),
+    };
+    let (key, n) = if seconds == 0 {
         ("duration-moments", 0)
-    } else if minutes < 120 {
-        ("duration-minutes", minutes)
-    } else if minutes < 48 * 60 {
-        ("duration-hours", minutes / 60)
+    } else if seconds < 60 {
+        ("duration-seconds", seconds)
+    } else if div(60) < 120 {
+        ("duration-minutes", div(60))
+    } else if div(3_600) < 48 {
+        ("duration-hours", div(3_600))
     } else {
-        ("duration-days", minutes / (24 * 60))
+        ("duration-days", div(86_400))
     };
     let mut args = FluentArgs::new();
     args.set("n", n);
@@ -147,12 +171,38 @@ mod tests {
     #[test]
     fn durations() {
         let t = tr();
-        assert_eq!(word_duration(&t, "en", 30), "a moment");
-        assert_eq!(word_duration(&t, "en", 60), "1 minute");
-        assert_eq!(word_duration(&t, "en", 119 * 60), "119 minutes");
-        assert_eq!(word_duration(&t, "en", 7_200), "2 hours");
-        assert_eq!(word_duration(&t, "da", 3 * 86_400), "3 dage");
-        assert_eq!(word_duration(&t, "es", 86_400 * 2), "2 días");
+        let down = |lang, s| word_duration(&t, lang, s, Round::Down);
+        let up = |lang, s| word_duration(&t, lang, s, Round::Up);
+        assert_eq!(down("en", 0), "a moment");
+        assert_eq!(down("en", 60), "1 minute");
+        assert_eq!(down("en", 119 * 60), "119 minutes");
+        assert_eq!(down("en", 7_200), "2 hours");
+        assert_eq!(down("da", 3 * 86_400), "3 dage");
+        assert_eq!(down("es", 86_400 * 2), "2 días");
+        // Passed time rounds down, time to wait rounds up.
+        assert_eq!(down("en", 61), "1 minute");
+        assert_eq!(up("en", 61), "2 minutes");
+        assert_eq!(down("en", 7_199 + 3_600), "2 hours");
+        assert_eq!(up("en", 7_201), "3 hours");
+        assert_eq!(up("en", 2 * 86_400 + 1), "3 days");
+    }
+
+    /// A 2-second setting is "2 seconds", never "1 minute" or "a moment",
+    /// with each language's singular and plural.
+    #[test]
+    fn seconds_under_a_minute() {
+        let t = tr();
+        for round in [Round::Down, Round::Up] {
+            let w = |lang, s| word_duration(&t, lang, s, round);
+            assert_eq!(w("en", 1), "1 second");
+            assert_eq!(w("en", 2), "2 seconds");
+            assert_eq!(w("en", 59), "59 seconds");
+            assert_eq!(w("es", 1), "1 segundo");
+            assert_eq!(w("es", 2), "2 segundos");
+            assert_eq!(w("da", 1), "1 sekund");
+            assert_eq!(w("da", 2), "2 sekunder");
+            assert_eq!(w("da", 21), "21 sekunder");
+        }
     }
 
     #[test]

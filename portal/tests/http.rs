@@ -347,7 +347,7 @@ fn self_release_answers_in_plain_words() {
 
     p.stand_in().set_release(SelfReleaseOutcome::NoneLeft);
     let da = press("da").text();
-    assert!(da.contains("Ring venligst til os"), "{da}");
+    assert!(da.contains("Kontakt os venligst"), "{da}");
     assert!(da.contains("+45 70 00 00 00"));
 
     p.stand_in()

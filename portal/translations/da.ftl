@@ -8,6 +8,10 @@ footer = Denne side kommer fra { $isp }. Vi beder dig aldrig om en adgangskode h
 ## Varigheder
 
 duration-moments = et øjeblik
+duration-seconds = { $n ->
+    [one] 1 sekund
+   *[other] { $n } sekunder
+}
 duration-minutes = { $n ->
     [one] 1 minut
    *[other] { $n } minutter
@@ -53,7 +57,7 @@ fact-last = Det seneste forsøg var for { $duration } siden.
 fact-no-attempts = Siden da har ingen enhed forsøgt at sende post.
 fact-quiet = Din forbindelse kommer tilbage af sig selv, når dine enheder ikke har sendt post i { $period }. Indtil nu har der været stille i { $quiet }.
 fact-quiet-enough = Dine enheder har ikke sendt post i { $quiet }. Det er længe nok: din forbindelse kommer tilbage om få minutter.
-fact-until = Senest om { $duration } ophører begrænsningen.
+fact-fixed-end = { $isp } har fastsat, hvornår begrænsningen slutter. Din forbindelse kommer tilbage af sig selv om { $duration }.
 reason-detection = Vores system opdagede selv posten.
 reason-report = Andre posttjenester har fortalt os om uønsket post fra din forbindelse.
 reason-operator = Vores kundeservice har begrænset forbindelsen.
@@ -65,6 +69,7 @@ step-find = Tænk på alle de enheder, der bruger dit internet: computere, bærb
 step-clean = Rens hver enkelt med trinene for dens system herunder. Tryk på et system for at se trinene.
 step-button = Når du er færdig, så tryk på knappen "Jeg har renset min computer" længere nede.
 step-wait = Vent derefter. Din forbindelse kommer tilbage af sig selv, når den uønskede post stopper.
+step-wait-fixed = Vent derefter. Din forbindelse kommer tilbage af sig selv om { $duration }.
 
 os-windows = Windows-computer
 windows-1 = Åbn menuen Start, skriv "Windows-sikkerhed", og åbn den.
@@ -106,7 +111,8 @@ release-left = { $n ->
     [one] Du kan bruge knappen 1 gang mere.
    *[other] Du kan bruge knappen { $n } gange mere.
 }
-release-none-left = Du har brugt knappen så mange gange, som du må. Din forbindelse kommer stadig tilbage af sig selv, når den uønskede post stopper, eller du kan ringe til os.
+release-none-left = Du kan ikke bruge knappen denne gang. Din forbindelse kommer stadig tilbage af sig selv, når den uønskede post stopper.
+release-fixed = Denne gang skal du ikke trykke på nogen knap. { $isp } har fastsat, hvornår begrænsningen slutter: din forbindelse kommer tilbage af sig selv om { $duration }.
 
 ## Værktøjer
 
@@ -126,7 +132,11 @@ prevent-passwords = Brug en ny adgangskode til hver konto, og skift routerens ad
 ## Hjælp
 
 support-title = Brug for hjælp?
-support-text = Ring til { $isp }. Vi gennemgår det med dig, trin for trin.
+support-text-call-or-write = Ring eller skriv til { $isp }. Vi gennemgår det med dig, trin for trin.
+support-text-call = Ring til { $isp }. Vi gennemgår det med dig, trin for trin.
+support-text-write = Skriv til { $isp }. Vi svarer og gennemgår det med dig, trin for trin.
+support-text-web = Du finder hjælp fra { $isp } på deres hjemmeside.
+support-text-none = Brug telefonnummeret eller adressen på din regning eller kontrakt for at kontakte { $isp }.
 support-phone = Telefon
 support-email = E-mail
 support-web = Web
@@ -141,12 +151,12 @@ outcome-still-sending-title = Ikke endnu
 outcome-still-sending-text = En enhed på din forbindelse forsøgte stadig at sende post for { $ago } siden. Din forbindelse åbner, når der har været stille i { $wait } mere. Tjek også dine andre enheder, og prøv så igen.
 outcome-too-early-title = Ikke endnu
 outcome-too-early-text = Begrænsningen skal vare lidt længere. Prøv igen om { $wait }.
-outcome-none-left-title = Ring venligst til os
-outcome-none-left-text = Du har brugt knappen så mange gange, som du må. Vores kundeservice kan åbne din forbindelse, når de har gennemgået den med dig. Den kommer også tilbage af sig selv, når den uønskede post stopper.
+outcome-none-left-title = Kontakt os venligst
+outcome-none-left-text = Knappen kan ikke åbne din forbindelse denne gang. Vores kundeservice kan åbne den, når de har gennemgået den med dig. Din forbindelse kommer også tilbage af sig selv senere.
 outcome-not-quarantined-title = Dit internet er ikke begrænset
 outcome-not-quarantined-text = Du behøver ikke gøre noget. Hvis en side ikke åbnede, så prøv igen.
 outcome-unavailable-title = Prøv igen om et par minutter
-outcome-unavailable-text = Vi kunne ikke tjekke din forbindelse lige nu. Vent et par minutter, og tryk på knappen igen, eller ring til os.
+outcome-unavailable-text = Vi kunne ikke tjekke din forbindelse lige nu. Vent et par minutter, og tryk på knappen igen, eller kontakt os.
 
 ## Problemer
 

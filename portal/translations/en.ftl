@@ -8,6 +8,10 @@ footer = This page comes from { $isp }. We will never ask for a password here.
 ## Durations (the page words them; plurals by count)
 
 duration-moments = a moment
+duration-seconds = { $n ->
+    [one] 1 second
+   *[other] { $n } seconds
+}
 duration-minutes = { $n ->
     [one] 1 minute
    *[other] { $n } minutes
@@ -53,7 +57,7 @@ fact-last = The last try was { $duration } ago.
 fact-no-attempts = Since then, no device has tried to send mail.
 fact-quiet = Your connection comes back by itself when your devices have sent no mail for { $period }. So far they have been quiet for { $quiet }.
 fact-quiet-enough = Your devices have sent no mail for { $quiet }. That is long enough: your connection comes back in a few minutes.
-fact-until = At the very latest, the limit ends in { $duration }.
+fact-fixed-end = { $isp } has set a fixed end for this limit. Your connection comes back by itself in { $duration }.
 reason-detection = Our system saw the mail itself.
 reason-report = Other mail services told us about junk mail from your connection.
 reason-operator = Our support team limited the connection.
@@ -65,6 +69,7 @@ step-find = Think of every device that uses your internet: computers, laptops, p
 step-clean = Clean each one with the steps for its system below. Tap a system to see its steps.
 step-button = When you are done, press the button "I have cleaned my computer" further down.
 step-wait = Then wait. Your connection comes back by itself when the junk mail stops.
+step-wait-fixed = Then wait. Your connection comes back by itself in { $duration }.
 
 os-windows = Windows computer
 windows-1 = Open the Start menu, type "Windows Security" and open it.
@@ -106,7 +111,8 @@ release-left = { $n ->
     [one] You can use this button 1 more time.
    *[other] You can use this button { $n } more times.
 }
-release-none-left = You have used this button as often as allowed. Your connection still comes back by itself when the junk mail stops, or you can call us.
+release-none-left = You cannot use the button this time. Your connection still comes back by itself when the junk mail stops.
+release-fixed = No button is needed this time. { $isp } has set when the limit ends: your connection comes back by itself in { $duration }.
 
 ## Tools
 
@@ -126,7 +132,11 @@ prevent-passwords = Use a different password for each account, and change your r
 ## Support
 
 support-title = Need help?
-support-text = Call { $isp }. We will go through it with you, step by step.
+support-text-call-or-write = Call or write to { $isp }. We will go through it with you, step by step.
+support-text-call = Call { $isp }. We will go through it with you, step by step.
+support-text-write = Write to { $isp }. We will answer and go through it with you, step by step.
+support-text-web = You find help from { $isp } on its website.
+support-text-none = To reach { $isp }, use the phone number or address on your bill or contract.
 support-phone = Phone
 support-email = Email
 support-web = Web
@@ -141,12 +151,12 @@ outcome-still-sending-title = Not yet
 outcome-still-sending-text = A device on your connection still tried to send mail { $ago } ago. Your connection opens when it has been quiet for { $wait } more. Check your other devices too, then try again.
 outcome-too-early-title = Not yet
 outcome-too-early-text = The limit has to last a little longer. Please try again in { $wait }.
-outcome-none-left-title = Please call us
-outcome-none-left-text = You have used this button as often as allowed. Our support team can open your connection after checking it with you. It also comes back by itself when the junk mail stops.
+outcome-none-left-title = Please contact us
+outcome-none-left-text = The button cannot open your connection this time. Our support team can open it after checking it with you. Your connection also comes back by itself later.
 outcome-not-quarantined-title = Your internet is not limited
 outcome-not-quarantined-text = There is nothing you need to do. If a page did not open, please try again.
 outcome-unavailable-title = Please try again in a few minutes
-outcome-unavailable-text = We could not check your connection just now. Wait a few minutes and press the button again, or call us.
+outcome-unavailable-text = We could not check your connection just now. Wait a few minutes and press the button again, or contact us.
 
 ## Problems
 

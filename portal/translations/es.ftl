@@ -8,6 +8,10 @@ footer = Esta página es de { $isp }. Aquí nunca te pediremos una contraseña.
 ## Duraciones
 
 duration-moments = un momento
+duration-seconds = { $n ->
+    [one] 1 segundo
+   *[other] { $n } segundos
+}
 duration-minutes = { $n ->
     [one] 1 minuto
    *[other] { $n } minutos
@@ -53,7 +57,7 @@ fact-last = El último intento fue hace { $duration }.
 fact-no-attempts = Desde entonces, ningún aparato ha intentado enviar correo.
 fact-quiet = Tu conexión vuelve sola cuando tus aparatos pasan { $period } sin enviar correo. Por ahora llevan { $quiet } en silencio.
 fact-quiet-enough = Tus aparatos llevan { $quiet } sin enviar correo. Es suficiente: tu conexión volverá en unos minutos.
-fact-until = Como muy tarde, el límite termina dentro de { $duration }.
+fact-fixed-end = { $isp } ha fijado cuándo termina este límite. Tu conexión volverá sola dentro de { $duration }.
 reason-detection = Nuestro sistema detectó el correo por sí mismo.
 reason-report = Otros servicios de correo nos avisaron de correo basura desde tu conexión.
 reason-operator = Nuestro equipo de soporte limitó la conexión.
@@ -65,6 +69,7 @@ step-find = Piensa en todos los aparatos que usan tu internet: equipos de sobrem
 step-clean = Limpia cada uno con los pasos de su sistema, aquí abajo. Toca un sistema para ver sus pasos.
 step-button = Cuando termines, pulsa el botón «He limpiado mi equipo», más abajo.
 step-wait = Después, espera. Tu conexión vuelve sola cuando el correo basura se detiene.
+step-wait-fixed = Después, espera. Tu conexión volverá sola dentro de { $duration }.
 
 os-windows = Equipo con Windows
 windows-1 = Abre el menú Inicio, escribe «Seguridad de Windows» y ábrelo.
@@ -106,7 +111,8 @@ release-left = { $n ->
     [one] Puedes usar este botón 1 vez más.
    *[other] Puedes usar este botón { $n } veces más.
 }
-release-none-left = Ya has usado este botón todas las veces permitidas. Tu conexión volverá sola cuando el correo basura se detenga, o puedes llamarnos.
+release-none-left = Esta vez no puedes usar el botón. Tu conexión volverá sola igualmente cuando el correo basura se detenga.
+release-fixed = Esta vez no hace falta ningún botón. { $isp } ha fijado cuándo termina el límite: tu conexión volverá sola dentro de { $duration }.
 
 ## Herramientas
 
@@ -126,7 +132,11 @@ prevent-passwords = Usa una contraseña distinta para cada cuenta, y cambia la d
 ## Ayuda
 
 support-title = ¿Necesitas ayuda?
-support-text = Llama a { $isp }. Lo revisamos contigo paso a paso.
+support-text-call-or-write = Llama o escribe a { $isp }. Lo revisamos contigo paso a paso.
+support-text-call = Llama a { $isp }. Lo revisamos contigo paso a paso.
+support-text-write = Escribe a { $isp }. Te respondemos y lo revisamos contigo paso a paso.
+support-text-web = Encontrarás ayuda de { $isp } en su página web.
+support-text-none = Para contactar con { $isp }, usa el teléfono o la dirección de tu factura o tu contrato.
 support-phone = Teléfono
 support-email = Correo
 support-web = Web
@@ -141,12 +151,12 @@ outcome-still-sending-title = Todavía no
 outcome-still-sending-text = Un aparato de tu conexión intentó enviar correo hace { $ago }. Tu conexión se abrirá cuando lleve { $wait } más en silencio. Revisa también tus otros aparatos y vuelve a intentarlo.
 outcome-too-early-title = Todavía no
 outcome-too-early-text = El límite tiene que durar un poco más. Vuelve a intentarlo dentro de { $wait }.
-outcome-none-left-title = Llámanos, por favor
-outcome-none-left-text = Ya has usado este botón todas las veces permitidas. Nuestro equipo de soporte puede abrir tu conexión después de revisarla contigo. También vuelve sola cuando el correo basura se detenga.
+outcome-none-left-title = Contáctanos, por favor
+outcome-none-left-text = Esta vez el botón no puede abrir tu conexión. Nuestro equipo de soporte puede abrirla después de revisarla contigo. Tu conexión también volverá sola más adelante.
 outcome-not-quarantined-title = Tu internet no está limitado
 outcome-not-quarantined-text = No tienes que hacer nada. Si una página no se abrió, vuelve a intentarlo.
 outcome-unavailable-title = Inténtalo de nuevo en unos minutos
-outcome-unavailable-text = Ahora mismo no hemos podido comprobar tu conexión. Espera unos minutos y vuelve a pulsar el botón, o llámanos.
+outcome-unavailable-text = Ahora mismo no hemos podido comprobar tu conexión. Espera unos minutos y vuelve a pulsar el botón, o contáctanos.
 
 ## Problemas
 

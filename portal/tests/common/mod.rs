@@ -147,6 +147,9 @@ pub struct Setup {
     pub tools: Vec<(&'static str, Vec<u8>)>,
     /// Extra YAML lines under `portal:`.
     pub portal_yaml: String,
+    /// `portal.support` as a YAML flow mapping; `None` gives a phone, an
+    /// e-mail address and opening hours.
+    pub support: Option<&'static str>,
 }
 
 /// A running `cordon-portal`, killed on drop.
@@ -200,10 +203,13 @@ impl Portal {
              control:\n  portal_socket: {sock}\n\
              portal:\n  listen: [\"127.0.0.1:0\"]\n  redirect_port: 0\n  public_url: {PUBLIC_URL}\n  \
              tools_dir: {tools}\n  isp_name: Example Net\n  \
-             support: {{ phone: \"+45 70 00 00 00\", email: support@isp.test, hours: \"8-22\" }}\n{user}{extra}",
+             support: {support}\n{user}{extra}",
             sock = dir.path().join("portal.sock").display(),
             tools = tools_dir.display(),
             extra = setup.portal_yaml,
+            support = setup.support.unwrap_or(
+                "{ phone: \"+45 70 00 00 00\", email: support@isp.test, hours: \"8-22\" }"
+            ),
         );
         let config_path = dir.path().join("cordon.yaml");
         std::fs::write(&config_path, config).unwrap();
