@@ -6,14 +6,26 @@
 //! machine without it fails these tests rather than skipping them.
 #![allow(clippy::unwrap_used)]
 
+mod axe;
 mod common;
 
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{Portal, Setup, quarantined};
+use cordon_proto::portal::{HostStatus, SelfReleaseOutcome};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 fn require_browser() {
     assert!(
@@ -169,4 +181,220 @@ fn a_spanish_browser_gets_spanish_and_the_button_answers() {
         &[&format!("--screenshot={}", shot.display())],
         &format!("file://{}", p.dir.path().join("answer.html").display()),
     );
+}
+
+/// The release form's button (portal/templates/cleanup.html).
+const BUTTON: &str = r#"form[action="release"] button[type="submit"]"#;
+/// How long one WebDriver command (a page load, a click, an audit) may take.
+const STEP: Duration = Duration::from_secs(60);
+
+/// axe-core finds no violation of WCAG 2.1 A/AA or of its best practices on
+/// what a phone shows (390 x 844): the cleanup page with its button, the
+/// page of a fixed hold (no button), and the answers to the button, in every
+/// language. Any violation fails the test with its rule, impact and nodes.
+#[test]
+fn axe_finds_no_violation_at_phone_size() {
+    require_browser();
+    let axe = axe::script();
+    let p = Portal::start(Setup {
+        status: Some(quarantined()),
+        tools: vec![("cleaner.exe", vec![7u8; 4_000])],
+        ..Setup::default()
+    });
+    let driver = Chromedriver::start(&screens_dir().join("chromedriver.log"));
+    let profile = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let found = rt.block_on(async {
+        let client = step(
+            "starting a WebDriver session",
+            session(driver.port, profile.path()),
+        )
+        .await;
+        let mut found = Vec::new();
+        let mut audit = async |what: String| {
+            let v = step(&format!("auditing {what}"), async {
+                Ok::<_, ()>(axe::violations(&client, &axe).await)
+            })
+            .await;
+            found.extend(v.into_iter().map(|v| format!("{what}: {v}")));
+        };
+        let answers = [
+            ("released", SelfReleaseOutcome::Released),
+            (
+                "still sending",
+                SelfReleaseOutcome::StillSending {
+                    last_attempt_s_ago: 120,
+                    quiet_needed_s: 600,
+                },
+            ),
+            ("none left", SelfReleaseOutcome::NoneLeft),
+        ];
+        for lang in ["en", "es", "da"] {
+            let page = p.url(&format!("/?lang={lang}"));
+            step("opening the cleanup page", client.goto(&page)).await;
+            audit(format!("cleanup page ({lang})")).await;
+            for (name, outcome) in &answers {
+                p.stand_in().set_release(outcome.clone());
+                step("opening the cleanup page", client.goto(&page)).await;
+                press(&client).await;
+                audit(format!("answer {name} ({lang})")).await;
+            }
+        }
+        // A fixed hold: the page without the button (the portal keeps
+        // cordond's answer for about a second, so wait for the new one).
+        p.stand_in().set_status(Some(HostStatus {
+            until: Some(common::now() + 86_400),
+            self_releases_left: 0,
+            ..quarantined()
+        }));
+        for lang in ["en", "es", "da"] {
+            let page = p.url(&format!("/?lang={lang}"));
+            let deadline = Instant::now() + STEP;
+            loop {
+                step("opening the cleanup page", client.goto(&page)).await;
+                let src = step("reading the page", client.source()).await;
+                if !src.contains("action=\"release\"") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the fixed hold never showed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            audit(format!("fixed hold ({lang})")).await;
+        }
+        let _ = tokio::time::timeout(STEP, client.close()).await;
+        found
+    });
+    assert!(
+        found.is_empty(),
+        "axe-core found {} violation(s):\n{}",
+        found.len(),
+        found.join("\n")
+    );
+}
+
+/// Runs one WebDriver command to its end, or fails the test.
+async fn step<T, E: std::fmt::Debug>(what: &str, command: impl Future<Output = Result<T, E>>) -> T {
+    match tokio::time::timeout(STEP, command).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => panic!("{what}: {e:?}"),
+        Err(_) => panic!("{what}: no answer within {STEP:?}"),
+    }
+}
+
+/// A Chromium session with a phone's screen (390 x 844).
+async fn session(port: u16, profile: &Path) -> Result<Client, fantoccini::error::NewSessionError> {
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-quic",
+                "--disable-dev-shm-usage",
+                format!("--user-data-dir={}", profile.display()),
+                "--window-size=390,844",
+            ],
+            // Headless Chromium keeps windows at least 500 px wide; a
+            // phone's screen is narrower.
+            "mobileEmulation": {
+                "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 1.0 },
+            },
+            "prefs": {
+                "session.restore_on_startup": 4,
+                "session.startup_urls": ["about:blank"],
+            },
+        },
+    });
+    let Value::Object(caps) = caps else {
+        unreachable!("capabilities are an object")
+    };
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+}
+
+/// Presses "I have cleaned my computer" and waits for the answer page.
+async fn press(client: &Client) {
+    step("pressing the button", async {
+        client.find(Locator::Css(BUTTON)).await?.click().await
+    })
+    .await;
+    let deadline = Instant::now() + STEP;
+    while !step("reading the URL", client.current_url())
+        .await
+        .path()
+        .ends_with("/release")
+    {
+        assert!(Instant::now() < deadline, "no answer to the button");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// chromedriver on a port of loopback the kernel picks, in its own process
+/// group (with the Chromium it starts); dropping it ends the group.
+struct Chromedriver {
+    child: Child,
+    port: u16,
+}
+
+impl Chromedriver {
+    fn start(log: &Path) -> Chromedriver {
+        assert!(
+            Path::new(CHROMEDRIVER).exists(),
+            "{CHROMEDRIVER} is missing: apt-get install chromium-driver (scripts/install-deps test does)"
+        );
+        let mut child = Command::new(CHROMEDRIVER)
+            .args(["--port=0", &format!("--log-path={}", log.display())])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut driver = Chromedriver { child, port: 0 };
+        // "ChromeDriver was started successfully on port 33639."
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(port) = line
+                    .split("started successfully on port ")
+                    .nth(1)
+                    .and_then(|p| p.trim_end_matches('.').parse::<u16>().ok())
+                {
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        driver.port = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("chromedriver did not say its port; see {}", log.display()));
+        driver
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let group = Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
+        let _ = killpg(group, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
 }
