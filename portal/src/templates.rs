@@ -305,6 +305,25 @@ mod tests {
                 }};
                 p.render("outcome.html", ctx).unwrap();
             }
+            // Every combination of ways to reach the provider, none included.
+            for bits in 0..8 {
+                let support = cordon_config::Support {
+                    phone: (bits & 1 != 0).then(|| "+45 70 00 00 00".into()),
+                    email: (bits & 2 != 0).then(|| "support@isp.example".into()),
+                    url: (bits & 4 != 0).then(|| "https://isp.example/help".into()),
+                    hours: None,
+                };
+                let ctx = minijinja::context! {
+                    lang => lang,
+                    langs => t.links(lang),
+                    isp => "Example Net",
+                    support => &support,
+                    outcome => Outcome::from_answer(None),
+                };
+                let html = p.render("outcome.html", ctx).unwrap();
+                assert_eq!(html.contains("tel:"), bits & 1 != 0, "{lang} {bits}");
+                assert_eq!(html.contains("mailto:"), bits & 2 != 0, "{lang} {bits}");
+            }
             for message in [
                 "problem-not-found",
                 "problem-form-expired",

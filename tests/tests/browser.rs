@@ -16,6 +16,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+// The same accessibility audit as the portal's browser test.
+#[path = "../../portal/tests/axe/mod.rs"]
+mod axe;
 mod common;
 
 use std::fs::File;
@@ -81,6 +84,7 @@ fn a_spanish_browser_lands_on_the_cleanup_page_and_hears_not_yet() {
         .unwrap();
     let home = lab.subscriber(0);
     let addr = home.ipv4().to_string();
+    let axe = axe::script();
     let screens = Screens::new();
     let profile = tempfile::tempdir().unwrap();
     // Declared after `lab` and `profile`, so dropped before them.
@@ -127,6 +131,7 @@ fn a_spanish_browser_lands_on_the_cleanup_page_and_hears_not_yet() {
         assert!(title.starts_with(QUARANTINED_TITLE), "title: {title}");
         assert_eq!(browser.text("p.calm"), COMES_BACK);
         assert_eq!(browser.text(BUTTON), RELEASE_BUTTON);
+        browser.audit(&axe, "the cleanup page");
         screens.save_scrolling(&browser, "1-landed");
 
         // Pressing the button while the computer still sends: "not yet".
@@ -144,6 +149,7 @@ fn a_spanish_browser_lands_on_the_cleanup_page_and_hears_not_yet() {
             answer.starts_with(STILL_SENDING.0) && answer.contains(STILL_SENDING.1),
             "answer: {answer}"
         );
+        browser.audit(&axe, "the answer \"not yet\"");
         screens.save(&browser, "2-not-yet");
         assert_eq!(lab.state(&addr).unwrap(), "quarantined");
 
@@ -156,6 +162,7 @@ fn a_spanish_browser_lands_on_the_cleanup_page_and_hears_not_yet() {
         .unwrap();
         assert_eq!(browser.text("h1"), BACK_TITLE);
         assert_eq!(browser.attr("html", "lang").as_deref(), Some("es"));
+        browser.audit(&axe, "the page once the internet is back");
         screens.save(&browser, "3-back");
 
         // And the address the person wanted opens the real site.
@@ -301,6 +308,20 @@ impl Browser {
             now != before && now.ends_with("/release")
         })
         .unwrap();
+    }
+
+    /// axe-core's audit (WCAG 2.1 A/AA and best practice) of the page shown
+    /// now, at the phone's size: any violation fails the test, named.
+    fn audit(&self, axe: &str, what: &str) {
+        let found = self.step(&format!("auditing {what}"), async {
+            Ok::<_, ()>(axe::violations(self.client(), axe).await)
+        });
+        assert!(
+            found.is_empty(),
+            "axe-core found {} violation(s) on {what}:\n{}",
+            found.len(),
+            found.join("\n")
+        );
     }
 
     fn screenshot(&self) -> Vec<u8> {
