@@ -2,8 +2,12 @@
 //! portal, in each language, and finds the steps and the button. The
 //! screenshots are kept in `target/tmp/portal-screens/` for people to look at.
 //!
-//! Needs Debian's `chromium` (`scripts/install-deps test` installs it); a
-//! machine without it fails these tests rather than skipping them.
+//! The accessibility audit (axe-core, driven through chromedriver) runs on
+//! the same pages at the same size.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`, and axe-core in
+//! `target/axe-core/` (`scripts/install-deps test` installs all three); a
+//! machine without them fails these tests rather than skipping them.
 #![allow(clippy::unwrap_used)]
 
 mod axe;

@@ -4,14 +4,15 @@
 //! portal's cleanup page in Spanish (its Accept-Language), presses "He
 //! limpiado mi equipo" and reads the answer ("not yet" while the computer
 //! still sends mail); once the computer is quiet, the portal says the
-//! internet works again and the address opens the real site.
+//! internet works again and the address opens the real site. axe-core
+//! audits each of those pages (WCAG 2.1 A/AA and best practice) on the way.
 //!
 //! The screenshots are kept as test output in
 //! `target/tmp/browser-screens/` (`CARGO_TARGET_TMPDIR`), with
 //! chromedriver's log, for a person to look at.
 //!
-//! Needs root, `chromium` and `chromium-driver` (`scripts/install-deps
-//! test`), and the workspace's binaries beside the test executable, which
+//! Needs root, `chromium`, `chromium-driver` and axe-core
+//! (`scripts/install-deps test`), and the workspace's binaries beside the test executable, which
 //! `cargo test --workspace` (scripts/test) builds before running any test.
 
 #![allow(clippy::unwrap_used)]
