@@ -21,9 +21,11 @@ mod elements;
 mod error;
 mod kernel;
 pub mod names;
+mod nft;
 mod render;
 
 pub use elements::{Carried, SmtpSeen};
 pub use error::RulesError;
-pub use kernel::{Installed, Kernel, NftCommand};
+pub use kernel::{Installed, Kernel};
+pub use nft::NftCommand;
 pub use render::render;
