@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use nftables::schema::{Element, NfCmd, NfListObject, NfObject, Nftables};
 use nftables::types::NfFamily;
 
+use crate::drift::Shape;
 use crate::elements::{Carried, Listed, Listing, SmtpSeen, nft_text, seen_from_text, to_expr};
 use crate::error::RulesError;
 use crate::names::{self, set_for, set_name};
@@ -81,21 +82,65 @@ impl Kernel {
         }
     }
 
-    /// The chains and set definitions of the live table; `None` without one.
-    fn layout(&self) -> Result<Option<Layout>, RulesError> {
-        let what = "read the table's layout";
-        // `-t` leaves set elements out: the layout is small whatever the
-        // number of hosts. Rules are skipped unread (see the crate docs on
-        // what the typed schema cannot express).
+    /// The live table's shape (chains, rules, set definitions; no
+    /// elements), for comparison with the one recorded after an install;
+    /// `None` without a table. One small listing whatever the number of
+    /// hosts.
+    pub fn shape(&self) -> Result<Option<Shape>, RulesError> {
+        let Some(out) = self.listing()? else {
+            return Ok(None);
+        };
+        Shape::from_listing(&out)
+            .map(Some)
+            .map_err(|source| RulesError::BadAnswer {
+                what: "read the table's shape".to_owned(),
+                source,
+            })
+    }
+
+    /// `nft -j -t list table` of our table; `None` without one. `-t`
+    /// leaves set elements out: the answer is small whatever the number of
+    /// hosts.
+    fn listing(&self) -> Result<Option<String>, RulesError> {
         let args = ["-j", "-t", "list", "table", "inet", &self.table];
-        let out = match self.nft.run(&args, None, what) {
-            Ok(out) => out,
+        match self.nft.run(&args, None, "list the table") {
+            Ok(out) => Ok(Some(out)),
             Err(RulesError::Refused { stderr, .. })
                 if stderr.contains("No such file or directory") =>
             {
-                return Ok(None);
+                Ok(None)
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the live table and creates it for `config` in one
+    /// transaction, carrying the recent SMTP attempts over. Second choice
+    /// to [`Kernel::install`] (see there for the window it opens), for
+    /// changes an in-place update cannot undo: the table's own flags
+    /// (`dormant`), objects Cordon never declares (flowtables, named
+    /// counters).
+    pub fn install_anew(&self, config: &Config, carried: &Carried) -> Result<(), RulesError> {
+        match self.layout()? {
+            Some(live) => self.replace(config, carried, &live),
+            None => self
+                .nft
+                .run(
+                    &["-f", "-"],
+                    Some(&render(config, carried)?),
+                    "install the ruleset",
+                )
+                .map(drop),
+        }
+    }
+
+    /// The chains and set definitions of the live table; `None` without one.
+    fn layout(&self) -> Result<Option<Layout>, RulesError> {
+        let what = "read the table's layout";
+        // Rules are skipped unread (see the crate docs on what the typed
+        // schema cannot express).
+        let Some(out) = self.listing()? else {
+            return Ok(None);
         };
         let doc: serde_json::Value =
             serde_json::from_str(&out).map_err(|source| RulesError::BadAnswer {
@@ -125,9 +170,11 @@ impl Kernel {
         let kept: Vec<String> = sets(config, &Carried::default())
             .into_iter()
             .filter(|want| {
-                live.sets
-                    .iter()
-                    .any(|l| l.name == want.name && same_definition(&want.definition, l))
+                live.sets.iter().any(|l| {
+                    l.name == want.name
+                        && l.comment.as_deref() == Some(want.comment)
+                        && same_definition(&want.definition, l)
+                })
             })
             .map(|want| want.name)
             .collect();

@@ -43,7 +43,12 @@ impl NftCommand {
     /// [`INTERRUPTED_RETRIES`] times: it happens when the packet path or
     /// another change touches a set while it is being listed, and nothing
     /// was changed by the failed call (a transaction is all or nothing).
-    pub(crate) fn run(&self, args: &[&str], stdin: Option<&str>, what: &str) -> Result<String, RulesError> {
+    pub(crate) fn run(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        what: &str,
+    ) -> Result<String, RulesError> {
         let mut tries = 0;
         loop {
             match self.run_once(args, stdin, what) {
