@@ -175,6 +175,12 @@ fn a_table_changed_by_hand_is_repaired_within_a_second_and_logged() {
     assert_eq!(connect(&free, mail_server_v4(1), 25), TcpOutcome::Reset);
 
     took.sort();
+    for line in cordond_log(&lab)
+        .lines()
+        .filter(|l| l.contains("changed outside cordond"))
+    {
+        eprintln!("{line}");
+    }
     eprintln!(
         "repair times (change to table restored, as polled): median {:?}, all {took:?}",
         took[took.len() / 2]
