@@ -24,6 +24,7 @@ mod drift;
 mod elements;
 mod error;
 mod kernel;
+mod layout;
 pub mod names;
 mod nft;
 mod render;

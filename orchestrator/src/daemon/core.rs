@@ -307,65 +307,6 @@ impl Core {
         Ok(())
     }
 
-    fn log_diff(&self, actual: &[IpNet], when: &str) -> (Vec<SubscriberAddr>, Vec<IpNet>) {
-        let desired: BTreeSet<IpNet> = self
-            .lifecycle
-            .quarantined()
-            .iter()
-            .map(|a| a.net())
-            .collect();
-        let actual: BTreeSet<IpNet> = actual.iter().copied().collect();
-        let missing: Vec<SubscriberAddr> = self
-            .lifecycle
-            .quarantined()
-            .into_iter()
-            .filter(|a| !actual.contains(&a.net()))
-            .collect();
-        let extra: Vec<IpNet> = actual.difference(&desired).copied().collect();
-        for m in &missing {
-            warn!(subscriber = %m, when, "quarantined in the store but missing from the kernel; adding it");
-        }
-        for x in &extra {
-            warn!(subscriber = %x, when, "in the kernel's quarantine set but not quarantined in the store; removing it");
-        }
-        (missing, extra)
-    }
-
-    /// Brings the kernel in line with the store: repairs a table changed
-    /// by hand, reinstalls a missing one, adds missing quarantines, removes
-    /// ones the store does not have.
-    pub async fn reconcile(&mut self) -> Result<(), KernelError> {
-        self.repair_table(Asked::Reconcile).await?;
-        let kernel = self.kernel.clone();
-        let exists = blocking(move || kernel.exists()).await?;
-        if !exists {
-            warn!(table = %self.config.table, "Cordon's table is missing from the kernel (deleted by hand?); installing it again from the store");
-            return self.install().await;
-        }
-        let kernel = self.kernel.clone();
-        let actual = blocking(move || kernel.quarantined()).await?;
-        let (missing, extra) = self.log_diff(&actual, "at reconcile");
-        if !missing.is_empty() || !extra.is_empty() {
-            let admitted: Option<Vec<SubscriberAddr>> = extra
-                .iter()
-                .map(|n| {
-                    self.config
-                        .subscriber_addr(&n.to_string())
-                        .ok()
-                        .filter(|a| a.net() == *n)
-                })
-                .collect();
-            let kernel = self.kernel.clone();
-            match admitted {
-                Some(remove) => blocking(move || kernel.change(&missing, &remove)).await?,
-                // Something that is no subscriber at all: replace the table.
-                None => return self.install().await,
-            }
-        }
-        self.last_reconcile = Some(now());
-        Ok(())
-    }
-
     fn update_gauges(&self) {
         let t = self.lifecycle.tally();
         self.metrics.set_hosts(t.quarantined, t.probation);
