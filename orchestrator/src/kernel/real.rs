@@ -38,15 +38,23 @@ impl NetKernel {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Runs an install and records what the kernel then lists.
+    /// Runs an install and records what the kernel then lists. A refused
+    /// install changed nothing (one transaction), so the record of the
+    /// table still in the kernel stays; it stays too when the listing
+    /// fails, and the next comparison then reinstalls and records again.
     fn recorded(
         &self,
         install: impl FnOnce(&Kernel) -> Result<(), KernelError>,
     ) -> Result<(), KernelError> {
         let mut installed = self.installed();
-        *installed = None;
         install(&self.nft)?;
-        *installed = self.nft.shape()?;
+        match self.nft.shape() {
+            Ok(shape) => *installed = shape,
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot list the table just installed; the next comparison repairs it against the previous record"
+            ),
+        }
         Ok(())
     }
 }
