@@ -37,7 +37,7 @@ pub enum Difference {
     /// The whole table is gone.
     TableMissing,
     /// The table's own attributes changed (for example `flags dormant`,
-    /// which switches every rule off).
+    /// which switches every rule off; an in-place install clears it).
     TableChanged,
     /// A chain Cordon installed is gone.
     ChainMissing(String),
@@ -188,6 +188,16 @@ impl Shape {
             }
         }
         Ok(shape)
+    }
+
+    /// The part of a listing taken right after an install that the
+    /// install decided. Cordon's table declares chains and sets only; any
+    /// other object listed then (a named counter, a flowtable) was put
+    /// there by someone else and survived the update in place, so it is
+    /// left out of the record, and a later comparison names it.
+    pub fn declared(mut self) -> Shape {
+        self.others.clear();
+        self
     }
 
     /// How `live` differs from this (the installed) shape; empty when it

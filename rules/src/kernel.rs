@@ -118,9 +118,8 @@ impl Kernel {
     /// Deletes the live table and creates it for `config` in one
     /// transaction, carrying the recent SMTP attempts over. Second choice
     /// to [`Kernel::install`] (see there for the window it opens), for
-    /// changes an in-place update cannot undo: the table's own flags
-    /// (`dormant`), objects Cordon never declares (flowtables, named
-    /// counters).
+    /// changes an in-place update cannot undo: objects Cordon never
+    /// declares (flowtables, named counters) put into its table.
     pub fn install_anew(&self, config: &Config, carried: &Carried) -> Result<(), RulesError> {
         match self.layout()? {
             Some(live) => self.replace(config, carried, &live),

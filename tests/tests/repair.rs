@@ -172,6 +172,22 @@ fn a_table_changed_by_hand_is_repaired_within_a_second_and_logged() {
         "set garden_v4: definition changed",
     ));
     assert_eq!(connect(&caught, WEB_V4, 443), TcpOutcome::Reset);
+    // The whole table switched off.
+    took.push(changed_and_repaired(
+        &lab,
+        &installed,
+        &format!("add table inet {t} {{ flags dormant; }}\n"),
+        "table: attributes changed",
+    ));
+    assert_eq!(connect(&free, mail_server_v4(1), 25), TcpOutcome::Reset);
+    // An object cordond never declares: only a fresh table removes it.
+    took.push(changed_and_repaired(
+        &lab,
+        &installed,
+        &format!("add counter inet {t} stranger\n"),
+        "counter stranger: added, removed or changed",
+    ));
+    assert_eq!(connect(&caught, WEB_V4, 443), TcpOutcome::Reset);
     assert_eq!(connect(&free, mail_server_v4(1), 25), TcpOutcome::Reset);
 
     took.sort();

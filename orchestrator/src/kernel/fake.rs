@@ -75,10 +75,10 @@ impl Enforcer for FakeKernel {
             s.table = true;
             s.quarantined = quarantined.iter().map(SubscriberAddr::net).collect();
             s.installs += 1;
-            // In place, the real installer fixes chains, rules and sets,
-            // not the table's own attributes.
+            // In place, the real installer redoes the table's attributes,
+            // chains, rules and sets, and leaves other objects alone.
             if !s.stubborn {
-                s.drift.retain(|d| matches!(d, Difference::TableChanged));
+                s.drift.retain(|d| matches!(d, Difference::Other(..)));
             }
         });
         Ok(())

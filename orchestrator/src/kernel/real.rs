@@ -49,7 +49,7 @@ impl NetKernel {
         let mut installed = self.installed();
         install(&self.nft)?;
         match self.nft.shape() {
-            Ok(shape) => *installed = shape,
+            Ok(shape) => *installed = shape.map(Shape::declared),
             Err(e) => tracing::warn!(
                 error = %e,
                 "cannot list the table just installed; the next comparison repairs it against the previous record"

@@ -139,6 +139,18 @@ fn set_definitions_chains_and_strangers_are_compared() {
 }
 
 #[test]
+fn a_stranger_that_survived_an_install_is_not_recorded_as_installed() {
+    let mut listed = objects();
+    listed.push(serde_json::json!({"counter": {"family": "inet", "table": "cordon", "name": "stranger", "packets": 0, "bytes": 0}}));
+    let recorded = shape_of(&listed).declared();
+    assert_eq!(
+        texts(&recorded.differences(&shape_of(&listed))),
+        ["counter stranger: added, removed or changed"]
+    );
+    assert!(recorded.differences(&shape_of(&objects())).is_empty());
+}
+
+#[test]
 fn what_is_not_a_listing_is_an_error() {
     assert!(Shape::from_listing("").is_err());
     assert!(Shape::from_listing("{\"nftables\": 3}").is_err());

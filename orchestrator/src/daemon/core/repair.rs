@@ -2,8 +2,8 @@
 //!
 //! The core compares the live table with what its last install left
 //! (chains, rules, set definitions) and, on a difference, installs again:
-//! in place first, and if that leaves a difference (the table's own flags,
-//! objects cordond never declares), by deleting and creating the table.
+//! in place first, and if that leaves a difference (objects cordond never
+//! declares, such as a named counter), by deleting and creating the table.
 //! Asked by the nftables monitor within milliseconds of a change, and by
 //! every reconcile as the backstop, which then also brings the quarantine
 //! sets in line with the store.

@@ -63,7 +63,8 @@ async fn a_table_that_matches_is_left_alone() {
 #[tokio::test(flavor = "current_thread")]
 async fn what_in_place_cannot_undo_is_undone_by_a_fresh_table() {
     let mut rig = rig().await;
-    rig.kernel.state.lock().unwrap().drift = vec![Difference::TableChanged];
+    rig.kernel.state.lock().unwrap().drift =
+        vec![Difference::Other("counter".into(), "mine".into())];
     rig.core.repair_table(Asked::Monitor).await.unwrap();
     let s = rig.kernel.state.lock().unwrap();
     assert_eq!(s.installs_anew, 1);
