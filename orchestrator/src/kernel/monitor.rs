@@ -82,9 +82,7 @@ pub fn watch_table(table: &str) -> io::Result<TableEvents> {
     {
         let s = socket.socket_mut();
         s.bind_auto()?;
-        if let Err(e) = s.set_rx_buf_sz(RECEIVE_BUFFER) {
-            tracing::debug!(error = %e, "cannot size the nftables monitor's receive buffer");
-        }
+        cordon_detect::nflog::size_receive_buffer(s, RECEIVE_BUFFER);
         s.add_membership(NFNLGRP_NFTABLES)?;
     }
     Ok(TableEvents {
