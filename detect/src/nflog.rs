@@ -282,12 +282,12 @@ impl Drop for NflogSubscriber {
 /// Asks for a large receive buffer: first with `SO_RCVBUFFORCE` (allowed
 /// with CAP_NET_ADMIN, ignores `net.core.rmem_max`), then with `SO_RCVBUF`
 /// (capped by `rmem_max`). Failure is logged, not fatal: a small buffer
-/// only makes `Resync` likelier.
-fn size_receive_buffer(socket: &netlink_sys::Socket, bytes: usize) {
+/// only makes `Resync` likelier. Also sizes cordond's nftables monitor.
+pub fn size_receive_buffer(socket: &netlink_sys::Socket, bytes: usize) {
     use nix::sys::socket::{setsockopt, sockopt};
     if let Err(forced) = setsockopt(socket, sockopt::RcvBufForce, &bytes) {
         if let Err(plain) = socket.set_rx_buf_sz(bytes) {
-            tracing::warn!(%forced, %plain, bytes, "cannot size the NFLOG receive buffer");
+            tracing::warn!(%forced, %plain, bytes, "cannot size a netlink receive buffer");
         } else {
             tracing::info!(%forced, "SO_RCVBUFFORCE refused; receive buffer capped by net.core.rmem_max");
         }

@@ -2,7 +2,8 @@
 //! hyper handler on `metrics.listen` (loopback by default): hosts per state,
 //! transitions by reason, rule-change latency, store write latency,
 //! detections by signal and action, detection latency (threshold crossing to
-//! enforced), outside reports, and relay-limit hits.
+//! enforced), outside reports, relay-limit hits, and repairs of the table
+//! after someone changed it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +63,14 @@ pub struct DnsblLabels {
     pub result: String,
 }
 
+/// Label of a repair of the table.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RepairLabels {
+    /// `repaired`, or `failed` (the table still differs; `cordon status`
+    /// says how).
+    pub result: String,
+}
+
 /// Every metric `cordond` exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -85,6 +94,9 @@ pub struct Metrics {
     pub relay_limit_hits: Counter,
     /// DNS block-list checks of one address, by result.
     pub dnsbl_checks: Family<DnsblLabels, Counter>,
+    /// Times the live table was found changed outside cordond and
+    /// reinstalled, by result.
+    pub table_repairs: Family<RepairLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -149,7 +161,14 @@ impl Metrics {
             "DNS block-list checks of one address, by result",
             dnsbl_checks.clone(),
         );
+        let table_repairs = Family::<RepairLabels, Counter>::default();
+        registry.register(
+            "table_repairs",
+            "Times the table was found changed outside cordond and reinstalled, by result",
+            table_repairs.clone(),
+        );
         Metrics {
+            table_repairs,
             dnsbl_checks,
             registry,
             hosts,
@@ -192,6 +211,15 @@ impl Metrics {
         self.dnsbl_checks
             .get_or_create(&DnsblLabels {
                 result: result.into(),
+            })
+            .inc();
+    }
+
+    /// Counts one repair of the table.
+    pub fn table_repair(&self, repaired: bool) {
+        self.table_repairs
+            .get_or_create(&RepairLabels {
+                result: if repaired { "repaired" } else { "failed" }.into(),
             })
             .inc();
     }

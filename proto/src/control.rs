@@ -232,6 +232,15 @@ pub struct DaemonStatus {
     pub table: String,
     /// Whether that table is in the kernel right now.
     pub table_present: bool,
+    /// How the live table differs from the one cordond installed (chains,
+    /// rules, set definitions), in words; empty when it matches. cordond
+    /// repairs a difference within a second of hearing of it.
+    #[serde(default)]
+    pub table_differences: Vec<String>,
+    /// Whether cordond tried to repair the table and could not: then
+    /// `table_differences` is what is still wrong (its log says why).
+    #[serde(default)]
+    pub table_repair_failed: bool,
     /// The store's file.
     pub store: String,
     /// Hosts quarantined.

@@ -1,131 +1,23 @@
-//! Talking to the kernel through the `nft` program: one process, one
-//! transaction per call, so changes go in batches.
+//! Cordon's table in one kernel: installed or updated in place in one
+//! transaction, its sets changed in batches and read back, its shape
+//! listed for comparison (every call is one `nft` process, see [`crate::nft`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
 
 use cordon_config::{Config, SubscriberAddr};
 use ipnet::IpNet;
 use nftables::schema::{Element, NfCmd, NfListObject, NfObject, Nftables};
 use nftables::types::NfFamily;
 
+use crate::drift::Shape;
 use crate::elements::{Carried, Listed, Listing, SmtpSeen, nft_text, seen_from_text, to_expr};
 use crate::error::RulesError;
+use crate::layout::{Layout, chains_in, same_definition};
 use crate::names::{self, set_for, set_name};
-use crate::render::{Members, SetDefinition, SetSpec, render, render_with, sets};
-
-/// How often an interrupted `nft` call is repeated before its error stands.
-const INTERRUPTED_RETRIES: u32 = 3;
-
-/// How `nft` is started: `nft` itself, or with a prefix such as
-/// `ip netns exec NAME` (the lab drives a namespace's kernel this way).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NftCommand {
-    argv: Vec<String>,
-}
-
-impl Default for NftCommand {
-    fn default() -> Self {
-        NftCommand {
-            argv: vec!["nft".into()],
-        }
-    }
-}
-
-impl NftCommand {
-    /// `nft` run inside the named network namespace (`ip netns exec`).
-    pub fn in_netns(netns: &str) -> Self {
-        NftCommand {
-            argv: ["ip", "netns", "exec", netns, "nft"]
-                .map(String::from)
-                .to_vec(),
-        }
-    }
-
-    /// Runs `nft ARGS`, feeding `stdin`, and returns its output.
-    ///
-    /// A netlink dump that the kernel interrupts because the ruleset changed
-    /// under it (`nft` says "Interrupted system call") is asked again, up to
-    /// [`INTERRUPTED_RETRIES`] times: it happens when the packet path or
-    /// another change touches a set while it is being listed, and nothing
-    /// was changed by the failed call (a transaction is all or nothing).
-    fn run(&self, args: &[&str], stdin: Option<&str>, what: &str) -> Result<String, RulesError> {
-        let mut tries = 0;
-        loop {
-            match self.run_once(args, stdin, what) {
-                Err(RulesError::Refused { stderr, .. })
-                    if tries < INTERRUPTED_RETRIES
-                        && stderr.contains("Interrupted system call") =>
-                {
-                    tries += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// We spawn `nft` here rather than through the crate's helper because the
-    /// helper does not capture `nft`'s error output, and "nft refused" without
-    /// nft's reason is no use to an operator.
-    fn run_once(
-        &self,
-        args: &[&str],
-        stdin: Option<&str>,
-        what: &str,
-    ) -> Result<String, RulesError> {
-        let (program, prefix) = self
-            .argv
-            .split_first()
-            .map_or(("nft", &[][..]), |(p, r)| (p.as_str(), r));
-        let mut child = Command::new(program)
-            .args(prefix)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| RulesError::Spawn {
-                program: self.argv.join(" "),
-                source,
-            })?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(text.as_bytes())
-                .map_err(|source| RulesError::Spawn {
-                    program: self.argv.join(" "),
-                    source,
-                })?;
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|source| RulesError::Spawn {
-                program: self.argv.join(" "),
-                source,
-            })?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(RulesError::Refused {
-                what: what.to_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            })
-        }
-    }
-
-    fn apply_json(&self, batch: &Nftables<'_>, what: &str) -> Result<(), RulesError> {
-        let payload = serde_json::to_string(batch).map_err(|source| RulesError::BadAnswer {
-            what: what.to_owned(),
-            source,
-        })?;
-        self.run(&["-j", "-f", "-"], Some(&payload), what).map(drop)
-    }
-}
+use crate::nft::NftCommand;
+use crate::render::{Members, SetSpec, render, render_with, sets};
 
 /// Cordon's table in one kernel.
 #[derive(Debug, Clone)]
@@ -191,43 +83,66 @@ impl Kernel {
         }
     }
 
-    /// The chains and set definitions of the live table; `None` without one.
-    fn layout(&self) -> Result<Option<Layout>, RulesError> {
-        let what = "read the table's layout";
-        // `-t` leaves set elements out: the layout is small whatever the
-        // number of hosts. Rules are skipped unread (see the crate docs on
-        // what the typed schema cannot express).
+    /// The live table's shape (chains, rules, set definitions; no
+    /// elements), for comparison with the one recorded after an install;
+    /// `None` without a table. One small listing whatever the number of
+    /// hosts.
+    pub fn shape(&self) -> Result<Option<Shape>, RulesError> {
+        let Some(out) = self.listing()? else {
+            return Ok(None);
+        };
+        Shape::from_listing(&out)
+            .map(Some)
+            .map_err(|source| RulesError::BadAnswer {
+                what: "read the table's shape".to_owned(),
+                source,
+            })
+    }
+
+    /// `nft -j -t list table` of our table; `None` without one. `-t`
+    /// leaves set elements out: the answer is small whatever the number of
+    /// hosts.
+    fn listing(&self) -> Result<Option<String>, RulesError> {
         let args = ["-j", "-t", "list", "table", "inet", &self.table];
-        let out = match self.nft.run(&args, None, what) {
-            Ok(out) => out,
+        match self.nft.run(&args, None, "list the table") {
+            Ok(out) => Ok(Some(out)),
             Err(RulesError::Refused { stderr, .. })
                 if stderr.contains("No such file or directory") =>
             {
-                return Ok(None);
+                Ok(None)
             }
-            Err(e) => return Err(e),
-        };
-        let doc: serde_json::Value =
-            serde_json::from_str(&out).map_err(|source| RulesError::BadAnswer {
-                what: what.to_owned(),
-                source,
-            })?;
-        let mut layout = Layout::default();
-        let objects = doc.get("nftables").and_then(|v| v.as_array());
-        for object in objects.into_iter().flatten() {
-            if let Some(name) = object.pointer("/chain/name").and_then(|n| n.as_str()) {
-                layout.chains.push(name.to_owned());
-            }
-            if let Some(set) = object.get("set") {
-                let set: nftables::schema::Set<'static> = serde_json::from_value(set.clone())
-                    .map_err(|source| RulesError::BadAnswer {
-                        what: what.to_owned(),
-                        source,
-                    })?;
-                layout.sets.push(set);
-            }
+            Err(e) => Err(e),
         }
-        Ok(Some(layout))
+    }
+
+    /// Deletes the live table and creates it for `config` in one
+    /// transaction, carrying the recent SMTP attempts over. Second choice
+    /// to [`Kernel::install`] (see there for the window it opens), for
+    /// changes an in-place update cannot undo: objects Cordon never
+    /// declares (flowtables, named counters) put into its table.
+    pub fn install_anew(&self, config: &Config, carried: &Carried) -> Result<(), RulesError> {
+        match self.layout()? {
+            Some(live) => self.replace(config, carried, &live),
+            None => self
+                .nft
+                .run(
+                    &["-f", "-"],
+                    Some(&render(config, carried)?),
+                    "install the ruleset",
+                )
+                .map(drop),
+        }
+    }
+
+    /// The chains and set definitions of the live table; `None` without one.
+    fn layout(&self) -> Result<Option<Layout>, RulesError> {
+        let what = "read the table's layout";
+        // Rules are skipped unread (see the crate docs on what the typed
+        // schema cannot express).
+        let Some(out) = self.listing()? else {
+            return Ok(None);
+        };
+        Layout::from_listing(&out, what).map(Some)
     }
 
     /// The in-place update described at [`Kernel::install`].
@@ -235,9 +150,11 @@ impl Kernel {
         let kept: Vec<String> = sets(config, &Carried::default())
             .into_iter()
             .filter(|want| {
-                live.sets
-                    .iter()
-                    .any(|l| l.name == want.name && same_definition(&want.definition, l))
+                live.sets.iter().any(|l| {
+                    l.name == want.name
+                        && l.comment.as_deref() == Some(want.comment)
+                        && same_definition(&want.definition, l)
+                })
             })
             .map(|want| want.name)
             .collect();
@@ -514,111 +431,4 @@ pub enum Installed {
         /// Why the update was refused, in `nft`'s words.
         refusal: String,
     },
-}
-
-/// What the live table holds, minus rules and elements.
-#[derive(Debug, Default)]
-struct Layout {
-    chains: Vec<String>,
-    sets: Vec<nftables::schema::Set<'static>>,
-}
-
-/// Whether a live set can stand for `want`. `nft` 1.0.6 does not list the
-/// `dynamic` flag, so flags are compared without it; every Cordon set with a
-/// timeout is dynamic anyway.
-fn same_definition(want: &SetDefinition, live: &nftables::schema::Set<'_>) -> bool {
-    let words = |v: serde_json::Value| -> Vec<String> {
-        match v {
-            serde_json::Value::String(s) => vec![s],
-            serde_json::Value::Array(a) => a
-                .into_iter()
-                .filter_map(|w| w.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let key = serde_json::to_value(&live.set_type)
-        .map(words)
-        .unwrap_or_default();
-    let mut flags: Vec<String> = live
-        .flags
-        .iter()
-        .flatten()
-        .filter_map(|f| serde_json::to_value(f).ok().map(words))
-        .flatten()
-        .filter(|f| f != "dynamic")
-        .collect();
-    flags.sort();
-    let want_flags: Vec<&str> = want
-        .flags
-        .iter()
-        .copied()
-        .filter(|f| *f != "dynamic")
-        .collect();
-    key == want.key
-        && flags == want_flags
-        && live.size == want.size
-        && live.timeout.map(u64::from) == want.timeout
-}
-
-/// The chains a rendered table declares (`\tchain NAME {` lines of our own
-/// template).
-fn chains_in(text: &str) -> Vec<&str> {
-    text.lines()
-        .filter_map(|l| l.trim_start().strip_prefix("chain "))
-        .filter_map(|rest| rest.split_whitespace().next())
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An `nft` stand-in: a shell script that logs each call to `log` and
-    /// fails with `stderr` for the first `failures` calls.
-    fn flaky_nft(log: &std::path::Path, failures: u32, stderr: &str) -> NftCommand {
-        let script = format!(
-            "echo call >> '{log}'; n=$(wc -l < '{log}'); \
-             if [ \"$n\" -le {failures} ]; then echo '{stderr}' >&2; exit 1; fi; echo listed",
-            log = log.display()
-        );
-        NftCommand {
-            argv: vec!["sh".into(), "-c".into(), script, "nft".into()],
-        }
-    }
-
-    fn calls(log: &std::path::Path) -> usize {
-        std::fs::read_to_string(log).map_or(0, |s| s.lines().count())
-    }
-
-    fn log_file(tag: &str) -> std::path::PathBuf {
-        let path = std::env::temp_dir().join(format!("cordon-nft-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        path
-    }
-
-    #[test]
-    fn an_interrupted_dump_is_asked_again() {
-        let log = log_file("eintr");
-        let nft = flaky_nft(&log, 2, "Error: Interrupted system call");
-        assert_eq!(nft.run(&["list"], None, "list").unwrap().trim(), "listed");
-        assert_eq!(calls(&log), 3);
-        let _ = std::fs::remove_file(&log);
-    }
-
-    #[test]
-    fn retries_end_and_other_refusals_are_not_repeated() {
-        let log = log_file("always");
-        let nft = flaky_nft(&log, 100, "Error: Interrupted system call");
-        assert!(nft.run(&["list"], None, "list").is_err());
-        assert_eq!(calls(&log), 1 + INTERRUPTED_RETRIES as usize);
-        let _ = std::fs::remove_file(&log);
-
-        let log = log_file("enoent");
-        let nft = flaky_nft(&log, 100, "Error: No such file or directory");
-        let err = nft.run(&["list"], None, "list").unwrap_err();
-        assert!(err.to_string().contains("No such file"), "{err}");
-        assert_eq!(calls(&log), 1);
-        let _ = std::fs::remove_file(&log);
-    }
 }

@@ -6,6 +6,9 @@
 //!   atomic transaction; changes set elements in batches through the
 //!   `nftables` JSON API; and reads sets back — never touching any other
 //!   table.
+//! - [`Shape`] is what a table listing says about chains, rules and set
+//!   definitions: recorded after an install and compared with later
+//!   listings, it tells whether someone changed the table ([`Difference`]).
 //! - [`names`] holds the set and chain names that tests and operators see.
 //!
 //! Why the table itself goes in as `nft` syntax while element changes use the
@@ -17,13 +20,18 @@
 
 #![forbid(unsafe_code)]
 
+mod drift;
 mod elements;
 mod error;
 mod kernel;
+mod layout;
 pub mod names;
+mod nft;
 mod render;
 
+pub use drift::{Difference, Shape};
 pub use elements::{Carried, SmtpSeen};
 pub use error::RulesError;
-pub use kernel::{Installed, Kernel, NftCommand};
+pub use kernel::{Installed, Kernel};
+pub use nft::NftCommand;
 pub use render::render;

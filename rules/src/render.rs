@@ -126,7 +126,7 @@ impl Limit {
 pub(crate) struct SetSpec {
     pub(crate) name: String,
     pub(crate) definition: SetDefinition,
-    comment: &'static str,
+    pub(crate) comment: &'static str,
     pub(crate) members: Members,
 }
 

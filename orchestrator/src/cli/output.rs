@@ -223,16 +223,29 @@ pub fn status(s: &DaemonStatus, now: i64) -> String {
         s.version,
         relative(s.started, now),
         s.table,
-        if s.table_present {
-            "installed"
-        } else {
-            "MISSING (cordond restores it at its next reconcile)"
-        },
+        table_state(s),
         s.store,
         s.quarantined,
         s.probation,
         opt_rel(s.last_reconcile, now),
     )
+}
+
+/// The table's line of `cordon status`: whether it is there and whether it
+/// is still the table cordond installed.
+fn table_state(s: &DaemonStatus) -> String {
+    let what = s.table_differences.join("; ");
+    if !s.table_present {
+        "MISSING (cordond restores it at its next reconcile)".into()
+    } else if s.table_differences.is_empty() {
+        "installed".into()
+    } else if s.table_repair_failed {
+        format!(
+            "DIFFERS from what cordond installed and could not be repaired: {what} (see cordond's log; it retries at every reconcile)"
+        )
+    } else {
+        format!("DIFFERS from what cordond installed: {what} (cordond is repairing it)")
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +261,36 @@ mod tests {
         // A deadline a few seconds away is not "just now".
         assert_eq!(relative(1002, 1000), "in 2 s");
         assert_eq!(relative(995, 1000), "just now");
+    }
+
+    #[test]
+    fn status_says_when_the_table_is_not_the_one_installed() {
+        let mut s = DaemonStatus {
+            version: "1".into(),
+            started: 0,
+            table: "cordon".into(),
+            table_present: true,
+            table_differences: Vec::new(),
+            table_repair_failed: false,
+            store: "s.db".into(),
+            quarantined: 0,
+            probation: 0,
+            last_reconcile: None,
+        };
+        assert!(status(&s, 0).contains("table inet cordon: installed\n"));
+        s.table_differences = vec!["chain forward: 0 rules, expected 15".into()];
+        let text = status(&s, 0);
+        assert!(
+            text.contains("DIFFERS from what cordond installed: chain forward: 0 rules, expected 15 (cordond is repairing it)"),
+            "{text}"
+        );
+        s.table_repair_failed = true;
+        let text = status(&s, 0);
+        assert!(
+            text.contains("could not be repaired: chain forward: 0 rules"),
+            "{text}"
+        );
+        assert!(!text.contains("installed\n"), "{text}");
     }
 
     #[test]

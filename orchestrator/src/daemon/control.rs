@@ -8,6 +8,7 @@ use cordon_config::{Config, SubscriberAddr};
 use cordon_proto::control::{DaemonStatus, ErrorClass, Request, Response};
 use cordon_proto::frame::{framed, recv, send};
 use cordon_proto::portal::Reason;
+use cordon_rules::Difference;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -101,14 +102,26 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
             let Some(counts) = shared.core.counts().await else {
                 return failed("cordond is stopping");
             };
-            let table_present = kernel_call(&shared.kernel, |k| k.exists())
-                .await
-                .unwrap_or(false);
+            let (table_present, table_differences) =
+                match kernel_call(&shared.kernel, |k| k.drift()).await {
+                    Ok(found) => (
+                        !found.contains(&Difference::TableMissing),
+                        found
+                            .iter()
+                            .filter(|d| **d != Difference::TableMissing)
+                            .map(ToString::to_string)
+                            .collect(),
+                    ),
+                    Err(_) => (false, Vec::new()),
+                };
             Response::Status(DaemonStatus {
                 version: env!("CARGO_PKG_VERSION").into(),
                 started: shared.started,
                 table: config.table.clone(),
                 table_present,
+                table_repair_failed: !table_differences.is_empty()
+                    && !counts.table_unrepaired.is_empty(),
+                table_differences,
                 store: shared.store.path().display().to_string(),
                 quarantined: counts.quarantined,
                 probation: counts.probation,

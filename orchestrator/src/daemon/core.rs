@@ -30,6 +30,10 @@ use crate::store::{Store, StoreError, StoredReport, Write};
 
 use super::quiet::{BeforeQuarantine, Due, Quietness};
 
+mod repair;
+
+pub use repair::Asked;
+
 /// Now, as Unix seconds.
 pub fn now() -> Unix {
     std::time::SystemTime::now()
@@ -81,6 +85,9 @@ pub struct Counts {
     pub probation: u64,
     /// The last reconcile.
     pub last_reconcile: Option<Unix>,
+    /// How the table still differs from cordond's after a repair failed,
+    /// in words (empty: no failed repair).
+    pub table_unrepaired: Vec<String>,
 }
 
 type Reply<T> = oneshot::Sender<T>;
@@ -103,6 +110,8 @@ pub enum Command {
     Reload(Arc<Config>, Reply<Result<(), ReloadError>>),
     /// Outside reports, already checked: store, score, and act on the score.
     Report(Vec<Incoming>, Reply<Vec<ReportOutcome>>),
+    /// Compare the live table with the installed one and repair it.
+    CheckTable(Asked),
     /// A signal fired for a unit without quarantining it.
     Suspect {
         /// Whom.
@@ -160,6 +169,12 @@ impl CoreHandle {
         self.ask(|r| Command::Report(reports, r)).await
     }
 
+    /// Asks for the table to be compared and repaired (no answer: the
+    /// repair logs and counts itself).
+    pub async fn check_table(&self, asked: Asked) -> bool {
+        self.0.send(Command::CheckTable(asked)).await.is_ok()
+    }
+
     /// Remembers a suspect (no answer: nothing waits on it).
     pub async fn suspect(
         &self,
@@ -192,6 +207,8 @@ pub struct Core {
     last_reconcile: Option<Unix>,
     book: Book,
     before: BeforeQuarantine,
+    /// What the last repair of the table could not undo.
+    table_unrepaired: Vec<cordon_rules::Difference>,
 }
 
 /// Why a new config was not applied on SIGHUP (the running one stays).
@@ -246,6 +263,7 @@ impl Core {
             metrics,
             last_reconcile: None,
             before: BeforeQuarantine::default(),
+            table_unrepaired: Vec::new(),
         }
     }
 
@@ -286,63 +304,6 @@ impl Core {
         }
         self.last_reconcile = Some(now());
         self.update_gauges();
-        Ok(())
-    }
-
-    fn log_diff(&self, actual: &[IpNet], when: &str) -> (Vec<SubscriberAddr>, Vec<IpNet>) {
-        let desired: BTreeSet<IpNet> = self
-            .lifecycle
-            .quarantined()
-            .iter()
-            .map(|a| a.net())
-            .collect();
-        let actual: BTreeSet<IpNet> = actual.iter().copied().collect();
-        let missing: Vec<SubscriberAddr> = self
-            .lifecycle
-            .quarantined()
-            .into_iter()
-            .filter(|a| !actual.contains(&a.net()))
-            .collect();
-        let extra: Vec<IpNet> = actual.difference(&desired).copied().collect();
-        for m in &missing {
-            warn!(subscriber = %m, when, "quarantined in the store but missing from the kernel; adding it");
-        }
-        for x in &extra {
-            warn!(subscriber = %x, when, "in the kernel's quarantine set but not quarantined in the store; removing it");
-        }
-        (missing, extra)
-    }
-
-    /// Brings the kernel in line with the store: reinstalls a missing table,
-    /// adds missing quarantines, removes ones the store does not have.
-    pub async fn reconcile(&mut self) -> Result<(), KernelError> {
-        let kernel = self.kernel.clone();
-        let exists = blocking(move || kernel.exists()).await?;
-        if !exists {
-            warn!(table = %self.config.table, "Cordon's table is missing from the kernel (deleted by hand?); installing it again from the store");
-            return self.install().await;
-        }
-        let kernel = self.kernel.clone();
-        let actual = blocking(move || kernel.quarantined()).await?;
-        let (missing, extra) = self.log_diff(&actual, "at reconcile");
-        if !missing.is_empty() || !extra.is_empty() {
-            let admitted: Option<Vec<SubscriberAddr>> = extra
-                .iter()
-                .map(|n| {
-                    self.config
-                        .subscriber_addr(&n.to_string())
-                        .ok()
-                        .filter(|a| a.net() == *n)
-                })
-                .collect();
-            let kernel = self.kernel.clone();
-            match admitted {
-                Some(remove) => blocking(move || kernel.change(&missing, &remove)).await?,
-                // Something that is no subscriber at all: replace the table.
-                None => return self.install().await,
-            }
-        }
-        self.last_reconcile = Some(now());
         Ok(())
     }
 
@@ -396,6 +357,7 @@ impl Core {
     async fn commands(&mut self, batch: Vec<Command>) {
         let mut events = Vec::new();
         let mut reports = Vec::new();
+        let mut check = None;
         for cmd in batch {
             match cmd {
                 Command::Apply(event, reply) => events.push((event, Some(reply))),
@@ -425,12 +387,14 @@ impl Core {
                         quarantined: u64::try_from(t.quarantined).unwrap_or(u64::MAX),
                         probation: u64::try_from(t.probation).unwrap_or(u64::MAX),
                         last_reconcile: self.last_reconcile,
+                        table_unrepaired: self.unrepaired(),
                     });
                 }
                 Command::Reload(config, reply) => {
                     let _ = reply.send(self.reload(config).await);
                 }
                 Command::Report(incoming, reply) => reports.push((incoming, reply)),
+                Command::CheckTable(asked) => check = check.max(Some(asked)),
                 Command::Suspect {
                     unit,
                     signal,
@@ -444,6 +408,11 @@ impl Core {
         }
         if !reports.is_empty() {
             self.reports(reports).await;
+        }
+        if let Some(asked) = check
+            && let Err(e) = self.repair_table(asked).await
+        {
+            warn!(error = %e, "comparing the table failed; the next reconcile retries");
         }
     }
 
@@ -929,15 +898,15 @@ store: {{ path: {}/c.db }}
         .unwrap()
     }
 
-    struct Rig {
-        core: Core,
-        kernel: Arc<FakeKernel>,
-        metrics: Arc<Metrics>,
+    pub(super) struct Rig {
+        pub(super) core: Core,
+        pub(super) kernel: Arc<FakeKernel>,
+        pub(super) metrics: Arc<Metrics>,
         db: std::path::PathBuf,
         _dir: tempfile::TempDir,
     }
 
-    async fn rig() -> Rig {
+    pub(super) async fn rig() -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let config = Arc::new(config(dir.path()));
         let db = dir.path().join("c.db");
@@ -964,11 +933,11 @@ store: {{ path: {}/c.db }}
     }
 
     impl Rig {
-        fn addr(&self, text: &str) -> SubscriberAddr {
+        pub(super) fn addr(&self, text: &str) -> SubscriberAddr {
             self.core.config.subscriber_addr(text).unwrap()
         }
 
-        fn quarantine(&self, text: &str, hold: Option<Duration>) -> Event {
+        pub(super) fn quarantine(&self, text: &str, hold: Option<Duration>) -> Event {
             Event::Quarantine(QuarantineRequest {
                 addr: self.addr(text),
                 reason: Reason::Operator,
@@ -989,7 +958,10 @@ store: {{ path: {}/c.db }}
         }
 
         /// Carries out `events` as one batch; the answers in order.
-        async fn batch(&mut self, events: Vec<Event>) -> Vec<Result<Option<Host>, Failure>> {
+        pub(super) async fn batch(
+            &mut self,
+            events: Vec<Event>,
+        ) -> Vec<Result<Option<Host>, Failure>> {
             let mut answers = Vec::new();
             let mut batch = Vec::new();
             for e in events {

@@ -14,6 +14,7 @@ mod quiet;
 mod reports;
 mod seen;
 mod sockets;
+mod table_watch;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -116,6 +117,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let core = core::spawn(core, options.reconcile_every, cancel.clone(), &tracker);
+    table_watch::spawn(core.clone(), &config.table, cancel.clone(), &tracker);
     // Listen for crossings before saying ready: a crossing logged before
     // the group is bound is lost, and the kernel repeats it only after 10 s.
     let nflog = crate::detection::open_nflog(config.detection.nflog_group).await;

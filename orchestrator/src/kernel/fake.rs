@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use cordon_config::{Config, SubscriberAddr};
-use cordon_rules::{RulesError, SmtpSeen};
+use cordon_rules::{Difference, RulesError, SmtpSeen};
 use ipnet::IpNet;
 
 use super::{Enforcer, KernelError};
@@ -30,6 +30,16 @@ pub struct FakeState {
     pub changes: usize,
     /// What the relay-limit counters say.
     pub relay_limit_hits: u64,
+    /// How the table differs from the one installed (tests set it, as a
+    /// person changing the table by hand would).
+    pub drift: Vec<Difference>,
+    /// An install leaves `drift` as it is, and a fresh install too: a
+    /// change cordond cannot undo.
+    pub stubborn: bool,
+    /// Installs done, in place or anew.
+    pub installs: usize,
+    /// Of the installs, those that deleted and created the table.
+    pub installs_anew: usize,
 }
 
 /// A kernel in memory.
@@ -64,8 +74,39 @@ impl Enforcer for FakeKernel {
         self.with(|s| {
             s.table = true;
             s.quarantined = quarantined.iter().map(SubscriberAddr::net).collect();
+            s.installs += 1;
+            // In place, the real installer redoes the table's attributes,
+            // chains, rules and sets, and leaves other objects alone.
+            if !s.stubborn {
+                s.drift.retain(|d| matches!(d, Difference::Other(..)));
+            }
         });
         Ok(())
+    }
+
+    fn install_anew(
+        &self,
+        config: &Config,
+        quarantined: &[SubscriberAddr],
+    ) -> Result<(), KernelError> {
+        self.install(config, quarantined)?;
+        self.with(|s| {
+            s.installs_anew += 1;
+            if !s.stubborn {
+                s.drift.clear();
+            }
+        });
+        Ok(())
+    }
+
+    fn drift(&self) -> Result<Vec<Difference>, KernelError> {
+        Ok(self.with(|s| {
+            if s.table {
+                s.drift.clone()
+            } else {
+                vec![Difference::TableMissing]
+            }
+        }))
     }
 
     fn remove(&self) -> Result<(), KernelError> {

@@ -8,14 +8,16 @@
 
 mod conntrack;
 mod fake;
+mod monitor;
 mod neighbours;
 mod real;
 
 use cordon_config::{Config, SubscriberAddr};
-use cordon_rules::SmtpSeen;
+use cordon_rules::{Difference, SmtpSeen};
 use ipnet::IpNet;
 
 pub use fake::FakeKernel;
+pub use monitor::{Notice, TableEvents, watch_table};
 pub use neighbours::mac_of;
 pub use real::NetKernel;
 
@@ -44,6 +46,17 @@ pub trait Enforcer: Send + Sync + std::fmt::Debug + 'static {
     /// Installs the table with these quarantines, or brings the live one to
     /// it in place, in one transaction.
     fn install(&self, config: &Config, quarantined: &[SubscriberAddr]) -> Result<(), KernelError>;
+    /// Deletes the table and creates it again in one transaction: the
+    /// repair for what [`Enforcer::install`] cannot undo in place.
+    fn install_anew(
+        &self,
+        config: &Config,
+        quarantined: &[SubscriberAddr],
+    ) -> Result<(), KernelError>;
+    /// How the live table differs from what the last install left in the
+    /// kernel (chains, rules, set definitions; not elements): empty when
+    /// it is the same table.
+    fn drift(&self) -> Result<Vec<Difference>, KernelError>;
     /// Removes Cordon's table (tests and `cordond` never do this on stop).
     fn remove(&self) -> Result<(), KernelError>;
     /// Every element of the quarantine sets.

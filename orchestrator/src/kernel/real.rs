@@ -1,8 +1,12 @@
 //! The real kernel: `cordon_rules::Kernel` for nftables, ctnetlink for
 //! conntrack.
 
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use cordon_config::{Config, SubscriberAddr};
-use cordon_rules::{Carried, Installed, Kernel, NftCommand, RulesError, SmtpSeen};
+use cordon_rules::{
+    Carried, Difference, Installed, Kernel, NftCommand, RulesError, Shape, SmtpSeen,
+};
 use ipnet::IpNet;
 
 use super::{Enforcer, KernelError, conntrack};
@@ -12,6 +16,11 @@ use super::{Enforcer, KernelError, conntrack};
 #[derive(Debug, Clone)]
 pub struct NetKernel {
     nft: Kernel,
+    /// What the kernel listed right after our last install: the table as
+    /// cordond wants it, in nft's own normal form. The lock is held across
+    /// an install and its listing, and across a comparison, so a
+    /// comparison never sees a new table against the old record.
+    installed: Arc<Mutex<Option<Shape>>>,
 }
 
 impl NetKernel {
@@ -19,7 +28,41 @@ impl NetKernel {
     pub fn new(config: &Config) -> Self {
         NetKernel {
             nft: Kernel::new(config, NftCommand::default()),
+            installed: Arc::default(),
         }
+    }
+
+    fn installed(&self) -> MutexGuard<'_, Option<Shape>> {
+        self.installed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs an install and records what the kernel then lists. A refused
+    /// install changed nothing (one transaction), so the record of the
+    /// table still in the kernel stays; it stays too when the listing
+    /// fails, and the next comparison then reinstalls and records again.
+    fn recorded(
+        &self,
+        install: impl FnOnce(&Kernel) -> Result<(), KernelError>,
+    ) -> Result<(), KernelError> {
+        let mut installed = self.installed();
+        install(&self.nft)?;
+        match self.nft.shape() {
+            Ok(shape) => *installed = shape.map(Shape::declared),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot list the table just installed; the next comparison repairs it against the previous record"
+            ),
+        }
+        Ok(())
+    }
+}
+
+fn carried(quarantined: &[SubscriberAddr]) -> Carried {
+    Carried {
+        quarantined: quarantined.to_vec(),
+        ..Carried::default()
     }
 }
 
@@ -29,17 +72,36 @@ impl Enforcer for NetKernel {
     }
 
     fn install(&self, config: &Config, quarantined: &[SubscriberAddr]) -> Result<(), KernelError> {
-        let carried = Carried {
-            quarantined: quarantined.to_vec(),
-            ..Carried::default()
+        self.recorded(|nft| {
+            if let Installed::Replaced { refusal } = nft.install(config, &carried(quarantined))? {
+                tracing::warn!(
+                    %refusal,
+                    "the live table could not be updated in place, so it was replaced in one transaction"
+                );
+            }
+            Ok(())
+        })
+    }
+
+    fn install_anew(
+        &self,
+        config: &Config,
+        quarantined: &[SubscriberAddr],
+    ) -> Result<(), KernelError> {
+        self.recorded(|nft| Ok(nft.install_anew(config, &carried(quarantined))?))
+    }
+
+    fn drift(&self) -> Result<Vec<Difference>, KernelError> {
+        let installed = self.installed();
+        let Some(want) = installed.as_ref() else {
+            // Nothing installed yet (or the last install failed): there is
+            // no table of ours to compare with.
+            return Ok(Vec::new());
         };
-        if let Installed::Replaced { refusal } = self.nft.install(config, &carried)? {
-            tracing::warn!(
-                %refusal,
-                "the live table could not be updated in place, so it was replaced in one transaction"
-            );
-        }
-        Ok(())
+        Ok(match self.nft.shape()? {
+            None => vec![Difference::TableMissing],
+            Some(live) => want.differences(&live),
+        })
     }
 
     fn remove(&self) -> Result<(), KernelError> {
