@@ -545,6 +545,23 @@ Spam Spam Spam\r
     }
 
     #[test]
+    fn crlf_csv_reports_the_same_line_numbers() {
+        let lf = "address,time,source,evidence\n\
+                  # a comment\n\
+                  garbage\n\
+                  \n\
+                  100.64.1.8,1709906400,abuse-desk,\"two\nlines\"\n\
+                  not-an-ip,1709906400,x,y\n\
+                  100.64.1.9,1,,y\n";
+        let crlf = lf.replace('\n', "\r\n");
+        for text in [lf, crlf.as_str()] {
+            let r = parse_feed(text.as_bytes(), all);
+            let lines: Vec<u64> = r.rejected.iter().map(|e| e.line).collect();
+            assert_eq!(lines, vec![3, 7, 8], "{text:?}: {:?}", r.rejected);
+        }
+    }
+
+    #[test]
     fn ipv6_csv_line_is_not_mistaken_for_a_header() {
         assert_eq!(detect_format(b"abcd::1,1709906400,x,y\n"), FeedFormat::Csv);
         assert_eq!(detect_format(b"\n\nReturn-Path: <a@b>\n"), FeedFormat::Arf);

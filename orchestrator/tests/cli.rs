@@ -200,3 +200,65 @@ fn bad_reports_and_feeds_exit_2_without_asking_the_daemon() {
     let out = cordon(&["--config", path, "import", good.to_str().unwrap()]);
     assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A peer that takes the request and closes without answering, as a
+/// cordond that stored the change and died before its answer went out.
+fn swallowing_socket(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("control.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut len = [0u8; 4];
+            std::io::Read::read_exact(&mut s, &mut len).unwrap();
+            let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+            std::io::Read::read_exact(&mut s, &mut body).unwrap();
+        }
+    });
+    path
+}
+
+#[test]
+fn a_change_whose_answer_was_lost_says_it_may_have_been_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = swallowing_socket(dir.path());
+    let o = cordon(&[
+        "--socket",
+        socket.to_str().unwrap(),
+        "quarantine",
+        "100.64.1.7",
+        "--reason",
+        "ticket 1",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(err.contains("may have been applied"), "{err}");
+    assert!(err.contains("cordon show 100.64.1.7"), "{err}");
+}
+
+#[test]
+fn words_over_their_bounds_exit_2_without_asking_the_daemon() {
+    let c = config();
+    let path = c.path().to_str().unwrap();
+    let long = "x".repeat(1025);
+    let evidence = "e".repeat(4097);
+    for args in [
+        vec!["quarantine", "100.64.1.7", "--reason", &long],
+        vec!["release", "100.64.1.7", "--reason", &long],
+        vec![
+            "report",
+            "100.64.1.7",
+            "--source",
+            "s",
+            "--evidence",
+            &evidence,
+        ],
+        vec!["report", "100.64.1.7", "--source", &long, "--evidence", "e"],
+    ] {
+        let mut full = vec!["--config", path];
+        full.extend(args.iter().copied());
+        let o = cordon(&full);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(code(&o), 2, "{err}");
+        assert!(err.contains("bytes long; at most"), "{err}");
+    }
+}

@@ -18,7 +18,11 @@ use crate::text::printable;
 pub struct EscapingFields(DefaultFields);
 
 impl<'writer> FormatFields<'writer> for EscapingFields {
-    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
         let mut line = String::new();
         self.0.format_fields(Writer::new(&mut line), fields)?;
         writer.write_str(&printable(&line))
@@ -67,6 +71,9 @@ mod tests {
             !text.trim_end_matches('\n').chars().any(char::is_control),
             "{text:?}"
         );
-        assert!(text.contains("\\r\\nFAKE") && text.contains("ev\\r\\nil"), "{text}");
+        assert!(
+            text.contains("\\r\\nFAKE") && text.contains("ev\\r\\nil"),
+            "{text}"
+        );
     }
 }

@@ -52,14 +52,19 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// `s` cut to at most `max` bytes (at a character boundary) with a marker
-/// saying how much was left out; unchanged when it fits. For records stored
-/// before the bounds, so a listing shows them instead of failing on them.
+/// Room kept for [`clip`]'s marker: `… [` and `20 digits more bytes not shown]`.
+const MARKER: usize = 48;
+
+/// `s` cut to at most `max` bytes, marker included (at a character
+/// boundary), the marker saying how much was left out; unchanged when it
+/// fits. For records stored before the bounds, so a listing shows them
+/// instead of failing on them, and for feeds' evidence, which is clipped to
+/// the bound rather than refused.
 pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
     if s.len() <= max {
         return Cow::Borrowed(s);
     }
-    let mut end = max;
+    let mut end = max.saturating_sub(MARKER);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
@@ -97,7 +102,10 @@ mod tests {
             "\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\\r\\nFAKE\\u{9b}31m\\u{7f}\\u{202e}"
         );
         assert!(!shown.chars().any(char::is_control));
-        assert!(matches!(printable("abuse ticket 12 – Ærø"), Cow::Borrowed(_)));
+        assert!(matches!(
+            printable("abuse ticket 12 – Ærø"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
@@ -105,15 +113,20 @@ mod tests {
         assert_eq!(clip("short", 10), "short");
         let long = "æ".repeat(600); // 1200 bytes
         let c = clip(&long, 1023);
-        assert!(c.starts_with(&"æ".repeat(511)));
-        assert!(c.ends_with("… [178 more bytes not shown]"), "{c}");
-        assert!(c.len() < 1023 + 40);
+        assert!(c.starts_with(&"æ".repeat(487)));
+        assert!(c.ends_with("… [226 more bytes not shown]"), "{c}");
+        assert!(c.len() <= 1023);
+        let huge = "y".repeat(5_000_000);
+        assert!(clip(&huge, MAX_EVIDENCE).len() <= MAX_EVIDENCE);
     }
 
     #[test]
     fn bounds_name_the_length() {
         assert!(bounded("the reason", &"x".repeat(1024), MAX_REASON).is_ok());
         let e = bounded("the reason", &"x".repeat(1025), MAX_REASON).unwrap_err();
-        assert!(e.contains("1025 bytes") && e.contains("at most 1024"), "{e}");
+        assert!(
+            e.contains("1025 bytes") && e.contains("at most 1024"),
+            "{e}"
+        );
     }
 }

@@ -156,6 +156,30 @@ impl Store {
             .map_err(|_| StoreError::Stopped)?
     }
 
+    /// The latest `limit` reports counted against `unit`, newest first.
+    pub async fn recent_reports(
+        &self,
+        unit: String,
+        limit: u32,
+    ) -> Result<Vec<StoredReport>, StoreError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| StoreError::Io {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                })?;
+            select_reports(
+                &conn,
+                &path,
+                "WHERE unit = ?1 ORDER BY id DESC LIMIT ?2",
+                params![unit, limit],
+            )
+        })
+        .await
+        .map_err(|_| StoreError::Stopped)?
+    }
+
     /// The audit trail, newest first, for one address or all.
     pub async fn history(
         &self,
@@ -351,17 +375,27 @@ fn read_reports(path: &Path) -> Result<Vec<StoredReport>, StoreError> {
 }
 
 fn load_reports(conn: &Connection, path: &Path) -> Result<Vec<StoredReport>, StoreError> {
+    select_reports(conn, path, "ORDER BY id", [])
+}
+
+/// Reports as stored, chosen and ordered by `tail` (SQL after `FROM reports`).
+fn select_reports(
+    conn: &Connection,
+    path: &Path,
+    tail: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<StoredReport>, StoreError> {
     let io = |e: rusqlite::Error| StoreError::Io {
         path: path.to_owned(),
         detail: e.to_string(),
     };
     let mut stmt = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT unit, address, at, received_at, source, evidence, message_id, weight, counted
-             FROM reports ORDER BY id",
-        )
+             FROM reports {tail}"
+        ))
         .map_err(io)?;
-    stmt.query_map([], |r| {
+    stmt.query_map(args, |r| {
         Ok(StoredReport {
             unit: r.get(0)?,
             address: r.get(1)?,
