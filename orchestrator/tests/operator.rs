@@ -80,7 +80,7 @@ fn listings_stay_intact_after_oversized_reasons() {
         let big = "z".repeat(131_000);
         let n = db
             .execute(
-                "UPDATE hosts SET record = replace(record, ?1, ?2)",
+                "UPDATE hosts SET record = replace(record, ?1, ?2) WHERE instr(record, ?1) > 0",
                 [
                     format!("\"note\":\"{allowed}\""),
                     format!("\"note\":\"{big}\""),
