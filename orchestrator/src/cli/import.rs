@@ -39,7 +39,7 @@ const CHUNK_REPORTS: usize = 5000;
 
 /// Most bytes of reports in one request (each report is bounded, so a chunk
 /// stays far under the frame limit whatever the feed holds).
-const CHUNK_BYTES: usize = 512 * 1024;
+const CHUNK_BYTES: usize = 1024 * 1024;
 
 /// What one file gave.
 #[derive(Debug, Default, Serialize)]
@@ -299,7 +299,7 @@ mod tests {
             c.iter().map(Vec::len).collect::<Vec<_>>(),
             [5000, 5000, 2001]
         );
-        let c = chunks((0..300).map(|_| report(MAX_EVIDENCE)).collect());
+        let c = chunks((0..1000).map(|_| report(MAX_EVIDENCE)).collect());
         assert!(c.len() > 2);
         for chunk in &c {
             let bytes = serde_json::to_vec(&Request::Report {
@@ -308,6 +308,6 @@ mod tests {
             .map_or(usize::MAX, |v| v.len());
             assert!(bytes <= CHUNK_BYTES + 64 * 1024, "{bytes}");
         }
-        assert_eq!(c.iter().map(Vec::len).sum::<usize>(), 300);
+        assert_eq!(c.iter().map(Vec::len).sum::<usize>(), 1000);
     }
 }

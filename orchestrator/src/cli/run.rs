@@ -341,7 +341,7 @@ impl Conn {
             let mut first = next(&mut self.io).await?;
             while first.more() {
                 let page = next(&mut self.io).await?;
-                if first.extend(page).is_err() {
+                if !first.extend(page) {
                     return Err(FrameError::Closed);
                 }
             }

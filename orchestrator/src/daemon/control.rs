@@ -164,7 +164,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 Ok(a) => a,
                 Err(r) => return *r,
             };
-            if let Err(r) = check_reason(&reason, "--reason \"abuse ticket 4711\"") {
+            if let Some(r) = check_reason(&reason, "--reason \"abuse ticket 4711\"") {
                 return r;
             }
             let hold = hold_s.map(Duration::from_secs);
@@ -193,7 +193,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 Ok(a) => a,
                 Err(r) => return *r,
             };
-            if let Err(r) = check_reason(&reason, "--reason \"customer cleaned the PC\"") {
+            if let Some(r) = check_reason(&reason, "--reason \"customer cleaned the PC\"") {
                 return r;
             }
             let event = Event::Release {
@@ -236,11 +236,14 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
 
 /// An operator's reason: not empty, and within [`MAX_REASON`] whoever sent
 /// it (the CLI checks too; anything else on the socket is held to it here).
-fn check_reason(reason: &str, example: &str) -> Result<(), Response> {
+/// The refusal, if any.
+fn check_reason(reason: &str, example: &str) -> Option<Response> {
     if reason.trim().is_empty() {
-        return Err(bad(format!("the reason is empty; say why, e.g. {example}")));
+        return Some(bad(format!("the reason is empty; say why, e.g. {example}")));
     }
-    bounded("the reason", reason.trim(), MAX_REASON).map_err(bad)
+    bounded("the reason", reason.trim(), MAX_REASON)
+        .err()
+        .map(bad)
 }
 
 /// An audit entry as shown: words stored before the bounds existed are

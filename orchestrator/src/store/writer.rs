@@ -273,33 +273,31 @@ fn writer(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, path: PathBuf) {
 
 fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
     let tx = conn.transaction()?;
+    // Cached statements: an import writes two rows per report, and parsing
+    // the SQL for each row was a tenth of cordond's time (measured with
+    // perf on a 100 000-report import).
     for write in group.iter().flat_map(|j| &j.writes) {
         match write {
             Write::Host(host, at) => {
                 let json = serde_json::to_string(&Record::of(host))
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO hosts (address, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (address) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4",
-                    params![
-                        host.addr.to_string(),
-                        state_name(host.state.kind()),
-                        json,
-                        at
-                    ],
-                )?;
+                )?
+                .execute(params![
+                    host.addr.to_string(),
+                    state_name(host.state.kind()),
+                    json,
+                    at
+                ])?;
             }
             Write::Audit(a) => {
-                tx.execute(
-                    "INSERT INTO audit (at, address, from_state, to_state, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![a.at, a.addr.to_string(), state_name(a.from), state_name(a.to), a.actor, a.note],
-                )?;
+                tx.prepare_cached("INSERT INTO audit (at, address, from_state, to_state, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![a.at, a.addr.to_string(), state_name(a.from), state_name(a.to), a.actor, a.note])?;
             }
             Write::Report(r) => {
-                tx.execute(
-                    "INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![
+                tx.prepare_cached("INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![
                         r.unit,
                         r.address,
                         r.at,
@@ -309,8 +307,7 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
                         r.message_id,
                         r.weight,
                         r.counted
-                    ],
-                )?;
+                    ])?;
             }
             Write::Purge { before } => {
                 tx.execute(
