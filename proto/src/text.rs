@@ -21,6 +21,11 @@ pub const MAX_EVIDENCE: usize = 4096;
 /// Longest report source or message id, in bytes.
 pub const MAX_SOURCE: usize = 1024;
 
+/// Longest audit note shown: an operator's reason, or the note of a report,
+/// which quotes its source and evidence. Longer notes (stored before the
+/// bounds) are clipped on their way out.
+pub const MAX_NOTE: usize = MAX_SOURCE + MAX_EVIDENCE + 256;
+
 /// Whether `c` must not reach a terminal or a log line raw: C0 and C1
 /// controls and DEL (`char::is_control`), plus the Unicode line separators
 /// and bidirectional overrides that reorder or break what a reader sees.

@@ -4,7 +4,7 @@
 use cordon_config::SubscriberAddr;
 use cordon_proto::control::HostRecord;
 use cordon_proto::portal::{HostState, HostStatus};
-use cordon_proto::text::{MAX_REASON, MAX_SOURCE, clip};
+use cordon_proto::text::{MAX_NOTE, MAX_SOURCE, clip};
 use cordon_rules::SmtpSeen;
 use std::time::Duration;
 
@@ -52,7 +52,7 @@ pub fn host_record(
             // Clipped: a record stored before the bounds must not break a
             // listing.
             r.actor = Some(clip(&q.actor, MAX_SOURCE).into_owned());
-            r.note = Some(clip(&q.note, MAX_REASON).into_owned());
+            r.note = Some(clip(&q.note, MAX_NOTE).into_owned());
             r.since = Some(q.since);
             r.until = q.until;
             r.hold_until = Some(q.hold_until);

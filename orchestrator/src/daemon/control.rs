@@ -10,7 +10,7 @@ use cordon_proto::control::{
 };
 use cordon_proto::frame::{framed, recv, send};
 use cordon_proto::portal::Reason;
-use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, clip};
+use cordon_proto::text::{MAX_EVIDENCE, MAX_NOTE, MAX_REASON, MAX_SOURCE, bounded, clip};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -249,7 +249,7 @@ fn check_reason(reason: &str, example: &str) -> Option<Response> {
 /// An audit entry as shown: words stored before the bounds existed are
 /// clipped, so one old record cannot break `cordon history`.
 fn clipped(mut e: AuditEntry) -> AuditEntry {
-    e.note = clip(&e.note, MAX_REASON).into_owned();
+    e.note = clip(&e.note, MAX_NOTE).into_owned();
     e.actor = clip(&e.actor, MAX_SOURCE).into_owned();
     e
 }
