@@ -5,12 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cordon_config::{Config, SubscriberAddr};
-use cordon_proto::control::{
-    AuditEntry, DaemonStatus, ErrorClass, RecentReport, Request, Response,
-};
+use cordon_proto::control::{DaemonStatus, ErrorClass, RecentReport, Request, Response};
 use cordon_proto::frame::{framed, recv, send};
 use cordon_proto::portal::Reason;
-use cordon_proto::text::{MAX_EVIDENCE, MAX_NOTE, MAX_REASON, MAX_SOURCE, bounded, clip};
+use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, clip};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -216,7 +214,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
             };
             match shared.store.history(address, limit.max(1)).await {
                 Ok(entries) => Response::History {
-                    entries: entries.into_iter().map(clipped).collect(),
+                    entries,
                     more: false,
                 },
                 Err(e) => failed(e.to_string()),
@@ -244,14 +242,6 @@ fn check_reason(reason: &str, example: &str) -> Option<Response> {
     bounded("the reason", reason.trim(), MAX_REASON)
         .err()
         .map(bad)
-}
-
-/// An audit entry as shown: words stored before the bounds existed are
-/// clipped, so one old record cannot break `cordon history`.
-fn clipped(mut e: AuditEntry) -> AuditEntry {
-    e.note = clip(&e.note, MAX_NOTE).into_owned();
-    e.actor = clip(&e.actor, MAX_SOURCE).into_owned();
-    e
 }
 
 /// How many of a host's latest reports `cordon show` lists.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use cordon_proto::control::AuditEntry;
 use cordon_proto::portal::HostState;
+use cordon_proto::text::{MAX_NOTE, MAX_SOURCE, clip};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
@@ -352,8 +353,10 @@ fn read_history(
                 address: r.get(2)?,
                 from: state_of(&r.get::<_, String>(3)?),
                 to: state_of(&r.get::<_, String>(4)?),
-                actor: r.get(5)?,
-                note: r.get(6)?,
+                // Clipped as read: an entry stored before the bounds costs a
+                // listing no more than any other (see `cordon_proto::text`).
+                actor: clip(&r.get::<_, String>(5)?, MAX_SOURCE).into_owned(),
+                note: clip(&r.get::<_, String>(6)?, MAX_NOTE).into_owned(),
             })
         })
         .map_err(io)?;
