@@ -152,12 +152,13 @@ fn parse_csv(data: &[u8], admit: &dyn Fn(IpAddr) -> Result<(), String>) -> Impor
         .from_reader(data);
     let mut record = csv::StringRecord::new();
     let mut first = true;
+    let mut lines = Lines::new(data);
     loop {
-        let line = reader.position().line();
+        let start = reader.position().byte();
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(line, |p| p.line());
+                let line = lines.at(record.position().map_or(start, csv::Position::byte));
                 let is_header = first
                     && record
                         .get(0)
@@ -173,7 +174,7 @@ fn parse_csv(data: &[u8], admit: &dyn Fn(IpAddr) -> Result<(), String>) -> Impor
             }
             Err(e) => {
                 first = false;
-                let line = e.position().map_or(line, |p| p.line());
+                let line = lines.at(e.position().map_or(start, csv::Position::byte));
                 out.rejected.push(LineError {
                     line,
                     reason: format!("not a CSV line: {e}"),
@@ -187,6 +188,54 @@ fn parse_csv(data: &[u8], admit: &dyn Fn(IpAddr) -> Result<(), String>) -> Impor
         }
     }
     out
+}
+
+/// Line numbers counted from byte offsets, by the line feeds before them.
+/// The csv crate's own line count skips comment lines and miscounts `\r\n`
+/// line ends, so a bad line of a CRLF file was reported one too low.
+/// Offsets only grow, so each byte is counted once.
+struct Lines<'a> {
+    data: &'a [u8],
+    counted_to: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Lines {
+            data,
+            counted_to: 0,
+            line: 1,
+        }
+    }
+
+    /// The 1-based line of the record starting at `byte`: past the line
+    /// feeds before it, and past comment and blank lines the reader
+    /// skipped on its way to the record.
+    fn at(&mut self, byte: u64) -> u64 {
+        let mut byte = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.data.len());
+        byte = byte.max(self.counted_to);
+        loop {
+            let rest = &self.data[byte..];
+            let end = rest.iter().position(|&b| b == b'\n');
+            let text = &rest[..end.unwrap_or(rest.len())];
+            let blank = text.iter().all(u8::is_ascii_whitespace);
+            let comment = text.trim_ascii_start().starts_with(b"#");
+            match end {
+                Some(n) if blank || comment => byte += n + 1,
+                _ => break,
+            }
+        }
+        let newlines = self.data[self.counted_to..byte]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.line += u64::try_from(newlines).unwrap_or(0);
+        self.counted_to = byte;
+        self.line
+    }
 }
 
 fn csv_report(
@@ -402,176 +451,4 @@ impl FeedbackFields {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn all(_: IpAddr) -> Result<(), String> {
-        Ok(())
-    }
-
-    pub(crate) const ARF: &str = "From: <abuse@fbl.example.net>\r
-Date: Thu, 8 Mar 2024 14:00:00 +0000\r
-Subject: FW: Earn money\r
-To: <abuse@isp.example>\r
-MIME-Version: 1.0\r
-Content-Type: multipart/report; report-type=feedback-report;\r
-     boundary=\"part1_13d.2e68ed54_boundary\"\r
-\r
---part1_13d.2e68ed54_boundary\r
-Content-Type: text/plain; charset=\"US-ASCII\"\r
-Content-Transfer-Encoding: 7bit\r
-\r
-This is an email abuse report for an email message received from IP\r
-100.64.1.7 on Thu, 8 Mar 2024 14:00:00 +0000.\r
-\r
---part1_13d.2e68ed54_boundary\r
-Content-Type: message/feedback-report\r
-\r
-Feedback-Type: abuse\r
-User-Agent: SomeGenerator/1.0\r
-Version: 1\r
-Original-Mail-From: <somespammer@example.net>\r
-Original-Rcpt-To: <user@example.com>\r
-Arrival-Date: Thu, 8 Mar 2024 14:00:00 +0000\r
-Reporting-MTA: dns; mail.fbl.example.net\r
-Source-IP: 100.64.1.7\r
-Authentication-Results: mail.example.com;\r
-               spf=fail smtp.mail=somespammer@example.com\r
-Reported-Domain: example.net\r
-\r
---part1_13d.2e68ed54_boundary\r
-Content-Type: message/rfc822\r
-Content-Disposition: inline\r
-\r
-From: <somespammer@example.net>\r
-Received: from mailserver.example.net (mailserver.example.net\r
-        [100.64.1.7]) by example.com with ESMTP id M63d4137594e46;\r
-        Thu, 08 Mar 2024 13:59:58 -0000\r
-To: <Undisclosed Recipients>\r
-Subject: Earn money\r
-MIME-Version: 1.0\r
-Content-type: text/plain\r
-Message-ID: 8787KJKJ3K4J3K4J3K4J3.mail@example.net\r
-Date: Thu, 02 Sep 2004 12:31:03 -0500\r
-\r
-Spam Spam Spam\r
---part1_13d.2e68ed54_boundary--\r
-";
-
-    #[test]
-    fn arf_message_is_one_report() {
-        assert_eq!(detect_format(ARF.as_bytes()), FeedFormat::Arf);
-        let r = parse_feed(ARF.as_bytes(), all);
-        assert_eq!(r.rejected, vec![]);
-        let rep = &r.reports[0];
-        assert_eq!(rep.address, "100.64.1.7".parse::<IpAddr>().unwrap());
-        assert_eq!(rep.source, "mail.fbl.example.net");
-        assert_eq!(rep.at, from_unix(1_709_906_400).unwrap());
-        assert_eq!(
-            rep.message_id.as_deref(),
-            Some("8787KJKJ3K4J3K4J3K4J3.mail@example.net")
-        );
-        assert!(
-            rep.evidence.contains("Feedback-Type: abuse"),
-            "{}",
-            rep.evidence
-        );
-        assert!(rep.evidence.contains("Reported-Domain: example.net"));
-        assert!(rep.evidence.contains("User-Agent: SomeGenerator/1.0"));
-        assert_eq!(rep.weight, 1);
-    }
-
-    #[test]
-    fn mbox_of_two_messages_and_a_truncated_one() {
-        let truncated: String = ARF.lines().take(20).collect::<Vec<_>>().join("\n");
-        let mbox = format!(
-            "From fbl@example.net Thu Mar  8 14:00:00 2024\n{ARF}\nFrom fbl@example.net Thu Mar  8 14:00:00 2024\n{}\nFrom x Thu Mar  8 14:00:00 2024\n{truncated}\n",
-            ARF.replace("100.64.1.7", "100.64.1.8")
-        );
-        let r = parse_feed(mbox.as_bytes(), all);
-        assert_eq!(r.reports.len(), 2, "{:?}", r.rejected);
-        assert_eq!(
-            r.reports[1].address,
-            "100.64.1.8".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(r.rejected.len(), 1);
-        // The third message starts after two full ones (with their From lines).
-        let third = 2 * (ARF.lines().count() as u64 + 2) + 1; // From line, message, blank line
-        assert_eq!(r.rejected[0].line, third, "{:?}", r.rejected);
-        assert!(
-            r.rejected[0].reason.contains("Source-IP"),
-            "{:?}",
-            r.rejected
-        );
-    }
-
-    #[test]
-    fn truncated_arf_is_rejected_not_lost() {
-        let cut = &ARF[..ARF.find("Source-IP").unwrap()];
-        let r = parse_feed(cut.as_bytes(), all);
-        assert!(r.reports.is_empty());
-        assert_eq!(r.rejected.len(), 1);
-        assert_eq!(r.rejected[0].line, 1);
-    }
-
-    #[test]
-    fn plain_mail_is_not_a_report() {
-        let r = parse_feed(b"From: a@b\nSubject: hi\n\nhello\n", all);
-        assert!(r.reports.is_empty());
-        assert!(r.rejected[0].reason.contains("multipart/report"));
-    }
-
-    #[test]
-    fn csv_with_header_quotes_and_bad_lines() {
-        let csv = "address,time,source,evidence\n\
-                   100.64.1.7,2024-03-08T14:00:00Z,spamcop,\"spam, lots of it\"\n\
-                   garbage\n\
-                   100.64.1.8,1709906400,abuse-desk,call from customer\n\
-                   not-an-ip,1709906400,x,y\n\
-                   2001:db8:1:2::5,2024-03-08T15:00:00+01:00,fbl,\"quoted \"\"word\"\"\"\n\
-                   100.64.1.9,yesterday,x,y\n\
-                   100.64.1.9,1,,y\n";
-        assert_eq!(detect_format(csv.as_bytes()), FeedFormat::Csv);
-        let r = parse_feed(csv.as_bytes(), all);
-        assert_eq!(r.reports.len(), 3, "{:?}", r.rejected);
-        assert_eq!(r.reports[0].evidence, "spam, lots of it");
-        assert_eq!(r.reports[0].at, from_unix(1_709_906_400).unwrap());
-        assert_eq!(r.reports[1].source, "abuse-desk");
-        assert_eq!(r.reports[2].at, from_unix(1_709_906_400).unwrap());
-        assert_eq!(r.reports[2].evidence, "quoted \"word\"");
-        let lines: Vec<u64> = r.rejected.iter().map(|e| e.line).collect();
-        assert_eq!(lines, vec![3, 5, 7, 8], "{:?}", r.rejected);
-    }
-
-    #[test]
-    fn ipv6_csv_line_is_not_mistaken_for_a_header() {
-        assert_eq!(detect_format(b"abcd::1,1709906400,x,y\n"), FeedFormat::Csv);
-        assert_eq!(detect_format(b"\n\nReturn-Path: <a@b>\n"), FeedFormat::Arf);
-    }
-
-    #[test]
-    fn admit_rejects_by_line() {
-        let csv = "100.64.1.7,1709906400,x,y\n192.0.2.1,1709906400,x,y\n";
-        let r = parse_feed(csv.as_bytes(), |ip| {
-            if ip.to_string().starts_with("100.64.") {
-                Ok(())
-            } else {
-                Err(format!("{ip} is not a subscriber"))
-            }
-        });
-        assert_eq!(r.reports.len(), 1);
-        assert_eq!(r.rejected[0].line, 2);
-        assert!(r.rejected[0].reason.contains("not a subscriber"));
-    }
-
-    #[test]
-    fn invalid_utf8_line_is_skipped() {
-        let mut data = b"100.64.1.7,1709906400,x,y\n".to_vec();
-        data.extend_from_slice(b"100.64.1.8,1709906400,\xff\xfe,y\n");
-        data.extend_from_slice(b"100.64.1.9,1709906400,x,y\n");
-        let r = parse_feed(&data, all);
-        assert_eq!(r.reports.len(), 2, "{:?}", r.rejected);
-        assert_eq!(r.rejected[0].line, 2);
-    }
-}
+mod tests;

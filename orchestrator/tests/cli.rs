@@ -200,3 +200,137 @@ fn bad_reports_and_feeds_exit_2_without_asking_the_daemon() {
     let out = cordon(&["--config", path, "import", good.to_str().unwrap()]);
     assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A peer that takes the request and closes without answering, as a
+/// cordond that stored the change and died before its answer went out.
+fn swallowing_socket(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("control.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut len = [0u8; 4];
+            std::io::Read::read_exact(&mut s, &mut len).unwrap();
+            let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+            std::io::Read::read_exact(&mut s, &mut body).unwrap();
+        }
+    });
+    path
+}
+
+#[test]
+fn a_change_whose_answer_was_lost_says_it_may_have_been_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = swallowing_socket(dir.path());
+    let o = cordon(&[
+        "--socket",
+        socket.to_str().unwrap(),
+        "quarantine",
+        "100.64.1.7",
+        "--reason",
+        "ticket 1",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(err.contains("may have been applied"), "{err}");
+    assert!(err.contains("cordon show 100.64.1.7"), "{err}");
+}
+
+#[test]
+fn words_over_their_bounds_exit_2_without_asking_the_daemon() {
+    let c = config();
+    let path = c.path().to_str().unwrap();
+    let long = "x".repeat(1025);
+    let evidence = "e".repeat(4097);
+    for args in [
+        vec!["quarantine", "100.64.1.7", "--reason", &long],
+        vec!["release", "100.64.1.7", "--reason", &long],
+        vec![
+            "report",
+            "100.64.1.7",
+            "--source",
+            "s",
+            "--evidence",
+            &evidence,
+        ],
+        vec!["report", "100.64.1.7", "--source", &long, "--evidence", "e"],
+    ] {
+        let mut full = vec!["--config", path];
+        full.extend(args.iter().copied());
+        let o = cordon(&full);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(code(&o), 2, "{err}");
+        assert!(err.contains("bytes long; at most"), "{err}");
+    }
+}
+
+/// A peer that answers the first `report` request (every report counted)
+/// and closes on the second without answering: a cordond that died
+/// mid-import.
+fn dying_after_one_chunk(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("dying.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let mut read = || {
+            let mut len = [0u8; 4];
+            std::io::Read::read_exact(&mut s, &mut len).ok()?;
+            let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+            std::io::Read::read_exact(&mut s, &mut body).ok()?;
+            Some((
+                serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+                s.try_clone().unwrap(),
+            ))
+        };
+        let (first, mut w) = read().unwrap();
+        let outcomes: Vec<serde_json::Value> = first["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                serde_json::json!({"address": r["address"], "counted": true, "score": 1,
+                                   "threshold": 3, "state": "clean", "error": null})
+            })
+            .collect();
+        let answer =
+            serde_json::to_vec(&serde_json::json!({"kind": "reported", "outcomes": outcomes}))
+                .unwrap();
+        std::io::Write::write_all(&mut w, &u32::try_from(answer.len()).unwrap().to_be_bytes())
+            .unwrap();
+        std::io::Write::write_all(&mut w, &answer).unwrap();
+        let _ = read();
+    });
+    path
+}
+
+#[test]
+fn an_import_cut_off_says_which_reports_were_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dying_after_one_chunk(dir.path());
+    let feed = dir.path().join("feed.csv");
+    let lines: String = (0..12_000)
+        .map(|i| {
+            format!(
+                "100.64.{}.{},1709906400,fbl,spam\n",
+                1 + i / 250,
+                1 + i % 250
+            )
+        })
+        .collect();
+    std::fs::write(&feed, lines).unwrap();
+    let o = cordon(&[
+        "--socket",
+        socket.to_str().unwrap(),
+        "import",
+        feed.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(err.contains("confirmed 5000 of 12000 reports"), "{err}");
+    assert!(err.contains("may or may not have been applied"), "{err}");
+    assert!(
+        err.contains("the first 5000 of 12000 valid reports confirmed"),
+        "{err}"
+    );
+}

@@ -74,6 +74,10 @@ fn init_logging(format: LogFormat) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
-        _ => builder.init(),
+        // Control characters escaped: a request's words cannot forge a line.
+        _ => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .fmt_fields(cordon_proto::log::EscapingFields::default())
+            .init(),
     }
 }

@@ -124,6 +124,9 @@ pub enum Response {
     List {
         /// Hosts that are quarantined or on probation.
         hosts: Vec<HostRecord>,
+        /// More pages follow on the same connection (see [`pages`]).
+        #[serde(default)]
+        more: bool,
     },
     /// Answer to [`Request::Show`], and to a quarantine or release that was
     /// carried out (the host as it now stands).
@@ -132,6 +135,9 @@ pub enum Response {
     History {
         /// Newest first.
         entries: Vec<AuditEntry>,
+        /// More pages follow on the same connection (see [`pages`]).
+        #[serde(default)]
+        more: bool,
     },
     /// Answer to [`Request::Report`].
     Reported {
@@ -145,6 +151,88 @@ pub enum Response {
         /// What was wrong and what to do.
         message: String,
     },
+}
+
+/// How many bytes of records one answer frame carries at most (well under
+/// [`crate::frame::MAX_FRAME`]); a record alone is bounded far below it.
+pub const PAGE_BYTES: usize = 1024 * 1024;
+
+/// Splits a listing into pages of at most [`PAGE_BYTES`] of JSON each (at
+/// least one record per page, and one empty page for an empty listing).
+/// `cordond` answers a `list` or `history` with one frame per page, every
+/// page but the last marked `more`, so no number or size of records can
+/// exceed the frame limit; `cordon` reads frames until `more` is false.
+pub fn pages<T: Serialize>(items: Vec<T>) -> Vec<Vec<T>> {
+    let mut pages = Vec::new();
+    let mut page = Vec::new();
+    let mut bytes = 0;
+    for item in items {
+        let size = serde_json::to_vec(&item).map_or(PAGE_BYTES, |v| v.len() + 1);
+        if !page.is_empty() && bytes + size > PAGE_BYTES {
+            pages.push(std::mem::take(&mut page));
+            bytes = 0;
+        }
+        bytes += size;
+        page.push(item);
+    }
+    pages.push(page);
+    pages
+}
+
+impl Response {
+    /// The answer as the frames to send: a listing in pages, anything else
+    /// as it is.
+    pub fn into_frames(self) -> Vec<Response> {
+        fn mark<T>(pages: Vec<Vec<T>>, f: impl Fn(Vec<T>, bool) -> Response) -> Vec<Response> {
+            let last = pages.len().saturating_sub(1);
+            pages
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| f(p, i < last))
+                .collect()
+        }
+        match self {
+            Response::List { hosts, .. } => {
+                mark(pages(hosts), |hosts, more| Response::List { hosts, more })
+            }
+            Response::History { entries, .. } => mark(pages(entries), |entries, more| {
+                Response::History { entries, more }
+            }),
+            other => vec![other],
+        }
+    }
+
+    /// Whether another frame of the same answer follows.
+    pub fn more(&self) -> bool {
+        matches!(
+            self,
+            Response::List { more: true, .. } | Response::History { more: true, .. }
+        )
+    }
+
+    /// Adds the records of a following page to this one; false (and
+    /// nothing added) when `next` is not a page of the same listing.
+    pub fn extend(&mut self, next: Response) -> bool {
+        match (self, next) {
+            (Response::List { hosts, more }, Response::List { hosts: h, more: m }) => {
+                hosts.extend(h);
+                *more = m;
+                true
+            }
+            (
+                Response::History { entries, more },
+                Response::History {
+                    entries: e,
+                    more: m,
+                },
+            ) => {
+                entries.extend(e);
+                *more = m;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Why a request failed, as far as the operator's next step goes.
@@ -199,6 +287,25 @@ pub struct HostRecord {
     /// (`smtp_attempts`, `reports`, `score`).
     #[serde(default)]
     pub evidence: BTreeMap<String, u64>,
+    /// The latest outside reports about it, newest first, with what they
+    /// say (only in answers to `show`).
+    #[serde(default)]
+    pub reports: Vec<RecentReport>,
+}
+
+/// One outside report as `cordon show` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentReport {
+    /// When the reported behaviour happened (Unix seconds).
+    pub at: i64,
+    /// Who says so.
+    pub source: String,
+    /// What they say.
+    pub evidence: String,
+    /// Points it added.
+    pub weight: u32,
+    /// Whether it counted (false: a duplicate or too old).
+    pub counted: bool,
 }
 
 /// One entry of the append-only audit trail.
@@ -277,5 +384,45 @@ mod tests {
         );
         let back: Response = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn listings_split_into_bounded_pages_and_join_again() {
+        let entry = |id: i64, note: String| AuditEntry {
+            id,
+            at: 0,
+            address: "100.64.1.7".into(),
+            from: HostState::Clean,
+            to: HostState::Quarantined,
+            actor: "op".into(),
+            note,
+        };
+        let entries: Vec<AuditEntry> = (0..40).map(|i| entry(i, "x".repeat(131_000))).collect();
+        let frames = Response::History {
+            entries: entries.clone(),
+            more: false,
+        }
+        .into_frames();
+        assert!(frames.len() >= 5, "{}", frames.len());
+        let mut joined = frames[0].clone();
+        for (i, f) in frames.iter().enumerate() {
+            assert!(serde_json::to_vec(f).unwrap().len() <= PAGE_BYTES + 200);
+            assert_eq!(f.more(), i + 1 < frames.len());
+            if i > 0 {
+                assert!(joined.extend(f.clone()));
+            }
+        }
+        assert_eq!(
+            joined,
+            Response::History {
+                entries,
+                more: false
+            }
+        );
+        let empty = Response::List {
+            hosts: vec![],
+            more: false,
+        };
+        assert_eq!(empty.clone().into_frames(), vec![empty]);
     }
 }

@@ -10,6 +10,8 @@
 
 pub mod control;
 pub mod frame;
+pub mod log;
 pub mod portal;
+pub mod text;
 
 pub use frame::{FrameError, Framed, framed};

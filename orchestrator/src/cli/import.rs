@@ -1,29 +1,58 @@
 //! `cordon import FILE...`: the CLI reads and parses the feeds itself
 //! (cordond may not be able to read the operator's files, and parsing here
 //! lets bad lines be shown with their numbers before anything is sent),
-//! then hands every valid report to cordond in one request.
+//! then hands the valid reports to cordond in chunks on one connection, so
+//! a feed of any length fits the frame limit and the answers too.
 //!
-//! Exit codes: 0 when any report was valid and cordond took them (bad
-//! lines are warnings on stderr; the valid ones around them are all
-//! applied); 2 when no file held a valid report; 1 when cordond could not
-//! be reached.
+//! A feed's evidence longer than [`MAX_EVIDENCE`] is clipped (with a marker
+//! saying how much was left out) rather than refused: the report still
+//! counts, and the audit trail keeps what a person can read.
+//!
+//! Each chunk is applied by cordond as a whole before it answers, in file
+//! order. If the connection breaks mid-import, the chunks answered before
+//! were applied, the chunk in flight may or may not have been, and nothing
+//! after it was sent: the output says how many reports of each file were
+//! confirmed, so the rest can be imported again (a report with a message
+//! id counts once; CSV lines have none, so do not send confirmed ones
+//! again). Exit 1 then.
+//!
+//! Exit codes: 0 when cordond took any report (bad lines and reports it
+//! refused are listed on stderr; the valid ones around them are applied);
+//! 2 when no file held a valid report or cordond refused every one; 1 when
+//! cordond could not be reached or the connection broke.
 
 use std::path::{Path, PathBuf};
 
 use cordon_config::Config;
 use cordon_detect::{ImportResult, LineError};
 use cordon_proto::control::{ReportOutcome, ReportSubmission, Request, Response};
+use cordon_proto::text::{MAX_EVIDENCE, MAX_SOURCE, clip};
 use serde::Serialize;
 
 use super::output;
-use super::run::{Exit, Out, ask};
+use super::run::{Conn, Exit, Out, warn};
 use crate::detection::unix;
 
+/// Most reports in one request: its answer (an outcome each, about 150
+/// bytes) stays far under the frame limit.
+const CHUNK_REPORTS: usize = 5000;
+
+/// Most bytes of reports in one request (each report is bounded, so a chunk
+/// stays far under the frame limit whatever the feed holds).
+const CHUNK_BYTES: usize = 1024 * 1024;
+
 /// What one file gave.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 struct FileSummary {
     file: String,
+    /// Valid reports read from it.
     accepted: usize,
+    /// Of those, how many cordond refused (its config differs from the one
+    /// read here, or none was readable).
+    refused: usize,
+    /// Of those, how many cordond confirmed (all, unless the connection
+    /// broke).
+    confirmed: usize,
     rejected: Vec<Rejected>,
     /// The file could not be read at all.
     error: Option<String>,
@@ -56,15 +85,39 @@ fn submission(r: &cordon_detect::Report) -> ReportSubmission {
     ReportSubmission {
         address: r.address.to_string(),
         at: unix(r.at),
-        source: r.source.clone(),
-        evidence: r.evidence.clone(),
-        message_id: r.message_id.clone(),
+        source: clip(r.source.trim(), MAX_SOURCE).into_owned(),
+        evidence: clip(r.evidence.trim(), MAX_EVIDENCE).into_owned(),
+        message_id: r
+            .message_id
+            .as_deref()
+            .map(|m| clip(m.trim(), MAX_SOURCE).into_owned()),
         weight: r.weight,
     }
 }
 
+/// Splits the reports into requests of at most [`CHUNK_REPORTS`] and
+/// [`CHUNK_BYTES`].
+fn chunks(reports: Vec<ReportSubmission>) -> Vec<Vec<ReportSubmission>> {
+    let mut out = Vec::new();
+    let mut chunk = Vec::new();
+    let mut bytes = 0;
+    for r in reports {
+        let size = r.address.len() + r.source.len() + r.evidence.len() + 128;
+        if !chunk.is_empty() && (chunk.len() == CHUNK_REPORTS || bytes + size > CHUNK_BYTES) {
+            out.push(std::mem::take(&mut chunk));
+            bytes = 0;
+        }
+        bytes += size;
+        chunk.push(r);
+    }
+    if !chunk.is_empty() {
+        out.push(chunk);
+    }
+    out
+}
+
 /// Runs `cordon import`.
-pub async fn run(out: &Out, files: &[PathBuf], config: Option<&Config>, socket: &PathBuf) -> Exit {
+pub async fn run(out: &Out, files: &[PathBuf], config: Option<&Config>, socket: &Path) -> Exit {
     let mut summaries = Vec::new();
     let mut reports = Vec::new();
     for path in files {
@@ -72,23 +125,22 @@ pub async fn run(out: &Out, files: &[PathBuf], config: Option<&Config>, socket: 
         match read(path, config) {
             Ok(result) => {
                 for e in &result.rejected {
-                    eprintln!("cordon: {name}: line {}: {} (skipped)", e.line, e.reason);
+                    warn(&format!("{name}: line {}: {} (skipped)", e.line, e.reason));
                 }
                 reports.extend(result.reports.iter().map(submission));
                 summaries.push(FileSummary {
                     file: name,
                     accepted: result.reports.len(),
                     rejected: result.rejected.iter().map(Rejected::from).collect(),
-                    error: None,
+                    ..FileSummary::default()
                 });
             }
             Err(e) => {
-                eprintln!("cordon: {e} (skipped)");
+                warn(&format!("{e} (skipped)"));
                 summaries.push(FileSummary {
                     file: name,
-                    accepted: 0,
-                    rejected: Vec::new(),
                     error: Some(e),
+                    ..FileSummary::default()
                 });
             }
         }
@@ -110,57 +162,152 @@ pub async fn run(out: &Out, files: &[PathBuf], config: Option<&Config>, socket: 
             || format!("{message}\n"),
         );
     }
-    let outcomes = match ask(socket, &Request::Report { reports }).await {
-        Ok(Response::Reported { outcomes }) => outcomes,
-        Ok(Response::Error { message, .. }) => return out.fail(Exit::Failed, &message),
-        Ok(_) => {
-            return out.fail(
-                Exit::Failed,
-                "cordond answered with something this cordon does not know; are cordon and cordond the same version?",
-            );
-        }
-        Err(message) => return out.fail(Exit::Failed, &message),
+    let total = reports.len();
+    let mut outcomes: Vec<ReportOutcome> = Vec::with_capacity(total);
+    let mut conn = match Conn::open(socket).await {
+        Ok(c) => c,
+        Err(e) => return out.fail(Exit::Failed, e.message()),
     };
-    refused_by_cordond(&summaries, &outcomes);
+    let mut broken = None;
+    for chunk in chunks(reports) {
+        let sent = chunk.len();
+        match conn.call(&Request::Report { reports: chunk }).await {
+            Ok(Response::Reported { outcomes: o }) if o.len() == sent => outcomes.extend(o),
+            Ok(Response::Error { message, .. }) => {
+                broken = Some((message, false));
+                break;
+            }
+            Ok(_) => {
+                broken = Some((
+                    "cordond answered with something this cordon does not know; are cordon and cordond the same version?".into(),
+                    false,
+                ));
+                break;
+            }
+            Err(e) => {
+                let in_flight = matches!(e, super::run::AskError::Lost(_));
+                broken = Some((e.message().to_owned(), in_flight));
+                break;
+            }
+        }
+    }
+    tally(&mut summaries, &outcomes);
+    if let Some((why, in_flight)) = broken {
+        return out.fail(
+            Exit::Failed,
+            &interrupted(&summaries, &why, total, in_flight),
+        );
+    }
+    let taken = outcomes.iter().filter(|o| o.error.is_none()).count();
+    if taken == 0 {
+        return out.fail(
+            Exit::BadInput,
+            "cordond refused every report (see the reasons above); nothing was taken",
+        );
+    }
     out.doc(
         &serde_json::json!({ "files": summaries, "outcomes": outcomes }),
         || text(&summaries, &outcomes),
     )
 }
 
-/// Reports cordond refused (its config differs from the one read here, or
-/// none was readable): shown like bad lines.
-fn refused_by_cordond(summaries: &[FileSummary], outcomes: &[ReportOutcome]) {
-    let mut i = 0;
-    for s in summaries {
-        for o in outcomes.iter().skip(i).take(s.accepted) {
+/// Counts each file's confirmed and refused reports (outcomes come in the
+/// order sent, file after file), and lists the refusals like bad lines.
+fn tally(summaries: &mut [FileSummary], outcomes: &[ReportOutcome]) {
+    let mut rest = outcomes;
+    for s in summaries.iter_mut() {
+        let (mine, after) = rest.split_at(s.accepted.min(rest.len()));
+        rest = after;
+        s.confirmed = mine.len();
+        for o in mine {
             if let Some(e) = &o.error {
-                eprintln!(
-                    "cordon: {}: report about {}: {e} (refused by cordond)",
+                s.refused += 1;
+                warn(&format!(
+                    "{}: report about {}: {e} (refused by cordond)",
                     s.file, o.address
-                );
+                ));
             }
         }
-        i += s.accepted;
     }
+}
+
+/// What an import that broke off did and did not apply.
+fn interrupted(summaries: &[FileSummary], why: &str, total: usize, in_flight: bool) -> String {
+    let confirmed: usize = summaries.iter().map(|s| s.confirmed).sum();
+    let mut m = format!(
+        "{why}.\nThe import stopped after cordond confirmed {confirmed} of {total} reports; those were applied"
+    );
+    if in_flight {
+        m.push_str(", the chunk sent last may or may not have been applied (see `cordon history`)");
+    }
+    m.push_str(", and nothing after it was sent:");
+    for s in summaries.iter().filter(|s| s.accepted > 0) {
+        m.push_str(&format!(
+            "\n  {}: the first {} of {} valid reports confirmed",
+            s.file, s.confirmed, s.accepted
+        ));
+    }
+    m.push_str(
+        "\nImport the unconfirmed reports again (reports with a message id count once; CSV lines have none, so leave out the confirmed ones)",
+    );
+    m
 }
 
 fn text(summaries: &[FileSummary], outcomes: &[ReportOutcome]) -> String {
     let mut t = String::new();
     for s in summaries {
-        match &s.error {
-            Some(_) => t.push_str(&format!("{}: not read\n", s.file)),
-            None if s.rejected.is_empty() => {
-                t.push_str(&format!("{}: {} reports accepted\n", s.file, s.accepted));
-            }
-            None => t.push_str(&format!(
-                "{}: {} reports accepted, {} lines rejected\n",
-                s.file,
-                s.accepted,
-                s.rejected.len()
-            )),
+        if s.error.is_some() {
+            t.push_str(&format!("{}: not read\n", s.file));
+            continue;
         }
+        t.push_str(&format!(
+            "{}: {} reports accepted",
+            s.file,
+            s.accepted - s.refused
+        ));
+        if s.refused > 0 {
+            t.push_str(&format!(", {} refused by cordond", s.refused));
+        }
+        if !s.rejected.is_empty() {
+            t.push_str(&format!(", {} lines rejected", s.rejected.len()));
+        }
+        t.push('\n');
     }
     t.push_str(&output::reported(outcomes));
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(evidence: usize) -> ReportSubmission {
+        ReportSubmission {
+            address: "100.64.1.7".into(),
+            at: 0,
+            source: "feed".into(),
+            evidence: "e".repeat(evidence),
+            message_id: None,
+            weight: 1,
+        }
+    }
+
+    #[test]
+    fn chunks_are_bounded_in_count_and_bytes_and_keep_the_order() {
+        let c = chunks((0..12_001).map(|_| report(10)).collect());
+        assert_eq!(
+            c.iter().map(Vec::len).collect::<Vec<_>>(),
+            [5000, 5000, 2001]
+        );
+        let c = chunks((0..1000).map(|_| report(MAX_EVIDENCE)).collect());
+        assert!(c.len() > 2);
+        for chunk in &c {
+            let bytes = serde_json::to_vec(&Request::Report {
+                reports: chunk.clone(),
+            })
+            .map_or(usize::MAX, |v| v.len());
+            assert!(bytes <= CHUNK_BYTES + 64 * 1024, "{bytes}");
+        }
+        assert_eq!(c.iter().map(Vec::len).sum::<usize>(), 1000);
+    }
 }

@@ -1,7 +1,11 @@
-//! Output for people: aligned tables and relative times.
+//! Output for people: aligned tables and relative times. Every cell is
+//! passed through `printable` where it is laid out, so a reason or a
+//! feed's words with control characters cannot move the cursor, retitle
+//! the terminal or start a line of its own.
 
 use cordon_proto::control::{AuditEntry, DaemonStatus, HostRecord, ReportOutcome};
 use cordon_proto::portal::{HostState, Reason};
+use cordon_proto::text::printable;
 
 /// "12 min ago", "in 3 h", "just now".
 pub fn relative(t: i64, now: i64) -> String {
@@ -51,8 +55,12 @@ fn reason(r: Option<Reason>) -> &'static str {
 
 /// Columns padded to their widest cell.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| printable(c).into_owned()).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
                 *w = (*w).max(cell.chars().count());
@@ -74,7 +82,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     };
     let mut out = line(header.iter().map(|h| (*h).to_owned()).collect());
     for row in rows {
-        out.push_str(&line(row.clone()));
+        out.push_str(&line(row));
     }
     out
 }
@@ -164,36 +172,51 @@ pub fn show(h: &HostRecord, now: i64) -> String {
     if let Some(m) = &h.mac {
         rows.push(vec!["mac".into(), m.clone()]);
     }
+    for r in &h.reports {
+        rows.push(vec![
+            "report".into(),
+            format!(
+                "{}, {}: {}{}",
+                relative(r.at, now),
+                r.source,
+                r.evidence,
+                if r.counted { "" } else { " (not counted)" }
+            ),
+        ]);
+    }
     let mut out = String::new();
     for r in rows {
-        out.push_str(&format!("{:<19} {}\n", r[0], r[1]));
+        out.push_str(&format!("{:<19} {}\n", r[0], printable(&r[1])));
     }
     out
 }
 
 /// One line per report's unit: its score and state after the reports.
 pub fn reported(outcomes: &[ReportOutcome]) -> String {
-    let mut out = String::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for o in outcomes.iter().rev() {
-        if o.error.is_some() || !seen.insert(o.address.clone()) {
-            continue;
-        }
-        let line = format!(
-            "{}: score {} of {}, {}{}\n",
-            o.address,
-            o.score,
-            o.threshold,
-            state(o.state),
-            if o.counted {
-                ""
-            } else {
-                " (last report not counted: a duplicate or too old)"
-            }
-        );
-        out.insert_str(0, &line);
-    }
-    out
+    // Each unit's last outcome, in the order of those last outcomes
+    // (linear: an import answers with 100 000 of them).
+    let mut seen = std::collections::HashSet::new();
+    let mut lines: Vec<String> = outcomes
+        .iter()
+        .rev()
+        .filter(|o| o.error.is_none() && seen.insert(o.address.as_str()))
+        .map(|o| {
+            format!(
+                "{}: score {} of {}, {}{}\n",
+                printable(&o.address),
+                o.score,
+                o.threshold,
+                state(o.state),
+                if o.counted {
+                    ""
+                } else {
+                    " (last report not counted: a duplicate or too old)"
+                }
+            )
+        })
+        .collect();
+    lines.reverse();
+    lines.concat()
 }
 
 /// `cordon history`.
@@ -291,6 +314,19 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("installed\n"), "{text}");
+    }
+
+    #[test]
+    fn cells_cannot_start_lines_or_send_escapes() {
+        let t = table(
+            &["WHY"],
+            &[vec!["\u{1b}]0;PWNED\u{7}\u{1b}[2J\r\nFAKE".into()]],
+        );
+        assert_eq!(t.lines().count(), 2, "{t}");
+        assert!(
+            !t.trim_end().chars().any(|c| c.is_control() && c != '\n'),
+            "{t:?}"
+        );
     }
 
     #[test]

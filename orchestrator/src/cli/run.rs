@@ -1,11 +1,13 @@
 //! Carrying out one command and choosing the exit code.
 
+use std::io::{ErrorKind, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cordon_config::{Config, ConfigErrors};
 use cordon_proto::control::{ErrorClass, ReportSubmission, Request, Response};
-use cordon_proto::frame::{call, framed};
+use cordon_proto::frame::{FrameError, Framed, framed, recv, send};
+use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, printable};
 use serde::Serialize;
 use tokio::net::UnixStream;
 
@@ -28,34 +30,73 @@ pub(super) struct Out {
     pub(super) json: bool,
 }
 
+/// Writes to stdout. A reader that went away (`cordon show | head -1`)
+/// is not a failure: the output was wanted only so far, so a broken pipe
+/// counts as done (exit 0), never as a panic.
+pub(super) fn emit(text: &str) -> Exit {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Exit::Ok,
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Exit::Ok,
+        Err(e) => {
+            warn(&format!("cannot write the output: {e}"));
+            Exit::Failed
+        }
+    }
+}
+
+/// One message on stderr, `cordon: ` first, control characters escaped
+/// (messages echo input: a feed's line, cordond's answer). A closed stderr
+/// is ignored: there is nowhere left to say anything.
+pub(super) fn warn(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "cordon: {}", for_people(message));
+}
+
+/// Text for people with control characters escaped line by line (line
+/// breaks that the text's own layout put there stay). Fields are escaped
+/// where they are laid out (`output`), so one with `\r\n` in it cannot
+/// start a line of its own; this is the last guard at the edge.
+pub(super) fn for_people(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&printable(line));
+    }
+    out
+}
+
 impl Out {
     pub(super) fn doc<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Exit {
         if self.json {
             match serde_json::to_string_pretty(value) {
-                Ok(s) => println!("{s}"),
+                Ok(s) => emit(&(s + "\n")),
                 Err(e) => {
-                    eprintln!("cordon: cannot print JSON: {e}");
-                    return Exit::Failed;
+                    warn(&format!("cannot print JSON: {e}"));
+                    Exit::Failed
                 }
             }
         } else {
-            print!("{}", text());
+            emit(&for_people(&text()))
         }
-        Exit::Ok
     }
 
     pub(super) fn fail(&self, exit: Exit, message: &str) -> Exit {
-        eprintln!("cordon: {message}");
+        warn(message);
         if self.json {
             let class = if exit == Exit::BadInput {
                 "bad_input"
             } else {
                 "failed"
             };
-            println!(
-                "{}",
+            emit(&format!(
+                "{}\n",
                 serde_json::json!({ "error": message, "class": class })
-            );
+            ));
         }
         exit
     }
@@ -96,7 +137,7 @@ pub async fn run(cli: Cli) -> Exit {
     };
     let response = match ask(&socket, &request).await {
         Ok(r) => r,
-        Err(message) => return out.fail(Exit::Failed, &message),
+        Err(e) => return out.fail(Exit::Failed, &maybe_applied(&cli.command, e)),
     };
     let now = crate::daemon::now();
     match response {
@@ -108,7 +149,7 @@ pub async fn run(cli: Cli) -> Exit {
             &message,
         ),
         Response::Status(s) => out.doc(&s, || output::status(&s, now)),
-        Response::List { hosts } => out.doc(&serde_json::json!({ "hosts": hosts }), || output::list(&hosts, now)),
+        Response::List { hosts, .. } => out.doc(&serde_json::json!({ "hosts": hosts }), || output::list(&hosts, now)),
         Response::Host(h) => out.doc(&h, || {
             let head = match &cli.command {
                 Command::Quarantine { .. } => format!("{} is quarantined.\n", h.address),
@@ -117,7 +158,7 @@ pub async fn run(cli: Cli) -> Exit {
             };
             head + &output::show(&h, now)
         }),
-        Response::History { entries } => out.doc(&serde_json::json!({ "entries": entries }), || output::history(&entries, now)),
+        Response::History { entries, .. } => out.doc(&serde_json::json!({ "entries": entries }), || output::history(&entries, now)),
         Response::Reported { outcomes } => match outcomes.iter().find_map(|o| o.error.clone()) {
             Some(error) => out.fail(Exit::BadInput, &error),
             None => out.doc(&serde_json::json!({ "outcomes": outcomes }), || output::reported(&outcomes)),
@@ -141,6 +182,7 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
         if r.trim().is_empty() {
             Err("the reason is empty; say why, e.g. --reason \"abuse ticket 4711\"".into())
         } else {
+            bounded("--reason", r.trim(), MAX_REASON)?;
             Ok(r.trim().to_owned())
         }
     };
@@ -196,6 +238,11 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
             if source.trim().is_empty() {
                 return Err("--source is empty; name who reported it".into());
             }
+            bounded("--source", source.trim(), MAX_SOURCE)?;
+            bounded("--evidence", evidence.trim(), MAX_EVIDENCE)?;
+            if let Some(m) = message_id {
+                bounded("--message-id", m.trim(), MAX_SOURCE)?;
+            }
             let at = match at {
                 None => crate::daemon::now(),
                 Some(text) => cordon_detect::reports::parse_time(text)
@@ -231,29 +278,93 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
     })
 }
 
-pub(super) async fn ask(socket: &PathBuf, request: &Request) -> Result<Response, String> {
-    let unreachable = |e: &dyn std::fmt::Display| {
-        format!(
-            "cannot reach cordond at {}: {e}. Is it running? Start it with `systemctl start cordond` (or `cordond --config /etc/cordon/cordon.yaml`), or name its socket with --socket",
-            socket.display()
-        )
-    };
-    let stream = UnixStream::connect(socket)
-        .await
-        .map_err(|e| unreachable(&e))?;
-    let mut io = framed(stream);
-    // Generous: a quarantine waits for a durable commit and the kernel.
-    match tokio::time::timeout(Duration::from_secs(120), call(&mut io, request)).await {
-        Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) => Err(format!(
-            "cordond at {} did not answer properly: {e}",
-            socket.display()
-        )),
-        Err(_) => Err(format!(
-            "cordond at {} did not answer within 120 s; see its log (journalctl -u cordond)",
-            socket.display()
-        )),
+/// Why asking cordond failed: before the request went out (nothing
+/// happened), or after (it may have been carried out).
+#[derive(Debug)]
+pub(super) enum AskError {
+    /// Not connected, or the request could not be sent: nothing was done.
+    Unreachable(String),
+    /// Sent, but no (whole) answer came back.
+    Lost(String),
+}
+
+impl AskError {
+    pub(super) fn message(&self) -> &str {
+        match self {
+            AskError::Unreachable(m) | AskError::Lost(m) => m,
+        }
     }
+}
+
+/// For a change whose answer was lost: say that it may have been applied
+/// and how to find out, rather than let the operator believe it was not.
+fn maybe_applied(command: &Command, e: AskError) -> String {
+    match (command, e) {
+        (
+            Command::Quarantine { address, .. } | Command::Release { address, .. },
+            AskError::Lost(m),
+        ) => format!(
+            "{m}.\nThe request reached cordond, so it may have been applied. Check with `cordon show {address}` before you try again"
+        ),
+        (_, e) => e.message().to_owned(),
+    }
+}
+
+/// A connection to cordond's control socket.
+pub(super) struct Conn {
+    io: Framed,
+    socket: PathBuf,
+}
+
+impl Conn {
+    pub(super) async fn open(socket: &Path) -> Result<Conn, AskError> {
+        let stream = UnixStream::connect(socket).await.map_err(|e| {
+            AskError::Unreachable(format!(
+                "cannot reach cordond at {}: {e}. Is it running? Start it with `systemctl start cordond` (or `cordond --config /etc/cordon/cordon.yaml`), or name its socket with --socket",
+                socket.display()
+            ))
+        })?;
+        Ok(Conn {
+            io: framed(stream),
+            socket: socket.to_owned(),
+        })
+    }
+
+    /// Sends a request and reads its answer, every page of a listing.
+    pub(super) async fn call(&mut self, request: &Request) -> Result<Response, AskError> {
+        let socket = self.socket.display().to_string();
+        send(&mut self.io, request).await.map_err(|e| {
+            AskError::Unreachable(format!("cannot send to cordond at {socket}: {e}"))
+        })?;
+        // Generous: a quarantine waits for a durable commit and the kernel.
+        let answer = async {
+            let mut first = next(&mut self.io).await?;
+            while first.more() {
+                let page = next(&mut self.io).await?;
+                if !first.extend(page) {
+                    return Err(FrameError::Closed);
+                }
+            }
+            Ok(first)
+        };
+        match tokio::time::timeout(Duration::from_secs(120), answer).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(AskError::Lost(format!(
+                "cordond at {socket} did not answer properly: {e}"
+            ))),
+            Err(_) => Err(AskError::Lost(format!(
+                "cordond at {socket} did not answer within 120 s; see its log (journalctl -u cordond)"
+            ))),
+        }
+    }
+}
+
+async fn next(io: &mut Framed) -> Result<Response, FrameError> {
+    recv(io).await?.ok_or(FrameError::Closed)
+}
+
+pub(super) async fn ask(socket: &Path, request: &Request) -> Result<Response, AskError> {
+    Conn::open(socket).await?.call(request).await
 }
 
 fn check_config(out: &Out, path: &Path) -> Exit {
@@ -263,13 +374,17 @@ fn check_config(out: &Out, path: &Path) -> Exit {
             || format!("{}: ok\n", path.display()),
         ),
         Err(errors) => {
-            eprintln!("{errors}");
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{}",
+                for_people(&errors.to_string())
+            );
             if out.json {
                 let list: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
-                println!(
-                    "{}",
+                emit(&format!(
+                    "{}\n",
                     serde_json::json!({ "ok": false, "file": path.display().to_string(), "errors": list })
-                );
+                ));
             }
             Exit::BadInput
         }
@@ -282,10 +397,7 @@ fn rules(out: &Out, path: &Path) -> Exit {
         Err(e) => return out.fail(Exit::BadInput, &config_errors(&e)),
     };
     match cordon_rules::render(&config, &cordon_rules::Carried::default()) {
-        Ok(text) => {
-            print!("{text}");
-            Exit::Ok
-        }
+        Ok(text) => emit(&text),
         Err(e) => out.fail(Exit::Failed, &e.to_string()),
     }
 }

@@ -4,6 +4,7 @@
 use cordon_config::SubscriberAddr;
 use cordon_proto::control::HostRecord;
 use cordon_proto::portal::{HostState, HostStatus};
+use cordon_proto::text::{MAX_NOTE, MAX_SOURCE, clip};
 use cordon_rules::SmtpSeen;
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ pub fn host_record(
         suspect: view.suspect.clone(),
         report_score: view.report_score,
         evidence: Default::default(),
+        reports: Vec::new(),
     };
     let Some(host) = &view.host else {
         return r;
@@ -47,8 +49,10 @@ pub fn host_record(
         State::Clean => {}
         State::Quarantined(q) => {
             r.reason = Some(q.reason);
-            r.actor = Some(q.actor.clone());
-            r.note = Some(q.note.clone());
+            // Clipped: a record stored before the bounds must not break a
+            // listing.
+            r.actor = Some(clip(&q.actor, MAX_SOURCE).into_owned());
+            r.note = Some(clip(&q.note, MAX_NOTE).into_owned());
             r.since = Some(q.since);
             r.until = q.until;
             r.hold_until = Some(q.hold_until);

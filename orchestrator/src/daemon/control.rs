@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cordon_config::{Config, SubscriberAddr};
-use cordon_proto::control::{DaemonStatus, ErrorClass, Request, Response};
+use cordon_proto::control::{DaemonStatus, ErrorClass, RecentReport, Request, Response};
 use cordon_proto::frame::{framed, recv, send};
 use cordon_proto::portal::Reason;
 use cordon_rules::Difference;
+use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, clip};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -56,10 +57,13 @@ pub async fn serve(listener: UnixListener, shared: Shared, cancel: CancellationT
 async fn connection(stream: UnixStream, shared: Shared) {
     let operator = peer_name(&stream);
     let mut io = framed(stream);
-    while let Ok(Some(request)) = recv::<Request>(&mut io).await {
-        let response = handle(&shared, &operator, request).await;
-        if send(&mut io, &response).await.is_err() {
-            break;
+    'requests: while let Ok(Some(request)) = recv::<Request>(&mut io).await {
+        // Listings go out in pages, so no number or size of records can
+        // exceed the frame limit (see `Response::into_frames`).
+        for frame in handle(&shared, &operator, request).await.into_frames() {
+            if send(&mut io, &frame).await.is_err() {
+                break 'requests;
+            }
         }
     }
 }
@@ -153,7 +157,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                     host_record(&addr, v, seen, quiet, now)
                 })
                 .collect();
-            Response::List { hosts }
+            Response::List { hosts, more: false }
         }
         Request::Show { address } => {
             let addr = match parse(&address) {
@@ -171,8 +175,8 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 Ok(a) => a,
                 Err(r) => return *r,
             };
-            if reason.trim().is_empty() {
-                return bad("the reason is empty; say why, e.g. --reason \"abuse ticket 4711\"");
+            if let Some(r) = check_reason(&reason, "--reason \"abuse ticket 4711\"") {
+                return r;
             }
             let hold = hold_s.map(Duration::from_secs);
             let span = info_span!("quarantine", subscriber = %addr, operator);
@@ -200,10 +204,8 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 Ok(a) => a,
                 Err(r) => return *r,
             };
-            if reason.trim().is_empty() {
-                return bad(
-                    "the reason is empty; say why, e.g. --reason \"customer cleaned the PC\"",
-                );
+            if let Some(r) = check_reason(&reason, "--reason \"customer cleaned the PC\"") {
+                return r;
             }
             let event = Event::Release {
                 addr,
@@ -224,7 +226,10 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 None => None,
             };
             match shared.store.history(address, limit.max(1)).await {
-                Ok(entries) => Response::History { entries },
+                Ok(entries) => Response::History {
+                    entries,
+                    more: false,
+                },
                 Err(e) => failed(e.to_string()),
             }
         }
@@ -240,14 +245,54 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
     }
 }
 
-/// The record with the kernel's SMTP counters (at most a second old).
+/// An operator's reason: not empty, and within [`MAX_REASON`] whoever sent
+/// it (the CLI checks too; anything else on the socket is held to it here).
+/// The refusal, if any.
+fn check_reason(reason: &str, example: &str) -> Option<Response> {
+    if reason.trim().is_empty() {
+        return Some(bad(format!("the reason is empty; say why, e.g. {example}")));
+    }
+    bounded("the reason", reason.trim(), MAX_REASON)
+        .err()
+        .map(bad)
+}
+
+/// How many of a host's latest reports `cordon show` lists.
+const SHOWN_REPORTS: u32 = 5;
+
+/// The record with the kernel's SMTP counters (at most a second old) and
+/// the latest outside reports about it, with their evidence.
 async fn show(shared: &Shared, addr: SubscriberAddr, quiet: Duration) -> Response {
     let Some(view) = shared.core.view(addr).await else {
         return failed("cordond is stopping");
     };
     let target = view.host.as_ref().map_or(addr, |h| h.addr);
     let seen = shared.seen.lookup(&shared.kernel, target).await;
-    Response::Host(host_record(&addr, &view, seen, quiet, now()))
+    let mut record = host_record(&addr, &view, seen, quiet, now());
+    match shared
+        .store
+        .recent_reports(target.to_string(), SHOWN_REPORTS)
+        .await
+    {
+        Ok(reports) => record.reports = reports.iter().map(shown_report).collect(),
+        Err(e) => warn!(error = %e, "cannot read the latest reports for show"),
+    }
+    if record.evidence.is_empty() && record.report_score > 0 {
+        record
+            .evidence
+            .insert("score".into(), u64::from(record.report_score));
+    }
+    Response::Host(record)
+}
+
+fn shown_report(r: &crate::store::StoredReport) -> RecentReport {
+    RecentReport {
+        at: r.at,
+        source: clip(&r.source, MAX_SOURCE).into_owned(),
+        evidence: clip(&r.evidence, MAX_EVIDENCE).into_owned(),
+        weight: r.weight,
+        counted: r.counted,
+    }
 }
 
 /// The record after a change, without the kernel's SMTP counters: asking

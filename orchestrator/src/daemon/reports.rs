@@ -10,28 +10,20 @@ use cordon_config::Config;
 use cordon_detect::Report;
 use cordon_proto::control::{ErrorClass, ReportOutcome, ReportSubmission, Response};
 use cordon_proto::portal::HostState;
+use cordon_proto::text::{MAX_EVIDENCE, MAX_SOURCE, bounded, clip};
 
 use super::control::Shared;
 use crate::detection::{Incoming, policy, system_time};
 
-/// Longest source name, evidence text and message id kept: the audit trail
-/// is for people, and a feed must not fill the store with one line.
-const MAX_TEXT: usize = 2000;
-
-fn clip(s: &str) -> String {
-    let s = s.trim();
-    match s.char_indices().nth(MAX_TEXT) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
-}
+/// How much of a refused address is echoed back: enough to recognise it.
+const ECHOED: usize = 64;
 
 /// Checks one submission.
 fn check(config: &Config, operator: &str, r: &ReportSubmission) -> Result<Incoming, String> {
     let address: IpAddr = r.address.trim().parse().map_err(|_| {
         format!(
             "`{}` is not an IP address; a report names one address, like 100.64.1.7 or 2001:db8:1:2::5",
-            r.address
+            clip(&r.address, ECHOED)
         )
     })?;
     let unit = policy::unit_of(config, address).map_err(|why| match why {
@@ -43,6 +35,14 @@ fn check(config: &Config, operator: &str, r: &ReportSubmission) -> Result<Incomi
     if r.source.trim().is_empty() {
         return Err("the source is empty; name who reported it (--source)".into());
     }
+    // Bounded whoever sent them (`cordon import` clips a feed's evidence to
+    // the bound before it sends): the audit trail is for people, and one
+    // report must not fill the store or break `cordon show`.
+    bounded("the source", r.source.trim(), MAX_SOURCE)?;
+    bounded("the evidence", r.evidence.trim(), MAX_EVIDENCE)?;
+    if let Some(m) = &r.message_id {
+        bounded("the message id", m.trim(), MAX_SOURCE)?;
+    }
     if r.weight == 0 {
         return Err("a weight of 0 would add nothing; give 1 or more".into());
     }
@@ -51,9 +51,13 @@ fn check(config: &Config, operator: &str, r: &ReportSubmission) -> Result<Incomi
         report: Report {
             address,
             at: system_time(r.at),
-            source: clip(&r.source),
-            evidence: clip(&r.evidence),
-            message_id: r.message_id.as_deref().map(clip).filter(|m| !m.is_empty()),
+            source: r.source.trim().to_owned(),
+            evidence: r.evidence.trim().to_owned(),
+            message_id: r
+                .message_id
+                .as_deref()
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty()),
             weight: r.weight,
         },
         actor: operator.to_owned(),
@@ -83,9 +87,9 @@ pub async fn take(
                 outcomes.push(None);
             }
             Err(error) => {
-                tracing::info!(address = %r.address, %error, "report refused");
+                tracing::info!(address = %clip(&r.address, ECHOED), %error, "report refused");
                 outcomes.push(Some(ReportOutcome {
-                    address: r.address.clone(),
+                    address: clip(&r.address, ECHOED).into_owned(),
                     counted: false,
                     score: 0,
                     threshold,
