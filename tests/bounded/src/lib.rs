@@ -75,7 +75,29 @@ impl std::fmt::Debug for Input {
             f,
             "Input({} bytes: b\"{}\")",
             self.0.len(),
-            self.0.escape_ascii()
+            Excerpt(&self.0)
+        )
+    }
+}
+
+/// The start and the end of a long input, escaped: enough to see what it
+/// is; the case itself is in the proptest regressions file.
+struct Excerpt<'a>(&'a [u8]);
+
+impl std::fmt::Display for Excerpt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const HEAD: usize = 400;
+        const TAIL: usize = 200;
+        let b = self.0;
+        if b.len() <= HEAD + TAIL {
+            return write!(f, "{}", b.escape_ascii());
+        }
+        write!(
+            f,
+            "{}\" ... {} bytes ... b\"{}",
+            b[..HEAD].escape_ascii(),
+            b.len() - HEAD - TAIL,
+            b[b.len() - TAIL..].escape_ascii()
         )
     }
 }
@@ -108,7 +130,7 @@ pub fn within<T>(what: &str, input: &[u8], bounds: Bounds, parse: impl FnOnce() 
     let label = format!(
         "{what}: input of {} bytes: b\"{}\"",
         input.len(),
-        input[..input.len().min(600)].escape_ascii()
+        Excerpt(input)
     );
     let hang = bounds.hang;
     let watchdog = std::thread::spawn(move || {
@@ -183,6 +205,12 @@ enum Mutation {
     SwapLines(Index, Index),
     /// Repeat a run of bytes many times (to find quadratic parses).
     Repeat(Index, usize, usize),
+    /// Insert a few telling bytes many times over (deep nesting, long
+    /// runs of separators).
+    Flood(Index, Vec<u8>, usize),
+    /// The same, at the start of a value: after the first separator
+    /// (`:`, `,`, `=`, `[`, `{`) of a line and the blanks after it.
+    FloodValue(Index, Vec<u8>, usize),
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -197,8 +225,12 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         2 => (any::<Index>(), 1usize..8).prop_map(|(i, n)| Mutation::DuplicateLine(i, n)),
         1 => any::<Index>().prop_map(Mutation::DeleteLine),
         1 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
-        1 => (any::<Index>(), 1usize..64, 2usize..4096)
+        1 => (any::<Index>(), 1usize..64, 2usize..(1 << 17))
             .prop_map(|(i, n, k)| Mutation::Repeat(i, n, k)),
+        1 => (any::<Index>(), proptest::collection::vec(telling_byte(), 1..4), 2usize..(1 << 17))
+            .prop_map(|(i, v, k)| Mutation::Flood(i, v, k)),
+        1 => (any::<Index>(), proptest::collection::vec(telling_byte(), 1..4), 2usize..(1 << 17))
+            .prop_map(|(i, v, k)| Mutation::FloodValue(i, v, k)),
     ]
 }
 
@@ -290,8 +322,34 @@ fn apply(data: &mut Vec<u8>, m: &Mutation, samples: &[Vec<u8>], max: usize) {
             let times = (*times).min(max.saturating_sub(len) / run.len());
             data.splice(p..p, run.repeat(times));
         }
+        Mutation::Flood(i, run, times) => flood(data, at(i, len), run, *times, max),
+        Mutation::FloodValue(i, run, times) => {
+            let ls = lines(data);
+            if ls.is_empty() {
+                return flood(data, 0, run, *times, max);
+            }
+            let line = ls[i.index(ls.len())].clone();
+            let value = data[line.clone()]
+                .iter()
+                .position(|b| b":,=[{".contains(b))
+                .map_or(line.start, |sep| {
+                    let after = line.start + sep + 1;
+                    after
+                        + data[after..line.end]
+                            .iter()
+                            .take_while(|&&b| b == b' ' || b == b'\t')
+                            .count()
+                });
+            flood(data, value, run, *times, max);
+        }
     }
     data.truncate(max);
+}
+
+/// Inserts `run` at `p` as many times as fit under `max`, up to `times`.
+fn flood(data: &mut Vec<u8>, p: usize, run: &[u8], times: usize, max: usize) {
+    let times = times.min(max.saturating_sub(data.len()) / run.len().max(1));
+    data.splice(p..p, run.repeat(times));
 }
 
 /// A real sample with one to eight mutations, at most `max` bytes.

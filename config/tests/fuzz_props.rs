@@ -1,0 +1,86 @@
+//! The config loader against arbitrary bytes and mutations of the shipped
+//! configs: no panic, every refusal names the file, and each load stays
+//! within time and memory bounds (`cordon-bounded`).
+
+use std::path::Path;
+
+use cordon_bounded::{Input, PARSER, cases, inputs, within};
+use proptest::prelude::*;
+
+const MINIMAL: &str = "\
+subscribers:
+  prefixes: [100.64.0.0/16, 2001:db8:1000::/36]
+interfaces:
+  downlink: [sub0]
+  uplink: [eth0]
+walled_garden:
+  resolvers: [192.0.2.53]
+portal:
+  public_url: http://portal.example/
+";
+
+/// Aliases that expand exponentially if a reader follows them blindly.
+const LAUGHS: &str = "\
+a: &a [x, x, x, x, x, x, x, x, x]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+subscribers: {prefixes: *f}
+";
+
+/// Largest input tried. The loader's time still grows with the square of
+/// the nesting depth (issue 11, defect 8: 26 000 levels of `{a: ` take 2 s
+/// here; this test found that at 256 KiB): 16 KiB keeps the test about
+/// hangs and panics until that is fixed; then raise it to 256 KiB.
+const MAX: usize = 16 << 10;
+
+fn samples() -> Vec<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut out = vec![MINIMAL.as_bytes().to_vec(), LAUGHS.as_bytes().to_vec()];
+    for file in ["cordon.example.yaml", "vagrant/cordon.yaml"] {
+        let path = root.join(file);
+        out.push(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+    }
+    out
+}
+
+/// Loads `input` as a config file's text would be (the loader reads UTF-8
+/// text; other bytes are tried as their lossy decoding too), formatting the
+/// errors as `cordon check-config` prints them.
+fn load(input: &Input) {
+    let path = Path::new("fuzz.yaml");
+    let text = String::from_utf8_lossy(input);
+    let errors = within(
+        "the config loader",
+        input,
+        PARSER,
+        || match cordon_config::load_str(&text, path) {
+            Ok(_) => None,
+            Err(e) => Some((e.to_string(), e)),
+        },
+    );
+    if let Some((printed, errors)) = errors {
+        assert!(!printed.is_empty(), "a refusal without a message");
+        for e in &errors.0 {
+            assert_eq!(e.file, path, "an error that does not name the file: {e}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    #[test]
+    fn the_loader_survives_any_text(input in inputs(samples(), MAX)) {
+        load(&input);
+    }
+}
+
+#[test]
+fn the_samples_load_within_bounds() {
+    for sample in samples() {
+        load(&Input(sample));
+    }
+}
