@@ -179,9 +179,29 @@ fn telling_byte() -> impl Strategy<Value = u8> {
     prop_oneof![any::<u8>(), proptest::sample::select(TELLING)]
 }
 
-/// Arbitrary bytes, up to `max` of them.
+/// Arbitrary bytes, up to `max` of them: a length and a seed, expanded by
+/// a small generator (a value tree per byte would make a 64 KiB input cost
+/// more to generate than to parse; shrinking still shortens it).
 pub fn arbitrary(max: usize) -> impl Strategy<Value = Input> {
-    proptest::collection::vec(telling_byte(), 0..=max).prop_map(Input)
+    (0..=max, any::<u64>()).prop_map(|(len, seed)| {
+        // xorshift64*: fast, and any seed but 0 cycles through all states.
+        let mut state = seed | 1;
+        let bytes = (0..len)
+            .map(|_| {
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                let r = state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+                // One byte in four from the telling ones.
+                if r[0] < 64 {
+                    TELLING[usize::from(r[1]) % TELLING.len()]
+                } else {
+                    r[2]
+                }
+            })
+            .collect();
+        Input(bytes)
+    })
 }
 
 /// One change to a sample.
