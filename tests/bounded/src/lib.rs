@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 use std::alloc::System;
+use std::io::Write;
 use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -135,7 +136,12 @@ pub fn within<T>(what: &str, input: &[u8], bounds: Bounds, parse: impl FnOnce() 
     let hang = bounds.hang;
     let watchdog = std::thread::spawn(move || {
         if watched.recv_timeout(hang) == Err(RecvTimeoutError::Timeout) {
-            eprintln!("{label}: still parsing after {hang:?}: a hang; aborting");
+            // Straight to the process's stderr: the test harness captures
+            // `eprintln!`, and would lose it in the abort.
+            let _ = writeln!(
+                std::io::stderr(),
+                "{label}: still parsing after {hang:?}: a hang; aborting"
+            );
             std::process::abort();
         }
     });
