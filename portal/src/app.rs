@@ -458,7 +458,12 @@ fn percent_decode(s: &str) -> Option<String> {
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'%' {
+            // Two hex digits, nothing else: `from_str_radix` alone would
+            // also take a sign (`%+5` as 5).
             let hex = s.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                return None;
+            }
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -497,6 +502,13 @@ mod tests {
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%"), None);
         assert_eq!(percent_decode("%ff"), None);
+    }
+
+    #[test]
+    fn an_escape_is_two_hex_digits_and_no_sign() {
+        assert_eq!(percent_decode("%+5"), None);
+        assert_eq!(percent_decode("a%+2e"), None);
+        assert_eq!(percent_decode("%2B5").as_deref(), Some("+5"));
     }
 
     #[test]

@@ -378,13 +378,14 @@ fn flood(data: &mut Vec<u8>, p: usize, run: &[u8], times: usize, max: usize) {
     data.splice(p..p, run.repeat(times));
 }
 
-/// A real sample with one to eight mutations, at most `max` bytes.
+/// A real sample with up to eight mutations, at most `max` bytes.
 pub fn mutated(samples: Vec<Vec<u8>>, max: usize) -> impl Strategy<Value = Input> {
     let samples = Arc::new(samples);
     let count = samples.len();
     (
         0..count.max(1),
-        proptest::collection::vec(mutation(), 1..=8),
+        // Sometimes none: the sample itself, beside mutated other inputs.
+        proptest::collection::vec(mutation(), 0..=8),
     )
         .prop_map(move |(which, ms)| {
             let mut data = samples.get(which).cloned().unwrap_or_default();
