@@ -129,7 +129,7 @@ fn check<T: DeserializeOwned>(what: &str, input: &Input, as_body: bool) {
 const MAX: usize = 256 << 10;
 
 proptest! {
-    #![proptest_config(cases(96))]
+    #![proptest_config(cases(256))]
 
     #[test]
     fn cordond_reads_any_control_request(
