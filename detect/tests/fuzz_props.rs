@@ -1,7 +1,7 @@
-//! Report feeds (CSV, ARF) and NFLOG packet messages against arbitrary
-//! bytes and mutations of real samples: no panic, sane line numbers and
-//! addresses, and each parse within time and memory bounds
-//! (`cordon-bounded`).
+//! Report feeds (CSV, ARF), NFLOG packet messages and DNS block lists'
+//! answers against arbitrary bytes and mutations of real samples: no panic,
+//! sane line numbers and addresses, and each parse within time and memory
+//! bounds (`cordon-bounded`).
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
 use std::ffi::CString;
@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use cordon_bounded::{Input, PARSER, cases, inputs, within};
+use cordon_detect::dnsbl::{Answer, interpret};
 use cordon_detect::nflog::{
     NflogEvent, PREFIX_SMTP_ATTEMPTS, PREFIX_SMTP_SENDER, event_from_message, event_from_nlas,
 };
@@ -152,8 +153,54 @@ fn source_in(payload: &[u8]) -> Option<IpAddr> {
     }
 }
 
+/// The question every DNS sample answers.
+const QNAME: &str = "7.1.64.100.zen.example";
+const QID: u16 = 0x1234;
+
+/// A block list's answer as it comes off the wire: header, the question,
+/// then A records whose names point back at the question (compression, as
+/// servers send them).
+fn dns_answer(rcode: u8, addresses: &[[u8; 4]]) -> Vec<u8> {
+    let mut m = QID.to_be_bytes().to_vec();
+    m.extend_from_slice(&[0x81, 0x80 | rcode, 0, 1, 0]);
+    m.push(u8::try_from(addresses.len()).unwrap());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    for label in QNAME.split('.') {
+        m.push(u8::try_from(label.len()).unwrap());
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    for a in addresses {
+        m.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4]);
+        m.extend_from_slice(a);
+    }
+    m
+}
+
+fn dns_samples() -> Vec<Vec<u8>> {
+    vec![
+        dns_answer(0, &[[127, 0, 0, 2]]),
+        dns_answer(0, &[[127, 0, 0, 2], [127, 0, 0, 4], [192, 0, 2, 1]]),
+        dns_answer(0, &[[127, 255, 255, 254]]),
+        dns_answer(3, &[]),
+        dns_answer(2, &[]),
+    ]
+}
+
 proptest! {
     #![proptest_config(cases(256))]
+
+    /// A block list's answer (or a spoofed datagram): read, or refused as
+    /// not ours; a listing only ever names 127.0.0.0/8 codes.
+    #[test]
+    fn dnsbl_answers_survive_any_bytes(input in inputs(dns_samples(), 64 << 10)) {
+        let answer = within("the DNSBL answer reader", &input, PARSER, || {
+            interpret(&input, QID, QNAME)
+        });
+        if let Ok(Answer::Listed(codes) | Answer::ListError(codes)) = answer {
+            prop_assert!(codes.iter().all(|c| c.octets()[0] == 127), "{codes:?}");
+        }
+    }
 
     #[test]
     fn feeds_survive_any_bytes(input in inputs(feed_samples(), 256 << 10)) {
@@ -218,6 +265,21 @@ fn the_samples_parse_as_they_should() {
         assert_eq!(r.reports.len(), reports, "{file}: {:?}", r.rejected);
         assert!(r.rejected.is_empty(), "{file}: {:?}", r.rejected);
     }
+    let answers: Vec<_> = dns_samples()
+        .iter()
+        .map(|d| interpret(d, QID, QNAME).unwrap())
+        .collect();
+    assert!(
+        matches!(&answers[0], Answer::Listed(c) if c.len() == 1),
+        "{answers:?}"
+    );
+    assert!(
+        matches!(&answers[1], Answer::Listed(c) if c.len() == 2),
+        "{answers:?}"
+    );
+    assert!(matches!(answers[2], Answer::ListError(_)), "{answers:?}");
+    assert_eq!(answers[3], Answer::NotListed);
+    assert!(matches!(answers[4], Answer::ServerError(_)), "{answers:?}");
     for sample in nflog_samples() {
         let msg = NetlinkMessage::<NetfilterMessage>::deserialize(&sample).unwrap();
         assert!(
