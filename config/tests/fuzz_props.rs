@@ -69,12 +69,56 @@ fn load(input: &Input) {
     }
 }
 
+/// Addresses as operators type them and reports and the control socket
+/// carry them.
+fn address_samples() -> Vec<Vec<u8>> {
+    [
+        "100.64.1.7",
+        "100.64.1.0/24",
+        "2001:db8:1000:1:2::5",
+        "2001:db8:1000:100::/56",
+        " 100.64.0.0/16 ",
+    ]
+    .iter()
+    .map(|a| a.as_bytes().to_vec())
+    .collect()
+}
+
 proptest! {
     #![proptest_config(cases(256))]
 
     #[test]
     fn the_loader_survives_any_text(input in inputs(samples(), MAX)) {
         load(&input);
+    }
+
+    /// `cordon show ADDR`, a report's address, a control request's: what
+    /// is admitted lies inside the subscriber prefixes.
+    #[test]
+    fn addresses_are_read_or_refused(input in inputs(address_samples(), 4096)) {
+        let config = cordon_config::load_str(MINIMAL, Path::new("fuzz.yaml")).unwrap();
+        let text = String::from_utf8_lossy(&input);
+        let read = within("the address reader", &input, PARSER, || {
+            config.subscriber_addr(&text).map_err(|e| e.to_string())
+        });
+        if let Ok(unit) = read {
+            let net = unit.net();
+            prop_assert!(
+                config.subscribers.prefixes.iter().any(|p| p.net().contains(&net)),
+                "{text:?} admitted as {net}, outside the subscriber prefixes"
+            );
+        }
+    }
+
+    /// `--hold DURATION` and every duration in the config.
+    #[test]
+    fn durations_are_read_or_refused(
+        input in inputs(vec![b"30s".to_vec(), b"1h 30m".to_vec(), b"7d".to_vec()], 4096),
+    ) {
+        let text = String::from_utf8_lossy(&input);
+        within("the duration reader", &input, PARSER, || {
+            let _ = cordon_config::duration::parse(&text);
+        });
     }
 }
 
