@@ -519,6 +519,23 @@ mod tests {
         assert!(r.rejected[0].reason.contains("not a subscriber"));
     }
 
+    /// Found by `tests/fuzz_props.rs`: a part that opens a nested message
+    /// right after its boundary line, and a boundary that never closes it,
+    /// reached a `debug_assert!` in mail-parser (0.11.9) and panicked in
+    /// debug builds, where the lab and the tests run; release builds went
+    /// on. The workspace builds mail-parser without debug assertions.
+    #[test]
+    fn a_nested_message_cut_short_is_rejected_not_a_panic() {
+        let mail = "Content-Type: multipart/report; boundary=b\n\n\
+                    --b Content-Type: message/rfc822\n\n\
+                    Content-Type: message/rfc822\n\n\n\
+                    --b--";
+        assert_eq!(detect_format(mail.as_bytes()), FeedFormat::Arf);
+        let r = parse_feed(mail.as_bytes(), all);
+        assert!(r.reports.is_empty());
+        assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
+    }
+
     #[test]
     fn invalid_utf8_line_is_skipped() {
         let mut data = b"100.64.1.7,1709906400,x,y\n".to_vec();
