@@ -24,6 +24,7 @@
 //! | [`server`] | accepting, caps, timeouts, graceful shutdown |
 //! | [`connlimit`] | connection counts overall and per client |
 //! | [`listen`] | opening the sockets |
+//! | `percent` | strict percent-decoding of path segments |
 //! | [`privileges`] | leaving root behind |
 //! | [`respond`] | response bodies and the headers every answer carries |
 
@@ -38,6 +39,7 @@ pub mod error;
 pub mod facts;
 pub mod i18n;
 pub mod listen;
+mod percent;
 pub mod privileges;
 pub mod probes;
 pub mod respond;
