@@ -167,9 +167,14 @@ pub fn within<T>(what: &str, input: &[u8], bounds: Bounds, parse: impl FnOnce() 
     out
 }
 
-/// Proptest settings for these tests: `cases` cases, shrinking bounded so
-/// a failure is reported in seconds.
+/// Proptest settings for these tests: `cases` cases (or `PROPTEST_CASES`
+/// when set, for a longer hunt: `PROPTEST_CASES=20000 cargo test --test
+/// fuzz_props`), shrinking bounded so a failure is reported in seconds.
 pub fn cases(cases: u32) -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(cases);
     Config {
         cases,
         max_shrink_time: 30_000,
