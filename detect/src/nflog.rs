@@ -243,28 +243,23 @@ impl NflogSubscriber {
     /// task ended); the caller should reopen it and resynchronise.
     pub async fn next(&mut self) -> Option<NflogEvent> {
         while let Some((msg, _from)) = self.messages.next().await {
-            match msg.payload {
-                NetlinkPayload::Overrun(_) => {
+            match event_from_message(&msg, SystemTime::now()) {
+                Ok(NflogEvent::Resync) => {
                     tracing::warn!(
                         group = self.group,
                         "NFLOG socket overflowed (ENOBUFS): crossings were lost; resynchronising from the kernel's sets"
                     );
                     return Some(NflogEvent::Resync);
                 }
-                NetlinkPayload::InnerMessage(NetfilterMessage {
-                    inner: NetfilterMessageInner::ULog(ULogMessage::Packet(nlas)),
-                    ..
-                }) => match event_from_nlas(&nlas, SystemTime::now()) {
-                    Ok(event) => {
-                        tracing::debug!(?event, "NFLOG event");
-                        return Some(event);
-                    }
-                    Err(skip) => {
-                        tracing::debug!(group = self.group, %skip, "ignoring NFLOG packet");
-                    }
-                },
-                other => {
-                    tracing::trace!(?other, "ignoring netlink message");
+                Ok(event) => {
+                    tracing::debug!(?event, "NFLOG event");
+                    return Some(event);
+                }
+                Err(Skip::NotPacket) => {
+                    tracing::trace!(payload = ?msg.payload, "ignoring netlink message");
+                }
+                Err(skip) => {
+                    tracing::debug!(group = self.group, %skip, "ignoring NFLOG packet");
                 }
             }
         }
@@ -304,6 +299,27 @@ pub enum Skip {
     /// The payload is not an IPv4 or IPv6 header.
     #[error("payload is not an IP header ({0} bytes)")]
     Payload(usize),
+    /// The netlink message is not an NFLOG packet (an ack, a config echo).
+    #[error("not an NFLOG packet message")]
+    NotPacket,
+}
+
+/// Reads one netlink message from the NFLOG group: a lost-events notice
+/// ([`NflogEvent::Resync`]), an event, or why it is skipped. Pure: the
+/// subscriber's loop logs and returns what this says, and the property
+/// tests feed it whatever the netlink parser makes of arbitrary bytes.
+pub fn event_from_message(
+    msg: &NetlinkMessage<NetfilterMessage>,
+    observed_at: SystemTime,
+) -> Result<NflogEvent, Skip> {
+    match &msg.payload {
+        NetlinkPayload::Overrun(_) => Ok(NflogEvent::Resync),
+        NetlinkPayload::InnerMessage(NetfilterMessage {
+            inner: NetfilterMessageInner::ULog(ULogMessage::Packet(nlas)),
+            ..
+        }) => event_from_nlas(nlas, observed_at),
+        _ => Err(Skip::NotPacket),
+    }
 }
 
 /// Reads one NFLOG packet message into an event: a new sender, or a

@@ -21,6 +21,7 @@ use crate::cordond::Cordond;
 use crate::csrf::Csrf;
 use crate::facts::{Facts, Outcome};
 use crate::i18n::Translations;
+use crate::percent::percent_decode;
 use crate::probes::Probe;
 use crate::respond::{self, Body};
 use crate::templates::Pages;
@@ -450,25 +451,6 @@ impl App {
     }
 }
 
-/// Decodes a percent-encoded path segment; `None` for invalid UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// A page that did not render: the operator's override is broken in a way
 /// the startup check could not see.
 fn render_failed(page: &str, e: &crate::error::Error) -> Response<Body> {
@@ -489,15 +471,6 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decodes_paths() {
-        assert_eq!(percent_decode("a%20b.exe").as_deref(), Some("a b.exe"));
-        assert_eq!(percent_decode("%2e%2e%2fetc").as_deref(), Some("../etc"));
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%"), None);
-        assert_eq!(percent_decode("%ff"), None);
-    }
 
     #[test]
     fn guesses_the_os() {

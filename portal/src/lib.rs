@@ -24,6 +24,7 @@
 //! | [`server`] | accepting, caps, timeouts, graceful shutdown |
 //! | [`connlimit`] | connection counts overall and per client |
 //! | [`listen`] | opening the sockets |
+//! | `percent` | strict percent-decoding of path segments |
 //! | [`privileges`] | leaving root behind |
 //! | [`respond`] | response bodies and the headers every answer carries |
 
@@ -38,6 +39,7 @@ pub mod error;
 pub mod facts;
 pub mod i18n;
 pub mod listen;
+mod percent;
 pub mod privileges;
 pub mod probes;
 pub mod respond;
@@ -79,33 +81,7 @@ impl Portal {
         let listeners = listen::bind_all(&p.listen, p.redirect_port)?;
         privileges::drop_root(p.user.as_deref())?;
 
-        let translations = Arc::new(i18n::Translations::load(
-            &p.languages,
-            p.translations_dir.as_deref(),
-        )?);
-        for (lang, key) in translations.missing_keys() {
-            tracing::warn!(lang, key, "message missing; shown in the fallback language");
-        }
-        let pages = templates::Pages::new(p.templates_dir.clone(), Arc::clone(&translations))?;
-        let tools = tools::Tools::load(p.tools_dir.clone(), translations.fallback())?;
-        let csrf = csrf::Csrf::random()
-            .map_err(|e| Error::Config(format!("cannot get random bytes for form tokens: {e}")))?;
-        let app = App {
-            public_url,
-            isp_name: p.isp_name.clone(),
-            support: p.support.clone(),
-            translations,
-            pages,
-            tools,
-            cordond: cordond::Cordond::new(config.control.portal_socket.clone(), CORDOND_TIMEOUT),
-            facts_cache: cache::FactsCache::new(cache::FACTS_TTL, cache::FACTS_CAPACITY),
-            page_cache: cache::PageCache::new(cache::PAGE_CAPACITY),
-            csrf,
-            limits: RequestLimits {
-                max_body_bytes: 8 * 1024,
-                body_read_timeout: Duration::from_secs(10),
-            },
-        };
+        let app = App::load(config, public_url)?;
         Ok(Portal {
             app: Arc::new(app),
             listeners,
@@ -137,6 +113,43 @@ impl Portal {
         }
         server::serve(self.app, listeners, self.limits, shutdown).await;
         Ok(())
+    }
+}
+
+impl App {
+    /// Loads what the pages need (translations, templates, tools) for the
+    /// portal of `config`, whose checked public URL is `public_url`. Runs
+    /// after [`privileges::drop_root`] in [`Portal::new`]; on its own, it
+    /// lets a test serve the portal in its own process.
+    pub fn load(config: &Config, public_url: HeaderValue) -> Result<App> {
+        let p = &config.portal;
+        let translations = Arc::new(i18n::Translations::load(
+            &p.languages,
+            p.translations_dir.as_deref(),
+        )?);
+        for (lang, key) in translations.missing_keys() {
+            tracing::warn!(lang, key, "message missing; shown in the fallback language");
+        }
+        let pages = templates::Pages::new(p.templates_dir.clone(), Arc::clone(&translations))?;
+        let tools = tools::Tools::load(p.tools_dir.clone(), translations.fallback())?;
+        let csrf = csrf::Csrf::random()
+            .map_err(|e| Error::Config(format!("cannot get random bytes for form tokens: {e}")))?;
+        Ok(App {
+            public_url,
+            isp_name: p.isp_name.clone(),
+            support: p.support.clone(),
+            translations,
+            pages,
+            tools,
+            cordond: cordond::Cordond::new(config.control.portal_socket.clone(), CORDOND_TIMEOUT),
+            facts_cache: cache::FactsCache::new(cache::FACTS_TTL, cache::FACTS_CAPACITY),
+            page_cache: cache::PageCache::new(cache::PAGE_CAPACITY),
+            csrf,
+            limits: RequestLimits {
+                max_body_bytes: 8 * 1024,
+                body_read_timeout: Duration::from_secs(10),
+            },
+        })
     }
 }
 

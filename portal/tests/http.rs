@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{PUBLIC_URL, Portal, Setup, clean, curl, eventually, quarantined};
+use common::{PUBLIC_URL, Portal, Setup, clean, csrf_token, curl, eventually, quarantined};
 use cordon_proto::portal::{HostState, SelfReleaseOutcome};
 
 fn quarantined_portal() -> Portal {
@@ -304,11 +304,6 @@ fn languages_by_accept_language_and_links() {
     assert!(linked.contains("href=\"?lang=es\""));
     assert!(linked.contains("href=\"?lang=en\""));
     assert!(linked.contains("<span aria-current=\"page\" lang=\"da\">Dansk</span>"));
-}
-
-fn csrf_token(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().unwrap().to_owned()
 }
 
 #[test]

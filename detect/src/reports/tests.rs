@@ -6,54 +6,8 @@ fn all(_: IpAddr) -> Result<(), String> {
     Ok(())
 }
 
-pub(crate) const ARF: &str = "From: <abuse@fbl.example.net>\r
-Date: Thu, 8 Mar 2024 14:00:00 +0000\r
-Subject: FW: Earn money\r
-To: <abuse@isp.example>\r
-MIME-Version: 1.0\r
-Content-Type: multipart/report; report-type=feedback-report;\r
- boundary=\"part1_13d.2e68ed54_boundary\"\r
-\r
---part1_13d.2e68ed54_boundary\r
-Content-Type: text/plain; charset=\"US-ASCII\"\r
-Content-Transfer-Encoding: 7bit\r
-\r
-This is an email abuse report for an email message received from IP\r
-100.64.1.7 on Thu, 8 Mar 2024 14:00:00 +0000.\r
-\r
---part1_13d.2e68ed54_boundary\r
-Content-Type: message/feedback-report\r
-\r
-Feedback-Type: abuse\r
-User-Agent: SomeGenerator/1.0\r
-Version: 1\r
-Original-Mail-From: <somespammer@example.net>\r
-Original-Rcpt-To: <user@example.com>\r
-Arrival-Date: Thu, 8 Mar 2024 14:00:00 +0000\r
-Reporting-MTA: dns; mail.fbl.example.net\r
-Source-IP: 100.64.1.7\r
-Authentication-Results: mail.example.com;\r
-           spf=fail smtp.mail=somespammer@example.com\r
-Reported-Domain: example.net\r
-\r
---part1_13d.2e68ed54_boundary\r
-Content-Type: message/rfc822\r
-Content-Disposition: inline\r
-\r
-From: <somespammer@example.net>\r
-Received: from mailserver.example.net (mailserver.example.net\r
-    [100.64.1.7]) by example.com with ESMTP id M63d4137594e46;\r
-    Thu, 08 Mar 2024 13:59:58 -0000\r
-To: <Undisclosed Recipients>\r
-Subject: Earn money\r
-MIME-Version: 1.0\r
-Content-type: text/plain\r
-Message-ID: 8787KJKJ3K4J3K4J3K4J3.mail@example.net\r
-Date: Thu, 02 Sep 2004 12:31:03 -0500\r
-\r
-Spam Spam Spam\r
---part1_13d.2e68ed54_boundary--\r
-";
+/// RFC 5965's example report, with CRLF line ends.
+pub(crate) const ARF: &str = include_str!("../../tests/samples/feedback-report.eml");
 
 #[test]
 fn arf_message_is_one_report() {
@@ -176,6 +130,23 @@ fn admit_rejects_by_line() {
     assert_eq!(r.reports.len(), 1);
     assert_eq!(r.rejected[0].line, 2);
     assert!(r.rejected[0].reason.contains("not a subscriber"));
+}
+
+/// Found by `tests/fuzz_props.rs`: a part that opens a nested message
+/// right after its boundary line, and a boundary that never closes it,
+/// reached a `debug_assert!` in mail-parser (0.11.9) and panicked in
+/// debug builds, where the lab and the tests run; release builds went
+/// on. The workspace builds mail-parser without debug assertions.
+#[test]
+fn a_nested_message_cut_short_is_rejected_not_a_panic() {
+    let mail = "Content-Type: multipart/report; boundary=b\n\n\
+                --b Content-Type: message/rfc822\n\n\
+                Content-Type: message/rfc822\n\n\n\
+                --b--";
+    assert_eq!(detect_format(mail.as_bytes()), FeedFormat::Arf);
+    let r = parse_feed(mail.as_bytes(), all);
+    assert!(r.reports.is_empty());
+    assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
 }
 
 #[test]

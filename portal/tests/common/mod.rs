@@ -61,6 +61,12 @@ pub fn clean() -> HostStatus {
     }
 }
 
+/// The self-release form's token in a cleanup page.
+pub fn csrf_token(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
 /// Serves the portal socket from a thread of its own.
 pub struct StandIn {
     pub answers: Arc<Mutex<Answers>>,
