@@ -184,5 +184,5 @@ fn bad_values_across_sections_are_refused() {
         assert!(e.contains(needle), "{extra}: {e}");
     }
     let e = one_error(&MINIMAL.replace("http://portal.example/", "portal.example"));
-    assert!(e.contains("absolute http://"), "{e}");
+    assert!(e.contains("must start with http:// or https://"), "{e}");
 }
