@@ -115,6 +115,8 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, ConfigErrors> {
             )
         })
         .collect();
+    // In the order of the file, as an operator reads it.
+    errors.sort_by_key(|e| (e.line.is_none(), e.line, e.column));
     if more > 0 {
         errors.push(at(
             None,
