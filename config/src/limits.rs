@@ -49,11 +49,9 @@ pub(crate) fn too_deep(src: &str, max: usize) -> Option<(usize, usize)> {
         match state {
             State::Comment => {}
             State::Double => match c {
-                '\\' => {
-                    if chars.peek().is_some_and(|n| *n != '\n') {
-                        chars.next();
-                        column += 1;
-                    }
+                '\\' if chars.peek().is_some_and(|n| *n != '\n') => {
+                    chars.next();
+                    column += 1;
                 }
                 '"' => state = State::Plain,
                 _ => {}
