@@ -85,9 +85,28 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, ConfigErrors> {
             Some(i) if location.is_some() => text[..i].to_owned(),
             _ => text,
         };
-        // Name the key too (`quarantine.quiet_period: ...`), unless the
-        // problem is the document itself.
-        let message = if key == "." || message.starts_with(&format!("{key}: ")) {
+        // The reader names some keys itself, by the section they are in
+        // (`portal: ...`): drop that, and name the key in one way for all
+        // (`quarantine.quiet_period: ...`). An unknown key is named by the
+        // message already, so name the section it is in.
+        let message = match message.split_once(": ") {
+            Some((section, rest))
+                if key == section
+                    || key.starts_with(&format!("{section}."))
+                    || key.starts_with(&format!("{section}[")) =>
+            {
+                rest.to_owned()
+            }
+            _ => message,
+        };
+        let key = if message.starts_with("unknown field") {
+            key.rsplit_once('.')
+                .map_or(".", |(section, _)| section)
+                .to_owned()
+        } else {
+            key
+        };
+        let message = if key == "." {
             message
         } else {
             format!("{key}: {message}")
