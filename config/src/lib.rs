@@ -11,14 +11,20 @@
 #![forbid(unsafe_code)]
 
 mod addr;
+mod check;
+pub mod duration;
 mod error;
+mod limits;
 mod load;
 mod locate;
 mod model;
+mod overlap;
+mod portal_values;
 mod types;
 
 pub use addr::{AddrError, SubscriberAddr};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_file, load_str};
 pub use model::*;
-pub use types::{Destination, DnsName, IfName, Prefix, duration};
+pub use portal_values::{PortalUser, PublicUrl};
+pub use types::{Destination, DnsName, IfName, Prefix};

@@ -1,28 +1,83 @@
-//! Reading a config file: YAML into structs, then the checks that span
-//! fields, each reported at its own line and column.
+//! Reading a config file: bounds first, then YAML into structs, then the
+//! checks that span fields, each reported at its own line and column.
 
+use std::io::Read;
 use std::path::Path;
 
+use crate::check::check;
 use crate::error::{ConfigError, ConfigErrors};
+use crate::limits::{self, MAX_BYTES, MAX_DEPTH};
 use crate::locate::{Seg, locate};
-use crate::model::{Config, StoreBackend};
+use crate::model::Config;
 
-/// Reads and checks the config file at `path`.
+/// At most this many problems are reported with their line and column: each
+/// is found by reading the file again, so reporting all of 100 000 would take
+/// time quadratic in the file. The rest are counted.
+const MAX_LOCATED: usize = 20;
+
+/// Reads and checks the config file at `path`, refusing one over 16 MiB
+/// before reading it whole.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    let src = std::fs::read_to_string(path).map_err(|e| {
+    let fail = |message: String| {
         ConfigErrors(vec![ConfigError {
             file: path.to_owned(),
             line: None,
             column: None,
-            message: format!("cannot read the config file: {e}"),
+            message,
         }])
+    };
+    let file =
+        std::fs::File::open(path).map_err(|e| fail(format!("cannot read the config file: {e}")))?;
+    let mut bytes = Vec::new();
+    // One byte more than allowed tells "too big" from "exactly the limit".
+    file.take(MAX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read the config file: {e}")))?;
+    if bytes.len() > MAX_BYTES {
+        return Err(fail(too_big()));
+    }
+    let src = String::from_utf8(bytes).map_err(|e| {
+        fail(format!(
+            "the config file is not UTF-8 text (bad byte at offset {}); save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        ))
     })?;
     load_str(&src, path)
 }
 
+fn too_big() -> String {
+    format!(
+        "the config file is larger than {} MiB, far beyond what even 100 000 subscriber prefixes need; \
+         check that this is the right file",
+        MAX_BYTES >> 20
+    )
+}
+
 /// Reads and checks config text; `path` names it in errors.
 pub fn load_str(src: &str, path: &Path) -> Result<Config, ConfigErrors> {
-    let config: Config = serde_yaml::from_str(src).map_err(|e| {
+    let at = |line: Option<usize>, column: Option<usize>, message: String| ConfigError {
+        file: path.to_owned(),
+        line,
+        column,
+        message,
+    };
+    if src.len() > MAX_BYTES {
+        return Err(ConfigErrors(vec![at(None, None, too_big())]));
+    }
+    if let Some((line, column)) = limits::too_deep(src, MAX_DEPTH) {
+        return Err(ConfigErrors(vec![at(
+            Some(line),
+            Some(column),
+            format!(
+                "nested deeper than {MAX_DEPTH} levels of brackets; the config's own shape needs five, \
+                 so check for unclosed `[` or `{{`"
+            ),
+        )]));
+    }
+    let de = serde_yaml::Deserializer::from_str(src);
+    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let e = e.into_inner();
         let location = e.location();
         let text = e.to_string();
         // The reader appends "at line L column C"; we print the position first.
@@ -30,31 +85,65 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, ConfigErrors> {
             Some(i) if location.is_some() => text[..i].to_owned(),
             _ => text,
         };
-        ConfigErrors(vec![ConfigError {
-            file: path.to_owned(),
-            line: location.as_ref().map(|l| l.line()),
-            column: location.as_ref().map(|l| l.column()),
+        // The reader names some keys itself, by the section they are in
+        // (`portal: ...`): drop that, and name the key in one way for all
+        // (`quarantine.quiet_period: ...`). An unknown key is named by the
+        // message already, so name the section it is in.
+        let message = match message.split_once(": ") {
+            Some((section, rest))
+                if key == section
+                    || key.starts_with(&format!("{section}."))
+                    || key.starts_with(&format!("{section}[")) =>
+            {
+                rest.to_owned()
+            }
+            _ => message,
+        };
+        let key = if message.starts_with("unknown field") {
+            key.rsplit_once('.')
+                .map_or(".", |(section, _)| section)
+                .to_owned()
+        } else {
+            key
+        };
+        let message = if key == "." {
+            message
+        } else {
+            format!("{key}: {message}")
+        };
+        ConfigErrors(vec![at(
+            location.as_ref().map(|l| l.line()),
+            location.as_ref().map(|l| l.column()),
             message,
-        }])
+        )])
     })?;
     let problems = check(&config);
     if problems.is_empty() {
         return Ok(config);
     }
-    Err(ConfigErrors(
-        problems
-            .into_iter()
-            .map(|(segs, message)| {
-                let at = locate(src, &segs);
-                ConfigError {
-                    file: path.to_owned(),
-                    line: at.map(|a| a.0),
-                    column: at.map(|a| a.1),
-                    message: format!("{}: {message}", dotted(&segs)),
-                }
-            })
-            .collect(),
-    ))
+    let more = problems.len().saturating_sub(MAX_LOCATED);
+    let mut errors: Vec<ConfigError> = problems
+        .into_iter()
+        .take(MAX_LOCATED)
+        .map(|(segs, message)| {
+            let place = locate(src, &segs);
+            at(
+                place.map(|a| a.0),
+                place.map(|a| a.1),
+                format!("{}: {message}", dotted(&segs)),
+            )
+        })
+        .collect();
+    // In the order of the file, as an operator reads it.
+    errors.sort_by_key(|e| (e.line.is_none(), e.line, e.column));
+    if more > 0 {
+        errors.push(at(
+            None,
+            None,
+            format!("{more} more problems not shown; fix the ones above and check again"),
+        ));
+    }
+    Err(ConfigErrors(errors))
 }
 
 fn dotted(segs: &[Seg]) -> String {
@@ -71,213 +160,4 @@ fn dotted(segs: &[Seg]) -> String {
         }
     }
     s
-}
-
-type Problem = (Vec<Seg>, String);
-
-/// The checks that one field's type cannot make by itself.
-fn check(c: &Config) -> Vec<Problem> {
-    use Seg::{Index, Key};
-    let mut p: Vec<Problem> = Vec::new();
-
-    if !valid_table_name(&c.table) {
-        p.push((
-            vec![Key("table")],
-            format!(
-                "`{}` is not a usable nftables table name: use letters, digits and `_`, starting with a letter, at most 32",
-                c.table
-            ),
-        ));
-    }
-    let subs = &c.subscribers;
-    if subs.prefixes.is_empty() {
-        p.push((
-            vec![Key("subscribers"), Key("prefixes")],
-            "list at least one subscriber prefix (IPv4 and/or IPv6)".into(),
-        ));
-    }
-    if !(16..=128).contains(&subs.ipv6_quarantine_prefix) {
-        p.push((
-            vec![Key("subscribers"), Key("ipv6_quarantine_prefix")],
-            format!(
-                "expected a prefix length between 16 and 128 (64 is usual), found {}",
-                subs.ipv6_quarantine_prefix
-            ),
-        ));
-    }
-    for (i, a) in subs.prefixes.iter().enumerate() {
-        for b in &subs.prefixes[..i] {
-            if a.covers(b) || b.covers(a) {
-                p.push((
-                    vec![Key("subscribers"), Key("prefixes"), Index(i)],
-                    format!("`{a}` overlaps `{b}` listed before it; list each range once"),
-                ));
-            }
-        }
-    }
-    for (field, list) in [
-        ("downlink", &c.interfaces.downlink),
-        ("uplink", &c.interfaces.uplink),
-    ] {
-        if list.is_empty() {
-            p.push((
-                vec![Key("interfaces"), Key(field)],
-                "list at least one interface name".into(),
-            ));
-        }
-    }
-    for (i, n) in c.never_quarantine.iter().enumerate() {
-        if !subs.prefixes.iter().any(|s| s.covers(n)) {
-            p.push((
-                vec![Key("never_quarantine"), Index(i)],
-                format!(
-                    "`{n}` is inside no subscriber prefix, so it could never be quarantined anyway; \
-                     list only subscriber-side addresses (the gateway, resolvers, relays) or fix the typo"
-                ),
-            ));
-        }
-    }
-    for (i, port) in c.port25.submission_ports.iter().enumerate() {
-        if *port == 25 || *port == 0 {
-            p.push((
-                vec![Key("port25"), Key("submission_ports"), Index(i)],
-                format!("{port} is not a submission port; use 587 and 465"),
-            ));
-        }
-    }
-    if c.relays.new_connections_per_minute == 0 {
-        p.push((
-            vec![Key("relays"), Key("new_connections_per_minute")],
-            "expected a rate of at least 1".into(),
-        ));
-    }
-    let d = &c.detection;
-    for (name, s) in [
-        ("smtp_attempts", &d.smtp_attempts),
-        ("smtp_destinations", &d.smtp_destinations),
-    ] {
-        if s.threshold == 0 {
-            p.push((
-                vec![Key("detection"), Key(name), Key("threshold")],
-                "expected a threshold of at least 1".into(),
-            ));
-        }
-        if s.window.as_secs() == 0 {
-            p.push((
-                vec![Key("detection"), Key(name), Key("window")],
-                "expected a window of at least 1s".into(),
-            ));
-        }
-    }
-    if d.reports.score == 0 {
-        p.push((
-            vec![Key("detection"), Key("reports"), Key("score")],
-            "expected a score of at least 1".into(),
-        ));
-    }
-    let q = &c.quarantine;
-    for (name, v) in [
-        ("quiet_period", q.quiet_period),
-        ("min_hold", q.min_hold),
-        ("max_hold", q.max_hold),
-    ] {
-        if v.as_secs() == 0 {
-            p.push((
-                vec![Key("quarantine"), Key(name)],
-                "expected at least 1s".into(),
-            ));
-        }
-    }
-    if q.max_hold < q.min_hold {
-        p.push((
-            vec![Key("quarantine"), Key("max_hold")],
-            "max_hold is shorter than min_hold; it must be at least as long".into(),
-        ));
-    }
-    if !(q.escalation >= 1.0 && q.escalation <= 1000.0) {
-        p.push((
-            vec![Key("quarantine"), Key("escalation")],
-            format!(
-                "expected a factor between 1 and 1000 (4 means each relapse holds four times as long), found {}",
-                q.escalation
-            ),
-        ));
-    }
-    if c.walled_garden.resolvers.is_empty() {
-        p.push((
-            vec![Key("walled_garden"), Key("resolvers")],
-            "list at least one DNS resolver, or quarantined hosts cannot even find the portal"
-                .into(),
-        ));
-    }
-    let portal = &c.portal;
-    if !(portal.public_url.starts_with("http://") || portal.public_url.starts_with("https://"))
-        || portal.public_url.len() <= "https://".len()
-    {
-        p.push((
-            vec![Key("portal"), Key("public_url")],
-            format!(
-                "expected an absolute http:// or https:// URL, found `{}`",
-                portal.public_url
-            ),
-        ));
-    }
-    if portal.languages.is_empty() {
-        p.push((
-            vec![Key("portal"), Key("languages")],
-            "list at least one language; the first is the fallback".into(),
-        ));
-    }
-    for (i, l) in portal.languages.iter().enumerate() {
-        if !valid_language_tag(l) {
-            p.push((
-                vec![Key("portal"), Key("languages"), Index(i)],
-                format!("expected a language tag such as `en`, `es` or `pt-BR`, found `{l}`"),
-            ));
-        }
-    }
-    if c.store.backend == StoreBackend::Postgres {
-        p.push((
-            vec![Key("store"), Key("backend")],
-            "the postgres backend is not available in this version; use `sqlite`".into(),
-        ));
-    }
-    let mode = c.control.mode.trim_start_matches("0o");
-    if u32::from_str_radix(mode, 8).map_or(true, |m| m > 0o777) {
-        p.push((
-            vec![Key("control"), Key("mode")],
-            format!(
-                "expected permission bits in octal such as \"0660\", found `{}`",
-                c.control.mode
-            ),
-        ));
-    }
-    if c.control.socket == c.control.portal_socket {
-        p.push((
-            vec![Key("control"), Key("portal_socket")],
-            "the portal socket must be a different path from the control socket".into(),
-        ));
-    }
-    if c.retention.as_secs() < 86_400 {
-        p.push((
-            vec![Key("retention")],
-            "expected at least 1d, or the audit trail is gone before anyone can read it".into(),
-        ));
-    }
-    p
-}
-
-fn valid_table_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 32
-        && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn valid_language_tag(s: &str) -> bool {
-    let mut parts = s.split('-');
-    let primary = parts.next().unwrap_or("");
-    (2..=3).contains(&primary.len())
-        && primary.chars().all(|c| c.is_ascii_lowercase())
-        && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }

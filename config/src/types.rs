@@ -6,34 +6,34 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 /// Reads a type from a YAML string through its `FromStr`, so that the reader
 /// attaches the line and column to the type's own error message.
 macro_rules! serde_via_str {
     ($ty:ty, $expecting:literal) => {
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 struct V;
-                impl de::Visitor<'_> for V {
+                impl serde::de::Visitor<'_> for V {
                     type Value = $ty;
                     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                         f.write_str($expecting)
                     }
-                    fn visit_str<E: de::Error>(self, s: &str) -> Result<$ty, E> {
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$ty, E> {
                         s.parse().map_err(E::custom)
                     }
                 }
                 d.deserialize_str(V)
             }
         }
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_str(self)
             }
         }
     };
 }
+pub(crate) use serde_via_str;
 
 /// A network interface name as the kernel accepts it: 1 to 15 bytes, no
 /// slash, no whitespace. A trailing `*` makes it a pattern (`sub*` matches
@@ -237,64 +237,6 @@ impl fmt::Display for Destination {
 
 serde_via_str!(Destination, "an address, a prefix or a DNS name");
 
-/// Durations as operators write them: `30s`, `15m`, `2h`, `7d`.
-///
-/// Use with `#[serde(with = "duration")]`.
-pub mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserializer, Serializer, de};
-
-    /// Parses `30s`, `15m`, `2h`, `7d` (and combinations such as `1h 30m`).
-    pub fn parse(s: &str) -> Result<Duration, String> {
-        let s = s.trim();
-        if s.is_empty() || s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "expected a duration with a unit, like `30s`, `15m`, `2h` or `7d`, found `{s}`"
-            ));
-        }
-        humantime::parse_duration(s).map_err(|e| {
-            format!("expected a duration like `30s`, `15m`, `2h` or `7d`, found `{s}` ({e})")
-        })
-    }
-
-    /// Formats a duration in the largest whole unit (`90s` → `90s`, `7200s` → `2h`).
-    pub fn format(d: Duration) -> String {
-        let s = d.as_secs();
-        for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-            if s >= n && s.is_multiple_of(n) {
-                return format!("{}{unit}", s / n);
-            }
-        }
-        format!("{s}s")
-    }
-
-    /// Serde reader for a duration string.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        struct V;
-        impl de::Visitor<'_> for V {
-            type Value = Duration;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a duration like `30s`, `15m`, `2h` or `7d`")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Duration, E> {
-                parse(s).map_err(E::custom)
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Duration, E> {
-                Err(E::custom(format!(
-                    "expected a duration with a unit, like `{n}s` or `{n}m`, found `{n}`"
-                )))
-            }
-        }
-        d.deserialize_str(V)
-    }
-
-    /// Serde writer for a duration string.
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(*d))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,21 +282,5 @@ mod tests {
         assert!("not a name".parse::<Destination>().is_err());
         assert!("localhost".parse::<Destination>().is_err());
         assert!("10.0.0.300".parse::<Destination>().is_err());
-    }
-
-    #[test]
-    fn durations_need_units() {
-        use std::time::Duration;
-        assert_eq!(duration::parse("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(duration::parse("15m").unwrap(), Duration::from_secs(900));
-        assert_eq!(duration::parse("2h").unwrap(), Duration::from_secs(7200));
-        assert_eq!(
-            duration::parse("7d").unwrap(),
-            Duration::from_secs(7 * 86400)
-        );
-        assert!(duration::parse("30").is_err());
-        assert!(duration::parse("soon").is_err());
-        assert_eq!(duration::format(Duration::from_secs(7200)), "2h");
-        assert_eq!(duration::format(Duration::from_secs(90)), "90s");
     }
 }

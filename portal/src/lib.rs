@@ -52,7 +52,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cordon_config::Config;
-use http::HeaderValue;
 use tokio_util::sync::CancellationToken;
 
 pub use app::{App, RequestLimits, Role};
@@ -77,11 +76,10 @@ impl Portal {
     /// they need not be readable by root only.
     pub fn new(config: &Config) -> Result<Portal> {
         let p = &config.portal;
-        let public_url = check_public_url(&p.public_url)?;
         let listeners = listen::bind_all(&p.listen, p.redirect_port)?;
         privileges::drop_root(p.user.as_deref())?;
 
-        let app = App::load(config, public_url)?;
+        let app = App::load(config)?;
         Ok(Portal {
             app: Arc::new(app),
             listeners,
@@ -118,10 +116,10 @@ impl Portal {
 
 impl App {
     /// Loads what the pages need (translations, templates, tools) for the
-    /// portal of `config`, whose checked public URL is `public_url`. Runs
+    /// portal of `config`. Runs
     /// after [`privileges::drop_root`] in [`Portal::new`]; on its own, it
     /// lets a test serve the portal in its own process.
-    pub fn load(config: &Config, public_url: HeaderValue) -> Result<App> {
+    pub fn load(config: &Config) -> Result<App> {
         let p = &config.portal;
         let translations = Arc::new(i18n::Translations::load(
             &p.languages,
@@ -135,7 +133,7 @@ impl App {
         let csrf = csrf::Csrf::random()
             .map_err(|e| Error::Config(format!("cannot get random bytes for form tokens: {e}")))?;
         Ok(App {
-            public_url,
+            public_url: p.public_url.header_value().clone(),
             isp_name: p.isp_name.clone(),
             support: p.support.clone(),
             translations,
@@ -151,25 +149,6 @@ impl App {
             },
         })
     }
-}
-
-/// The public URL must be an absolute `http(s)` URL usable as a `Location`:
-/// it is the only redirect target there is.
-fn check_public_url(url: &str) -> Result<HeaderValue> {
-    let bad = |why: &str| {
-        Error::Config(format!(
-            "portal.public_url {url:?} {why}: give the portal's absolute address, e.g. http://portal.isp.example:8080/"
-        ))
-    };
-    let uri: http::Uri = url.parse().map_err(|_| bad("is not a URL"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => return Err(bad("must start with http:// or https://")),
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(bad("has no host"));
-    }
-    HeaderValue::from_str(url).map_err(|_| bad("has characters a header cannot carry"))
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C), then cancels `token`.
@@ -188,24 +167,4 @@ pub async fn cancel_on_signal(token: CancellationToken) {
         () = token.cancelled() => {}
     }
     token.cancel();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn public_url_is_checked() {
-        assert!(check_public_url("http://portal.isp.example:8080/").is_ok());
-        assert!(check_public_url("https://10.0.0.1/").is_ok());
-        for bad in [
-            "portal.isp.example",
-            "/relative",
-            "ftp://x/",
-            "http://",
-            "http://a b/",
-        ] {
-            assert!(check_public_url(bad).is_err(), "{bad}");
-        }
-    }
 }

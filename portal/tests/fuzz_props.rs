@@ -25,7 +25,6 @@ use bytes::Bytes;
 use common::{StandIn, csrf_token, quarantined};
 use cordon_bounded::{PARSER, cases, inputs, within};
 use cordon_portal::{App, ConnLimits, Role};
-use http::HeaderValue;
 use http_body_util::{BodyExt, Full};
 use proptest::prelude::*;
 use tokio_util::sync::CancellationToken;
@@ -85,7 +84,7 @@ fn start() -> Served {
         tools = tools.display(),
     );
     let config = cordon_config::load_str(&config, Path::new("fuzz.yaml")).unwrap();
-    let mut app = App::load(&config, HeaderValue::from_static(PUBLIC_URL)).unwrap();
+    let mut app = App::load(&config).unwrap();
     // A request that never completes costs its timeout: short ones keep
     // the cases quick (the production values are seconds).
     app.limits.body_read_timeout = WAIT;

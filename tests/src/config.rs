@@ -155,7 +155,6 @@ quarantine:
 walled_garden:
   resolvers: {resolvers}
   destinations: {garden}
-  refresh: 15m
 
 portal:
   listen: ["0.0.0.0:{portal_port}", "[::]:{portal_port}"]
@@ -165,8 +164,9 @@ portal:
   isp_name: "Cordon Lab Net"
   support:
     email: "support@lab.example"
-  # The portal refuses to stay root; every Debian machine has this account.
-  user: "nobody"
+  # The portal refuses to stay root, and check-config refuses shared
+  # accounts such as nobody: its own account, as deploy/sysusers.d makes.
+  user: "cordon-portal"
 
 store:
   backend: sqlite
@@ -258,9 +258,9 @@ mod tests {
         assert_eq!(c.detection.smtp_attempts.threshold, 20);
         assert_eq!(c.relays.addresses[0].to_string(), "192.0.2.25");
         assert_eq!(c.walled_garden.resolvers[0].to_string(), "192.0.2.53");
-        assert_eq!(c.portal.public_url, "http://100.64.0.1:8080/");
+        assert_eq!(c.portal.public_url.as_str(), "http://100.64.0.1:8080/");
         assert_eq!(c.portal.redirect_port, 8081);
-        assert_eq!(c.portal.user.as_deref(), Some("nobody"));
+        assert_eq!(c.portal.user.as_deref(), Some("cordon-portal"));
         assert_eq!(c.store.path, run_dir().join("cordon.db"));
         assert_eq!(c.control.socket, run_dir().join("control.sock"));
         assert_eq!(c.control.portal_socket, run_dir().join("portal.sock"));

@@ -134,7 +134,7 @@ impl Plan {
                 config: run_dir.join("cordon.yaml"),
                 control_socket: config.control.socket.clone(),
                 portal_socket: config.control.portal_socket.clone(),
-                portal: config.portal.public_url.clone(),
+                portal: config.portal.public_url.to_string(),
                 portal_address: Addrs {
                     ipv4: PORTAL_V4,
                     ipv6: PORTAL_V6,

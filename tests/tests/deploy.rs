@@ -311,7 +311,7 @@ fn the_vagrant_config_loads_and_matches_the_topology() {
         assert!(never.contains(&addr), "{addr} must never be quarantined");
     }
     assert_eq!(
-        c.portal.public_url,
+        c.portal.public_url.as_str(),
         format!("http://{PORTAL_V4}:{PORTAL_PORT}/")
     );
     assert_eq!(c.portal.redirect_port, REDIRECT_PORT);

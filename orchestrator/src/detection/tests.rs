@@ -237,17 +237,6 @@ async fn observe_remembers_a_suspect_and_quarantines_nobody() {
 }
 
 #[tokio::test]
-async fn notice_is_treated_as_observe_for_now() {
-    let r = rig("notice", "enforce").await;
-    let outcome = r.detector.handle_crossing(crossing("100.64.1.2")).await;
-    assert!(
-        matches!(outcome, CrossingOutcome::Suspect(_)),
-        "{outcome:?}"
-    );
-    assert!(r.kernel.state.lock().unwrap().quarantined.is_empty());
-}
-
-#[tokio::test]
 async fn allowed_senders_and_never_quarantine_are_left_alone() {
     let r = rig("enforce", "enforce").await;
     for a in ["100.64.3.2", "100.64.0.1", "198.51.100.9"] {

@@ -1,0 +1,180 @@
+//! Detection: the kernel's SMTP signals, outside reports, DNS block lists.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Unbuilt;
+use crate::duration;
+
+/// What a signal does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Log and count; the host shows as a suspect.
+    Observe,
+    /// Tell the subscriber (notice page), block nothing. Not built yet:
+    /// refused at load time, so nothing downstream ever sees it.
+    Notice,
+    /// Quarantine.
+    #[default]
+    Enforce,
+}
+
+/// A threshold over a sliding window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signal {
+    /// How many within the window fire the signal.
+    pub threshold: u32,
+    /// The window (an nftables meter's timeout, so bounded by what nft takes).
+    #[serde(with = "duration::kernel")]
+    pub window: Duration,
+    /// What firing does.
+    #[serde(default)]
+    pub action: Action,
+}
+
+/// Detection settings.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Detection {
+    /// New outbound SMTP (TCP/25) connection attempts per host.
+    #[serde(default = "default_smtp_attempts")]
+    pub smtp_attempts: Signal,
+    /// Distinct port-25 destination addresses per host.
+    #[serde(default = "default_smtp_destinations")]
+    pub smtp_destinations: Signal,
+    /// External reports (abuse desk, feeds, block lists) adding up per host.
+    #[serde(default)]
+    pub reports: Reports,
+    /// DNS block lists asked about hosts that made SMTP attempts.
+    #[serde(default)]
+    pub dnsbl: Dnsbl,
+    /// A noticed host that keeps sending moves on to quarantine: not built
+    /// yet, so the section is refused when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<Unbuilt>,
+    /// NFLOG group on which the kernel reports threshold crossings.
+    #[serde(default = "default_nflog_group")]
+    pub nflog_group: u16,
+}
+
+/// 60 new port-25 connections in 10 minutes: a person's mail program uses
+/// submission (587/465) or the ISP relay, so direct-to-MX traffic at this rate
+/// is what the M3AAWG and the spam-zombie studies describe as bot behaviour.
+fn default_smtp_attempts() -> Signal {
+    Signal {
+        threshold: 60,
+        window: Duration::from_secs(600),
+        action: Action::Enforce,
+    }
+}
+/// 20 distinct MX addresses in 10 minutes: a bot fans out to hundreds of
+/// domains' servers; even a small office server rarely reaches 20.
+fn default_smtp_destinations() -> Signal {
+    Signal {
+        threshold: 20,
+        window: Duration::from_secs(600),
+        action: Action::Enforce,
+    }
+}
+fn default_nflog_group() -> u16 {
+    7107
+}
+
+impl Default for Detection {
+    fn default() -> Self {
+        Detection {
+            smtp_attempts: default_smtp_attempts(),
+            smtp_destinations: default_smtp_destinations(),
+            reports: Reports::default(),
+            dnsbl: Dnsbl::default(),
+            ladder: None,
+            nflog_group: default_nflog_group(),
+        }
+    }
+}
+
+/// External reports.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reports {
+    /// Score (sum of report weights within the window) that fires.
+    #[serde(default = "default_report_score")]
+    pub score: u32,
+    /// Window reports add up in.
+    #[serde(default = "default_report_window", with = "duration")]
+    pub window: Duration,
+    /// What reaching the score does.
+    #[serde(default)]
+    pub action: Action,
+}
+
+fn default_report_score() -> u32 {
+    3
+}
+fn default_report_window() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        Reports {
+            score: default_report_score(),
+            window: default_report_window(),
+            action: Action::Enforce,
+        }
+    }
+}
+
+/// DNS block lists.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dnsbl {
+    /// Zones to ask (empty: none).
+    #[serde(default)]
+    pub zones: Vec<DnsblZone>,
+    /// Ask about one address at most once per interval.
+    #[serde(default = "default_dnsbl_interval", with = "duration::kernel")]
+    pub interval: Duration,
+    /// Query budget.
+    #[serde(default = "default_dnsbl_qps")]
+    pub queries_per_second: u32,
+    /// DNS servers to ask (default: the walled garden's resolvers).
+    #[serde(default)]
+    pub servers: Vec<SocketAddr>,
+}
+
+/// One DNS block list zone and the weight of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsblZone {
+    /// The zone, e.g. `xbl.example.org`.
+    pub zone: crate::types::DnsName,
+    /// Points a listing adds to the host's report score.
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_dnsbl_interval() -> Duration {
+    Duration::from_secs(6 * 3600)
+}
+fn default_dnsbl_qps() -> u32 {
+    10
+}
+
+impl Default for Dnsbl {
+    fn default() -> Self {
+        Dnsbl {
+            zones: Vec::new(),
+            interval: default_dnsbl_interval(),
+            queries_per_second: default_dnsbl_qps(),
+            servers: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Values of the `portal` section that the portal used to check again by its
+//! own rules: parsed once here, into the types the portal uses as they are.
+
+use std::fmt;
+use std::str::FromStr;
+
+use http::{HeaderValue, Uri};
+
+use crate::types::serde_via_str;
+
+/// The portal's public base URL: an absolute `http://` or `https://` URL with
+/// a host, usable as it is in a `Location` header (every redirect points
+/// here), so the portal never refuses at start what `check-config` passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    text: String,
+    header: HeaderValue,
+}
+
+/// URLs longer than this are refused: a redirect target of kilobytes is a
+/// paste accident, and some clients drop long `Location` headers.
+const URL_MAX: usize = 2048;
+
+impl PublicUrl {
+    /// The URL as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The URL as a header value, for `Location` and the pages' links.
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.header
+    }
+}
+
+impl FromStr for PublicUrl {
+    type Err = String;
+    fn from_str(url: &str) -> Result<Self, String> {
+        let shown = url.escape_debug();
+        let bad = |why: &str| {
+            format!(
+                "`{shown}` {why}: give the portal's absolute address, e.g. http://portal.isp.example:8080/"
+            )
+        };
+        if url.len() > URL_MAX {
+            return Err(bad(&format!("is longer than {URL_MAX} bytes")));
+        }
+        // Only visible ASCII: no space, no CR or LF that would split a
+        // header, nothing a `Location` header cannot carry.
+        if !url.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad(
+                "has spaces, control characters or non-ASCII characters a header cannot carry",
+            ));
+        }
+        let uri: Uri = url.parse().map_err(|_| bad("is not a URL"))?;
+        match uri.scheme_str() {
+            Some("http" | "https") => {}
+            _ => return Err(bad("must start with http:// or https://")),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(bad("has no host"));
+        }
+        let header =
+            HeaderValue::from_str(url).map_err(|_| bad("has characters a header cannot carry"))?;
+        Ok(PublicUrl {
+            text: url.to_owned(),
+            header,
+        })
+    }
+}
+
+impl fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The account the portal switches to when started as root: a valid user
+/// name, and never a shared or privileged one.
+///
+/// cordond trusts the portal socket's peer by this account's uid, so the
+/// account must belong to the portal alone: `nobody` is shared by many
+/// daemons, any of which could then ask about any subscriber and press their
+/// release button; `root` (uid 0 by any name) would keep every privilege in
+/// the process that faces every subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalUser(String);
+
+/// Accounts refused: root and its numeric and BSD aliases, and the shared
+/// unprivileged accounts (by name and by their usual uid 65534).
+const SHARED_OR_ROOT: &[&str] = &[
+    "root",
+    "toor",
+    "0",
+    "nobody",
+    "nfsnobody",
+    "nogroup",
+    "65534",
+];
+
+impl PortalUser {
+    /// The account name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for PortalUser {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Self, String> {
+        let remedy = "use a dedicated account such as `cordon-portal` (deploy/sysusers.d/cordon.conf creates it)";
+        if SHARED_OR_ROOT.contains(&name) || name.bytes().all(|b| b == b'0') {
+            let why = if matches!(name, "nobody" | "nfsnobody" | "nogroup" | "65534") {
+                "is shared by many daemons, and cordond trusts the portal socket's peer by this account: any process running as it could ask about any subscriber and press their release button"
+            } else {
+                "is root, and the portal faces every subscriber: it must not keep root's privileges"
+            };
+            return Err(format!("`{name}` {why}; {remedy}"));
+        }
+        // What useradd accepts by default: a letter or `_` first, then
+        // letters, digits, `_` and `-`, at most 32 bytes.
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(format!(
+                "`{}` is not a user name (lower-case letters, digits, `_` and `-`, at most 32 bytes); {remedy}",
+                name.escape_debug()
+            ));
+        }
+        Ok(PortalUser(name.to_owned()))
+    }
+}
+
+/// Reads as the name, so `Option<PortalUser>::as_deref()` gives `Option<&str>`.
+impl std::ops::Deref for PortalUser {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PortalUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+serde_via_str!(
+    PublicUrl,
+    "an absolute http:// or https:// URL such as http://portal.isp.example:8080/"
+);
+serde_via_str!(PortalUser, "a user name such as cordon-portal");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_is_checked_once_here() {
+        let u: PublicUrl = "http://portal.isp.example:8080/".parse().unwrap();
+        assert_eq!(u.header_value(), "http://portal.isp.example:8080/");
+        assert!("https://10.0.0.1/".parse::<PublicUrl>().is_ok());
+        for bad in [
+            "portal.isp.example",
+            "/relative",
+            "ftp://x/",
+            "http://",
+            "http://a b/",
+            "http://portal.example/\r\nSet-Cookie: x=1",
+            "http://portal.example/\r\n",
+            "http://portal.exämple/",
+        ] {
+            assert!(bad.parse::<PublicUrl>().is_err(), "{bad:?}");
+        }
+        let e = "http://p/\r\n".parse::<PublicUrl>().unwrap_err();
+        assert!(
+            e.contains(r"`http://p/\r\n`"),
+            "control characters escaped: {e}"
+        );
+        assert!(e.contains("control characters"), "{e}");
+        let long = format!("http://p/{}", "a".repeat(URL_MAX));
+        assert!(long.parse::<PublicUrl>().is_err());
+    }
+
+    #[test]
+    fn portal_user_is_dedicated() {
+        assert_eq!(
+            "cordon-portal".parse::<PortalUser>().unwrap().as_str(),
+            "cordon-portal"
+        );
+        for shared in ["nobody", "nfsnobody", "65534"] {
+            let e = shared.parse::<PortalUser>().unwrap_err();
+            assert!(e.contains("shared by many daemons"), "{e}");
+            assert!(e.contains("cordon-portal"), "{e}");
+        }
+        for root in ["root", "toor", "0", "000"] {
+            let e = root.parse::<PortalUser>().unwrap_err();
+            assert!(e.contains("is root"), "{e}");
+        }
+        for bad in ["", "Portal", "a b", "x\u{1b}[2J", &"a".repeat(33)] {
+            assert!(bad.parse::<PortalUser>().is_err(), "{bad:?}");
+        }
+    }
+}
