@@ -20,6 +20,9 @@ pub const PORTAL_PORT: u16 = 8080;
 pub const REDIRECT_PORT: u16 = 8081;
 /// Where cordond serves metrics (inside the gateway namespace).
 pub const METRICS_LISTEN: &str = "127.0.0.1:9464";
+/// The portal's own system user, from `deploy/sysusers.d/cordon.conf`; the
+/// lab refuses to start without it (see [`LabError::MissingUser`]).
+pub const PORTAL_USER: &str = "cordon-portal";
 
 /// The settings tests usually vary. Everything else can be changed through
 /// [`crate::LabBuilder::configure`].
@@ -165,8 +168,10 @@ portal:
   isp_name: "Cordon Lab Net"
   support:
     email: "support@lab.example"
-  # The portal refuses to stay root; every Debian machine has this account.
-  user: "nobody"
+  # The portal refuses to stay root, and cordond serves the portal socket
+  # to this uid only: the portal's own account, as in production (never the
+  # shared `nobody`). scripts/install-deps creates it.
+  user: "{portal_user}"
 
 store:
   backend: sqlite
@@ -207,6 +212,7 @@ logging:
         control = run("control.sock"),
         portal_socket = run("portal.sock"),
         metrics = METRICS_LISTEN,
+        portal_user = PORTAL_USER,
     )
 }
 
@@ -260,7 +266,7 @@ mod tests {
         assert_eq!(c.walled_garden.resolvers[0].to_string(), "192.0.2.53");
         assert_eq!(c.portal.public_url, "http://100.64.0.1:8080/");
         assert_eq!(c.portal.redirect_port, 8081);
-        assert_eq!(c.portal.user.as_deref(), Some("nobody"));
+        assert_eq!(c.portal.user.as_deref(), Some("cordon-portal"));
         assert_eq!(c.store.path, run_dir().join("cordon.db"));
         assert_eq!(c.control.socket, run_dir().join("control.sock"));
         assert_eq!(c.control.portal_socket, run_dir().join("portal.sock"));

@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use cordon_config::{Config, SubscriberAddr};
 use cordon_proto::control::{DaemonStatus, ErrorClass, Request, Response};
-use cordon_proto::frame::{framed, recv, send};
+use cordon_proto::frame::framed;
 use cordon_proto::portal::Reason;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info_span};
 
 use super::answers::host_record;
+use super::conns::{Allowed, ConnTable, Slot};
 use super::core::{CoreHandle, Failure, now};
 use super::sockets::peer_name;
 use crate::kernel::{Enforcer, KernelError, mac_of};
@@ -37,27 +38,31 @@ pub struct Shared {
     pub seen: super::seen::SeenCache,
 }
 
-/// Serves the control socket until cancelled.
-pub async fn serve(listener: UnixListener, shared: Shared, cancel: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((s, _)) => s,
-                Err(e) => { warn!(error = %e, "control socket: accept failed"); continue; }
-            },
-        };
-        let shared = shared.clone();
-        tokio::spawn(connection(stream, shared));
-    }
+/// Serves the control socket until cancelled, within `table`'s caps (see
+/// [`super::conns`]).
+pub async fn serve(
+    listener: UnixListener,
+    table: Arc<ConnTable>,
+    shared: Shared,
+    cancel: CancellationToken,
+) {
+    super::conns::accept_loop(
+        "control",
+        listener,
+        table,
+        Allowed::Any,
+        cancel,
+        move |stream, slot| connection(stream, slot, shared.clone()),
+    )
+    .await;
 }
 
-async fn connection(stream: UnixStream, shared: Shared) {
+async fn connection(stream: UnixStream, slot: Slot, shared: Shared) {
     let operator = peer_name(&stream);
     let mut io = framed(stream);
-    while let Ok(Some(request)) = recv::<Request>(&mut io).await {
+    while let Some(request) = slot.next_request::<Request>(&mut io).await {
         let response = handle(&shared, &operator, request).await;
-        if send(&mut io, &response).await.is_err() {
+        if !slot.answer(&mut io, &response).await {
             break;
         }
     }
