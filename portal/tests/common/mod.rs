@@ -189,7 +189,7 @@ impl Portal {
 
         let cordond = (!setup.no_cordond).then(|| StandIn::start(dir.path(), setup.status.clone()));
         let user = if nix::unistd::geteuid().is_root() {
-            "  user: nobody\n"
+            "  user: cordon-portal\n"
         } else {
             ""
         };
