@@ -95,6 +95,14 @@ impl ConnLimits {
     }
 }
 
+/// How every connection is served: hyper's settings and the write timeout
+/// around the stream.
+#[derive(Debug)]
+struct Http {
+    builder: http1::Builder,
+    write_timeout: Duration,
+}
+
 /// Serves `listeners` until `shutdown` is cancelled, then drains.
 pub async fn serve(
     app: Arc<App>,
@@ -114,7 +122,10 @@ pub async fn serve(
         .max_header_size(limits.max_header_bytes)
         .max_headers(limits.max_headers)
         .keep_alive(true);
-    let http = Arc::new(http);
+    let http = Arc::new(Http {
+        builder: http,
+        write_timeout: limits.write_timeout,
+    });
 
     for (role, listener) in listeners {
         tracker.spawn(accept_loop(
@@ -124,7 +135,6 @@ pub async fn serve(
             Arc::clone(&limiter),
             Arc::clone(&http),
             tracker.clone(),
-            limits.write_timeout,
             shutdown.clone(),
         ));
     }
@@ -147,9 +157,8 @@ async fn accept_loop(
     listener: TcpListener,
     app: Arc<App>,
     limiter: Arc<ConnLimiter>,
-    http: Arc<http1::Builder>,
+    http: Arc<Http>,
     tracker: TaskTracker,
-    write_timeout: Duration,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::new();
@@ -198,7 +207,6 @@ async fn accept_loop(
                 permit,
                 Arc::clone(&app),
                 Arc::clone(&http),
-                write_timeout,
                 shutdown.clone(),
             )
             .instrument(span),
@@ -212,16 +220,18 @@ async fn connection(
     peer: SocketAddr,
     _permit: ConnPermit,
     app: Arc<App>,
-    http: Arc<http1::Builder>,
-    write_timeout: Duration,
+    http: Arc<Http>,
     shutdown: CancellationToken,
 ) {
     let service = tower::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let app = Arc::clone(&app);
         async move { Ok::<_, std::convert::Infallible>(app.handle(role, peer, req).await) }
     });
+    let write_timeout = http.write_timeout;
     let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));
-    let conn = http.serve_connection(io, TowerToHyperService::new(service));
+    let conn = http
+        .builder
+        .serve_connection(io, TowerToHyperService::new(service));
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
