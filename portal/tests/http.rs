@@ -685,7 +685,7 @@ fn it_never_serves_as_root() {
     // Without portal.user it refuses, saying what to do.
     let config = std::fs::read_to_string(p.dir.path().join("cordon.yaml"))
         .unwrap()
-        .replace("  user: nobody\n", "");
+        .replace("  user: cordon-portal\n", "");
     let path = p.dir.path().join("root.yaml");
     std::fs::write(&path, config).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cordon-portal"))

@@ -120,6 +120,11 @@ fn cordond_stays_calm_and_serves_operators_when_idle_connections_exhaust_descrip
     std::thread::sleep(Duration::from_secs(3)); // the interval measured, not a wait for an event
     let (ticks1, log1, elapsed) = (cpu_ticks(pid), log_len(), t0.elapsed());
     let cpu = (ticks1 - ticks0) as f64 / 100.0 / elapsed.as_secs_f64();
+    eprintln!(
+        "flooded: cpu {:.1} % of a core, log +{} bytes in {elapsed:?}",
+        cpu * 100.0,
+        log1 - log0
+    );
     assert!(
         cpu < 0.10,
         "cordond used {:.0} % of a core while flooded",

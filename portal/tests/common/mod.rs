@@ -85,7 +85,7 @@ impl StandIn {
                 .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::UnixListener::bind(&sock).unwrap();
-                // The portal drops root to `nobody` in these tests.
+                // The portal drops root to `cordon-portal` in these tests.
                 std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
                 ready_tx.send(()).unwrap();
                 loop {
