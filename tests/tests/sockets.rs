@@ -157,3 +157,17 @@ fn cordond_stays_calm_and_serves_operators_when_idle_connections_exhaust_descrip
     drop(flood);
     lab.down().unwrap();
 }
+
+#[test]
+fn the_lab_refuses_to_start_without_the_portal_user_and_says_how_to_create_it() {
+    let err = lab("nouser")
+        .configure(|c| c.portal.user = Some("cl-no-such-user".into()))
+        .up()
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, cordon_lab::LabError::MissingUser { .. }),
+        "{message}"
+    );
+    assert!(message.contains("scripts/install-deps"), "{message}");
+}
