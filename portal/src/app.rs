@@ -264,7 +264,12 @@ impl App {
         }
     }
 
-    /// RFC 8908: `captive`, where to sign in, and the time left when known.
+    /// RFC 8908: `captive` and where to sign in. No `seconds-remaining`:
+    /// section 5 says to send it only to callers that are not captive and
+    /// whose session is time-limited (the time until they become captive).
+    /// A quarantined caller is captive, and no caller that is free here has
+    /// a session that runs out into captivity, so there is never one to send;
+    /// the page tells a quarantined subscriber when the connection comes back.
     async fn captive_api(&self, peer: IpAddr) -> Response<Body> {
         let facts = self.facts(peer).await;
         let mut doc = serde_json::Map::new();
@@ -273,11 +278,6 @@ impl App {
             "user-portal-url".into(),
             self.public_url.to_str().unwrap_or_default().into(),
         );
-        if facts.captive()
-            && let Some(left) = facts.remaining_s
-        {
-            doc.insert("seconds-remaining".into(), left.into());
-        }
         let body = serde_json::Value::Object(doc).to_string();
         let mut r = Response::new(respond::full(body));
         r.headers_mut().insert(

@@ -22,7 +22,8 @@
 //! | [`cordond`] | the portal-socket client, its kept connections |
 //! | [`cache`] | `cordond`'s answers and rendered pages, kept for a second |
 //! | [`server`] | accepting, caps, timeouts, graceful shutdown |
-//! | [`connlimit`] | connection counts overall and per client |
+//! | [`connlimit`] | connection counts overall and per subscriber, refusals |
+//! | [`stall`] | the write timeout for responses |
 //! | [`listen`] | opening the sockets |
 //! | `percent` | strict percent-decoding of path segments |
 //! | [`privileges`] | leaving root behind |
@@ -44,6 +45,7 @@ pub mod privileges;
 pub mod probes;
 pub mod respond;
 pub mod server;
+pub mod stall;
 pub mod templates;
 pub mod tools;
 
@@ -76,6 +78,26 @@ impl Portal {
     /// they need not be readable by root only.
     pub fn new(config: &Config) -> Result<Portal> {
         let p = &config.portal;
+        let nofile = match cordon_proto::limits::raise_nofile() {
+            Ok(limit) => {
+                tracing::info!(
+                    was = limit.was,
+                    now = limit.now,
+                    "descriptor limit (RLIMIT_NOFILE)"
+                );
+                limit.usable()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the descriptor limit; assuming 1024");
+                1024
+            }
+        };
+        let limits = ConnLimits::for_nofile(nofile, config.subscribers.ipv6_quarantine_prefix);
+        tracing::info!(
+            max_connections = limits.max_connections,
+            per_subscriber = limits.max_connections_per_client,
+            "connection caps"
+        );
         let listeners = listen::bind_all(&p.listen, p.redirect_port)?;
         privileges::drop_root(p.user.as_deref())?;
 
@@ -83,7 +105,7 @@ impl Portal {
         Ok(Portal {
             app: Arc::new(app),
             listeners,
-            limits: ConnLimits::default(),
+            limits,
         })
     }
 

@@ -7,7 +7,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use cordon_proto::limits::{Backoff, Throttle, is_exhaustion};
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -19,6 +21,10 @@ use tracing::Instrument;
 
 use crate::app::{App, Role};
 use crate::connlimit::{ConnLimiter, ConnPermit};
+use crate::stall::WriteTimeout;
+
+/// How often each kind of trouble may be logged.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Caps that keep one client from starving others, and timeouts that free
 /// what a silent client holds.
@@ -33,9 +39,15 @@ pub struct ConnLimits {
     pub max_headers: usize,
     /// Open connections in all.
     pub max_connections: usize,
-    /// Open connections from one client (IPv4 address or IPv6 /64). A home
-    /// full of devices, each browser opening six, stays well below.
+    /// Open connections from one subscriber (IPv4 address or IPv6 prefix of
+    /// `ipv6_prefix` bits). A home full of devices, each browser opening
+    /// six, stays well below.
     pub max_connections_per_client: usize,
+    /// The subscriber unit for IPv6: `subscribers.ipv6_quarantine_prefix`.
+    pub ipv6_prefix: u8,
+    /// A response that makes no progress for this long is dropped (a client
+    /// that stops reading a download loses its slot).
+    pub write_timeout: Duration,
     /// How long shutdown waits for open connections.
     pub shutdown_grace: Duration,
 }
@@ -46,11 +58,49 @@ impl Default for ConnLimits {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_headers: 64,
-            max_connections: 4096,
-            max_connections_per_client: 64,
+            max_connections: MAX_CONNECTIONS,
+            max_connections_per_client: MAX_PER_SUBSCRIBER,
+            ipv6_prefix: 64,
+            write_timeout: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(10),
         }
     }
+}
+
+/// The most connections the portal takes, however many descriptors it has.
+const MAX_CONNECTIONS: usize = 4096;
+/// The most connections of one subscriber.
+const MAX_PER_SUBSCRIBER: usize = 64;
+/// Descriptors kept back from connections: listeners, the connections to
+/// cordond (at most [`crate::cordond::MAX_CONNECTIONS`]), logs, templates,
+/// the runtime's own.
+const FIXED_HEADROOM: usize = 32 + crate::cordond::MAX_CONNECTIONS;
+
+impl ConnLimits {
+    /// Caps sized from the descriptor limit in force (`nofile`), so that the
+    /// portal meets its own cap before `EMFILE`: the fixed headroom off, then
+    /// two thirds of the rest, since a tool download holds a file as well as
+    /// its connection. One subscriber gets at most an eighth of the slots
+    /// (and at most 64). Under the default 1 024 that is 650 connections,
+    /// where 4 096 promised slots it could not open.
+    pub fn for_nofile(nofile: usize, ipv6_prefix: u8) -> ConnLimits {
+        let max_connections =
+            (nofile.saturating_sub(FIXED_HEADROOM) * 2 / 3).clamp(8, MAX_CONNECTIONS);
+        ConnLimits {
+            max_connections,
+            max_connections_per_client: (max_connections / 8).clamp(2, MAX_PER_SUBSCRIBER),
+            ipv6_prefix,
+            ..ConnLimits::default()
+        }
+    }
+}
+
+/// How every connection is served: hyper's settings and the write timeout
+/// around the stream.
+#[derive(Debug)]
+struct Http {
+    builder: http1::Builder,
+    write_timeout: Duration,
 }
 
 /// Serves `listeners` until `shutdown` is cancelled, then drains.
@@ -61,14 +111,21 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let tracker = TaskTracker::new();
-    let limiter = ConnLimiter::new(limits.max_connections, limits.max_connections_per_client);
+    let limiter = ConnLimiter::new(
+        limits.max_connections,
+        limits.max_connections_per_client,
+        limits.ipv6_prefix,
+    );
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_header_size(limits.max_header_bytes)
         .max_headers(limits.max_headers)
         .keep_alive(true);
-    let http = Arc::new(http);
+    let http = Arc::new(Http {
+        builder: http,
+        write_timeout: limits.write_timeout,
+    });
 
     for (role, listener) in listeners {
         tracker.spawn(accept_loop(
@@ -100,22 +157,32 @@ async fn accept_loop(
     listener: TcpListener,
     app: Arc<App>,
     limiter: Arc<ConnLimiter>,
-    http: Arc<http1::Builder>,
+    http: Arc<Http>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
+    let mut backoff = Backoff::new();
+    let mut failed = Throttle::new(LOG_EVERY);
+    let mut refused = Throttle::new(LOG_EVERY);
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => return,
             a = listener.accept() => a,
         };
         let (stream, peer) = match accepted {
-            Ok(a) => a,
+            Ok(a) => {
+                backoff.reset();
+                a
+            }
             Err(e) => {
-                // Out of file descriptors or a connection reset before we
-                // took it: pause briefly instead of spinning on the error.
-                tracing::warn!(%role, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Out of descriptors or memory, or a connection reset
+                // before we took it: pause, longer each time, instead of
+                // spinning on the error, and log once a while.
+                if let Some(left_out) = failed.hit(Instant::now()) {
+                    let exhausted = is_exhaustion(&e);
+                    tracing::warn!(%role, error = %e, exhausted, open = limiter.open(), left_out, "accept failed; backing off");
+                }
+                tokio::time::sleep(backoff.pause()).await;
                 continue;
             }
         };
@@ -123,6 +190,10 @@ async fn accept_loop(
             Ok(p) => p,
             Err(full) => {
                 tracing::debug!(%role, peer = %peer.ip(), ?full, "connection refused: cap reached");
+                if refused.hit(Instant::now()).is_some() {
+                    let r = limiter.refusals();
+                    tracing::warn!(%role, open = limiter.open(), refused_full = r.total, refused_subscriber = r.subscriber, refused_reserve = r.reserve, "connections refused at the caps (counts since start)");
+                }
                 drop(stream);
                 continue;
             }
@@ -149,14 +220,18 @@ async fn connection(
     peer: SocketAddr,
     _permit: ConnPermit,
     app: Arc<App>,
-    http: Arc<http1::Builder>,
+    http: Arc<Http>,
     shutdown: CancellationToken,
 ) {
     let service = tower::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let app = Arc::clone(&app);
         async move { Ok::<_, std::convert::Infallible>(app.handle(role, peer, req).await) }
     });
-    let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    let write_timeout = http.write_timeout;
+    let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));
+    let conn = http
+        .builder
+        .serve_connection(io, TowerToHyperService::new(service));
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
@@ -169,5 +244,32 @@ async fn connection(
         // Timeouts, resets and junk are the client's business; 4xx answers
         // were already sent by hyper where HTTP allowed one.
         tracing::debug!(error = %e, "connection ended with an error");
+        if std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            tracing::info!(timeout = ?write_timeout, "response dropped: the client took nothing within the write timeout");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_follow_the_descriptor_limit() {
+        let l = ConnLimits::for_nofile(1024, 56);
+        assert!(l.max_connections < 1024 - FIXED_HEADROOM, "{l:?}");
+        assert!(l.max_connections >= 600, "{l:?}");
+        assert_eq!(l.max_connections_per_client, 64);
+        assert_eq!(l.ipv6_prefix, 56);
+        assert_eq!(
+            ConnLimits::for_nofile(1 << 20, 64).max_connections,
+            MAX_CONNECTIONS
+        );
+        let small = ConnLimits::for_nofile(256, 64);
+        assert!(small.max_connections + FIXED_HEADROOM < 256, "{small:?}");
+        assert!(small.max_connections_per_client * 4 <= small.max_connections);
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod control;
 pub mod frame;
+pub mod limits;
 pub mod log;
 pub mod portal;
 pub mod text;

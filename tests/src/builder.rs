@@ -168,6 +168,12 @@ impl LabBuilder {
         self
     }
 
+    /// Starts the daemons under a descriptor limit of `n` (soft and hard).
+    pub fn daemon_nofile(mut self, n: u64) -> Self {
+        self.daemons.nofile = Some(n);
+        self
+    }
+
     /// Builds the lab. Refuses ([`LabError::AlreadyExists`]) when a lab of
     /// this name exists; anything half-built on failure is removed.
     pub fn up(self) -> Result<Lab, LabError> {

@@ -20,6 +20,9 @@ pub const PORTAL_PORT: u16 = 8080;
 pub const REDIRECT_PORT: u16 = 8081;
 /// Where cordond serves metrics (inside the gateway namespace).
 pub const METRICS_LISTEN: &str = "127.0.0.1:9464";
+/// The portal's own system user, from `deploy/sysusers.d/cordon.conf`; the
+/// lab refuses to start without it (see [`LabError::MissingUser`]).
+pub const PORTAL_USER: &str = "cordon-portal";
 
 /// The settings tests usually vary. Everything else can be changed through
 /// [`crate::LabBuilder::configure`].
@@ -164,9 +167,10 @@ portal:
   isp_name: "Cordon Lab Net"
   support:
     email: "support@lab.example"
-  # The portal refuses to stay root, and check-config refuses shared
-  # accounts such as nobody: its own account, as deploy/sysusers.d makes.
-  user: "cordon-portal"
+  # The portal refuses to stay root, and cordond serves the portal socket
+  # to this uid only: the portal's own account, as in production (never the
+  # shared `nobody`). scripts/install-deps creates it.
+  user: "{portal_user}"
 
 store:
   backend: sqlite
@@ -207,6 +211,7 @@ logging:
         control = run("control.sock"),
         portal_socket = run("portal.sock"),
         metrics = METRICS_LISTEN,
+        portal_user = PORTAL_USER,
     )
 }
 

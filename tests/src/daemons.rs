@@ -22,6 +22,9 @@ pub struct DaemonOptions {
     pub cordond_path: Option<PathBuf>,
     /// cordon-portal's path (default: beside the current executable).
     pub portal_path: Option<PathBuf>,
+    /// Start both under this descriptor limit (soft and hard, with
+    /// `prlimit`), to see how they behave when descriptors run out.
+    pub nofile: Option<u64>,
 }
 
 impl DaemonOptions {
@@ -67,10 +70,12 @@ pub(crate) fn start(
     let args = ["--config", config.as_ref()];
     let mut started = Vec::new();
     if let Some(cordond) = cordond {
+        let (program, args) = limited(opts.nofile, &cordond, &args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut d = LabProcess::spawn(
             "cordond",
             netns,
-            &cordond,
+            &program,
             &args,
             run_dir.join("cordond.log"),
         )?;
@@ -79,10 +84,12 @@ pub(crate) fn start(
         ready?;
     }
     if let Some(portal) = portal {
+        let (program, args) = limited(opts.nofile, &portal, &args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut p = LabProcess::spawn(
             "cordon-portal",
             netns,
-            &portal,
+            &program,
             &args,
             run_dir.join("cordon-portal.log"),
         )?;
@@ -91,4 +98,22 @@ pub(crate) fn start(
         ready?;
     }
     Ok(started)
+}
+
+/// `program args`, or `prlimit --nofile=N:N -- program args` under a limit
+/// (prlimit execs the program, so the pid stays the daemon's).
+fn limited(nofile: Option<u64>, program: &Path, args: &[&str]) -> (PathBuf, Vec<String>) {
+    let mut out: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    match nofile {
+        None => (program.to_path_buf(), out),
+        Some(n) => {
+            let mut wrapped = vec![
+                format!("--nofile={n}:{n}"),
+                "--".to_owned(),
+                program.to_string_lossy().into_owned(),
+            ];
+            wrapped.append(&mut out);
+            (PathBuf::from("prlimit"), wrapped)
+        }
+    }
 }

@@ -46,6 +46,15 @@ pub enum LabError {
         source: std::io::Error,
     },
 
+    /// The portal's own system user does not exist on this machine.
+    #[error(
+        "the user `{user}` does not exist: the lab runs the portal as its own user, as production does; run scripts/install-deps (or systemd-sysusers deploy/sysusers.d/cordon.conf)"
+    )]
+    MissingUser {
+        /// The user name.
+        user: String,
+    },
+
     /// An external command ran and failed.
     #[error("`{command}` failed ({status}): {stderr}")]
     Command {

@@ -55,6 +55,11 @@ impl Lab {
         let lab_exe = exe::find("cordon-lab", b.lab_exe.as_deref())?;
         let run_dir = name.run_dir();
         let (text, config) = config::build(name.as_str(), &run_dir, &b.config, b.edits)?;
+        if let Some(user) = config.portal.user.as_deref()
+            && !matches!(nix::unistd::User::from_name(user), Ok(Some(_)))
+        {
+            return Err(LabError::MissingUser { user: user.into() });
+        }
 
         // The run directory is the lock: creating it fails if it exists.
         std::fs::create_dir_all(RUN_ROOT).map_err(LabError::io(format!("creating {RUN_ROOT}")))?;
@@ -134,6 +139,15 @@ impl Lab {
         );
         self.processes.push(p);
         result
+    }
+
+    /// The process id of a daemon the lab started (`cordond`,
+    /// `cordon-portal`), while it runs.
+    pub fn pid_of(&self, what: &str) -> Option<u32> {
+        self.processes
+            .iter()
+            .find(|p| p.what() == what)
+            .and_then(LabProcess::pid)
     }
 
     /// The lab's name.

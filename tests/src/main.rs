@@ -82,6 +82,17 @@ enum Probe {
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
     },
+    /// Ask cordond's portal socket about an address, as the portal does;
+    /// prints answered, closed, permission-denied or failed.
+    PortalSocket {
+        /// The portal socket.
+        socket: PathBuf,
+        /// The address to ask about.
+        address: IpAddr,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -178,6 +189,18 @@ fn run(command: Command) -> anyhow::Result<()> {
                 SocketAddr::new(addr, port),
                 Duration::from_millis(timeout_ms),
             );
+            println!("{outcome}");
+            Ok(())
+        }
+        Command::Probe {
+            probe:
+                Probe::PortalSocket {
+                    socket,
+                    address,
+                    timeout_ms,
+                },
+        } => {
+            let outcome = probe::portal_socket(&socket, address, Duration::from_millis(timeout_ms));
             println!("{outcome}");
             Ok(())
         }

@@ -106,3 +106,73 @@ mod tests {
         assert_eq!(TcpOutcome::Reset.to_string(), "reset");
     }
 }
+
+/// How a question on cordond's portal socket ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortalSocketOutcome {
+    /// cordond answered (with facts or an error message).
+    Answered,
+    /// cordond closed the connection without answering.
+    Closed,
+    /// The socket file's permissions refused the connection.
+    PermissionDenied,
+    /// Anything else, with the system's words.
+    Failed(String),
+}
+
+impl fmt::Display for PortalSocketOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortalSocketOutcome::Answered => f.write_str("answered"),
+            PortalSocketOutcome::Closed => f.write_str("closed"),
+            PortalSocketOutcome::PermissionDenied => f.write_str("permission-denied"),
+            PortalSocketOutcome::Failed(e) => write!(f, "failed: {e}"),
+        }
+    }
+}
+
+/// Asks cordond's portal socket at `socket` about `address`, as the portal
+/// does, as whoever runs this (tests run `cordon-lab probe portal-socket` as
+/// another user to see who cordond serves).
+pub fn portal_socket(
+    socket: &std::path::Path,
+    address: std::net::IpAddr,
+    timeout: Duration,
+) -> PortalSocketOutcome {
+    use cordon_proto::frame::{FrameError, call, framed};
+    use cordon_proto::portal::{Request, Response};
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return PortalSocketOutcome::Failed(e.to_string()),
+    };
+    runtime.block_on(async {
+        let ask = async {
+            let stream = match tokio::net::UnixStream::connect(socket).await {
+                Ok(s) => s,
+                Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                    return PortalSocketOutcome::PermissionDenied;
+                }
+                Err(e) => return PortalSocketOutcome::Failed(e.to_string()),
+            };
+            let mut io = framed(stream);
+            match call::<_, Response>(&mut io, &Request::Status { address }).await {
+                Ok(_) => PortalSocketOutcome::Answered,
+                Err(FrameError::Closed) => PortalSocketOutcome::Closed,
+                Err(FrameError::Io(e))
+                    if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) =>
+                {
+                    PortalSocketOutcome::Closed
+                }
+                Err(e) => PortalSocketOutcome::Failed(e.to_string()),
+            }
+        };
+        tokio::time::timeout(timeout, ask)
+            .await
+            .unwrap_or_else(|_| {
+                PortalSocketOutcome::Failed(format!("no answer within {timeout:?}"))
+            })
+    })
+}

@@ -59,6 +59,17 @@ impl LabProcess {
         })
     }
 
+    /// Its process id while it runs (the daemon's own: `ip netns exec` and
+    /// `prlimit` exec it in place).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// What it is ("cordond", "cordon-portal", ...).
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
     /// Its log file.
     pub fn log(&self) -> &Path {
         &self.log

@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use cordon_config::{Config, SubscriberAddr};
 use cordon_proto::control::{DaemonStatus, ErrorClass, RecentReport, Request, Response};
-use cordon_proto::frame::{framed, recv, send};
+use cordon_proto::frame::framed;
 use cordon_proto::portal::Reason;
 use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, clip};
 use cordon_rules::Difference;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info_span};
 
 use super::answers::host_record;
+use super::conns::{Allowed, ConnTable, Slot};
 use super::core::{CoreHandle, Failure, now};
 use super::sockets::peer_name;
 use crate::kernel::{Enforcer, KernelError, mac_of};
@@ -39,29 +40,33 @@ pub struct Shared {
     pub seen: super::seen::SeenCache,
 }
 
-/// Serves the control socket until cancelled.
-pub async fn serve(listener: UnixListener, shared: Shared, cancel: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((s, _)) => s,
-                Err(e) => { warn!(error = %e, "control socket: accept failed"); continue; }
-            },
-        };
-        let shared = shared.clone();
-        tokio::spawn(connection(stream, shared));
-    }
+/// Serves the control socket until cancelled, within `table`'s caps (see
+/// [`super::conns`]).
+pub async fn serve(
+    listener: UnixListener,
+    table: Arc<ConnTable>,
+    shared: Shared,
+    cancel: CancellationToken,
+) {
+    super::conns::accept_loop(
+        "control",
+        listener,
+        table,
+        Allowed::Any,
+        cancel,
+        move |stream, slot| connection(stream, slot, shared.clone()),
+    )
+    .await;
 }
 
-async fn connection(stream: UnixStream, shared: Shared) {
+async fn connection(stream: UnixStream, slot: Slot, shared: Shared) {
     let operator = peer_name(&stream);
     let mut io = framed(stream);
-    'requests: while let Ok(Some(request)) = recv::<Request>(&mut io).await {
+    'requests: while let Some(request) = slot.next_request::<Request>(&mut io).await {
         // Listings go out in pages, so no number or size of records can
         // exceed the frame limit (see `Response::into_frames`).
         for frame in handle(&shared, &operator, request).await.into_frames() {
-            if send(&mut io, &frame).await.is_err() {
+            if !slot.answer(&mut io, &frame).await {
                 break 'requests;
             }
         }
@@ -275,7 +280,7 @@ async fn show(shared: &Shared, addr: SubscriberAddr, quiet: Duration) -> Respons
         .await
     {
         Ok(reports) => record.reports = reports.iter().map(shown_report).collect(),
-        Err(e) => warn!(error = %e, "cannot read the latest reports for show"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the latest reports for show"),
     }
     if record.evidence.is_empty() && record.report_score > 0 {
         record

@@ -7,6 +7,7 @@
 //! prints the line `cordond ready` on stdout and sends systemd `READY=1`.
 
 mod answers;
+mod conns;
 mod control;
 mod core;
 mod portal;
@@ -62,6 +63,15 @@ pub enum DaemonError {
         "cannot install the nftables table: {0}; cordond needs CAP_NET_ADMIN (run it as root or give it the capability)"
     )]
     Kernel(#[from] KernelError),
+    /// `portal.user` names an account this machine does not have, so the
+    /// portal socket could not be limited to it.
+    #[error(
+        "portal.user {user:?} does not exist on this machine: create it (systemd-sysusers deploy/sysusers.d/cordon.conf, or scripts/install-deps) or fix portal.user"
+    )]
+    PortalUser {
+        /// The configured name.
+        user: String,
+    },
     /// A socket or the metrics address could not be bound.
     #[error("cannot listen on {what}: {source}")]
     Listen {
@@ -76,6 +86,7 @@ pub enum DaemonError {
 pub async fn run(options: Options) -> Result<(), DaemonError> {
     let config = Arc::new(cordon_config::load_file(&options.config)?);
     crate::logging::init(config.logging.format);
+    let (control_caps, portal_caps) = socket_caps();
     if config.store.backend != StoreBackend::Sqlite {
         return Err(DaemonError::Backend(config.store.backend));
     }
@@ -152,6 +163,12 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     // The portal's own user owns its socket when one is configured (mode
     // 0600 then); otherwise it is treated like the control socket.
     let portal_user = config.portal.user.as_deref();
+    let portal_uid = portal_user
+        .map(|user| match nix::unistd::User::from_name(user) {
+            Ok(Some(u)) => Ok(u.uid.as_raw()),
+            _ => Err(DaemonError::PortalUser { user: user.into() }),
+        })
+        .transpose()?;
     let portal_mode = if portal_user.is_some() {
         0o600
     } else {
@@ -165,8 +182,19 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     )
     .await
     .map_err(listen(&c.portal_socket))?;
-    tracker.spawn(control::serve(control, shared.clone(), cancel.clone()));
-    tracker.spawn(portal::serve(portal, shared.clone(), cancel.clone()));
+    tracker.spawn(control::serve(
+        control,
+        conns::ConnTable::new(control_caps),
+        shared.clone(),
+        cancel.clone(),
+    ));
+    tracker.spawn(portal::serve(
+        portal,
+        conns::ConnTable::new(portal_caps),
+        portal_uid,
+        shared.clone(),
+        cancel.clone(),
+    ));
     if let Some(addr) = config.metrics.listen {
         let listener = crate::metrics::bind(addr)
             .await
@@ -192,6 +220,34 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     let _ = std::fs::remove_file(&config.control.socket);
     let _ = std::fs::remove_file(&config.control.portal_socket);
     Ok(())
+}
+
+/// Raises the descriptor limit to the hard limit and sizes the sockets'
+/// caps from the limit in force, so that a flood of connections meets the
+/// caps before it meets `EMFILE`.
+fn socket_caps() -> (conns::Caps, conns::Caps) {
+    let nofile = match cordon_proto::limits::raise_nofile() {
+        Ok(limit) => {
+            info!(
+                was = limit.was,
+                now = limit.now,
+                "descriptor limit (RLIMIT_NOFILE)"
+            );
+            limit.usable()
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot read the descriptor limit; assuming 1024");
+            1024
+        }
+    };
+    let (control, portal) = conns::caps_for(nofile);
+    info!(
+        control = control.total,
+        control_per_uid = control.per_uid,
+        portal = portal.total,
+        "socket connection caps"
+    );
+    (control, portal)
 }
 
 /// Tells supervisors: one line on stdout (the lab waits for it) and systemd's

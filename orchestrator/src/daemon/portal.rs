@@ -2,36 +2,49 @@
 //! client's) and request its self-release; nothing else is on this socket,
 //! so a compromised portal cannot quarantine, list or release anybody else.
 
-use cordon_proto::frame::{framed, recv, send};
+use std::sync::Arc;
+
+use cordon_proto::frame::framed;
 use cordon_proto::portal::{Request, Response, SelfReleaseOutcome};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info_span};
 
 use super::answers::{host_record, host_status};
+use super::conns::{Allowed, ConnTable, Slot};
 use super::control::Shared;
 use super::core::{Failure, now};
 use crate::lifecycle::{Event, Refusal};
 
-/// Serves the portal socket until cancelled.
-pub async fn serve(listener: UnixListener, shared: Shared, cancel: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((s, _)) => s,
-                Err(e) => { warn!(error = %e, "portal socket: accept failed"); continue; }
-            },
-        };
-        tokio::spawn(connection(stream, shared.clone()));
-    }
+/// Serves the portal socket until cancelled: only `portal_uid` (the
+/// configured `portal.user`) is served, checked with `SO_PEERCRED`, since the
+/// socket file's permissions alone may be loosened by hand, and a shared
+/// account (`nobody`) would let every process of it ask about any address
+/// and press any subscriber's button. Others are closed unanswered.
+pub async fn serve(
+    listener: UnixListener,
+    table: Arc<ConnTable>,
+    portal_uid: Option<u32>,
+    shared: Shared,
+    cancel: CancellationToken,
+) {
+    let allowed = portal_uid.map_or(Allowed::Any, Allowed::Only);
+    super::conns::accept_loop(
+        "portal",
+        listener,
+        table,
+        allowed,
+        cancel,
+        move |stream, slot| connection(stream, slot, shared.clone()),
+    )
+    .await;
 }
 
-async fn connection(stream: UnixStream, shared: Shared) {
+async fn connection(stream: UnixStream, slot: Slot, shared: Shared) {
     let mut io = framed(stream);
-    while let Ok(Some(request)) = recv::<Request>(&mut io).await {
+    while let Some(request) = slot.next_request::<Request>(&mut io).await {
         let response = handle(&shared, request).await;
-        if send(&mut io, &response).await.is_err() {
+        if !slot.answer(&mut io, &response).await {
             break;
         }
     }
