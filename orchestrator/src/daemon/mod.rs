@@ -9,6 +9,7 @@
 mod answers;
 mod control;
 mod core;
+mod exposure;
 mod portal;
 mod quiet;
 mod reports;
@@ -75,6 +76,9 @@ pub enum DaemonError {
 pub async fn run(options: Options) -> Result<(), DaemonError> {
     let config = Arc::new(cordon_config::load_file(&options.config)?);
     crate::logging::init(config.logging.format);
+    if let Some(warning) = exposure::config_warning(&options.config) {
+        warn!("{warning}");
+    }
     if config.store.backend != StoreBackend::Sqlite {
         return Err(DaemonError::Backend(config.store.backend));
     }
