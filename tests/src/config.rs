@@ -171,6 +171,8 @@ portal:
   # to this uid only: the portal's own account, as in production (never the
   # shared `nobody`). scripts/install-deps creates it.
   user: "{portal_user}"
+  # The lab's own copy of tests/tools/ (a printable cleanup checklist).
+  tools_dir: {tools}
 
 store:
   backend: sqlite
@@ -207,12 +209,52 @@ logging:
         portal_port = PORTAL_PORT,
         redirect_port = REDIRECT_PORT,
         portal_v4 = PORTAL_V4,
+        tools = run("tools"),
         store = run("cordon.db"),
         control = run("control.sock"),
         portal_socket = run("portal.sock"),
         metrics = METRICS_LISTEN,
         portal_user = PORTAL_USER,
     )
+}
+
+/// Writes the config as the units expect it (deploy/README.md): 0640, owned
+/// by root and the group of `portal_user`, the one other reader (the portal
+/// reads it before it drops root, but one started as its own user reads it
+/// through the group). It holds secrets (the RADIUS secret): no one else.
+pub(crate) fn write(path: &Path, text: &str, portal_user: Option<&str>) -> Result<(), LabError> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let what = || format!("writing {}", path.display());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(LabError::io(what()))?;
+    file.write_all(text.as_bytes())
+        .map_err(LabError::io(what()))?;
+    // The mode given to open() passed through the umask; say it again.
+    file.set_permissions(std::fs::Permissions::from_mode(0o640))
+        .map_err(LabError::io(what()))?;
+    if let Some(name) = portal_user {
+        let account = nix::unistd::User::from_name(name)
+            .map_err(|e| LabError::io(what())(e.into()))?
+            .ok_or_else(|| {
+                LabError::InvalidOption(format!(
+                    "portal.user {name} has no account here: run scripts/install-deps test, which creates the lab's users"
+                ))
+            })?;
+        nix::unistd::fchown(
+            &file,
+            Some(nix::unistd::Uid::from_raw(0)),
+            Some(account.gid),
+        )
+        .map_err(|e| {
+            LabError::io(format!("giving {} to the group of {name}", path.display()))(e.into())
+        })?;
+    }
+    Ok(())
 }
 
 /// A test's change to the typed config, applied after rendering.
@@ -267,6 +309,7 @@ mod tests {
         assert_eq!(c.portal.redirect_port, 8081);
         assert_eq!(c.portal.user.as_deref(), Some("cordon-portal"));
         assert_eq!(c.store.path, run_dir().join("cordon.db"));
+        assert_eq!(c.portal.tools_dir, Some(run_dir().join("tools")));
         assert_eq!(c.control.socket, run_dir().join("control.sock"));
         assert_eq!(c.control.portal_socket, run_dir().join("portal.sock"));
         assert!(c.port25.allowed_senders.is_empty());

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::addresses::{RELAY_V4, WEB_V4, mail_server_v4};
+use crate::tools::{CHECKLIST, checklist, sha256_hex};
 use crate::{Host, Lab, url};
 
 /// Tells the story; `Ok` only when every step held.
@@ -93,6 +94,41 @@ pub fn run(lab_exe: Option<PathBuf>) -> Result<()> {
             story.quote(lang, &line);
         }
     }
+
+    let page = bruno.curl(&portal, &["-H", "Accept-Language: en"])?;
+    let tools = tools_on(&page.body);
+    ensure!(
+        !tools.is_empty(),
+        "the cleanup page offers no tools to download"
+    );
+    story
+        .say("The page offers cleanup tools to download, each with its size and SHA-256 checksum:");
+    for t in &tools {
+        story.quote(
+            "en",
+            &format!("{} ({}) SHA-256 {}", t.name, t.size, t.sha256),
+        );
+    }
+    let listed = tools
+        .iter()
+        .find(|t| t.file == CHECKLIST)
+        .with_context(|| format!("the page does not list {CHECKLIST}"))?;
+    let file = bruno.curl(&format!("{portal}tools/{CHECKLIST}"), &[])?;
+    ensure!(
+        file.status == Some(200),
+        "downloading {CHECKLIST} answered {:?}",
+        file.status
+    );
+    let sha = sha256_hex(file.body.as_bytes());
+    ensure!(
+        sha == listed.sha256 && sha == sha256_hex(checklist()),
+        "{CHECKLIST}: downloaded SHA-256 {sha}, the page says {}",
+        listed.sha256
+    );
+    story.say(&format!(
+        "Bruno downloads {CHECKLIST} while quarantined: {} bytes, and its SHA-256 matches the page.",
+        file.body.len()
+    ));
 
     story.say("The operator looks at `cordon list`:");
     for line in lab.cordon_ok(&["list"])?.lines() {
@@ -236,6 +272,43 @@ fn flood_until_quarantined(host: &Host, lab: &Lab) -> Result<Crossed> {
         stop.store(true, Ordering::Relaxed);
         outcome
     })
+}
+
+/// A download as the cleanup page lists it.
+struct Listed {
+    file: String,
+    name: String,
+    size: String,
+    sha256: String,
+}
+
+/// The text between `open` and the next `close` in `s`.
+fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = s.find(open)? + open.len();
+    let len = s[start..].find(close)?;
+    Some(&s[start..start + len])
+}
+
+/// The tools section of the cleanup page: each item's file (the download
+/// link's last segment), name, size and SHA-256.
+fn tools_on(html: &str) -> Vec<Listed> {
+    let Some(section) = between(html, "<section aria-labelledby=\"tools-h\">", "</section>") else {
+        return Vec::new();
+    };
+    section
+        .split("<li>")
+        .skip(1)
+        .filter_map(|item| {
+            let href = between(item, "href=\"", "\"")?;
+            let file = href.rsplit(['/', ';']).next()?.to_owned();
+            Some(Listed {
+                file,
+                name: strip_tags(between(item, "download>", "</a>")?),
+                size: between(item, "<span class=\"small\">(", ")</span>")?.to_owned(),
+                sha256: between(item, "<code>", "</code>")?.to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// The page's heading and first paragraph (of its main part) as plain text.

@@ -95,7 +95,14 @@ impl Lab {
         let write = |file: &Path, text: &str| {
             std::fs::write(file, text).map_err(LabError::io(format!("writing {}", file.display())))
         };
-        write(&lab.plan.gateway.config, &text)?;
+        config::write(
+            &lab.plan.gateway.config,
+            &text,
+            lab.config.portal.user.as_deref(),
+        )?;
+        if let Some(dir) = &lab.config.portal.tools_dir {
+            crate::tools::install(dir)?;
+        }
         for ns in lab.plan.namespaces() {
             netns::add(&ns)?;
         }

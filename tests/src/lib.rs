@@ -36,6 +36,7 @@ mod exe;
 pub mod internet;
 pub mod probe;
 mod process;
+pub mod tools;
 
 // The API tests use.
 mod builder;

@@ -361,10 +361,23 @@ fn the_printed_ruleset_of_the_example_config_passes_nft_check() {
     assert!(String::from_utf8_lossy(&printed.stdout).contains("table inet cordon {"));
 }
 
+/// The attempts meter is a token bucket that refills while the test sends,
+/// so the test chooses a window long enough that the refill during the whole
+/// test stays below one attempt on any machine (threshold 20 per day: one
+/// token every 72 minutes), and checks that it did. With the lab's default
+/// (20 per 10 s, 2 tokens a second) a slow machine that took 0.5 s per
+/// attempt was never flagged at attempt 21.
 #[test]
 fn the_kernel_flags_a_host_on_its_attempt_after_the_threshold() {
-    let lab = lab("thr").subscribers(1).up().unwrap();
+    let window = Duration::from_secs(86_400);
+    let lab = lab("thr")
+        .subscribers(1)
+        .smtp_attempts(20, window)
+        .up()
+        .unwrap();
     let threshold = lab.config().detection.smtp_attempts.threshold;
+    // The time one token takes to come back.
+    let refill = window / threshold;
     install(&lab, &Carried::default());
     let s0 = lab.subscriber(0);
     let alerted = || {
@@ -380,6 +393,7 @@ fn the_kernel_flags_a_host_on_its_attempt_after_the_threshold() {
     };
     // One mail server, so only the attempts meter counts.
     let mx = mail_server_v4(7);
+    let started = std::time::Instant::now();
     for n in 1..=threshold {
         assert_eq!(connect(&s0, mx, 25), TcpOutcome::Reset);
         assert!(
@@ -388,5 +402,11 @@ fn the_kernel_flags_a_host_on_its_attempt_after_the_threshold() {
         );
     }
     assert_eq!(connect(&s0, mx, 25), TcpOutcome::Reset);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < refill,
+        "the attempts took {elapsed:?}, longer than one token's refill ({refill:?}): \
+         the bucket may have refilled, so this run proves nothing"
+    );
     assert!(alerted(), "not flagged at attempt {}", threshold + 1);
 }

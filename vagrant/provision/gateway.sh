@@ -122,6 +122,14 @@ config() {
 services() {
   install -m 0644 "$REPO/deploy/cordond.service" "$REPO/deploy/cordon-portal.service" \
     /etc/systemd/system/
+  # The portal answers only loopback and the subscriber prefixes: this lab's
+  # (vagrant/cordon.yaml), not the example's that the unit lists.
+  install -d -m 0755 /etc/systemd/system/cordon-portal.service.d
+  cat >/etc/systemd/system/cordon-portal.service.d/subscribers.conf <<'EOF'
+[Service]
+IPAddressAllow=
+IPAddressAllow=localhost 100.64.0.0/16 2001:db8:100::/48
+EOF
   systemctl daemon-reload
   systemctl enable --quiet cordond.service cordon-portal.service
   # Restart: new binaries, new config, new units.

@@ -10,6 +10,7 @@ mod answers;
 mod conns;
 mod control;
 mod core;
+mod exposure;
 mod portal;
 mod quiet;
 mod reports;
@@ -86,6 +87,9 @@ pub enum DaemonError {
 pub async fn run(options: Options) -> Result<(), DaemonError> {
     let config = Arc::new(cordon_config::load_file(&options.config)?);
     crate::logging::init(config.logging.format);
+    if let Some(warning) = exposure::config_warning(&options.config) {
+        warn!("{warning}");
+    }
     let (control_caps, portal_caps) = socket_caps();
     if config.store.backend != StoreBackend::Sqlite {
         return Err(DaemonError::Backend(config.store.backend));

@@ -9,10 +9,12 @@
 //!   connections, which WAL lets run beside the writer.
 //! - The schema is versioned by `PRAGMA user_version` and migrated forward
 //!   from the first version ([`schema`]).
+//! - Its files are 0600 however cordond is started ([`private`]).
 //! - An unreadable or corrupt file stops `cordond` ([`StoreError`]); it never
 //!   starts empty over it, because that would forget every quarantine.
 
 mod error;
+mod private;
 mod records;
 mod schema;
 mod writer;

@@ -238,3 +238,34 @@ async fn reports_are_kept_reloaded_and_purged_with_the_audit_trail() {
     let (_s, loaded) = Store::open(&path).unwrap();
     assert_eq!(loaded.reports, vec![report(1000, None)]);
 }
+
+/// The permission bits of a file, in octal as `chmod` writes them.
+fn mode_of(path: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    format!("{:o}", mode & 0o7777)
+}
+
+#[tokio::test]
+async fn the_store_and_its_wal_are_private_to_cordond_whatever_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cordon.db");
+    // An earlier run under umask 022 left the database open to everyone.
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let (store, _) = Store::open(&path).unwrap();
+    let h = quarantined("100.64.1.7", 100);
+    store
+        .write(vec![
+            Write::Host(h.clone(), 100),
+            Write::Audit(audit(&h, 100)),
+        ])
+        .await
+        .unwrap();
+    // And a new one, created by this cordond.
+    let fresh = dir.path().join("fresh.db");
+    let (_fresh, _) = Store::open(&fresh).unwrap();
+    for file in ["cordon.db", "cordon.db-wal", "cordon.db-shm", "fresh.db"] {
+        assert_eq!(mode_of(&dir.path().join(file)), "600", "{file}");
+    }
+}

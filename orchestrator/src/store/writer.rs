@@ -10,6 +10,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::StoreError;
+use super::private;
 use super::records::{Loaded, Record, StoredHost, StoredReport};
 use super::schema::MIGRATIONS;
 use crate::lifecycle::{Audit, Host, Unix};
@@ -87,6 +88,26 @@ impl Store {
                 ))))
             })?;
         }
+        match private::tighten(path) {
+            Ok(changed) => {
+                for t in changed {
+                    tracing::warn!(
+                        file = %t.path.display(),
+                        was = format!("{:o}", t.was),
+                        "the store was open to other users; made it 0600 (it holds personal data)"
+                    );
+                }
+            }
+            Err((file, e)) => tracing::warn!(
+                file = %file.display(),
+                error = %e,
+                "cannot make the store private to cordond: chown it to root and chmod 0600"
+            ),
+        }
+        private::create(path).map_err(|e| StoreError::Io {
+            path: path.to_owned(),
+            detail: format!("cannot create it (mode 0600): {e}"),
+        })?;
         let mut conn = Connection::open(path).map_err(unreadable)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(unreadable)?;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod repo;
+
 use std::path::Path;
 
 use cordon_lab::{Lab, LabBuilder, LabName, unique_name};
