@@ -1,6 +1,6 @@
-//! Whether the config is readable by every local user. It holds secrets (the
-//! RADIUS accounting secret, PostgreSQL's connection string), so cordond
-//! says so at start; it does not refuse, because an operator's chmod must
+//! Whether the config is readable by every local user. It maps the ISP's
+//! defences (who may send on port 25, what is never quarantined) and will
+//! hold secrets (RADIUS accounting, PostgreSQL), so cordond says so at start; it does not refuse, because an operator's chmod must
 //! never be what keeps quarantines from being enforced.
 
 use std::os::unix::fs::PermissionsExt;
@@ -11,7 +11,7 @@ pub(crate) fn config_warning(config: &Path) -> Option<String> {
     let mode = std::fs::metadata(config).ok()?.permissions().mode() & 0o7777;
     (mode & 0o007 != 0).then(|| {
         format!(
-            "the config {} is readable by every user (mode {mode:o}) and holds secrets: chmod 0640 it, owned by root and the portal's group (deploy/README.md)",
+            "the config {} is readable by every user (mode {mode:o}) and should not be: chmod 0640 it, owned by root and the portal's group (deploy/README.md)",
             config.display()
         )
     })
