@@ -217,13 +217,17 @@ pub(crate) fn check(c: &Config) -> Vec<Problem> {
 /// Why the portal's metrics cannot be served at `m`, if they cannot: on a
 /// subscriber-facing port the metrics would be open to subscribers (and the
 /// bind fails anyway), on cordond's metrics address one daemon fails to bind.
+/// Port 0 (tests) is free by definition.
 fn metrics_clash(c: &Config, m: SocketAddr) -> Option<String> {
+    if m.port() == 0 {
+        return None; // a port the kernel picks clashes with nothing
+    }
     let overlaps = |a: SocketAddr| {
         a.port() == m.port()
             && (a.ip() == m.ip() || a.ip().is_unspecified() || m.ip().is_unspecified())
     };
-    let public = c.portal.listen.iter().copied().any(overlaps)
-        || m.port() == c.portal.redirect_port;
+    let public =
+        c.portal.listen.iter().copied().any(overlaps) || m.port() == c.portal.redirect_port;
     if public {
         Some(format!(
             "{m} shares a port with portal.listen or portal.redirect_port, where subscribers are served; \
