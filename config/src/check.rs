@@ -171,10 +171,8 @@ pub(crate) fn check(c: &Config) -> Vec<Problem> {
             ));
         }
     }
-    if let Some(m) = portal.metrics_listen {
-        if let Some(clash) = metrics_clash(c, m) {
-            p.push((vec![Key("portal"), Key("metrics_listen")], clash));
-        }
+    if let Some(clash) = portal.metrics_listen.and_then(|m| metrics_clash(c, m)) {
+        p.push((vec![Key("portal"), Key("metrics_listen")], clash));
     }
     if c.store.backend == StoreBackend::Postgres {
         p.push((
