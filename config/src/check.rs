@@ -2,6 +2,8 @@
 //! of keys whose features are not built yet. Each runs in time linear (or
 //! n log n) in the config: a big ISP lists 100 000 subscriber prefixes.
 
+use std::net::SocketAddr;
+
 use crate::locate::Seg;
 use crate::model::{Action, Config, StoreBackend};
 use crate::overlap::Prefixes;
@@ -169,6 +171,9 @@ pub(crate) fn check(c: &Config) -> Vec<Problem> {
             ));
         }
     }
+    if let Some(clash) = portal.metrics_listen.and_then(|m| metrics_clash(c, m)) {
+        p.push((vec![Key("portal"), Key("metrics_listen")], clash));
+    }
     if c.store.backend == StoreBackend::Postgres {
         p.push((
             vec![Key("store"), Key("backend")],
@@ -205,6 +210,34 @@ pub(crate) fn check(c: &Config) -> Vec<Problem> {
     }
     unbuilt(c, &mut p);
     p
+}
+
+/// Why the portal's metrics cannot be served at `m`, if they cannot: on a
+/// subscriber-facing port the metrics would be open to subscribers (and the
+/// bind fails anyway), on cordond's metrics address one daemon fails to bind.
+/// Port 0 (tests) is free by definition.
+fn metrics_clash(c: &Config, m: SocketAddr) -> Option<String> {
+    if m.port() == 0 {
+        return None; // a port the kernel picks clashes with nothing
+    }
+    let overlaps = |a: SocketAddr| {
+        a.port() == m.port()
+            && (a.ip() == m.ip() || a.ip().is_unspecified() || m.ip().is_unspecified())
+    };
+    let public =
+        c.portal.listen.iter().copied().any(overlaps) || m.port() == c.portal.redirect_port;
+    if public {
+        Some(format!(
+            "{m} shares a port with portal.listen or portal.redirect_port, where subscribers are served; \
+             give the metrics a port of their own on loopback or a management address (9465 is usual)"
+        ))
+    } else if c.metrics.listen.is_some_and(overlaps) {
+        Some(format!(
+            "{m} is also cordond's metrics.listen; give the portal's metrics a port of their own (9465 is usual)"
+        ))
+    } else {
+        None
+    }
 }
 
 /// Relay limits above a million a minute are no limit at all; below that,

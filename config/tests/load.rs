@@ -270,3 +270,40 @@ fn a_big_isps_config_loads_in_linear_time() {
     assert_eq!(c.subscribers.prefixes.len(), 100_000);
     assert!(took < std::time::Duration::from_secs(20), "{took:?}");
 }
+
+#[test]
+fn the_portal_serves_metrics_on_loopback_unless_told_otherwise() {
+    let default = load(MINIMAL).unwrap();
+    assert_eq!(
+        default.portal.metrics_listen,
+        Some("127.0.0.1:9465".parse().unwrap())
+    );
+    let off = load(&format!("{MINIMAL}  metrics_listen: null\n")).unwrap();
+    assert_eq!(off.portal.metrics_listen, None);
+    let set = load(&format!("{MINIMAL}  metrics_listen: \"[::1]:9999\"\n")).unwrap();
+    assert_eq!(
+        set.portal.metrics_listen,
+        Some("[::1]:9999".parse().unwrap())
+    );
+    let any =
+        "  listen: [\"127.0.0.1:0\"]\n  redirect_port: 0\n  metrics_listen: \"127.0.0.1:0\"\n";
+    assert!(
+        load(&format!("{MINIMAL}{any}")).is_ok(),
+        "port 0 clashes with nothing"
+    );
+    let e = one_error(&format!("{MINIMAL}  metrics_listen: localhost\n"));
+    assert!(e.starts_with("10:19: portal.metrics_listen: "), "{e}");
+}
+
+#[test]
+fn portal_metrics_on_a_subscriber_port_are_refused() {
+    // portal.listen defaults to 0.0.0.0:8080, the redirect to 8081.
+    for clash in ["127.0.0.1:8080", "0.0.0.0:8081", "127.0.0.1:9464"] {
+        let e = one_error(&format!("{MINIMAL}  metrics_listen: \"{clash}\"\n"));
+        assert!(
+            e.starts_with("10:19: portal.metrics_listen: "),
+            "{clash}: {e}"
+        );
+        assert!(e.contains("a port of their own"), "{clash}: {e}");
+    }
+}

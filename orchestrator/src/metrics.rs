@@ -1,5 +1,6 @@
-//! Prometheus metrics, encoded by `prometheus-client` and served by a tiny
-//! hyper handler on `metrics.listen` (loopback by default): hosts per state,
+//! Prometheus metrics, encoded by `prometheus-client` and served on
+//! `metrics.listen` (loopback by default) by the server the portal shares,
+//! `cordon_proto::metrics`: hosts per state,
 //! transitions by reason, rule-change latency, store write latency,
 //! detections by signal and action, detection latency (threshold crossing to
 //! enforced), outside reports, relay-limit hits, and repairs of the table
@@ -9,10 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -251,46 +248,14 @@ impl Metrics {
 
     /// The exposition text.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        out
+        cordon_proto::metrics::encode(&self.registry)
     }
 }
 
-/// Serves `GET /metrics` (any path answers the same) until cancelled.
+/// Serves `GET /metrics` until cancelled (the server both daemons share).
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, cancel: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics: accept failed");
-                    continue;
-                }
-            },
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
-                    let body = metrics.encode();
-                    async move {
-                        Response::builder()
-                            .header(
-                                "content-type",
-                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                            )
-                            .body(Full::new(Bytes::from(body)))
-                    }
-                });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    let encode = Arc::new(move || metrics.encode());
+    cordon_proto::metrics::serve(listener, encode, cancel).await;
 }
 
 /// Binds the metrics address.

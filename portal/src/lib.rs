@@ -25,6 +25,7 @@
 //! | [`connlimit`] | connection counts overall and per subscriber, refusals |
 //! | [`stall`] | the write timeout for responses |
 //! | [`listen`] | opening the sockets |
+//! | [`metrics`] | Prometheus metrics on `portal.metrics_listen` |
 //! | `percent` | strict percent-decoding of path segments |
 //! | [`privileges`] | leaving root behind |
 //! | [`respond`] | response bodies and the headers every answer carries |
@@ -40,6 +41,7 @@ pub mod error;
 pub mod facts;
 pub mod i18n;
 pub mod listen;
+pub mod metrics;
 mod percent;
 pub mod privileges;
 pub mod probes;
@@ -69,6 +71,8 @@ const CORDOND_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Portal {
     app: Arc<App>,
     listeners: Vec<(Role, std::net::TcpListener)>,
+    /// `portal.metrics_listen`, apart from the subscribers' listeners.
+    metrics_listener: Option<std::net::TcpListener>,
     limits: ConnLimits,
 }
 
@@ -99,12 +103,17 @@ impl Portal {
             "connection caps"
         );
         let listeners = listen::bind_all(&p.listen, p.redirect_port)?;
+        let metrics_listener = p
+            .metrics_listen
+            .map(|addr| listen::bind(addr).map_err(|source| Error::Bind { addr, source }))
+            .transpose()?;
         privileges::drop_root(p.user.as_deref())?;
 
         let app = App::load(config)?;
         Ok(Portal {
             app: Arc::new(app),
             listeners,
+            metrics_listener,
             limits,
         })
     }
@@ -118,9 +127,31 @@ impl Portal {
             .collect()
     }
 
+    /// Where the metrics are served, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` is cancelled, then drains open connections.
     /// Must run inside a Tokio runtime.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<()> {
+        let metrics = self.limits.metrics();
+        if let Some(l) = self.metrics_listener {
+            let addr = l.local_addr().map_err(|source| Error::Bind {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source,
+            })?;
+            let l = tokio::net::TcpListener::from_std(l)
+                .map_err(|source| Error::Bind { addr, source })?;
+            let m = Arc::clone(&metrics);
+            tokio::spawn(cordon_proto::metrics::serve(
+                l,
+                Arc::new(move || m.encode()),
+                shutdown.clone(),
+            ));
+        }
         let mut listeners = Vec::new();
         for (role, l) in self.listeners {
             let addr = l.local_addr().map_err(|source| Error::Bind {
@@ -131,7 +162,7 @@ impl Portal {
                 .map_err(|source| Error::Bind { addr, source })?;
             listeners.push((role, l));
         }
-        server::serve(self.app, listeners, self.limits, shutdown).await;
+        server::serve(self.app, listeners, self.limits, metrics, shutdown).await;
         Ok(())
     }
 }

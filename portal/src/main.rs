@@ -1,5 +1,6 @@
 //! `cordon-portal --config PATH`: reads the config, opens the ports, leaves
-//! root, prints one `listening on ADDR` line per socket, serves until SIGTERM.
+//! root, prints one `listening on ADDR` line per subscriber-facing socket
+//! (then `metrics on ADDR` when metrics are served), serves until SIGTERM.
 
 #![forbid(unsafe_code)]
 
@@ -41,6 +42,10 @@ fn main() -> ExitCode {
         tracing::info!(%addr, %role, "listening");
         println!("listening on {addr}");
     }
+    if let Some(addr) = portal.metrics_addr() {
+        tracing::info!(%addr, "metrics listening");
+        println!("metrics on {addr}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,7 +70,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; stdout carries only the `listening on` lines.
+/// Logs go to stderr; stdout carries only the `listening on` and
+/// `metrics on` lines.
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -21,6 +21,7 @@ use tracing::Instrument;
 
 use crate::app::{App, Role};
 use crate::connlimit::{ConnLimiter, ConnPermit};
+use crate::metrics::Metrics;
 use crate::stall::WriteTimeout;
 
 /// How often each kind of trouble may be logged.
@@ -95,27 +96,37 @@ impl ConnLimits {
     }
 }
 
-/// How every connection is served: hyper's settings and the write timeout
-/// around the stream.
+/// How every connection is served: hyper's settings, the write timeout
+/// around the stream, and the metrics that count connections and answers.
 #[derive(Debug)]
 struct Http {
     builder: http1::Builder,
     write_timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
-/// Serves `listeners` until `shutdown` is cancelled, then drains.
+impl ConnLimits {
+    /// A limiter with these caps, and the metrics that count what it does.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::new(Metrics::new(ConnLimiter::new(
+            self.max_connections,
+            self.max_connections_per_client,
+            self.ipv6_prefix,
+        )))
+    }
+}
+
+/// Serves `listeners` until `shutdown` is cancelled, then drains; counts
+/// connections and answers in `metrics` (made by [`ConnLimits::metrics`]).
 pub async fn serve(
     app: Arc<App>,
     listeners: Vec<(Role, TcpListener)>,
     limits: ConnLimits,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
     let tracker = TaskTracker::new();
-    let limiter = ConnLimiter::new(
-        limits.max_connections,
-        limits.max_connections_per_client,
-        limits.ipv6_prefix,
-    );
+    let limiter = Arc::clone(metrics.limiter());
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
@@ -125,6 +136,7 @@ pub async fn serve(
     let http = Arc::new(Http {
         builder: http,
         write_timeout: limits.write_timeout,
+        metrics: Arc::clone(&metrics),
     });
 
     for (role, listener) in listeners {
@@ -132,7 +144,6 @@ pub async fn serve(
             role,
             listener,
             Arc::clone(&app),
-            Arc::clone(&limiter),
             Arc::clone(&http),
             tracker.clone(),
             shutdown.clone(),
@@ -156,11 +167,11 @@ async fn accept_loop(
     role: Role,
     listener: TcpListener,
     app: Arc<App>,
-    limiter: Arc<ConnLimiter>,
     http: Arc<Http>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
+    let limiter = http.metrics.limiter();
     let mut backoff = Backoff::new();
     let mut failed = Throttle::new(LOG_EVERY);
     let mut refused = Throttle::new(LOG_EVERY);
@@ -223,9 +234,15 @@ async fn connection(
     http: Arc<Http>,
     shutdown: CancellationToken,
 ) {
+    let metrics = Arc::clone(&http.metrics);
     let service = tower::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let app = Arc::clone(&app);
-        async move { Ok::<_, std::convert::Infallible>(app.handle(role, peer, req).await) }
+        let metrics = Arc::clone(&metrics);
+        async move {
+            let response = app.handle(role, peer, req).await;
+            metrics.response(response.status());
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let write_timeout = http.write_timeout;
     let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));

@@ -106,8 +106,14 @@ fn start() -> Served {
                 header_read_timeout: WAIT,
                 ..ConnLimits::default()
             };
-            cordon_portal::server::serve(app, vec![(Role::Portal, listener)], limits, shutdown)
-                .await;
+            cordon_portal::server::serve(
+                app,
+                vec![(Role::Portal, listener)],
+                limits.clone(),
+                limits.metrics(),
+                shutdown,
+            )
+            .await;
         });
     });
     let page = exchange(

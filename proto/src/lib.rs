@@ -5,6 +5,10 @@
 //! cannot quarantine or list anybody; the control socket (operators, `cordon`)
 //! carries everything else. Each message is one JSON document in a
 //! length-delimited frame (`tokio_util::codec::LengthDelimitedCodec`).
+//!
+//! Also what both daemons share beyond the sockets: descriptor limits and
+//! backoff ([`limits`]), log escaping ([`log`]) and the Prometheus endpoint
+//! ([`metrics`]).
 
 #![forbid(unsafe_code)]
 
@@ -12,6 +16,7 @@ pub mod control;
 pub mod frame;
 pub mod limits;
 pub mod log;
+pub mod metrics;
 pub mod portal;
 pub mod text;
 

@@ -308,6 +308,13 @@ fn agrees_with_the_units(c: &cordon_config::Config, name: &str) {
     if let Some(m) = c.metrics.listen {
         assert!(m.port() >= 1024, "{name}: metrics.listen");
     }
+    if let Some(m) = c.portal.metrics_listen {
+        assert!(m.port() >= 1024, "{name}: portal.metrics_listen");
+        assert!(
+            m.ip().is_loopback(),
+            "{name}: portal.metrics_listen {m}: cordon-portal.service allows IP with loopback and subscribers only"
+        );
+    }
 }
 
 fn sysusers_has(text: &str, kind: &str, name: &str) -> bool {

@@ -58,10 +58,19 @@ pub struct Portal {
     /// root or `nobody`: see [`PortalUser`]).
     #[serde(default)]
     pub user: Option<PortalUser>,
+    /// Where the portal serves its Prometheus `/metrics` (connections open
+    /// and refused by reason, answers by status class): a listener of its
+    /// own, never one of `listen`, so subscribers cannot read it. Loopback
+    /// by default; `null` serves no metrics.
+    #[serde(default = "default_portal_metrics_listen")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 fn default_portal_listen() -> Vec<SocketAddr> {
     vec![SocketAddr::from(([0, 0, 0, 0], 8080))]
+}
+fn default_portal_metrics_listen() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 9465)))
 }
 fn default_redirect_port() -> u16 {
     8081

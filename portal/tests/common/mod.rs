@@ -164,6 +164,8 @@ pub struct Portal {
     pub dir: tempfile::TempDir,
     pub portal: SocketAddr,
     pub redirect: SocketAddr,
+    /// `portal.metrics_listen` as bound (`None` when turned off).
+    pub metrics: Option<SocketAddr>,
     pub cordond: Option<StandIn>,
     pub tools_dir: PathBuf,
     pub stderr_path: PathBuf,
@@ -202,6 +204,13 @@ impl Portal {
         } else {
             ""
         };
+        // Metrics on a port of their own choosing: parallel portals must
+        // not fight over 9465.
+        let metrics_yaml = if setup.portal_yaml.contains("metrics_listen:") {
+            ""
+        } else {
+            "  metrics_listen: \"127.0.0.1:0\"\n"
+        };
         let config = format!(
             "subscribers:\n  prefixes: [100.64.0.0/16]\n\
              interfaces:\n  downlink: [sub0]\n  uplink: [up0]\n\
@@ -209,7 +218,7 @@ impl Portal {
              control:\n  portal_socket: {sock}\n\
              portal:\n  listen: [\"127.0.0.1:0\"]\n  redirect_port: 0\n  public_url: {PUBLIC_URL}\n  \
              tools_dir: {tools}\n  isp_name: Example Net\n  \
-             support: {support}\n{user}{extra}",
+             support: {support}\n{user}{metrics_yaml}{extra}",
             sock = dir.path().join("portal.sock").display(),
             tools = tools_dir.display(),
             extra = setup.portal_yaml,
@@ -241,14 +250,19 @@ impl Portal {
             }
         });
         // Portal listeners come first, then the redirect listener's IPv4 socket.
+        // The `metrics on` line comes last, when metrics are served.
         let mut addrs = Vec::new();
+        let mut metrics = None;
+        let metrics_off = setup.portal_yaml.contains("metrics_listen: null");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while addrs.len() < 2 {
+        while addrs.len() < 2 || (metrics.is_none() && !metrics_off) {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(a) = line.strip_prefix("listening on ") {
                         addrs.push(a.parse::<SocketAddr>().unwrap());
+                    } else if let Some(a) = line.strip_prefix("metrics on ") {
+                        metrics = Some(a.parse::<SocketAddr>().unwrap());
                     }
                 }
                 Err(_) => {
@@ -266,6 +280,7 @@ impl Portal {
             dir,
             portal: addrs[0],
             redirect,
+            metrics,
             cordond,
             tools_dir,
             stderr_path,

@@ -1,0 +1,150 @@
+//! The portal's Prometheus metrics, served on `portal.metrics_listen` (never
+//! on a subscriber-facing listener) by the endpoint `cordond` uses too,
+//! `cordon_proto::metrics`: connections open now, connections refused at
+//! the caps by reason, answers by status class. No label carries an address:
+//! addresses are personal data, and one label value each would grow without
+//! bound.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::connlimit::ConnLimiter;
+
+/// Label of a refusal.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    /// `full`, `subscriber` or `reserve` (see [`crate::connlimit::Full`]).
+    reason: &'static str,
+}
+
+/// Label of an answer.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    /// `1xx` .. `5xx`.
+    class: &'static str,
+}
+
+/// Reads the connection counts from the limiter at each scrape, so that
+/// they are counted once, where the caps are decided.
+#[derive(Debug)]
+struct Connections(Arc<ConnLimiter>);
+
+impl Collector for Connections {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let open = ConstGauge::new(i64::try_from(self.0.open()).unwrap_or(i64::MAX));
+        open.encode(encoder.encode_descriptor(
+            "connections",
+            "Connections open now, on all subscriber-facing listeners",
+            None,
+            open.metric_type(),
+        )?)?;
+        let r = self.0.refusals();
+        let mut refused = encoder.encode_descriptor(
+            "connections_refused",
+            "Connections closed unanswered at the caps: full (no slot left), \
+             subscriber (its own cap), reserve (only the reserve left, and it held its share)",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (reason, n) in [
+            ("full", r.total),
+            ("subscriber", r.subscriber),
+            ("reserve", r.reserve),
+        ] {
+            ConstCounter::new(n).encode(refused.encode_family(&ReasonLabel { reason })?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every metric the portal exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    responses: Family<StatusLabel, Counter>,
+    limiter: Arc<ConnLimiter>,
+}
+
+impl Metrics {
+    /// Registers the metrics; the connection counts come from `limiter`.
+    pub fn new(limiter: Arc<ConnLimiter>) -> Metrics {
+        let mut registry = Registry::with_prefix("cordon_portal");
+        registry.register_collector(Box::new(Connections(Arc::clone(&limiter))));
+        let responses = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "responses",
+            "Answers sent on subscriber-facing listeners, by status class",
+            responses.clone(),
+        );
+        Metrics {
+            registry,
+            responses,
+            limiter,
+        }
+    }
+
+    /// The caps whose counts these metrics show.
+    pub fn limiter(&self) -> &Arc<ConnLimiter> {
+        &self.limiter
+    }
+
+    /// Counts one answer.
+    pub fn response(&self, status: http::StatusCode) {
+        let class = match status.as_u16() / 100 {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            _ => "5xx",
+        };
+        self.responses.get_or_create(&StatusLabel { class }).inc();
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> String {
+        cordon_proto::metrics::encode(&self.registry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::net::IpAddr;
+
+    #[test]
+    fn counts_are_encoded_by_reason_and_class_without_addresses() {
+        let limiter = ConnLimiter::new(3, 1, 64);
+        let m = Metrics::new(Arc::clone(&limiter));
+        let a: IpAddr = "100.64.0.1".parse().unwrap();
+        let _held = limiter.try_acquire(a).unwrap();
+        assert!(limiter.try_acquire(a).is_err());
+        assert!(limiter.try_acquire(a).is_err());
+        m.response(http::StatusCode::OK);
+        m.response(http::StatusCode::FOUND);
+        m.response(http::StatusCode::NOT_FOUND);
+        m.response(http::StatusCode::NOT_FOUND);
+        let text = m.encode();
+        for line in [
+            "# TYPE cordon_portal_connections gauge",
+            "cordon_portal_connections 1",
+            "# TYPE cordon_portal_connections_refused counter",
+            "cordon_portal_connections_refused_total{reason=\"full\"} 0",
+            "cordon_portal_connections_refused_total{reason=\"subscriber\"} 2",
+            "cordon_portal_connections_refused_total{reason=\"reserve\"} 0",
+            "cordon_portal_responses_total{class=\"2xx\"} 1",
+            "cordon_portal_responses_total{class=\"3xx\"} 1",
+            "cordon_portal_responses_total{class=\"4xx\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        assert!(!text.contains("100.64"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
