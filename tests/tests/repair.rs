@@ -114,11 +114,15 @@ fn a_table_changed_by_hand_is_repaired_within_a_second_and_logged() {
     let lab = lab("repair").subscribers(2).daemons(true).up().unwrap();
     let (free, caught) = (lab.subscriber(0), lab.subscriber(1));
     let t = lab.config().table.clone();
+    // A fixed hold: a host that sends nothing would otherwise be released
+    // by the lab's short quiet period (4 s) while a busy machine runs this.
     lab.cordon_ok(&[
         "quarantine",
         &caught.ipv4().to_string(),
         "--reason",
         "repair test",
+        "--hold",
+        "1h",
     ])
     .unwrap();
     assert_eq!(connect(&caught, WEB_V4, 443), TcpOutcome::Reset);
