@@ -7,17 +7,8 @@ use std::path::Path;
 
 use cordon_config::{Config, ConfigErrors, Port25Mode, load_str};
 
-const MINIMAL: &str = "\
-subscribers:
-  prefixes: [100.64.0.0/16, 2001:db8:1000::/36]
-interfaces:
-  downlink: [sub0]
-  uplink: [eth0]
-walled_garden:
-  resolvers: [192.0.2.53]
-portal:
-  public_url: http://portal.example/
-";
+mod common;
+use common::MINIMAL;
 
 fn load(src: &str) -> Result<Config, ConfigErrors> {
     load_str(src, Path::new("test.yaml"))

@@ -20,12 +20,7 @@ fn page(p: &Portal, lang: &str) -> String {
 
 /// Presses the button in `lang` with a fresh token and returns the answer.
 fn press(p: &Portal, lang: &str) -> String {
-    let html = page(p, lang);
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .unwrap_or_else(|| panic!("{lang}: no form on {html}"))
-        + 19;
-    let token = html[at..].split('"').next().unwrap();
+    let token = common::csrf_token(&page(p, lang));
     let a = curl(&[
         "-X",
         "POST",
