@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use cordon_proto::control::{Request, Response};
-use cordon_proto::frame::{call, framed};
+use cordon_runtime::frame::{call, framed};
 
 /// Quarantines `hosts` through `connections` parallel control connections
 /// (reason `bench`, default hold) and returns how long that took.

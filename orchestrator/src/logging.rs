@@ -8,7 +8,7 @@
 use cordon_config::LogFormat;
 use std::io::IsTerminal;
 
-use cordon_proto::log::EscapingFields;
+use cordon_runtime::log::EscapingFields;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber (once; later calls do nothing).

@@ -1,6 +1,6 @@
 //! Prometheus metrics, encoded by `prometheus-client` and served on
 //! `metrics.listen` (loopback by default) by the server the portal shares,
-//! `cordon_proto::metrics`: hosts per state,
+//! `cordon_runtime::metrics`: hosts per state,
 //! transitions by reason, rule-change latency, store write latency,
 //! detections by signal and action, detection latency (threshold crossing to
 //! enforced), outside reports, relay-limit hits, and repairs of the table
@@ -248,14 +248,14 @@ impl Metrics {
 
     /// The exposition text.
     pub fn encode(&self) -> String {
-        cordon_proto::metrics::encode(&self.registry)
+        cordon_runtime::metrics::encode(&self.registry)
     }
 }
 
 /// Serves `GET /metrics` until cancelled (the server both daemons share).
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, cancel: CancellationToken) {
     let encode = Arc::new(move || metrics.encode());
-    cordon_proto::metrics::serve(listener, encode, cancel).await;
+    cordon_runtime::metrics::serve(listener, encode, cancel).await;
 }
 
 /// Binds the metrics address.

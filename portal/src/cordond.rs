@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cordon_proto::frame::{Framed, call, framed};
 use cordon_proto::portal::{HostStatus, Request, Response, SelfReleaseOutcome};
+use cordon_runtime::frame::{Framed, call, framed};
 use tokio::net::UnixStream;
 use tokio::sync::Semaphore;
 
@@ -171,8 +171,8 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use cordon_proto::frame::{recv, send};
     use cordon_proto::portal::HostState;
+    use cordon_runtime::frame::{recv, send};
     use tokio::net::UnixListener;
 
     fn status(address: IpAddr) -> HostStatus {

@@ -82,7 +82,7 @@ impl Portal {
     /// they need not be readable by root only.
     pub fn new(config: &Config) -> Result<Portal> {
         let p = &config.portal;
-        let nofile = match cordon_proto::limits::raise_nofile() {
+        let nofile = match cordon_runtime::limits::raise_nofile() {
             Ok(limit) => {
                 tracing::info!(
                     was = limit.was,
@@ -146,7 +146,7 @@ impl Portal {
             let l = tokio::net::TcpListener::from_std(l)
                 .map_err(|source| Error::Bind { addr, source })?;
             let m = Arc::clone(&metrics);
-            tokio::spawn(cordon_proto::metrics::serve(
+            tokio::spawn(cordon_runtime::metrics::serve(
                 l,
                 Arc::new(move || m.encode()),
                 shutdown.clone(),

@@ -83,7 +83,7 @@ fn init_logging(format: LogFormat) {
         // Control characters escaped: a request's words cannot forge a line.
         _ => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .fmt_fields(cordon_proto::log::EscapingFields::default())
+            .fmt_fields(cordon_runtime::log::EscapingFields::default())
             .init(),
     }
 }

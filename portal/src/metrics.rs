@@ -1,6 +1,6 @@
 //! The portal's Prometheus metrics, served on `portal.metrics_listen` (never
 //! on a subscriber-facing listener) by the endpoint `cordond` uses too,
-//! `cordon_proto::metrics`: connections open now, connections refused at
+//! `cordon_runtime::metrics`: connections open now, connections refused at
 //! the caps by reason, answers by status class. No label carries an address:
 //! addresses are personal data, and one label value each would grow without
 //! bound.
@@ -108,7 +108,7 @@ impl Metrics {
 
     /// The exposition text.
     pub fn encode(&self) -> String {
-        cordon_proto::metrics::encode(&self.registry)
+        cordon_runtime::metrics::encode(&self.registry)
     }
 }
 

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cordon_proto::limits::{Backoff, Throttle, is_exhaustion};
+use cordon_runtime::limits::{Backoff, Throttle, is_exhaustion};
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};

@@ -1,23 +1,19 @@
-//! The messages that cross `cordond`'s Unix sockets, and how they are framed.
+//! The messages that cross `cordond`'s Unix sockets, and the small types
+//! every part shares.
 //!
 //! Two sockets, two vocabularies: the portal socket ([`portal`]) can only ask
 //! about one address and request its self-release, so a compromised portal
 //! cannot quarantine or list anybody; the control socket (operators, `cordon`)
 //! carries everything else. Each message is one JSON document in a
-//! length-delimited frame (`tokio_util::codec::LengthDelimitedCodec`).
+//! length-delimited frame (the framing is `cordon-runtime`'s).
 //!
-//! Also what both daemons share beyond the sockets: descriptor limits and
-//! backoff ([`limits`]), log escaping ([`log`]) and the Prometheus endpoint
-//! ([`metrics`]).
+//! Also: [`text`], what may reach a terminal or a log, and [`time`], Unix
+//! seconds and the one clock. This crate has no runtime (no tokio, no
+//! hyper), so the pure policy crate can speak in its types.
 
 #![forbid(unsafe_code)]
 
 pub mod control;
-pub mod frame;
-pub mod limits;
-pub mod log;
-pub mod metrics;
 pub mod portal;
 pub mod text;
-
-pub use frame::{FrameError, Framed, framed};
+pub mod time;

@@ -53,6 +53,38 @@ pub enum HostState {
     Probation,
 }
 
+impl HostState {
+    /// Every state, in the order a listing shows them.
+    pub const ALL: [HostState; 4] = [
+        HostState::Clean,
+        HostState::Noticed,
+        HostState::Quarantined,
+        HostState::Probation,
+    ];
+
+    /// The state's name, as the wire, the store, the metrics and the CLI
+    /// write it (the one mapping; serde's names are the same).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostState::Clean => "clean",
+            HostState::Noticed => "noticed",
+            HostState::Quarantined => "quarantined",
+            HostState::Probation => "probation",
+        }
+    }
+
+    /// The state a name stands for.
+    pub fn from_name(name: &str) -> Option<HostState> {
+        HostState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for HostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a host was quarantined or noticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -63,6 +95,17 @@ pub enum Reason {
     Detection,
     /// Outside reports (abuse desk, feeds, block lists) reached the score.
     Report,
+}
+
+impl Reason {
+    /// The reason's name, as the wire, the store and the CLI write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Operator => "operator",
+            Reason::Detection => "detection",
+            Reason::Report => "report",
+        }
+    }
 }
 
 /// The facts the cleanup page shows a subscriber about their own connection.

@@ -139,8 +139,8 @@ pub fn portal_socket(
     address: std::net::IpAddr,
     timeout: Duration,
 ) -> PortalSocketOutcome {
-    use cordon_proto::frame::{FrameError, call, framed};
     use cordon_proto::portal::{Request, Response};
+    use cordon_runtime::frame::{FrameError, call, framed};
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -42,7 +42,7 @@ fn page(portal: SocketAddr) -> bool {
 #[test]
 fn a_subscriber_with_80_addresses_cannot_take_the_portal_from_the_others() {
     // The flood's descriptors are this test's own.
-    cordon_proto::limits::raise_nofile().unwrap();
+    cordon_runtime::limits::raise_nofile().unwrap();
     let lab = lab("pslots")
         .subscribers(2)
         .daemons(true)

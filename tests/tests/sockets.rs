@@ -80,7 +80,7 @@ fn cordond_stays_calm_and_serves_operators_when_idle_connections_exhaust_descrip
     const NOFILE: u64 = 256;
     const FLOOD: usize = 1100;
     // This test holds the flood's descriptors itself.
-    cordon_proto::limits::raise_nofile().unwrap();
+    cordon_runtime::limits::raise_nofile().unwrap();
     let lab = lab("fdflood")
         .subscribers(2)
         .daemons(true)

@@ -34,23 +34,8 @@ fn opt_rel(t: Option<i64>, now: i64) -> String {
     t.map_or_else(|| "-".into(), |t| relative(t, now))
 }
 
-/// The state's name.
-pub fn state(s: HostState) -> &'static str {
-    match s {
-        HostState::Clean => "clean",
-        HostState::Noticed => "noticed",
-        HostState::Quarantined => "quarantined",
-        HostState::Probation => "probation",
-    }
-}
-
 fn reason(r: Option<Reason>) -> &'static str {
-    match r {
-        Some(Reason::Operator) => "operator",
-        Some(Reason::Detection) => "detection",
-        Some(Reason::Report) => "report",
-        None => "-",
-    }
+    r.map_or("-", Reason::as_str)
 }
 
 /// Columns padded to their widest cell.
@@ -97,7 +82,7 @@ pub fn list(hosts: &[HostRecord], now: i64) -> String {
         .map(|h| {
             let st = match (&h.suspect, h.state) {
                 (Some(_), HostState::Clean) => "suspect".to_owned(),
-                _ => state(h.state).into(),
+                _ => h.state.as_str().into(),
             };
             vec![
                 h.address.clone(),
@@ -120,7 +105,7 @@ pub fn list(hosts: &[HostRecord], now: i64) -> String {
 pub fn show(h: &HostRecord, now: i64) -> String {
     let mut rows = vec![
         vec!["address".into(), h.address.clone()],
-        vec!["state".into(), state(h.state).into()],
+        vec!["state".into(), h.state.as_str().into()],
     ];
     if h.state != HostState::Clean {
         rows.push(vec!["reason".into(), reason(h.reason).into()]);
@@ -206,7 +191,7 @@ pub fn reported(outcomes: &[ReportOutcome]) -> String {
                 printable(&o.address),
                 o.score,
                 o.threshold,
-                state(o.state),
+                o.state.as_str(),
                 if o.counted {
                     ""
                 } else {
@@ -230,7 +215,7 @@ pub fn history(entries: &[AuditEntry], now: i64) -> String {
             vec![
                 relative(e.at, now),
                 e.address.clone(),
-                format!("{} -> {}", state(e.from), state(e.to)),
+                format!("{} -> {}", e.from.as_str(), e.to.as_str()),
                 e.actor.clone(),
                 e.note.clone(),
             ]

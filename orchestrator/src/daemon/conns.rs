@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cordon_proto::frame::{Framed, recv, send};
-use cordon_proto::limits::{Backoff, Throttle, is_exhaustion};
+use cordon_runtime::frame::{Framed, recv, send};
+use cordon_runtime::limits::{Backoff, Throttle, is_exhaustion};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use cordon_config::{Config, SubscriberAddr};
 use cordon_proto::control::{DaemonStatus, ErrorClass, RecentReport, Request, Response};
-use cordon_proto::frame::framed;
 use cordon_proto::portal::Reason;
 use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, clip};
 use cordon_rules::Difference;
+use cordon_runtime::frame::framed;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;

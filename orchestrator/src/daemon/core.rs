@@ -726,7 +726,7 @@ impl Core {
             }
             .instrument(span)
             .await;
-            self.metrics.transition(state_label(a.to), &a.actor);
+            self.metrics.transition(a.to.as_str(), &a.actor);
         }
         // The kernel change is the net effect of the batch on each address.
         let is = |a: &SubscriberAddr| {
@@ -840,16 +840,6 @@ fn event_addr(e: &Event) -> Option<SubscriberAddr> {
         | Event::SelfRelease { addr, .. }
         | Event::QuietChecked { addr, .. } => Some(*addr),
         Event::Tick => None,
-    }
-}
-
-fn state_label(s: cordon_proto::portal::HostState) -> &'static str {
-    use cordon_proto::portal::HostState;
-    match s {
-        HostState::Clean => "clean",
-        HostState::Noticed => "noticed",
-        HostState::Quarantined => "quarantined",
-        HostState::Probation => "probation",
     }
 }
 

@@ -230,7 +230,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
 /// caps from the limit in force, so that a flood of connections meets the
 /// caps before it meets `EMFILE`.
 fn socket_caps() -> (conns::Caps, conns::Caps) {
-    let nofile = match cordon_proto::limits::raise_nofile() {
+    let nofile = match cordon_runtime::limits::raise_nofile() {
         Ok(limit) => {
             info!(
                 was = limit.was,

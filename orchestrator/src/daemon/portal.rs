@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use cordon_proto::frame::framed;
 use cordon_proto::portal::{Request, Response, SelfReleaseOutcome};
+use cordon_runtime::frame::framed;
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span};

@@ -54,22 +54,10 @@ impl std::fmt::Debug for Job {
 /// Largest group of queued jobs committed in one transaction.
 const GROUP: usize = 512;
 
-fn state_name(s: HostState) -> &'static str {
-    match s {
-        HostState::Clean => "clean",
-        HostState::Noticed => "noticed",
-        HostState::Quarantined => "quarantined",
-        HostState::Probation => "probation",
-    }
-}
-
+/// A stored state name (an unknown one, which only a newer version could
+/// have written, reads as clean: it decides nothing by itself).
 fn state_of(s: &str) -> HostState {
-    match s {
-        "quarantined" => HostState::Quarantined,
-        "probation" => HostState::Probation,
-        "noticed" => HostState::Noticed,
-        _ => HostState::Clean,
-    }
+    HostState::from_name(s).unwrap_or(HostState::Clean)
 }
 
 impl Store {
@@ -309,13 +297,13 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
                 )?
                 .execute(params![
                     host.addr.to_string(),
-                    state_name(host.state.kind()),
+                    host.state.kind().as_str(),
                     json,
                     at
                 ])?;
             }
             Write::Audit(a) => {
-                tx.prepare_cached("INSERT INTO audit (at, address, from_state, to_state, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![a.at, a.addr.to_string(), state_name(a.from), state_name(a.to), a.actor, a.note])?;
+                tx.prepare_cached("INSERT INTO audit (at, address, from_state, to_state, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![a.at, a.addr.to_string(), a.from.as_str(), a.to.as_str(), a.actor, a.note])?;
             }
             Write::Report(r) => {
                 tx.prepare_cached("INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted)

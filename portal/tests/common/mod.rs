@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use cordon_proto::frame::{framed, recv, send};
 use cordon_proto::portal::{HostState, HostStatus, Reason, Request, Response, SelfReleaseOutcome};
+use cordon_runtime::frame::{framed, recv, send};
 
 /// What the stand-in answers; tests change it while the portal runs.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::{DefaultFields, Writer};
 
-use crate::text::printable;
+use cordon_proto::text::printable;
 
 /// `DefaultFields` with control characters escaped.
 #[derive(Debug, Default)]

@@ -8,8 +8,8 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
 use cordon_bounded::{Input, PARSER, cases, inputs, within};
-use cordon_proto::frame::{FrameError, MAX_FRAME, framed, recv};
 use cordon_proto::{control, portal};
+use cordon_runtime::frame::{FrameError, MAX_FRAME, framed, recv};
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use tokio::io::AsyncWriteExt;
