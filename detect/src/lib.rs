@@ -9,10 +9,12 @@
 //! |---|---|
 //! | [`nflog`] | the async NFLOG subscriber: kernel threshold crossings as [`nflog::Crossing`] events, [`nflog::NflogEvent::Resync`] after a lost event |
 //! | [`reports`] | the [`Report`] type and `import` of CSV and ARF (RFC 5965) feeds, bad lines listed by number |
-//! | [`score`] | the pure report ledger: weights add up per subscriber unit within a window, duplicates count once |
 //! | [`dnsbl`] | the async DNS block-list checker with its cache, query budget and server health |
 //!
-//! Pure logic (parsing, the ledger, the token bucket, server health, the
+//! The report ledger and the signal decision are `cordon-policy`'s; this
+//! crate hands it [`Report`]s and crossings.
+//!
+//! Pure logic (parsing, the token bucket, server health, the
 //! cache) takes time as an argument and is tested without sockets or
 //! sleeps; the async shells around it are tested for real in network
 //! namespaces.
@@ -23,8 +25,6 @@ pub mod dnsbl;
 mod error;
 pub mod nflog;
 pub mod reports;
-pub mod score;
 
 pub use error::DetectError;
 pub use reports::{ImportResult, LineError, Report, import, import_for};
-pub use score::{ReportLedger, ScoreReached};

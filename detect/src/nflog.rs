@@ -57,52 +57,11 @@ use tokio::task::JoinHandle;
 
 use crate::error::DetectError;
 
-/// The log prefix the ruleset gives attempts-over-threshold packets.
-pub const PREFIX_SMTP_ATTEMPTS: &str = "cordon smtp_attempts ";
-/// The log prefix the ruleset gives too-many-destinations packets.
-pub const PREFIX_SMTP_DESTINATIONS: &str = "cordon smtp_destinations ";
 /// The log prefix the ruleset gives a sender's first SMTP attempt within the
 /// DNSBL interval (only when block lists are configured).
 pub const PREFIX_SMTP_SENDER: &str = "cordon smtp_sender ";
 
-/// Which kernel-counted signal a host crossed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SignalKind {
-    /// New outbound SMTP connection attempts per window (`smtp_attempts`).
-    SmtpAttempts,
-    /// Distinct port-25 destinations per window (`smtp_destinations`).
-    SmtpDestinations,
-}
-
-impl SignalKind {
-    /// The NFLOG prefix the ruleset uses for this signal.
-    pub const fn prefix(self) -> &'static str {
-        match self {
-            SignalKind::SmtpAttempts => PREFIX_SMTP_ATTEMPTS,
-            SignalKind::SmtpDestinations => PREFIX_SMTP_DESTINATIONS,
-        }
-    }
-
-    /// The config key naming this signal (`detection.smtp_attempts`, ...).
-    pub const fn name(self) -> &'static str {
-        match self {
-            SignalKind::SmtpAttempts => "smtp_attempts",
-            SignalKind::SmtpDestinations => "smtp_destinations",
-        }
-    }
-
-    /// Reads a log prefix. The kernel hands the prefix back as the rule
-    /// wrote it; surrounding spaces are ignored so a hand-written rule
-    /// without the trailing space still counts.
-    pub fn from_prefix(prefix: &str) -> Option<Self> {
-        match prefix.trim() {
-            "cordon smtp_attempts" => Some(SignalKind::SmtpAttempts),
-            "cordon smtp_destinations" => Some(SignalKind::SmtpDestinations),
-            _ => None,
-        }
-    }
-}
+pub use cordon_policy::signal::{PREFIX_SMTP_ATTEMPTS, PREFIX_SMTP_DESTINATIONS, SignalKind};
 
 /// A host crossed a kernel-counted threshold.
 #[derive(Debug, Clone, PartialEq, Eq)]

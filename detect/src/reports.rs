@@ -27,22 +27,7 @@ use mail_parser::{DateTime, MessageParser, MimeHeaders, PartType};
 
 use crate::error::DetectError;
 
-/// One piece of outside evidence against an address.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Report {
-    /// The reported address (a subscriber's, once admitted by the config).
-    pub address: IpAddr,
-    /// When the reported behaviour happened (arrival date, feed time).
-    pub at: SystemTime,
-    /// Who says so: a feed or reporter name, or a DNSBL zone.
-    pub source: String,
-    /// What they say, for the audit trail and the operator.
-    pub evidence: String,
-    /// The reported message's id; with `source` it identifies duplicates.
-    pub message_id: Option<String>,
-    /// Points this report adds to the address's score.
-    pub weight: u32,
-}
+pub use cordon_policy::Report;
 
 /// A line (or message) of a feed that was skipped, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,6 @@
-//! `cordond` and `cordon`: the quarantine lifecycle, its store, the kernel
-//! edge, the daemon that ties them together, and the operators' CLI.
+//! `cordond` and `cordon`: the store, the kernel edge, the daemon that
+//! carries out `cordon-policy`'s decisions, and the operators' CLI.
 //!
-//! - [`lifecycle`]: the pure state machine (events in, actions out).
 //! - [`store`]: SQLite records and the append-only audit trail.
 //! - [`kernel`]: the edge to nftables, conntrack and the neighbour table,
 //!   behind the [`kernel::Enforcer`] trait.
@@ -17,7 +16,6 @@ pub mod cli;
 pub mod daemon;
 pub mod detection;
 pub mod kernel;
-pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod store;

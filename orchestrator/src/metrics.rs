@@ -6,6 +6,8 @@
 //! enforced), outside reports, relay-limit hits, and repairs of the table
 //! after someone changed it.
 
+use cordon_policy::Actor;
+use cordon_proto::portal::HostState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -180,11 +182,8 @@ impl Metrics {
     }
 
     /// Counts one transition.
-    pub fn transition(&self, to: &str, actor: &str) {
-        let by = match actor {
-            "self" | "cordond" | "detection" | "report" => actor,
-            _ => "operator",
-        };
+    pub fn transition(&self, to: HostState, actor: &Actor) {
+        let (to, by) = (to.as_str(), actor.label());
         self.transitions
             .get_or_create(&TransitionLabels {
                 to: to.into(),

@@ -29,6 +29,12 @@ pub fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
 }
 
+/// Whole seconds as a duration (negative: zero), e.g. the time left
+/// until a deadline.
+pub fn duration(s: i64) -> Duration {
+    Duration::from_secs(u64::try_from(s).unwrap_or(0))
+}
+
 /// The source of "now". The daemons read the time only through this, so
 /// one value is passed in to every decision and a test can set it.
 pub trait Clock: std::fmt::Debug + Send + Sync {

@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use super::output;
 use super::run::{Conn, Exit, Out, warn};
-use crate::detection::unix;
+use cordon_proto::time::unix;
 
 /// Most reports in one request: its answer (an outcome each, about 150
 /// bytes) stays far under the frame limit.

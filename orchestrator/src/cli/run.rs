@@ -246,7 +246,7 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
             let at = match at {
                 None => crate::daemon::now(),
                 Some(text) => cordon_detect::reports::parse_time(text)
-                    .map(crate::detection::unix)
+                    .map(cordon_proto::time::unix)
                     .map_err(|e| format!("--at {text}: {e}"))?,
             };
             let address = match (config, address.trim().parse::<std::net::IpAddr>()) {

@@ -9,7 +9,7 @@ use cordon_rules::SmtpSeen;
 use std::time::Duration;
 
 use super::core::View;
-use crate::lifecycle::{State, Unix};
+use cordon_policy::lifecycle::{State, Unix};
 
 /// An address's record for `cordon show`/`list` and for answers to changes.
 pub fn host_record(
@@ -51,7 +51,7 @@ pub fn host_record(
             r.reason = Some(q.reason);
             // Clipped: a record stored before the bounds must not break a
             // listing.
-            r.actor = Some(clip(&q.actor, MAX_SOURCE).into_owned());
+            r.actor = Some(clip(q.actor.name(), MAX_SOURCE).into_owned());
             r.note = Some(clip(&q.note, MAX_NOTE).into_owned());
             r.since = Some(q.since);
             r.until = q.until;

@@ -20,8 +20,8 @@ use super::conns::{Allowed, ConnTable, Slot};
 use super::core::{CoreHandle, Failure, now};
 use super::sockets::peer_name;
 use crate::kernel::{Enforcer, KernelError, mac_of};
-use crate::lifecycle::{Event, QuarantineRequest, Refusal};
 use crate::store::Store;
+use cordon_policy::lifecycle::{Event, QuarantineRequest, Refusal};
 
 /// What every control connection shares.
 #[derive(Debug, Clone)]
@@ -193,7 +193,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 let event = Event::Quarantine(QuarantineRequest {
                     addr,
                     reason: Reason::Operator,
-                    actor: operator.to_owned(),
+                    actor: cordon_policy::Actor::Operator(operator.to_owned()),
                     note: reason.trim().to_owned(),
                     hold,
                     mac,
@@ -214,7 +214,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
             }
             let event = Event::Release {
                 addr,
-                actor: operator.to_owned(),
+                actor: cordon_policy::Actor::Operator(operator.to_owned()),
                 note: reason.trim().to_owned(),
             };
             let span = info_span!("release", subscriber = %addr, operator);
@@ -313,7 +313,7 @@ async fn changed(shared: &Shared, addr: SubscriberAddr, quiet: Duration) -> Resp
 async fn answer(
     shared: &Shared,
     addr: SubscriberAddr,
-    result: Result<Option<crate::lifecycle::Host>, Failure>,
+    result: Result<Option<cordon_policy::lifecycle::Host>, Failure>,
     quiet: Duration,
 ) -> Response {
     match result {

@@ -20,15 +20,18 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::detection::{Book, Incoming, system_time};
+use cordon_policy::Book;
+use cordon_proto::time::system_time;
+
+use crate::detection::Incoming;
 use crate::kernel::{Enforcer, KernelError};
-use crate::lifecycle::{
-    Action, Event, Host, Lifecycle, Policy, QuarantineRequest, Refusal, State, Unix,
-};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError, StoredReport, Write};
+use cordon_policy::lifecycle::{
+    Action, Event, Host, Lifecycle, Policy, QuarantineRequest, Refusal, State, Unix,
+};
 
-use super::quiet::{BeforeQuarantine, Due, Quietness};
+use cordon_policy::quiet::{BeforeQuarantine, Due, Quietness, Seen};
 
 mod repair;
 
@@ -448,7 +451,7 @@ impl Core {
                     now_unix,
                     added.counted,
                 )));
-                writes.push(Write::Audit(crate::lifecycle::Audit {
+                writes.push(Write::Audit(cordon_policy::lifecycle::Audit {
                     at: now_unix,
                     addr: unit,
                     from: state,
@@ -625,7 +628,7 @@ impl Core {
             .collect();
         self.before.retain(|a, since| since_of(a) == Some(since));
         let kernel = self.kernel.clone();
-        let held = blocking(move || kernel.smtp_held()).await?;
+        let held = seen(blocking(move || kernel.smtp_held()).await?, quiet);
         let (mut known, unknown) = self.before.judge(&due, &held, quiet, now());
         if unknown.is_empty() {
             return Ok(known);
@@ -651,7 +654,7 @@ impl Core {
             }
         })
         .await?;
-        known.extend(self.before.learn(&unknown, &recent, quiet, now()));
+        known.extend(self.before.learn(&unknown, &seen(recent, quiet), now()));
         Ok(known)
     }
 
@@ -726,7 +729,7 @@ impl Core {
             }
             .instrument(span)
             .await;
-            self.metrics.transition(a.to.as_str(), &a.actor);
+            self.metrics.transition(a.to, &a.actor);
         }
         // The kernel change is the net effect of the batch on each address.
         let is = |a: &SubscriberAddr| {
@@ -793,6 +796,17 @@ impl Core {
             let _ = reply.send(answer);
         }
     }
+}
+
+/// The kernel's recent-attempt elements as the quiet planning reads them.
+fn seen(elements: Vec<cordon_rules::SmtpSeen>, quiet: Duration) -> Vec<Seen> {
+    elements
+        .iter()
+        .map(|s| Seen {
+            key: s.key,
+            ago: s.since_last(quiet),
+        })
+        .collect()
 }
 
 /// What is queued behind `first`, as one batch. Each batch costs about the
@@ -931,7 +945,7 @@ store: {{ path: {}/c.db }}
             Event::Quarantine(QuarantineRequest {
                 addr: self.addr(text),
                 reason: Reason::Operator,
-                actor: "alice".into(),
+                actor: cordon_policy::Actor::Operator("alice".into()),
                 note: "ticket".into(),
                 hold,
                 mac: None,
@@ -942,7 +956,7 @@ store: {{ path: {}/c.db }}
         fn release(&self, text: &str) -> Event {
             Event::Release {
                 addr: self.addr(text),
-                actor: "alice".into(),
+                actor: cordon_policy::Actor::Operator("alice".into()),
                 note: "cleaned".into(),
             }
         }

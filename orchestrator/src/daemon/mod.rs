@@ -12,7 +12,6 @@ mod control;
 mod core;
 mod exposure;
 mod portal;
-mod quiet;
 mod reports;
 mod seen;
 mod sockets;

@@ -14,7 +14,7 @@ use super::answers::{host_record, host_status};
 use super::conns::{Allowed, ConnTable, Slot};
 use super::control::Shared;
 use super::core::{Failure, now};
-use crate::lifecycle::{Event, Refusal};
+use cordon_policy::lifecycle::{Event, Refusal};
 
 /// Serves the portal socket until cancelled: only `portal_uid` (the
 /// configured `portal.user`) is served, checked with `SO_PEERCRED`, since the

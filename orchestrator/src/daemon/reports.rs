@@ -13,7 +13,9 @@ use cordon_proto::portal::HostState;
 use cordon_proto::text::{MAX_EVIDENCE, MAX_SOURCE, bounded, clip};
 
 use super::control::Shared;
-use crate::detection::{Incoming, policy, system_time};
+use cordon_proto::time::system_time;
+
+use crate::detection::{Incoming, policy};
 
 /// How much of a refused address is echoed back: enough to recognise it.
 const ECHOED: usize = 64;
@@ -60,7 +62,7 @@ fn check(config: &Config, operator: &str, r: &ReportSubmission) -> Result<Incomi
                 .filter(|m| !m.is_empty()),
             weight: r.weight,
         },
-        actor: operator.to_owned(),
+        actor: cordon_policy::Actor::Operator(operator.to_owned()),
     })
 }
 

@@ -155,7 +155,7 @@ async fn listed(detector: &Detector, config: &Arc<Config>, ip: IpAddr, outcome: 
         .map(|report| Incoming {
             unit,
             report,
-            actor: "dnsbl".into(),
+            actor: cordon_policy::Actor::Dnsbl,
         })
         .collect();
     if incoming.is_empty() {

@@ -14,10 +14,8 @@
 //! following conntrack events) is written in `cordon_detect::nflog`: one
 //! message per host crossing a threshold, never one per packet.
 
-mod book;
 mod dnsbl_task;
 mod nflog_task;
-pub mod policy;
 mod relay_task;
 
 #[cfg(test)]
@@ -29,22 +27,22 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use cordon_config::{Action, Config, SubscriberAddr};
+use cordon_detect::Report;
 use cordon_detect::nflog::{Crossing, NflogConfig, NflogSubscriber};
-use cordon_detect::{Report, ScoreReached};
+use cordon_policy::{Actor, Added, ScoreReached, StoredReport};
 use cordon_proto::portal::{HostState, Reason};
+use cordon_proto::time::unix;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-pub use book::{Added, Book, SUSPECT_MEMORY, system_time, unix};
-pub use policy::action_name;
+pub use cordon_policy::signal::{self as policy, action_name};
 
 use crate::daemon::{CoreHandle, now};
 use crate::kernel::{Enforcer, mac_of};
-use crate::lifecycle::{Event, QuarantineRequest, Unix};
 use crate::metrics::Metrics;
-use crate::store::StoredReport;
+use cordon_policy::lifecycle::{Event, QuarantineRequest, Unix};
 
 /// An outside report, checked and assigned to its unit, on its way to the
 /// core.
@@ -55,7 +53,7 @@ pub struct Incoming {
     /// The report.
     pub report: Report,
     /// Who handed it in: the operator's user name, or `dnsbl`.
-    pub actor: String,
+    pub actor: Actor,
 }
 
 /// A report as the store keeps it.
@@ -99,7 +97,7 @@ pub fn report_quarantine(reached: &ScoreReached) -> Event {
     Event::Quarantine(QuarantineRequest {
         addr: reached.unit,
         reason: Reason::Report,
-        actor: "report".into(),
+        actor: Actor::Report,
         note: format!(
             "report score {} reached {} ({} reports from {})",
             reached.score,
@@ -221,7 +219,7 @@ impl Detector {
         let event = Event::Quarantine(QuarantineRequest {
             addr: unit,
             reason: Reason::Detection,
-            actor: "detection".into(),
+            actor: Actor::Detection,
             note,
             hold: None,
             mac: mac.ok().flatten(),
@@ -234,7 +232,7 @@ impl Detector {
                     .unwrap_or_default();
                 Metrics::observe(&self.metrics.detection_latency, latency);
                 let relapses = match host.map(|h| h.state) {
-                    Some(crate::lifecycle::State::Quarantined(q)) => q.relapses,
+                    Some(cordon_policy::lifecycle::State::Quarantined(q)) => q.relapses,
                     _ => 0,
                 };
                 info!(

@@ -24,8 +24,8 @@ use tokio_util::task::TaskTracker;
 use super::*;
 use crate::daemon::{Core, CoreHandle};
 use crate::kernel::FakeKernel;
-use crate::lifecycle::{Event, QuarantineRequest, State};
 use crate::store::Store;
+use cordon_policy::lifecycle::{Event, QuarantineRequest, State};
 
 fn config(attempts: &str, reports: &str) -> Config {
     cordon_config::load_str(
@@ -167,7 +167,7 @@ impl Rig {
                 message_id: id.map(String::from),
                 weight: 1,
             },
-            actor: "abuse".into(),
+            actor: cordon_policy::Actor::Operator("abuse".into()),
         };
         self.core.report(vec![incoming]).await.unwrap()
     }
@@ -256,7 +256,7 @@ async fn a_host_on_probation_relapses_and_is_held_longer() {
     r.core
         .apply(Event::Release {
             addr: r.unit("100.64.1.2"),
-            actor: "alice".into(),
+            actor: cordon_policy::Actor::Operator("alice".into()),
             note: "cleaned".into(),
         })
         .await
@@ -298,7 +298,7 @@ async fn a_batch_of_quarantines_flushes_conntrack_once() {
         r.core.apply(Event::Quarantine(QuarantineRequest {
             addr,
             reason: Reason::Operator,
-            actor: "alice".into(),
+            actor: cordon_policy::Actor::Operator("alice".into()),
             note: "batch".into(),
             hold: None,
             mac: None,

@@ -3,7 +3,8 @@
 use cordon_config::{Config, SubscriberAddr};
 use serde::{Deserialize, Serialize};
 
-use crate::lifecycle::{Host, State, Unix};
+pub use cordon_policy::StoredReport;
+use cordon_policy::lifecycle::{Host, State, Unix};
 
 /// A host row as stored: the address as text (checked against the config
 /// when loaded) and the record.
@@ -37,29 +38,6 @@ impl Record {
             mac: host.mac.clone(),
         }
     }
-}
-
-/// One outside report as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredReport {
-    /// The quarantine unit it counts against, as text.
-    pub unit: String,
-    /// The address as reported.
-    pub address: String,
-    /// When the reported behaviour happened (Unix seconds).
-    pub at: Unix,
-    /// When cordond took it.
-    pub received_at: Unix,
-    /// Who says so.
-    pub source: String,
-    /// What they say.
-    pub evidence: String,
-    /// The reported message's id (duplicates count once).
-    pub message_id: Option<String>,
-    /// Points.
-    pub weight: u32,
-    /// Whether it added to the score when it came in.
-    pub counted: bool,
 }
 
 /// What the store held at start.

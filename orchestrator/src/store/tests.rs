@@ -8,7 +8,7 @@ use cordon_config::{Config, load_str};
 use cordon_proto::portal::{HostState, Reason};
 
 use super::*;
-use crate::lifecycle::{Audit, Host, Quarantined, State};
+use cordon_policy::lifecycle::{Audit, Host, Quarantined, State};
 
 fn config() -> Config {
     load_str(
@@ -28,7 +28,7 @@ fn quarantined(text: &str, at: i64) -> Host {
     h.state = State::Quarantined(Quarantined {
         since: at,
         reason: Reason::Operator,
-        actor: "alice".into(),
+        actor: cordon_policy::Actor::Operator("alice".into()),
         note: "ticket".into(),
         hold_until: at + 60,
         until: None,
@@ -45,7 +45,7 @@ fn audit(h: &Host, at: i64) -> Audit {
         addr: h.addr,
         from: HostState::Clean,
         to: HostState::Quarantined,
-        actor: "alice".into(),
+        actor: cordon_policy::Actor::Operator("alice".into()),
         note: "ticket".into(),
     }
 }

@@ -13,7 +13,7 @@ use super::error::StoreError;
 use super::private;
 use super::records::{Loaded, Record, StoredHost, StoredReport};
 use super::schema::MIGRATIONS;
-use crate::lifecycle::{Audit, Host, Unix};
+use cordon_policy::lifecycle::{Audit, Host, Unix};
 
 /// One change to write.
 #[derive(Debug, Clone)]
@@ -303,7 +303,7 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
                 ])?;
             }
             Write::Audit(a) => {
-                tx.prepare_cached("INSERT INTO audit (at, address, from_state, to_state, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![a.at, a.addr.to_string(), a.from.as_str(), a.to.as_str(), a.actor, a.note])?;
+                tx.prepare_cached("INSERT INTO audit (at, address, from_state, to_state, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![a.at, a.addr.to_string(), a.from.as_str(), a.to.as_str(), a.actor.name(), a.note])?;
             }
             Write::Report(r) => {
                 tx.prepare_cached("INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted)

@@ -10,6 +10,9 @@ use ipnet::IpNet;
 
 use super::policy::Policy;
 use super::state::{Host, Probation, Quarantined, State, Unix};
+use cordon_proto::time::{duration, secs};
+
+use crate::actor::Actor;
 
 /// Something that happened to an address.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +24,7 @@ pub enum Event {
         /// Whom.
         addr: SubscriberAddr,
         /// The operator.
-        actor: String,
+        actor: Actor,
         /// Why.
         note: String,
     },
@@ -54,7 +57,7 @@ pub struct QuarantineRequest {
     /// What kind of decision.
     pub reason: Reason,
     /// Who decided.
-    pub actor: String,
+    pub actor: Actor,
     /// Why, in words.
     pub note: String,
     /// A fixed length (`--hold`).
@@ -96,7 +99,7 @@ pub struct Audit {
     /// State after.
     pub to: HostState,
     /// Who: operator name, `detection`, `report`, `self`, `cordond`.
-    pub actor: String,
+    pub actor: Actor,
     /// Why.
     pub note: String,
 }
@@ -195,10 +198,6 @@ pub struct Lifecycle {
     tally: Tally,
     /// Open between [`Lifecycle::begin`] and [`Lifecycle::finish`].
     journal: Option<BTreeMap<SubscriberAddr, Option<Host>>>,
-}
-
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
 }
 
 impl Lifecycle {
@@ -413,7 +412,7 @@ impl Lifecycle {
                     "no SMTP attempt for {} and the hold has passed",
                     cordon_config::duration::format(self.policy.quiet_period)
                 );
-                Ok(self.release(addr, relapses, "cordond".into(), note, now))
+                Ok(self.release(addr, relapses, Actor::Cordond, note, now))
             }
             Event::Tick => Ok(self.tick(now)),
         }
@@ -536,7 +535,7 @@ impl Lifecycle {
         &mut self,
         addr: SubscriberAddr,
         relapses: u32,
-        actor: String,
+        actor: Actor,
         note: String,
         now: Unix,
     ) -> Vec<Action> {
@@ -545,7 +544,7 @@ impl Lifecycle {
             .get(&addr)
             .cloned()
             .unwrap_or_else(|| Host::clean(addr));
-        if actor == "self" {
+        if actor == Actor::Subscriber {
             host.self_releases.push(now);
         }
         let window_start = now - secs(self.policy.self_release_window);
@@ -589,7 +588,7 @@ impl Lifecycle {
         }
         if q.hold_until > now {
             return Err(Refusal::TooEarly {
-                remaining: Duration::from_secs(u64::try_from(q.hold_until - now).unwrap_or(0)),
+                remaining: duration(q.hold_until - now),
             });
         }
         let needed = self.policy.self_release_quiet;
@@ -602,7 +601,7 @@ impl Lifecycle {
         Ok(self.release(
             addr,
             relapses,
-            "self".into(),
+            Actor::Subscriber,
             "the subscriber reported the computer cleaned and it has been quiet".into(),
             now,
         ))
@@ -626,7 +625,7 @@ impl Lifecycle {
                 actions.extend(self.release(
                     addr,
                     relapses,
-                    "cordond".into(),
+                    Actor::Cordond,
                     "the fixed hold ended".into(),
                     now,
                 ));
@@ -637,7 +636,7 @@ impl Lifecycle {
                     addr,
                     from: HostState::Probation,
                     to: HostState::Clean,
-                    actor: "cordond".into(),
+                    actor: Actor::Cordond,
                     note: "probation ended without a relapse".into(),
                 };
                 self.set(addr, Some(host.clone()));

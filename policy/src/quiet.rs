@@ -15,9 +15,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use cordon_config::SubscriberAddr;
-use cordon_rules::SmtpSeen;
-
-use crate::lifecycle::Unix;
+use cordon_proto::time::{Unix, duration};
 
 /// A quarantine due for its quiet check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +24,16 @@ pub struct Due {
     pub addr: SubscriberAddr,
     /// When its quarantine began.
     pub since: Unix,
+}
+
+/// One recent-attempt element as the kernel listed it: the host (IPv4) or
+/// its prefix's first address (IPv6), and how long ago its last attempt was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// The element's key.
+    pub key: IpAddr,
+    /// Time since its last attempt.
+    pub ago: Duration,
 }
 
 /// The answer for one quarantine: the time since its last attempt, `None`
@@ -46,12 +54,11 @@ impl BeforeQuarantine {
     pub fn judge(
         &self,
         due: &[Due],
-        held: &[SmtpSeen],
+        held: &[Seen],
         quiet: Duration,
         now: Unix,
     ) -> (Vec<Quietness>, Vec<Due>) {
-        let by_key: HashMap<IpAddr, Duration> =
-            held.iter().map(|s| (s.key, s.since_last(quiet))).collect();
+        let by_key: HashMap<IpAddr, Duration> = held.iter().map(|s| (s.key, s.ago)).collect();
         let mut known = Vec::new();
         let mut unknown = Vec::new();
         for d in due {
@@ -59,14 +66,14 @@ impl BeforeQuarantine {
                 known.push((d.addr, Some(last)));
                 continue;
             }
-            let quarantined_for = secs(now.saturating_sub(d.since));
+            let quarantined_for = duration(now.saturating_sub(d.since));
             if quarantined_for >= quiet {
                 known.push((d.addr, None));
                 continue;
             }
             match self.last.get(&d.addr) {
                 Some((since, before)) if *since == d.since => {
-                    let ago = before.map(|at| secs(now.saturating_sub(at)));
+                    let ago = before.map(|at| duration(now.saturating_sub(at)));
                     known.push((d.addr, ago.filter(|a| *a < quiet)));
                 }
                 _ => unknown.push(*d),
@@ -77,17 +84,8 @@ impl BeforeQuarantine {
 
     /// Remembers what `recent` (look-ups in `smtp_recent`) says about
     /// `looked_up`, and answers for them.
-    pub fn learn(
-        &mut self,
-        looked_up: &[Due],
-        recent: &[SmtpSeen],
-        quiet: Duration,
-        now: Unix,
-    ) -> Vec<Quietness> {
-        let by_key: HashMap<IpAddr, Duration> = recent
-            .iter()
-            .map(|s| (s.key, s.since_last(quiet)))
-            .collect();
+    pub fn learn(&mut self, looked_up: &[Due], recent: &[Seen], now: Unix) -> Vec<Quietness> {
+        let by_key: HashMap<IpAddr, Duration> = recent.iter().map(|s| (s.key, s.ago)).collect();
         looked_up
             .iter()
             .map(|d| {
@@ -124,10 +122,6 @@ fn latest(addr: SubscriberAddr, by_key: &HashMap<IpAddr, Duration>) -> Option<Du
         .min()
 }
 
-fn secs(s: i64) -> Duration {
-    Duration::from_secs(u64::try_from(s).unwrap_or(0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,11 +149,10 @@ portal: {public_url: http://portal.example/}
         }
     }
 
-    fn seen(key: &str, ago: u64) -> SmtpSeen {
-        SmtpSeen {
+    fn seen(key: &str, ago: u64) -> Seen {
+        Seen {
             key: key.parse().unwrap(),
-            expires: QUIET - Duration::from_secs(ago),
-            attempts: 1,
+            ago: Duration::from_secs(ago),
         }
     }
 
@@ -198,7 +191,7 @@ portal: {public_url: http://portal.example/}
         assert_eq!(unknown, [host]);
 
         // It last tried 1900 s ago, just before its quarantine.
-        let answered = before.learn(&unknown, &[seen("100.64.1.2", 1900)], QUIET, NOW);
+        let answered = before.learn(&unknown, &[seen("100.64.1.2", 1900)], NOW);
         assert_eq!(answered, [(host.addr, Some(Duration::from_secs(1900)))]);
 
         // An hour later it is answered from memory, and the time has moved on.
@@ -221,7 +214,7 @@ portal: {public_url: http://portal.example/}
     fn nothing_sent_before_is_remembered_as_nothing() {
         let mut before = BeforeQuarantine::default();
         let host = due("100.64.1.2", NOW - 1800);
-        assert_eq!(before.learn(&[host], &[], QUIET, NOW), [(host.addr, None)]);
+        assert_eq!(before.learn(&[host], &[], NOW), [(host.addr, None)]);
         let (known, unknown) = before.judge(&[host], &[], QUIET, NOW + 60);
         assert_eq!(known, [(host.addr, None)]);
         assert!(unknown.is_empty());
@@ -245,7 +238,7 @@ portal: {public_url: http://portal.example/}
         let mut before = BeforeQuarantine::default();
         let a = due("100.64.1.2", NOW - 10);
         let b = due("100.64.1.3", NOW - 10);
-        before.learn(&[a, b], &[], QUIET, NOW);
+        before.learn(&[a, b], &[], NOW);
         before.retain(|addr, _| *addr == a.addr);
         let (_, unknown) = before.judge(&[a, b], &[], QUIET, NOW);
         assert_eq!(unknown, [b]);

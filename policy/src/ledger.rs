@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use cordon_config::SubscriberAddr;
 
-use crate::reports::Report;
+use crate::report::Report;
 
 /// The configured score was reached for a unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +95,6 @@ impl ReportLedger {
     ) -> Option<ScoreReached> {
         let from = report.at.min(now);
         if !self.counts(from, now) {
-            tracing::debug!(%unit, source = %report.source, "report older than the window, ignored");
             return None;
         }
         let window = self.window;
@@ -109,7 +108,6 @@ impl ReportLedger {
                 if let Some(until) = until {
                     *t = (*t).max(until);
                 }
-                tracing::debug!(%unit, source = %report.source, "duplicate report, counted once");
                 return None;
             }
             state.seen.insert(key, until.unwrap_or(from));

@@ -13,6 +13,7 @@ use cordon_proto::portal::Reason;
 use proptest::prelude::*;
 
 use super::*;
+use crate::actor::Actor;
 
 const MIN: i64 = 60;
 
@@ -49,7 +50,7 @@ fn quarantine(a: SubscriberAddr, hold: Option<Duration>) -> Event {
     Event::Quarantine(QuarantineRequest {
         addr: a,
         reason: Reason::Operator,
-        actor: "alice".into(),
+        actor: Actor::Operator("alice".into()),
         note: "ticket 1".into(),
         hold,
         mac: None,
@@ -60,7 +61,7 @@ fn quarantine(a: SubscriberAddr, hold: Option<Duration>) -> Event {
 fn release(a: SubscriberAddr) -> Event {
     Event::Release {
         addr: a,
-        actor: "alice".into(),
+        actor: Actor::Operator("alice".into()),
         note: "cleaned".into(),
     }
 }

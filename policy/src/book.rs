@@ -5,33 +5,21 @@
 //! causes are decided by one owner, in one order.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use cordon_config::{Action, Config, SubscriberAddr};
-use cordon_detect::{Report, ReportLedger, ScoreReached};
 use cordon_proto::control::Suspicion;
+use cordon_proto::time::{Unix, system_time, unix};
 
-use super::policy::action_name;
-use crate::lifecycle::Unix;
-use crate::store::StoredReport;
+use crate::ledger::{ReportLedger, ScoreReached};
+use crate::report::{Report, StoredReport};
+use crate::signal::action_name;
 
 /// How long a suspect is remembered after its signal last fired: a day, so
 /// the morning shift still sees what fired at night. Suspects live in
 /// memory only: they decide nothing, and the log and metrics keep the
 /// history.
 pub const SUSPECT_MEMORY: Duration = Duration::from_secs(86_400);
-
-/// Unix seconds as a `SystemTime` (negative clamps to the epoch).
-pub fn system_time(t: Unix) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0))
-}
-
-/// A `SystemTime` as Unix seconds.
-pub fn unix(t: SystemTime) -> Unix {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// What adding one report did.
 #[derive(Debug, Clone, PartialEq, Eq)]

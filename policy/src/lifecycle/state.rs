@@ -7,9 +7,9 @@ use cordon_config::SubscriberAddr;
 use cordon_proto::portal::{HostState, Reason};
 use serde::{Deserialize, Serialize};
 
-/// Wall-clock time in Unix seconds. Deadlines are stored in this form, so
-/// they survive restarts (they are compared with the clock, never slept on).
-pub type Unix = i64;
+use crate::actor::Actor;
+
+pub use cordon_proto::time::Unix;
 
 /// Where one address stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ pub struct Quarantined {
     /// What kind of decision it was.
     pub reason: Reason,
     /// Who decided: an operator's user name, `detection`, `report`.
-    pub actor: String,
+    pub actor: Actor,
     /// Why, in words.
     pub note: String,
     /// Not released automatically before this (the hold, escalated on relapse).
