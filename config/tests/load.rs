@@ -298,3 +298,21 @@ fn portal_metrics_on_a_subscriber_port_are_refused() {
         assert!(e.contains("a port of their own"), "{clash}: {e}");
     }
 }
+
+/// The socket mode is read once, at load, into the bits the daemon sets: a
+/// mode it could not use is refused at `control.mode` (before, `+660` and
+/// `0o0o660` passed the check and a second reading in the daemon fell back
+/// to 0660 on anything it could not read).
+#[test]
+fn the_socket_mode_is_parsed_once_at_load() {
+    assert_eq!(load(MINIMAL).unwrap().control.mode.bits(), 0o660);
+    for (text, bits) in [("\"0640\"", 0o640), ("0600", 0o600), ("\"0o750\"", 0o750)] {
+        let c = load(&format!("{MINIMAL}control:\n  mode: {text}\n")).unwrap();
+        assert_eq!(c.control.mode.bits(), bits, "{text}");
+    }
+    for bad in ["\"+660\"", "\"0o0o660\"", "\"999\"", "rw-rw----", "\"\""] {
+        let e = one_error(&format!("{MINIMAL}control:\n  mode: {bad}\n"));
+        assert!(e.starts_with("11:9: control.mode: "), "{bad}: {e}");
+        assert!(e.contains("permission bits in octal"), "{bad}: {e}");
+    }
+}

@@ -29,7 +29,7 @@ mod subscribers;
 mod unbuilt;
 mod walled_garden;
 
-pub use control::Control;
+pub use control::{Control, SocketMode};
 pub use detection::{Action, Detection, Dnsbl, DnsblZone, Reports, Signal};
 pub use interfaces::Interfaces;
 pub use logging::{LogFormat, Logging};

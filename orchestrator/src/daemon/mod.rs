@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cordon_config::{Config, ConfigErrors, StoreBackend};
+use cordon_config::{Config, ConfigErrors, SocketMode, StoreBackend};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -161,7 +161,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         move |source| DaemonError::Listen { what, source }
     };
     let c = &config.control;
-    let control = sockets::bind(&c.socket, c.mode_bits(), c.group.as_deref(), None)
+    let control = sockets::bind(&c.socket, c.mode.bits(), c.group.as_deref(), None)
         .await
         .map_err(listen(&c.socket))?;
     // The portal's own user owns its socket when one is configured (mode
@@ -174,13 +174,13 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         })
         .transpose()?;
     let portal_mode = if portal_user.is_some() {
-        0o600
+        SocketMode::OWNER_ONLY
     } else {
-        c.mode_bits()
+        c.mode
     };
     let portal = sockets::bind(
         &c.portal_socket,
-        portal_mode,
+        portal_mode.bits(),
         c.group.as_deref(),
         portal_user,
     )
