@@ -34,6 +34,6 @@ pub use load::{load_file, load_str};
 pub use sections::{
     Action, Config, Control, Detection, Dnsbl, DnsblZone, Interfaces, LogFormat, Logging, Metrics,
     Port25, Port25Mode, Portal, PortalUser, PublicUrl, Quarantine, Relays, Reports, SelfRelease,
-    Signal, SocketMode, Store, StoreBackend, Subscribers, Support, Unbuilt, WalledGarden,
+    Signal, SocketMode, SqliteStore, Store, Subscribers, Support, Unbuilt, WalledGarden,
 };
 pub use types::{Destination, DnsName, IfName, Prefix};

@@ -38,7 +38,7 @@ pub use port25::{Port25, Port25Mode};
 pub use portal::{Portal, PortalUser, PublicUrl, Support};
 pub use quarantine::{Quarantine, SelfRelease};
 pub use relays::Relays;
-pub use store::{Store, StoreBackend};
+pub use store::{SqliteStore, Store};
 pub use subscribers::Subscribers;
 pub use unbuilt::Unbuilt;
 pub use walled_garden::WalledGarden;
@@ -129,7 +129,6 @@ impl Config {
         self.walled_garden.check(&mut p.section("walled_garden"));
         self.portal.check(&mut p.section("portal"));
         cross::portal_metrics_apart_from_cordonds(self, &mut p);
-        self.store.check(&mut p.section("store"));
         self.control.check(&mut p.section("control"));
         p.into_vec()
     }

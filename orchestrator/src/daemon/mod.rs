@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cordon_config::{Config, ConfigErrors, SocketMode, StoreBackend};
+use cordon_config::{Config, ConfigErrors, SocketMode};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -53,9 +53,6 @@ pub enum DaemonError {
     /// The config is invalid (errors name file, line and column).
     #[error("invalid config:\n{0}\nfix it and check with `cordon check-config PATH`")]
     Config(#[from] ConfigErrors),
-    /// A backend this version does not have.
-    #[error("store.backend {0:?} is not supported by this cordond; use `sqlite`")]
-    Backend(StoreBackend),
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -91,15 +88,12 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         warn!("{warning}");
     }
     let (control_caps, portal_caps) = socket_caps();
-    if config.store.backend != StoreBackend::Sqlite {
-        return Err(DaemonError::Backend(config.store.backend));
-    }
     let (store, mut loaded) = {
-        let path = config.store.path.clone();
+        let path = config.store.path().to_owned();
         tokio::task::spawn_blocking(move || Store::open(&path))
             .await
             .map_err(|e| StoreError::Io {
-                path: config.store.path.clone(),
+                path: config.store.path().to_owned(),
                 detail: e.to_string(),
             })??
     };
