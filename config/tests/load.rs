@@ -364,3 +364,24 @@ fn unbuilt_or_unknown_store_backends_and_keys_are_refused() {
     assert!(e.starts_with("12:3: store: "), "{e}");
     assert!(e.contains("unknown field `colour`"), "{e}");
 }
+
+/// `portal.public_url` is read once, here, by the stricter of the two rules
+/// the config and the portal once had (visible ASCII only, at most 2048
+/// bytes, http or https with a host, a valid header value): the portal
+/// takes the parsed value, text and header both, as it is.
+#[test]
+fn the_public_url_is_parsed_once_into_what_the_portal_uses() {
+    let c = load(MINIMAL).unwrap();
+    let url = &c.portal.public_url;
+    assert_eq!(url.as_str(), "http://portal.example/");
+    assert_eq!(url.header_value(), "http://portal.example/");
+    let long = format!("http://portal.example/{}", "a".repeat(2048));
+    for bad in [
+        long.as_str(),
+        "\"http://portal.exämple/\"",
+        "ftp://portal.example/",
+    ] {
+        let e = one_error(&MINIMAL.replace("http://portal.example/", bad));
+        assert!(e.starts_with("9:15: portal.public_url: "), "{e}");
+    }
+}
