@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use ipnet::{IpNet, Ipv6Net};
 use serde::{Serialize, Serializer};
 
-use crate::model::Config;
+use crate::sections::Config;
 use crate::types::Prefix;
 
 /// What a quarantine applies to: one IPv4 host, an IPv6 subscriber prefix

@@ -2,29 +2,38 @@
 //!
 //! Everything an operator can set lives here, so that every part of Cordon (the
 //! daemon, the ruleset, the portal, the lab) reads the same types. Values are
-//! parsed into address, prefix, duration and interface-name types at load time:
-//! nothing downstream ever re-parses a string from the config.
+//! parsed into address, prefix, duration, URL, socket-mode and interface-name
+//! types at load time: nothing downstream ever re-parses a string from the
+//! config.
 //!
 //! Errors name the file, the line and the column, and say what was expected
 //! ([`ConfigError`]).
 
 #![forbid(unsafe_code)]
 
-mod addr;
+// Reading a file: bounds, YAML into the sections' structs, then their checks.
 mod check;
-pub mod duration;
 mod error;
 mod limits;
 mod load;
 mod locate;
-mod model;
+
+// The sections, one module each (model and checks), and the checks across
+// sections.
+mod sections;
+
+// Value types shared by several sections.
+mod addr;
+pub mod duration;
 mod overlap;
-mod portal_values;
 mod types;
 
 pub use addr::{AddrError, SubscriberAddr};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_file, load_str};
-pub use model::*;
-pub use portal_values::{PortalUser, PublicUrl};
+pub use sections::{
+    Action, Config, Control, Detection, Dnsbl, DnsblZone, Interfaces, LogFormat, Logging, Metrics,
+    Port25, Port25Mode, Portal, PortalUser, PublicUrl, Quarantine, Relays, Reports, SelfRelease,
+    Signal, SocketMode, SqliteStore, Store, Subscribers, Support, Unbuilt, WalledGarden,
+};
 pub use types::{Destination, DnsName, IfName, Prefix};

@@ -4,11 +4,11 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::check::check;
+use crate::check::Problem;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::limits::{self, MAX_BYTES, MAX_DEPTH};
 use crate::locate::{Seg, locate};
-use crate::model::Config;
+use crate::sections::Config;
 
 /// At most this many problems are reported with their line and column: each
 /// is found by reading the file again, so reporting all of 100 000 would take
@@ -117,7 +117,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, ConfigErrors> {
             message,
         )])
     })?;
-    let problems = check(&config);
+    let problems: Vec<Problem> = config.check();
     if problems.is_empty() {
         return Ok(config);
     }

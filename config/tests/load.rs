@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use cordon_config::{Config, ConfigErrors, Port25Mode, load_str};
+use cordon_config::{Config, ConfigErrors, Port25Mode, SqliteStore, Store, load_str};
 
 mod common;
 use common::MINIMAL;
@@ -296,5 +296,92 @@ fn portal_metrics_on_a_subscriber_port_are_refused() {
             "{clash}: {e}"
         );
         assert!(e.contains("a port of their own"), "{clash}: {e}");
+    }
+}
+
+/// The socket mode is read once, at load, into the bits the daemon sets: a
+/// mode it could not use is refused at `control.mode` (before, `+660` and
+/// `0o0o660` passed the check and a second reading in the daemon fell back
+/// to 0660 on anything it could not read).
+#[test]
+fn the_socket_mode_is_parsed_once_at_load() {
+    assert_eq!(load(MINIMAL).unwrap().control.mode.bits(), 0o660);
+    for (text, bits) in [("\"0640\"", 0o640), ("0600", 0o600), ("\"0o750\"", 0o750)] {
+        let c = load(&format!("{MINIMAL}control:\n  mode: {text}\n")).unwrap();
+        assert_eq!(c.control.mode.bits(), bits, "{text}");
+    }
+    for bad in ["\"+660\"", "\"0o0o660\"", "\"999\"", "rw-rw----", "\"\""] {
+        let e = one_error(&format!("{MINIMAL}control:\n  mode: {bad}\n"));
+        assert!(e.starts_with("11:9: control.mode: "), "{bad}: {e}");
+        assert!(e.contains("permission bits in octal"), "{bad}: {e}");
+    }
+}
+
+/// `store` is one variant per backend; `backend` defaults to `sqlite`, so
+/// configs written before it (`store: { path: ... }`) read as they did.
+#[test]
+fn the_store_backend_defaults_to_sqlite() {
+    let sqlite = |path: &str| Store::Sqlite(SqliteStore { path: path.into() });
+    let c = load(MINIMAL).unwrap();
+    assert_eq!(c.store, sqlite("/var/lib/cordon/cordon.db"));
+    assert_eq!(c.store.path(), Path::new("/var/lib/cordon/cordon.db"));
+    for store in [
+        "store: { path: /srv/cordon.db }\n",
+        "store:\n  backend: sqlite\n  path: /srv/cordon.db\n",
+        "store:\n  path: /srv/cordon.db\n  backend: sqlite\n",
+    ] {
+        let c = load(&format!("{MINIMAL}{store}")).unwrap();
+        assert_eq!(c.store, sqlite("/srv/cordon.db"), "{store}");
+    }
+    let c = load(&format!("{MINIMAL}store: {{ backend: sqlite }}\n")).unwrap();
+    assert_eq!(c.store, sqlite("/var/lib/cordon/cordon.db"));
+}
+
+/// Backends and keys not built are refused at their own key, saying so;
+/// unknown backends and keys are refused as before.
+#[test]
+fn unbuilt_or_unknown_store_backends_and_keys_are_refused() {
+    let e = one_error(&format!("{MINIMAL}store:\n  backend: postgres\n"));
+    assert!(e.starts_with("11:12: store.backend: "), "{e}");
+    assert!(
+        e.contains("the postgres backend is not available in this version; use `sqlite`"),
+        "{e}"
+    );
+    let e = one_error(&format!(
+        "{MINIMAL}store:\n  backend: sqlite\n  url: \"postgres://db/cordon\"\n"
+    ));
+    assert!(e.starts_with("12:8: store.url: "), "{e}");
+    assert!(e.contains("not available in this version"), "{e}");
+    let e = one_error(&format!("{MINIMAL}store:\n  backend: mysql\n"));
+    assert!(e.starts_with("11:12: store.backend: "), "{e}");
+    assert!(
+        e.contains("unknown variant `mysql`, expected `sqlite`"),
+        "{e}"
+    );
+    let e = one_error(&format!(
+        "{MINIMAL}store:\n  path: /srv/c.db\n  colour: red\n"
+    ));
+    assert!(e.starts_with("12:3: store: "), "{e}");
+    assert!(e.contains("unknown field `colour`"), "{e}");
+}
+
+/// `portal.public_url` is read once, here, by the stricter of the two rules
+/// the config and the portal once had (visible ASCII only, at most 2048
+/// bytes, http or https with a host, a valid header value): the portal
+/// takes the parsed value, text and header both, as it is.
+#[test]
+fn the_public_url_is_parsed_once_into_what_the_portal_uses() {
+    let c = load(MINIMAL).unwrap();
+    let url = &c.portal.public_url;
+    assert_eq!(url.as_str(), "http://portal.example/");
+    assert_eq!(url.header_value(), "http://portal.example/");
+    let long = format!("http://portal.example/{}", "a".repeat(2048));
+    for bad in [
+        long.as_str(),
+        "\"http://portal.exämple/\"",
+        "ftp://portal.example/",
+    ] {
+        let e = one_error(&MINIMAL.replace("http://portal.example/", bad));
+        assert!(e.starts_with("9:15: portal.public_url: "), "{e}");
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use cordon_config::Support;
+use cordon_config::{PublicUrl, Support};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -58,8 +58,10 @@ pub struct RequestLimits {
 /// Everything a request needs, shared by all connections.
 #[derive(Debug)]
 pub struct App {
-    /// The configured public URL: the only redirect target.
-    pub public_url: HeaderValue,
+    /// The configured public URL: the only redirect target. Kept as the
+    /// config parsed it, text and header value both, so nothing here reads
+    /// it again.
+    pub public_url: PublicUrl,
     /// The ISP's name as subscribers know it.
     pub isp_name: String,
     /// Support contact.
@@ -94,7 +96,7 @@ macro_rules! page_context {
             langs => $app.translations.links(lang),
             isp => &$app.isp_name,
             support => &$app.support,
-            home => $app.public_url.to_str().unwrap_or("/"),
+            home => $app.public_url.as_str(),
             $($key => $value,)*
         }
     }};
@@ -163,7 +165,7 @@ impl App {
         } else {
             StatusCode::SEE_OTHER
         };
-        respond::redirect(status, &self.public_url)
+        respond::redirect(status, self.public_url.header_value())
     }
 
     async fn route<B>(&self, peer: IpAddr, req: Request<B>) -> Response<Body>
@@ -205,12 +207,11 @@ impl App {
                     let switched = query_param(parts.uri.query(), "lang")
                         .and_then(|l| self.translations.offers(&l).map(str::to_owned))
                         .and_then(|l| {
-                            let base = self.public_url.to_str().ok()?;
-                            HeaderValue::from_str(&format!("{base}?lang={l}")).ok()
+                            HeaderValue::from_str(&format!("{}?lang={l}", self.public_url)).ok()
                         });
                     respond::redirect(
                         StatusCode::SEE_OTHER,
-                        switched.as_ref().unwrap_or(&self.public_url),
+                        switched.as_ref().unwrap_or(self.public_url.header_value()),
                     )
                 }
                 _ => method_not_allowed("GET, HEAD, POST"),
@@ -258,7 +259,7 @@ impl App {
 
     async fn probe(&self, peer: IpAddr, probe: Probe) -> Response<Body> {
         if self.facts(peer).await.captive() {
-            respond::redirect(StatusCode::FOUND, &self.public_url)
+            respond::redirect(StatusCode::FOUND, self.public_url.header_value())
         } else {
             probe.success()
         }
@@ -274,10 +275,7 @@ impl App {
         let facts = self.facts(peer).await;
         let mut doc = serde_json::Map::new();
         doc.insert("captive".into(), facts.captive().into());
-        doc.insert(
-            "user-portal-url".into(),
-            self.public_url.to_str().unwrap_or_default().into(),
-        );
+        doc.insert("user-portal-url".into(), self.public_url.as_str().into());
         let body = serde_json::Value::Object(doc).to_string();
         let mut r = Response::new(respond::full(body));
         r.headers_mut().insert(

@@ -186,7 +186,7 @@ impl App {
         let csrf = csrf::Csrf::random()
             .map_err(|e| Error::Config(format!("cannot get random bytes for form tokens: {e}")))?;
         Ok(App {
-            public_url: p.public_url.header_value().clone(),
+            public_url: p.public_url.clone(),
             isp_name: p.isp_name.clone(),
             support: p.support.clone(),
             translations,

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cordon_config::{Config, ConfigErrors, StoreBackend};
+use cordon_config::{Config, ConfigErrors, SocketMode};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -52,9 +52,6 @@ pub enum DaemonError {
     /// The config is invalid (errors name file, line and column).
     #[error("invalid config:\n{0}\nfix it and check with `cordon check-config PATH`")]
     Config(#[from] ConfigErrors),
-    /// A backend this version does not have.
-    #[error("store.backend {0:?} is not supported by this cordond; use `sqlite`")]
-    Backend(StoreBackend),
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -90,15 +87,12 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         warn!("{warning}");
     }
     let (control_caps, portal_caps) = socket_caps();
-    if config.store.backend != StoreBackend::Sqlite {
-        return Err(DaemonError::Backend(config.store.backend));
-    }
     let (store, mut loaded) = {
-        let path = config.store.path.clone();
+        let path = config.store.path().to_owned();
         tokio::task::spawn_blocking(move || Store::open(&path))
             .await
             .map_err(|e| StoreError::Io {
-                path: config.store.path.clone(),
+                path: config.store.path().to_owned(),
                 detail: e.to_string(),
             })??
     };
@@ -160,7 +154,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         move |source| DaemonError::Listen { what, source }
     };
     let c = &config.control;
-    let control = sockets::bind(&c.socket, c.mode_bits(), c.group.as_deref(), None)
+    let control = sockets::bind(&c.socket, c.mode.bits(), c.group.as_deref(), None)
         .await
         .map_err(listen(&c.socket))?;
     // The portal's own user owns its socket when one is configured (mode
@@ -173,13 +167,13 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         })
         .transpose()?;
     let portal_mode = if portal_user.is_some() {
-        0o600
+        SocketMode::OWNER_ONLY
     } else {
-        c.mode_bits()
+        c.mode
     };
     let portal = sockets::bind(
         &c.portal_socket,
-        portal_mode,
+        portal_mode.bits(),
         c.group.as_deref(),
         portal_user,
     )

@@ -1,12 +1,14 @@
-//! Detection: the kernel's SMTP signals, outside reports, DNS block lists.
+//! `detection`: the kernel's SMTP signals, outside reports, DNS block lists.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Unbuilt;
+use super::unbuilt::{Unbuilt, not_yet};
+use crate::check::Section;
 use crate::duration;
+use crate::locate::Seg::Key;
 
 /// What a signal does when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -175,6 +177,60 @@ impl Default for Dnsbl {
             interval: default_dnsbl_interval(),
             queries_per_second: default_dnsbl_qps(),
             servers: Vec::new(),
+        }
+    }
+}
+
+impl Detection {
+    /// Thresholds, windows and scores of at least 1; the unbuilt ladder and
+    /// action `notice` refused.
+    pub(crate) fn check(&self, p: &mut Section<'_>) {
+        for (name, s) in [
+            ("smtp_attempts", &self.smtp_attempts),
+            ("smtp_destinations", &self.smtp_destinations),
+        ] {
+            if s.threshold == 0 {
+                p.push(
+                    &[Key(name), Key("threshold")],
+                    "expected a threshold of at least 1",
+                );
+            }
+            if s.window.as_secs() == 0 {
+                p.push(
+                    &[Key(name), Key("window")],
+                    "expected a window of at least 1s",
+                );
+            }
+        }
+        if self.reports.score == 0 {
+            p.push(
+                &[Key("reports"), Key("score")],
+                "expected a score of at least 1",
+            );
+        }
+        if self.ladder.is_some() {
+            p.push(
+                &[Key("ladder")],
+                not_yet(
+                    "the notice-to-quarantine ladder is",
+                    "remove `detection.ladder`",
+                ),
+            );
+        }
+        for (name, action) in [
+            ("smtp_attempts", self.smtp_attempts.action),
+            ("smtp_destinations", self.smtp_destinations.action),
+            ("reports", self.reports.action),
+        ] {
+            if action == Action::Notice {
+                p.push(
+                    &[Key(name), Key("action")],
+                    not_yet(
+                        "action `notice` is",
+                        "use `observe` (log and count) or `enforce` (quarantine)",
+                    ),
+                );
+            }
         }
     }
 }

@@ -1,10 +1,12 @@
-//! The quarantine's lifecycle: holds, the quiet test, self-release, probation.
+//! `quarantine`: the quarantine's lifecycle: holds, the quiet test, self-release, probation.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::Section;
 use crate::duration;
+use crate::locate::Seg::Key;
 
 /// Quarantine lifecycle.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -98,6 +100,37 @@ impl Default for SelfRelease {
             count: default_self_count(),
             window: default_self_window(),
             quiet: default_self_quiet(),
+        }
+    }
+}
+
+impl Quarantine {
+    /// Holds of at least a second, `max_hold` not below `min_hold`, an
+    /// escalation factor that neither shrinks holds nor overflows them.
+    pub(crate) fn check(&self, p: &mut Section<'_>) {
+        for (name, v) in [
+            ("quiet_period", self.quiet_period),
+            ("min_hold", self.min_hold),
+            ("max_hold", self.max_hold),
+        ] {
+            if v.as_secs() == 0 {
+                p.push(&[Key(name)], "expected at least 1s");
+            }
+        }
+        if self.max_hold < self.min_hold {
+            p.push(
+                &[Key("max_hold")],
+                "max_hold is shorter than min_hold; it must be at least as long",
+            );
+        }
+        if !(self.escalation >= 1.0 && self.escalation <= 1000.0) {
+            p.push(
+                &[Key("escalation")],
+                format!(
+                    "expected a factor between 1 and 1000 (4 means each relapse holds four times as long), found {}",
+                    self.escalation
+                ),
+            );
         }
     }
 }

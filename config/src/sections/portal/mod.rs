@@ -1,28 +1,16 @@
-//! What quarantined hosts may reach, and the subscriber-facing portal.
+//! `portal`: the subscriber-facing web portal.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::Unbuilt;
-use crate::portal_values::{PortalUser, PublicUrl};
-use crate::types::Destination;
+use crate::check::Section;
+use crate::locate::Seg::{Index, Key};
 
-/// The walled garden.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct WalledGarden {
-    /// DNS resolvers quarantined hosts may ask.
-    pub resolvers: Vec<IpAddr>,
-    /// Cleanup tool vendors, OS updates: addresses, prefixes or DNS names.
-    #[serde(default)]
-    pub destinations: Vec<Destination>,
-    /// How often DNS names are looked up again: names are not resolved
-    /// yet, so the key is refused when present.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh: Option<Unbuilt>,
-}
+mod values;
+
+pub use values::{PortalUser, PublicUrl};
 
 /// The portal.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -98,4 +86,62 @@ pub struct Support {
     /// Opening hours, free text.
     #[serde(default)]
     pub hours: Option<String>,
+}
+
+impl Portal {
+    /// At least one language, each a language tag; metrics on a port of
+    /// their own (the clash with cordond's metrics is checked across
+    /// sections, in `cross`).
+    pub(crate) fn check(&self, p: &mut Section<'_>) {
+        if self.languages.is_empty() {
+            p.push(
+                &[Key("languages")],
+                "list at least one language; the first is the fallback",
+            );
+        }
+        for (i, l) in self.languages.iter().enumerate() {
+            if !valid_language_tag(l) {
+                p.push(
+                    &[Key("languages"), Index(i)],
+                    format!("expected a language tag such as `en`, `es` or `pt-BR`, found `{l}`"),
+                );
+            }
+        }
+        if let Some(m) = self
+            .metrics_listen
+            .filter(|m| self.metrics_on_public_port(*m))
+        {
+            p.push(
+                &[Key("metrics_listen")],
+                format!(
+                    "{m} shares a port with portal.listen or portal.redirect_port, where subscribers are served; \
+                     give the metrics a port of their own on loopback or a management address (9465 is usual)"
+                ),
+            );
+        }
+    }
+
+    /// True when metrics at `m` would share a port subscribers are served
+    /// on: open to subscribers (and the bind fails anyway).
+    pub(crate) fn metrics_on_public_port(&self, m: SocketAddr) -> bool {
+        self.listen.iter().any(|a| same_port(*a, m))
+            || (m.port() != 0 && m.port() == self.redirect_port)
+    }
+}
+
+/// True when listeners at `a` and `m` would clash: the same port on the
+/// same or an unspecified address. Port 0 (tests) is one the kernel picks,
+/// so it clashes with nothing.
+pub(crate) fn same_port(a: SocketAddr, m: SocketAddr) -> bool {
+    m.port() != 0
+        && a.port() == m.port()
+        && (a.ip() == m.ip() || a.ip().is_unspecified() || m.ip().is_unspecified())
+}
+
+fn valid_language_tag(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let primary = parts.next().unwrap_or("");
+    (2..=3).contains(&primary.len())
+        && primary.chars().all(|c| c.is_ascii_lowercase())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
