@@ -17,26 +17,29 @@
 //! assert_eq!(config.quarantine.min_hold.as_secs(), 30 * 60);
 //! ```
 //!
-//! The YAML is written in block style, one line a key:
-//!
-//! ```text
-//! subscribers:
-//!   prefixes: [100.64.0.0/16, 2001:db8:1000::/36]
-//! interfaces:
-//!   downlink: [sub0]
-//!   uplink: [eth0]
-//! walled_garden:
-//!   resolvers: [192.0.2.53]
-//! portal:
-//!   public_url: http://portal.example/
-//! ```
-//!
-//! (exactly [`Fixture::new`]'s text), sections in the order first set,
-//! values as given (YAML text: flow lists and mappings, plain or quoted
-//! scalars).
+//! The YAML is written in block style, one line a key, as [`MINIMAL`]
+//! is: sections in the order first set, values as given (YAML text: flow
+//! lists and mappings, plain or quoted scalars).
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
+
+/// The smallest config the loader accepts, everything else defaulted:
+/// subscribers `100.64.0.0/16` and `2001:db8:1000::/36`, downlink `sub0`,
+/// uplink `eth0`, resolver `192.0.2.53`, portal URL
+/// `http://portal.example/`. [`Fixture::new`] starts from it; tests of the
+/// loader's own messages (which name lines and columns) use the text.
+pub const MINIMAL: &str = "\
+subscribers:
+  prefixes: [100.64.0.0/16, 2001:db8:1000::/36]
+interfaces:
+  downlink: [sub0]
+  uplink: [eth0]
+walled_garden:
+  resolvers: [192.0.2.53]
+portal:
+  public_url: http://portal.example/
+";
 
 /// A config under construction. Every method takes and returns it, so a
 /// fixture is one expression; [`Fixture::yaml`] gives its text,
@@ -64,16 +67,17 @@ impl Default for Fixture {
 
 impl Fixture {
     /// The smallest config the loader accepts, everything else defaulted:
-    /// subscribers `100.64.0.0/16` and `2001:db8:1000::/36`, downlink `sub0`,
-    /// uplink `eth0`, resolver `192.0.2.53`, portal URL
-    /// `http://portal.example/`.
+    /// [`MINIMAL`].
     pub fn new() -> Fixture {
-        Fixture { keys: Vec::new() }
-            .prefixes("[100.64.0.0/16, 2001:db8:1000::/36]")
-            .set("interfaces.downlink", "[sub0]")
-            .set("interfaces.uplink", "[eth0]")
-            .set("walled_garden.resolvers", "[192.0.2.53]")
-            .set("portal.public_url", "http://portal.example/")
+        let mut f = Fixture { keys: Vec::new() };
+        let mut section = "";
+        for line in MINIMAL.lines() {
+            match line.strip_prefix("  ").and_then(|l| l.split_once(": ")) {
+                Some((k, v)) => f = f.set(&format!("{section}.{k}"), v),
+                None => section = line.trim_end_matches(':'),
+            }
+        }
+        f
     }
 
     /// Sets one value, `value` being its YAML text. `path` is a top-level
@@ -242,13 +246,7 @@ mod tests {
 
     #[test]
     fn new_is_the_minimal_config_in_block_style() {
-        assert_eq!(
-            Fixture::new().yaml(),
-            "subscribers:\n  prefixes: [100.64.0.0/16, 2001:db8:1000::/36]\n\
-             interfaces:\n  downlink: [sub0]\n  uplink: [eth0]\n\
-             walled_garden:\n  resolvers: [192.0.2.53]\n\
-             portal:\n  public_url: http://portal.example/\n"
-        );
+        assert_eq!(Fixture::new().yaml(), MINIMAL);
         Fixture::new().load();
     }
 

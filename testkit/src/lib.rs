@@ -7,12 +7,13 @@
 //! - [`eventually`] and [`poll_until`]: ask again until something holds,
 //!   with a deadline, instead of sleeping to synchronise.
 //! - [`Fixture`]: the smallest valid config, as a builder each test
-//!   changes only where its assertions depend on the value.
+//!   changes only where its assertions depend on the value ([`MINIMAL`]
+//!   is its text, for tests of the loader's own messages).
 
 mod fixture;
 mod netns;
 mod poll;
 
-pub use fixture::Fixture;
+pub use fixture::{Fixture, MINIMAL};
 pub use netns::Netns;
 pub use poll::{eventually, poll_until};
