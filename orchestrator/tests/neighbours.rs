@@ -16,59 +16,18 @@ fn net(text: &str) -> IpNet {
 #[test]
 fn macs_are_found_for_hosts_ranges_and_ipv6_units() {
     let ns = Netns::new("onb");
-    ns.ip(&[
-        "link", "add", "sub0", "type", "veth", "peer", "name", "sub0p",
-    ]);
-    ns.ip(&["addr", "add", "100.64.0.1/16", "dev", "sub0"]);
-    ns.ip(&["addr", "add", "2001:db8::1/64", "dev", "sub0", "nodad"]);
-    ns.ip(&["link", "set", "sub0", "up"]);
-    ns.ip(&["link", "set", "sub0p", "up"]);
-    ns.ip(&[
-        "neigh",
-        "add",
-        "100.64.1.7",
-        "lladdr",
-        "02:00:00:00:01:07",
-        "dev",
-        "sub0",
-        "nud",
-        "permanent",
-    ]);
-    ns.ip(&[
-        "neigh",
-        "add",
-        "100.64.2.9",
-        "lladdr",
-        "02:00:00:00:02:09",
-        "dev",
-        "sub0",
-        "nud",
-        "permanent",
-    ]);
-    ns.ip(&[
-        "neigh",
-        "add",
-        "2001:db8::7",
-        "lladdr",
-        "02:00:00:00:06:07",
-        "dev",
-        "sub0",
-        "nud",
-        "permanent",
-    ]);
+    let ip = |args: &str| ns.ip(&args.split_whitespace().collect::<Vec<_>>());
+    ip("link add sub0 type veth peer name sub0p");
+    ip("addr add 100.64.0.1/16 dev sub0");
+    ip("addr add 2001:db8::1/64 dev sub0 nodad");
+    ip("link set sub0 up");
+    ip("link set sub0p up");
+    ip("neigh add 100.64.1.7 lladdr 02:00:00:00:01:07 dev sub0 nud permanent");
+    ip("neigh add 100.64.2.9 lladdr 02:00:00:00:02:09 dev sub0 nud permanent");
+    ip("neigh add 2001:db8::7 lladdr 02:00:00:00:06:07 dev sub0 nud permanent");
     // An entry on the other end, which the route to 100.64.1.7 does not
     // use, must not be mistaken for it.
-    ns.ip(&[
-        "neigh",
-        "add",
-        "100.64.1.8",
-        "lladdr",
-        "02:00:00:00:0f:08",
-        "dev",
-        "sub0p",
-        "nud",
-        "permanent",
-    ]);
+    ip("neigh add 100.64.1.8 lladdr 02:00:00:00:0f:08 dev sub0p nud permanent");
 
     let found = ns.block_on(|| {
         Box::pin(async {
