@@ -2,23 +2,13 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
-use std::path::Path;
-
-use cordon_config::{AddrError, Config, load_str};
+use cordon_config::{AddrError, Config};
+use cordon_testkit::Fixture;
 
 fn config() -> Config {
-    load_str(
-        "\
-subscribers:
-  prefixes: [100.64.0.0/16, 2001:db8:1000::/36]
-interfaces: {downlink: [sub0], uplink: [eth0]}
-never_quarantine: [100.64.0.1, 2001:db8:1000::1]
-walled_garden: {resolvers: [192.0.2.53]}
-portal: {public_url: http://portal.example/}
-",
-        Path::new("t.yaml"),
-    )
-    .unwrap()
+    Fixture::new()
+        .set("never_quarantine", "[100.64.0.1, 2001:db8:1000::1]")
+        .load()
 }
 
 #[test]

@@ -7,8 +7,7 @@ use std::path::Path;
 use cordon_bounded::{Input, PARSER, cases, inputs, within};
 use proptest::prelude::*;
 
-mod common;
-use common::MINIMAL;
+use cordon_testkit::MINIMAL;
 
 /// Aliases that expand exponentially if a reader follows them blindly.
 const LAUGHS: &str = "\

@@ -7,8 +7,7 @@ use std::path::Path;
 
 use cordon_config::{Config, ConfigErrors, Port25Mode, SqliteStore, Store, load_str};
 
-mod common;
-use common::MINIMAL;
+use cordon_testkit::MINIMAL;
 
 fn load(src: &str) -> Result<Config, ConfigErrors> {
     load_str(src, Path::new("test.yaml"))

@@ -1,43 +1,33 @@
 //! The DNSBL checker against a real `rbldnsd`, in a namespace of its own.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Netns, in_netns};
 use cordon_config::{Dnsbl, DnsblZone};
 use cordon_detect::dnsbl::{
     DnsblChecker, DnsblTiming, NotAsked, ServerState, build_query, interpret,
 };
+use cordon_testkit::{Netns, eventually};
 
 const ZONE: &str = "xbl.lab.example";
 const LIVE: &str = "127.0.0.1:5353";
 /// Packets to this port are dropped by nftables: a server that never answers.
 const DEAD: &str = "127.0.0.1:5399";
 
-/// rbldnsd serving ZONE inside a namespace; killed on drop.
+/// rbldnsd serving ZONE inside a namespace; killed with it on drop.
 struct Rbldnsd {
-    child: Child,
-    _dir: tempfile::TempDir,
     ns: Netns,
-}
-
-impl Drop for Rbldnsd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    _dir: tempfile::TempDir,
 }
 
 fn rbldnsd() -> Rbldnsd {
-    let ns = Netns::new();
-    ns.nft(
+    let ns = Netns::new("det");
+    ns.load_ruleset(
         "table inet cl_drop {\n  chain out {\n    type filter hook output priority 0; policy accept;\n    udp dport 5399 drop\n  }\n}\n",
     );
     let dir = tempfile::tempdir().unwrap();
@@ -52,60 +42,35 @@ fn rbldnsd() -> Rbldnsd {
         std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o644))
             .unwrap();
     }
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.name,
-            "rbldnsd",
-            "-n",
-            "-u",
-            "rbldns",
-            "-b",
-            "127.0.0.1/5353",
-            "-w",
-        ])
-        .arg(dir.path())
-        .args([
-            format!("{ZONE}:ip4set:xbl4"),
-            format!("{ZONE}:ip6trie:xbl6"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Rbldnsd {
-        child,
-        _dir: dir,
-        ns,
-    };
+    ns.spawn(
+        ns.command("rbldnsd")
+            .args(["-n", "-u", "rbldns", "-b", "127.0.0.1/5353", "-w"])
+            .arg(dir.path())
+            .args([
+                format!("{ZONE}:ip4set:xbl4"),
+                format!("{ZONE}:ip6trie:xbl6"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let server = Rbldnsd { ns, _dir: dir };
     wait_ready(&server.ns);
     server
 }
 
 /// Polls rbldnsd with a query until it answers (deadline 5 s).
 fn wait_ready(ns: &Netns) {
-    in_netns(ns, || {
-        Box::pin(async {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            let qname = format!("7.1.64.100.{ZONE}");
-            loop {
-                assert!(
-                    Instant::now() < deadline,
-                    "rbldnsd did not answer within 5 s"
-                );
-                let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-                sock.connect(LIVE).await.unwrap();
-                sock.send(&build_query(1, &qname).unwrap()).await.unwrap();
-                let mut buf = [0u8; 512];
-                if let Ok(Ok(n)) =
-                    tokio::time::timeout(Duration::from_millis(100), sock.recv(&mut buf)).await
-                    && interpret(&buf[..n], 1, &qname).is_ok()
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+    let qname = format!("7.1.64.100.{ZONE}");
+    eventually(Duration::from_secs(5), "rbldnsd to answer", || {
+        ns.block_on(|| async {
+            let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            sock.connect(LIVE).await.unwrap();
+            sock.send(&build_query(1, &qname).unwrap()).await.unwrap();
+            let mut buf = [0u8; 512];
+            matches!(
+                tokio::time::timeout(Duration::from_millis(100), sock.recv(&mut buf)).await,
+                Ok(Ok(n)) if interpret(&buf[..n], 1, &qname).is_ok()
+            )
         })
     });
 }
@@ -171,7 +136,7 @@ fn capture(logs: &Logs) -> tracing::subscriber::DefaultGuard {
 #[test]
 fn listed_address_is_reported_unlisted_is_not() {
     let server = rbldnsd();
-    in_netns(&server.ns, || {
+    server.ns.block_on(|| {
         Box::pin(async {
             let checker = DnsblChecker::new(&config(&[LIVE]), timing()).unwrap();
             let out = checker.check(ip("100.64.1.7")).await;
@@ -201,7 +166,7 @@ fn listed_address_is_reported_unlisted_is_not() {
 #[test]
 fn unreachable_server_delays_nothing_else_and_is_logged_once() {
     let server = rbldnsd();
-    in_netns(&server.ns, || {
+    server.ns.block_on(|| {
         Box::pin(async {
             let logs = Logs::default();
             let _guard = capture(&logs);
@@ -232,7 +197,7 @@ fn unreachable_server_delays_nothing_else_and_is_logged_once() {
 #[test]
 fn only_server_unreachable_returns_in_time_with_nothing() {
     let server = rbldnsd();
-    in_netns(&server.ns, || {
+    server.ns.block_on(|| {
         Box::pin(async {
             let logs = Logs::default();
             let _guard = capture(&logs);
@@ -261,7 +226,7 @@ fn only_server_unreachable_returns_in_time_with_nothing() {
 #[test]
 fn query_budget_is_enforced() {
     let server = rbldnsd();
-    in_netns(&server.ns, || {
+    server.ns.block_on(|| {
         Box::pin(async {
             let mut cfg = config(&[LIVE]);
             cfg.queries_per_second = 5;

@@ -14,22 +14,18 @@ use cordon_detect::dnsbl::{Answer, interpret};
 use cordon_detect::nflog::{
     NflogEvent, PREFIX_SMTP_ATTEMPTS, PREFIX_SMTP_SENDER, event_from_message, event_from_nlas,
 };
+use cordon_testkit::Fixture;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_netfilter::nflog::{PacketHdr, PacketNla, ULogMessage};
 use netlink_packet_netfilter::{NetfilterHeader, NetfilterMessage, NetfilterProtoFamily};
 use proptest::prelude::*;
 
-const CONFIG: &str = "\
-subscribers:
-  prefixes: [100.64.0.0/16, 2001:db8::/32]
-interfaces:
-  downlink: [sub0]
-  uplink: [eth0]
-walled_garden:
-  resolvers: [192.0.2.53]
-portal:
-  public_url: http://portal.example/
-";
+/// The subscriber prefixes the samples' addresses lie in.
+fn config() -> cordon_config::Config {
+    Fixture::new()
+        .prefixes("[100.64.0.0/16, 2001:db8::/32]")
+        .load()
+}
 
 fn samples_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/samples")
@@ -50,7 +46,7 @@ fn feed_samples() -> Vec<Vec<u8>> {
 /// Imports `input` as `cordon import` does (a file, checked against the
 /// subscriber prefixes), and checks what came out.
 fn import(input: &Input) {
-    let config = cordon_config::load_str(CONFIG, Path::new("fuzz.yaml")).unwrap();
+    let config = config();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("feed");
     std::fs::write(&path, &input.0).unwrap();
@@ -254,7 +250,7 @@ proptest! {
 
 #[test]
 fn the_samples_parse_as_they_should() {
-    let config = cordon_config::load_str(CONFIG, Path::new("fuzz.yaml")).unwrap();
+    let config = config();
     for (file, reports) in [
         ("feedback-report.eml", 1),
         ("two-reports.mbox", 2),

@@ -1,13 +1,11 @@
 //! The NFLOG subscriber against the real kernel, in a namespace of its own.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::{Netns, in_netns};
 use cordon_detect::nflog::{NflogConfig, NflogEvent, NflogSubscriber, SignalKind};
+use cordon_testkit::Netns;
 
 const GROUP: u16 = 7107;
 
@@ -46,12 +44,11 @@ async fn crossing_from(target: SocketAddr) -> (IpAddr, SignalKind, Duration) {
 
 #[test]
 fn crossing_arrives_within_a_second_ipv4() {
-    let ns = Netns::new();
+    let ns = Netns::new("det");
     ns.exec("ip", &["addr", "add", "100.64.1.7/32", "dev", "lo"]);
-    ns.nft(&ruleset());
-    let (source, signal, took) = in_netns(&ns, || {
-        Box::pin(crossing_from("100.64.1.7:25".parse().unwrap()))
-    });
+    ns.load_ruleset(&ruleset());
+    let (source, signal, took) =
+        ns.block_on(|| Box::pin(crossing_from("100.64.1.7:25".parse().unwrap())));
     assert_eq!(signal, SignalKind::SmtpAttempts);
     assert_eq!(source, "100.64.1.7".parse::<IpAddr>().unwrap());
     assert!(took < Duration::from_secs(1), "took {took:?}");
@@ -59,18 +56,17 @@ fn crossing_arrives_within_a_second_ipv4() {
 
 #[test]
 fn crossing_arrives_within_a_second_ipv6() {
-    let ns = Netns::new();
-    ns.nft(&ruleset());
-    let (source, signal, _) =
-        in_netns(&ns, || Box::pin(crossing_from("[::1]:25".parse().unwrap())));
+    let ns = Netns::new("det");
+    ns.load_ruleset(&ruleset());
+    let (source, signal, _) = ns.block_on(|| Box::pin(crossing_from("[::1]:25".parse().unwrap())));
     assert_eq!(signal, SignalKind::SmtpAttempts);
     assert_eq!(source, "::1".parse::<IpAddr>().unwrap());
 }
 
 #[test]
 fn second_subscriber_on_the_same_group_is_refused() {
-    let ns = Netns::new();
-    let err = in_netns(&ns, || {
+    let ns = Netns::new("det");
+    let err = ns.block_on(|| {
         Box::pin(async {
             let _first = NflogSubscriber::open(NflogConfig::new(GROUP))
                 .await
@@ -84,9 +80,9 @@ fn second_subscriber_on_the_same_group_is_refused() {
 
 #[test]
 fn overflow_yields_resync_and_keeps_going() {
-    let ns = Netns::new();
-    ns.nft(&ruleset());
-    let (resyncs, later) = in_netns(&ns, || {
+    let ns = Netns::new("det");
+    ns.load_ruleset(&ruleset());
+    let (resyncs, later) = ns.block_on(|| {
         Box::pin(async {
             let config = NflogConfig {
                 receive_buffer: 0, // the kernel's minimum: overflows after a few messages

@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+use cordon_testkit::Netns;
 
 const BASE: &str = r#"subscribers: { prefixes: [100.64.0.0/16, "2001:db8::/32"] }
 interfaces: { downlink: [sub0], uplink: [up0] }
@@ -186,27 +188,6 @@ fn an_oversized_or_deeply_nested_config_is_refused_before_parsing() {
     assert!(err.contains("larger than 16 MiB"), "{err}");
 }
 
-/// A network namespace of this test's own, removed when dropped.
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Netns {
-        let name = format!("cl-cfg-{}", std::process::id());
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "ip netns add {name} (needs root)");
-        Netns(name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 /// The longest durations and largest relay limits check-config passes are
 /// ones the real nft takes: `cordon rules` of such a config loads with
 /// `nft -c -f` in a namespace of the test's own.
@@ -230,15 +211,11 @@ fn the_largest_values_allowed_are_ones_nft_accepts() {
         .output()
         .unwrap();
     assert_eq!(rules.status.code(), Some(0));
-    let ns = Netns::new();
-    let mut nft = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "nft", "-c", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(nft.stdin.as_mut().unwrap(), &rules.stdout).unwrap();
-    let out = nft.wait_with_output().unwrap();
+    let ns = Netns::new("cfg");
+    let out = ns.try_nft(
+        &["-c", "-f", "-"],
+        Some(&String::from_utf8_lossy(&rules.stdout)),
+    );
     assert!(
         out.status.success(),
         "nft refused: {}",

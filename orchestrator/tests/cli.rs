@@ -5,20 +5,16 @@
 
 use std::process::{Command, Output};
 
+use cordon_testkit::Fixture;
+
+/// A config whose daemon is never there: its socket does not exist.
 fn config() -> tempfile::NamedTempFile {
     let f = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        f.path(),
-        r#"
-subscribers: { prefixes: [100.64.0.0/16, "2001:db8::/32"] }
-interfaces: { downlink: [sub0], uplink: [up0] }
-never_quarantine: [100.64.0.1]
-walled_garden: { resolvers: [192.0.2.53] }
-portal: { public_url: "http://portal.test/" }
-control: { socket: /nonexistent/cordon-test/control.sock }
-"#,
-    )
-    .unwrap();
+    let text = Fixture::new()
+        .set("never_quarantine", "[100.64.0.1]")
+        .set("control.socket", "/nonexistent/cordon-test/control.sock")
+        .yaml();
+    std::fs::write(f.path(), text).unwrap();
     f
 }
 

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Lab, eventually, set};
+use common::{Lab, set};
+use cordon_testkit::eventually;
 
 #[test]
 fn the_systemd_watchdog_is_pinged_while_the_core_answers() {
@@ -248,14 +249,9 @@ fn sighup_with_a_broken_config_keeps_the_running_one() {
         lab.log().contains("keeping the running one")
     });
     // A setting the running daemon is built around needs a restart.
-    std::fs::write(
-        lab.config(),
-        good.replace(
-            "prefixes: [100.64.0.0/16, \"2001:db8::/32\"] }",
-            "prefixes: [100.64.0.0/16, \"2001:db8::/32\"], ipv6_quarantine_prefix: 56 }",
-        ),
-    )
-    .unwrap();
+    lab.fixture(8081)
+        .set("subscribers.ipv6_quarantine_prefix", 56)
+        .write(lab.dir.path());
     lab.signal("-HUP");
     eventually(
         Duration::from_secs(10),

@@ -5,60 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
-
 use cordon_orchestrator::kernel::mac_of;
+use cordon_testkit::Netns;
 use ipnet::IpNet;
-
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-impl Netns {
-    fn new() -> Netns {
-        let ns = Netns(format!("cl-onb-{}", std::process::id()));
-        let ok = Command::new("ip")
-            .args(["netns", "add", &ns.0])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "ip netns add {} (are you root?)", ns.0);
-        ns
-    }
-
-    fn ip(&self, args: &str) {
-        let ok = Command::new("ip")
-            .args(["-n", &self.0])
-            .args(args.split_whitespace())
-            .status()
-            .unwrap();
-        assert!(ok.success(), "ip {args}");
-    }
-
-    /// Runs `f` on a thread inside the namespace, with a runtime of its own
-    /// there (netlink sockets belong to the namespace of the thread that
-    /// opens them).
-    fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = T>>> + Send + 'static,
-    ) -> T {
-        let path = format!("/run/netns/{}", self.0);
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(path).unwrap();
-            nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(f())
-        })
-        .join()
-        .unwrap()
-    }
-}
 
 fn net(text: &str) -> IpNet {
     text.parse().unwrap()
@@ -66,20 +15,21 @@ fn net(text: &str) -> IpNet {
 
 #[test]
 fn macs_are_found_for_hosts_ranges_and_ipv6_units() {
-    let ns = Netns::new();
-    ns.ip("link add sub0 type veth peer name sub0p");
-    ns.ip("addr add 100.64.0.1/16 dev sub0");
-    ns.ip("addr add 2001:db8::1/64 dev sub0 nodad");
-    ns.ip("link set sub0 up");
-    ns.ip("link set sub0p up");
-    ns.ip("neigh add 100.64.1.7 lladdr 02:00:00:00:01:07 dev sub0 nud permanent");
-    ns.ip("neigh add 100.64.2.9 lladdr 02:00:00:00:02:09 dev sub0 nud permanent");
-    ns.ip("neigh add 2001:db8::7 lladdr 02:00:00:00:06:07 dev sub0 nud permanent");
+    let ns = Netns::new("onb");
+    let ip = |args: &str| ns.ip(&args.split_whitespace().collect::<Vec<_>>());
+    ip("link add sub0 type veth peer name sub0p");
+    ip("addr add 100.64.0.1/16 dev sub0");
+    ip("addr add 2001:db8::1/64 dev sub0 nodad");
+    ip("link set sub0 up");
+    ip("link set sub0p up");
+    ip("neigh add 100.64.1.7 lladdr 02:00:00:00:01:07 dev sub0 nud permanent");
+    ip("neigh add 100.64.2.9 lladdr 02:00:00:00:02:09 dev sub0 nud permanent");
+    ip("neigh add 2001:db8::7 lladdr 02:00:00:00:06:07 dev sub0 nud permanent");
     // An entry on the other end, which the route to 100.64.1.7 does not
     // use, must not be mistaken for it.
-    ns.ip("neigh add 100.64.1.8 lladdr 02:00:00:00:0f:08 dev sub0p nud permanent");
+    ip("neigh add 100.64.1.8 lladdr 02:00:00:00:0f:08 dev sub0p nud permanent");
 
-    let found = ns.run(|| {
+    let found = ns.block_on(|| {
         Box::pin(async {
             let mut found = Vec::new();
             for text in [

@@ -17,19 +17,17 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{StandIn, csrf_token, quarantined};
+use common::{StandIn, csrf_token, portal_fixture, quarantined};
 use cordon_bounded::{PARSER, cases, inputs, within};
 use cordon_portal::{App, ConnLimits, Role};
 use http_body_util::{BodyExt, Full};
 use proptest::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-const PUBLIC_URL: &str = "http://portal.isp.test:8080/";
 /// In the directory above the tools: never to be served.
 const SECRET: &str = "not for subscribers";
 /// How long the portal waits for the rest of a request here.
@@ -73,17 +71,7 @@ fn start() -> Served {
     .unwrap();
     std::fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
     let cordond = StandIn::start(dir.path(), Some(quarantined()));
-    let config = format!(
-        "subscribers:\n  prefixes: [100.64.0.0/16]\n\
-         interfaces:\n  downlink: [sub0]\n  uplink: [up0]\n\
-         walled_garden:\n  resolvers: [192.0.2.53]\n\
-         control:\n  portal_socket: {sock}\n\
-         portal:\n  public_url: {PUBLIC_URL}\n  tools_dir: {tools}\n  isp_name: Example Net\n  \
-         support: {{ phone: \"+45 70 00 00 00\", email: support@isp.test }}\n",
-        sock = cordond.path.display(),
-        tools = tools.display(),
-    );
-    let config = cordon_config::load_str(&config, Path::new("fuzz.yaml")).unwrap();
+    let config = portal_fixture(&cordond.path, &tools).load();
     let mut app = App::load(&config).unwrap();
     // A request that never completes costs its timeout: short ones keep
     // the cases quick (the production values are seconds).

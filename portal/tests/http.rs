@@ -8,8 +8,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{PUBLIC_URL, Portal, Setup, clean, csrf_token, curl, eventually, quarantined};
+use common::{PUBLIC_URL, Portal, Setup, clean, csrf_token, curl, quarantined};
 use cordon_proto::portal::{HostState, SelfReleaseOutcome};
+use cordon_testkit::eventually;
 
 fn quarantined_portal() -> Portal {
     Portal::start(Setup {
@@ -121,8 +122,8 @@ fn captive_api_follows_rfc_8908() {
     p.stand_in().set_status(Some(clean()));
     let mut doc = serde_json::Value::Null;
     eventually(
-        "the API to follow the release",
         Duration::from_secs(5),
+        "the API to follow the release",
         || {
             doc = serde_json::from_slice(&curl(&[&p.url("/api/captive")]).body).unwrap();
             doc["captive"] == false
@@ -153,7 +154,7 @@ fn the_callers_facts_are_kept_for_about_a_second() {
     assert!(asked() < 5, "the answer was reused");
     // A change shows within about a second without any press.
     p.stand_in().set_status(Some(clean()));
-    eventually("the page to follow cordond", Duration::from_secs(5), || {
+    eventually(Duration::from_secs(5), "the page to follow cordond", || {
         curl(&[&p.url("/")])
             .text()
             .contains("Your internet works normally")
@@ -516,8 +517,8 @@ fn nothing_outside_the_tools_directory_is_served() {
     }
     // The list was re-read (the link is refused, the others still there).
     eventually(
-        "the changed list is re-read",
         Duration::from_secs(10),
+        "the changed list is re-read",
         || {
             curl(&[&p.url("/")]);
             p.log().contains("leads out of the tools directory")
@@ -537,7 +538,7 @@ fn a_new_tool_appears_without_a_restart() {
         format!("{list}  - file: new.exe\n    name: {{ en: Brand new }}\n"),
     )
     .unwrap();
-    eventually("the new tool is listed", Duration::from_secs(10), || {
+    eventually(Duration::from_secs(10), "the new tool is listed", || {
         curl(&[&p.url("/")]).text().contains("Brand new")
     });
     assert_eq!(curl(&[&p.url("/tools/new.exe")]).body, b"fresh");
@@ -627,13 +628,13 @@ fn connections_per_client_are_capped() {
     let held: Vec<TcpStream> = (0..80)
         .map(|_| TcpStream::connect(p.portal).unwrap())
         .collect();
-    eventually("the cap is logged", Duration::from_secs(10), || {
+    eventually(Duration::from_secs(10), "the cap is logged", || {
         p.log().contains("cap reached")
     });
     drop(held);
     eventually(
-        "a fresh connection is served",
         Duration::from_secs(10),
+        "a fresh connection is served",
         || p.alive(),
     );
 }
@@ -734,11 +735,11 @@ fn an_operator_adds_a_language_with_one_file_and_rebrands() {
     .unwrap();
     let p = Portal::start(Setup {
         status: Some(quarantined()),
-        portal_yaml: format!(
-            "  languages: [en, es, da, fr]\n  translations_dir: {}\n  templates_dir: {}\n",
-            tr.display(),
-            tpl.display()
-        ),
+        portal: vec![
+            ("languages", "[en, es, da, fr]".into()),
+            ("translations_dir", tr.display().to_string()),
+            ("templates_dir", tpl.display().to_string()),
+        ],
         ..Setup::default()
     });
     let html = curl(&["-H", "Accept-Language: fr-CA", &p.url("/")]).text();

@@ -8,7 +8,8 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Portal, Setup, curl, eventually};
+use common::{Portal, Setup, curl};
+use cordon_testkit::eventually;
 
 /// The value of one sample line (`name{labels} value`) in `text`.
 fn sample(text: &str, series: &str) -> Option<u64> {
@@ -38,7 +39,7 @@ fn refusals_at_the_subscriber_cap_are_counted_by_reason() {
         "{}",
         public.text()
     );
-    eventually("the 404 counted", Duration::from_secs(5), || {
+    eventually(Duration::from_secs(5), "the 404 counted", || {
         sample(&scrape(&p), "cordon_portal_responses_total{class=\"4xx\"}") == Some(1)
     });
 
@@ -51,8 +52,8 @@ fn refusals_at_the_subscriber_cap_are_counted_by_reason() {
         .collect();
     let mut last = String::new();
     eventually(
-        "open + refused to account for every connection",
         Duration::from_secs(8),
+        "open + refused to account for every connection",
         || {
             last = scrape(&p);
             let open = sample(&last, "cordon_portal_connections").unwrap();
@@ -81,7 +82,7 @@ fn refusals_at_the_subscriber_cap_are_counted_by_reason() {
 
     // Freed slots show in the gauge.
     drop(held);
-    eventually("the gauge to fall to 0", Duration::from_secs(5), || {
+    eventually(Duration::from_secs(5), "the gauge to fall to 0", || {
         sample(&scrape(&p), "cordon_portal_connections") == Some(0)
     });
 }
@@ -89,7 +90,7 @@ fn refusals_at_the_subscriber_cap_are_counted_by_reason() {
 #[test]
 fn metrics_can_be_turned_off() {
     let p = Portal::start(Setup {
-        portal_yaml: "  metrics_listen: null\n".into(),
+        portal: vec![("metrics_listen", "null".into())],
         ..Setup::default()
     });
     assert_eq!(p.metrics, None);

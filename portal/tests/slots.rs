@@ -8,7 +8,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Portal, Setup, eventually};
+use common::{Portal, Setup};
+use cordon_testkit::eventually;
 
 /// `ConnLimits::default().write_timeout`.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -34,8 +35,8 @@ fn a_client_that_stops_reading_a_download_loses_its_slot() {
     let stalled = Instant::now();
     let log = || std::fs::read_to_string(&p.stderr_path).unwrap_or_default();
     eventually(
-        "the portal to drop the stalled response",
         WRITE_TIMEOUT * 3,
+        "the portal to drop the stalled response",
         || log().contains("client took nothing within the write timeout"),
     );
     assert!(stalled.elapsed() >= WRITE_TIMEOUT / 2, "dropped too early");

@@ -5,70 +5,20 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
 use std::path::Path;
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cordon_config::{Config, SubscriberAddr, load_file, load_str};
+use cordon_config::{Config, SubscriberAddr, load_file};
 use cordon_rules::{Carried, Installed, Kernel, NftCommand, render};
+use cordon_testkit::{Fixture, Netns};
 
-/// A network namespace that exists for one test.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "cl-k{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "ip netns add {name} (are you root?)");
-        Netns(name)
-    }
-
-    fn nft(&self, args: &[&str], stdin: Option<&str>) -> String {
-        use std::io::Write;
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.0, "nft"])
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut pipe = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            pipe.write_all(s.as_bytes()).unwrap();
-        }
-        drop(pipe);
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "nft {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// What the packet path does when a host tries port 25.
-    fn saw_smtp(&self, set: &str, elem: &str) {
-        self.nft(&["add", "element", "inet", "cordon", set, elem], None);
-    }
-
-    fn kernel(&self, config: &Config) -> Kernel {
-        Kernel::new(config, NftCommand::in_netns(&self.0))
-    }
+/// What the packet path does when a host tries port 25.
+fn saw_smtp(ns: &Netns, set: &str, elem: &str) {
+    ns.nft(&["add", "element", "inet", "cordon", set, elem], None);
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
+/// A `Kernel` that drives the namespace's nftables.
+fn kernel(ns: &Netns, config: &Config) -> Kernel {
+    Kernel::new(config, NftCommand::in_netns(ns.name()))
 }
 
 /// What the store would hand over: these quarantines, nothing else.
@@ -85,16 +35,16 @@ fn example() -> Config {
 
 #[test]
 fn the_example_ruleset_passes_nft_check() {
-    let ns = Netns::new("chk");
+    let ns = Netns::new("kchk");
     let text = render(&example(), &Carried::default()).unwrap();
     ns.nft(&["-c", "-f", "-"], Some(&text));
 }
 
 #[test]
 fn install_change_and_read_back() {
-    let ns = Netns::new("chg");
+    let ns = Netns::new("kchg");
     let c = example();
-    let k = ns.kernel(&c);
+    let k = kernel(&ns, &c);
     assert!(!k.exists().unwrap());
     k.install(&c, &Carried::default()).unwrap();
     assert!(k.exists().unwrap());
@@ -134,9 +84,9 @@ fn install_change_and_read_back() {
 
 #[test]
 fn reinstalling_updates_in_place_and_spares_other_tables() {
-    let ns = Netns::new("rep");
+    let ns = Netns::new("krep");
     let c = example();
-    let k = ns.kernel(&c);
+    let k = kernel(&ns, &c);
     ns.nft(
         &["-f", "-"],
         Some("table inet isp {\n chain input {\n type filter hook input priority 0; policy accept;\n tcp dport 22 counter accept comment \"ssh\"\n }\n}\n"),
@@ -151,27 +101,20 @@ fn reinstalling_updates_in_place_and_spares_other_tables() {
         Installed::Created
     );
     // What the packet path would have added: a sender and a detection meter.
-    ns.saw_smtp("smtp_recent_v4", "{ 100.64.5.5 }");
-    ns.saw_smtp("smtp_recent_v6", "{ 2001:db8:1000:5:: }");
-    ns.saw_smtp("alerted_v4", "{ 100.64.5.5 }");
+    saw_smtp(&ns, "smtp_recent_v4", "{ 100.64.5.5 }");
+    saw_smtp(&ns, "smtp_recent_v6", "{ 2001:db8:1000:5:: }");
+    saw_smtp(&ns, "alerted_v4", "{ 100.64.5.5 }");
 
     // Reload with a changed config and a changed quarantine list: the store
     // is the truth for quarantines, the config for the garden; the kernel's
     // own memory survives untouched.
     let mut changed = c.clone();
     changed.portal.redirect_port = 9090;
-    changed.walled_garden.destinations = load_str(
-        "\
-subscribers: {prefixes: [100.64.0.0/16]}
-interfaces: {downlink: [sub0], uplink: [up]}
-walled_garden: {resolvers: [192.0.2.53], destinations: [198.51.100.0/24]}
-portal: {public_url: http://portal.example/}
-",
-        Path::new("g.yaml"),
-    )
-    .unwrap()
-    .walled_garden
-    .destinations;
+    changed.walled_garden.destinations = Fixture::new()
+        .set("walled_garden.destinations", "[198.51.100.0/24]")
+        .load()
+        .walled_garden
+        .destinations;
     assert_eq!(
         k.install(&changed, &holding(vec![b, v6])).unwrap(),
         Installed::Updated
@@ -237,9 +180,9 @@ portal: {public_url: http://portal.example/}
 
 #[test]
 fn a_table_that_cannot_be_updated_in_place_is_replaced() {
-    let ns = Netns::new("old");
+    let ns = Netns::new("kold");
     let c = example();
-    let k = ns.kernel(&c);
+    let k = kernel(&ns, &c);
     // As an older release might have left it: `forward` hooked elsewhere,
     // and a chain and a set this release no longer has.
     ns.nft(
@@ -278,25 +221,18 @@ fn a_table_that_cannot_be_updated_in_place_is_replaced() {
 
 #[test]
 fn one_host_is_looked_up_without_listing_the_set() {
-    let ns = Netns::new("get");
-    let c = load_str(
-        "\
-subscribers: {prefixes: [100.64.0.0/16, 2001:db8:100::/48]}
-interfaces: {downlink: [sub0], uplink: [up]}
-walled_garden: {resolvers: [192.0.2.53]}
-portal: {public_url: http://portal.example/}
-quarantine: {quiet_period: 1h}
-",
-        Path::new("t.yaml"),
-    )
-    .unwrap();
-    let k = ns.kernel(&c);
+    let ns = Netns::new("kget");
+    let c = Fixture::new()
+        .prefixes("[100.64.0.0/16, 2001:db8:100::/48]")
+        .set("quarantine.quiet_period", "1h")
+        .load();
+    let k = kernel(&ns, &c);
     k.install(&c, &Carried::default()).unwrap();
     let host = c.subscriber_addr("100.64.1.2").unwrap();
     let v6 = c.subscriber_addr("2001:db8:100:1::2").unwrap();
     assert_eq!(k.smtp_seen(&host).unwrap(), None);
-    ns.saw_smtp("smtp_recent_v4", "{ 100.64.1.2 }");
-    ns.saw_smtp("smtp_recent_v6", "{ 2001:db8:100:1:: }");
+    saw_smtp(&ns, "smtp_recent_v4", "{ 100.64.1.2 }");
+    saw_smtp(&ns, "smtp_recent_v6", "{ 2001:db8:100:1:: }");
     let seen = k.smtp_seen(&host).unwrap().expect("present");
     assert!(seen.since_last(c.quarantine.quiet_period) < Duration::from_secs(60));
     assert!(k.smtp_seen(&v6).unwrap().is_some());

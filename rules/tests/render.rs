@@ -10,8 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cordon_config::{Config, load_file, load_str};
+use cordon_config::{Config, load_file};
 use cordon_rules::{Carried, SmtpSeen, render};
+use cordon_testkit::Fixture;
 
 fn golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -57,14 +58,15 @@ fn example_config_renders_the_reviewed_ruleset() {
 
 #[test]
 fn monitor_mode_counts_without_refusing() {
-    let src = "\
-subscribers: {prefixes: [100.64.0.0/16], ipv6_quarantine_prefix: 56}
-interfaces: {downlink: [eth1], uplink: [eth0]}
-port25: {mode: monitor}
-walled_garden: {resolvers: [192.0.2.53]}
-portal: {public_url: http://portal.example/, redirect_port: 9999}
-";
-    let c = load_str(src, Path::new("monitor.yaml")).unwrap();
+    let c = Fixture::new()
+        .section(
+            "subscribers",
+            "prefixes: [100.64.0.0/16], ipv6_quarantine_prefix: 56",
+        )
+        .section("interfaces", "downlink: [eth1], uplink: [eth0]")
+        .set("port25.mode", "monitor")
+        .set("portal.redirect_port", 9999)
+        .load();
     let text = render(&c, &Carried::default()).unwrap();
     assert!(text.contains("port 25 in monitor mode"));
     assert!(!text.contains("port 25 blocked"));
@@ -75,14 +77,11 @@ portal: {public_url: http://portal.example/, redirect_port: 9999}
 
 #[test]
 fn off_mode_still_counts_attempts() {
-    let src = "\
-subscribers: {prefixes: [100.64.0.0/16]}
-interfaces: {downlink: [eth1], uplink: [eth0]}
-port25: {mode: off}
-walled_garden: {resolvers: [192.0.2.53]}
-portal: {public_url: http://portal.example/}
-";
-    let c = load_str(src, Path::new("off.yaml")).unwrap();
+    let c = Fixture::new()
+        .prefixes("[100.64.0.0/16]")
+        .set("interfaces.downlink", "[eth1]")
+        .set("port25.mode", "off")
+        .load();
     let text = render(&c, &Carried::default()).unwrap();
     assert!(!text.contains("port 25 blocked"));
     assert!(!text.contains("monitor mode"));

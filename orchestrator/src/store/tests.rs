@@ -4,23 +4,15 @@
 
 use std::path::Path;
 
-use cordon_config::{Config, load_str};
+use cordon_config::Config;
 use cordon_proto::portal::{HostState, Reason};
+use cordon_testkit::Fixture;
 
 use super::*;
 use cordon_policy::lifecycle::{Audit, Host, Quarantined, State};
 
 fn config() -> Config {
-    load_str(
-        r#"
-subscribers: { prefixes: [100.64.0.0/16] }
-interfaces: { downlink: [sub0], uplink: [up0] }
-walled_garden: { resolvers: [192.0.2.53] }
-portal: { public_url: "http://portal.test/" }
-"#,
-        Path::new("test.yaml"),
-    )
-    .unwrap()
+    Fixture::new().prefixes("[100.64.0.0/16]").load()
 }
 
 fn quarantined(text: &str, at: i64) -> Host {

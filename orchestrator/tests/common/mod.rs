@@ -8,70 +8,26 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Polls `f` until it holds or the deadline passes.
-pub fn eventually(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("not within {within:?}: {what}");
-}
+use cordon_testkit::{Fixture, Netns, poll_until};
 
 #[derive(Debug)]
 pub struct Lab {
-    pub ns: String,
+    pub ns: Netns,
     pub dir: tempfile::TempDir,
     pub daemon: Option<Child>,
 }
 
-pub const CONFIG: &str = r#"
-subscribers: { prefixes: [100.64.0.0/16, "2001:db8::/32"] }
-interfaces: { downlink: [sub0], uplink: [up0] }
-never_quarantine: [100.64.0.1]
-walled_garden: { resolvers: [192.0.2.53] }
-portal: { public_url: "http://portal.test/", redirect_port: @PORT@ }
-quarantine: { min_hold: 1h, quiet_period: 2h }
-store: { path: @DIR@/cordon.db }
-control: { socket: @DIR@/control.sock, portal_socket: @DIR@/portal.sock }
-metrics: { listen: "127.0.0.1:9464" }
-"#;
-
 impl Lab {
     pub fn new(tag: &str) -> Lab {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let ns = format!(
-            "cl-o{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let ok = Command::new("ip")
-            .args(["netns", "add", &ns])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "ip netns add {ns} (are you root?)");
         let lab = Lab {
-            ns,
+            ns: Netns::new(&format!("o{tag}")),
             dir: tempfile::tempdir().unwrap(),
             daemon: None,
         };
-        lab.ip(&["link", "set", "lo", "up"]);
         lab.write_config(8081);
         lab
-    }
-
-    pub fn ip(&self, args: &[&str]) {
-        let ok = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "ip"])
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(ok.success());
     }
 
     pub fn config(&self) -> PathBuf {
@@ -82,11 +38,23 @@ impl Lab {
         self.dir.path().join("control.sock").display().to_string()
     }
 
+    /// The lab's config: its store and sockets in the lab's directory,
+    /// the portal's redirect on `redirect`.
+    pub fn fixture(&self, redirect: u16) -> Fixture {
+        Fixture::new()
+            .prefixes(r#"[100.64.0.0/16, "2001:db8::/32"]"#)
+            .set("interfaces.uplink", "[up0]")
+            .set("never_quarantine", "[100.64.0.1]")
+            .set("portal.public_url", "http://portal.test/")
+            .set("portal.redirect_port", redirect)
+            .section("quarantine", "min_hold: 1h, quiet_period: 2h")
+            .store_in(self.dir.path())
+            .control_in(self.dir.path())
+            .set("metrics.listen", r#""127.0.0.1:9464""#)
+    }
+
     pub fn write_config(&self, redirect: u16) {
-        let text = CONFIG
-            .replace("@DIR@", &self.dir.path().display().to_string())
-            .replace("@PORT@", &redirect.to_string());
-        std::fs::write(self.config(), text).unwrap();
+        self.fixture(redirect).write(self.dir.path());
     }
 
     /// Starts cordond and waits for its `cordond ready` line.
@@ -95,14 +63,10 @@ impl Lab {
     }
 
     pub fn start_with_env(&mut self, env: &[(&str, &str)]) {
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns,
-                env!("CARGO_BIN_EXE_cordond"),
-                "--config",
-            ])
+        let mut child = self
+            .ns
+            .command(env!("CARGO_BIN_EXE_cordond"))
+            .arg("--config")
             .arg(self.config())
             .args(["--reconcile-interval", "1s"])
             .envs(env.iter().copied())
@@ -143,14 +107,9 @@ impl Lab {
 
     pub fn wait_exit(&mut self) {
         let mut child = self.daemon.take().unwrap();
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                return;
-            }
-            assert!(Instant::now() < end, "cordond did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        poll_until(Duration::from_secs(10), "cordond to stop", || {
+            child.try_wait().unwrap()
+        });
     }
 
     pub fn cordon(&self, args: &[&str]) -> Output {
@@ -163,11 +122,7 @@ impl Lab {
     }
 
     pub fn nft(&self, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.ns, "nft"])
-            .args(args)
-            .output()
-            .unwrap()
+        self.ns.try_nft(args, None)
     }
 
     /// The kernel's quarantine set (both families), or None without the table.
@@ -226,7 +181,6 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use cordon_proto::portal::{HostState, HostStatus, Reason, Request, Response, SelfReleaseOutcome};
 use cordon_runtime::frame::{framed, recv, send};
+use cordon_testkit::{Fixture, poll_until};
 
 /// What the stand-in answers; tests change it while the portal runs.
 #[derive(Debug, Clone)]
@@ -151,8 +152,8 @@ pub struct Setup {
     pub no_cordond: bool,
     /// Files for the tools directory: (name, bytes).
     pub tools: Vec<(&'static str, Vec<u8>)>,
-    /// Extra YAML lines under `portal:`.
-    pub portal_yaml: String,
+    /// Extra `portal.` entries: (key, YAML value).
+    pub portal: Vec<(&'static str, String)>,
     /// `portal.support` as a YAML flow mapping; `None` gives a phone, an
     /// e-mail address and opening hours.
     pub support: Option<&'static str>,
@@ -199,35 +200,27 @@ impl Portal {
         std::fs::write(dir.path().join("secret.txt"), b"not for subscribers").unwrap();
 
         let cordond = (!setup.no_cordond).then(|| StandIn::start(dir.path(), setup.status.clone()));
-        let user = if nix::unistd::geteuid().is_root() {
-            "  user: cordon-portal\n"
-        } else {
-            ""
-        };
+        let mut config = portal_fixture(&dir.path().join("portal.sock"), &tools_dir)
+            .set("portal.listen", r#"["127.0.0.1:0"]"#)
+            .set("portal.redirect_port", 0)
+            .set(
+                "portal.support",
+                setup.support.unwrap_or(
+                    "{ phone: \"+45 70 00 00 00\", email: support@isp.test, hours: \"8-22\" }",
+                ),
+            );
+        if nix::unistd::geteuid().is_root() {
+            config = config.set("portal.user", "cordon-portal");
+        }
         // Metrics on a port of their own choosing: parallel portals must
         // not fight over 9465.
-        let metrics_yaml = if setup.portal_yaml.contains("metrics_listen:") {
-            ""
-        } else {
-            "  metrics_listen: \"127.0.0.1:0\"\n"
-        };
-        let config = format!(
-            "subscribers:\n  prefixes: [100.64.0.0/16]\n\
-             interfaces:\n  downlink: [sub0]\n  uplink: [up0]\n\
-             walled_garden:\n  resolvers: [192.0.2.53]\n\
-             control:\n  portal_socket: {sock}\n\
-             portal:\n  listen: [\"127.0.0.1:0\"]\n  redirect_port: 0\n  public_url: {PUBLIC_URL}\n  \
-             tools_dir: {tools}\n  isp_name: Example Net\n  \
-             support: {support}\n{user}{metrics_yaml}{extra}",
-            sock = dir.path().join("portal.sock").display(),
-            tools = tools_dir.display(),
-            extra = setup.portal_yaml,
-            support = setup.support.unwrap_or(
-                "{ phone: \"+45 70 00 00 00\", email: support@isp.test, hours: \"8-22\" }"
-            ),
-        );
-        let config_path = dir.path().join("cordon.yaml");
-        std::fs::write(&config_path, config).unwrap();
+        if !setup.portal.iter().any(|(k, _)| *k == "metrics_listen") {
+            config = config.set("portal.metrics_listen", r#""127.0.0.1:0""#);
+        }
+        for (key, value) in &setup.portal {
+            config = config.set(&format!("portal.{key}"), value);
+        }
+        let config_path = config.write(dir.path());
         let stderr_path = dir.path().join("portal.log");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
 
@@ -253,7 +246,10 @@ impl Portal {
         // The `metrics on` line comes last, when metrics are served.
         let mut addrs = Vec::new();
         let mut metrics = None;
-        let metrics_off = setup.portal_yaml.contains("metrics_listen: null");
+        let metrics_off = setup
+            .portal
+            .iter()
+            .any(|(k, v)| *k == "metrics_listen" && v == "null");
         let deadline = Instant::now() + Duration::from_secs(30);
         while addrs.len() < 2 || (metrics.is_none() && !metrics_off) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -315,17 +311,11 @@ impl Portal {
             nix::sys::signal::Signal::SIGTERM,
         )
         .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the portal did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        poll_until(
+            Duration::from_secs(15),
+            "the portal to stop on SIGTERM",
+            || self.child.try_wait().unwrap(),
+        )
     }
 }
 
@@ -400,11 +390,18 @@ pub fn parse_http(raw: &[u8]) -> Answer {
     }
 }
 
-/// Polls `check` until it holds or the deadline passes.
-pub fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+/// The config of a portal with its tools in `tools` and cordond's portal
+/// socket at `socket`: the name and support lines the pages show.
+pub fn portal_fixture(socket: &Path, tools: &Path) -> Fixture {
+    Fixture::new()
+        .prefixes("[100.64.0.0/16]")
+        .set("interfaces.uplink", "[up0]")
+        .set_path("control.portal_socket", socket)
+        .set("portal.public_url", PUBLIC_URL)
+        .set_path("portal.tools_dir", tools)
+        .set("portal.isp_name", "Example Net")
+        .set(
+            "portal.support",
+            r#"{ phone: "+45 70 00 00 00", email: support@isp.test }"#,
+        )
 }
