@@ -12,12 +12,12 @@
 use std::collections::hash_map::RandomState;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cordon_proto::portal::HostStatus;
 use hashlink::LinkedHashMap;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::facts::Facts;
 use crate::tools::ToolView;
@@ -125,8 +125,7 @@ impl FactsCache {
     }
 
     fn lock(&self) -> MutexGuard<'_, FactsInner> {
-        // Nothing panics while holding it; a poisoned map is still a map.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock()
     }
 
     /// The answer about `peer` if it is recent enough at `now`.
@@ -207,7 +206,7 @@ impl PageCache {
     }
 
     fn lock(&self) -> MutexGuard<'_, Expiring<PageKey, Page>> {
-        self.pages.lock().unwrap_or_else(|e| e.into_inner())
+        self.pages.lock()
     }
 
     /// The page for `key` rendered in `second` from the same facts and tools.
