@@ -29,12 +29,13 @@
 //! [`ServerHealth`], [`AskCache`]) take time as an argument; [`DnsblChecker`]
 //! is the async shell around them.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use cordon_proto::expiring::Expiring;
+use parking_lot::{Mutex, MutexGuard};
 use simple_dns::rdata::RData;
 use simple_dns::{CLASS, Name, Packet, PacketFlag, QCLASS, QTYPE, Question, RCODE, TYPE};
 use tokio::net::UdpSocket;
@@ -290,38 +291,31 @@ impl ServerHealth {
 }
 
 /// Which (address, zone) pairs were asked about recently. Pure.
+///
+/// No cap on the count: an address must not be asked about again within
+/// `interval` however many are asked about, and what is held is bounded by
+/// the questions of one interval (expired ones are dropped as new ones
+/// come).
 #[derive(Debug, Clone)]
 pub struct AskCache {
-    interval: Duration,
-    asked: HashMap<(IpAddr, usize), Instant>,
-    prune_above: usize,
+    asked: Expiring<(IpAddr, usize), ()>,
 }
 
 impl AskCache {
     /// Remembers questions for `interval`.
     pub fn new(interval: Duration) -> Self {
         AskCache {
-            interval,
-            asked: HashMap::new(),
-            prune_above: 1024,
+            asked: Expiring::new(interval, usize::MAX),
         }
     }
 
     /// True when `address` may be asked about `zone` now; then it is
     /// recorded as asked (so concurrent checks do not ask twice).
     pub fn claim(&mut self, address: IpAddr, zone: usize, now: Instant) -> bool {
-        if let Some(at) = self.asked.get(&(address, zone))
-            && now.saturating_duration_since(*at) < self.interval
-        {
+        if self.asked.get(&(address, zone), now).is_some() {
             return false;
         }
-        self.asked.insert((address, zone), now);
-        if self.asked.len() > self.prune_above {
-            let interval = self.interval;
-            self.asked
-                .retain(|_, at| now.saturating_duration_since(*at) < interval);
-            self.prune_above = (self.asked.len() * 2).max(1024);
-        }
+        self.asked.insert((address, zone), (), now);
         true
     }
 
@@ -470,9 +464,7 @@ impl DnsblChecker {
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
-        // Nothing panics while holding the lock; if something did, the
-        // state (a cache, a bucket) is still usable.
-        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared.lock()
     }
 
     async fn check_zone(

@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Lab;
+use cordon_proto::time::{Clock, SystemClock};
 
 /// Whether `text` holds a character that may not reach a terminal raw: C0
 /// controls but the line feed, DEL and C1 controls.
@@ -164,13 +165,6 @@ fn arf_text(addr: &str, ua: &str) -> String {
         .replace("@DATE@", &date)
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 #[test]
 fn no_control_character_reaches_the_terminal_or_the_log() {
     let mut lab = Lab::new("esc");
@@ -179,7 +173,10 @@ fn no_control_character_reaches_the_terminal_or_the_log() {
     let csv = lab.dir.path().join("feed.csv");
     std::fs::write(
         &csv,
-        format!("100.64.5.2,{},\"src{HOSTILE}\",\"ev{HOSTILE}\"\n", now()),
+        format!(
+            "100.64.5.2,{},\"src{HOSTILE}\",\"ev{HOSTILE}\"\n",
+            SystemClock.now()
+        ),
     )
     .unwrap();
     ok(&lab.cordon(&["import", csv.to_str().unwrap()]));
@@ -221,7 +218,7 @@ fn a_100000_line_csv_imports_in_seconds() {
     lab.start();
     let csv = lab.dir.path().join("big.csv");
     let mut text = String::with_capacity(100_000 * 48);
-    let now = now();
+    let now = SystemClock.now();
     for i in 0..100_000u32 {
         // Distinct addresses (one report each, under the score): IPv4 in
         // 100.64.0.0/16 past the gateway, then IPv6 subscriber prefixes.

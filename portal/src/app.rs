@@ -6,10 +6,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cordon_config::{PublicUrl, Support};
+use cordon_proto::time::Clock;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -82,6 +83,10 @@ pub struct App {
     pub csrf: Csrf,
     /// Request caps.
     pub limits: RequestLimits,
+    /// The wall clock, for what pages show ("ends in 3 days") and the time
+    /// form tokens carry: read here rather than deep inside, so a test can
+    /// set it.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A page's context: what every page shows, then the page's own values, in
@@ -100,12 +105,6 @@ macro_rules! page_context {
             $($key => $value,)*
         }
     }};
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The operating system a visitor's browser says it runs on, to open the
@@ -241,12 +240,12 @@ impl App {
         // Taken before asking: the answer is at least as old as the question.
         let asked = Instant::now();
         let ticket = match self.facts_cache.get(peer, asked) {
-            Lookup::Hit(status) => return Facts::from_status(&status, now_unix()),
+            Lookup::Hit(status) => return Facts::from_status(&status, self.clock.now()),
             Lookup::Miss(ticket) => ticket,
         };
         match self.cordond.status(peer).await {
             Ok(status) => {
-                let facts = Facts::from_status(&status, now_unix());
+                let facts = Facts::from_status(&status, self.clock.now());
                 self.facts_cache.put(peer, status, ticket, asked);
                 facts
             }
@@ -295,7 +294,7 @@ impl App {
     async fn cleanup_page(&self, peer: IpAddr, lang: &str, os: &'static str) -> Response<Body> {
         let facts = self.facts(peer).await;
         let tools = self.tools.list(lang).await;
-        let second = now_unix();
+        let second = self.clock.now();
         let now = Instant::now();
         let key = PageKey {
             peer,
@@ -396,7 +395,7 @@ impl App {
                 header_str(parts, header::ACCEPT_LANGUAGE),
             )
             .to_owned();
-        let now = now_unix();
+        let now = self.clock.now();
         if let Err(refusal) = self.csrf.verify(token.as_deref().unwrap_or(""), peer, now) {
             tracing::info!(?refusal, "self-release form refused");
             // The refusal page carries a fresh form: one more press works.

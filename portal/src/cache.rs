@@ -9,15 +9,13 @@
 //! address it is about). Both maps are bounded: a flood from many source
 //! addresses evicts the oldest entries instead of growing memory.
 
-use std::collections::hash_map::RandomState;
-use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use cordon_proto::expiring::Expiring;
 use cordon_proto::portal::HostStatus;
-use hashlink::LinkedHashMap;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::facts::Facts;
 use crate::tools::ToolView;
@@ -29,61 +27,6 @@ pub const FACTS_TTL: Duration = Duration::from_secs(1);
 pub const FACTS_CAPACITY: usize = 4096;
 /// Rendered pages remembered at once (about 9 KB each).
 pub const PAGE_CAPACITY: usize = 256;
-
-/// A map whose entries expire `ttl` after they were stored, holding at most
-/// `capacity` of them. Entries are kept in the order stored, which is also
-/// the order they expire in, so expired and surplus entries are both taken
-/// from the front.
-#[derive(Debug)]
-struct Expiring<K: Hash + Eq, V> {
-    ttl: Duration,
-    capacity: usize,
-    // SipHash with a random key: the keys are addresses a client chooses.
-    entries: LinkedHashMap<K, (Instant, V), RandomState>,
-}
-
-impl<K: Hash + Eq, V> Expiring<K, V> {
-    fn new(ttl: Duration, capacity: usize) -> Self {
-        Expiring {
-            ttl,
-            capacity,
-            entries: LinkedHashMap::with_hasher(RandomState::new()),
-        }
-    }
-
-    fn fresh(&self, stored: Instant, now: Instant) -> bool {
-        now.saturating_duration_since(stored) < self.ttl
-    }
-
-    fn get(&self, key: &K, now: Instant) -> Option<&V> {
-        self.entries
-            .get(key)
-            .filter(|(stored, _)| self.fresh(*stored, now))
-            .map(|(_, v)| v)
-    }
-
-    fn insert(&mut self, key: K, value: V, now: Instant) {
-        if self.capacity == 0 {
-            return;
-        }
-        // `insert` moves an existing key to the back: order stays by time.
-        self.entries.insert(key, (now, value));
-        while let Some((_, (stored, _))) = self.entries.front() {
-            if self.entries.len() <= self.capacity && self.fresh(*stored, now) {
-                break;
-            }
-            self.entries.pop_front();
-        }
-    }
-
-    fn remove(&mut self, key: &K) {
-        self.entries.remove(key);
-    }
-
-    fn len(&self) -> usize {
-        self.entries.len()
-    }
-}
 
 /// Proof that a lookup missed, taken before asking `cordond`: an answer
 /// asked for before a self-release must not be stored after it.
@@ -125,8 +68,7 @@ impl FactsCache {
     }
 
     fn lock(&self) -> MutexGuard<'_, FactsInner> {
-        // Nothing panics while holding it; a poisoned map is still a map.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock()
     }
 
     /// The answer about `peer` if it is recent enough at `now`.
@@ -207,7 +149,7 @@ impl PageCache {
     }
 
     fn lock(&self) -> MutexGuard<'_, Expiring<PageKey, Page>> {
-        self.pages.lock().unwrap_or_else(|e| e.into_inner())
+        self.pages.lock()
     }
 
     /// The page for `key` rendered in `second` from the same facts and tools.

@@ -11,8 +11,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 
 /// Who a connection counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,9 +108,7 @@ impl ConnLimiter {
     pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Result<ConnPermit, Full> {
         let key = ClientKey::of(ip, self.v6_prefix);
         let verdict = {
-            // A poisoned lock only means a panic elsewhere while counting;
-            // the counts themselves are still usable.
-            let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+            let mut c = self.counts.lock();
             let free = self.max_total.saturating_sub(c.total);
             let mine = c.per_client.get(&key).copied().unwrap_or(0);
             if free == 0 {
@@ -142,7 +142,7 @@ impl ConnLimiter {
 
     /// Open connections now.
     pub fn open(&self) -> usize {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner()).total
+        self.counts.lock().total
     }
 
     /// Refusals so far.
@@ -158,11 +158,7 @@ impl ConnLimiter {
 
 impl Drop for ConnPermit {
     fn drop(&mut self) {
-        let mut c = self
-            .limiter
-            .counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut c = self.limiter.counts.lock();
         c.total = c.total.saturating_sub(1);
         if let Some(n) = c.per_client.get_mut(&self.key) {
             *n = n.saturating_sub(1);

@@ -9,11 +9,11 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use cordon_proto::portal::{HostStatus, Request, Response, SelfReleaseOutcome};
 use cordon_runtime::frame::{Framed, call, framed};
+use parking_lot::Mutex;
 use tokio::net::UnixStream;
 use tokio::sync::Semaphore;
 
@@ -129,9 +129,8 @@ impl Cordond {
         }
     }
 
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Framed>> {
-        // Nothing panics while holding it; a poisoned list is still a list.
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_idle(&self) -> parking_lot::MutexGuard<'_, Vec<Framed>> {
+        self.idle.lock()
     }
 
     fn unexpected(&self, answer: &Response) -> Error {

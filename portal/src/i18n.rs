@@ -48,7 +48,7 @@ pub struct Translations {
     langs: Vec<Lang>,
     /// Keys asked for that no language has: a template asking for a message
     /// nobody wrote. Kept so a test can render every page and demand none.
-    unknown: std::sync::Mutex<BTreeSet<String>>,
+    unknown: parking_lot::Mutex<BTreeSet<String>>,
 }
 
 /// A language for the switcher: its code, its own name, whether it is shown.
@@ -108,7 +108,7 @@ impl Translations {
         }
         Ok(Translations {
             langs,
-            unknown: std::sync::Mutex::default(),
+            unknown: parking_lot::Mutex::default(),
         })
     }
 
@@ -175,21 +175,13 @@ impl Translations {
             }
         }
         tracing::warn!(lang, key, "no translation for this key in any language");
-        self.unknown
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_owned());
+        self.unknown.lock().insert(key.to_owned());
         key.to_owned()
     }
 
     /// Keys templates asked for that no language has (since startup).
     pub fn unknown_keys_seen(&self) -> Vec<String> {
-        self.unknown
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.unknown.lock().iter().cloned().collect()
     }
 
     /// Every `(language, key)` present in some language but missing in this

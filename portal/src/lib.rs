@@ -56,6 +56,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cordon_config::Config;
+use cordon_proto::time::SystemClock;
 use tokio_util::sync::CancellationToken;
 
 pub use app::{App, RequestLimits, Role};
@@ -200,6 +201,7 @@ impl App {
                 max_body_bytes: 8 * 1024,
                 body_read_timeout: Duration::from_secs(10),
             },
+            clock: Arc::new(SystemClock),
         })
     }
 }

@@ -20,12 +20,13 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response};
 use http_body_util::BodyExt;
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
@@ -136,7 +137,7 @@ impl Tools {
     }
 
     fn snapshot(&self) -> Arc<Catalog> {
-        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.current.read())
     }
 
     /// Re-reads the list if the directory changed since the last look.
@@ -160,7 +161,7 @@ impl Tools {
         match result {
             Ok(Ok(Some(catalog))) => {
                 tracing::info!(tools = catalog.tools.len(), "cleanup tools re-read");
-                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+                *self.current.write() = Arc::new(catalog);
             }
             Ok(Ok(None)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "keeping the previous tools list"),

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::{Portal, Setup, quarantined};
 use cordon_proto::portal::{HostStatus, SelfReleaseOutcome};
+use cordon_proto::time::{Clock, SystemClock};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use nix::sys::signal::{Signal, killpg};
@@ -250,7 +251,7 @@ fn axe_finds_no_violation_at_phone_size() {
         // A fixed hold: the page without the button (the portal keeps
         // cordond's answer for about a second, so wait for the new one).
         p.stand_in().set_status(Some(HostStatus {
-            until: Some(common::now() + 86_400),
+            until: Some(SystemClock.now() + 86_400),
             self_releases_left: 0,
             ..quarantined()
         }));

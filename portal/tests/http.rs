@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::{PUBLIC_URL, Portal, Setup, clean, csrf_token, curl, quarantined};
 use cordon_proto::portal::{HostState, SelfReleaseOutcome};
+use cordon_proto::time::{Clock, SystemClock};
 use cordon_testkit::eventually;
 
 fn quarantined_portal() -> Portal {
@@ -371,7 +372,7 @@ fn self_release_without_a_valid_token_is_refused() {
         "csrf=",
         "csrf=123.abc",
         "lang=en",
-        &format!("csrf={}.{}", common::now(), "0".repeat(64)),
+        &format!("csrf={}.{}", SystemClock.now(), "0".repeat(64)),
     ] {
         let a = curl(&["-X", "POST", "-d", body, &p.url("/release")]);
         assert_eq!(a.status, 403, "{body}");

@@ -7,8 +7,9 @@
 mod common;
 
 use cordon_proto::portal::{HostStatus, Reason, SelfReleaseOutcome};
+use cordon_proto::time::{Clock, SystemClock};
 
-use common::{Portal, Setup, curl, now, quarantined};
+use common::{Portal, Setup, curl, quarantined};
 
 const LANGS: [&str; 3] = ["en", "es", "da"];
 
@@ -56,7 +57,7 @@ fn assert_lacks(html: &str, lang: &str, unwanted: &str) {
 fn a_fixed_hold_says_when_and_who_set_it() {
     let status = HostStatus {
         reason: Some(Reason::Operator),
-        until: Some(now() + 3 * 86_400),
+        until: Some(SystemClock.now() + 3 * 86_400),
         self_releases_left: 0,
         ..quarantined()
     };
@@ -179,7 +180,7 @@ fn only_the_ways_of_contact_that_exist_are_offered() {
 fn short_settings_are_worded_in_seconds() {
     let status = HostStatus {
         quiet_period_s: 2,
-        last_smtp_attempt: Some(now() + 60),
+        last_smtp_attempt: Some(SystemClock.now() + 60),
         ..quarantined()
     };
     let p = Portal::start(Setup {

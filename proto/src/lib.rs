@@ -7,13 +7,15 @@
 //! carries everything else. Each message is one JSON document in a
 //! length-delimited frame (the framing is `cordon-runtime`'s).
 //!
-//! Also: [`text`], what may reach a terminal or a log, and [`time`], Unix
-//! seconds and the one clock. This crate has no runtime (no tokio, no
+//! Also: [`text`], what may reach a terminal or a log, [`time`], Unix
+//! seconds and the one clock, and [`expiring`], the time-limited map the
+//! caches share (time passed in). This crate has no runtime (no tokio, no
 //! hyper), so the pure policy crate can speak in its types.
 
 #![forbid(unsafe_code)]
 
 pub mod control;
+pub mod expiring;
 pub mod portal;
 pub mod text;
 pub mod time;

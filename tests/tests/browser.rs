@@ -28,11 +28,12 @@ use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::lab;
 use cordon_lab::addresses::{WEB_V4, mail_server_v4};
 use cordon_lab::{Host, Lab, TcpOutcome, poll_until, wait_for};
+use cordon_proto::time::{Clock, SystemClock};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use nix::sys::signal::{Signal, killpg};
@@ -139,7 +140,7 @@ fn a_spanish_browser_lands_on_the_cleanup_page_and_hears_not_yet() {
         // (Past the shortest quarantine first, so the answer is about the
         // mail, not about the hold.)
         wait_for(SHORT * 5, "the shortest quarantine to pass", || {
-            hold_until(&lab, &addr) <= unix_now()
+            hold_until(&lab, &addr) <= SystemClock.now()
         })
         .unwrap();
         zombie_sends();
@@ -456,16 +457,9 @@ fn smtp_attempts(lab: &Lab, addr: &str) -> u64 {
 }
 
 /// When the shortest quarantine ends (Unix seconds, cordond's clock).
-fn hold_until(lab: &Lab, addr: &str) -> u64 {
+fn hold_until(lab: &Lab, addr: &str) -> i64 {
     let doc = lab.show(addr).unwrap();
     doc["hold_until"]
-        .as_u64()
+        .as_i64()
         .unwrap_or_else(|| panic!("no hold_until: {doc}"))
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }

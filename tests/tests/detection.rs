@@ -14,12 +14,13 @@ mod common;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::lab;
 use cordon_config::{Action, DnsblZone};
 use cordon_lab::addresses::{RELAY_V4, mail_server_v4};
 use cordon_lab::{Lab, TcpOutcome, poll_until, wait_for};
+use cordon_proto::time::{Clock, SystemClock};
 
 const SHORT: Duration = Duration::from_secs(2);
 
@@ -90,13 +91,6 @@ fn until_quarantined(lab: &Lab, addr: &str, within: Duration) -> Duration {
         }),
     );
     start.elapsed()
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 // ---- flooding, mailing ----
@@ -206,7 +200,7 @@ fn a_zombie_that_keeps_trying_stays_in_and_one_that_stops_is_released_then_relap
     // the zombie's own pace, not synchronisation.)
     let mx: IpAddr = mail_server_v4(7).into();
     let past_hold = first["hold_until"].as_i64().unwrap() + 2;
-    while now_unix() <= past_hold {
+    while SystemClock.now() <= past_hold {
         assert_eq!(
             zombie.tcp_connect(mx, 25, SHORT).unwrap(),
             TcpOutcome::Reset
@@ -354,7 +348,7 @@ fn reports_from_csv_and_arf_quarantine_at_the_score_and_bad_lines_are_listed() {
         lab.subscriber(1).ipv4().to_string(),
         lab.subscriber(2).ipv4().to_string(),
     );
-    let t = now_unix() - 60;
+    let t = SystemClock.now() - 60;
     let csv = write(
         &lab,
         "feed.csv",

@@ -11,11 +11,12 @@
 //! meets the caps long before `EMFILE`.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cordon_runtime::frame::{Framed, recv, send};
 use cordon_runtime::limits::{Backoff, Throttle, is_exhaustion};
+use parking_lot::Mutex;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
@@ -115,9 +116,8 @@ impl ConnTable {
         self.caps
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // Nothing panics while holding it; the map is still consistent.
-        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Inner> {
+        self.conns.lock()
     }
 
     /// Admits a connection of `uid`, evicting the oldest idle connection of

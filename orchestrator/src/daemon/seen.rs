@@ -6,27 +6,34 @@
 //! per request; displays can be a second old. Decisions (self-release, the
 //! quiet checks) always ask the kernel afresh.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cordon_config::SubscriberAddr;
+use cordon_proto::expiring::Expiring;
 use cordon_rules::SmtpSeen;
+use parking_lot::Mutex;
 
 use crate::kernel::Enforcer;
 
 /// How long an answer is reused.
 const FRESH: Duration = Duration::from_secs(1);
-/// Past this many entries, expired ones are dropped before adding.
-const PRUNE_AT: usize = 4096;
-
-/// When the kernel was asked, and what it said.
-type Answer = (Instant, Option<SmtpSeen>);
+/// Answers held at once: far more units than are shown within a second
+/// (past it, the oldest answer goes and its unit's next display asks again).
+const CAPACITY: usize = 4096;
 
 /// Recent kernel answers per subscriber unit.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SeenCache {
-    entries: Arc<Mutex<HashMap<SubscriberAddr, Answer>>>,
+    entries: Arc<Mutex<Expiring<SubscriberAddr, Option<SmtpSeen>>>>,
+}
+
+impl Default for SeenCache {
+    fn default() -> Self {
+        SeenCache {
+            entries: Arc::new(Mutex::new(Expiring::new(FRESH, CAPACITY))),
+        }
+    }
 }
 
 impl SeenCache {
@@ -37,20 +44,13 @@ impl SeenCache {
         kernel: &Arc<dyn Enforcer>,
         addr: SubscriberAddr,
     ) -> Option<SmtpSeen> {
+        // Taken before asking: the answer is at least as old as the question.
         let now = Instant::now();
-        if let Ok(map) = self.entries.lock()
-            && let Some((at, seen)) = map.get(&addr)
-            && now.duration_since(*at) < FRESH
-        {
+        if let Some(seen) = self.entries.lock().get(&addr, now) {
             return *seen;
         }
         let seen = fresh(kernel, addr).await;
-        if let Ok(mut map) = self.entries.lock() {
-            if map.len() >= PRUNE_AT {
-                map.retain(|_, (at, _)| now.duration_since(*at) < FRESH);
-            }
-            map.insert(addr, (now, seen));
-        }
+        self.entries.lock().insert(addr, seen, now);
         seen
     }
 }

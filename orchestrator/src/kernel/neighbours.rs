@@ -13,10 +13,11 @@
 //! at the same time share one.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
+use parking_lot::Mutex;
 use rtnetlink::packet_core::{NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
 use rtnetlink::packet_route::route::RouteAttribute;
@@ -130,16 +131,12 @@ static DUMPS: [Mutex<Option<Arc<OnceCell<Table>>>>; 2] = [const { Mutex::new(Non
 
 async fn shared_dump(family: AddressFamily) -> Table {
     let slot = &DUMPS[usize::from(family == AddressFamily::Inet6)];
-    let cell = slot
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get_or_insert_with(Default::default)
-        .clone();
+    let cell = slot.lock().get_or_insert_with(Default::default).clone();
     cell.get_or_init(|| async {
         let table = Arc::new(dump(family).await);
         // Lookups from now on start a fresh dump; those already waiting
         // get this one.
-        let mut current = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut current = slot.lock();
         if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             *current = None;
         }

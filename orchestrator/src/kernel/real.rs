@@ -1,13 +1,14 @@
 //! The real kernel: `cordon_rules::Kernel` for nftables, ctnetlink for
 //! conntrack.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use cordon_config::{Config, SubscriberAddr};
 use cordon_rules::{
     Carried, Difference, Installed, Kernel, NftCommand, RulesError, Shape, SmtpSeen,
 };
 use ipnet::IpNet;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::{Enforcer, KernelError, conntrack};
 
@@ -33,9 +34,7 @@ impl NetKernel {
     }
 
     fn installed(&self) -> MutexGuard<'_, Option<Shape>> {
-        self.installed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.installed.lock()
     }
 
     /// Runs an install and records what the kernel then lists. A refused

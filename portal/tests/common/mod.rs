@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use cordon_proto::portal::{HostState, HostStatus, Reason, Request, Response, SelfReleaseOutcome};
+use cordon_proto::time::{Clock, SystemClock};
 use cordon_runtime::frame::{framed, recv, send};
 use cordon_testkit::{Fixture, poll_until};
 
@@ -24,17 +25,10 @@ pub struct Answers {
     pub seen: Vec<Request>,
 }
 
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 /// A quarantined subscriber: 2 hours in, 412 attempts, the last 25 minutes
 /// ago, quiet period 2 hours, ends in 3 days.
 pub fn quarantined() -> HostStatus {
-    let now = now();
+    let now = SystemClock.now();
     HostStatus {
         address: "127.0.0.1".into(),
         state: HostState::Quarantined,

@@ -41,7 +41,10 @@ use proptest::test_runner::Config;
 #[global_allocator]
 static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
 
-/// One parse at a time in a test binary (see the crate docs).
+/// One parse at a time in a test binary (see the crate docs). A std lock,
+/// not `parking_lot` as elsewhere: a thread that waits on a `parking_lot`
+/// lock may allocate (its parking slot, the global wait table), and that
+/// would be charged to the parse being measured.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// What one parse may cost.

@@ -145,7 +145,7 @@ pub(crate) async fn serve_tcp(mut stream: TcpStream, peer: SocketAddr, stats: Sh
 }
 
 fn count(stats: &Shared, peer: SocketAddr) {
-    let mut s = super::lock(stats);
+    let mut s = stats.lock();
     s.dns.queries += 1;
     *s.dns.by_source.entry(peer.ip().to_canonical()).or_default() += 1;
 }

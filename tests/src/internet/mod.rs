@@ -13,9 +13,10 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UdpSocket, UnixListener};
 
@@ -34,13 +35,6 @@ pub const READY_LINE: &str = "ready";
 
 pub(crate) type Shared = Arc<Mutex<InternetStats>>;
 
-/// The counters, even if a handler panicked while holding them.
-pub(crate) fn lock(stats: &Shared) -> MutexGuard<'_, InternetStats> {
-    stats
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 pub(crate) fn record(
     stats: &Shared,
     service: Service,
@@ -49,7 +43,7 @@ pub(crate) fn record(
     local: IpAddr,
     peer: IpAddr,
 ) {
-    lock(stats).port(service, port).record(event, local, peer);
+    stats.lock().port(service, port).record(event, local, peer);
 }
 
 /// Runs every service until SIGTERM or SIGINT. Call it inside the internet
@@ -161,7 +155,7 @@ async fn stats_loop(listener: UnixListener, stats: Shared) {
                 return;
             }
             let snapshot = {
-                let mut s = lock(&stats);
+                let mut s = stats.lock();
                 let snap = s.clone();
                 if line.trim() == "reset" {
                     *s = InternetStats::default();
