@@ -32,9 +32,10 @@ pub use error::{Shared, Source, StoreError};
 pub use handle::Store;
 pub use records::{Loaded, Record, StoredHost, StoredReport, Write};
 
-/// What a store backend must do and guarantee. The [`battery`] checks each
-/// of these against a real instance; a new backend implements this trait
-/// and runs the battery (`store_battery!`).
+/// What a store backend must do and guarantee. The battery
+/// (`store::battery`, built for tests and under the `test-battery` feature)
+/// checks each of these against a real instance; a new backend implements
+/// this trait and runs the battery (`cordon_orchestrator::store_battery!`).
 ///
 /// - **Durable before `Ok`:** [`commit`](Backend::commit) returns `Ok` only
 ///   once the writes survive a power cut (SQLite: WAL with
