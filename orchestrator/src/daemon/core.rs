@@ -711,7 +711,7 @@ impl Core {
                 let answer = match outcome {
                     Ok(()) => Err(Failure::Store(StoreError::Io {
                         path: self.store.path().to_owned(),
-                        detail: detail.clone(),
+                        source: detail.clone().into(),
                     })),
                     Err(f) => Err(f),
                 };

@@ -93,7 +93,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
             .await
             .map_err(|e| StoreError::Io {
                 path: config.store.path().to_owned(),
-                detail: e.to_string(),
+                source: Box::new(e),
             })??
     };
     let stored_reports = std::mem::take(&mut loaded.reports);

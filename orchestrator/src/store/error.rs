@@ -1,31 +1,42 @@
 //! What can go wrong with the store, and what the operator should do.
+//!
+//! No backend's own error type appears here: each variant keeps the
+//! backend's error as its [`source`](std::error::Error::source), boxed, so
+//! SQLite today and a server backend later fail through the same type and
+//! the same remedy sentences.
 
+use std::error::Error;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-/// A store failure.
+/// A backend's reason for a failure, kept whole.
+pub type Source = Box<dyn Error + Send + Sync + 'static>;
+
+/// A store failure. `path` names the store: its file, or for a server
+/// backend its address without credentials.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The file could not be opened or read as a database (not SQLite, torn,
-    /// wrong permissions). Refusing is deliberate: starting empty would lift
-    /// every quarantine.
+    /// The store could not be opened or read as a database (not SQLite,
+    /// torn, wrong permissions). Refusing is deliberate: starting empty would
+    /// lift every quarantine.
     #[error(
         "cannot read the store {path}: {source}. cordond will not start over an unreadable store (that would forget every quarantine); restore it from a backup, or move it aside to start afresh on purpose"
     )]
     Unreadable {
-        /// The file.
+        /// The store.
         path: PathBuf,
-        /// SQLite's reason.
-        source: rusqlite::Error,
+        /// The backend's reason.
+        source: Source,
     },
-    /// SQLite's integrity check found damage.
+    /// The database's own integrity check found damage.
     #[error(
         "the store {path} is corrupt ({detail}). cordond will not start over it; restore it from a backup (or try `sqlite3 {path} .recover`), or move it aside to start afresh on purpose"
     )]
     Corrupt {
-        /// The file.
+        /// The store.
         path: PathBuf,
-        /// What `PRAGMA quick_check` said.
+        /// What the check said (a report, not an error: nothing failed).
         detail: String,
     },
     /// Written by a newer cordond.
@@ -33,7 +44,7 @@ pub enum StoreError {
         "the store {path} has schema version {found}, newer than this cordond understands ({known}); run the newer cordond, or restore a backup made by this version"
     )]
     TooNew {
-        /// The file.
+        /// The store.
         path: PathBuf,
         /// Its version.
         found: i64,
@@ -42,26 +53,79 @@ pub enum StoreError {
     },
     /// A write or read failed while running (disk full, I/O error).
     #[error(
-        "the store {path} failed: {detail}; check the disk (space, errors) and the file's permissions"
+        "the store {path} failed: {source}; check the disk (space, errors) and the file's permissions"
     )]
     Io {
-        /// The file.
+        /// The store.
         path: PathBuf,
-        /// SQLite's reason (as text: one failed group commit answers
-        /// every writer in the group).
-        detail: String,
+        /// The backend's reason (one failed group commit answers every
+        /// writer in the group with the same reason, see [`Shared`]).
+        source: Source,
     },
     /// A stored record is not in the expected form.
     #[error(
-        "a record in the store {path} cannot be read ({detail}); it was written by another program or version"
+        "a record in the store {path} cannot be read ({what}: {source}); it was written by another program or version"
     )]
     BadRecord {
-        /// The file.
+        /// The store.
         path: PathBuf,
-        /// What was wrong.
-        detail: String,
+        /// Which record.
+        what: String,
+        /// Why it does not parse.
+        source: Source,
     },
-    /// The writer thread is gone (cordond is stopping).
+    /// The backend's worker is gone (cordond is stopping).
     #[error("the store's writer has stopped (cordond is shutting down)")]
     Stopped,
+}
+
+impl StoreError {
+    /// A failure while running ([`StoreError::Io`]); `source` may be an
+    /// error or, where only its text is left, a `String`.
+    pub fn io(path: impl Into<PathBuf>, source: impl Into<Source>) -> Self {
+        StoreError::Io {
+            path: path.into(),
+            source: source.into(),
+        }
+    }
+
+    /// The store could not be opened ([`StoreError::Unreadable`]).
+    pub fn unreadable(path: impl Into<PathBuf>, source: impl Into<Source>) -> Self {
+        StoreError::Unreadable {
+            path: path.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// One failure answered to many callers: a group commit fails every
+/// writer in the group for the same reason, and each keeps that reason as
+/// its source (not a copy of its text). Displays as the reason itself, and
+/// its source is the reason's source, so a chain reads as if it were the
+/// reason.
+#[derive(Debug, Clone)]
+pub struct Shared(Arc<dyn Error + Send + Sync + 'static>);
+
+impl Shared {
+    /// Shares `reason`.
+    pub fn new(reason: impl Into<Source>) -> Self {
+        Shared(Arc::from(reason.into()))
+    }
+
+    /// The reason shared (to downcast it to the backend's own type).
+    pub fn reason(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl std::fmt::Display for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Error for Shared {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.source()
+    }
 }

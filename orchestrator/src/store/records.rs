@@ -1,10 +1,29 @@
-//! How lifecycle records are laid out in the store.
+//! The backend-neutral values: what a commit carries, and how lifecycle
+//! records look when stored and loaded, whatever the backend.
 
 use cordon_config::{Config, SubscriberAddr};
 use serde::{Deserialize, Serialize};
 
 pub use cordon_policy::StoredReport;
-use cordon_policy::lifecycle::{Host, State, Unix};
+use cordon_policy::lifecycle::{Audit, Host, State, Unix};
+
+/// One change to write; a commit carries a batch of them.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Insert or replace a host's record, written at the given time (the
+    /// retention purge goes by it).
+    Host(Host, Unix),
+    /// Append to the audit trail.
+    Audit(Audit),
+    /// Keep an outside report.
+    Report(StoredReport),
+    /// Delete audit entries, reports, and clean hosts' records, older than
+    /// `before` (see [`Backend`](super::Backend) for exactly what).
+    Purge {
+        /// Unix seconds.
+        before: Unix,
+    },
+}
 
 /// A host row as stored: the address as text (checked against the config
 /// when loaded) and the record.
@@ -16,7 +35,8 @@ pub struct StoredHost {
     pub record: Record,
 }
 
-/// The JSON in a host row.
+/// A host's record as stored (SQLite keeps it as JSON, so new fields need
+/// no migration).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// The state with its data.
@@ -41,7 +61,7 @@ impl Record {
 }
 
 /// What the store held at start.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Loaded {
     /// Every host row.
     pub hosts: Vec<StoredHost>,

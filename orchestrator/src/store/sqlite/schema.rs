@@ -1,6 +1,12 @@
 //! The schema, one migration per version. `PRAGMA user_version` holds the
 //! version applied; each migration runs in the transaction that sets it.
 
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
 /// Migrations, in order: index 0 takes an empty file to version 1.
 pub(crate) const MIGRATIONS: &[&str] = &[
     // v1: hosts with a state (the record as JSON, so new fields need no
@@ -56,3 +62,33 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX reports_received ON reports (received_at);
     "#,
 ];
+
+/// Migrates the store forward to the latest version, each step in its own
+/// transaction; refuses a store from a newer cordond.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let io = |e| StoreError::io(path, e);
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(io)?;
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if version > known {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        let tx = conn.transaction().map_err(io)?;
+        tx.execute_batch(sql).map_err(io)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(io)?;
+        tx.commit().map_err(io)?;
+        tracing::info!(store = %path.display(), version = i + 1, "store schema migrated");
+    }
+    Ok(())
+}

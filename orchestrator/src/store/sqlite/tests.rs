@@ -1,46 +1,54 @@
-//! The store against real SQLite files in a temporary directory.
+//! The SQLite backend against real files in a temporary directory: the
+//! whole store battery, and what only SQLite can show (WAL, the schema
+//! version and its migrations, the append-only trigger, refusing a torn or
+//! foreign file, file modes).
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use cordon_config::Config;
-use cordon_proto::portal::{HostState, Reason};
-use cordon_testkit::Fixture;
+use futures::future::BoxFuture;
 
-use super::*;
-use cordon_policy::lifecycle::{Audit, Host, Quarantined, State};
+use super::schema::MIGRATIONS;
+use super::schema_version;
+use crate::store::battery::{Harness, audit, config, quarantined};
+use crate::store::{Loaded, Store, StoreError, Write};
 
-fn config() -> Config {
-    Fixture::new().prefixes("[100.64.0.0/16]").load()
+/// A store file in a directory of its own.
+struct File {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
-fn quarantined(text: &str, at: i64) -> Host {
-    let mut h = Host::clean(config().subscriber_addr(text).unwrap());
-    h.state = State::Quarantined(Quarantined {
-        since: at,
-        reason: Reason::Operator,
-        actor: cordon_policy::Actor::Operator("alice".into()),
-        note: "ticket".into(),
-        hold_until: at + 60,
-        until: None,
-        self_release: true,
-        relapses: 0,
-        evidence: Default::default(),
-    });
-    h
-}
-
-fn audit(h: &Host, at: i64) -> Audit {
-    Audit {
-        at,
-        addr: h.addr,
-        from: HostState::Clean,
-        to: HostState::Quarantined,
-        actor: cordon_policy::Actor::Operator("alice".into()),
-        note: "ticket".into(),
+fn file() -> File {
+    let dir = tempfile::tempdir().unwrap();
+    File {
+        path: dir.path().join("cordon.db"),
+        _dir: dir,
     }
 }
+
+impl Harness for File {
+    fn open(&self) -> BoxFuture<'_, Result<(Store, Loaded), StoreError>> {
+        Box::pin(async move { Store::open(&self.path) })
+    }
+
+    fn refuse_host<'a>(&'a self, address: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let name = address.replace(['.', ':', '/'], "_");
+            rusqlite::Connection::open(&self.path)
+                .unwrap()
+                .execute_batch(&format!(
+                    "CREATE TRIGGER refuse_{name} BEFORE INSERT ON hosts
+                     WHEN new.address = '{address}'
+                     BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+                ))
+                .unwrap();
+        })
+    }
+}
+
+crate::store_battery!(file());
 
 #[tokio::test]
 async fn a_new_store_is_migrated_to_the_latest_version_in_wal_mode() {
@@ -72,23 +80,6 @@ async fn a_new_store_is_migrated_to_the_latest_version_in_wal_mode() {
 }
 
 #[tokio::test]
-async fn history_is_newest_first_and_filters_by_address() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open(&dir.path().join("c.db")).unwrap();
-    let a = quarantined("100.64.1.7", 1);
-    let b = quarantined("100.64.1.8", 2);
-    store
-        .write(vec![Write::Audit(audit(&a, 1)), Write::Audit(audit(&b, 2))])
-        .await
-        .unwrap();
-    let all = store.history(None, 10).await.unwrap();
-    assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), vec![2, 1]);
-    let only = store.history(Some("100.64.1.7".into()), 10).await.unwrap();
-    assert_eq!(only.len(), 1);
-    assert_eq!(only[0].address, "100.64.1.7");
-}
-
-#[tokio::test]
 async fn the_audit_trail_is_append_only() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
@@ -100,40 +91,6 @@ async fn the_audit_trail_is_append_only() {
     assert!(upd.unwrap_err().to_string().contains("append-only"));
     let del = conn.execute("DELETE FROM audit", []);
     assert!(del.unwrap_err().to_string().contains("append-only"));
-}
-
-#[tokio::test]
-async fn retention_purge_removes_old_audit_and_clean_records_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.db");
-    let (store, _) = Store::open(&path).unwrap();
-    let old = quarantined("100.64.1.7", 10);
-    let mut old_clean = Host::clean(config().subscriber_addr("100.64.1.9").unwrap());
-    old_clean.self_releases = vec![5];
-    let new = quarantined("100.64.1.8", 1000);
-    store
-        .write(vec![
-            Write::Host(old.clone(), 10),
-            Write::Host(old_clean, 10),
-            Write::Host(new.clone(), 1000),
-            Write::Audit(audit(&old, 10)),
-            Write::Audit(audit(&new, 1000)),
-        ])
-        .await
-        .unwrap();
-    store
-        .write(vec![Write::Purge { before: 500 }])
-        .await
-        .unwrap();
-    let left = store.history(None, 10).await.unwrap();
-    assert_eq!(left.len(), 1);
-    assert_eq!(left[0].at, 1000);
-    drop(store);
-    let (_s, loaded) = Store::open(&path).unwrap();
-    let mut names: Vec<_> = loaded.hosts.iter().map(|h| h.address.clone()).collect();
-    names.sort();
-    // The old quarantine is still in force, so it stays; the clean one goes.
-    assert_eq!(names, vec!["100.64.1.7", "100.64.1.8"]);
 }
 
 #[test]
@@ -198,39 +155,6 @@ fn a_store_from_a_newer_cordond_is_refused() {
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
 }
 
-#[tokio::test]
-async fn reports_are_kept_reloaded_and_purged_with_the_audit_trail() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.db");
-    let (store, _) = Store::open(&path).unwrap();
-    let report = |at: i64, id: Option<&str>| StoredReport {
-        unit: "100.64.1.7".into(),
-        address: "100.64.1.7".into(),
-        at,
-        received_at: at,
-        source: "fbl".into(),
-        evidence: "spam".into(),
-        message_id: id.map(String::from),
-        weight: 1,
-        counted: true,
-    };
-    store
-        .write(vec![
-            Write::Report(report(10, Some("<1@x>"))),
-            Write::Report(report(1000, None)),
-        ])
-        .await
-        .unwrap();
-    assert_eq!(store.reports().await.unwrap().len(), 2);
-    store
-        .write(vec![Write::Purge { before: 500 }])
-        .await
-        .unwrap();
-    drop(store);
-    let (_s, loaded) = Store::open(&path).unwrap();
-    assert_eq!(loaded.reports, vec![report(1000, None)]);
-}
-
 /// The permission bits of a file, in octal as `chmod` writes them.
 fn mode_of(path: &Path) -> String {
     use std::os::unix::fs::PermissionsExt;
@@ -260,4 +184,93 @@ async fn the_store_and_its_wal_are_private_to_cordond_whatever_the_umask() {
     for file in ["cordon.db", "cordon.db-wal", "cordon.db-shm", "fresh.db"] {
         assert_eq!(mode_of(&dir.path().join(file)), "600", "{file}");
     }
+}
+
+#[tokio::test]
+async fn a_store_of_the_first_schema_version_is_migrated_with_its_records() {
+    let f = file();
+    // A store as the first cordond left it: version 1, a quarantine and
+    // its audit entry, and no reports table yet.
+    let h = quarantined("100.64.1.7", 100);
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch("PRAGMA user_version = 1;").unwrap();
+        let record = serde_json::to_string(&crate::store::Record::of(&h)).unwrap();
+        conn.execute(
+            "INSERT INTO hosts (address, state, record, updated_at) VALUES ('100.64.1.7', 'quarantined', ?1, 100)",
+            [record],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO audit (at, address, from_state, to_state, actor, note)
+             VALUES (100, '100.64.1.7', 'clean', 'quarantined', 'alice', 'ticket');",
+        )
+        .unwrap();
+    }
+    let (store, loaded) = Store::open(&f.path).unwrap();
+    assert_eq!(
+        schema_version(&f.path).unwrap(),
+        Some(i64::try_from(MIGRATIONS.len()).unwrap())
+    );
+    assert_eq!(loaded.into_hosts(&config()).0, vec![h.clone()]);
+    assert_eq!(store.history(None, 10).await.unwrap()[0].note, "ticket");
+    // What the later versions added works on the migrated file.
+    store
+        .write(vec![Write::Report(crate::store::StoredReport {
+            unit: "100.64.1.7".into(),
+            address: "100.64.1.7".into(),
+            at: 200,
+            received_at: 200,
+            source: "fbl".into(),
+            evidence: "spam".into(),
+            message_id: None,
+            weight: 1,
+            counted: true,
+        })])
+        .await
+        .unwrap();
+    assert_eq!(store.reports().await.unwrap().len(), 1);
+}
+
+/// Walks an error's sources to the first of type `T`.
+fn find_source<T: std::error::Error + 'static>(err: &StoreError) -> Option<&T> {
+    let mut next = std::error::Error::source(err);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(found) = e
+            .downcast_ref::<crate::store::Shared>()
+            .and_then(|shared| shared.reason().downcast_ref::<T>())
+        {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_failed_commit_keeps_sqlites_reason_for_every_writer_in_the_group() {
+    let f = file();
+    let (store, _) = Store::open(&f.path).unwrap();
+    f.refuse_host("100.64.1.7").await;
+    let h = quarantined("100.64.1.7", 1);
+    let err = store.write(vec![Write::Host(h, 1)]).await.unwrap_err();
+    let reason: &rusqlite::Error = find_source(&err).expect("SQLite's error is the source");
+    assert!(
+        reason.to_string().contains("refused by the test"),
+        "{reason}"
+    );
+    assert!(err.to_string().contains("refused by the test"), "{err}");
+    assert!(err.to_string().contains("check the disk"), "{err}");
+}
+
+#[test]
+fn an_unreadable_file_keeps_sqlites_reason() {
+    let f = file();
+    std::fs::write(&f.path, vec![0x5au8; 8192]).unwrap();
+    let err = Store::open(&f.path).unwrap_err();
+    assert!(find_source::<rusqlite::Error>(&err).is_some(), "{err:?}");
 }

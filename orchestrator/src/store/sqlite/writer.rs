@@ -1,0 +1,116 @@
+//! The writer thread: it owns the write connection and commits whatever is
+//! queued in one transaction (group commit).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, params};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{Record, Shared, StoreError, Write};
+
+/// One caller's batch, and where to answer.
+pub(super) struct Job {
+    pub(super) writes: Vec<Write>,
+    pub(super) reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("writes", &self.writes.len())
+            .finish()
+    }
+}
+
+/// Largest group of queued jobs committed in one transaction.
+const GROUP: usize = 512;
+
+/// Starts the writer thread on `conn`; the queue to it closes (and the
+/// thread ends) when every sender is dropped.
+pub(super) fn start(conn: Connection, path: &Path) -> Result<mpsc::Sender<Job>, StoreError> {
+    let (tx, rx) = mpsc::channel(4096);
+    let writer_path = path.to_owned();
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || writer(conn, rx, writer_path))
+        .map_err(|e| StoreError::io(path, format!("cannot start the writer thread: {e}")))?;
+    Ok(tx)
+}
+
+/// The writer: takes every queued job (up to [`GROUP`]), commits them in one
+/// transaction, answers each. One fsync for many quarantines is what lets
+/// hundreds of parallel requests finish quickly with synchronous = FULL.
+fn writer(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, path: PathBuf) {
+    while let Some(first) = jobs.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = commit(&mut conn, &group).map_err(Shared::new);
+        for job in group {
+            let answer = result
+                .clone()
+                .map_err(|reason| StoreError::io(&path, reason));
+            let _ = job.reply.send(answer);
+        }
+    }
+}
+
+fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    // Cached statements: an import writes two rows per report, and parsing
+    // the SQL for each row was a tenth of cordond's time (measured with
+    // perf on a 100 000-report import).
+    for write in group.iter().flat_map(|j| &j.writes) {
+        match write {
+            Write::Host(host, at) => {
+                let json = serde_json::to_string(&Record::of(host))
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                tx.prepare_cached(
+                    "INSERT INTO hosts (address, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (address) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4",
+                )?
+                .execute(params![
+                    host.addr.to_string(),
+                    host.state.kind().as_str(),
+                    json,
+                    at
+                ])?;
+            }
+            Write::Audit(a) => {
+                tx.prepare_cached("INSERT INTO audit (at, address, from_state, to_state, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![a.at, a.addr.to_string(), a.from.as_str(), a.to.as_str(), a.actor.name(), a.note])?;
+            }
+            Write::Report(r) => {
+                tx.prepare_cached("INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![
+                        r.unit,
+                        r.address,
+                        r.at,
+                        r.received_at,
+                        r.source,
+                        r.evidence,
+                        r.message_id,
+                        r.weight,
+                        r.counted
+                    ])?;
+            }
+            Write::Purge { before } => {
+                tx.execute(
+                    "UPDATE purge_horizon SET before = ?1 WHERE id = 1",
+                    [before],
+                )?;
+                tx.execute("DELETE FROM audit WHERE at < ?1", [before])?;
+                tx.execute("DELETE FROM reports WHERE received_at < ?1", [before])?;
+                tx.execute(
+                    "DELETE FROM hosts WHERE state = 'clean' AND updated_at < ?1",
+                    [before],
+                )?;
+                tx.execute("UPDATE purge_horizon SET before = 0 WHERE id = 1", [])?;
+            }
+        }
+    }
+    tx.commit()
+}
