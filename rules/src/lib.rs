@@ -27,6 +27,7 @@ mod kernel;
 mod layout;
 pub mod names;
 mod nft;
+mod plan;
 mod render;
 
 pub use drift::{Difference, Shape};
