@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use nftables::schema::Nftables;
 
 use crate::drift::Shape;
+use crate::dump;
 use crate::elements::{Carried, Listed, Listing, SmtpSeen, seen_from_text};
 use crate::error::RulesError;
 use crate::layout::Layout;
@@ -81,20 +82,14 @@ impl Kernel {
         }
     }
 
-    /// The live table's shape (chains, rules, set definitions; no
-    /// elements), for comparison with the one recorded after an install;
-    /// `None` without a table. One small listing whatever the number of
-    /// hosts.
+    /// The live table's shape (chains, rules, set definitions and any
+    /// other object; no elements), for comparison with the one recorded
+    /// after an install; `None` without a table. Read from the kernel over
+    /// netlink, which never sends set elements for it (see [`crate::dump`]
+    /// for why not `nft`): as quick at 100 000 hosts as at none.
     pub fn shape(&self) -> Result<Option<Shape>, RulesError> {
-        let Some(out) = self.listing()? else {
-            return Ok(None);
-        };
-        Shape::from_listing(&out)
-            .map(Some)
-            .map_err(|source| RulesError::BadAnswer {
-                what: "read the table's shape".to_owned(),
-                source,
-            })
+        let objects = dump::table(self.nft.netns(), &self.table)?;
+        Ok(Shape::from_dump(&objects))
     }
 
     /// `nft -j -t list table` of our table; `None` without one. `-t`
