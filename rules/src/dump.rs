@@ -88,8 +88,12 @@ fn one_generation(socket: &Socket, table: &str) -> io::Result<Option<Vec<Dumped>
         GET_FLOWTABLE,
     ] {
         let filter = matches!(kind, GET_RULE | GET_SET | GET_OBJ | GET_FLOWTABLE);
-        let Some(objects) = dump(socket, kind, filter.then_some(table))? else {
-            return Ok(None);
+        let objects = match dump(socket, kind, filter.then_some(table)) {
+            Ok(Some(objects)) => objects,
+            Ok(None) => return Ok(None),
+            // A dump filtered by a table that is not there.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(Vec::new())),
+            Err(e) => return Err(e),
         };
         out.extend(
             objects
