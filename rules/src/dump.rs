@@ -73,6 +73,25 @@ pub(crate) fn table(netns: Option<&str>, table: &str) -> Result<Vec<Dumped>, Rul
     }
 }
 
+/// Whether the `inet` table `table` is in the kernel: one dump of the
+/// tables, read again (a few times) when the kernel marks it interrupted.
+pub(crate) fn has_table(netns: Option<&str>, table: &str) -> Result<bool, RulesError> {
+    let fail = |source: io::Error| RulesError::Netlink {
+        what: "look for the table over netlink".to_owned(),
+        source,
+    };
+    let socket = open(netns).map_err(fail)?;
+    for _ in 0..=CHANGED_RETRIES {
+        if let Some(tables) = dump(&socket, GET_TABLE, None).map_err(fail)? {
+            return Ok(tables.iter().any(|t| in_table(t, table)));
+        }
+    }
+    Err(fail(io::Error::new(
+        io::ErrorKind::Interrupted,
+        "the ruleset kept changing while the tables were listed",
+    )))
+}
+
 /// The dumps, or `None` when the ruleset's generation changed meanwhile.
 fn one_generation(socket: &Socket, table: &str) -> io::Result<Option<Vec<Dumped>>> {
     let before = generation(socket)?;

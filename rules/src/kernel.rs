@@ -46,9 +46,11 @@ impl Kernel {
         &self.table
     }
 
-    /// Whether the table is in the kernel.
+    /// Whether the table is in the kernel. Asked over netlink: `nft`
+    /// 1.0.6 would fetch every set element to answer (see [`crate::dump`]),
+    /// and the 30 s reconcile asks each time.
     pub fn exists(&self) -> Result<bool, RulesError> {
-        Ok(self.layout()?.is_some())
+        dump::has_table(self.nft.netns(), &self.table)
     }
 
     /// Puts the table for `config` into the kernel, in one transaction
