@@ -4,15 +4,19 @@
 //! Why a recorded listing rather than the rendered text: `nft` normalises
 //! what it is given (`tcp dport 25` becomes a payload match, `filter` a
 //! priority number, set flags lose `dynamic`), and re-implementing that
-//! would drift from nft's own rules. So the installer lists the table the
-//! moment after its own transaction (`nft -j -t list table`: chains, rules
-//! and set definitions, no elements) and keeps that [`Shape`]; a later
-//! listing is compared with it. What legitimately changes at run time is
+//! would drift from nft's own rules. So the installer reads the table the
+//! moment after its own transaction (chains, rules and set definitions, no
+//! elements; from the kernel over netlink, see [`crate::dump`]) and keeps
+//! that [`Shape`]; a later reading is compared with it. (A shape can also
+//! be made from an `nft -j list table` answer, [`Shape::from_listing`];
+//! the two kinds are not comparable with each other.) What legitimately changes at run time is
 //! left out of a shape: set elements (quarantines, meters), rule counters'
 //! packet and byte counts, and the kernel's handles, which every reinstall
 //! renumbers.
 
 use std::collections::BTreeMap;
+
+pub(crate) use netlink::attributes;
 use std::fmt;
 
 use serde_json::Value;
@@ -304,6 +308,8 @@ fn zero_counters(v: &mut Value) {
         _ => {}
     }
 }
+
+mod netlink;
 
 #[cfg(test)]
 mod tests;

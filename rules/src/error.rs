@@ -31,6 +31,15 @@ pub enum RulesError {
         /// The parse error.
         source: serde_json::Error,
     },
+    /// The kernel's nf_tables could not be asked over netlink (reading the
+    /// table's definition). Needs CAP_NET_ADMIN in the table's namespace.
+    #[error("cannot {what} (does cordond hold CAP_NET_ADMIN?): {source}")]
+    Netlink {
+        /// What was being done.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A bug: the ruleset template failed to render.
     #[error("cannot render the ruleset: {0}")]
     Template(#[from] minijinja::Error),

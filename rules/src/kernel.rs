@@ -1,23 +1,23 @@
-//! Cordon's table in one kernel: installed or updated in place in one
-//! transaction, its sets changed in batches and read back, its shape
-//! listed for comparison (every call is one `nft` process, see [`crate::nft`]).
+//! Cordon's table in one kernel: the executor of [`crate::plan`]. It reads
+//! what a plan needs from the live table (its layout, some sets), runs the
+//! planned script as one transaction, changes elements in batches, reads
+//! sets back and lists the table's shape for comparison (every call is one
+//! `nft` process, see [`crate::nft`]).
 
-use std::borrow::Cow;
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use cordon_config::{Config, SubscriberAddr};
 use ipnet::IpNet;
-use nftables::schema::{Element, NfCmd, NfListObject, NfObject, Nftables};
-use nftables::types::NfFamily;
+use nftables::schema::Nftables;
 
 use crate::drift::Shape;
-use crate::elements::{Carried, Listed, Listing, SmtpSeen, nft_text, seen_from_text, to_expr};
+use crate::dump;
+use crate::elements::{Carried, Listed, Listing, SmtpSeen, seen_from_text};
 use crate::error::RulesError;
-use crate::layout::{Layout, chains_in, same_definition};
+use crate::layout::Layout;
 use crate::names::{self, set_for, set_name};
 use crate::nft::NftCommand;
-use crate::render::{Members, SetSpec, render, render_with, sets};
+use crate::plan;
 
 /// Cordon's table in one kernel.
 #[derive(Debug, Clone)]
@@ -46,9 +46,11 @@ impl Kernel {
         &self.table
     }
 
-    /// Whether the table is in the kernel.
+    /// Whether the table is in the kernel. Asked over netlink: `nft`
+    /// 1.0.6 would fetch every set element to answer (see [`crate::dump`]),
+    /// and the 30 s reconcile asks each time.
     pub fn exists(&self) -> Result<bool, RulesError> {
-        Ok(self.layout()?.is_some())
+        dump::has_table(self.nft.netns(), &self.table)
     }
 
     /// Puts the table for `config` into the kernel, in one transaction
@@ -65,54 +67,38 @@ impl Kernel {
     /// Cordon's own sets are brought to `carried` and the config by adding
     /// and deleting only the difference.
     pub fn install(&self, config: &Config, carried: &Carried) -> Result<Installed, RulesError> {
-        let Some(live) = self.layout()? else {
-            self.nft.run(
-                &["-f", "-"],
-                Some(&render(config, carried)?),
-                "install the ruleset",
-            )?;
+        let Some(layout) = self.layout()? else {
+            self.run_script(&plan::create(config, carried)?, "install the ruleset")?;
             return Ok(Installed::Created);
         };
-        match self.update(config, carried, &live) {
+        let reads = plan::update_reads(config, &layout);
+        let live = self.read(layout, &reads)?;
+        let script = plan::update(config, carried, &live)?;
+        match self.run_script(&script, "update the ruleset in place") {
             Ok(()) => Ok(Installed::Updated),
             Err(RulesError::Refused { stderr, .. }) => {
-                self.replace(config, carried, &live)?;
+                self.replace(config, carried, live.layout)?;
                 Ok(Installed::Replaced { refusal: stderr })
             }
             Err(e) => Err(e),
         }
     }
 
-    /// The live table's shape (chains, rules, set definitions; no
-    /// elements), for comparison with the one recorded after an install;
-    /// `None` without a table. One small listing whatever the number of
-    /// hosts.
+    /// The live table's shape (chains, rules, set definitions and any
+    /// other object; no elements), for comparison with the one recorded
+    /// after an install; `None` without a table. Read from the kernel over
+    /// netlink, which never sends set elements for it (see [`crate::dump`]
+    /// for why not `nft`): as quick at 100 000 hosts as at none.
     pub fn shape(&self) -> Result<Option<Shape>, RulesError> {
-        let Some(out) = self.listing()? else {
-            return Ok(None);
-        };
-        Shape::from_listing(&out)
-            .map(Some)
-            .map_err(|source| RulesError::BadAnswer {
-                what: "read the table's shape".to_owned(),
-                source,
-            })
+        let objects = dump::table(self.nft.netns(), &self.table)?;
+        Ok(Shape::from_dump(&objects))
     }
 
     /// `nft -j -t list table` of our table; `None` without one. `-t`
-    /// leaves set elements out: the answer is small whatever the number of
-    /// hosts.
+    /// leaves set elements out of the answer.
     fn listing(&self) -> Result<Option<String>, RulesError> {
         let args = ["-j", "-t", "list", "table", "inet", &self.table];
-        match self.nft.run(&args, None, "list the table") {
-            Ok(out) => Ok(Some(out)),
-            Err(RulesError::Refused { stderr, .. })
-                if stderr.contains("No such file or directory") =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+        absent_as_none(self.nft.run(&args, None, "list the table"))
     }
 
     /// Deletes the live table and creates it for `config` in one
@@ -122,15 +108,8 @@ impl Kernel {
     /// declares (flowtables, named counters) put into its table.
     pub fn install_anew(&self, config: &Config, carried: &Carried) -> Result<(), RulesError> {
         match self.layout()? {
-            Some(live) => self.replace(config, carried, &live),
-            None => self
-                .nft
-                .run(
-                    &["-f", "-"],
-                    Some(&render(config, carried)?),
-                    "install the ruleset",
-                )
-                .map(drop),
+            Some(layout) => self.replace(config, carried, layout),
+            None => self.run_script(&plan::create(config, carried)?, "install the ruleset"),
         }
     }
 
@@ -145,111 +124,46 @@ impl Kernel {
         Layout::from_listing(&out, what).map(Some)
     }
 
-    /// The in-place update described at [`Kernel::install`].
-    fn update(&self, config: &Config, carried: &Carried, live: &Layout) -> Result<(), RulesError> {
-        let kept: Vec<String> = sets(config, &Carried::default())
-            .into_iter()
-            .filter(|want| {
-                live.sets.iter().any(|l| {
-                    l.name == want.name
-                        && l.comment.as_deref() == Some(want.comment)
-                        && same_definition(&want.definition, l)
-                })
-            })
-            .map(|want| want.name)
-            .collect();
-        let is_kept = |name: &str| kept.iter().any(|k| k == name);
-
-        // Recent SMTP attempts are carried only into a set made anew (its
-        // timeout, the quiet period, changed).
-        let mut carried = carried.clone();
-        carried.smtp_recent = self.recent_in(live, names::SMTP_RECENT, |name| !is_kept(name))?;
-        carried.smtp_held = self.recent_in(live, names::SMTP_HELD, |name| !is_kept(name))?;
-        let wanted = sets(config, &carried);
-        let (keep, declare): (Vec<SetSpec>, Vec<SetSpec>) =
-            wanted.into_iter().partition(|s| is_kept(&s.name));
-        let table_text = render_with(config, &declare)?;
-
-        let t = &self.table;
-        let mut text = String::new();
-        for chain in &live.chains {
-            text.push_str(&format!("flush chain inet {t} {chain}\n"));
+    /// Reads the sets `reads` names from the live table of `layout`.
+    fn read(&self, layout: Layout, reads: &plan::Reads) -> Result<plan::Live, RulesError> {
+        let mut live = plan::Live {
+            layout,
+            ..plan::Live::default()
+        };
+        for set in &reads.members {
+            live.members
+                .insert(set.clone(), self.read_set(set, |l| l.net())?);
         }
-        let new_chains = chains_in(&table_text);
-        for chain in live
-            .chains
-            .iter()
-            .filter(|c| !new_chains.contains(&c.as_str()))
-        {
-            text.push_str(&format!("delete chain inet {t} {chain}\n"));
+        for set in &reads.meters {
+            live.meters
+                .insert(set.clone(), self.read_set(set, |l| l.seen())?);
         }
-        for set in live.sets.iter().filter(|l| !is_kept(&l.name)) {
-            text.push_str(&format!("delete set inet {t} {}\n", set.name));
-        }
-        text.push_str(&table_text);
-        for set in keep {
-            let Members::Prefixes(want) = set.members else {
-                continue; // a kept meter keeps what the kernel counted
-            };
-            let want: BTreeSet<IpNet> = want.into_iter().collect();
-            let have: BTreeSet<IpNet> =
-                self.read_set(&set.name, |l| l.net())?.into_iter().collect();
-            let stale: Vec<String> = have.difference(&want).map(nft_text).collect();
-            let missing: Vec<String> = want.difference(&have).map(nft_text).collect();
-            for (verb, list) in [("delete", stale), ("add", missing)] {
-                if !list.is_empty() {
-                    text.push_str(&format!(
-                        "{verb} element inet {t} {} {{ {} }}\n",
-                        set.name,
-                        list.join(", ")
-                    ));
-                }
-            }
-        }
-        self.nft
-            .run(&["-f", "-"], Some(&text), "update the ruleset in place")
-            .map(drop)
+        Ok(live)
     }
 
-    /// The recent SMTP attempts held by those of the live table's `base`
-    /// sets (`smtp_recent`, `smtp_held`) that `wanted` names.
-    fn recent_in(
+    /// The replacement planned by [`plan::replace`], run.
+    fn replace(
         &self,
-        live: &Layout,
-        base: &str,
-        wanted: impl Fn(&str) -> bool,
-    ) -> Result<Vec<SmtpSeen>, RulesError> {
-        let mut out = Vec::new();
-        for v4 in [true, false] {
-            let name = set_name(base, v4);
-            if wanted(&name) && live.sets.iter().any(|l| l.name == name) {
-                out.extend(self.read_set(&name, |l| l.seen())?);
-            }
-        }
-        Ok(out)
+        config: &Config,
+        carried: &Carried,
+        layout: Layout,
+    ) -> Result<(), RulesError> {
+        let reads = plan::replace_reads(&layout);
+        let live = self.read(layout, &reads)?;
+        self.run_script(
+            &plan::replace(config, carried, &live)?,
+            "replace the ruleset",
+        )
     }
 
-    /// Deletes the table and creates it again in one transaction, carrying
-    /// the recent SMTP attempts over: the way out when the live table cannot
-    /// be updated in place (a base chain's hook or type differs, as after an
-    /// upgrade that changed them).
-    fn replace(&self, config: &Config, carried: &Carried, live: &Layout) -> Result<(), RulesError> {
-        let mut carried = carried.clone();
-        carried.smtp_recent = self.recent_in(live, names::SMTP_RECENT, |_| true)?;
-        carried.smtp_held = self.recent_in(live, names::SMTP_HELD, |_| true)?;
-        let mut text = format!("add table inet {0}\ndelete table inet {0}\n", self.table);
-        text.push_str(&render(config, &carried)?);
-        self.nft
-            .run(&["-f", "-"], Some(&text), "replace the ruleset")
-            .map(drop)
+    /// Runs an `nft -f` script: one transaction.
+    fn run_script(&self, text: &str, what: &str) -> Result<(), RulesError> {
+        self.nft.run(&["-f", "-"], Some(text), what).map(drop)
     }
 
     /// Removes Cordon's table (and nothing else).
     pub fn remove(&self) -> Result<(), RulesError> {
-        let text = format!("add table inet {0}\ndelete table inet {0}\n", self.table);
-        self.nft
-            .run(&["-f", "-"], Some(&text), "remove the table")
-            .map(drop)
+        self.run_script(&plan::remove(&self.table), "remove the table")
     }
 
     /// Adds and removes quarantines in one transaction.
@@ -258,66 +172,23 @@ impl Kernel {
         add: &[SubscriberAddr],
         remove: &[SubscriberAddr],
     ) -> Result<(), RulesError> {
-        let mut cmds = Vec::new();
-        for base in [names::QUARANTINED, names::QUARANTINED_RANGES] {
-            let placed = |list| names::placed_in(base, list, self.ipv6_unit);
-            cmds.extend(self.element_commands(base, &placed(add), &placed(remove)));
-        }
-        self.apply(cmds, "change quarantined hosts")
+        let batch = plan::change_quarantined(&self.table, self.ipv6_unit, add, remove);
+        self.apply(batch, "change quarantined hosts")
     }
 
     /// Adds and removes walled-garden addresses in one transaction.
     pub fn change_garden(&self, add: &[IpNet], remove: &[IpNet]) -> Result<(), RulesError> {
-        let cmds = self.element_commands(names::GARDEN, add, remove);
-        self.apply(cmds, "change the walled garden")
+        let batch = plan::change_garden(&self.table, add, remove);
+        self.apply(batch, "change the walled garden")
     }
 
-    /// Deletions, then additions, of elements in the `_v4` and `_v6` sets
-    /// named `base`.
-    fn element_commands(
-        &self,
-        base: &str,
-        add: &[IpNet],
-        remove: &[IpNet],
-    ) -> Vec<NfObject<'static>> {
-        let mut cmds = Vec::new();
-        for (list, adding) in [(remove, false), (add, true)] {
-            for v4 in [true, false] {
-                let elem: Vec<_> = list
-                    .iter()
-                    .filter(|n| matches!(n, IpNet::V4(_)) == v4)
-                    .map(to_expr)
-                    .collect();
-                if elem.is_empty() {
-                    continue;
-                }
-                let element = NfListObject::Element(Element {
-                    family: NfFamily::INet,
-                    table: Cow::Owned(self.table.clone()),
-                    name: Cow::Owned(set_name(base, v4)),
-                    elem: Cow::Owned(elem),
-                });
-                cmds.push(NfObject::CmdObject(if adding {
-                    NfCmd::Add(element)
-                } else {
-                    NfCmd::Delete(element)
-                }));
-            }
+    /// Applies a batch of element commands in one transaction (none:
+    /// nothing to do).
+    fn apply(&self, batch: Option<Nftables<'_>>, what: &str) -> Result<(), RulesError> {
+        match batch {
+            Some(batch) => self.nft.apply_json(&batch, what),
+            None => Ok(()),
         }
-        cmds
-    }
-
-    /// Applies element commands in one transaction (none: nothing to do).
-    fn apply(&self, cmds: Vec<NfObject<'static>>, what: &str) -> Result<(), RulesError> {
-        if cmds.is_empty() {
-            return Ok(());
-        }
-        self.nft.apply_json(
-            &Nftables {
-                objects: Cow::Owned(cmds),
-            },
-            what,
-        )
     }
 
     /// Every quarantine in the kernel's sets, as the prefixes quarantined
@@ -387,15 +258,8 @@ impl Kernel {
         let set = set_for(names::SMTP_RECENT, &addr.net());
         let elem = format!("{{ {key} }}");
         let args = ["get", "element", "inet", &self.table, &set, &elem];
-        match self.nft.run(&args, None, "look up a host's SMTP activity") {
-            Ok(text) => Ok(seen_from_text(key, &text)),
-            Err(RulesError::Refused { stderr, .. })
-                if stderr.contains("No such file or directory") =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+        let text = absent_as_none(self.nft.run(&args, None, "look up a host's SMTP activity"))?;
+        Ok(text.and_then(|text| seen_from_text(key, &text)))
     }
 
     /// Lists one set and keeps what `pick` makes of each element.
@@ -431,4 +295,16 @@ pub enum Installed {
         /// Why the update was refused, in `nft`'s words.
         refusal: String,
     },
+}
+
+/// An answer of `nft`, or `None` when it refused because the object asked
+/// about is not there ("No such file or directory").
+fn absent_as_none(answer: Result<String, RulesError>) -> Result<Option<String>, RulesError> {
+    match answer {
+        Ok(out) => Ok(Some(out)),
+        Err(RulesError::Refused { stderr, .. }) if stderr.contains("No such file or directory") => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -2,13 +2,16 @@
 //!
 //! - [`render`] turns a config (and the elements to carry) into the complete
 //!   table in `nft -f` syntax: pure, unit-tested, what `cordon rules` prints.
-//! - [`Kernel`] installs that table, or updates the live one in place, in one
-//!   atomic transaction; changes set elements in batches through the
-//!   `nftables` JSON API; and reads sets back — never touching any other
-//!   table.
-//! - [`Shape`] is what a table listing says about chains, rules and set
-//!   definitions: recorded after an install and compared with later
-//!   listings, it tells whether someone changed the table ([`Difference`]).
+//! - `plan` decides, without touching the kernel, what an install or an
+//!   element change tells `nft` (an `nft -f` script or a JSON batch) from
+//!   the live table's layout and set members: pure, unit-tested.
+//! - [`Kernel`] executes those plans: it reads what a plan needs from the
+//!   live table, runs the plan in one atomic transaction, and reads sets
+//!   back — never touching any other table.
+//! - [`Shape`] is what the kernel says about the table's chains, rules and
+//!   set definitions (read over netlink, without elements): recorded after
+//!   an install and compared with later ones, it tells whether someone
+//!   changed the table ([`Difference`]).
 //! - [`names`] holds the set and chain names that tests and operators see.
 //!
 //! Why the table itself goes in as `nft` syntax while element changes use the
@@ -21,12 +24,14 @@
 #![forbid(unsafe_code)]
 
 mod drift;
+mod dump;
 mod elements;
 mod error;
 mod kernel;
 mod layout;
 pub mod names;
 mod nft;
+mod plan;
 mod render;
 
 pub use drift::{Difference, Shape};

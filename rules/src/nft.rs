@@ -16,12 +16,16 @@ const INTERRUPTED_RETRIES: u32 = 3;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NftCommand {
     argv: Vec<String>,
+    /// The network namespace `argv` enters, if any: what is read over
+    /// netlink rather than through `nft` is read there too.
+    netns: Option<String>,
 }
 
 impl Default for NftCommand {
     fn default() -> Self {
         NftCommand {
             argv: vec!["nft".into()],
+            netns: None,
         }
     }
 }
@@ -33,7 +37,13 @@ impl NftCommand {
             argv: ["ip", "netns", "exec", netns, "nft"]
                 .map(String::from)
                 .to_vec(),
+            netns: Some(netns.to_owned()),
         }
+    }
+
+    /// The network namespace this command enters (`None`: ours).
+    pub(crate) fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
     }
 
     /// Runs `nft ARGS`, feeding `stdin`, and returns its output.
@@ -137,6 +147,7 @@ mod tests {
         );
         NftCommand {
             argv: vec!["sh".into(), "-c".into(), script, "nft".into()],
+            netns: None,
         }
     }
 

@@ -242,3 +242,39 @@ fn one_host_is_looked_up_without_listing_the_set() {
         None
     );
 }
+
+#[test]
+fn the_shape_leaves_elements_out_and_names_changes_by_hand() {
+    let ns = Netns::new("shp");
+    let c = example();
+    let k = kernel(&ns, &c);
+    assert_eq!(k.shape().unwrap(), None, "no table, no shape");
+    k.install(&c, &Carried::default()).unwrap();
+    let installed = k.shape().unwrap().expect("a table");
+
+    // Quarantines and what the packet path counts are not changes.
+    let hosts: Vec<SubscriberAddr> = (0..1000u32)
+        .map(|i| {
+            c.subscriber_addr(&format!("100.64.{}.{}", 10 + i / 250, 1 + i % 250))
+                .unwrap()
+        })
+        .collect();
+    k.change_quarantined(&hosts, &[]).unwrap();
+    saw_smtp(&ns, "smtp_recent_v4", "{ 100.64.5.5 }");
+    assert_eq!(installed.differences(&k.shape().unwrap().unwrap()), []);
+
+    // A change by hand is.
+    ns.nft(
+        &["flush", "chain", "inet", "cordon", "to_quarantined"],
+        None,
+    );
+    let found: Vec<String> = installed
+        .differences(&k.shape().unwrap().unwrap())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(found, ["chain to_quarantined: 0 rules, expected 1"]);
+
+    k.remove().unwrap();
+    assert_eq!(k.shape().unwrap(), None);
+}
