@@ -4,7 +4,9 @@
 //! - [`store`]: SQLite records and the append-only audit trail.
 //! - [`kernel`]: the edge to nftables, conntrack and the neighbour table,
 //!   behind the [`kernel::Enforcer`] trait.
-//! - [`daemon`]: `cordond` — executes actions, serves the sockets, reconciles.
+//! - [`core`]: the one task that carries out the policy's plans (store,
+//!   then kernel, then conntrack), its timers, reload and table repair.
+//! - [`daemon`]: `cordond` — starts everything, serves the sockets.
 //! - [`detection`]: kernel crossings, outside reports and DNS block lists
 //!   turned into decisions.
 //! - [`metrics`]: the Prometheus endpoint.
@@ -13,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod core;
 pub mod daemon;
 pub mod detection;
 pub mod kernel;

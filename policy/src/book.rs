@@ -11,7 +11,7 @@ use cordon_config::{Action, Config, SubscriberAddr};
 use cordon_proto::control::Suspicion;
 use cordon_proto::time::{Unix, system_time, unix};
 
-use crate::ledger::{ReportLedger, ScoreReached};
+use crate::ledger::{LedgerUndo, ReportLedger, ScoreReached};
 use crate::report::{Report, StoredReport};
 use crate::signal::action_name;
 
@@ -33,11 +33,21 @@ pub struct Added {
 }
 
 /// Detection's memory in the core.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Book {
     ledger: ReportLedger,
     threshold: u32,
     suspects: BTreeMap<SubscriberAddr, Suspicion>,
+    /// Open during a batch: each suspect the batch touched, as it was.
+    journal: Option<BTreeMap<SubscriberAddr, Option<Suspicion>>>,
+}
+
+/// What a batch changed in the book, as it was before: the ledger's units
+/// and the suspects it touched.
+#[derive(Debug, Default)]
+pub struct BookUndo {
+    ledger: LedgerUndo,
+    suspects: BTreeMap<SubscriberAddr, Option<Suspicion>>,
 }
 
 impl Book {
@@ -47,6 +57,32 @@ impl Book {
             ledger: ReportLedger::new(&config.detection.reports),
             threshold: config.detection.reports.score,
             suspects: BTreeMap::new(),
+            journal: None,
+        }
+    }
+
+    /// Starts remembering what changes, so the batch can be undone.
+    pub fn begin(&mut self) {
+        self.ledger.begin();
+        self.journal = Some(BTreeMap::new());
+    }
+
+    /// Stops remembering; returns what the batch changed, as it was.
+    pub fn finish(&mut self) -> BookUndo {
+        BookUndo {
+            ledger: self.ledger.finish(),
+            suspects: self.journal.take().unwrap_or_default(),
+        }
+    }
+
+    /// Puts the book back as it was before the batch.
+    pub fn undo(&mut self, undo: BookUndo) {
+        self.ledger.undo(undo.ledger);
+        for (unit, before) in undo.suspects {
+            match before {
+                Some(s) => self.suspects.insert(unit, s),
+                None => self.suspects.remove(&unit),
+            };
         }
     }
 
@@ -101,6 +137,11 @@ impl Book {
 
     /// Remembers that `signal` fired for `unit` at `at` without a quarantine.
     pub fn suspect(&mut self, unit: SubscriberAddr, signal: &str, action: Action, at: Unix) {
+        if let Some(journal) = &mut self.journal {
+            journal
+                .entry(unit)
+                .or_insert_with(|| self.suspects.get(&unit).cloned());
+        }
         let s = self.suspects.entry(unit).or_insert_with(|| Suspicion {
             signal: signal.to_owned(),
             action: action_name(action).to_owned(),
@@ -136,22 +177,16 @@ impl Book {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::path::Path;
+
+    use cordon_testkit::Fixture;
 
     use super::*;
 
     fn config() -> Config {
-        cordon_config::load_str(
-            r#"
-subscribers: { prefixes: [100.64.0.0/16] }
-interfaces: { downlink: [sub0], uplink: [up0] }
-walled_garden: { resolvers: [192.0.2.53] }
-portal: { public_url: "http://portal.test/" }
-detection: { reports: { score: 3, window: 1d } }
-"#,
-            Path::new("test.yaml"),
-        )
-        .unwrap()
+        Fixture::new()
+            .prefixes("[100.64.0.0/16]")
+            .set("detection.reports", "{score: 3, window: 1d}")
+            .load()
     }
 
     fn report(source: &str, id: Option<&str>, at: Unix) -> Report {

@@ -35,7 +35,7 @@ pub struct ScoreReached {
     pub reports: Vec<Report>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
     /// When the report started counting (its time, at most `now` at add).
     from: SystemTime,
@@ -43,7 +43,7 @@ struct Entry {
 }
 
 /// One unit's reports and the ids it has seen.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Unit {
     /// Counted reports, oldest first.
     entries: Vec<Entry>,
@@ -55,12 +55,21 @@ struct Unit {
 }
 
 /// Reports per subscriber unit within a window.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportLedger {
     threshold: u32,
     window: Duration,
     units: HashMap<SubscriberAddr, Unit>,
+    /// Open during a batch: each unit the batch touched, as it was before
+    /// (see [`ReportLedger::begin`]).
+    journal: Option<HashMap<SubscriberAddr, Option<Unit>>>,
 }
+
+/// The units a batch changed, as they were before it: what puts the
+/// ledger back when the store refuses the batch. Costs what the batch
+/// touched, not what the ledger holds.
+#[derive(Debug, Default)]
+pub struct LedgerUndo(HashMap<SubscriberAddr, Option<Unit>>);
 
 impl ReportLedger {
     /// A ledger for `detection.reports` (its `score` and `window`).
@@ -74,6 +83,27 @@ impl ReportLedger {
             threshold,
             window,
             units: HashMap::new(),
+            journal: None,
+        }
+    }
+
+    /// Starts remembering what changes, so the batch can be undone.
+    pub fn begin(&mut self) {
+        self.journal = Some(HashMap::new());
+    }
+
+    /// Stops remembering; returns what the batch changed, as it was.
+    pub fn finish(&mut self) -> LedgerUndo {
+        LedgerUndo(self.journal.take().unwrap_or_default())
+    }
+
+    /// Puts every unit a batch changed back as it was before the batch.
+    pub fn undo(&mut self, undo: LedgerUndo) {
+        for (unit, before) in undo.0 {
+            match before {
+                Some(u) => self.units.insert(unit, u),
+                None => self.units.remove(&unit),
+            };
         }
     }
 
@@ -99,6 +129,12 @@ impl ReportLedger {
         }
         let window = self.window;
         let until = from.checked_add(window);
+        if let Some(journal) = &mut self.journal {
+            // Only the first change counts: that is how it stood before.
+            journal
+                .entry(unit)
+                .or_insert_with(|| self.units.get(&unit).cloned());
+        }
         let state = self.units.entry(unit).or_default();
         state.entries.retain(|e| live(e.from, window, now));
         state.seen.retain(|_, t| now < *t);
@@ -179,23 +215,16 @@ fn sum(entries: &[Entry]) -> u32 {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use cordon_testkit::Fixture;
+
     use super::*;
     use proptest::prelude::*;
     use std::net::IpAddr;
-    use std::path::Path;
 
     fn config() -> cordon_config::Config {
-        cordon_config::load_str(
-            "\
-subscribers:
-  prefixes: [100.64.0.0/16, 2001:db8:1000::/36]
-interfaces: {downlink: [sub0], uplink: [eth0]}
-walled_garden: {resolvers: [192.0.2.53]}
-portal: {public_url: http://portal.example/}
-",
-            Path::new("t.yaml"),
-        )
-        .unwrap()
+        Fixture::new()
+            .prefixes("[100.64.0.0/16, 2001:db8:1000::/36]")
+            .load()
     }
 
     fn unit(c: &cordon_config::Config, ip: &str) -> SubscriberAddr {

@@ -21,6 +21,7 @@
 
 pub mod actor;
 pub mod book;
+pub mod engine;
 pub mod ledger;
 pub mod lifecycle;
 pub mod quiet;
@@ -29,6 +30,7 @@ pub mod signal;
 
 pub use actor::Actor;
 pub use book::{Added, Book, SUSPECT_MEMORY};
+pub use engine::{Change, Engine, Input, Outcome, Plan, ReportTaken, View};
 pub use ledger::{ReportLedger, ScoreReached};
-pub use report::{Report, StoredReport};
+pub use report::{Incoming, Report, StoredReport};
 pub use signal::SignalKind;

@@ -124,22 +124,17 @@ fn latest(addr: SubscriberAddr, by_key: &HashMap<IpAddr, Duration>) -> Option<Du
 
 #[cfg(test)]
 mod tests {
+    use cordon_testkit::Fixture;
+
     use super::*;
 
     const QUIET: Duration = Duration::from_secs(7200);
     const NOW: Unix = 1_000_000;
 
     fn config() -> cordon_config::Config {
-        cordon_config::load_str(
-            "\
-subscribers: {prefixes: [100.64.0.0/16, 2001:db8:100::/48]}
-interfaces: {downlink: [sub0], uplink: [up]}
-walled_garden: {resolvers: [192.0.2.53]}
-portal: {public_url: http://portal.example/}
-",
-            std::path::Path::new("t.yaml"),
-        )
-        .unwrap()
+        Fixture::new()
+            .prefixes("[100.64.0.0/16, 2001:db8:100::/48]")
+            .load()
     }
 
     fn due(text: &str, since: Unix) -> Due {

@@ -148,28 +148,25 @@ pub fn crossing_note(config: &Config, signal: SignalKind) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::path::Path;
+
+    use cordon_testkit::Fixture;
 
     use super::*;
 
     fn config(action: &str) -> Config {
-        cordon_config::load_str(
-            &format!(
-                r#"
-subscribers: {{ prefixes: [100.64.0.0/16, "2001:db8::/32"] }}
-interfaces: {{ downlink: [sub0], uplink: [up0] }}
-never_quarantine: [100.64.0.1]
-port25: {{ allowed_senders: [100.64.3.2, "2001:db8:100:3::/64"] }}
-walled_garden: {{ resolvers: [192.0.2.53] }}
-portal: {{ public_url: "http://portal.test/" }}
-detection:
-  smtp_attempts: {{ threshold: 20, window: 10s, action: {action} }}
-  smtp_destinations: {{ threshold: 10, window: 10s, action: enforce }}
-"#
-            ),
-            Path::new("test.yaml"),
-        )
-        .unwrap()
+        Fixture::new()
+            .prefixes(r#"[100.64.0.0/16, "2001:db8::/32"]"#)
+            .set("never_quarantine", "[100.64.0.1]")
+            .set("port25", r#"{allowed_senders: [100.64.3.2, "2001:db8:100:3::/64"]}"#)
+            .set(
+                "detection.smtp_attempts",
+                format!("{{threshold: 20, window: 10s, action: {action}}}"),
+            )
+            .set(
+                "detection.smtp_destinations",
+                "{threshold: 10, window: 10s, action: enforce}",
+            )
+            .load()
     }
 
     fn ip(s: &str) -> IpAddr {

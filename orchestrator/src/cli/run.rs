@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cordon_config::{Config, ConfigErrors};
 use cordon_proto::control::{ErrorClass, ReportSubmission, Request, Response};
+use cordon_proto::time::{Clock, SystemClock};
 use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, printable};
 use cordon_runtime::frame::{FrameError, Framed, framed, recv, send};
 use serde::Serialize;
@@ -139,7 +140,7 @@ pub async fn run(cli: Cli) -> Exit {
         Ok(r) => r,
         Err(e) => return out.fail(Exit::Failed, &maybe_applied(&cli.command, e)),
     };
-    let now = crate::daemon::now();
+    let now = SystemClock.now();
     match response {
         Response::Error { class, message } => out.fail(
             match class {
@@ -244,7 +245,7 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
                 bounded("--message-id", m.trim(), MAX_SOURCE)?;
             }
             let at = match at {
-                None => crate::daemon::now(),
+                None => SystemClock.now(),
                 Some(text) => cordon_detect::reports::parse_time(text)
                     .map(cordon_proto::time::unix)
                     .map_err(|e| format!("--at {text}: {e}"))?,

@@ -8,7 +8,7 @@ use cordon_proto::text::{MAX_NOTE, MAX_SOURCE, clip};
 use cordon_rules::SmtpSeen;
 use std::time::Duration;
 
-use super::core::View;
+use crate::core::View;
 use cordon_policy::lifecycle::{State, Unix};
 
 /// An address's record for `cordon show`/`list` and for answers to changes.

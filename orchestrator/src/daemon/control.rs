@@ -4,41 +4,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cordon_config::{Config, SubscriberAddr};
+use cordon_config::SubscriberAddr;
 use cordon_proto::control::{DaemonStatus, ErrorClass, RecentReport, Request, Response};
 use cordon_proto::portal::Reason;
 use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, clip};
 use cordon_rules::Difference;
 use cordon_runtime::frame::framed;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span};
 
 use super::answers::host_record;
 use super::conns::{Allowed, ConnTable, Slot};
-use super::core::{CoreHandle, Failure, now};
+use super::shared::Shared;
+use crate::core::Failure;
 use super::sockets::peer_name;
 use crate::kernel::{Enforcer, KernelError, mac_of};
-use crate::store::Store;
 use cordon_policy::lifecycle::{Event, QuarantineRequest, Refusal};
-
-/// What every control connection shares.
-#[derive(Debug, Clone)]
-pub struct Shared {
-    /// The core.
-    pub core: CoreHandle,
-    /// The config in force (replaced on reload).
-    pub config: watch::Receiver<Arc<Config>>,
-    /// The kernel, for lookups that need not go through the core.
-    pub kernel: Arc<dyn Enforcer>,
-    /// The store, for history.
-    pub store: Store,
-    /// When cordond started.
-    pub started: i64,
-    /// Recent kernel answers about hosts' SMTP attempts, for displays.
-    pub seen: super::seen::SeenCache,
-}
 
 /// Serves the control socket until cancelled, within `table`'s caps (see
 /// [`super::conns`]).
@@ -149,7 +131,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                     .await
                     .unwrap_or_default()
             };
-            let now = now();
+            let now = shared.clock.now();
             let hosts = views
                 .iter()
                 .map(|v| {
@@ -273,7 +255,7 @@ async fn show(shared: &Shared, addr: SubscriberAddr, quiet: Duration) -> Respons
     };
     let target = view.host.as_ref().map_or(addr, |h| h.addr);
     let seen = shared.seen.lookup(&shared.kernel, target).await;
-    let mut record = host_record(&addr, &view, seen, quiet, now());
+    let mut record = host_record(&addr, &view, seen, quiet, shared.clock.now());
     match shared
         .store
         .recent_reports(target.to_string(), SHOWN_REPORTS)
@@ -307,7 +289,7 @@ async fn changed(shared: &Shared, addr: SubscriberAddr, quiet: Duration) -> Resp
     let Some(view) = shared.core.view(addr).await else {
         return failed("cordond is stopping");
     };
-    Response::Host(host_record(&addr, &view, None, quiet, now()))
+    Response::Host(host_record(&addr, &view, None, quiet, shared.clock.now()))
 }
 
 async fn answer(

@@ -9,11 +9,11 @@
 mod answers;
 mod conns;
 mod control;
-mod core;
 mod exposure;
 mod portal;
 mod reports;
 mod seen;
+mod shared;
 mod sockets;
 mod table_watch;
 
@@ -23,18 +23,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cordon_config::{Config, ConfigErrors, SocketMode};
+use cordon_proto::time::{Clock, SystemClock};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::kernel::{Enforcer, KernelError, NetKernel};
-use crate::metrics::Metrics;
+use crate::core::{Built, Core, CoreHandle};
+use crate::kernel::KernelError;
 use crate::store::{Store, StoreError};
 
-pub use self::control::{Shared, handle as handle_control};
-pub use self::core::{Core, CoreHandle, Failure, View, now, spawn as spawn_core};
+pub use self::control::handle as handle_control;
+pub use self::shared::Shared;
 
 /// How `cordond` was started.
 #[derive(Debug, Clone)]
@@ -87,7 +87,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         warn!("{warning}");
     }
     let (control_caps, portal_caps) = socket_caps();
-    let (store, mut loaded) = {
+    let (store, loaded) = {
         let path = config.store.path().to_owned();
         tokio::task::spawn_blocking(move || Store::open(&path))
             .await
@@ -96,35 +96,26 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
                 source: Box::new(e),
             })??
     };
-    let stored_reports = std::mem::take(&mut loaded.reports);
-    let (hosts, rejected) = loaded.into_hosts(&config);
+    let records = loaded.hosts.len();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let Built {
+        mut core,
+        config: config_rx,
+        rejected,
+        reports,
+    } = Core::builder(config.clone(), store.clone())
+        .clock(clock.clone())
+        .build(loaded);
     for (address, why) in rejected {
         error!(subscriber = %address, why, "a stored record is no longer a valid subscriber address under this config; it is kept in the store but not enforced");
     }
-    info!(store = %store.path().display(), records = hosts.len(), "store opened");
-
-    let kernel: Arc<dyn Enforcer> = Arc::new(NetKernel::new(&config));
-    let metrics = Arc::new(Metrics::new());
-    let (config_tx, config_rx) = watch::channel(config.clone());
-    let mut core = Core::new(
-        config.clone(),
-        config_tx,
-        hosts,
-        store.clone(),
-        kernel.clone(),
-        metrics.clone(),
-    )
-    .with_reports(&stored_reports);
-    info!(
-        reports = stored_reports.len(),
-        "report ledger rebuilt from the store"
-    );
-    drop(stored_reports);
+    info!(store = %store.path().display(), records, reports, "store opened; report ledger rebuilt");
+    let (kernel, metrics) = (core.kernel(), core.metrics());
     core.install().await?;
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let core = core::spawn(core, options.reconcile_every, cancel.clone(), &tracker);
+    let core = crate::core::spawn(core, options.reconcile_every, cancel.clone(), &tracker);
     table_watch::spawn(core.clone(), &config.table, cancel.clone(), &tracker);
     // Listen for crossings before saying ready: a crossing logged before
     // the group is bound is lost, and the kernel repeats it only after 10 s.
@@ -146,7 +137,8 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         config: config_rx,
         kernel,
         store,
-        started: now(),
+        started: clock.now(),
+        clock,
         seen: seen::SeenCache::default(),
     };
     let listen = |what: &std::path::Path| {

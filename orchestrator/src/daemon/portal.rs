@@ -12,8 +12,8 @@ use tracing::{Instrument, info_span};
 
 use super::answers::{host_record, host_status};
 use super::conns::{Allowed, ConnTable, Slot};
-use super::control::Shared;
-use super::core::{Failure, now};
+use super::shared::Shared;
+use crate::core::Failure;
 use cordon_policy::lifecycle::{Event, Refusal};
 
 /// Serves the portal socket until cancelled: only `portal_uid` (the
@@ -77,7 +77,7 @@ async fn handle(shared: &Shared, request: Request) -> Response {
     };
     match request {
         Request::Status { .. } => Response::Status(host_status(
-            &host_record(&addr, &view, seen, quiet, now()),
+            &host_record(&addr, &view, seen, quiet, shared.clock.now()),
             quiet,
         )),
         Request::SelfRelease { .. } => {

@@ -12,10 +12,11 @@ use cordon_proto::control::{ErrorClass, ReportOutcome, ReportSubmission, Respons
 use cordon_proto::portal::HostState;
 use cordon_proto::text::{MAX_EVIDENCE, MAX_SOURCE, bounded, clip};
 
-use super::control::Shared;
+use super::shared::Shared;
 use cordon_proto::time::system_time;
 
-use crate::detection::{Incoming, policy};
+use crate::detection::policy;
+use cordon_policy::Incoming;
 
 /// How much of a refused address is echoed back: enough to recognise it.
 const ECHOED: usize = 64;

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, warn};
 
-use super::core::{Asked, CoreHandle};
+use crate::core::{Asked, CoreHandle};
 use crate::kernel::{Notice, TableEvents, watch_table};
 
 /// Opens the notices of table `inet table` and starts the task.

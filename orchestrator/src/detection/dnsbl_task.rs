@@ -27,7 +27,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{Detector, Incoming, policy};
+use super::{Detector, policy};
+use cordon_policy::Incoming;
 
 /// Crossings waiting for a check.
 pub const QUEUE: usize = 1024;

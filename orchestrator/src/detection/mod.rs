@@ -27,9 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use cordon_config::{Action, Config, SubscriberAddr};
-use cordon_detect::Report;
 use cordon_detect::nflog::{Crossing, NflogConfig, NflogSubscriber};
-use cordon_policy::{Actor, Added, ScoreReached, StoredReport};
+use cordon_policy::Actor;
 use cordon_proto::portal::{HostState, Reason};
 use cordon_proto::time::unix;
 use tokio::sync::{mpsc, watch};
@@ -39,83 +38,10 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use cordon_policy::signal::{self as policy, action_name};
 
-use crate::daemon::{CoreHandle, now};
+use crate::core::CoreHandle;
 use crate::kernel::{Enforcer, mac_of};
 use crate::metrics::Metrics;
-use cordon_policy::lifecycle::{Event, QuarantineRequest, Unix};
-
-/// An outside report, checked and assigned to its unit, on its way to the
-/// core.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Incoming {
-    /// The quarantine unit it counts against.
-    pub unit: SubscriberAddr,
-    /// The report.
-    pub report: Report,
-    /// Who handed it in: the operator's user name, or `dnsbl`.
-    pub actor: Actor,
-}
-
-/// A report as the store keeps it.
-pub fn stored(unit: SubscriberAddr, r: &Report, received_at: Unix, counted: bool) -> StoredReport {
-    StoredReport {
-        unit: unit.to_string(),
-        address: r.address.to_string(),
-        at: unix(r.at),
-        received_at,
-        source: r.source.clone(),
-        evidence: r.evidence.clone(),
-        message_id: r.message_id.clone(),
-        weight: r.weight,
-        counted,
-    }
-}
-
-/// The audit trail's words for a report.
-pub fn report_note(r: &Report, added: &Added, threshold: u32) -> String {
-    let counted = if added.counted {
-        String::new()
-    } else {
-        " (a duplicate or older than the window: not counted)".into()
-    };
-    let evidence = if r.evidence.is_empty() {
-        "no evidence given".to_owned()
-    } else {
-        r.evidence.clone()
-    };
-    format!(
-        "report from {}: {evidence}; weight {}, score {} of {threshold}{counted}",
-        r.source, r.weight, added.score
-    )
-}
-
-/// The quarantine a reached report score asks for.
-pub fn report_quarantine(reached: &ScoreReached) -> Event {
-    let mut sources: Vec<&str> = reached.reports.iter().map(|r| r.source.as_str()).collect();
-    sources.sort_unstable();
-    sources.dedup();
-    Event::Quarantine(QuarantineRequest {
-        addr: reached.unit,
-        reason: Reason::Report,
-        actor: Actor::Report,
-        note: format!(
-            "report score {} reached {} ({} reports from {})",
-            reached.score,
-            reached.threshold,
-            reached.reports.len(),
-            sources.join(", ")
-        ),
-        hold: None,
-        mac: None,
-        evidence: BTreeMap::from([
-            (
-                "reports".to_owned(),
-                u64::try_from(reached.reports.len()).unwrap_or(u64::MAX),
-            ),
-            ("score".to_owned(), u64::from(reached.score)),
-        ]),
-    })
-}
+use cordon_policy::lifecycle::{Event, QuarantineRequest};
 
 /// What became of one crossing (for logs and tests).
 #[derive(Debug, Clone, PartialEq)]
@@ -178,7 +104,7 @@ impl Detector {
                         info!(%note, "notice mode: notice pages are a later feature (no Noticed state yet); treated as observe");
                     }
                     info!(%note, action = action_name(action), "suspect: threshold crossed, not quarantined");
-                    self.core.suspect(unit, signal.name(), action, now()).await;
+                    self.core.suspect(unit, signal.name(), action, unix(SystemTime::now())).await;
                     CrossingOutcome::Suspect(unit)
                 }
                 Action::Enforce => self.enforce(unit, &crossing, note).await,

@@ -17,12 +17,12 @@ use cordon_detect::Report;
 use cordon_detect::nflog::{Crossing, SignalKind};
 use cordon_proto::portal::{HostState, Reason};
 use cordon_rules::SmtpSeen;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::*;
-use crate::daemon::{Core, CoreHandle};
+use cordon_policy::Incoming;
+use crate::core::{Built, Core, CoreHandle};
 use crate::kernel::FakeKernel;
 use crate::store::Store;
 use cordon_policy::lifecycle::{Event, QuarantineRequest, State};
@@ -67,26 +67,22 @@ impl Drop for Rig {
 async fn rig_in(dir: &Path, config: Config) -> Rig {
     let config = Arc::new(config);
     let db = dir.join("c.db");
-    let (store, mut loaded) = Store::open(&db).unwrap();
-    let stored = std::mem::take(&mut loaded.reports);
-    let (hosts, _) = loaded.into_hosts(&config);
+    let (store, loaded) = Store::open(&db).unwrap();
     let kernel = Arc::new(FakeKernel::default());
     let metrics = Arc::new(Metrics::new());
-    let (tx, rx) = watch::channel(config.clone());
     let enforcer: Arc<dyn Enforcer> = kernel.clone();
-    let mut core = Core::new(
-        config.clone(),
-        tx,
-        hosts,
-        store,
-        enforcer.clone(),
-        metrics.clone(),
-    )
-    .with_reports(&stored);
+    let Built {
+        mut core,
+        config: rx,
+        ..
+    } = Core::builder(config.clone(), store)
+        .kernel(enforcer.clone())
+        .metrics(metrics.clone())
+        .build(loaded);
     core.install().await.unwrap();
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let core = crate::daemon::spawn_core(core, Duration::from_secs(3600), cancel.clone(), &tracker);
+    let core = crate::core::spawn(core, Duration::from_secs(3600), cancel.clone(), &tracker);
     Rig {
         detector: Detector {
             core: core.clone(),

@@ -5,10 +5,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::Duration;
 
-use cordon_config::{Config, SubscriberAddr, load_str};
+use cordon_config::{Config, SubscriberAddr};
+use cordon_testkit::Fixture;
 use cordon_proto::portal::Reason;
 use proptest::prelude::*;
 
@@ -18,24 +18,14 @@ use crate::actor::Actor;
 const MIN: i64 = 60;
 
 fn config() -> Config {
-    load_str(
-        r#"
-subscribers: { prefixes: [100.64.0.0/16, "2001:db8::/32"] }
-interfaces: { downlink: [sub0], uplink: [up0] }
-never_quarantine: [100.64.0.1]
-walled_garden: { resolvers: [192.0.2.53] }
-portal: { public_url: "http://portal.test/" }
-quarantine:
-  min_hold: 30m
-  quiet_period: 2h
-  self_release: { count: 2, window: 30d }
-  probation: 30d
-  escalation: 4
-  max_hold: 7d
-"#,
-        Path::new("test.yaml"),
-    )
-    .unwrap()
+    Fixture::new()
+        .prefixes(r#"[100.64.0.0/16, "2001:db8::/32"]"#)
+        .set("never_quarantine", "[100.64.0.1]")
+        .section(
+            "quarantine",
+            "min_hold: 30m, quiet_period: 2h, self_release: {count: 2, window: 30d}, probation: 30d, escalation: 4, max_hold: 7d",
+        )
+        .load()
 }
 
 fn addr(text: &str) -> SubscriberAddr {

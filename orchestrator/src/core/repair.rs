@@ -16,7 +16,7 @@ use cordon_rules::Difference;
 use ipnet::IpNet;
 use tracing::{error, warn};
 
-use super::{Core, blocking, now};
+use super::{Core, blocking};
 use crate::kernel::KernelError;
 
 /// Who asked for the comparison. Ordered: when both ask in one batch,
@@ -45,14 +45,14 @@ impl Core {
         when: &str,
     ) -> (Vec<SubscriberAddr>, Vec<IpNet>) {
         let desired: BTreeSet<IpNet> = self
-            .lifecycle
+            .engine
             .quarantined()
             .iter()
             .map(|a| a.net())
             .collect();
         let actual: BTreeSet<IpNet> = actual.iter().copied().collect();
         let missing: Vec<SubscriberAddr> = self
-            .lifecycle
+            .engine
             .quarantined()
             .into_iter()
             .filter(|a| !actual.contains(&a.net()))
@@ -98,7 +98,7 @@ impl Core {
                 None => return self.install().await,
             }
         }
-        self.last_reconcile = Some(now());
+        self.last_reconcile = Some(self.clock.now());
         Ok(())
     }
 
@@ -171,7 +171,7 @@ impl Core {
             "an update in place left the table different; deleting and creating it in one transaction"
         );
         let (kernel, config) = (self.kernel.clone(), self.config.clone());
-        let desired = self.lifecycle.quarantined();
+        let desired = self.engine.quarantined();
         blocking(move || {
             kernel.install_anew(&config, &desired)?;
             kernel.drift()

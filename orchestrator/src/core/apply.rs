@@ -1,0 +1,226 @@
+//! Carrying out a batch: the policy decides it and returns a plan; the
+//! core writes the plan's records, then changes the kernel, then flushes
+//! conntrack, and only then answers. If the store refuses, the policy puts
+//! its memory back and nothing else happens.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use cordon_policy::signal::action_name;
+use cordon_policy::{Change, Input, Outcome, Plan, ReportTaken};
+use cordon_proto::control::ReportOutcome;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::handle::{Applied, Failure, Reply};
+use super::{Core, blocking};
+use crate::kernel::KernelError;
+use crate::metrics::Metrics;
+use crate::store::{StoreError, Write};
+
+/// Who waits for which inputs of a batch, in the batch's order.
+#[derive(Debug)]
+pub(super) enum Waiting {
+    /// One event; its asker wants the host as it then stands.
+    Event(Reply<Applied>),
+    /// This many reports, answered together.
+    Reports(Reply<Vec<ReportOutcome>>, usize),
+    /// One input nobody waits for (the timers').
+    Nobody,
+}
+
+impl Waiting {
+    fn inputs(&self) -> usize {
+        match self {
+            Waiting::Event(_) | Waiting::Nobody => 1,
+            Waiting::Reports(_, n) => *n,
+        }
+    }
+}
+
+impl Core {
+    /// Decides `inputs` as one batch and carries out the plan; answers
+    /// each waiting asker.
+    pub(super) async fn decide(&mut self, inputs: Vec<Input>, waiting: Vec<Waiting>) {
+        let now = self.clock.now();
+        let (plan, outcomes) = self.engine.handle(inputs, now);
+        for outcome in &outcomes {
+            if let Outcome::Report(taken) = outcome {
+                self.log_report(taken);
+            }
+        }
+        if !plan.is_empty() {
+            let started = Instant::now();
+            let writes = writes(&plan, now);
+            if let Err(e) = self.store.write(writes).await {
+                warn!(error = %e, "store write failed; nothing was changed");
+                self.engine.undo(plan);
+                refuse(outcomes, waiting, &Arc::new(e));
+                return;
+            }
+            Metrics::observe(&self.metrics.store_write, started.elapsed());
+        }
+        for a in &plan.transitions {
+            let span = info_span!("transition", subscriber = %a.addr);
+            async {
+                info!(from = ?a.from, to = ?a.to, actor = %a.actor, note = %a.note, "state changed");
+            }
+            .instrument(span)
+            .await;
+            self.metrics.transition(a.to, &a.actor);
+        }
+        let kernel_error = self.enforce(plan).await.err().map(|e| e.to_string());
+        self.update_gauges();
+        self.answer(outcomes, waiting, kernel_error.as_deref());
+    }
+
+    /// The kernel's part of a stored plan: the set change, then conntrack.
+    async fn enforce(&mut self, plan: Plan) -> Result<(), KernelError> {
+        let Plan {
+            add, remove, flush, ..
+        } = plan;
+        if !add.is_empty() || !remove.is_empty() {
+            let started = Instant::now();
+            let kernel = self.kernel.clone();
+            let result = blocking(move || kernel.change(&add, &remove)).await;
+            Metrics::observe(&self.metrics.rule_change, started.elapsed());
+            if let Err(e) = result {
+                warn!(error = %e, "the kernel refused the batch; reconciling against the store");
+                if let Err(e) = self.reconcile().await {
+                    warn!(error = %e, "reconcile failed too; the store keeps the decisions and the next reconcile retries");
+                    return Err(e);
+                }
+            }
+        }
+        if !flush.is_empty() {
+            // One call for the batch: each call reads the machine's whole
+            // conntrack table, whatever the number of hosts it is given.
+            let hosts = flush.len();
+            let kernel = self.kernel.clone();
+            match blocking(move || kernel.flush_conntrack(&flush)).await {
+                Ok(n) => debug!(hosts, deleted = n, "conntrack entries deleted"),
+                Err(e) => warn!(
+                    hosts,
+                    error = %e,
+                    "cannot delete the conntrack entries of {hosts} quarantined or released hosts; their established flows keep going until they end"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    fn log_report(&self, taken: &ReportTaken) {
+        let span = info_span!("report", subscriber = %taken.unit);
+        let _entered = span.enter();
+        info!(
+            counted = taken.counted,
+            score = taken.score,
+            threshold = taken.threshold,
+            "outside report"
+        );
+        self.metrics.report(taken.counted);
+        if let Some(action) = taken.reached {
+            self.metrics.detection("reports", action_name(action));
+            info!(
+                score = taken.score,
+                action = action_name(action),
+                "report score reached"
+            );
+        }
+    }
+
+    /// Answers each asker once the batch is in force.
+    fn answer(&self, outcomes: Vec<Outcome>, waiting: Vec<Waiting>, kernel: Option<&str>) {
+        let mut outcomes = outcomes.into_iter();
+        for w in waiting {
+            let mine: Vec<Outcome> = outcomes.by_ref().take(w.inputs()).collect();
+            match w {
+                Waiting::Nobody => {}
+                Waiting::Event(reply) => {
+                    let answer = match mine.into_iter().next() {
+                        Some(Outcome::Event { result: Err(r), .. }) => Err(Failure::Refused(r)),
+                        Some(Outcome::Event { addr, .. }) => match kernel {
+                            Some(e) => Err(kernel_failure(e)),
+                            None => Ok(addr.and_then(|a| self.engine.lifecycle().get(&a).cloned())),
+                        },
+                        _ => Err(Failure::Stopping),
+                    };
+                    let _ = reply.send(answer);
+                }
+                Waiting::Reports(reply, _) => {
+                    let answers = mine
+                        .into_iter()
+                        .filter_map(|o| match o {
+                            Outcome::Report(t) => Some(ReportOutcome {
+                                address: t.unit.to_string(),
+                                counted: t.counted,
+                                score: t.score,
+                                threshold: t.threshold,
+                                // After the whole request: a report that
+                                // reached the score shows the quarantine.
+                                state: self.engine.state_of(&t.unit),
+                                error: None,
+                            }),
+                            Outcome::Event { .. } => None,
+                        })
+                        .collect();
+                    let _ = reply.send(answers);
+                }
+            }
+        }
+    }
+}
+
+/// The plan's records as the store writes them.
+fn writes(plan: &Plan, now: i64) -> Vec<Write> {
+    plan.changes
+        .iter()
+        .map(|c| match c {
+            Change::Host(h) => Write::Host(h.clone(), now),
+            Change::Audit(a) => Write::Audit(a.clone()),
+            Change::Report(r) => Write::Report(r.clone()),
+        })
+        .collect()
+}
+
+/// The store refused the batch: every asker hears so; refusals by the
+/// policy stay refusals.
+fn refuse(outcomes: Vec<Outcome>, waiting: Vec<Waiting>, e: &Arc<StoreError>) {
+    let mut outcomes = outcomes.into_iter();
+    for w in waiting {
+        let mine: Vec<Outcome> = outcomes.by_ref().take(w.inputs()).collect();
+        match w {
+            Waiting::Nobody => {}
+            Waiting::Event(reply) => {
+                let answer = match mine.into_iter().next() {
+                    Some(Outcome::Event { result: Err(r), .. }) => Failure::Refused(r),
+                    _ => Failure::Store(e.clone()),
+                };
+                let _ = reply.send(Err(answer));
+            }
+            Waiting::Reports(reply, _) => {
+                let answers = mine
+                    .into_iter()
+                    .filter_map(|o| match o {
+                        Outcome::Report(t) => Some(ReportOutcome {
+                            address: t.unit.to_string(),
+                            counted: false,
+                            score: t.score,
+                            threshold: t.threshold,
+                            state: t.state,
+                            error: Some(e.to_string()),
+                        }),
+                        Outcome::Event { .. } => None,
+                    })
+                    .collect();
+                let _ = reply.send(answers);
+            }
+        }
+    }
+}
+
+fn kernel_failure(e: &str) -> Failure {
+    Failure::Kernel(KernelError::Netlink {
+        what: "apply the change".into(),
+        source: std::io::Error::other(e.to_owned()),
+    })
+}

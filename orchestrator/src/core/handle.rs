@@ -1,0 +1,166 @@
+//! How the rest of `cordond` talks to the core: commands over a channel,
+//! each with its own reply. The socket servers, detection's tasks and the
+//! table monitor hold a [`CoreHandle`]; none of them touches the policy,
+//! the store or the kernel's quarantine set directly.
+
+use std::sync::Arc;
+
+use cordon_config::{Action as SignalAction, Config, SubscriberAddr};
+use cordon_policy::lifecycle::{Event, Host, Refusal, Unix};
+use cordon_policy::{Incoming, View};
+use cordon_proto::control::ReportOutcome;
+use tokio::sync::{mpsc, oneshot};
+
+use super::repair::Asked;
+use crate::kernel::KernelError;
+use crate::store::StoreError;
+
+/// Why an event was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The lifecycle refused it (see [`Refusal`]).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The store could not write it; nothing changed. Shared: one refused
+    /// commit answers every request in its batch with the same error.
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    /// Stored, but the kernel refused; the next reconcile retries.
+    #[error(
+        "the decision is stored, but the kernel refused it: {0}; cordond retries at its next reconcile (see its log)"
+    )]
+    Kernel(KernelError),
+    /// cordond is stopping.
+    #[error("cordond is stopping; try again once it is back")]
+    Stopping,
+}
+
+/// Why a new config was not applied on SIGHUP (the running one stays).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// A setting the running daemon is built around changed.
+    #[error("`{0}` cannot change while cordond runs; restart cordond to apply it")]
+    NeedsRestart(&'static str),
+    /// The kernel refused the new ruleset.
+    #[error("the kernel refused the new ruleset: {0}")]
+    Kernel(#[from] KernelError),
+}
+
+/// Counts for `cordon status`.
+#[derive(Debug, Clone)]
+pub struct Counts {
+    /// Quarantined hosts.
+    pub quarantined: u64,
+    /// Hosts on probation.
+    pub probation: u64,
+    /// The last reconcile.
+    pub last_reconcile: Option<Unix>,
+    /// How the table still differs from cordond's after a repair failed,
+    /// in words (empty: no failed repair).
+    pub table_unrepaired: Vec<String>,
+}
+
+pub(super) type Reply<T> = oneshot::Sender<T>;
+
+/// The answer to an applied event: the host's own record as it then stands.
+pub type Applied = Result<Option<Host>, Failure>;
+
+/// What the socket servers ask the core.
+#[derive(Debug)]
+pub enum Command {
+    /// Carry out an event and answer with the host as it then stands.
+    Apply(Event, Reply<Applied>),
+    /// The record deciding about an address.
+    View(SubscriberAddr, Reply<View>),
+    /// Every non-clean record.
+    List(Reply<Vec<View>>),
+    /// Counts.
+    Counts(Reply<Counts>),
+    /// A new config (already checked): install its table, then use it.
+    Reload(Arc<Config>, Reply<Result<(), ReloadError>>),
+    /// Outside reports, already checked: store, score, and act on the score.
+    Report(Vec<Incoming>, Reply<Vec<ReportOutcome>>),
+    /// Compare the live table with the installed one and repair it.
+    CheckTable(Asked),
+    /// A signal fired for a unit without quarantining it.
+    Suspect {
+        /// Whom.
+        unit: SubscriberAddr,
+        /// Which signal.
+        signal: String,
+        /// Its configured action (`observe`, `notice`).
+        action: SignalAction,
+        /// When.
+        at: Unix,
+    },
+}
+
+/// A handle to send commands to the core.
+#[derive(Debug, Clone)]
+pub struct CoreHandle(pub(super) mpsc::Sender<Command>);
+
+impl CoreHandle {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.0.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Carries out an event.
+    pub async fn apply(&self, event: Event) -> Applied {
+        self.ask(|r| Command::Apply(event, r))
+            .await
+            .unwrap_or(Err(Failure::Stopping))
+    }
+
+    /// One address.
+    pub async fn view(&self, addr: SubscriberAddr) -> Option<View> {
+        self.ask(|r| Command::View(addr, r)).await
+    }
+
+    /// All non-clean addresses.
+    pub async fn list(&self) -> Option<Vec<View>> {
+        self.ask(Command::List).await
+    }
+
+    /// Counts.
+    pub async fn counts(&self) -> Option<Counts> {
+        self.ask(Command::Counts).await
+    }
+
+    /// Reloads.
+    pub async fn reload(&self, config: Arc<Config>) -> Option<Result<(), ReloadError>> {
+        self.ask(|r| Command::Reload(config, r)).await
+    }
+
+    /// Takes outside reports; answers once they are stored and any
+    /// quarantine they caused is in force.
+    pub async fn report(&self, reports: Vec<Incoming>) -> Option<Vec<ReportOutcome>> {
+        self.ask(|r| Command::Report(reports, r)).await
+    }
+
+    /// Asks for the table to be compared and repaired (no answer: the
+    /// repair logs and counts itself).
+    pub async fn check_table(&self, asked: Asked) -> bool {
+        self.0.send(Command::CheckTable(asked)).await.is_ok()
+    }
+
+    /// Remembers a suspect (no answer: nothing waits on it).
+    pub async fn suspect(
+        &self,
+        unit: SubscriberAddr,
+        signal: &str,
+        action: SignalAction,
+        at: Unix,
+    ) -> bool {
+        self.0
+            .send(Command::Suspect {
+                unit,
+                signal: signal.to_owned(),
+                action,
+                at,
+            })
+            .await
+            .is_ok()
+    }
+}

@@ -1,0 +1,283 @@
+//! The core: the one task that carries out `cordon-policy`'s decisions.
+//!
+//! Everything that changes a record comes here as a [`Command`] through a
+//! [`CoreHandle`]. Requests that arrive together are one batch ([`batch`]):
+//! the policy's [`Engine`] decides it and returns a plan, which the core
+//! carries out in order — store first, then the kernel, then conntrack —
+//! and only then answers ([`apply`]). Time passes through [`timers`]; the
+//! table is installed and reloaded by [`install`] and kept as installed by
+//! [`repair`].
+//!
+//! The core depends on the policy, the store, the kernel and the metrics;
+//! nothing here knows about sockets or detection's tasks (they hold a
+//! handle).
+
+mod apply;
+mod batch;
+mod handle;
+mod install;
+mod repair;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cordon_config::Config;
+use cordon_policy::{Engine, Input};
+use cordon_proto::time::{Clock, SystemClock};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::kernel::{Enforcer, KernelError, NetKernel};
+use crate::metrics::Metrics;
+use crate::store::{Loaded, Store};
+
+use apply::Waiting;
+
+pub use cordon_policy::View;
+pub use handle::{Applied, Command, CoreHandle, Counts, Failure, ReloadError};
+pub use repair::Asked;
+
+/// The core's state.
+#[derive(Debug)]
+pub struct Core {
+    config: Arc<Config>,
+    config_tx: watch::Sender<Arc<Config>>,
+    engine: Engine,
+    store: Store,
+    kernel: Arc<dyn Enforcer>,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    last_reconcile: Option<i64>,
+    /// What the last repair of the table could not undo.
+    table_unrepaired: Vec<cordon_rules::Difference>,
+}
+
+/// Wires a core: the one way `cordond` and the tests build one. The kernel,
+/// the metrics and the clock default to the real ones.
+#[derive(Debug)]
+pub struct Builder {
+    config: Arc<Config>,
+    store: Store,
+    kernel: Option<Arc<dyn Enforcer>>,
+    metrics: Option<Arc<Metrics>>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+/// A core built over what the store held.
+#[derive(Debug)]
+pub struct Built {
+    /// The core, before its table is installed ([`Core::install`]).
+    pub core: Core,
+    /// The config in force, as it changes with reloads.
+    pub config: watch::Receiver<Arc<Config>>,
+    /// Stored records the config no longer admits, with why: kept in the
+    /// store, not enforced (the caller says so loudly).
+    pub rejected: Vec<(String, String)>,
+    /// How many stored reports rebuilt the ledger.
+    pub reports: usize,
+}
+
+impl Builder {
+    /// The kernel edge (default: nftables, conntrack and the neighbour
+    /// table for real).
+    pub fn kernel(mut self, kernel: Arc<dyn Enforcer>) -> Self {
+        self.kernel = Some(kernel);
+        self
+    }
+
+    /// The metrics (default: a fresh registry).
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The clock (default: the system's).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The core over the records and reports the store loaded.
+    pub fn build(self, loaded: Loaded) -> Built {
+        let Loaded { hosts, reports } = loaded;
+        let config = self.config;
+        let (hosts, rejected) = Loaded {
+            hosts,
+            reports: Vec::new(),
+        }
+        .into_hosts(&config);
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let mut engine = Engine::new(&config, hosts);
+        engine.rebuild_reports(&config, &reports, clock.now());
+        let (config_tx, config_rx) = watch::channel(config.clone());
+        let kernel = self
+            .kernel
+            .unwrap_or_else(|| Arc::new(NetKernel::new(&config)));
+        Built {
+            core: Core {
+                config,
+                config_tx,
+                engine,
+                store: self.store,
+                kernel,
+                metrics: self.metrics.unwrap_or_default(),
+                clock,
+                last_reconcile: None,
+                table_unrepaired: Vec::new(),
+            },
+            config: config_rx,
+            rejected,
+            reports: reports.len(),
+        }
+    }
+}
+
+/// Runs a blocking kernel call off the core's thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, KernelError> + Send + 'static,
+) -> Result<T, KernelError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(KernelError::Netlink {
+            what: "run a kernel task".into(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    })
+}
+
+impl Core {
+    /// Starts wiring a core for `config` over `store`.
+    pub fn builder(config: Arc<Config>, store: Store) -> Builder {
+        Builder {
+            config,
+            store,
+            kernel: None,
+            metrics: None,
+            clock: None,
+        }
+    }
+
+    /// The kernel edge the core drives.
+    pub fn kernel(&self) -> Arc<dyn Enforcer> {
+        self.kernel.clone()
+    }
+
+    /// The metrics the core counts into.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    fn update_gauges(&self) {
+        let t = self.engine.tally();
+        self.metrics.set_hosts(t.quarantined, t.probation);
+    }
+
+    /// How often the quiet test and the timers are checked: a fraction of
+    /// the quiet period, between 1 s and 30 s.
+    fn check_every(&self) -> Duration {
+        (self.engine.quiet_period() / 30).clamp(Duration::from_secs(1), Duration::from_secs(30))
+    }
+
+    /// Runs until cancelled.
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        reconcile_every: Duration,
+        cancel: CancellationToken,
+    ) {
+        let mut checks = tokio::time::interval(self.check_every());
+        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reconciles = tokio::time::interval(reconcile_every);
+        reconciles.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        reconciles.reset();
+        let mut purges = tokio::time::interval(Duration::from_secs(3600));
+        let mut last = 0;
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                first = commands.recv() => {
+                    let Some(first) = first else { break };
+                    let batch = batch::gather(&mut commands, first, last).await;
+                    last = batch.len();
+                    self.commands(batch).await;
+                }
+                _ = checks.tick() => self.timers().await,
+                _ = reconciles.tick() => {
+                    if let Err(e) = self.reconcile().await {
+                        warn!(error = %e, "reconcile failed; retrying at the next one");
+                    }
+                }
+                _ = purges.tick() => self.purge().await,
+            }
+        }
+    }
+
+    /// Answers what only reads at once; decides the rest as one batch.
+    async fn commands(&mut self, batch: Vec<Command>) {
+        let mut inputs = Vec::new();
+        let mut waiting = Vec::new();
+        let mut check = None;
+        for cmd in batch {
+            match cmd {
+                Command::Apply(event, reply) => {
+                    inputs.push(Input::Event(event));
+                    waiting.push(Waiting::Event(reply));
+                }
+                Command::Report(incoming, reply) => {
+                    waiting.push(Waiting::Reports(reply, incoming.len()));
+                    inputs.extend(incoming.into_iter().map(Input::Report));
+                }
+                Command::View(addr, reply) => {
+                    let _ = reply.send(self.engine.view(&addr, self.clock.now()));
+                }
+                Command::List(reply) => {
+                    let _ = reply.send(self.engine.list(self.clock.now()));
+                }
+                Command::Counts(reply) => {
+                    let t = self.engine.tally();
+                    let _ = reply.send(Counts {
+                        quarantined: u64::try_from(t.quarantined).unwrap_or(u64::MAX),
+                        probation: u64::try_from(t.probation).unwrap_or(u64::MAX),
+                        last_reconcile: self.last_reconcile,
+                        table_unrepaired: self.unrepaired(),
+                    });
+                }
+                Command::Reload(config, reply) => {
+                    let _ = reply.send(self.reload(config).await);
+                }
+                Command::CheckTable(asked) => check = check.max(Some(asked)),
+                Command::Suspect {
+                    unit,
+                    signal,
+                    action,
+                    at,
+                } => self.engine.suspect(unit, &signal, action, at),
+            }
+        }
+        if !inputs.is_empty() {
+            self.decide(inputs, waiting).await;
+        }
+        if let Some(asked) = check
+            && let Err(e) = self.repair_table(asked).await
+        {
+            warn!(error = %e, "comparing the table failed; the next reconcile retries");
+        }
+    }
+}
+
+/// Starts the core task; returns its handle.
+pub fn spawn(
+    core: Core,
+    reconcile_every: Duration,
+    cancel: CancellationToken,
+    tracker: &tokio_util::task::TaskTracker,
+) -> CoreHandle {
+    let (tx, rx) = mpsc::channel(4096);
+    tracker.spawn(core.run(rx, reconcile_every, cancel));
+    CoreHandle(tx)
+}

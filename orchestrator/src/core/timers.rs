@@ -1,0 +1,108 @@
+//! What happens by itself as time passes: fixed holds and probations that
+//! end, quarantines that pass the quiet test, and the retention purge.
+
+use cordon_config::SubscriberAddr;
+use cordon_policy::Input;
+use cordon_policy::lifecycle::Event;
+use cordon_policy::quiet::{Quietness, Seen};
+use cordon_rules::SmtpSeen;
+use ipnet::IpNet;
+use tracing::warn;
+
+use super::apply::Waiting;
+use super::{Core, blocking};
+use crate::kernel::KernelError;
+use crate::store::Write;
+
+/// Up to this many quarantines whose earlier attempts are unknown are looked
+/// up one by one (an `nft` process each); more are read from one listing.
+const POINT_LOOKUPS: usize = 16;
+
+impl Core {
+    /// Ends what has ended and releases what has gone quiet.
+    pub(super) async fn timers(&mut self) {
+        let now = self.clock.now();
+        let mut inputs = Vec::new();
+        if self.engine.deadline_passed(now) {
+            inputs.push(Input::Event(Event::Tick));
+        }
+        match self.quietness(now).await {
+            Ok(q) => inputs.extend(
+                q.into_iter()
+                    .map(|(addr, since_last)| Input::Event(Event::QuietChecked { addr, since_last })),
+            ),
+            Err(e) => {
+                warn!(error = %e, "cannot ask the kernel who is quiet; no automatic release this round")
+            }
+        }
+        if !inputs.is_empty() {
+            let waiting = inputs.iter().map(|_| Waiting::Nobody).collect();
+            self.decide(inputs, waiting).await;
+        }
+    }
+
+    /// Time since the last SMTP attempt of each due quarantine (see
+    /// [`cordon_policy::quiet`] for why this costs one listing of the
+    /// quarantined senders, plus one look-up per quarantine in its life).
+    async fn quietness(&mut self, now: i64) -> Result<Vec<Quietness>, KernelError> {
+        let due = self.engine.quiet_due(now);
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let quiet = self.engine.quiet_period();
+        let kernel = self.kernel.clone();
+        let held = seen(blocking(move || kernel.smtp_held()).await?, quiet);
+        let (mut known, unknown) = self.engine.judge_quiet(&due, &held, now);
+        if unknown.is_empty() {
+            return Ok(known);
+        }
+        let v6_len = self.config.subscribers.ipv6_quarantine_prefix;
+        let kernel = self.kernel.clone();
+        let asked = unknown.clone();
+        let recent = blocking(move || {
+            let single = |a: &SubscriberAddr| match a.net() {
+                IpNet::V4(n) => n.prefix_len() == 32,
+                IpNet::V6(n) => n.prefix_len() == v6_len,
+            };
+            // After a burst of quarantines, one listing of every sender is
+            // cheaper than a process per host; it happens once per burst.
+            if asked.len() <= POINT_LOOKUPS && asked.iter().all(|d| single(&d.addr)) {
+                let mut found = Vec::new();
+                for d in &asked {
+                    found.extend(kernel.smtp_seen(&d.addr)?);
+                }
+                Ok(found)
+            } else {
+                kernel.smtp_recent()
+            }
+        })
+        .await?;
+        known.extend(
+            self.engine
+                .learn_quiet(&unknown, &seen(recent, quiet), self.clock.now()),
+        );
+        Ok(known)
+    }
+
+    /// Forgets expired reports and suspects, and purges the store of what
+    /// is older than the retention period.
+    pub(super) async fn purge(&mut self) {
+        let now = self.clock.now();
+        self.engine.prune(now);
+        let before = now - i64::try_from(self.config.retention.as_secs()).unwrap_or(i64::MAX / 2);
+        if let Err(e) = self.store.write(vec![Write::Purge { before }]).await {
+            warn!(error = %e, "retention purge failed; retrying in an hour");
+        }
+    }
+}
+
+/// The kernel's recent-attempt elements as the quiet planning reads them.
+fn seen(elements: Vec<SmtpSeen>, quiet: std::time::Duration) -> Vec<Seen> {
+    elements
+        .iter()
+        .map(|s| Seen {
+            key: s.key,
+            ago: s.since_last(quiet),
+        })
+        .collect()
+}
