@@ -177,7 +177,6 @@ impl Book {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-
     use cordon_testkit::Fixture;
 
     use super::*;

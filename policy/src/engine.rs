@@ -326,12 +326,7 @@ impl Engine {
 
     /// Answers what the kernel's list of quarantined senders (`held`) and
     /// earlier look-ups can answer; returns the rest, to be looked up.
-    pub fn judge_quiet(
-        &self,
-        due: &[Due],
-        held: &[Seen],
-        now: Unix,
-    ) -> (Vec<Quietness>, Vec<Due>) {
+    pub fn judge_quiet(&self, due: &[Due], held: &[Seen], now: Unix) -> (Vec<Quietness>, Vec<Due>) {
         self.before.judge(due, held, self.quiet_period(), now)
     }
 

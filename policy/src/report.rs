@@ -127,4 +127,3 @@ pub fn report_quarantine(reached: &ScoreReached) -> Event {
         ]),
     })
 }
-

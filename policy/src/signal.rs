@@ -148,7 +148,6 @@ pub fn crossing_note(config: &Config, signal: SignalKind) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-
     use cordon_testkit::Fixture;
 
     use super::*;
@@ -157,7 +156,10 @@ mod tests {
         Fixture::new()
             .prefixes(r#"[100.64.0.0/16, "2001:db8::/32"]"#)
             .set("never_quarantine", "[100.64.0.1]")
-            .set("port25", r#"{allowed_senders: [100.64.3.2, "2001:db8:100:3::/64"]}"#)
+            .set(
+                "port25",
+                r#"{allowed_senders: [100.64.3.2, "2001:db8:100:3::/64"]}"#,
+            )
             .set(
                 "detection.smtp_attempts",
                 format!("{{threshold: 20, window: 10s, action: {action}}}"),

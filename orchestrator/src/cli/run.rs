@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use cordon_config::{Config, ConfigErrors};
 use cordon_proto::control::{ErrorClass, ReportSubmission, Request, Response};
-use cordon_proto::time::{Clock, SystemClock};
 use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, printable};
+use cordon_proto::time::{Clock, SystemClock};
 use cordon_runtime::frame::{FrameError, Framed, framed, recv, send};
 use serde::Serialize;
 use tokio::net::UnixStream;

@@ -44,12 +44,7 @@ impl Core {
         actual: &[IpNet],
         when: &str,
     ) -> (Vec<SubscriberAddr>, Vec<IpNet>) {
-        let desired: BTreeSet<IpNet> = self
-            .engine
-            .quarantined()
-            .iter()
-            .map(|a| a.net())
-            .collect();
+        let desired: BTreeSet<IpNet> = self.engine.quarantined().iter().map(|a| a.net()).collect();
         let actual: BTreeSet<IpNet> = actual.iter().copied().collect();
         let missing: Vec<SubscriberAddr> = self
             .engine

@@ -81,10 +81,7 @@ impl Rig {
     }
 
     /// Carries out `events` as one batch; the answers in order.
-    pub(super) async fn batch(
-        &mut self,
-        events: Vec<Event>,
-    ) -> Vec<Result<Option<Host>, Failure>> {
+    pub(super) async fn batch(&mut self, events: Vec<Event>) -> Vec<Result<Option<Host>, Failure>> {
         let mut answers = Vec::new();
         let mut inputs = Vec::new();
         let mut waiting = Vec::new();
@@ -142,7 +139,11 @@ async fn a_refused_store_write_puts_back_exactly_the_records_the_batch_touched()
     ];
     assert!(r.batch(held.into()).await.iter().all(Result::is_ok));
     let hosts: Vec<Host> = r.core.engine.lifecycle().hosts().cloned().collect();
-    let (tally, kernel, gauges) = (r.core.engine.lifecycle().tally(), r.kernel_set(), r.gauges());
+    let (tally, kernel, gauges) = (
+        r.core.engine.lifecycle().tally(),
+        r.kernel_set(),
+        r.gauges(),
+    );
     assert_eq!(
         gauges,
         [
@@ -171,7 +172,15 @@ async fn a_refused_store_write_puts_back_exactly_the_records_the_batch_touched()
         "{answers:?}"
     );
     assert!(matches!(answers[5], Err(Failure::Refused(_))));
-    assert_eq!(r.core.engine.lifecycle().hosts().cloned().collect::<Vec<_>>(), hosts);
+    assert_eq!(
+        r.core
+            .engine
+            .lifecycle()
+            .hosts()
+            .cloned()
+            .collect::<Vec<_>>(),
+        hosts
+    );
     assert_eq!(r.core.engine.lifecycle().tally(), tally);
     assert_eq!(r.kernel_set(), kernel);
     assert_eq!(r.gauges(), gauges);
@@ -181,14 +190,23 @@ async fn a_refused_store_write_puts_back_exactly_the_records_the_batch_touched()
     r.refuse_writes(false);
     let answers = r.batch(batch).await;
     assert!(answers[..5].iter().all(Result::is_ok), "{answers:?}");
-    let relapses = |text: &str| match r.core.engine.lifecycle().get(&r.addr(text)).map(|h| &h.state) {
+    let relapses = |text: &str| match r
+        .core
+        .engine
+        .lifecycle()
+        .get(&r.addr(text))
+        .map(|h| &h.state)
+    {
         Some(State::Quarantined(q)) => q.relapses,
         other => panic!("{text} is {other:?}"),
     };
     assert_eq!(relapses("100.64.1.1"), 1);
     assert_eq!(relapses("100.64.1.3"), 1);
     assert!(r.kernel_set().contains(&r.addr("100.64.1.5").net()));
-    assert_eq!(r.core.engine.lifecycle().tally(), r.core.engine.lifecycle().recount());
+    assert_eq!(
+        r.core.engine.lifecycle().tally(),
+        r.core.engine.lifecycle().recount()
+    );
     assert_eq!(
         r.gauges(),
         [

@@ -27,10 +27,11 @@ impl Core {
             inputs.push(Input::Event(Event::Tick));
         }
         match self.quietness(now).await {
-            Ok(q) => inputs.extend(
-                q.into_iter()
-                    .map(|(addr, since_last)| Input::Event(Event::QuietChecked { addr, since_last })),
-            ),
+            Ok(q) => {
+                inputs.extend(q.into_iter().map(|(addr, since_last)| {
+                    Input::Event(Event::QuietChecked { addr, since_last })
+                }))
+            }
             Err(e) => {
                 warn!(error = %e, "cannot ask the kernel who is quiet; no automatic release this round")
             }

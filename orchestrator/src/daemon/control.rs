@@ -17,8 +17,8 @@ use tracing::{Instrument, info_span};
 use super::answers::host_record;
 use super::conns::{Allowed, ConnTable, Slot};
 use super::shared::Shared;
-use crate::core::Failure;
 use super::sockets::peer_name;
+use crate::core::Failure;
 use crate::kernel::{Enforcer, KernelError, mac_of};
 use cordon_policy::lifecycle::{Event, QuarantineRequest, Refusal};
 

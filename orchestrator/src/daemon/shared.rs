@@ -31,4 +31,3 @@ pub struct Shared {
     /// Recent kernel answers about hosts' SMTP attempts, for displays.
     pub seen: SeenCache,
 }
-

@@ -21,10 +21,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::*;
-use cordon_policy::Incoming;
 use crate::core::{Built, Core, CoreHandle};
 use crate::kernel::FakeKernel;
 use crate::store::Store;
+use cordon_policy::Incoming;
 use cordon_policy::lifecycle::{Event, QuarantineRequest, State};
 
 fn config(attempts: &str, reports: &str) -> Config {

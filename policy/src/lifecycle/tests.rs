@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cordon_config::{Config, SubscriberAddr};
-use cordon_testkit::Fixture;
 use cordon_proto::portal::Reason;
+use cordon_testkit::Fixture;
 use proptest::prelude::*;
 
 use super::*;
