@@ -201,8 +201,6 @@ fn raw_samples() -> Vec<Vec<u8>> {
     let requests = [
         "GET / HTTP/1.1\r\nHost: portal.isp.test:8080\r\nUser-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\nAccept-Language: es-ES,es;q=0.9,en;q=0.8\r\n\r\n".to_owned(),
         "GET /index.html?lang=da HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
-        // An old client: answered in HTTP/1.0.
-        "GET /index.html?lang=da HTTP/1.0\r\nHost: x\r\n\r\n".to_owned(),
         "GET /tools/checklist.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=2-9\r\nIf-None-Match: \"abc\"\r\n\r\n".to_owned(),
         "HEAD /tools/clean%20up.txt?lang=da HTTP/1.1\r\nHost: x\r\nRange: bytes=-5, 10-\r\nIf-Modified-Since: Thu, 08 Mar 2024 14:00:00 GMT\r\n\r\n".to_owned(),
         "GET /tools/%2e%2e%2fsecret.txt HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
@@ -211,6 +209,8 @@ fn raw_samples() -> Vec<Vec<u8>> {
         "GET /api/captive HTTP/1.1\r\nHost: x\r\nAccept: application/captive+json\r\n\r\n".to_owned(),
         "GET /generate_204 HTTP/1.1\r\nHost: connectivitycheck.gstatic.com\r\n\r\nGET /hotspot-detect.html HTTP/1.1\r\nHost: captive.apple.com\r\n\r\n".to_owned(),
         "GET /connecttest.txt HTTP/1.1\r\nHost: www.msftconnecttest.com\r\nConnection: close\r\n\r\n".to_owned(),
+        // An old client: answered in HTTP/1.0.
+        "GET /index.html?lang=da HTTP/1.0\r\nHost: x\r\n\r\n".to_owned(),
     ];
     requests.into_iter().map(String::into_bytes).collect()
 }
@@ -317,4 +317,7 @@ fn the_samples_are_answered_as_they_should_be() {
     assert!(outside.starts_with("HTTP/1.1 404"), "{outside:.300}");
     let released = answer(&samples[5]);
     assert!(released.starts_with("HTTP/1.1 200"), "{released:.300}");
+    let old = answer(&samples[10]);
+    assert!(old.starts_with("HTTP/1.0 200"), "{old:.300}");
+    check_raw(&samples[10]);
 }
