@@ -13,6 +13,7 @@
 //!     └─────────────────────────────── probation ends ◀────────────────────────────────────┘
 //! ```
 
+mod events;
 mod machine;
 mod policy;
 mod state;
@@ -20,6 +21,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use machine::{Action, Audit, Event, Lifecycle, QuarantineRequest, Refusal, Tally, Undo};
+pub use events::{Action, Audit, Event, QuarantineRequest, Refusal};
+pub use machine::{Lifecycle, Tally, Undo};
 pub use policy::Policy;
 pub use state::{Host, Probation, Quarantined, State, Unix};

@@ -1,0 +1,144 @@
+//! The lifecycle's vocabulary: the events it is told, the actions it asks
+//! the daemon to carry out, the audit lines it writes and the refusals it
+//! answers with. Kept apart from the machine because the daemon, the
+//! detection engine and the control socket speak these types without ever
+//! touching the records the machine keeps.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cordon_config::SubscriberAddr;
+use cordon_proto::portal::{HostState, Reason};
+
+use super::state::{Host, Unix};
+use crate::actor::Actor;
+
+/// Something that happened to an address.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// An operator, a detector or a report asks for a quarantine.
+    Quarantine(QuarantineRequest),
+    /// An operator lifts a quarantine.
+    Release {
+        /// Whom.
+        addr: SubscriberAddr,
+        /// The operator.
+        actor: Actor,
+        /// Why.
+        note: String,
+    },
+    /// The subscriber pressed "I have cleaned my computer"; `since_last` is
+    /// the time since the host's last SMTP attempt as the kernel knows it
+    /// (`None`: none within the quiet period).
+    SelfRelease {
+        /// Whom.
+        addr: SubscriberAddr,
+        /// Time since the last SMTP attempt.
+        since_last: Option<Duration>,
+    },
+    /// The daemon asked the kernel whether a host whose hold has passed has
+    /// gone quiet (see [`Lifecycle::due_quiet_checks`](super::Lifecycle::due_quiet_checks)).
+    QuietChecked {
+        /// Whom.
+        addr: SubscriberAddr,
+        /// Time since the last SMTP attempt.
+        since_last: Option<Duration>,
+    },
+    /// Time passed: fixed holds and probations that ended are acted on.
+    Tick,
+}
+
+/// A request to quarantine one subscriber unit, with who asked and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarantineRequest {
+    /// Whom.
+    pub addr: SubscriberAddr,
+    /// What kind of decision.
+    pub reason: Reason,
+    /// Who decided.
+    pub actor: Actor,
+    /// Why, in words.
+    pub note: String,
+    /// A fixed length (`--hold`).
+    pub hold: Option<Duration>,
+    /// The host's MAC, when the neighbour table knew it.
+    pub mac: Option<String>,
+    /// Evidence counts behind the decision.
+    pub evidence: BTreeMap<String, u64>,
+}
+
+/// What the daemon must do, in this order: store first, then the kernel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Write the host's record and an audit entry (before the kernel changes).
+    Persist {
+        /// The record as it now stands.
+        host: Box<Host>,
+        /// What changed.
+        audit: Audit,
+    },
+    /// Add the address to the kernel's quarantine set.
+    Enforce(SubscriberAddr),
+    /// Remove the address from the kernel's quarantine set.
+    Lift(SubscriberAddr),
+    /// Delete the address's conntrack entries, so established flows neither
+    /// escape the walled garden nor stay redirected after release.
+    FlushConntrack(SubscriberAddr),
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    /// When.
+    pub at: Unix,
+    /// Whom.
+    pub addr: SubscriberAddr,
+    /// State before.
+    pub from: HostState,
+    /// State after.
+    pub to: HostState,
+    /// Who: operator name, `detection`, `report`, `self`, `cordond`.
+    pub actor: Actor,
+    /// Why.
+    pub note: String,
+}
+
+/// Why an event changed nothing. Each says what the asker can do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Release of an address that is not quarantined.
+    #[error("{0} is not quarantined; nothing to release (`cordon show {0}` shows its state)")]
+    NotQuarantined(SubscriberAddr),
+    /// The quarantine would overlap another one: the kernel's interval set
+    /// cannot hold both, and two records for one host would disagree.
+    #[error(
+        "{addr} overlaps {other}, which is already quarantined; release {other} first or name exactly {other}"
+    )]
+    Overlaps {
+        /// Asked for.
+        addr: SubscriberAddr,
+        /// Already quarantined.
+        other: SubscriberAddr,
+    },
+    /// Self-release before the hold has passed.
+    #[error("the shortest quarantine has not passed yet: {remaining:?} to go")]
+    TooEarly {
+        /// Time left.
+        remaining: Duration,
+    },
+    /// Self-release while the host still sends mail.
+    #[error("the computer still tried to send mail {ago:?} ago; it must be quiet for {quiet:?}")]
+    StillSending {
+        /// Since the last attempt.
+        ago: Duration,
+        /// The quiet period.
+        quiet: Duration,
+    },
+    /// No self-releases left (used up, relapse, or fixed hold).
+    #[error("no self-releases are left; the subscriber should call support")]
+    NoneLeft,
+    /// A `--hold` of zero.
+    #[error("a hold of zero would end the quarantine at once; give a duration like 2h")]
+    ZeroHold,
+}

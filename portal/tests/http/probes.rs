@@ -1,0 +1,124 @@
+//! What operating systems and browsers ask first: the redirect listener,
+//! the OS connectivity probes, and the RFC 8908 captive-portal API.
+
+use std::time::Duration;
+
+use cordon_proto::portal::HostState;
+use cordon_testkit::eventually;
+
+use super::common::{PUBLIC_URL, Portal, Setup, clean, curl};
+use super::quarantined_portal;
+
+#[test]
+fn redirect_listener_sends_every_host_and_path_to_the_public_url() {
+    let p = quarantined_portal();
+    let base = format!("http://{}", p.redirect);
+    for (path, host) in [
+        ("/", "example.com"),
+        ("/some/page.html?q=1", "news.example.org"),
+        ("/hotspot-detect.html", "captive.apple.com"),
+        ("/generate_204", "connectivitycheck.gstatic.com"),
+        ("/connecttest.txt", "www.msftconnecttest.com"),
+        ("/", "evil.example\"><script>"),
+    ] {
+        let a = curl(&["-H", &format!("Host: {host}"), &format!("{base}{path}")]);
+        assert_eq!(a.status, 302, "{host}{path}");
+        assert_eq!(a.header("location"), Some(PUBLIC_URL), "{host}{path}");
+        assert_eq!(a.header("cache-control"), Some("no-store"));
+        assert!(!a.text().contains("evil.example"));
+    }
+    // No Host at all (HTTP/1.0) and a POST: still the configured URL.
+    let a = curl(&["--http1.0", "-H", "Host:", &format!("{base}/")]);
+    assert_eq!(a.header("location"), Some(PUBLIC_URL));
+    let a = curl(&["-X", "POST", "-d", "x=1", &format!("{base}/login")]);
+    assert_eq!(a.status, 303);
+    assert_eq!(a.header("location"), Some(PUBLIC_URL));
+}
+
+#[test]
+fn os_probes_make_a_quarantined_caller_sign_in() {
+    let p = quarantined_portal();
+    for path in [
+        "/hotspot-detect.html",
+        "/library/test/success.html",
+        "/generate_204",
+        "/gen_204",
+        "/connecttest.txt",
+        "/ncsi.txt",
+        "/canonical.html",
+        "/success.txt",
+    ] {
+        let a = curl(&[&p.url(path)]);
+        assert_eq!(a.status, 302, "{path}");
+        assert_eq!(a.header("location"), Some(PUBLIC_URL), "{path}");
+        assert_eq!(a.header("cache-control"), Some("no-store"), "{path}");
+    }
+}
+
+#[test]
+fn os_probes_tell_a_clean_caller_the_internet_works() {
+    let p = Portal::start(Setup {
+        status: Some(clean()),
+        ..Setup::default()
+    });
+    let apple = curl(&[&p.url("/hotspot-detect.html")]);
+    assert_eq!(apple.status, 200);
+    assert!(apple.text().contains("<TITLE>Success</TITLE>"));
+    let android = curl(&[&p.url("/generate_204")]);
+    assert_eq!(android.status, 204);
+    assert!(android.body.is_empty());
+    assert_eq!(
+        curl(&[&p.url("/connecttest.txt")]).text(),
+        "Microsoft Connect Test"
+    );
+    assert_eq!(curl(&[&p.url("/ncsi.txt")]).text(), "Microsoft NCSI");
+    assert_eq!(curl(&[&p.url("/success.txt")]).text(), "success\n");
+    assert!(
+        curl(&[&p.url("/canonical.html")])
+            .text()
+            .contains("support.mozilla.org/kb/captive-portal")
+    );
+    // Noticed hosts browse freely: no sign-in sheet either.
+    let mut noticed = clean();
+    noticed.state = HostState::Noticed;
+    p.stand_in().set_status(Some(noticed));
+    assert_eq!(curl(&[&p.url("/generate_204")]).status, 204);
+}
+
+#[test]
+fn captive_api_follows_rfc_8908() {
+    let p = quarantined_portal();
+    let a = curl(&[
+        "-H",
+        "Accept: application/captive+json",
+        &p.url("/api/captive"),
+    ]);
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-type"), Some("application/captive+json"));
+    assert_eq!(a.header("cache-control"), Some("no-store"));
+    let doc: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(doc["captive"], true);
+    assert_eq!(doc["user-portal-url"], PUBLIC_URL);
+    // RFC 8908 section 5: only callers that are not captive (and whose
+    // session is time-limited) get `seconds-remaining`; a captive one does
+    // not, though its quarantine has an end.
+    assert!(
+        doc.get("seconds-remaining").is_none(),
+        "seconds-remaining sent to a captive caller: {doc}"
+    );
+
+    // Released by an operator: the portal kept cordond's answer for a
+    // second, then tells the new one.
+    p.stand_in().set_status(Some(clean()));
+    let mut doc = serde_json::Value::Null;
+    eventually(
+        Duration::from_secs(5),
+        "the API to follow the release",
+        || {
+            doc = serde_json::from_slice(&curl(&[&p.url("/api/captive")]).body).unwrap();
+            doc["captive"] == false
+        },
+    );
+    assert_eq!(doc["user-portal-url"], PUBLIC_URL);
+    assert!(doc.get("seconds-remaining").is_none());
+}

@@ -1,0 +1,169 @@
+//! Outside reports handed in through `cordon report`: CSV and ARF, scored
+//! up to the threshold, bad lines listed, non-subscribers refused.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use cordon_lab::Lab;
+use cordon_proto::time::{Clock, SystemClock};
+
+use super::common::lab;
+use super::quarantined_in_kernel;
+
+/// An ARF report (RFC 5965) about `ip`, dated now, for message `id`.
+fn arf(ip: &str, id: &str) -> String {
+    let date = String::from_utf8(Command::new("date").arg("-R").output().unwrap().stdout).unwrap();
+    let date = date.trim();
+    format!(
+        "From fbl@fbl.example.net {date}\n\
+From: <abuse@fbl.example.net>\n\
+Date: {date}\n\
+Subject: FW: Earn money\n\
+To: <abuse@isp.example>\n\
+MIME-Version: 1.0\n\
+Content-Type: multipart/report; report-type=feedback-report;\n boundary=\"b1\"\n\
+\n\
+--b1\n\
+Content-Type: text/plain; charset=\"US-ASCII\"\n\
+\n\
+An abuse report for a message received from {ip}.\n\
+\n\
+--b1\n\
+Content-Type: message/feedback-report\n\
+\n\
+Feedback-Type: abuse\n\
+User-Agent: LabFbl/1.0\n\
+Version: 1\n\
+Arrival-Date: {date}\n\
+Reporting-MTA: dns; mail.fbl.example.net\n\
+Source-IP: {ip}\n\
+\n\
+--b1\n\
+Content-Type: message/rfc822\n\
+Content-Disposition: inline\n\
+\n\
+From: <spammer@example.net>\n\
+Subject: Earn money\n\
+Message-ID: <{id}@example.net>\n\
+\n\
+Spam Spam Spam\n\
+--b1--\n\
+\n"
+    )
+}
+
+fn write(lab: &Lab, name: &str, text: &str) -> PathBuf {
+    let path = lab.run_dir().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn reports_from_csv_and_arf_quarantine_at_the_score_and_bad_lines_are_listed() {
+    let lab = lab("reports")
+        .subscribers(3)
+        .report_score(3)
+        .daemons(true)
+        .up()
+        .unwrap();
+    let (a, b, c) = (
+        lab.subscriber(0).ipv4().to_string(),
+        lab.subscriber(1).ipv4().to_string(),
+        lab.subscriber(2).ipv4().to_string(),
+    );
+    let t = SystemClock.now() - 60;
+    let csv = write(
+        &lab,
+        "feed.csv",
+        &format!(
+            "address,time,source,evidence\n\
+{a},{t},spamtrap-1,spam to trap\n\
+{a},{t},spamtrap-2,\"spam, again\"\n\
+this is not a report\n\
+{a},{t},abuse-desk,customer complaint\n\
+198.51.100.7,{t},spamtrap-1,not our subscriber\n\
+100.64.0.1,{t},spamtrap-1,the portal itself\n\
+{c},{t},spamtrap-1,one\n\
+{c},{t},spamtrap-2,two\n"
+        ),
+    );
+    // Three complaints about b, one of them sent twice, and one cut short.
+    let truncated: String = arf(&b, "cut")
+        .lines()
+        .take(12)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mbox = format!(
+        "{}{}{}{}{truncated}\n",
+        arf(&b, "m1"),
+        arf(&b, "m2"),
+        arf(&b, "m1"),
+        arf(&b, "m3")
+    );
+    let arf_file = write(&lab, "fbl.mbox", &mbox);
+
+    let out = lab
+        .cordon(&["import", csv.to_str().unwrap(), arf_file.to_str().unwrap()])
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    // Bad lines are listed with their numbers, and nothing valid is lost.
+    for line in ["line 4:", "line 6:", "line 7:"] {
+        assert!(stderr.contains(line), "{line} missing: {stderr}");
+    }
+    assert!(stderr.contains("fbl.mbox: line "), "{stderr}");
+    assert!(
+        stdout.contains("feed.csv: 5 reports accepted, 3 lines rejected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fbl.mbox: 4 reports accepted, 1 lines rejected"),
+        "{stdout}"
+    );
+
+    // a: three CSV reports; b: three distinct complaints (the duplicate
+    // counts once); c: two reports, below the score.
+    for addr in [&a, &b] {
+        let h = lab.show(addr).unwrap();
+        assert_eq!(h["state"], "quarantined", "{addr}: {h}");
+        assert_eq!(h["reason"], "report", "{h}");
+        assert_eq!(h["evidence"]["score"], 3, "{h}");
+        assert!(quarantined_in_kernel(&lab, addr));
+    }
+    let h = lab.show(&c).unwrap();
+    assert_eq!(
+        (h["state"].as_str(), h["report_score"].as_u64()),
+        (Some("clean"), Some(2)),
+        "{h}"
+    );
+    let history = lab.cordon_ok(&["history", &b]).unwrap();
+    assert!(
+        history.contains("report from mail.fbl.example.net"),
+        "{history}"
+    );
+
+    // The abuse desk's third report brings c to the score.
+    let said = lab
+        .cordon_ok(&[
+            "report",
+            &c,
+            "--source",
+            "abuse-desk",
+            "--evidence",
+            "phoned in",
+        ])
+        .unwrap();
+    assert!(said.contains("score 3 of 3, quarantined"), "{said}");
+    assert!(quarantined_in_kernel(&lab, &c));
+
+    // A feed with nothing valid: exit 2, nobody touched.
+    let junk = write(&lab, "junk.csv", "garbage\n198.51.100.9,0,x,y\n");
+    let out = lab.cordon(&["import", junk.to_str().unwrap()]).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // A report about a non-subscriber is refused as bad input.
+    let out = lab
+        .cordon(&["report", "198.51.100.9", "--source", "x", "--evidence", "y"])
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
