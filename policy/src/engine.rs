@@ -17,6 +17,7 @@
 
 mod view;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cordon_config::{Action as SignalAction, Config, SubscriberAddr};
@@ -125,6 +126,15 @@ pub struct Engine {
     book: Book,
     report_action: SignalAction,
     before: BeforeQuarantine,
+    /// During a batch: each address's first and last kernel move.
+    kernel_moves: BTreeMap<SubscriberAddr, (Move, Move)>,
+}
+
+/// A change to the kernel's quarantine set that an action asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Move {
+    Enforce,
+    Lift,
 }
 
 impl Engine {
@@ -135,6 +145,7 @@ impl Engine {
             book: Book::new(config),
             report_action: config.detection.reports.action,
             before: BeforeQuarantine::default(),
+            kernel_moves: BTreeMap::new(),
         }
     }
 
@@ -210,24 +221,18 @@ impl Engine {
             };
             outcomes.push(outcome);
         }
-        let lifecycle = self.lifecycle.finish();
-        // The kernel change is the net effect on each record the batch
-        // changed: released and quarantined again in one batch is no change.
-        for addr in lifecycle.changed() {
-            let is = self
-                .lifecycle
-                .get(&addr)
-                .is_some_and(|h| h.state.is_quarantined());
-            let was = lifecycle
-                .before(&addr)
-                .flatten()
-                .is_some_and(|h| h.state.is_quarantined());
-            match (was, is) {
-                (false, true) => plan.add.push(addr),
-                (true, false) => plan.remove.push(addr),
+        // The kernel change is each address's net effect over the batch,
+        // read from the actions: the first one says what the kernel held
+        // before (only a quarantined address is lifted), the last what it
+        // must hold after. Released and quarantined again is no change.
+        for (addr, (first, last)) in std::mem::take(&mut self.kernel_moves) {
+            match (first, last) {
+                (Move::Enforce, Move::Enforce) => plan.add.push(addr),
+                (Move::Lift, Move::Lift) => plan.remove.push(addr),
                 _ => {}
             }
         }
+        let lifecycle = self.lifecycle.finish();
         plan.flush.sort_unstable();
         plan.flush.dedup();
         plan.undo = Rollback {
@@ -244,6 +249,13 @@ impl Engine {
         self.book.undo(plan.undo.book);
     }
 
+    fn moved(&mut self, addr: SubscriberAddr, m: Move) {
+        self.kernel_moves
+            .entry(addr)
+            .and_modify(|(_, last)| *last = m)
+            .or_insert((m, m));
+    }
+
     fn event(&mut self, event: Event, now: Unix, plan: &mut Plan) -> Outcome {
         let addr = event_addr(&event);
         let result = self.lifecycle.handle(event, now).map(|actions| {
@@ -254,8 +266,8 @@ impl Engine {
                         plan.changes.push(Change::Audit(audit.clone()));
                         plan.transitions.push(audit);
                     }
-                    // Worked out once for the batch from what changed.
-                    Action::Enforce(_) | Action::Lift(_) => {}
+                    Action::Enforce(x) => self.moved(x, Move::Enforce),
+                    Action::Lift(x) => self.moved(x, Move::Lift),
                     Action::FlushConntrack(x) => plan.flush.push(x),
                 }
             }

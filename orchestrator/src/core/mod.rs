@@ -1,12 +1,12 @@
 //! The core: the one task that carries out `cordon-policy`'s decisions.
 //!
 //! Everything that changes a record comes here as a [`Command`] through a
-//! [`CoreHandle`]. Requests that arrive together are one batch ([`batch`]):
+//! [`CoreHandle`]. Requests that arrive together are one batch (`batch`):
 //! the policy's [`Engine`] decides it and returns a plan, which the core
 //! carries out in order — store first, then the kernel, then conntrack —
-//! and only then answers ([`apply`]). Time passes through [`timers`]; the
-//! table is installed and reloaded by [`install`] and kept as installed by
-//! [`repair`].
+//! and only then answers (`apply`). Time passes through `timers`; the
+//! table is installed and reloaded by `install` and kept as installed by
+//! `repair`.
 //!
 //! The core depends on the policy, the store, the kernel and the metrics;
 //! nothing here knows about sockets or detection's tasks (they hold a

@@ -1,11 +1,11 @@
-//! Detection in `cordond`: turning what `cordon-detect` notices into
-//! decisions.
+//! Detection's tasks in `cordond`: they hand what `cordon-detect` notices
+//! to `cordon-policy` and the core. They decide nothing themselves.
 //!
-//! - [`policy`]: pure decisions (which unit, allowed senders and
-//!   never-quarantine skipped, the signal's action).
+//! - [`policy`] (`cordon_policy::signal`): which unit a crossing is about,
+//!   whether it may be touched, and the signal's action.
 //! - `nflog_task`: the kernel's threshold crossings, read from NFLOG and
-//!   acted on at once ([`Detector::handle_crossing`]).
-//! - [`Book`]: the report ledger and the suspects, owned by the core task.
+//!   acted on at once ([`Detector::handle_crossing`]); the report ledger and
+//!   the suspects live in the policy's engine, inside the core.
 //! - `dnsbl_task`: asks the DNS block lists about hosts that made SMTP
 //!   attempts, in a task of its own so a slow list delays nothing else.
 //! - `relay_task`: reads the relay-limit counters into a metric.
@@ -38,10 +38,11 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use cordon_policy::signal::{self as policy, action_name};
 
+use cordon_policy::lifecycle::{Event, QuarantineRequest};
+
 use crate::core::CoreHandle;
 use crate::kernel::{Enforcer, mac_of};
 use crate::metrics::Metrics;
-use cordon_policy::lifecycle::{Event, QuarantineRequest};
 
 /// What became of one crossing (for logs and tests).
 #[derive(Debug, Clone, PartialEq)]

@@ -49,11 +49,6 @@ impl Undo {
         self.0.get(addr).map(Option::as_ref)
     }
 
-    /// Every address whose record the batch changed.
-    pub fn changed(&self) -> Vec<SubscriberAddr> {
-        self.0.keys().copied().collect()
-    }
-
     /// How many records the batch changed (what an undo would rewrite).
     pub fn len(&self) -> usize {
         self.0.len()
