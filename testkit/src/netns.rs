@@ -4,10 +4,16 @@
 //! living in it, also when the test panics. Nothing here touches the
 //! machine's own namespace: programs run through `ip netns exec`, and code
 //! runs on a thread of its own that enters the namespace.
+//!
+//! The free functions ([`path`], [`command`], [`enter`]) work on any named
+//! namespace and return errors instead of panicking: the lab (whose
+//! namespaces belong to a lab, not to one guard) and the benchmarks use
+//! them, and [`Netns::try_new`], where a failure is reported, not a panic.
 
 use std::fs::File;
 use std::future::Future;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,7 +23,110 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 /// Where iproute2 keeps named namespaces.
-const NETNS_DIR: &str = "/run/netns";
+pub const NETNS_DIR: &str = "/run/netns";
+
+/// Why a namespace could not be made or entered.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// `ip` could not be started.
+    #[error("cannot run `{command}`: {source} (is iproute2 installed?)")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `ip` ran and refused.
+    #[error("`{command}` failed ({status}): {stderr} (are you root?)")]
+    Failed {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// What it printed.
+        stderr: String,
+    },
+    /// The namespace's bind mount could not be opened: it does not exist
+    /// (any more), or this process may not read `/run/netns`.
+    #[error("cannot enter network namespace `{netns}`: {}: {source}", .path.display())]
+    Open {
+        /// The namespace.
+        netns: String,
+        /// Its bind mount.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `setns` refused: entering a namespace needs CAP_SYS_ADMIN (run as
+    /// root).
+    #[error("cannot enter network namespace `{netns}`: setns: {source}")]
+    Enter {
+        /// The namespace.
+        netns: String,
+        /// The kernel's answer.
+        #[source]
+        source: nix::errno::Errno,
+    },
+}
+
+/// The bind mount of the named namespace, `/run/netns/<name>` (for
+/// `setns`, and to see whether it exists).
+pub fn path(netns: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(netns)
+}
+
+/// A command that runs `program` inside the named namespace (`ip netns
+/// exec`), to add arguments, environment and pipes to.
+pub fn command(netns: &str, program: &str) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", netns, program]);
+    cmd
+}
+
+/// Runs `f` on a fresh thread that has entered the named namespace and
+/// returns its result (re-raising its panic). Sockets `f` opens belong to
+/// the namespace; the caller's thread never moves, so nothing in the
+/// machine's own namespace changes. If the namespace cannot be entered,
+/// `f` is not run at all.
+pub fn enter<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
+    let path = path(netns);
+    let file = File::open(&path).map_err(|source| NetnsError::Open {
+        netns: netns.to_owned(),
+        path,
+        source,
+    })?;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            setns(&file, CloneFlags::CLONE_NEWNET).map_err(|source| NetnsError::Enter {
+                netns: netns.to_owned(),
+                source,
+            })?;
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Runs `cmd`; an error unless it succeeds.
+fn run(cmd: &mut Command) -> Result<Output, NetnsError> {
+    let command = format!("{cmd:?}");
+    let out = cmd.output().map_err(|source| NetnsError::Spawn {
+        command: command.clone(),
+        source,
+    })?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(NetnsError::Failed {
+            command,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
 
 /// A network namespace that lives as long as this value (needs root).
 #[derive(Debug)]
@@ -31,23 +140,28 @@ impl Netns {
     /// Creates `cl-<tag>-<pid>-<n>` with its loopback up. The tag tells
     /// whose namespace a leftover was (`cl-k…` the rules' kernel tests,
     /// `cl-det…` detect's, …); the process id and a counter make it unique.
+    /// Panics (naming the remedy) if it cannot be made.
     pub fn new(tag: &str) -> Netns {
+        Netns::try_new(tag).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Netns::new`], returning the error instead of panicking (for
+    /// the benchmarks, which report a failed step and go on).
+    pub fn try_new(tag: &str) -> Result<Netns, NetnsError> {
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "cl-{tag}-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
-        checked(
-            Command::new("ip").args(["netns", "add", &name]),
-            "(are you root?)",
-        );
+        run(Command::new("ip").args(["netns", "add", &name]))?;
+        // From here the guard removes it, also when bringing lo up fails.
         let ns = Netns {
             name,
             children: Mutex::new(Vec::new()),
         };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
+        run(ns.command("ip").args(["link", "set", "lo", "up"]))?;
+        Ok(ns)
     }
 
     /// The namespace's name, as `ip netns` knows it.
@@ -57,21 +171,19 @@ impl Netns {
 
     /// Its bind mount, `/run/netns/<name>` (for `setns`).
     pub fn path(&self) -> String {
-        format!("{NETNS_DIR}/{}", self.name)
+        path(&self.name).display().to_string()
     }
 
     /// A command that runs `program` inside the namespace (`ip netns exec`),
     /// to add arguments, environment and pipes to.
     pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name, program]);
-        cmd
+        command(&self.name, program)
     }
 
     /// Runs `program args` inside the namespace; panics with its output if
     /// it fails.
     pub fn exec(&self, program: &str, args: &[&str]) -> Output {
-        checked(self.command(program).args(args), "")
+        run(self.command(program).args(args)).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `ip args…` inside the namespace (links, addresses, neighbours).
@@ -138,17 +250,7 @@ impl Netns {
     /// to the namespace; the caller's thread never moves, so nothing in the
     /// machine's own namespace changes.
     pub fn in_thread<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = self.path();
-        let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                setns(&file, CloneFlags::CLONE_NEWNET)
-                    .unwrap_or_else(|e| panic!("setns {path}: {e}"));
-                f()
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        enter(&self.name, f).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Like [`Netns::in_thread`] for async code: the future `f` makes runs
@@ -209,20 +311,6 @@ impl Drop for Netns {
     }
 }
 
-/// Runs `cmd`, panicking with its output (and `hint`) unless it succeeds.
-fn checked(cmd: &mut Command, hint: &str) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} {hint}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed {hint}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +338,16 @@ mod tests {
         assert!(!status.success(), "the loose process was killed");
         let alive = std::path::Path::new(&format!("/proc/{kept}")).exists();
         assert!(!alive, "the kept process {kept} is gone");
+    }
+
+    /// A namespace that is not there is an error, and the code meant to
+    /// run inside it never runs (so it cannot run in the machine's own).
+    #[test]
+    fn entering_a_missing_namespace_is_an_error_and_runs_nothing() {
+        let mut ran = false;
+        let e = enter("cl-kit-missing", || ran = true).unwrap_err();
+        assert!(matches!(e, NetnsError::Open { .. }), "{e}");
+        assert!(e.to_string().contains("cl-kit-missing"), "{e}");
+        assert!(!ran);
     }
 }
