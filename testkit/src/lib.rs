@@ -9,10 +9,13 @@
 //!   even when the test panics.
 //! - [`eventually`] and [`poll_until`]: ask again until something holds,
 //!   with a deadline, instead of sleeping to synchronise.
+//! - [`chromium`]: Debian's headless Chromium for the browser tests (a
+//!   phone-sized session's capabilities, chromedriver's guard).
 //! - [`Fixture`]: the smallest valid config, as a builder each test
 //!   changes only where its assertions depend on the value ([`MINIMAL`]
 //!   is its text, for tests of the loader's own messages).
 
+pub mod chromium;
 mod fixture;
 pub mod netns;
 mod poll;
