@@ -15,12 +15,12 @@ use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use parking_lot::Mutex;
 
 /// Where iproute2 keeps named namespaces.
 pub const NETNS_DIR: &str = "/run/netns";
@@ -238,10 +238,7 @@ impl Netns {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {cmd:?} in {}: {e}", self.name));
         let pid = child.id();
-        self.children
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(child);
+        self.children.lock().push(child);
         pid
     }
 
@@ -293,10 +290,7 @@ impl Drop for Netns {
     /// deletes the namespace. Failures are ignored: a guard must not panic
     /// while a failing test unwinds.
     fn drop(&mut self) {
-        let children = self
-            .children
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let children = self.children.get_mut();
         for child in children.iter_mut() {
             let _ = child.kill();
             let _ = child.wait();
