@@ -145,8 +145,7 @@ fn a_spanish_browser_gets_spanish_and_the_button_answers() {
             quiet_needed_s: 600,
         });
     let html = common::curl(&[&p.url("/?lang=es")]).text();
-    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let token = html[at..].split('"').next().unwrap();
+    let token = common::csrf_token(&html);
     let press = p.dir.path().join("press.html");
     std::fs::write(
         &press,

@@ -277,6 +277,20 @@ impl Portal {
         }
     }
 
+    /// Presses "I have cleaned my computer" as a browser's form does:
+    /// POST /release with the page's `token` and the language `lang`.
+    pub fn press(&self, token: &str, lang: &str) -> Answer {
+        curl(&[
+            "-X",
+            "POST",
+            "--data-urlencode",
+            &format!("csrf={token}"),
+            "-d",
+            &format!("lang={lang}"),
+            &self.url("/release"),
+        ])
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.portal)
     }
