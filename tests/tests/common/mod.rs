@@ -64,6 +64,20 @@ pub fn assert_gone(name: &str) {
     assert!(!etc.exists(), "{} left behind", etc.display());
 }
 
+/// Runs `cordon-lab ARGS…`, which must succeed; returns what it printed.
+pub fn lab_cli_ok(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(LAB_EXE)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cordon-lab {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Removes lab `name` when dropped: for tests that build labs through the
 /// CLI, where no `Lab` guard exists.
 pub struct CliLab(pub String);
