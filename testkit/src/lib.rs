@@ -11,11 +11,14 @@
 //!   with a deadline, instead of sleeping to synchronise.
 //! - [`chromium`]: Debian's headless Chromium for the browser tests (a
 //!   phone-sized session's capabilities, chromedriver's guard).
+//! - [`command`]: an external program run with a deadline, its output
+//!   collected (errors, not panics: the lab reports them as its own).
 //! - [`Fixture`]: the smallest valid config, as a builder each test
 //!   changes only where its assertions depend on the value ([`MINIMAL`]
 //!   is its text, for tests of the loader's own messages).
 
 pub mod chromium;
+pub mod command;
 mod fixture;
 pub mod netns;
 mod poll;

@@ -16,11 +16,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use parking_lot::Mutex;
+
+use crate::command::{CommandError, run_ok};
 
 /// Where iproute2 keeps named namespaces.
 pub const NETNS_DIR: &str = "/run/netns";
@@ -28,25 +31,10 @@ pub const NETNS_DIR: &str = "/run/netns";
 /// Why a namespace could not be made or entered.
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
-    /// `ip` could not be started.
-    #[error("cannot run `{command}`: {source} (is iproute2 installed?)")]
-    Spawn {
-        /// The command line.
-        command: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// `ip` ran and refused.
-    #[error("`{command}` failed ({status}): {stderr} (are you root?)")]
-    Failed {
-        /// The command line.
-        command: String,
-        /// Its exit status.
-        status: String,
-        /// What it printed.
-        stderr: String,
-    },
+    /// `ip` could not make or set up the namespace (are you root? is
+    /// iproute2 installed?).
+    #[error(transparent)]
+    Command(#[from] CommandError),
     /// The namespace's bind mount could not be opened: it does not exist
     /// (any more), or this process may not read `/run/netns`.
     #[error("cannot enter network namespace `{netns}`: {}: {source}", .path.display())]
@@ -110,22 +98,12 @@ pub fn enter<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> Result<T, Ne
     })
 }
 
-/// Runs `cmd`; an error unless it succeeds.
-fn run(cmd: &mut Command) -> Result<Output, NetnsError> {
-    let command = format!("{cmd:?}");
-    let out = cmd.output().map_err(|source| NetnsError::Spawn {
-        command: command.clone(),
-        source,
-    })?;
-    if out.status.success() {
-        Ok(out)
-    } else {
-        Err(NetnsError::Failed {
-            command,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        })
-    }
+/// `ip` gets this long: a hung one fails the test instead of hanging it.
+const IP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs `cmd` (bounded in time); an error unless it succeeds.
+fn run(cmd: Command) -> Result<Output, NetnsError> {
+    Ok(run_ok(cmd, IP_TIMEOUT)?)
 }
 
 /// A network namespace that lives as long as this value (needs root).
@@ -154,13 +132,17 @@ impl Netns {
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
-        run(Command::new("ip").args(["netns", "add", &name]))?;
+        let mut add = Command::new("ip");
+        add.args(["netns", "add", &name]);
+        run(add)?;
         // From here the guard removes it, also when bringing lo up fails.
         let ns = Netns {
             name,
             children: Mutex::new(Vec::new()),
         };
-        run(ns.command("ip").args(["link", "set", "lo", "up"]))?;
+        let mut lo = ns.command("ip");
+        lo.args(["link", "set", "lo", "up"]);
+        run(lo)?;
         Ok(ns)
     }
 
@@ -183,7 +165,9 @@ impl Netns {
     /// Runs `program args` inside the namespace; panics with its output if
     /// it fails.
     pub fn exec(&self, program: &str, args: &[&str]) -> Output {
-        run(self.command(program).args(args)).unwrap_or_else(|e| panic!("{e}"))
+        let mut cmd = self.command(program);
+        cmd.args(args);
+        run(cmd).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `ip args…` inside the namespace (links, addresses, neighbours).

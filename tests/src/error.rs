@@ -167,6 +167,30 @@ impl From<cordon_testkit::TimedOut> for LabError {
     }
 }
 
+/// A command's failure as the lab has always named it.
+impl From<cordon_testkit::command::CommandError> for LabError {
+    fn from(e: cordon_testkit::command::CommandError) -> LabError {
+        use cordon_testkit::command::CommandError;
+        match e {
+            CommandError::Spawn { program, source } => LabError::Spawn { program, source },
+            CommandError::Timeout(t) => t.into(),
+            CommandError::Wait { program, source } => LabError::Io {
+                what: format!("waiting for `{program}`"),
+                source,
+            },
+            CommandError::Failed {
+                command,
+                status,
+                stderr,
+            } => LabError::Command {
+                command,
+                status,
+                stderr,
+            },
+        }
+    }
+}
+
 impl LabError {
     /// Shorthand for [`LabError::Io`] with a description of the operation.
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LabError {

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 pub use cordon_testkit::netns::{NETNS_DIR, command, path as netns_path};
 
-use crate::command::run_ok;
 use crate::error::LabError;
+use cordon_testkit::command::run_ok;
 
-/// `ip` is run with a deadline (the lab's [`run_ok`]), so a hung `ip` fails
+/// `ip` is run with a deadline ([`run_ok`]), so a hung `ip` fails
 /// the lab instead of hanging it.
 const IP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -19,7 +19,8 @@ const IP_TIMEOUT: Duration = Duration::from_secs(20);
 pub fn add(netns: &str) -> Result<(), LabError> {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "add", netns]);
-    run_ok(cmd, IP_TIMEOUT).map(drop)
+    run_ok(cmd, IP_TIMEOUT)?;
+    Ok(())
 }
 
 /// Deletes the named namespace (`ip netns del`); one that is already gone is
@@ -32,7 +33,8 @@ pub fn delete(netns: &str) -> Result<(), LabError> {
     cmd.args(["netns", "del", netns]);
     match run_ok(cmd, IP_TIMEOUT) {
         Err(_) if !exists(netns) => Ok(()),
-        other => other.map(drop),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(()),
     }
 }
 
