@@ -23,6 +23,7 @@ use common::{Portal, Setup, quarantined};
 use cordon_proto::portal::{HostStatus, SelfReleaseOutcome};
 use cordon_proto::time::{Clock, SystemClock};
 use cordon_testkit::chromium::{CHROMEDRIVER, CHROMIUM, FLAGS, Group, phone_capabilities};
+use cordon_testkit::command::checked;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::Map;
@@ -44,8 +45,8 @@ fn screens_dir() -> PathBuf {
 /// from reaching outside hosts; `extra` picks the action.
 fn chromium(extra: &[&str], url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(CHROMIUM)
-        .args(FLAGS)
+    let mut cmd = Command::new(CHROMIUM);
+    cmd.args(FLAGS)
         .args([
             "--hide-scrollbars",
             "--window-size=390,844",
@@ -53,14 +54,8 @@ fn chromium(extra: &[&str], url: &str) -> String {
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)
-        .arg(url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(url);
+    let out = checked(cmd, Duration::from_secs(60));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -104,6 +104,13 @@ pub fn run_ok(cmd: Command, within: Duration) -> Result<Output, CommandError> {
     }
 }
 
+/// Like [`run_ok`] for a test: returns the output of a command that
+/// succeeded within `within`, and panics naming the command and its
+/// complaint otherwise.
+pub fn checked(cmd: Command, within: Duration) -> Output {
+    run_ok(cmd, within).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The command line, for error messages.
 pub fn describe(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();

@@ -364,17 +364,10 @@ impl Answer {
 /// Runs curl with `args` (plus `-s -S -i`, a time limit and `--path-as-is`
 /// so `..` reaches the server as written) and parses the last response.
 pub fn curl(args: &[&str]) -> Answer {
-    let out = Command::new("curl")
-        .args(["-s", "-S", "-i", "--path-as-is", "--max-time", "20"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "curl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse_http(&out.stdout)
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-S", "-i", "--path-as-is", "--max-time", "20"])
+        .args(args);
+    parse_http(&cordon_testkit::command::checked(cmd, Duration::from_secs(30)).stdout)
 }
 
 /// Parses a raw HTTP/1.1 response (headers, blank line, body).

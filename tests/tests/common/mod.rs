@@ -66,16 +66,9 @@ pub fn assert_gone(name: &str) {
 
 /// Runs `cordon-lab ARGS…`, which must succeed; returns what it printed.
 pub fn lab_cli_ok(args: &[&str]) -> Vec<u8> {
-    let out = std::process::Command::new(LAB_EXE)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cordon-lab {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    let mut cmd = std::process::Command::new(LAB_EXE);
+    cmd.args(args);
+    cordon_testkit::command::checked(cmd, std::time::Duration::from_secs(120)).stdout
 }
 
 /// Removes lab `name` when dropped: for tests that build labs through the
