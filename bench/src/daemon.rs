@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::netns::Netns;
 use crate::stats::{Samples, ms, ratio, spread};
+use cordon_testkit::Netns;
 
 const CONFIG: &str = r#"
 subscribers: { prefixes: [100.64.0.0/10] }
@@ -66,7 +66,7 @@ impl Bench {
     fn start(&self) -> Result<Daemon> {
         let t = Instant::now();
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns.0])
+            .args(["netns", "exec", self.ns.name()])
             .arg(self.bin.join("cordond"))
             .arg("--config")
             .arg(self.config())
@@ -105,7 +105,7 @@ impl Bench {
 
     fn nft(&self, args: &[&str], stdin: Option<&str>) -> Result<()> {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns.0, "nft"])
+            .args(["netns", "exec", self.ns.name(), "nft"])
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -146,7 +146,7 @@ pub fn run(bin: &Path, runs: usize) -> Result<String> {
     let tmp = std::env::temp_dir().join(format!("cordon-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     let bench = Bench {
-        ns: Netns::new("daemon")?,
+        ns: Netns::try_new("bench-daemon")?,
         dir: tmp.clone(),
         bin: bin.to_owned(),
     };

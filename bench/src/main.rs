@@ -14,7 +14,6 @@ mod daemon;
 mod datapath;
 mod detection;
 mod metrics;
-mod netns;
 mod portal;
 mod process;
 mod rules;

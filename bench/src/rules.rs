@@ -15,8 +15,8 @@ use anyhow::{Context, Result, bail};
 use cordon_config::{Config, SubscriberAddr};
 use cordon_rules::{Carried, Kernel, NftCommand};
 
-use crate::netns::Netns;
 use crate::stats::{Samples, ratio, spread};
+use cordon_testkit::Netns;
 
 /// Hosts changed one at a time, for percentiles.
 const SINGLE: usize = 200;
@@ -53,7 +53,7 @@ fn hosts(config: &Config, n: usize, offset: u32) -> Result<Vec<SubscriberAddr>> 
 
 fn nft_cli(ns: &Netns, args: &[&str], stdin: Option<&str>) -> Result<()> {
     let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "nft"])
+        .args(["netns", "exec", ns.name(), "nft"])
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -86,8 +86,8 @@ fn element_list(hosts: &[SubscriberAddr]) -> String {
 
 /// Runs the rule-change benchmark and returns its Markdown section.
 pub fn run(config: &Config, runs: usize) -> Result<String> {
-    let ns = Netns::new("rules")?;
-    let kernel = Kernel::new(config, NftCommand::in_netns(&ns.0));
+    let ns = Netns::try_new("bench-rules")?;
+    let kernel = Kernel::new(config, NftCommand::in_netns(ns.name()));
     kernel.install(config, &Carried::default())?;
     let table = &config.table;
     let flush = || {

@@ -29,6 +29,17 @@ fn code(o: &Output) -> i32 {
     o.status.code().unwrap()
 }
 
+/// `cordon --config CONFIG ARGS…` is bad input: exit 2, and stderr says
+/// `says`.
+fn exits_2_saying(config: &str, args: &[&str], says: &str) {
+    let mut full = vec!["--config", config];
+    full.extend(args.iter().copied());
+    let o = cordon(&full);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2, "{args:?}: {err}");
+    assert!(err.contains(says), "{args:?}: {err}");
+}
+
 #[test]
 fn bad_addresses_and_reasons_exit_2_with_a_reason() {
     let c = config();
@@ -71,12 +82,7 @@ fn bad_addresses_and_reasons_exit_2_with_a_reason() {
         ),
         (vec!["show", "100.64.1.300"], "not an IP address"),
     ] {
-        let mut full = vec!["--config", path];
-        full.extend(args.iter().copied());
-        let o = cordon(&full);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(code(&o), 2, "{args:?}: {err}");
-        assert!(err.contains(says), "{args:?}: {err}");
+        exits_2_saying(path, &args, says);
     }
 }
 
@@ -179,12 +185,7 @@ fn bad_reports_and_feeds_exit_2_without_asking_the_daemon() {
             "cannot read report feed",
         ),
     ] {
-        let mut full = vec!["--config", path];
-        full.extend(args.iter().copied());
-        let out = cordon(&full);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(code(&out), 2, "{args:?}: {err}");
-        assert!(err.contains(says), "{args:?}: {err}");
+        exits_2_saying(path, &args, says);
     }
     // The bad lines are listed with their numbers.
     let out = cordon(&["--config", path, "import", junk]);
@@ -250,12 +251,7 @@ fn words_over_their_bounds_exit_2_without_asking_the_daemon() {
         ],
         vec!["report", "100.64.1.7", "--source", &long, "--evidence", "e"],
     ] {
-        let mut full = vec!["--config", path];
-        full.extend(args.iter().copied());
-        let o = cordon(&full);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(code(&o), 2, "{err}");
-        assert!(err.contains("bytes long; at most"), "{err}");
+        exits_2_saying(path, &args, "bytes long; at most");
     }
 }
 

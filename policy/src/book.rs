@@ -11,6 +11,7 @@ use cordon_config::{Action, Config, SubscriberAddr};
 use cordon_proto::control::Suspicion;
 use cordon_proto::time::{Unix, system_time, unix};
 
+use crate::journal::{Journal, Undo};
 use crate::ledger::{LedgerUndo, ReportLedger, ScoreReached};
 use crate::report::{Report, StoredReport};
 use crate::signal::action_name;
@@ -39,7 +40,7 @@ pub struct Book {
     threshold: u32,
     suspects: BTreeMap<SubscriberAddr, Suspicion>,
     /// Open during a batch: each suspect the batch touched, as it was.
-    journal: Option<BTreeMap<SubscriberAddr, Option<Suspicion>>>,
+    journal: Journal<SubscriberAddr, Suspicion>,
 }
 
 /// What a batch changed in the book, as it was before: the ledger's units
@@ -47,7 +48,7 @@ pub struct Book {
 #[derive(Debug, Default)]
 pub struct BookUndo {
     ledger: LedgerUndo,
-    suspects: BTreeMap<SubscriberAddr, Option<Suspicion>>,
+    suspects: Undo<SubscriberAddr, Suspicion>,
 }
 
 impl Book {
@@ -57,33 +58,28 @@ impl Book {
             ledger: ReportLedger::new(&config.detection.reports),
             threshold: config.detection.reports.score,
             suspects: BTreeMap::new(),
-            journal: None,
+            journal: Journal::default(),
         }
     }
 
     /// Starts remembering what changes, so the batch can be undone.
     pub fn begin(&mut self) {
         self.ledger.begin();
-        self.journal = Some(BTreeMap::new());
+        self.journal.begin();
     }
 
     /// Stops remembering; returns what the batch changed, as it was.
     pub fn finish(&mut self) -> BookUndo {
         BookUndo {
             ledger: self.ledger.finish(),
-            suspects: self.journal.take().unwrap_or_default(),
+            suspects: self.journal.finish(),
         }
     }
 
     /// Puts the book back as it was before the batch.
     pub fn undo(&mut self, undo: BookUndo) {
         self.ledger.undo(undo.ledger);
-        for (unit, before) in undo.suspects {
-            match before {
-                Some(s) => self.suspects.insert(unit, s),
-                None => self.suspects.remove(&unit),
-            };
-        }
+        undo.suspects.restore(&mut self.suspects);
     }
 
     /// The ledger rebuilt from stored reports (oldest first), as of `now`.
@@ -137,11 +133,8 @@ impl Book {
 
     /// Remembers that `signal` fired for `unit` at `at` without a quarantine.
     pub fn suspect(&mut self, unit: SubscriberAddr, signal: &str, action: Action, at: Unix) {
-        if let Some(journal) = &mut self.journal {
-            journal
-                .entry(unit)
-                .or_insert_with(|| self.suspects.get(&unit).cloned());
-        }
+        self.journal
+            .touch(unit, || self.suspects.get(&unit).cloned());
         let s = self.suspects.entry(unit).or_insert_with(|| Suspicion {
             signal: signal.to_owned(),
             action: action_name(action).to_owned(),

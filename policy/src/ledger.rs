@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use cordon_config::SubscriberAddr;
 
+use crate::journal::{Journal, Undo};
 use crate::report::Report;
 
 /// The configured score was reached for a unit.
@@ -62,14 +63,14 @@ pub struct ReportLedger {
     units: HashMap<SubscriberAddr, Unit>,
     /// Open during a batch: each unit the batch touched, as it was before
     /// (see [`ReportLedger::begin`]).
-    journal: Option<HashMap<SubscriberAddr, Option<Unit>>>,
+    journal: Journal<SubscriberAddr, Unit>,
 }
 
 /// The units a batch changed, as they were before it: what puts the
 /// ledger back when the store refuses the batch. Costs what the batch
 /// touched, not what the ledger holds.
 #[derive(Debug, Default)]
-pub struct LedgerUndo(HashMap<SubscriberAddr, Option<Unit>>);
+pub struct LedgerUndo(Undo<SubscriberAddr, Unit>);
 
 impl ReportLedger {
     /// A ledger for `detection.reports` (its `score` and `window`).
@@ -83,28 +84,23 @@ impl ReportLedger {
             threshold,
             window,
             units: HashMap::new(),
-            journal: None,
+            journal: Journal::default(),
         }
     }
 
     /// Starts remembering what changes, so the batch can be undone.
     pub fn begin(&mut self) {
-        self.journal = Some(HashMap::new());
+        self.journal.begin();
     }
 
     /// Stops remembering; returns what the batch changed, as it was.
     pub fn finish(&mut self) -> LedgerUndo {
-        LedgerUndo(self.journal.take().unwrap_or_default())
+        LedgerUndo(self.journal.finish())
     }
 
     /// Puts every unit a batch changed back as it was before the batch.
     pub fn undo(&mut self, undo: LedgerUndo) {
-        for (unit, before) in undo.0 {
-            match before {
-                Some(u) => self.units.insert(unit, u),
-                None => self.units.remove(&unit),
-            };
-        }
+        undo.0.restore(&mut self.units);
     }
 
     /// Records a report about `unit`. Returns `Some` when, with this
@@ -129,12 +125,7 @@ impl ReportLedger {
         }
         let window = self.window;
         let until = from.checked_add(window);
-        if let Some(journal) = &mut self.journal {
-            // Only the first change counts: that is how it stood before.
-            journal
-                .entry(unit)
-                .or_insert_with(|| self.units.get(&unit).cloned());
-        }
+        self.journal.touch(unit, || self.units.get(&unit).cloned());
         let state = self.units.entry(unit).or_default();
         state.entries.retain(|e| live(e.from, window, now));
         state.seen.retain(|_, t| now < *t);

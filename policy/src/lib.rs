@@ -15,6 +15,7 @@
 //! | [`quiet`] | which kernel look-ups answer "has this quarantine gone quiet?", at a cost that follows the quarantines |
 //! | [`actor`] | who made a decision ([`Actor`]), as a type rather than a string |
 //! | [`engine`] | the entry point: a batch of inputs in, one [`Plan`] out (records to write, elements to add and remove, conntrack to flush, transitions), undone whole if the store refuses it |
+//! | [`journal`] | nothing: it remembers what a batch changed in the ledger and the suspects, so a refused batch is put back |
 //! | [`report`] | an outside report as it comes in and as the store keeps it |
 
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@
 pub mod actor;
 pub mod book;
 pub mod engine;
+pub mod journal;
 pub mod ledger;
 pub mod lifecycle;
 pub mod quiet;

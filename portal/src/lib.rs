@@ -140,12 +140,7 @@ impl Portal {
     pub async fn serve(self, shutdown: CancellationToken) -> Result<()> {
         let metrics = self.limits.metrics();
         if let Some(l) = self.metrics_listener {
-            let addr = l.local_addr().map_err(|source| Error::Bind {
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                source,
-            })?;
-            let l = tokio::net::TcpListener::from_std(l)
-                .map_err(|source| Error::Bind { addr, source })?;
+            let l = to_tokio(l)?;
             let m = Arc::clone(&metrics);
             tokio::spawn(cordon_runtime::metrics::serve(
                 l,
@@ -155,17 +150,21 @@ impl Portal {
         }
         let mut listeners = Vec::new();
         for (role, l) in self.listeners {
-            let addr = l.local_addr().map_err(|source| Error::Bind {
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                source,
-            })?;
-            let l = tokio::net::TcpListener::from_std(l)
-                .map_err(|source| Error::Bind { addr, source })?;
-            listeners.push((role, l));
+            listeners.push((role, to_tokio(l)?));
         }
         server::serve(self.app, listeners, self.limits, metrics, shutdown).await;
         Ok(())
     }
+}
+
+/// A listener bound before the runtime started, handed to tokio (the
+/// error names its address).
+fn to_tokio(l: std::net::TcpListener) -> Result<tokio::net::TcpListener> {
+    let addr = l.local_addr().map_err(|source| Error::Bind {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })?;
+    tokio::net::TcpListener::from_std(l).map_err(|source| Error::Bind { addr, source })
 }
 
 impl App {

@@ -15,22 +15,18 @@ mod common;
 
 use std::future::Future;
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Portal, Setup, quarantined};
 use cordon_proto::portal::{HostStatus, SelfReleaseOutcome};
 use cordon_proto::time::{Clock, SystemClock};
+use cordon_testkit::chromium::{CHROMEDRIVER, CHROMIUM, FLAGS, Group, phone_capabilities};
+use cordon_testkit::command::checked;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
-use serde_json::{Value, json};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+use serde_json::Map;
 
 fn require_browser() {
     assert!(
@@ -49,31 +45,17 @@ fn screens_dir() -> PathBuf {
 /// from reaching outside hosts; `extra` picks the action.
 fn chromium(extra: &[&str], url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(CHROMIUM)
+    let mut cmd = Command::new(CHROMIUM);
+    cmd.args(FLAGS)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
             "--hide-scrollbars",
             "--window-size=390,844",
             "--timeout=20000",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)
-        .arg(url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(url);
+    let out = checked(cmd, Duration::from_secs(60));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -158,8 +140,7 @@ fn a_spanish_browser_gets_spanish_and_the_button_answers() {
             quiet_needed_s: 600,
         });
     let html = common::curl(&[&p.url("/?lang=es")]).text();
-    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let token = html[at..].split('"').next().unwrap();
+    let token = common::csrf_token(&html);
     let press = p.dir.path().join("press.html");
     std::fs::write(
         &press,
@@ -291,37 +272,7 @@ async fn step<T, E: std::fmt::Debug>(what: &str, command: impl Future<Output = R
 
 /// A Chromium session with a phone's screen (390 x 844).
 async fn session(port: u16, profile: &Path) -> Result<Client, fantoccini::error::NewSessionError> {
-    let caps = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-quic",
-                "--disable-dev-shm-usage",
-                format!("--user-data-dir={}", profile.display()),
-                "--window-size=390,844",
-            ],
-            // Headless Chromium keeps windows at least 500 px wide; a
-            // phone's screen is narrower.
-            "mobileEmulation": {
-                "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 1.0 },
-            },
-            "prefs": {
-                "session.restore_on_startup": 4,
-                "session.startup_urls": ["about:blank"],
-            },
-        },
-    });
-    let Value::Object(caps) = caps else {
-        unreachable!("capabilities are an object")
-    };
+    let caps = phone_capabilities(profile, &[], Map::new());
     ClientBuilder::new(HttpConnector::new())
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))
@@ -348,7 +299,8 @@ async fn press(client: &Client) {
 /// chromedriver on a port of loopback the kernel picks, in its own process
 /// group (with the Chromium it starts); dropping it ends the group.
 struct Chromedriver {
-    child: Child,
+    /// Ends chromedriver and its Chromium on drop.
+    _group: Group,
     port: u16,
 }
 
@@ -358,16 +310,15 @@ impl Chromedriver {
             Path::new(CHROMEDRIVER).exists(),
             "{CHROMEDRIVER} is missing: apt-get install chromium-driver (scripts/install-deps test does)"
         );
-        let mut child = Command::new(CHROMEDRIVER)
-            .args(["--port=0", &format!("--log-path={}", log.display())])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut driver = Chromedriver { child, port: 0 };
+        let mut group = Group::spawn(
+            Command::new(CHROMEDRIVER)
+                .args(["--port=0", &format!("--log-path={}", log.display())])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        )
+        .unwrap();
+        let stdout = group.child().stdout.take().unwrap();
         // "ChromeDriver was started successfully on port 33639."
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -381,25 +332,12 @@ impl Chromedriver {
                 }
             }
         });
-        driver.port = rx
+        let port = rx
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("chromedriver did not say its port; see {}", log.display()));
-        driver
-    }
-}
-
-impl Drop for Chromedriver {
-    fn drop(&mut self) {
-        let group = Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
-        let _ = killpg(group, Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        Chromedriver {
+            _group: group,
+            port,
         }
-        let _ = killpg(group, Signal::SIGKILL);
-        let _ = self.child.wait();
     }
 }

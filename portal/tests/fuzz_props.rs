@@ -81,28 +81,22 @@ fn start() -> Served {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            // Never cancelled: the server ends with the test process.
-            let shutdown = CancellationToken::new();
-            let limits = ConnLimits {
-                header_read_timeout: WAIT,
-                ..ConnLimits::default()
-            };
-            cordon_portal::server::serve(
-                app,
-                vec![(Role::Portal, listener)],
-                limits.clone(),
-                limits.metrics(),
-                shutdown,
-            )
-            .await;
-        });
+    common::in_background(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        // Never cancelled: the server ends with the test process.
+        let shutdown = CancellationToken::new();
+        let limits = ConnLimits {
+            header_read_timeout: WAIT,
+            ..ConnLimits::default()
+        };
+        cordon_portal::server::serve(
+            app,
+            vec![(Role::Portal, listener)],
+            limits.clone(),
+            limits.metrics(),
+            shutdown,
+        )
+        .await;
     });
     let page = exchange(
         addr,

@@ -22,15 +22,7 @@ fn page(p: &Portal, lang: &str) -> String {
 /// Presses the button in `lang` with a fresh token and returns the answer.
 fn press(p: &Portal, lang: &str) -> String {
     let token = common::csrf_token(&page(p, lang));
-    let a = curl(&[
-        "-X",
-        "POST",
-        "--data-urlencode",
-        &format!("csrf={token}"),
-        "-d",
-        &format!("lang={lang}"),
-        &p.url("/release"),
-    ]);
+    let a = p.press(&token, lang);
     assert_eq!(a.status, 200, "{lang}");
     a.text()
 }

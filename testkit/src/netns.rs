@@ -4,20 +4,107 @@
 //! living in it, also when the test panics. Nothing here touches the
 //! machine's own namespace: programs run through `ip netns exec`, and code
 //! runs on a thread of its own that enters the namespace.
+//!
+//! The free functions ([`path`], [`command`], [`enter`]) work on any named
+//! namespace and return errors instead of panicking: the lab (whose
+//! namespaces belong to a lab, not to one guard) and the benchmarks use
+//! them, and [`Netns::try_new`], where a failure is reported, not a panic.
 
 use std::fs::File;
 use std::future::Future;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use parking_lot::Mutex;
+
+use crate::command::{CommandError, run_ok};
 
 /// Where iproute2 keeps named namespaces.
-const NETNS_DIR: &str = "/run/netns";
+pub const NETNS_DIR: &str = "/run/netns";
+
+/// Why a namespace could not be made or entered.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// `ip` could not make or set up the namespace (are you root? is
+    /// iproute2 installed?).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The namespace's bind mount could not be opened: it does not exist
+    /// (any more), or this process may not read `/run/netns`.
+    #[error("cannot enter network namespace `{netns}`: {}: {source}", .path.display())]
+    Open {
+        /// The namespace.
+        netns: String,
+        /// Its bind mount.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `setns` refused: entering a namespace needs CAP_SYS_ADMIN (run as
+    /// root).
+    #[error("cannot enter network namespace `{netns}`: setns: {source}")]
+    Enter {
+        /// The namespace.
+        netns: String,
+        /// The kernel's answer.
+        #[source]
+        source: nix::errno::Errno,
+    },
+}
+
+/// The bind mount of the named namespace, `/run/netns/<name>` (for
+/// `setns`, and to see whether it exists).
+pub fn path(netns: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(netns)
+}
+
+/// A command that runs `program` inside the named namespace (`ip netns
+/// exec`), to add arguments, environment and pipes to.
+pub fn command(netns: &str, program: &str) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", netns, program]);
+    cmd
+}
+
+/// Runs `f` on a fresh thread that has entered the named namespace and
+/// returns its result (re-raising its panic). Sockets `f` opens belong to
+/// the namespace; the caller's thread never moves, so nothing in the
+/// machine's own namespace changes. If the namespace cannot be entered,
+/// `f` is not run at all.
+pub fn enter<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
+    let path = path(netns);
+    let file = File::open(&path).map_err(|source| NetnsError::Open {
+        netns: netns.to_owned(),
+        path,
+        source,
+    })?;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            setns(&file, CloneFlags::CLONE_NEWNET).map_err(|source| NetnsError::Enter {
+                netns: netns.to_owned(),
+                source,
+            })?;
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// `ip` gets this long: a hung one fails the test instead of hanging it.
+const IP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs `cmd` (bounded in time); an error unless it succeeds.
+fn run(cmd: Command) -> Result<Output, NetnsError> {
+    Ok(run_ok(cmd, IP_TIMEOUT)?)
+}
 
 /// A network namespace that lives as long as this value (needs root).
 #[derive(Debug)]
@@ -31,23 +118,32 @@ impl Netns {
     /// Creates `cl-<tag>-<pid>-<n>` with its loopback up. The tag tells
     /// whose namespace a leftover was (`cl-k…` the rules' kernel tests,
     /// `cl-det…` detect's, …); the process id and a counter make it unique.
+    /// Panics (naming the remedy) if it cannot be made.
     pub fn new(tag: &str) -> Netns {
+        Netns::try_new(tag).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Netns::new`], returning the error instead of panicking (for
+    /// the benchmarks, which report a failed step and go on).
+    pub fn try_new(tag: &str) -> Result<Netns, NetnsError> {
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "cl-{tag}-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
-        checked(
-            Command::new("ip").args(["netns", "add", &name]),
-            "(are you root?)",
-        );
+        let mut add = Command::new("ip");
+        add.args(["netns", "add", &name]);
+        run(add)?;
+        // From here the guard removes it, also when bringing lo up fails.
         let ns = Netns {
             name,
             children: Mutex::new(Vec::new()),
         };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
+        let mut lo = ns.command("ip");
+        lo.args(["link", "set", "lo", "up"]);
+        run(lo)?;
+        Ok(ns)
     }
 
     /// The namespace's name, as `ip netns` knows it.
@@ -57,21 +153,21 @@ impl Netns {
 
     /// Its bind mount, `/run/netns/<name>` (for `setns`).
     pub fn path(&self) -> String {
-        format!("{NETNS_DIR}/{}", self.name)
+        path(&self.name).display().to_string()
     }
 
     /// A command that runs `program` inside the namespace (`ip netns exec`),
     /// to add arguments, environment and pipes to.
     pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name, program]);
-        cmd
+        command(&self.name, program)
     }
 
     /// Runs `program args` inside the namespace; panics with its output if
     /// it fails.
     pub fn exec(&self, program: &str, args: &[&str]) -> Output {
-        checked(self.command(program).args(args), "")
+        let mut cmd = self.command(program);
+        cmd.args(args);
+        run(cmd).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `ip args…` inside the namespace (links, addresses, neighbours).
@@ -126,10 +222,7 @@ impl Netns {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {cmd:?} in {}: {e}", self.name));
         let pid = child.id();
-        self.children
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(child);
+        self.children.lock().push(child);
         pid
     }
 
@@ -138,17 +231,7 @@ impl Netns {
     /// to the namespace; the caller's thread never moves, so nothing in the
     /// machine's own namespace changes.
     pub fn in_thread<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = self.path();
-        let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                setns(&file, CloneFlags::CLONE_NEWNET)
-                    .unwrap_or_else(|e| panic!("setns {path}: {e}"));
-                f()
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        enter(&self.name, f).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Like [`Netns::in_thread`] for async code: the future `f` makes runs
@@ -191,10 +274,7 @@ impl Drop for Netns {
     /// deletes the namespace. Failures are ignored: a guard must not panic
     /// while a failing test unwinds.
     fn drop(&mut self) {
-        let children = self
-            .children
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let children = self.children.get_mut();
         for child in children.iter_mut() {
             let _ = child.kill();
             let _ = child.wait();
@@ -207,20 +287,6 @@ impl Drop for Netns {
             .stderr(Stdio::null())
             .status();
     }
-}
-
-/// Runs `cmd`, panicking with its output (and `hint`) unless it succeeds.
-fn checked(cmd: &mut Command, hint: &str) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} {hint}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed {hint}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 #[cfg(test)]
@@ -250,5 +316,16 @@ mod tests {
         assert!(!status.success(), "the loose process was killed");
         let alive = std::path::Path::new(&format!("/proc/{kept}")).exists();
         assert!(!alive, "the kept process {kept} is gone");
+    }
+
+    /// A namespace that is not there is an error, and the code meant to
+    /// run inside it never runs (so it cannot run in the machine's own).
+    #[test]
+    fn entering_a_missing_namespace_is_an_error_and_runs_nothing() {
+        let mut ran = false;
+        let e = enter("cl-kit-missing", || ran = true).unwrap_err();
+        assert!(matches!(e, NetnsError::Open { .. }), "{e}");
+        assert!(e.to_string().contains("cl-kit-missing"), "{e}");
+        assert!(!ran);
     }
 }

@@ -76,6 +76,11 @@ pub enum LabError {
         reason: String,
     },
 
+    /// A namespace could not be entered (the test kit's answer, which says
+    /// why: it is gone, or entering needs root).
+    #[error(transparent)]
+    Enter(#[from] cordon_testkit::NetnsError),
+
     /// The kernel refused a netlink request (link, address or route).
     #[error("in namespace `{netns}`, {what}: {source}")]
     Netlink {
@@ -150,6 +155,40 @@ pub enum LabError {
     /// A DNS message could not be built or read.
     #[error("DNS: {0}")]
     Dns(String),
+}
+
+impl From<cordon_testkit::TimedOut> for LabError {
+    fn from(t: cordon_testkit::TimedOut) -> LabError {
+        LabError::Timeout {
+            what: t.what,
+            waited: t.waited,
+            detail: String::new(),
+        }
+    }
+}
+
+/// A command's failure as the lab has always named it.
+impl From<cordon_testkit::command::CommandError> for LabError {
+    fn from(e: cordon_testkit::command::CommandError) -> LabError {
+        use cordon_testkit::command::CommandError;
+        match e {
+            CommandError::Spawn { program, source } => LabError::Spawn { program, source },
+            CommandError::Timeout(t) => t.into(),
+            CommandError::Wait { program, source } => LabError::Io {
+                what: format!("waiting for `{program}`"),
+                source,
+            },
+            CommandError::Failed {
+                command,
+                status,
+                stderr,
+            } => LabError::Command {
+                command,
+                status,
+                stderr,
+            },
+        }
+    }
 }
 
 impl LabError {

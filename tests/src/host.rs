@@ -7,11 +7,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Output;
 use std::time::Duration;
 
-use crate::command::output_within;
 use crate::error::LabError;
 use crate::internet::dns::{self, DnsOutcome, RecordType};
 use crate::netns;
 use crate::probe::{self, TcpOutcome};
+use cordon_testkit::command::output_within;
 
 /// How long [`Host::exec`] lets a program run.
 pub const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
@@ -69,7 +69,7 @@ impl Host {
     ) -> Result<Output, LabError> {
         let mut cmd = netns::command(&self.netns, program);
         cmd.args(args);
-        output_within(cmd, within)
+        Ok(output_within(cmd, within)?)
     }
 
     /// Runs `f` on a thread inside this namespace (sockets it opens are here).

@@ -29,7 +29,6 @@ pub mod netns;
 mod wiring;
 
 // Running things in it.
-mod command;
 pub mod daemons;
 pub mod demo;
 mod exe;

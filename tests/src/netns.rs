@@ -2,31 +2,25 @@
 //! they are visible to `ip netns list` and to operators), running code or
 //! programs inside them, and the sysctls of each.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use nix::sched::{CloneFlags, setns};
+pub use cordon_testkit::netns::{NETNS_DIR, command, path as netns_path};
 
-use crate::command::run_ok;
 use crate::error::LabError;
+use cordon_testkit::command::run_ok;
 
-/// Where iproute2 keeps named namespaces.
-pub const NETNS_DIR: &str = "/run/netns";
-
+/// `ip` is run with a deadline ([`run_ok`]), so a hung `ip` fails
+/// the lab instead of hanging it.
 const IP_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The bind-mount of a named namespace.
-pub fn netns_path(netns: &str) -> PathBuf {
-    Path::new(NETNS_DIR).join(netns)
-}
 
 /// Creates the named namespace (`ip netns add`).
 pub fn add(netns: &str) -> Result<(), LabError> {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "add", netns]);
-    run_ok(cmd, IP_TIMEOUT).map(drop)
+    run_ok(cmd, IP_TIMEOUT)?;
+    Ok(())
 }
 
 /// Deletes the named namespace (`ip netns del`); one that is already gone is
@@ -39,7 +33,8 @@ pub fn delete(netns: &str) -> Result<(), LabError> {
     cmd.args(["netns", "del", netns]);
     match run_ok(cmd, IP_TIMEOUT) {
         Err(_) if !exists(netns) => Ok(()),
-        other => other.map(drop),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(()),
     }
 }
 
@@ -106,37 +101,11 @@ pub fn pids(netns: &str) -> Result<Vec<i32>, LabError> {
         .collect())
 }
 
-/// A command that runs `program` inside the namespace (`ip netns exec`).
-pub fn command(netns: &str, program: &str) -> Command {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", netns, program]);
-    cmd
-}
-
 /// Runs `f` on a fresh thread that has entered the namespace, and returns
-/// its result. Sockets `f` opens belong to the namespace; the caller's own
-/// thread is never moved, so nothing in the root namespace changes. If the
-/// namespace cannot be entered, `f` is not run at all.
+/// its result ([`cordon_testkit::netns::enter`]: the caller's own thread is
+/// never moved; if the namespace cannot be entered, `f` is not run at all).
 pub fn in_netns<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> Result<T, LabError> {
-    let path = netns_path(netns);
-    let file = File::open(&path).map_err(|e| LabError::Netns {
-        netns: netns.to_owned(),
-        reason: format!("{}: {e}", path.display()),
-    })?;
-    let joined = std::thread::scope(|s| {
-        s.spawn(move || {
-            setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| LabError::Netns {
-                netns: netns.to_owned(),
-                reason: format!("setns: {e}"),
-            })?;
-            Ok(f())
-        })
-        .join()
-    });
-    match joined {
-        Ok(result) => result,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    Ok(cordon_testkit::netns::enter(netns, f)?)
 }
 
 /// Writes sysctls (`net.ipv4.ip_forward` style keys) inside the namespace.

@@ -1,8 +1,9 @@
-//! Waiting for something to become true, with a deadline. The lab never
-//! sleeps to synchronise: it asks again, a little less often each time, until
-//! the answer comes or the deadline passes.
+//! Waiting for something to become true, with a deadline: the test kit's
+//! [`cordon_testkit::try_poll_until`], its timeout a [`LabError`] (the lab
+//! never sleeps to synchronise; its demo and teardown report a timeout
+//! rather than panic).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::LabError;
 
@@ -12,25 +13,9 @@ use crate::error::LabError;
 pub fn poll_until<T>(
     within: Duration,
     what: &str,
-    mut check: impl FnMut() -> Option<T>,
+    check: impl FnMut() -> Option<T>,
 ) -> Result<T, LabError> {
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(2);
-    loop {
-        if let Some(v) = check() {
-            return Ok(v);
-        }
-        let waited = start.elapsed();
-        if waited >= within {
-            return Err(LabError::Timeout {
-                what: what.to_owned(),
-                waited,
-                detail: String::new(),
-            });
-        }
-        std::thread::sleep(pause.min(within - waited));
-        pause = (pause * 2).min(Duration::from_millis(100));
-    }
+    Ok(cordon_testkit::try_poll_until(within, what, check)?)
 }
 
 /// Like [`poll_until`] for a yes/no condition.
@@ -47,21 +32,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn returns_the_first_answer() {
-        let mut n = 0;
-        let v = poll_until(Duration::from_secs(5), "n to reach 3", || {
-            n += 1;
-            (n == 3).then_some(n)
-        })
-        .unwrap();
-        assert_eq!(v, 3);
-    }
-
-    #[test]
-    fn gives_up_at_the_deadline() {
-        let start = Instant::now();
+    fn a_timeout_is_a_lab_timeout_naming_what() {
         let e = wait_for(Duration::from_millis(50), "never", || false).unwrap_err();
-        assert!(start.elapsed() >= Duration::from_millis(50));
+        assert!(
+            matches!(&e, LabError::Timeout { waited, .. } if *waited >= Duration::from_millis(50)),
+            "{e}"
+        );
         assert!(e.to_string().contains("never"), "{e}");
     }
 }

@@ -25,24 +25,19 @@ mod common;
 use std::fs::File;
 use std::future::Future;
 use std::net::Ipv4Addr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::lab;
 use cordon_lab::addresses::{WEB_V4, mail_server_v4};
 use cordon_lab::{Host, Lab, TcpOutcome, poll_until, wait_for};
 use cordon_proto::time::{Clock, SystemClock};
+use cordon_testkit::chromium::{Group, phone_capabilities};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
-use serde_json::{Value, json};
+use serde_json::{Map, json};
 
-/// Debian's Chromium (the real binary behind the `/usr/bin/chromium` script
-/// is found by chromedriver through this path too).
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// chromedriver's port inside the subscriber's namespace: the namespace is
 /// this lab's own, so nothing else listens there.
 const DRIVER_PORT: u16 = 9515;
@@ -194,41 +189,10 @@ impl Browser {
             .enable_all()
             .build()
             .unwrap();
-        let caps = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--disable-quic",
-                    format!("--user-data-dir={}", profile.display()),
-                    "--lang=es",
-                    "--window-size=390,844",
-                ],
-                // Headless Chromium keeps windows at least 500 px wide; a
-                // phone's screen is narrower.
-                "mobileEmulation": {
-                    "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 1.0 },
-                },
-                "prefs": {
-                    "intl.accept_languages": "es-ES,es",
-                    // A blank first tab: Debian's default new-tab page asks
-                    // a search engine, which the lab's "internet" answers
-                    // too slowly (HTTPS to its plain-HTTP server).
-                    "session.restore_on_startup": 4,
-                    "session.startup_urls": ["about:blank"],
-                },
-            },
-        });
-        let Value::Object(caps) = caps else {
-            unreachable!("capabilities are an object")
-        };
+        // A Spanish speaker's browser.
+        let mut prefs = Map::new();
+        prefs.insert("intl.accept_languages".into(), json!("es-ES,es"));
+        let caps = phone_capabilities(profile, &["--lang=es"], prefs);
         let webdriver = format!("http://{}:{port}", Ipv4Addr::LOCALHOST);
         let mut builder = ClientBuilder::new(HttpConnector::new());
         let connecting = builder.capabilities(caps).connect(&webdriver);
@@ -346,7 +310,8 @@ impl Drop for Browser {
 /// chromedriver running inside a namespace, in its own process group
 /// (with the Chromium it starts); dropping it ends the group.
 struct Chromedriver {
-    child: Child,
+    /// Ends chromedriver and its Chromium on drop.
+    group: Group,
     port: u16,
 }
 
@@ -354,19 +319,17 @@ impl Chromedriver {
     fn start(host: &Host, port: u16, log: &Path) -> Chromedriver {
         let out = File::create(log).unwrap();
         let err = out.try_clone().unwrap();
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", host.netns(), "chromedriver"])
-            .arg(format!("--port={port}"))
+        let mut cmd = cordon_lab::netns::command(host.netns(), "chromedriver");
+        cmd.arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(out)
-            .stderr(err)
-            .process_group(0);
+            .stderr(err);
         let mut driver = Chromedriver {
-            child: cmd.spawn().unwrap(),
+            group: Group::spawn(&mut cmd).unwrap(),
             port,
         };
         wait_for(SHORT * 10, "chromedriver to listen", || {
-            if let Some(status) = driver.child.try_wait().unwrap() {
+            if let Some(status) = driver.group.child().try_wait().unwrap() {
                 panic!(
                     "chromedriver ended ({status}): {}",
                     std::fs::read_to_string(log).unwrap_or_default()
@@ -376,20 +339,6 @@ impl Chromedriver {
         })
         .unwrap();
         driver
-    }
-}
-
-impl Drop for Chromedriver {
-    fn drop(&mut self) {
-        let group = Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
-        let _ = killpg(group, Signal::SIGTERM);
-        let ended = wait_for(SHORT * 2, "chromedriver to end", || {
-            matches!(self.child.try_wait(), Ok(Some(_)) | Err(_))
-        });
-        if ended.is_err() {
-            let _ = killpg(group, Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{CliLab, LAB_EXE, assert_gone, lab, namespaces_of};
+use common::{CliLab, LAB_EXE, assert_gone, lab, lab_cli_ok, namespaces_of};
 use cordon_lab::addresses::{
     GARDEN_V4, RELAY_V4, RESOLVER_V4, RESOLVER_V6, WEB_V4, WEB_V6, mail_server_v6,
 };
@@ -307,16 +307,8 @@ fn two_labs_run_side_by_side_without_seeing_each_other() {
 fn the_cli_prints_the_plan_as_json_and_removes_the_lab() {
     let name = unique_name("cli");
     let _guard = CliLab(name.clone());
-    let out = Command::new(LAB_EXE)
-        .args(["up", "--name", &name, "--subscribers", "2", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = lab_cli_ok(&["up", "--name", &name, "--subscribers", "2", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out).unwrap();
     for pointer in [
         "/gateway/netns",
         "/gateway/config",
@@ -356,15 +348,7 @@ fn the_cli_prints_the_plan_as_json_and_removes_the_lab() {
     });
     assert!(stats.is_ok());
 
-    let out = Command::new(LAB_EXE)
-        .args(["down", "--name", &name])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lab_cli_ok(&["down", "--name", &name]);
     assert_gone(&name);
 }
 

@@ -323,25 +323,11 @@ fn the_printed_ruleset_of_the_example_config_passes_nft_check() {
     let exe = std::env::current_exe().unwrap();
     let cordon = exe.parent().unwrap().parent().unwrap().join("cordon");
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../cordon.example.yaml");
-    let printed = std::process::Command::new(cordon)
-        .args(["rules", "--config", example])
-        .output()
-        .unwrap();
-    assert!(
-        printed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&printed.stderr)
-    );
-    let mut check = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lab.gateway().netns(),
-            "nft",
-            "-c",
-            "-f",
-            "-",
-        ])
+    let mut rules = std::process::Command::new(cordon);
+    rules.args(["rules", "--config", example]);
+    let printed = cordon_testkit::command::checked(rules, SHORT * 15);
+    let mut check = cordon_lab::netns::command(lab.gateway().netns(), "nft")
+        .args(["-c", "-f", "-"])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -29,8 +29,9 @@ use cordon_proto::control::{ReportOutcome, ReportSubmission, Request, Response};
 use cordon_proto::text::{MAX_EVIDENCE, MAX_SOURCE, clip};
 use serde::Serialize;
 
+use super::conn::{AskError, Conn};
+use super::out::{Exit, Out, warn};
 use super::output;
-use super::run::{Conn, Exit, Out, warn};
 use cordon_proto::time::unix;
 
 /// Most reports in one request: its answer (an outcome each, about 150
@@ -185,7 +186,7 @@ pub async fn run(out: &Out, files: &[PathBuf], config: Option<&Config>, socket: 
                 break;
             }
             Err(e) => {
-                let in_flight = matches!(e, super::run::AskError::Lost(_));
+                let in_flight = matches!(e, AskError::Lost(_));
                 broken = Some((e.message().to_owned(), in_flight));
                 break;
             }

@@ -4,9 +4,12 @@
 //! document. Exit codes: 0 done, 1 could not be done, 2 bad input.
 
 mod args;
+mod conn;
 mod import;
+mod out;
 mod output;
 mod run;
 
 pub use args::{Cli, Command};
-pub use run::{Exit, run};
+pub use out::Exit;
+pub use run::run;

@@ -1,107 +1,17 @@
 //! Carrying out one command and choosing the exit code.
 
-use std::io::{ErrorKind, Write as _};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::io::Write as _;
+use std::path::Path;
 
 use cordon_config::{Config, ConfigErrors};
 use cordon_proto::control::{ErrorClass, ReportSubmission, Request, Response};
-use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, printable};
+use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded};
 use cordon_proto::time::{Clock, SystemClock};
-use cordon_runtime::frame::{FrameError, Framed, framed, recv, send};
-use serde::Serialize;
-use tokio::net::UnixStream;
 
 use super::args::{Cli, Command, DEFAULT_CONFIG};
+use super::conn::{AskError, ask};
+use super::out::{Exit, Out, emit, for_people};
 use super::output;
-
-/// The contract's exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// Done.
-    Ok = 0,
-    /// It could not be done (daemon unreachable, kernel refused).
-    Failed = 1,
-    /// Bad input (address, reason, duration, config, command).
-    BadInput = 2,
-}
-
-/// Where the output goes: text for people, or JSON.
-pub(super) struct Out {
-    pub(super) json: bool,
-}
-
-/// Writes to stdout. A reader that went away (`cordon show | head -1`)
-/// is not a failure: the output was wanted only so far, so a broken pipe
-/// counts as done (exit 0), never as a panic.
-pub(super) fn emit(text: &str) -> Exit {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => Exit::Ok,
-        Err(e) if e.kind() == ErrorKind::BrokenPipe => Exit::Ok,
-        Err(e) => {
-            warn(&format!("cannot write the output: {e}"));
-            Exit::Failed
-        }
-    }
-}
-
-/// One message on stderr, `cordon: ` first, control characters escaped
-/// (messages echo input: a feed's line, cordond's answer). A closed stderr
-/// is ignored: there is nowhere left to say anything.
-pub(super) fn warn(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "cordon: {}", for_people(message));
-}
-
-/// Text for people with control characters escaped line by line (line
-/// breaks that the text's own layout put there stay). Fields are escaped
-/// where they are laid out (`output`), so one with `\r\n` in it cannot
-/// start a line of its own; this is the last guard at the edge.
-pub(super) fn for_people(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        out.push_str(&printable(line));
-    }
-    out
-}
-
-impl Out {
-    pub(super) fn doc<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Exit {
-        if self.json {
-            match serde_json::to_string_pretty(value) {
-                Ok(s) => emit(&(s + "\n")),
-                Err(e) => {
-                    warn(&format!("cannot print JSON: {e}"));
-                    Exit::Failed
-                }
-            }
-        } else {
-            emit(&for_people(&text()))
-        }
-    }
-
-    pub(super) fn fail(&self, exit: Exit, message: &str) -> Exit {
-        warn(message);
-        if self.json {
-            let class = if exit == Exit::BadInput {
-                "bad_input"
-            } else {
-                "failed"
-            };
-            emit(&format!(
-                "{}\n",
-                serde_json::json!({ "error": message, "class": class })
-            ));
-        }
-        exit
-    }
-}
 
 fn config_errors(e: &ConfigErrors) -> String {
     format!("the config is invalid:\n{e}")
@@ -279,24 +189,6 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
     })
 }
 
-/// Why asking cordond failed: before the request went out (nothing
-/// happened), or after (it may have been carried out).
-#[derive(Debug)]
-pub(super) enum AskError {
-    /// Not connected, or the request could not be sent: nothing was done.
-    Unreachable(String),
-    /// Sent, but no (whole) answer came back.
-    Lost(String),
-}
-
-impl AskError {
-    pub(super) fn message(&self) -> &str {
-        match self {
-            AskError::Unreachable(m) | AskError::Lost(m) => m,
-        }
-    }
-}
-
 /// For a change whose answer was lost: say that it may have been applied
 /// and how to find out, rather than let the operator believe it was not.
 fn maybe_applied(command: &Command, e: AskError) -> String {
@@ -309,63 +201,6 @@ fn maybe_applied(command: &Command, e: AskError) -> String {
         ),
         (_, e) => e.message().to_owned(),
     }
-}
-
-/// A connection to cordond's control socket.
-pub(super) struct Conn {
-    io: Framed,
-    socket: PathBuf,
-}
-
-impl Conn {
-    pub(super) async fn open(socket: &Path) -> Result<Conn, AskError> {
-        let stream = UnixStream::connect(socket).await.map_err(|e| {
-            AskError::Unreachable(format!(
-                "cannot reach cordond at {}: {e}. Is it running? Start it with `systemctl start cordond` (or `cordond --config /etc/cordon/cordon.yaml`), or name its socket with --socket",
-                socket.display()
-            ))
-        })?;
-        Ok(Conn {
-            io: framed(stream),
-            socket: socket.to_owned(),
-        })
-    }
-
-    /// Sends a request and reads its answer, every page of a listing.
-    pub(super) async fn call(&mut self, request: &Request) -> Result<Response, AskError> {
-        let socket = self.socket.display().to_string();
-        send(&mut self.io, request).await.map_err(|e| {
-            AskError::Unreachable(format!("cannot send to cordond at {socket}: {e}"))
-        })?;
-        // Generous: a quarantine waits for a durable commit and the kernel.
-        let answer = async {
-            let mut first = next(&mut self.io).await?;
-            while first.more() {
-                let page = next(&mut self.io).await?;
-                if !first.extend(page) {
-                    return Err(FrameError::Closed);
-                }
-            }
-            Ok(first)
-        };
-        match tokio::time::timeout(Duration::from_secs(120), answer).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(AskError::Lost(format!(
-                "cordond at {socket} did not answer properly: {e}"
-            ))),
-            Err(_) => Err(AskError::Lost(format!(
-                "cordond at {socket} did not answer within 120 s; see its log (journalctl -u cordond)"
-            ))),
-        }
-    }
-}
-
-async fn next(io: &mut Framed) -> Result<Response, FrameError> {
-    recv(io).await?.ok_or(FrameError::Closed)
-}
-
-pub(super) async fn ask(socket: &Path, request: &Request) -> Result<Response, AskError> {
-    Conn::open(socket).await?.call(request).await
 }
 
 fn check_config(out: &Out, path: &Path) -> Exit {

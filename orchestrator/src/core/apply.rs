@@ -130,41 +130,58 @@ impl Core {
 
     /// Answers each asker once the batch is in force.
     fn answer(&self, outcomes: Vec<Outcome>, waiting: Vec<Waiting>, kernel: Option<&str>) {
-        let mut outcomes = outcomes.into_iter();
-        for w in waiting {
-            let mine: Vec<Outcome> = outcomes.by_ref().take(w.inputs()).collect();
-            match w {
-                Waiting::Nobody => {}
-                Waiting::Event(reply) => {
-                    let answer = match mine.into_iter().next() {
-                        Some(Outcome::Event { result: Err(r), .. }) => Err(Failure::Refused(r)),
-                        Some(Outcome::Event { addr, .. }) => match kernel {
-                            Some(e) => Err(kernel_failure(e)),
-                            None => Ok(addr.and_then(|a| self.engine.lifecycle().get(&a).cloned())),
-                        },
-                        _ => Err(Failure::Stopping),
-                    };
-                    let _ = reply.send(answer);
-                }
-                Waiting::Reports(reply, _) => {
-                    let answers = mine
-                        .into_iter()
-                        .filter_map(|o| match o {
-                            Outcome::Report(t) => Some(ReportOutcome {
-                                address: t.unit.to_string(),
-                                counted: t.counted,
-                                score: t.score,
-                                threshold: t.threshold,
-                                // After the whole request: a report that
-                                // reached the score shows the quarantine.
-                                state: self.engine.state_of(&t.unit),
-                                error: None,
-                            }),
-                            Outcome::Event { .. } => None,
-                        })
-                        .collect();
-                    let _ = reply.send(answers);
-                }
+        hand_out(
+            outcomes,
+            waiting,
+            |outcome| match outcome {
+                Some(Outcome::Event { result: Err(r), .. }) => Err(Failure::Refused(r)),
+                Some(Outcome::Event { addr, .. }) => match kernel {
+                    Some(e) => Err(kernel_failure(e)),
+                    None => Ok(addr.and_then(|a| self.engine.lifecycle().get(&a).cloned())),
+                },
+                _ => Err(Failure::Stopping),
+            },
+            |t| ReportOutcome {
+                address: t.unit.to_string(),
+                counted: t.counted,
+                score: t.score,
+                threshold: t.threshold,
+                // After the whole request: a report that reached the score
+                // shows the quarantine.
+                state: self.engine.state_of(&t.unit),
+                error: None,
+            },
+        );
+    }
+}
+
+/// Hands each asker its share of a batch's outcomes, in the order asked:
+/// an event's asker what `event` makes of its outcome (none when the batch
+/// came out short), a report request's asker what `report` makes of each
+/// of its reports. Answering and refusing a batch differ only in these two.
+fn hand_out(
+    outcomes: Vec<Outcome>,
+    waiting: Vec<Waiting>,
+    event: impl Fn(Option<Outcome>) -> Applied,
+    report: impl Fn(ReportTaken) -> ReportOutcome,
+) {
+    let mut outcomes = outcomes.into_iter();
+    for w in waiting {
+        let mine: Vec<Outcome> = outcomes.by_ref().take(w.inputs()).collect();
+        match w {
+            Waiting::Nobody => {}
+            Waiting::Event(reply) => {
+                let _ = reply.send(event(mine.into_iter().next()));
+            }
+            Waiting::Reports(reply, _) => {
+                let answers = mine
+                    .into_iter()
+                    .filter_map(|o| match o {
+                        Outcome::Report(t) => Some(report(t)),
+                        Outcome::Event { .. } => None,
+                    })
+                    .collect();
+                let _ = reply.send(answers);
             }
         }
     }
@@ -185,37 +202,22 @@ fn writes(plan: &Plan, now: i64) -> Vec<Write> {
 /// The store refused the batch: every asker hears so; refusals by the
 /// policy stay refusals.
 fn refuse(outcomes: Vec<Outcome>, waiting: Vec<Waiting>, e: &Arc<StoreError>) {
-    let mut outcomes = outcomes.into_iter();
-    for w in waiting {
-        let mine: Vec<Outcome> = outcomes.by_ref().take(w.inputs()).collect();
-        match w {
-            Waiting::Nobody => {}
-            Waiting::Event(reply) => {
-                let answer = match mine.into_iter().next() {
-                    Some(Outcome::Event { result: Err(r), .. }) => Failure::Refused(r),
-                    _ => Failure::Store(e.clone()),
-                };
-                let _ = reply.send(Err(answer));
-            }
-            Waiting::Reports(reply, _) => {
-                let answers = mine
-                    .into_iter()
-                    .filter_map(|o| match o {
-                        Outcome::Report(t) => Some(ReportOutcome {
-                            address: t.unit.to_string(),
-                            counted: false,
-                            score: t.score,
-                            threshold: t.threshold,
-                            state: t.state,
-                            error: Some(e.to_string()),
-                        }),
-                        Outcome::Event { .. } => None,
-                    })
-                    .collect();
-                let _ = reply.send(answers);
-            }
-        }
-    }
+    hand_out(
+        outcomes,
+        waiting,
+        |outcome| match outcome {
+            Some(Outcome::Event { result: Err(r), .. }) => Err(Failure::Refused(r)),
+            _ => Err(Failure::Store(e.clone())),
+        },
+        |t| ReportOutcome {
+            address: t.unit.to_string(),
+            counted: false,
+            score: t.score,
+            threshold: t.threshold,
+            state: t.state,
+            error: Some(e.to_string()),
+        },
+    );
 }
 
 fn kernel_failure(e: &str) -> Failure {

@@ -110,7 +110,7 @@ impl Rig {
     }
 
     fn kernel_set(&self) -> BTreeSet<IpNet> {
-        self.kernel.state.lock().unwrap().quarantined.clone()
+        self.kernel.state.lock().quarantined.clone()
     }
 
     fn gauges(&self) -> Vec<String> {

@@ -122,12 +122,12 @@ impl Rig {
 
     fn in_kernel(&self, text: &str) -> bool {
         let net = self.unit(text).net();
-        self.kernel.state.lock().unwrap().quarantined.contains(&net)
+        self.kernel.state.lock().quarantined.contains(&net)
     }
 
     fn seen(&self, key: &str, attempts: u64) {
         let key: IpAddr = key.parse().unwrap();
-        self.kernel.state.lock().unwrap().smtp.insert(
+        self.kernel.state.lock().smtp.insert(
             key,
             SmtpSeen {
                 key,
@@ -227,7 +227,7 @@ async fn observe_remembers_a_suspect_and_quarantines_nobody() {
         (s.signal.as_str(), s.action.as_str(), s.count),
         ("smtp_attempts", "observe", 1)
     );
-    assert!(r.kernel.state.lock().unwrap().quarantined.is_empty());
+    assert!(r.kernel.state.lock().quarantined.is_empty());
     // Listed although clean.
     assert_eq!(r.core.list().await.unwrap().len(), 1);
 }
@@ -242,7 +242,7 @@ async fn allowed_senders_and_never_quarantine_are_left_alone() {
             "{a}: {outcome:?}"
         );
     }
-    assert!(r.kernel.state.lock().unwrap().quarantined.is_empty());
+    assert!(r.kernel.state.lock().quarantined.is_empty());
 }
 
 #[tokio::test]
@@ -260,7 +260,7 @@ async fn a_host_on_probation_relapses_and_is_held_longer() {
     assert!(!r.in_kernel("100.64.1.2"));
     // Quarantine and release each cut the host's flows.
     assert_eq!(
-        r.kernel.state.lock().unwrap().flushed,
+        r.kernel.state.lock().flushed,
         [[r.unit("100.64.1.2")], [r.unit("100.64.1.2")]]
     );
     let outcome = r.detector.handle_crossing(crossing("100.64.1.2")).await;
@@ -305,7 +305,7 @@ async fn a_batch_of_quarantines_flushes_conntrack_once() {
     assert!(applied.iter().all(Result::is_ok), "{applied:?}");
     let mut sorted = units.clone();
     sorted.sort();
-    assert_eq!(r.kernel.state.lock().unwrap().flushed, [sorted]);
+    assert_eq!(r.kernel.state.lock().flushed, [sorted]);
 }
 
 #[tokio::test]
@@ -371,7 +371,7 @@ async fn reports_in_observe_mode_make_a_suspect() {
     let view = r.core.view(r.unit("100.64.1.2")).await.unwrap();
     assert!(view.host.is_none());
     assert_eq!(view.suspect.unwrap().signal, "reports");
-    assert!(r.kernel.state.lock().unwrap().quarantined.is_empty());
+    assert!(r.kernel.state.lock().quarantined.is_empty());
 }
 
 #[test]

@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use cordon_config::{Config, SubscriberAddr};
 use cordon_rules::{Difference, RulesError, SmtpSeen};
 use ipnet::IpNet;
+use parking_lot::Mutex;
 
 use super::{Enforcer, KernelError};
 
@@ -45,7 +45,8 @@ pub struct FakeState {
 /// A kernel in memory.
 #[derive(Debug, Default)]
 pub struct FakeKernel {
-    /// Its state, for tests to read and change.
+    /// Its state, for tests to read and change (a parking_lot lock: a
+    /// test that panics while holding it does not poison it for the rest).
     pub state: Mutex<FakeState>,
 }
 
@@ -58,10 +59,7 @@ fn refused(what: &str, why: &str) -> KernelError {
 
 impl FakeKernel {
     fn with<T>(&self, f: impl FnOnce(&mut FakeState) -> T) -> T {
-        match self.state.lock() {
-            Ok(mut s) => f(&mut s),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
-        }
+        f(&mut self.state.lock())
     }
 }
 

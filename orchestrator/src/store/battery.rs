@@ -105,6 +105,20 @@ pub fn audit(h: &Host, at: i64) -> Audit {
     }
 }
 
+/// Writes that quarantine of `text` at `at` (the record and its audit
+/// entry, one batch) and returns the record.
+pub async fn write_quarantined(store: &Store, text: &str, at: i64) -> Host {
+    let h = quarantined(text, at);
+    store
+        .write(vec![
+            Write::Host(h.clone(), at),
+            Write::Audit(audit(&h, at)),
+        ])
+        .await
+        .unwrap();
+    h
+}
+
 /// A report against `unit`, which happened and arrived at `at`.
 fn report(unit: &str, at: i64, id: Option<&str>) -> StoredReport {
     StoredReport {
@@ -143,12 +157,7 @@ pub async fn a_new_store_is_empty(h: &dyn Harness) {
 
 pub async fn records_and_audits_round_trip(h: &dyn Harness) {
     let (store, _) = h.open().await.unwrap();
-    let host = quarantined("100.64.1.7", 100);
-    let writes = vec![
-        Write::Host(host.clone(), 100),
-        Write::Audit(audit(&host, 100)),
-    ];
-    store.write(writes).await.unwrap();
+    let host = write_quarantined(&store, "100.64.1.7", 100).await;
     let entries = store.history(None, 10).await.unwrap();
     assert_eq!(entries.len(), 1);
     let e = &entries[0];

@@ -56,6 +56,18 @@ pub fn clean() -> HostStatus {
     }
 }
 
+/// Runs `task` to its end on a thread of its own, on a current-thread
+/// tokio runtime: a server the test talks to as a client would.
+pub fn in_background(task: impl std::future::Future<Output = ()> + Send + 'static) {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(task);
+    });
+}
+
 /// The self-release form's token in a cleanup page.
 pub fn csrf_token(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
@@ -79,46 +91,40 @@ impl StandIn {
         let (ready_tx, ready_rx) = mpsc::channel();
         let shared = Arc::clone(&answers);
         let sock = path.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::UnixListener::bind(&sock).unwrap();
-                // The portal drops root to `cordon-portal` in these tests.
-                std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
-                ready_tx.send(()).unwrap();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        return;
-                    };
-                    let shared = Arc::clone(&shared);
-                    tokio::spawn(async move {
-                        let mut io = framed(stream);
-                        while let Ok(Some(req)) = recv::<Request>(&mut io).await {
-                            let answer = {
-                                let mut a = shared.lock().unwrap();
-                                a.seen.push(req.clone());
-                                match req {
-                                    Request::Status { .. } => match &a.status {
-                                        Some(s) => Response::Status(s.clone()),
-                                        None => Response::Error {
-                                            message: "stand-in says no".into(),
-                                        },
+        in_background(async move {
+            let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+            // The portal drops root to `cordon-portal` in these tests.
+            std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+            ready_tx.send(()).unwrap();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let mut io = framed(stream);
+                    while let Ok(Some(req)) = recv::<Request>(&mut io).await {
+                        let answer = {
+                            let mut a = shared.lock().unwrap();
+                            a.seen.push(req.clone());
+                            match req {
+                                Request::Status { .. } => match &a.status {
+                                    Some(s) => Response::Status(s.clone()),
+                                    None => Response::Error {
+                                        message: "stand-in says no".into(),
                                     },
-                                    Request::SelfRelease { .. } => {
-                                        Response::SelfRelease(a.release.clone())
-                                    }
+                                },
+                                Request::SelfRelease { .. } => {
+                                    Response::SelfRelease(a.release.clone())
                                 }
-                            };
-                            if send(&mut io, &answer).await.is_err() {
-                                return;
                             }
+                        };
+                        if send(&mut io, &answer).await.is_err() {
+                            return;
                         }
-                    });
-                }
-            });
+                    }
+                });
+            }
         });
         ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
         StandIn { answers, path }
@@ -277,6 +283,20 @@ impl Portal {
         }
     }
 
+    /// Presses "I have cleaned my computer" as a browser's form does:
+    /// POST /release with the page's `token` and the language `lang`.
+    pub fn press(&self, token: &str, lang: &str) -> Answer {
+        curl(&[
+            "-X",
+            "POST",
+            "--data-urlencode",
+            &format!("csrf={token}"),
+            "-d",
+            &format!("lang={lang}"),
+            &self.url("/release"),
+        ])
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.portal)
     }
@@ -344,17 +364,10 @@ impl Answer {
 /// Runs curl with `args` (plus `-s -S -i`, a time limit and `--path-as-is`
 /// so `..` reaches the server as written) and parses the last response.
 pub fn curl(args: &[&str]) -> Answer {
-    let out = Command::new("curl")
-        .args(["-s", "-S", "-i", "--path-as-is", "--max-time", "20"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "curl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse_http(&out.stdout)
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-S", "-i", "--path-as-is", "--max-time", "20"])
+        .args(args);
+    parse_http(&cordon_testkit::command::checked(cmd, Duration::from_secs(30)).stdout)
 }
 
 /// Parses a raw HTTP/1.1 response (headers, blank line, body).

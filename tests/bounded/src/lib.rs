@@ -29,11 +29,12 @@
 
 use std::alloc::System;
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::mpsc::{RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cap::Cap;
+use parking_lot::Mutex;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::Config;
@@ -127,9 +128,9 @@ impl Drop for Unlimit {
 /// returns what it returned. Panics when it took too long; aborts the
 /// process when it allocated too much or hung (see the crate docs).
 pub fn within<T>(what: &str, input: &[u8], bounds: Bounds, parse: impl FnOnce() -> T) -> T {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A parking_lot lock: a bound that panicked (as it should) does not
+    // poison it for the next input.
+    let _one = ONE_AT_A_TIME.lock();
     let (done, watched) = channel::<()>();
     let label = format!(
         "{what}: input of {} bytes: b\"{}\"",

@@ -64,6 +64,13 @@ pub fn assert_gone(name: &str) {
     assert!(!etc.exists(), "{} left behind", etc.display());
 }
 
+/// Runs `cordon-lab ARGS…`, which must succeed; returns what it printed.
+pub fn lab_cli_ok(args: &[&str]) -> Vec<u8> {
+    let mut cmd = std::process::Command::new(LAB_EXE);
+    cmd.args(args);
+    cordon_testkit::command::checked(cmd, std::time::Duration::from_secs(120)).stdout
+}
+
 /// Removes lab `name` when dropped: for tests that build labs through the
 /// CLI, where no `Lab` guard exists.
 pub struct CliLab(pub String);

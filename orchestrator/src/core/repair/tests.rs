@@ -27,11 +27,11 @@ async fn a_changed_table_is_installed_again_with_its_quarantines_and_counted() {
     let mut rig = rig().await;
     let q = rig.quarantine("100.64.1.7", None);
     rig.batch(vec![q]).await;
-    let installs = rig.kernel.state.lock().unwrap().installs;
-    rig.kernel.state.lock().unwrap().drift = flushed();
+    let installs = rig.kernel.state.lock().installs;
+    rig.kernel.state.lock().drift = flushed();
 
     rig.core.repair_table(Asked::Monitor).await.unwrap();
-    let s = rig.kernel.state.lock().unwrap();
+    let s = rig.kernel.state.lock();
     assert_eq!(s.installs, installs + 1, "installed again");
     assert_eq!(s.installs_anew, 0, "in place was enough");
     assert!(s.drift.is_empty());
@@ -53,20 +53,19 @@ async fn a_changed_table_is_installed_again_with_its_quarantines_and_counted() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_table_that_matches_is_left_alone() {
     let mut rig = rig().await;
-    let installs = rig.kernel.state.lock().unwrap().installs;
+    let installs = rig.kernel.state.lock().installs;
     rig.core.repair_table(Asked::Monitor).await.unwrap();
     rig.core.repair_table(Asked::Reconcile).await.unwrap();
-    assert_eq!(rig.kernel.state.lock().unwrap().installs, installs);
+    assert_eq!(rig.kernel.state.lock().installs, installs);
     assert_eq!(repairs(&rig.metrics), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn what_in_place_cannot_undo_is_undone_by_a_fresh_table() {
     let mut rig = rig().await;
-    rig.kernel.state.lock().unwrap().drift =
-        vec![Difference::Other("counter".into(), "mine".into())];
+    rig.kernel.state.lock().drift = vec![Difference::Other("counter".into(), "mine".into())];
     rig.core.repair_table(Asked::Monitor).await.unwrap();
-    let s = rig.kernel.state.lock().unwrap();
+    let s = rig.kernel.state.lock();
     assert_eq!(s.installs_anew, 1);
     assert!(s.drift.is_empty());
 }
@@ -75,11 +74,11 @@ async fn what_in_place_cannot_undo_is_undone_by_a_fresh_table() {
 async fn an_unrepairable_change_is_reported_and_retried_by_the_reconcile_only() {
     let mut rig = rig().await;
     {
-        let mut s = rig.kernel.state.lock().unwrap();
+        let mut s = rig.kernel.state.lock();
         s.drift = flushed();
         s.stubborn = true;
     }
-    let installs = rig.kernel.state.lock().unwrap().installs;
+    let installs = rig.kernel.state.lock().installs;
     rig.core.repair_table(Asked::Monitor).await.unwrap();
     assert_eq!(
         rig.core.unrepaired(),
@@ -89,15 +88,15 @@ async fn an_unrepairable_change_is_reported_and_retried_by_the_reconcile_only() 
         repairs(&rig.metrics),
         ["cordon_table_repairs_total{result=\"failed\"} 1"]
     );
-    let after_first = rig.kernel.state.lock().unwrap().installs;
+    let after_first = rig.kernel.state.lock().installs;
     assert_eq!(after_first, installs + 2, "in place, then anew");
 
     // The repair's own changes make the monitor ask again: no new attempt.
     rig.core.repair_table(Asked::Monitor).await.unwrap();
-    assert_eq!(rig.kernel.state.lock().unwrap().installs, after_first);
+    assert_eq!(rig.kernel.state.lock().installs, after_first);
     // The reconcile tries again; once it works, the report clears.
-    rig.kernel.state.lock().unwrap().stubborn = false;
+    rig.kernel.state.lock().stubborn = false;
     rig.core.reconcile().await.unwrap();
     assert!(rig.core.unrepaired().is_empty());
-    assert!(rig.kernel.state.lock().unwrap().drift.is_empty());
+    assert!(rig.kernel.state.lock().drift.is_empty());
 }

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 
 use super::schema::MIGRATIONS;
 use super::schema_version;
-use crate::store::battery::{Harness, audit, config, quarantined};
+use crate::store::battery::{Harness, audit, config, quarantined, write_quarantined};
 use crate::store::{Loaded, Store, StoreError, Write};
 
 /// A store file in a directory of its own.
@@ -57,14 +57,7 @@ async fn a_new_store_is_migrated_to_the_latest_version_in_wal_mode() {
     let (store, loaded) = Store::open(&path).unwrap();
     assert!(loaded.hosts.is_empty());
     assert_eq!(schema_version(&path).unwrap(), Some(2));
-    let h = quarantined("100.64.1.7", 100);
-    store
-        .write(vec![
-            Write::Host(h.clone(), 100),
-            Write::Audit(audit(&h, 100)),
-        ])
-        .await
-        .unwrap();
+    let h = write_quarantined(&store, "100.64.1.7", 100).await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -170,14 +163,7 @@ async fn the_store_and_its_wal_are_private_to_cordond_whatever_the_umask() {
     std::fs::write(&path, b"").unwrap();
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let (store, _) = Store::open(&path).unwrap();
-    let h = quarantined("100.64.1.7", 100);
-    store
-        .write(vec![
-            Write::Host(h.clone(), 100),
-            Write::Audit(audit(&h, 100)),
-        ])
-        .await
-        .unwrap();
+    write_quarantined(&store, "100.64.1.7", 100).await;
     // And a new one, created by this cordond.
     let fresh = dir.path().join("fresh.db");
     let (_fresh, _) = Store::open(&fresh).unwrap();

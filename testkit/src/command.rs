@@ -1,21 +1,59 @@
 //! Running external programs (`ip`, `curl`, `swaks`) with a deadline, so a
-//! hung client fails its test instead of hanging the whole run.
+//! hung client fails its test instead of hanging the whole run. Errors,
+//! not panics: the lab reports them as its own.
 
 use std::io::Read;
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::error::LabError;
+use crate::poll::TimedOut;
+
+/// Why a command did not run to success.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The program could not be started. Install it (`scripts/install-deps
+    /// test`) or check the path.
+    #[error("cannot run `{program}`: {source}")]
+    Spawn {
+        /// The command line.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It did not end within its deadline (and was killed).
+    #[error(transparent)]
+    Timeout(#[from] TimedOut),
+    /// Waiting for it failed.
+    #[error("waiting for `{program}`: {source}")]
+    Wait {
+        /// The command line.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It ran and failed.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Failed {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+}
 
 /// Runs `cmd` to completion, collecting its output; kills it after `within`.
-pub fn output_within(mut cmd: Command, within: Duration) -> Result<Output, LabError> {
+pub fn output_within(mut cmd: Command, within: Duration) -> Result<Output, CommandError> {
     let program = describe(&cmd);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| LabError::Spawn {
+        .map_err(|source| CommandError::Spawn {
             program: program.clone(),
             source,
         })?;
@@ -31,17 +69,17 @@ pub fn output_within(mut cmd: Command, within: Duration) -> Result<Output, LabEr
             Ok(None) if start.elapsed() >= within => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(LabError::Timeout {
+                return Err(CommandError::Timeout(TimedOut {
                     what: format!("`{program}` to finish"),
+                    within,
                     waited: start.elapsed(),
-                    detail: String::new(),
-                });
+                }));
             }
             Ok(None) => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(20));
             }
-            Err(e) => return Err(LabError::io(format!("waiting for `{program}`"))(e)),
+            Err(source) => return Err(CommandError::Wait { program, source }),
         }
     };
     Ok(Output {
@@ -51,19 +89,26 @@ pub fn output_within(mut cmd: Command, within: Duration) -> Result<Output, LabEr
     })
 }
 
-/// Runs `cmd` and fails with [`LabError::Command`] unless it succeeds.
-pub fn run_ok(cmd: Command, within: Duration) -> Result<Output, LabError> {
+/// Runs `cmd` and fails with [`CommandError::Failed`] unless it succeeds.
+pub fn run_ok(cmd: Command, within: Duration) -> Result<Output, CommandError> {
     let command = describe(&cmd);
     let out = output_within(cmd, within)?;
     if out.status.success() {
         Ok(out)
     } else {
-        Err(LabError::Command {
+        Err(CommandError::Failed {
             command,
             status: out.status.to_string(),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         })
     }
+}
+
+/// Like [`run_ok`] for a test: returns the output of a command that
+/// succeeded within `within`, and panics naming the command and its
+/// complaint otherwise.
+pub fn checked(cmd: Command, within: Duration) -> Output {
+    run_ok(cmd, within).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The command line, for error messages.
@@ -106,7 +151,7 @@ mod tests {
         let mut c = Command::new("sh");
         c.args(["-c", "exec sleep 30"]);
         let e = output_within(c, Duration::from_millis(100)).unwrap_err();
-        assert!(matches!(e, LabError::Timeout { .. }), "{e}");
+        assert!(matches!(e, CommandError::Timeout(_)), "{e}");
     }
 
     #[test]
