@@ -15,6 +15,7 @@
 //! decided here in the same batch, so they are one store commit: both are
 //! kept, or neither.
 
+mod reports;
 mod view;
 
 use std::collections::BTreeMap;
@@ -24,12 +25,12 @@ use cordon_config::{Action as SignalAction, Config, SubscriberAddr};
 use cordon_proto::portal::HostState;
 use cordon_proto::time::{Unix, system_time};
 
-use crate::book::{Added, Book, BookUndo};
+use crate::book::{Book, BookUndo};
 use crate::lifecycle::{
     Action, Audit, Event, Host, Lifecycle, Policy, QuarantineRequest, Refusal, State, Tally, Undo,
 };
 use crate::quiet::{BeforeQuarantine, Due, Quietness, Seen};
-use crate::report::{Incoming, StoredReport, report_note, report_quarantine, stored};
+use crate::report::{Incoming, StoredReport};
 
 pub use view::View;
 
@@ -273,49 +274,6 @@ impl Engine {
             }
         });
         Outcome::Event { addr, result }
-    }
-
-    fn report(&mut self, incoming: Incoming, now: Unix, plan: &mut Plan) -> ReportTaken {
-        let Incoming {
-            unit,
-            report,
-            actor,
-        } = incoming;
-        let added: Added = self.book.add_report(unit, report.clone(), system_time(now));
-        let state = self.state_of(&unit);
-        let threshold = self.book.threshold();
-        plan.changes
-            .push(Change::Report(stored(unit, &report, now, added.counted)));
-        plan.changes.push(Change::Audit(Audit {
-            at: now,
-            addr: unit,
-            from: state,
-            to: state,
-            actor,
-            note: report_note(&report, &added, threshold),
-        }));
-        let reached = added.reached.as_ref().map(|reached| {
-            match self.report_action {
-                SignalAction::Enforce if state != HostState::Quarantined => {
-                    // Decided now, in this batch: the report and the
-                    // quarantine are kept together or not at all.
-                    let _ = self.event(report_quarantine(reached), now, plan);
-                }
-                SignalAction::Enforce => {}
-                action @ (SignalAction::Observe | SignalAction::Notice) => {
-                    self.book.suspect(unit, "reports", action, now);
-                }
-            }
-            self.report_action
-        });
-        ReportTaken {
-            unit,
-            counted: added.counted,
-            score: added.score,
-            threshold,
-            state,
-            reached,
-        }
     }
 
     /// Quarantines whose hold has passed and that end by the quiet test,

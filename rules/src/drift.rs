@@ -16,7 +16,6 @@
 
 use std::collections::BTreeMap;
 
-pub(crate) use netlink::attributes;
 use std::fmt;
 
 use serde_json::Value;

@@ -12,6 +12,7 @@
 
 use std::io;
 
+use netlink_packet_core::NlasIterator;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 
 use crate::error::RulesError;
@@ -26,6 +27,11 @@ pub(crate) const GET_OBJ: u8 = 19;
 pub(crate) const GET_FLOWTABLE: u8 = 23;
 const SUBSYS_NFTABLES: u16 = 10;
 const NFPROTO_INET: u8 = 1;
+/// The table's name in a table message, and the table an object belongs
+/// to in every other (`NFTA_TABLE_NAME`, `NFTA_CHAIN_TABLE`, …).
+const NFTA_TABLE: u16 = 1;
+/// `struct nfgenmsg`: family, version, resource id.
+const NFGENMSG_LEN: usize = 4;
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
@@ -124,12 +130,36 @@ fn one_generation(socket: &Socket, table: &str) -> io::Result<Option<Vec<Dumped>
     Ok((generation(socket)? == before).then_some(out))
 }
 
+/// The netlink attributes in `bytes`: (type, value), in order; a
+/// malformed tail ends the walk.
+pub(crate) fn attributes(bytes: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    NlasIterator::new(bytes)
+        .map_while(Result::ok)
+        .map_while(|nla| {
+            let (kind, len) = (nla.kind(), usize::from(nla.length()));
+            // The buffer runs to the end of the message; the value is the
+            // attribute's own bytes after its 4-byte header.
+            nla.into_inner().get(4..len).map(|value| (kind, value))
+        })
+}
+
 /// Whether an object's attributes name `table`: its table attribute
 /// (type 1 for chains, rules, sets, objects, flowtables), or its own
 /// name for a table (also type 1).
 fn in_table(attrs: &[u8], table: &str) -> bool {
-    crate::drift::attributes(attrs)
-        .any(|(kind, value)| kind == 1 && value.strip_suffix(&[0]) == Some(table.as_bytes()))
+    attributes(attrs).any(|(kind, value)| {
+        kind == NFTA_TABLE && value.split(|b| *b == 0).next() == Some(table.as_bytes())
+    })
+}
+
+/// Whether an nf_tables message (its payload: the `nfgenmsg` header, then
+/// attributes) is about `table` in the `inet` family: what the change
+/// monitor keeps.
+pub fn names_table(payload: &[u8], table: &str) -> bool {
+    payload.first() == Some(&NFPROTO_INET)
+        && payload
+            .get(NFGENMSG_LEN..)
+            .is_some_and(|attrs| in_table(attrs, table))
 }
 
 /// A netlink socket for netfilter, opened in `netns` when one is named: a
@@ -233,8 +263,8 @@ fn receive(socket: &Socket, each: &mut dyn FnMut(&[u8])) -> io::Result<bool> {
                     return Ok(complete);
                 }
                 // An answer of ours: the nfgenmsg header, then attributes.
-                _ if body.len() >= 4 => {
-                    each(&body[4..]);
+                _ if body.len() >= NFGENMSG_LEN => {
+                    each(&body[NFGENMSG_LEN..]);
                     if flags & NLM_F_MULTI == 0 {
                         // Not part of a multi-part dump: the only answer.
                         return Ok(complete);

@@ -35,6 +35,7 @@ mod plan;
 mod render;
 
 pub use drift::{Difference, Shape};
+pub use dump::names_table;
 pub use elements::{Carried, SmtpSeen};
 pub use error::RulesError;
 pub use kernel::{Installed, Kernel};

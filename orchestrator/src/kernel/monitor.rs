@@ -16,7 +16,8 @@
 use std::io;
 use std::time::Duration;
 
-use netlink_packet_core::{NetlinkBuffer, NlasIterator};
+use cordon_rules::names_table;
+use netlink_packet_core::NetlinkBuffer;
 use netlink_sys::protocols::NETLINK_NETFILTER;
 use netlink_sys::{AsyncSocket, AsyncSocketExt, TokioSocket};
 
@@ -24,18 +25,12 @@ use netlink_sys::{AsyncSocket, AsyncSocketExt, TokioSocket};
 const NFNLGRP_NFTABLES: u32 = 7;
 /// `NFNL_SUBSYS_NFTABLES`: the high byte of an nftables message's type.
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
-/// `NFPROTO_INET`: the family of Cordon's table.
-const NFPROTO_INET: u8 = 1;
 /// `NFT_MSG_NEWSETELEM`, `NFT_MSG_GETSETELEM`, `NFT_MSG_DELSETELEM`,
 /// `NFT_MSG_NEWGEN`, `NFT_MSG_GETGEN`, `NFT_MSG_TRACE`, and (Linux 6.3+)
 /// `NFT_MSG_DESTROYSETELEM`: nothing of the table's shape.
 const NOT_SHAPE: [u16; 7] = [12, 13, 14, 15, 16, 17, 30];
-/// The attribute that names the table in every table, chain, rule, set,
-/// object and flowtable message (`NFTA_TABLE_NAME`, `NFTA_CHAIN_TABLE`,
-/// `NFTA_RULE_TABLE`, ... all equal 1).
-const NFTA_TABLE: u16 = 1;
-/// Size of `struct nfgenmsg` (family, version, resource id).
-const NFGENMSG_LEN: usize = 4;
+// Which table a message is about: `cordon_rules::names_table`, the same
+// reading the table comparison's dump uses.
 
 /// Quiet needed after a change before it is reported: a flush of a chain
 /// arrives as one message per rule, within microseconds.
@@ -151,25 +146,6 @@ pub(crate) fn concerns(datagram: &[u8], table: &str) -> bool {
         rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
     }
     false
-}
-
-/// Whether an nftables message's payload (nfgenmsg, then attributes) is
-/// about `inet table`.
-fn names_table(payload: &[u8], table: &str) -> bool {
-    if payload.first() != Some(&NFPROTO_INET) {
-        return false;
-    }
-    let Some(attrs) = payload.get(NFGENMSG_LEN..) else {
-        return false;
-    };
-    NlasIterator::new(attrs)
-        .map_while(Result::ok)
-        .find(|nla| nla.kind() == NFTA_TABLE)
-        .is_some_and(|nla| {
-            let value = nla.value();
-            let name = value.split(|b| *b == 0).next().unwrap_or_default();
-            name == table.as_bytes()
-        })
 }
 
 #[cfg(test)]

@@ -9,24 +9,9 @@
 use serde_json::{Map, Value};
 
 use super::Shape;
-use crate::dump::{Dumped, GET_CHAIN, GET_FLOWTABLE, GET_OBJ, GET_RULE, GET_SET, GET_TABLE};
-
-/// Nested attribute type bits (`NLA_F_NESTED`, `NLA_F_NET_BYTEORDER`).
-const TYPE_MASK: u16 = 0x3fff;
-
-/// The netlink attributes in `bytes`: (type, value), in order; a
-/// truncated tail ends the walk.
-pub(crate) fn attributes(bytes: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    let mut rest = bytes;
-    std::iter::from_fn(move || {
-        let header = rest.get(..4)?;
-        let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
-        let kind = u16::from_ne_bytes([header[2], header[3]]) & TYPE_MASK;
-        let value = rest.get(4..len)?;
-        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
-        Some((kind, value))
-    })
-}
+use crate::dump::{
+    Dumped, GET_CHAIN, GET_FLOWTABLE, GET_OBJ, GET_RULE, GET_SET, GET_TABLE, attributes,
+};
 
 /// A name attribute's text (NUL-terminated in the kernel's answer).
 fn text(value: &[u8]) -> String {

@@ -2,6 +2,13 @@
 
 use super::*;
 
+/// `NFPROTO_INET`, `NFTA_TABLE` (the table-name attribute of every table,
+/// chain, rule, set, object and flowtable message) and the size of
+/// `struct nfgenmsg`.
+const NFPROTO_INET: u8 = 1;
+const NFTA_TABLE: u16 = 1;
+const NFGENMSG_LEN: usize = 4;
+
 /// `NFT_MSG_*` types used below.
 const NEWTABLE: u16 = 0;
 const DELCHAIN: u16 = 5;

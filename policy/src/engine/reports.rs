@@ -1,0 +1,122 @@
+//! What an outside report does in a batch: it is kept (with its audit
+//! line) whether or not it counts, and when it brings the unit's score to
+//! the threshold, `detection.reports.action` applies in the same batch.
+
+use std::collections::BTreeMap;
+
+use cordon_config::{Action as SignalAction, SubscriberAddr};
+use cordon_proto::portal::{HostState, Reason};
+use cordon_proto::time::{Unix, system_time, unix};
+
+use super::{Change, Engine, Plan, ReportTaken};
+use crate::actor::Actor;
+use crate::book::Added;
+use crate::ledger::ScoreReached;
+use crate::lifecycle::{Audit, Event, QuarantineRequest};
+use crate::report::{Incoming, Report, StoredReport};
+
+impl Engine {
+    pub(super) fn report(&mut self, incoming: Incoming, now: Unix, plan: &mut Plan) -> ReportTaken {
+        let Incoming {
+            unit,
+            report,
+            actor,
+        } = incoming;
+        let added: Added = self.book.add_report(unit, report.clone(), system_time(now));
+        let state = self.state_of(&unit);
+        let threshold = self.book.threshold();
+        plan.changes
+            .push(Change::Report(stored(unit, &report, now, added.counted)));
+        plan.changes.push(Change::Audit(Audit {
+            at: now,
+            addr: unit,
+            from: state,
+            to: state,
+            actor,
+            note: report_note(&report, &added, threshold),
+        }));
+        let reached = added.reached.as_ref().map(|reached| {
+            match self.report_action {
+                SignalAction::Enforce if state != HostState::Quarantined => {
+                    // Decided now, in this batch: the report and the
+                    // quarantine are kept together or not at all.
+                    let _ = self.event(report_quarantine(reached), now, plan);
+                }
+                SignalAction::Enforce => {}
+                action @ (SignalAction::Observe | SignalAction::Notice) => {
+                    self.book.suspect(unit, "reports", action, now);
+                }
+            }
+            self.report_action
+        });
+        ReportTaken {
+            unit,
+            counted: added.counted,
+            score: added.score,
+            threshold,
+            state,
+            reached,
+        }
+    }
+}
+
+/// A report as the store keeps it.
+pub fn stored(unit: SubscriberAddr, r: &Report, received_at: Unix, counted: bool) -> StoredReport {
+    StoredReport {
+        unit: unit.to_string(),
+        address: r.address.to_string(),
+        at: unix(r.at),
+        received_at,
+        source: r.source.clone(),
+        evidence: r.evidence.clone(),
+        message_id: r.message_id.clone(),
+        weight: r.weight,
+        counted,
+    }
+}
+
+/// The audit trail's words for a report.
+pub fn report_note(r: &Report, added: &Added, threshold: u32) -> String {
+    let counted = if added.counted {
+        String::new()
+    } else {
+        " (a duplicate or older than the window: not counted)".into()
+    };
+    let evidence = if r.evidence.is_empty() {
+        "no evidence given".to_owned()
+    } else {
+        r.evidence.clone()
+    };
+    format!(
+        "report from {}: {evidence}; weight {}, score {} of {threshold}{counted}",
+        r.source, r.weight, added.score
+    )
+}
+
+/// The quarantine a reached report score asks for.
+pub fn report_quarantine(reached: &ScoreReached) -> Event {
+    let mut sources: Vec<&str> = reached.reports.iter().map(|r| r.source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    Event::Quarantine(QuarantineRequest {
+        addr: reached.unit,
+        reason: Reason::Report,
+        actor: Actor::Report,
+        note: format!(
+            "report score {} reached {} ({} reports from {})",
+            reached.score,
+            reached.threshold,
+            reached.reports.len(),
+            sources.join(", ")
+        ),
+        hold: None,
+        mac: None,
+        evidence: BTreeMap::from([
+            (
+                "reports".to_owned(),
+                u64::try_from(reached.reports.len()).unwrap_or(u64::MAX),
+            ),
+            ("score".to_owned(), u64::from(reached.score)),
+        ]),
+    })
+}
