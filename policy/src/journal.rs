@@ -1,6 +1,6 @@
 //! The undo journal the policy's memories share (the report ledger's
-//! units, the suspects; the lifecycle's records keep one of their own in
-//! step with their tally): during a batch, each key's value as it stood
+//! units, the suspects, and the lifecycle's records, which it puts back
+//! through their tally): during a batch, each key's value as it stood
 //! before the batch's first change to it, so a batch the store refuses is
 //! put back exactly, at the cost of what it touched rather than of what
 //! the memory holds.
@@ -51,7 +51,25 @@ impl<K: Ord, V> Journal<K, V> {
     }
 }
 
+impl<K: Ord, V> Undo<K, V> {
+    /// `Some(value before the batch)` if the batch changed `key`, `None`
+    /// if it left it alone.
+    pub fn before(&self, key: &K) -> Option<Option<&V>> {
+        self.0.get(key).map(Option::as_ref)
+    }
+}
+
 impl<K, V> Undo<K, V> {
+    /// How many keys the batch changed (what an undo would rewrite).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether an undo would have nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Puts every key the batch changed back in `map` as it was.
     pub fn restore(self, map: &mut impl Restore<K, V>) {
         for (key, before) in self.0 {

@@ -14,6 +14,8 @@ use super::policy::Policy;
 use super::state::{Host, State, Unix};
 use cordon_proto::time::secs;
 
+use crate::journal::{Journal, Restore};
+
 mod transitions;
 
 /// How many records stand in the states the gauges show. Kept as records
@@ -39,26 +41,7 @@ impl Tally {
 
 /// The records a batch changed, each as it stood before the batch's first
 /// change to it: what puts memory back when the store refuses the batch.
-#[derive(Debug, Default)]
-pub struct Undo(BTreeMap<SubscriberAddr, Option<Host>>);
-
-impl Undo {
-    /// `Some(record before the batch)` if the batch changed `addr`'s
-    /// record, `None` if it left it alone.
-    pub fn before(&self, addr: &SubscriberAddr) -> Option<Option<&Host>> {
-        self.0.get(addr).map(Option::as_ref)
-    }
-
-    /// How many records the batch changed (what an undo would rewrite).
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether an undo would have nothing to do.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+pub type Undo = crate::journal::Undo<SubscriberAddr, Host>;
 
 /// Every address that has a record, and the policy that moves them.
 #[derive(Debug, Clone)]
@@ -69,7 +52,7 @@ pub struct Lifecycle {
     hosts: BTreeMap<SubscriberAddr, Host>,
     tally: Tally,
     /// Open between [`Lifecycle::begin`] and [`Lifecycle::finish`].
-    journal: Option<BTreeMap<SubscriberAddr, Option<Host>>>,
+    journal: Journal<SubscriberAddr, Host>,
 }
 
 impl Lifecycle {
@@ -81,7 +64,7 @@ impl Lifecycle {
             policy,
             hosts,
             tally: Tally::default(),
-            journal: None,
+            journal: Journal::default(),
         };
         lifecycle.tally = lifecycle.recount();
         lifecycle
@@ -100,16 +83,12 @@ impl Lifecycle {
         if let Some(n) = old.as_ref().and_then(|h| self.tally.slot(&h.state)) {
             *n -= 1;
         }
-        if let Some(journal) = &mut self.journal {
-            // Only the first change counts: that is how the record stood
-            // before the batch.
-            journal.entry(addr).or_insert(old);
-        }
+        self.journal.touch(addr, || old);
     }
 
     /// Starts remembering what changes, so the batch can be undone.
     pub fn begin(&mut self) {
-        self.journal = Some(BTreeMap::new());
+        self.journal.begin();
     }
 
     /// Stops remembering; returns what the batch changed since
@@ -118,14 +97,12 @@ impl Lifecycle {
         // A full count per batch is what the tally exists to avoid; debug
         // builds pay it to catch a tally that drifts.
         debug_assert_eq!(self.tally, self.recount(), "the host tally drifted");
-        Undo(self.journal.take().unwrap_or_default())
+        self.journal.finish()
     }
 
     /// Puts every record a batch changed back as it was before the batch.
     pub fn undo(&mut self, undo: Undo) {
-        for (addr, host) in undo.0 {
-            self.restore(addr, host);
-        }
+        undo.restore(self);
     }
 
     /// What the gauges and `cordon status` show, at no cost however many
@@ -198,11 +175,6 @@ impl Lifecycle {
             .find(|h| h.state.is_quarantined() && net.contains(&h.addr.net()))
     }
 
-    /// Puts back a record as it was (the store refused to write a change).
-    pub fn restore(&mut self, addr: SubscriberAddr, host: Option<Host>) {
-        self.set(addr, host);
-    }
-
     /// Every record.
     pub fn hosts(&self) -> impl Iterator<Item = &Host> {
         self.hosts.values()
@@ -264,5 +236,14 @@ impl Lifecycle {
     /// Addresses with a record, for invariant checks.
     pub fn addresses(&self) -> BTreeSet<SubscriberAddr> {
         self.hosts.keys().copied().collect()
+    }
+}
+
+/// Puts back a record as it was (an undo, or a test setting a record up):
+/// through [`Lifecycle::set`], so the tally follows as it follows every
+/// change.
+impl Restore<SubscriberAddr, Host> for Lifecycle {
+    fn restore(&mut self, key: SubscriberAddr, value: Option<Host>) {
+        self.set(key, value);
     }
 }

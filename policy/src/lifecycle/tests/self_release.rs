@@ -2,6 +2,7 @@
 //! self-releases a window allows.
 
 use super::*;
+use crate::journal::Restore;
 
 #[test]
 fn self_release_checks_hold_quiet_and_count() {
