@@ -127,6 +127,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
             metrics: metrics.clone(),
             config: config_rx.clone(),
             dnsbl: None,
+            clock: clock.clone(),
         },
         nflog,
         cancel.clone(),

@@ -30,7 +30,7 @@ use cordon_config::{Action, Config, SubscriberAddr};
 use cordon_detect::nflog::{Crossing, NflogConfig, NflogSubscriber};
 use cordon_policy::Actor;
 use cordon_proto::portal::{HostState, Reason};
-use cordon_proto::time::unix;
+use cordon_proto::time::Clock;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -72,6 +72,8 @@ pub struct Detector {
     pub config: watch::Receiver<Arc<Config>>,
     /// Hosts that made SMTP attempts, for the DNSBL task.
     pub dnsbl: Option<mpsc::Sender<IpAddr>>,
+    /// The clock the core reads too (when a suspect was seen).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// How long the MAC lookup may take before a detection quarantine goes
@@ -105,7 +107,7 @@ impl Detector {
                         info!(%note, "notice mode: notice pages are a later feature (no Noticed state yet); treated as observe");
                     }
                     info!(%note, action = action_name(action), "suspect: threshold crossed, not quarantined");
-                    self.core.suspect(unit, signal.name(), action, unix(SystemTime::now())).await;
+                    self.core.suspect(unit, signal.name(), action, self.clock.now()).await;
                     CrossingOutcome::Suspect(unit)
                 }
                 Action::Enforce => self.enforce(unit, &crossing, note).await,

@@ -90,6 +90,7 @@ async fn rig_in(dir: &Path, config: Config) -> Rig {
             metrics,
             config: rx,
             dnsbl: None,
+            clock: Arc::new(cordon_proto::time::SystemClock),
         },
         kernel,
         core,
