@@ -40,17 +40,7 @@ fn a_self_release_shows_on_the_very_next_page() {
 fn self_release_answers_in_plain_words() {
     let p = quarantined_portal();
     let token = csrf_token(&curl(&[&p.url("/")]).text());
-    let press = |lang: &str| {
-        curl(&[
-            "-X",
-            "POST",
-            "--data-urlencode",
-            &format!("csrf={token}"),
-            "-d",
-            &format!("lang={lang}"),
-            &p.url("/release"),
-        ])
-    };
+    let press = |lang: &str| p.press(&token, lang);
     let a = press("en");
     assert_eq!(a.status, 200);
     assert!(a.text().contains("Your internet works again"));

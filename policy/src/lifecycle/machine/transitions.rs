@@ -149,14 +149,7 @@ impl Lifecycle {
             },
         };
         self.set(addr, Some(host.clone()));
-        Ok(vec![
-            Action::Persist {
-                host: Box::new(host),
-                audit,
-            },
-            Action::Enforce(addr),
-            Action::FlushConntrack(addr),
-        ])
+        Ok(with_kernel(host, audit, Action::Enforce(addr)))
     }
 
     fn release(
@@ -191,14 +184,7 @@ impl Lifecycle {
             note,
         };
         self.set(addr, Some(host.clone()));
-        vec![
-            Action::Persist {
-                host: Box::new(host),
-                audit,
-            },
-            Action::Lift(addr),
-            Action::FlushConntrack(addr),
-        ]
+        with_kernel(host, audit, Action::Lift(addr))
     }
 
     fn self_release(
@@ -282,4 +268,19 @@ impl Lifecycle {
 /// and it remembers for the whole quiet period).
 fn quiet_for(since_last: Option<Duration>, period: Duration) -> bool {
     since_last.is_none_or(|ago| ago >= period)
+}
+
+/// A change the kernel must follow: the record first, then the set, then
+/// the host's conntrack entries (so established flows neither escape the
+/// walled garden nor stay redirected after release).
+fn with_kernel(host: Host, audit: Audit, kernel: Action) -> Vec<Action> {
+    let addr = host.addr;
+    vec![
+        Action::Persist {
+            host: Box::new(host),
+            audit,
+        },
+        kernel,
+        Action::FlushConntrack(addr),
+    ]
 }
