@@ -296,12 +296,24 @@ impl Engine {
 
     /// Answers what the kernel's list of quarantined senders (`held`) and
     /// earlier look-ups can answer; returns the rest, to be looked up.
-    pub fn judge_quiet(&self, due: &[Due], held: &[Seen], now: Unix) -> (Vec<Quietness>, Vec<Due>) {
+    /// The listings are iterated, not copied: after a burst of quarantines
+    /// `smtp_recent` can hold every subscriber seen sending.
+    pub fn judge_quiet(
+        &self,
+        due: &[Due],
+        held: impl IntoIterator<Item = Seen>,
+        now: Unix,
+    ) -> (Vec<Quietness>, Vec<Due>) {
         self.before.judge(due, held, self.quiet_period(), now)
     }
 
     /// Remembers what the look-ups found and answers for them.
-    pub fn learn_quiet(&mut self, looked_up: &[Due], recent: &[Seen], now: Unix) -> Vec<Quietness> {
+    pub fn learn_quiet(
+        &mut self,
+        looked_up: &[Due],
+        recent: impl IntoIterator<Item = Seen>,
+        now: Unix,
+    ) -> Vec<Quietness> {
         self.before.learn(looked_up, recent, now)
     }
 

@@ -54,11 +54,11 @@ impl BeforeQuarantine {
     pub fn judge(
         &self,
         due: &[Due],
-        held: &[Seen],
+        held: impl IntoIterator<Item = Seen>,
         quiet: Duration,
         now: Unix,
     ) -> (Vec<Quietness>, Vec<Due>) {
-        let by_key: HashMap<IpAddr, Duration> = held.iter().map(|s| (s.key, s.ago)).collect();
+        let by_key: HashMap<IpAddr, Duration> = held.into_iter().map(|s| (s.key, s.ago)).collect();
         let mut known = Vec::new();
         let mut unknown = Vec::new();
         for d in due {
@@ -84,8 +84,14 @@ impl BeforeQuarantine {
 
     /// Remembers what `recent` (look-ups in `smtp_recent`) says about
     /// `looked_up`, and answers for them.
-    pub fn learn(&mut self, looked_up: &[Due], recent: &[Seen], now: Unix) -> Vec<Quietness> {
-        let by_key: HashMap<IpAddr, Duration> = recent.iter().map(|s| (s.key, s.ago)).collect();
+    pub fn learn(
+        &mut self,
+        looked_up: &[Due],
+        recent: impl IntoIterator<Item = Seen>,
+        now: Unix,
+    ) -> Vec<Quietness> {
+        let by_key: HashMap<IpAddr, Duration> =
+            recent.into_iter().map(|s| (s.key, s.ago)).collect();
         looked_up
             .iter()
             .map(|d| {
@@ -157,7 +163,7 @@ mod tests {
         let host = due("100.64.1.2", NOW - 3600);
         let v6 = due("2001:db8:100:7::99", NOW - 3600);
         let held = [seen("100.64.1.2", 60), seen("2001:db8:100:7::", 10)];
-        let (known, unknown) = before.judge(&[host, v6], &held, QUIET, NOW);
+        let (known, unknown) = before.judge(&[host, v6], held, QUIET, NOW);
         assert_eq!(
             known,
             [
@@ -172,7 +178,7 @@ mod tests {
     fn a_quarantine_older_than_the_quiet_period_is_quiet_without_a_look_up() {
         let before = BeforeQuarantine::default();
         let old = due("100.64.1.2", NOW - 7200);
-        let (known, unknown) = before.judge(&[old], &[], QUIET, NOW);
+        let (known, unknown) = before.judge(&[old], [], QUIET, NOW);
         assert_eq!(known, [(old.addr, None)]);
         assert!(unknown.is_empty());
     }
@@ -181,26 +187,26 @@ mod tests {
     fn what_was_sent_before_is_looked_up_once_per_quarantine() {
         let mut before = BeforeQuarantine::default();
         let host = due("100.64.1.2", NOW - 1800);
-        let (known, unknown) = before.judge(&[host], &[], QUIET, NOW);
+        let (known, unknown) = before.judge(&[host], [], QUIET, NOW);
         assert!(known.is_empty());
         assert_eq!(unknown, [host]);
 
         // It last tried 1900 s ago, just before its quarantine.
-        let answered = before.learn(&unknown, &[seen("100.64.1.2", 1900)], NOW);
+        let answered = before.learn(&unknown, [seen("100.64.1.2", 1900)], NOW);
         assert_eq!(answered, [(host.addr, Some(Duration::from_secs(1900)))]);
 
         // An hour later it is answered from memory, and the time has moved on.
         let later = NOW + 3600;
-        let (known, unknown) = before.judge(&[host], &[], QUIET, later);
+        let (known, unknown) = before.judge(&[host], [], QUIET, later);
         assert_eq!(known, [(host.addr, Some(Duration::from_secs(5500)))]);
         assert!(unknown.is_empty());
         // Past the quiet period since that attempt: quiet.
-        let (known, _) = before.judge(&[host], &[], QUIET, NOW + 5400);
+        let (known, _) = before.judge(&[host], [], QUIET, NOW + 5400);
         assert_eq!(known, [(host.addr, None)]);
 
         // A new quarantine of the same host is looked up again.
         let again = due("100.64.1.2", NOW + 100);
-        let (known, unknown) = before.judge(&[again], &[], QUIET, NOW + 200);
+        let (known, unknown) = before.judge(&[again], [], QUIET, NOW + 200);
         assert!(known.is_empty());
         assert_eq!(unknown, [again]);
     }
@@ -209,8 +215,8 @@ mod tests {
     fn nothing_sent_before_is_remembered_as_nothing() {
         let mut before = BeforeQuarantine::default();
         let host = due("100.64.1.2", NOW - 1800);
-        assert_eq!(before.learn(&[host], &[], NOW), [(host.addr, None)]);
-        let (known, unknown) = before.judge(&[host], &[], QUIET, NOW + 60);
+        assert_eq!(before.learn(&[host], [], NOW), [(host.addr, None)]);
+        let (known, unknown) = before.judge(&[host], [], QUIET, NOW + 60);
         assert_eq!(known, [(host.addr, None)]);
         assert!(unknown.is_empty());
     }
@@ -224,7 +230,7 @@ mod tests {
             seen("100.64.9.8", 20),
             seen("100.64.10.1", 1),
         ];
-        let (known, _) = before.judge(&[range], &held, QUIET, NOW);
+        let (known, _) = before.judge(&[range], held, QUIET, NOW);
         assert_eq!(known, [(range.addr, Some(Duration::from_secs(20)))]);
     }
 
@@ -233,9 +239,9 @@ mod tests {
         let mut before = BeforeQuarantine::default();
         let a = due("100.64.1.2", NOW - 10);
         let b = due("100.64.1.3", NOW - 10);
-        before.learn(&[a, b], &[], NOW);
+        before.learn(&[a, b], [], NOW);
         before.retain(|addr, _| *addr == a.addr);
-        let (_, unknown) = before.judge(&[a, b], &[], QUIET, NOW);
+        let (_, unknown) = before.judge(&[a, b], [], QUIET, NOW);
         assert_eq!(unknown, [b]);
     }
 }

@@ -42,7 +42,7 @@ impl Core {
     /// each waiting asker.
     pub(super) async fn decide(&mut self, inputs: Vec<Input>, waiting: Vec<Waiting>) {
         let now = self.clock.now();
-        let (plan, outcomes) = self.engine.handle(inputs, now);
+        let (mut plan, outcomes) = self.engine.handle(inputs, now);
         for outcome in &outcomes {
             if let Outcome::Report(taken) = outcome {
                 self.log_report(taken);
@@ -50,7 +50,7 @@ impl Core {
         }
         if !plan.is_empty() {
             let started = Instant::now();
-            let writes = writes(&plan, now);
+            let writes = writes(std::mem::take(&mut plan.changes), now);
             if let Err(e) = self.store.write(writes).await {
                 warn!(error = %e, "store write failed; nothing was changed");
                 self.engine.undo(plan);
@@ -187,14 +187,14 @@ fn hand_out(
     }
 }
 
-/// The plan's records as the store writes them.
-fn writes(plan: &Plan, now: i64) -> Vec<Write> {
-    plan.changes
-        .iter()
+/// The plan's records as the store writes them (moved, not copied).
+fn writes(changes: Vec<Change>, now: i64) -> Vec<Write> {
+    changes
+        .into_iter()
         .map(|c| match c {
-            Change::Host(h) => Write::Host(h.clone(), now),
-            Change::Audit(a) => Write::Audit(a.clone()),
-            Change::Report(r) => Write::Report(r.clone()),
+            Change::Host(h) => Write::Host(h, now),
+            Change::Audit(a) => Write::Audit(a),
+            Change::Report(r) => Write::Report(r),
         })
         .collect()
 }

@@ -52,8 +52,8 @@ impl Core {
         }
         let quiet = self.engine.quiet_period();
         let kernel = self.kernel.clone();
-        let held = seen(blocking(move || kernel.smtp_held()).await?, quiet);
-        let (mut known, unknown) = self.engine.judge_quiet(&due, &held, now);
+        let held = blocking(move || kernel.smtp_held()).await?;
+        let (mut known, unknown) = self.engine.judge_quiet(&due, seen(&held, quiet), now);
         if unknown.is_empty() {
             return Ok(known);
         }
@@ -80,7 +80,7 @@ impl Core {
         .await?;
         known.extend(
             self.engine
-                .learn_quiet(&unknown, &seen(recent, quiet), self.clock.now()),
+                .learn_quiet(&unknown, seen(&recent, quiet), self.clock.now()),
         );
         Ok(known)
     }
@@ -97,13 +97,11 @@ impl Core {
     }
 }
 
-/// The kernel's recent-attempt elements as the quiet planning reads them.
-fn seen(elements: Vec<SmtpSeen>, quiet: std::time::Duration) -> Vec<Seen> {
-    elements
-        .iter()
-        .map(|s| Seen {
-            key: s.key,
-            ago: s.since_last(quiet),
-        })
-        .collect()
+/// The kernel's recent-attempt elements as the quiet planning reads them
+/// (one at a time: a listing can hold every subscriber seen sending).
+fn seen(elements: &[SmtpSeen], quiet: std::time::Duration) -> impl Iterator<Item = Seen> + '_ {
+    elements.iter().map(move |s| Seen {
+        key: s.key,
+        ago: s.since_last(quiet),
+    })
 }
