@@ -1,10 +1,57 @@
 //! The Grafana dashboard queries only metrics listed in
-//! `deploy/grafana/metrics.txt`, and cordond registers every listed one.
+//! `deploy/grafana/metrics.txt`, and the program that exports each listed one
+//! (cordond, or cordon-portal for `cordon_portal_`) registers it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::common::repo::{read, root};
+
+/// A program whose `/metrics` the dashboard reads.
+#[derive(Debug)]
+struct Exporter {
+    name: &'static str,
+    /// What its `Registry::with_prefix` puts before every name.
+    prefix: &'static str,
+    /// The dashboard variable that selects its scrape targets: cordond and
+    /// the portal are scraped on different ports, so their `instance`
+    /// labels differ and one variable cannot select both.
+    variable: &'static str,
+    /// Whether the crate in this top-level directory is one it is built from.
+    built_from: fn(&str) -> bool,
+}
+
+/// The same program: its name says which.
+impl PartialEq for Exporter {
+    fn eq(&self, other: &Exporter) -> bool {
+        self.name == other.name
+    }
+}
+
+const CORDOND: Exporter = Exporter {
+    name: "cordond",
+    prefix: "cordon",
+    variable: "$instance",
+    // Every crate but the portal, the lab, its kit and the benchmarks.
+    built_from: |dir| !["portal", "tests", "testkit", "bench", "target"].contains(&dir),
+};
+
+const PORTAL: Exporter = Exporter {
+    name: "cordon-portal",
+    prefix: "cordon_portal",
+    variable: "$portal",
+    // Its registry, and every name registered in it, is in its own crate.
+    built_from: |dir| dir == "portal",
+};
+
+/// Who exports a listed metric: the portal's names start `cordon_portal_`.
+fn exporter(name: &str) -> &'static Exporter {
+    if name.starts_with("cordon_portal_") {
+        &PORTAL
+    } else {
+        &CORDOND
+    }
+}
 
 /// `deploy/grafana/metrics.txt`: metric name -> type.
 fn metric_list() -> BTreeMap<String, String> {
@@ -101,6 +148,19 @@ fn the_grafana_dashboard_queries_only_listed_metrics() {
             let expr = t["expr"].as_str().expect("expr");
             let names = cordon_names(expr);
             assert!(!names.is_empty(), "{title}: {expr} names no cordon metric");
+            let from = exporter(&names[0]);
+            assert!(
+                names.iter().all(|n| exporter(n) == from),
+                "{title}: {expr} mixes the metrics of cordond and cordon-portal"
+            );
+            let other = if from == &PORTAL { &CORDOND } else { &PORTAL };
+            assert!(
+                expr.contains(&format!("instance=~\"{}\"", from.variable))
+                    && !expr.contains(other.variable),
+                "{title}: {expr} must select {}'s targets by {}",
+                from.name,
+                from.variable
+            );
             for series in names {
                 let name = listed(&series, &list).unwrap_or_else(|| {
                     panic!(
@@ -126,8 +186,31 @@ fn the_grafana_dashboard_queries_only_listed_metrics() {
         "cordon_rule_change_seconds",
         "cordon_detection_latency_seconds",
         "cordon_store_write_seconds",
+        "cordon_portal_connections",
+        "cordon_portal_connections_refused_total",
+        "cordon_portal_responses_total",
     ] {
         assert!(used.contains(wanted), "no panel shows {wanted}");
+    }
+    assert!(
+        panels
+            .iter()
+            .any(|p| p["type"] == "row" && p["title"] == "Portal"),
+        "no row Portal"
+    );
+    let variables: Vec<_> = dash["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| format!("${}", v["name"].as_str().unwrap_or("")))
+        .collect();
+    for e in [&CORDOND, &PORTAL] {
+        assert!(
+            variables.iter().any(|v| v == e.variable),
+            "no variable {} for {}",
+            e.variable,
+            e.name
+        );
     }
 }
 
@@ -142,28 +225,41 @@ fn rust_sources(dir: &Path, out: &mut String) {
     }
 }
 
+/// Checks that `program`'s sources register every metric listed as its.
 /// A dashboard panel on a metric nobody exports shows "No data" forever.
-/// cordond registers its metrics under the prefix `cordon`, counters without
-/// their `_total`.
-#[test]
-fn cordond_registers_every_listed_metric() {
-    // Every crate cordond is built from (not the lab, not the benchmarks).
+/// Both programs register their metrics under their registry's prefix,
+/// counters without their `_total`.
+fn registers_every_listed_metric(program: &Exporter) {
     let mut src = String::new();
     for entry in std::fs::read_dir(root()).unwrap().flatten() {
         let name = entry.file_name();
         let dir = entry.path().join("src");
-        if dir.is_dir() && !["tests", "bench", "target"].contains(&name.to_str().unwrap_or("")) {
+        if dir.is_dir() && (program.built_from)(name.to_str().unwrap_or("")) {
             rust_sources(&dir, &mut src);
         }
     }
+    let registry = format!("Registry::with_prefix(\"{}\")", program.prefix);
     assert!(
-        src.contains("Registry::with_prefix(\"cordon\")"),
-        "no registry with the prefix cordon in the workspace's sources"
+        src.contains(&registry),
+        "no {registry} in {}'s sources",
+        program.name
     );
-    let missing: Vec<String> = metric_list()
+    let list: Vec<(String, String)> = metric_list()
+        .into_iter()
+        .filter(|(name, _)| exporter(name) == program)
+        .collect();
+    assert!(
+        !list.is_empty(),
+        "metrics.txt lists none of {}'s",
+        program.name
+    );
+    let missing: Vec<String> = list
         .into_iter()
         .filter_map(|(name, kind)| {
-            let short = name.strip_prefix("cordon_").unwrap();
+            let short = name
+                .strip_prefix(program.prefix)
+                .and_then(|n| n.strip_prefix('_'))
+                .unwrap();
             let short = if kind == "counter" {
                 short.strip_suffix("_total").unwrap()
             } else {
@@ -174,7 +270,18 @@ fn cordond_registers_every_listed_metric() {
         .collect();
     assert!(
         missing.is_empty(),
-        "deploy/grafana lists metrics that cordond's sources do not register: {missing:?} \
-         (register them in orchestrator/src/metrics.rs, or drop their panels and lines)"
+        "deploy/grafana lists metrics that {}'s sources do not register: {missing:?} \
+         (register them, or drop their panels and lines)",
+        program.name
     );
+}
+
+#[test]
+fn cordond_registers_every_listed_metric() {
+    registers_every_listed_metric(&CORDOND);
+}
+
+#[test]
+fn cordon_portal_registers_every_listed_metric() {
+    registers_every_listed_metric(&PORTAL);
 }
