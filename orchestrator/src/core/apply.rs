@@ -68,9 +68,9 @@ impl Core {
             .await;
             self.metrics.transition(a.to, &a.actor);
         }
-        let kernel_error = self.enforce(plan).await.err().map(|e| e.to_string());
+        let kernel_error = self.enforce(plan).await.err().map(Arc::new);
         self.update_gauges();
-        self.answer(outcomes, waiting, kernel_error.as_deref());
+        self.answer(outcomes, waiting, kernel_error.as_ref());
     }
 
     /// The kernel's part of a stored plan: the set change, then conntrack.
@@ -129,14 +129,19 @@ impl Core {
     }
 
     /// Answers each asker once the batch is in force.
-    fn answer(&self, outcomes: Vec<Outcome>, waiting: Vec<Waiting>, kernel: Option<&str>) {
+    fn answer(
+        &self,
+        outcomes: Vec<Outcome>,
+        waiting: Vec<Waiting>,
+        kernel: Option<&Arc<KernelError>>,
+    ) {
         hand_out(
             outcomes,
             waiting,
             |outcome| match outcome {
                 Some(Outcome::Event { result: Err(r), .. }) => Err(Failure::Refused(r)),
                 Some(Outcome::Event { addr, .. }) => match kernel {
-                    Some(e) => Err(kernel_failure(e)),
+                    Some(e) => Err(Failure::Kernel(e.clone())),
                     None => Ok(addr.and_then(|a| self.engine.lifecycle().get(&a).cloned())),
                 },
                 _ => Err(Failure::Stopping),
@@ -218,11 +223,4 @@ fn refuse(outcomes: Vec<Outcome>, waiting: Vec<Waiting>, e: &Arc<StoreError>) {
             error: Some(e.to_string()),
         },
     );
-}
-
-fn kernel_failure(e: &str) -> Failure {
-    Failure::Kernel(KernelError::Netlink {
-        what: "apply the change".into(),
-        source: std::io::Error::other(e.to_owned()),
-    })
 }

@@ -25,11 +25,12 @@ pub enum Failure {
     /// commit answers every request in its batch with the same error.
     #[error(transparent)]
     Store(Arc<StoreError>),
-    /// Stored, but the kernel refused; the next reconcile retries.
+    /// Stored, but the kernel refused; the next reconcile retries. Shared
+    /// like the store's: one refused transaction answers the whole batch.
     #[error(
         "the decision is stored, but the kernel refused it: {0}; cordond retries at its next reconcile (see its log)"
     )]
-    Kernel(KernelError),
+    Kernel(Arc<KernelError>),
     /// cordond is stopping.
     #[error("cordond is stopping; try again once it is back")]
     Stopping,

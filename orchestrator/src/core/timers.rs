@@ -78,10 +78,7 @@ impl Core {
             }
         })
         .await?;
-        known.extend(
-            self.engine
-                .learn_quiet(&unknown, seen(&recent, quiet), self.clock.now()),
-        );
+        known.extend(self.engine.learn_quiet(&unknown, seen(&recent, quiet), now));
         Ok(known)
     }
 
