@@ -33,7 +33,8 @@ pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_file, load_str};
 pub use sections::{
     Action, Config, Control, Detection, Dnsbl, DnsblZone, Interfaces, LogFormat, Logging, Metrics,
-    Port25, Port25Mode, Portal, PortalUser, PublicUrl, Quarantine, Relays, Reports, SelfRelease,
-    Signal, SocketMode, SqliteStore, Store, Subscribers, Support, Unbuilt, WalledGarden,
+    Port25, Port25Mode, Portal, PortalUser, PublicUrl, Quarantine, RadiusAccounting, RadiusClient,
+    Relays, Reports, SelfRelease, Sessions, Signal, SocketMode, SqliteStore, Store, Subscribers,
+    Support, Unbuilt, WalledGarden,
 };
 pub use types::{Destination, DnsName, IfName, Prefix};

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::portal::{HostState, Reason};
+pub use crate::subscriber::{SessionRecord, SessionSource};
 
 /// A request from an operator's tool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,15 +21,24 @@ pub enum Request {
     Status,
     /// Every host that is not clean.
     List,
-    /// One address, clean or not.
+    /// One address or subscriber, clean or not.
     Show {
         /// As typed: `100.64.1.7`, `2001:db8:1:2::5`, `100.64.1.0/24`.
-        address: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        /// A subscriber id, in place of the address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscriber: Option<String>,
     },
-    /// Put an address in the walled garden.
+    /// Put an address in the walled garden: its holder when a session
+    /// names one, the address itself when none does.
     Quarantine {
         /// As typed.
-        address: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        /// A subscriber id, in place of the address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscriber: Option<String>,
         /// Why, in the operator's words (required, non-empty).
         reason: String,
         /// A fixed length: the quarantine ends this many seconds from now
@@ -38,7 +48,11 @@ pub enum Request {
     /// Lift a quarantine (the host goes on probation).
     Release {
         /// As typed.
-        address: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        /// A subscriber id, in place of the address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscriber: Option<String>,
         /// Why (required, non-empty).
         reason: String,
     },
@@ -46,7 +60,40 @@ pub enum Request {
     History {
         /// Only this address (as typed); all addresses when absent.
         address: Option<String>,
+        /// Only this subscriber.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscriber: Option<String>,
         /// At most this many entries.
+        limit: u32,
+    },
+    /// A subscriber holds these addresses from now (a DHCP lease, a PPP
+    /// session, an operator's word). Answered once every address of a
+    /// quarantined subscriber is in the walled garden. Repeating it is a
+    /// refresh: nothing changes twice.
+    SessionStart {
+        /// Who.
+        subscriber: String,
+        /// Its address and prefixes, as typed (at least one).
+        addresses: Vec<String>,
+        /// Which system says so.
+        source: SessionSource,
+    },
+    /// A subscriber no longer holds an address (or any, when absent).
+    SessionStop {
+        /// Who.
+        subscriber: String,
+        /// The address it gave up; all of them when absent.
+        #[serde(default)]
+        address: Option<String>,
+        /// Which system says so.
+        source: SessionSource,
+    },
+    /// The session history, newest first.
+    Sessions {
+        /// Only this subscriber; everyone's when absent.
+        #[serde(default)]
+        subscriber: Option<String>,
+        /// At most this many lines.
         limit: u32,
     },
     /// Outside reports (the abuse desk's `cordon report`, feeds read by
@@ -139,6 +186,17 @@ pub enum Response {
         #[serde(default)]
         more: bool,
     },
+    /// Answer to [`Request::SessionStart`] and [`Request::SessionStop`]:
+    /// the subscriber as it now stands.
+    Session(SubscriberRecord),
+    /// Answer to [`Request::Sessions`].
+    Sessions {
+        /// Newest first.
+        sessions: Vec<SessionRecord>,
+        /// More pages follow on the same connection (see [`pages`]).
+        #[serde(default)]
+        more: bool,
+    },
     /// Answer to [`Request::Report`].
     Reported {
         /// One per report sent, in order.
@@ -198,6 +256,9 @@ impl Response {
             Response::History { entries, .. } => mark(pages(entries), |entries, more| {
                 Response::History { entries, more }
             }),
+            Response::Sessions { sessions, .. } => mark(pages(sessions), |sessions, more| {
+                Response::Sessions { sessions, more }
+            }),
             other => vec![other],
         }
     }
@@ -206,7 +267,9 @@ impl Response {
     pub fn more(&self) -> bool {
         matches!(
             self,
-            Response::List { more: true, .. } | Response::History { more: true, .. }
+            Response::List { more: true, .. }
+                | Response::History { more: true, .. }
+                | Response::Sessions { more: true, .. }
         )
     }
 
@@ -230,6 +293,17 @@ impl Response {
                 *more = m;
                 true
             }
+            (
+                Response::Sessions { sessions, more },
+                Response::Sessions {
+                    sessions: s,
+                    more: m,
+                },
+            ) => {
+                sessions.extend(s);
+                *more = m;
+                true
+            }
             _ => false,
         }
     }
@@ -246,11 +320,32 @@ pub enum ErrorClass {
     Failed,
 }
 
-/// One address as `cordond` knows it.
+/// A subscriber as `cordond` knows it after a session change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriberRecord {
+    /// Who.
+    pub subscriber: String,
+    /// The addresses it holds now.
+    pub addresses: Vec<String>,
+    /// Its state (a quarantined subscriber's addresses are in the walled
+    /// garden).
+    pub state: HostState,
+}
+
+/// One address or subscriber as `cordond` knows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostRecord {
-    /// The quarantine unit (`100.64.1.7`, `2001:db8:1:2::/64`).
+    /// The quarantine unit (`100.64.1.7`, `2001:db8:1:2::/64`), or for a
+    /// subscriber the address asked about (empty when asked by id and it
+    /// holds none).
     pub address: String,
+    /// The subscriber the record is about, when the state follows a
+    /// subscriber rather than an address.
+    #[serde(default)]
+    pub subscriber: Option<String>,
+    /// The subscriber's current addresses (for an address record, itself).
+    #[serde(default)]
+    pub addresses: Vec<String>,
     /// Current state.
     pub state: HostState,
     /// Why it was quarantined (absent when clean).
@@ -291,6 +386,10 @@ pub struct HostRecord {
     /// say (only in answers to `show`).
     #[serde(default)]
     pub reports: Vec<RecentReport>,
+    /// The subscriber's latest sessions, newest first (only in answers to
+    /// `show`).
+    #[serde(default)]
+    pub sessions: Vec<SessionRecord>,
 }
 
 /// One outside report as `cordon show` lists it.
@@ -315,8 +414,12 @@ pub struct AuditEntry {
     pub id: i64,
     /// When (Unix seconds).
     pub at: i64,
-    /// The quarantine unit.
+    /// The quarantine unit, or the subscriber's address the change was
+    /// about (empty when there was none).
     pub address: String,
+    /// The subscriber, when the record follows one.
+    #[serde(default)]
+    pub subscriber: Option<String>,
     /// State before.
     pub from: HostState,
     /// State after.
@@ -366,7 +469,8 @@ mod tests {
     #[test]
     fn messages_read_as_documented() {
         let q = Request::Quarantine {
-            address: "100.64.1.7".into(),
+            address: Some("100.64.1.7".into()),
+            subscriber: None,
             reason: "abuse ticket 12".into(),
             hold_s: None,
         };
@@ -392,6 +496,7 @@ mod tests {
             id,
             at: 0,
             address: "100.64.1.7".into(),
+            subscriber: None,
             from: HostState::Clean,
             to: HostState::Quarantined,
             actor: "op".into(),

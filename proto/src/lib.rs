@@ -7,7 +7,8 @@
 //! carries everything else. Each message is one JSON document in a
 //! length-delimited frame (the framing is `cordon-runtime`'s).
 //!
-//! Also: [`text`], what may reach a terminal or a log, [`time`], Unix
+//! Also: [`subscriber`], who a subscriber is and where the news of its
+//! sessions came from, [`text`], what may reach a terminal or a log, [`time`], Unix
 //! seconds and the one clock, and [`expiring`], the time-limited map the
 //! caches share (time passed in). This crate has no runtime (no tokio, no
 //! hyper), so the pure policy crate can speak in its types.
@@ -17,5 +18,6 @@
 pub mod control;
 pub mod expiring;
 pub mod portal;
+pub mod subscriber;
 pub mod text;
 pub mod time;

@@ -24,6 +24,7 @@ mod port25;
 mod portal;
 mod quarantine;
 mod relays;
+mod sessions;
 mod store;
 mod subscribers;
 mod unbuilt;
@@ -38,6 +39,7 @@ pub use port25::{Port25, Port25Mode};
 pub use portal::{Portal, PortalUser, PublicUrl, Support};
 pub use quarantine::{Quarantine, SelfRelease};
 pub use relays::Relays;
+pub use sessions::{RadiusAccounting, RadiusClient, Sessions};
 pub use store::{SqliteStore, Store};
 pub use subscribers::Subscribers;
 pub use unbuilt::Unbuilt;
@@ -80,6 +82,9 @@ pub struct Config {
     /// Where quarantine records and the audit trail are kept.
     #[serde(default)]
     pub store: Store,
+    /// Where cordond hears who holds which address (RADIUS accounting).
+    #[serde(default)]
+    pub sessions: Sessions,
     /// The operators' and the portal's sockets to `cordond`.
     #[serde(default)]
     pub control: Control,
@@ -130,6 +135,7 @@ impl Config {
         self.portal.check(&mut p.section("portal"));
         cross::portal_metrics_apart_from_cordonds(self, &mut p);
         self.control.check(&mut p.section("control"));
+        self.sessions.check(&mut p.section("sessions"));
         p.into_vec()
     }
 
