@@ -53,9 +53,13 @@ pub(crate) fn bad(t: u8, offset: usize, problem: impl Into<String>) -> RadiusErr
 
 /// A 4-octet integer (Acct-Status-Type).
 pub(crate) fn integer(t: u8, offset: usize, v: &[u8]) -> Result<u32, RadiusError> {
-    let b: [u8; 4] = v
-        .try_into()
-        .map_err(|_| bad(t, offset, format!("an integer takes 4 bytes, not {}", v.len())))?;
+    let b: [u8; 4] = v.try_into().map_err(|_| {
+        bad(
+            t,
+            offset,
+            format!("an integer takes 4 bytes, not {}", v.len()),
+        )
+    })?;
     Ok(u32::from_be_bytes(b))
 }
 

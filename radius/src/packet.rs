@@ -244,16 +244,13 @@ pub fn decode(packet: &[u8], secret: &[u8]) -> Result<Accounting, RadiusError> {
             attrs::USER_NAME => once(&mut a.user_name, t, attrs::identity(t, v)?)?,
             attrs::ACCT_SESSION_ID => once(&mut a.acct_session_id, t, attrs::identity(t, v)?)?,
             attrs::FRAMED_IP_ADDRESS => once(&mut a.framed_ip, t, attrs::ipv4(t, at, v)?)?,
-            attrs::CALLING_STATION_ID => {
-                once(&mut a.calling_station_id, t, attrs::description(v))?
-            }
+            attrs::CALLING_STATION_ID => once(&mut a.calling_station_id, t, attrs::description(v))?,
             attrs::NAS_IDENTIFIER => once(&mut a.nas_identifier, t, attrs::description(v))?,
             attrs::NAS_IP_ADDRESS => a.nas_ip = Some(attrs::ipv4(t, at, v)?.into()),
             attrs::NAS_IPV6_ADDRESS => a.nas_ip = Some(attrs::ipv6(t, at, v)?.into()),
             attrs::FRAMED_IPV6_PREFIX => a.framed_ipv6_prefix.push(attrs::ipv6_prefix(t, at, v)?),
             attrs::DELEGATED_IPV6_PREFIX => {
-                a.delegated_ipv6_prefix
-                    .push(attrs::ipv6_prefix(t, at, v)?);
+                a.delegated_ipv6_prefix.push(attrs::ipv6_prefix(t, at, v)?);
             }
             _ => {}
         }

@@ -44,7 +44,10 @@ fn serve(listen: &str, secret: &str) -> Result<(), Box<dyn std::error::Error>> {
     let socket = UdpSocket::bind(listen)
         .map_err(|e| format!("cannot listen on {listen}: {e}; give a free local address"))?;
     let mut out = std::io::stdout().lock();
-    line(&mut out, &json!({ "listening": socket.local_addr()?.to_string() }))?;
+    line(
+        &mut out,
+        &json!({ "listening": socket.local_addr()?.to_string() }),
+    )?;
     let mut replays = Replays::default();
     let mut buf = vec![0u8; MAX_PACKET + 1];
     loop {
@@ -54,7 +57,10 @@ fn serve(listen: &str, secret: &str) -> Result<(), Box<dyn std::error::Error>> {
             Ok(r) => r,
             Err(e) => {
                 let error = e.to_string();
-                line(&mut out, &json!({"event": "refused", "from": from, "error": error}))?;
+                line(
+                    &mut out,
+                    &json!({"event": "refused", "from": from, "error": error}),
+                )?;
                 continue;
             }
         };
@@ -68,12 +74,18 @@ fn serve(listen: &str, secret: &str) -> Result<(), Box<dyn std::error::Error>> {
             Replay::Answered(answer) => {
                 socket.send_to(answer, from)?;
                 let id = request.identifier;
-                line(&mut out, &json!({"event": "replayed", "from": from, "identifier": id}))?;
+                line(
+                    &mut out,
+                    &json!({"event": "replayed", "from": from, "identifier": id}),
+                )?;
             }
             Replay::InFlight => {}
             Replay::New => {
                 let answer = request.response(&client.secret);
-                line(&mut out, &json!({"event": "accepted", "from": from, "request": request}))?;
+                line(
+                    &mut out,
+                    &json!({"event": "accepted", "from": from, "request": request}),
+                )?;
                 socket.send_to(&answer, from)?;
                 replays.remember(key, answer, now);
             }
