@@ -25,16 +25,19 @@
 //!
 //! Written on `md-5` (RustCrypto) because none of the crates fit (looked
 //! at in November 2026):
-//! - `radius` 0.4 (moznion/radius-rs, MIT) verifies accounting request
-//!   authenticators (`Packet::is_authentic_request`) and signs responses
-//!   right, but is an async client/server framework: it brings tokio with
+//! - `radius` 0.4 (moznion/radius-rs, MIT) does verify accounting
+//!   request authenticators (`Packet::is_authentic_request`) and signs an
+//!   Accounting-Response right (`make_response_packet` + `encode`), but:
+//!   it is an async client/server framework whose core brings tokio with
 //!   every feature, chrono, rand 0.8, thiserror 1, async-trait, num_enum
-//!   and log into a crate that must stay pure; its IPv6-prefix decoding
-//!   (`encode_ipv6_prefix`) drops the prefix-length octet and returns only
-//!   the prefix bytes, so a Delegated-IPv6-Prefix /56 sent as 16 bytes (as
-//!   `radclient` sends it) would read as a /128 (we would have to re-parse
-//!   the raw value ourselves); its authenticator comparison is not
-//!   constant-time; its decoder accepts any code.
+//!   and log into what must stay a pure crate; its IPv6-prefix accessors
+//!   (`lookup_delegated_ipv6_prefix`, `encode_ipv6_prefix`) return the
+//!   prefix octets without the prefix-length octet, so the /56 that
+//!   `radclient` sends as 16 octets cannot be told from a /128 (we would
+//!   re-parse the raw value ourselves); its authenticator comparison is
+//!   not constant-time; `Packet::decode` takes any code; and its
+//!   `is_authentic_request` answers a bare bool, so the refusal reasons
+//!   operators need would be ours anyway.
 //! - `radius-parser` 0.5 (rusticata, MIT/Apache) only parses (nom): no
 //!   authenticator computation or check, no response encoding, so the
 //!   security-relevant half would be ours anyway.
