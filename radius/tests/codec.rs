@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::resign;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -29,21 +32,6 @@ fn hex(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
-}
-
-/// `p` with its request authenticator recomputed for `secret`, so a test
-/// can change an attribute and still get past the signature.
-fn resign(p: &mut [u8], secret: &[u8]) {
-    use md5::{Digest, Md5};
-    let len = usize::from(u16::from_be_bytes([p[2], p[3]]));
-    let auth: [u8; 16] = Md5::new()
-        .chain_update(&p[..4])
-        .chain_update([0u8; 16])
-        .chain_update(&p[20..len])
-        .chain_update(secret)
-        .finalize()
-        .into();
-    p[4..20].copy_from_slice(&auth);
 }
 
 #[test]

@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::resign;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use cordon_radius::{Accounting, MAX_PACKET, RadiusError, Status, decode};
@@ -141,16 +144,4 @@ proptest! {
             .chain_update(&secret).finalize().into();
         prop_assert_eq!(&r[4..], &want);
     }
-}
-
-fn resign(p: &mut [u8], secret: &[u8]) {
-    use md5::{Digest, Md5};
-    let auth: [u8; 16] = Md5::new()
-        .chain_update(&p[..4])
-        .chain_update([0u8; 16])
-        .chain_update(&p[20..])
-        .chain_update(secret)
-        .finalize()
-        .into();
-    p[4..20].copy_from_slice(&auth);
 }
