@@ -51,40 +51,35 @@ pub(crate) fn bad(t: u8, offset: usize, problem: impl Into<String>) -> RadiusErr
     }
 }
 
-/// A 4-octet integer (Acct-Status-Type).
-pub(crate) fn integer(t: u8, offset: usize, v: &[u8]) -> Result<u32, RadiusError> {
-    let b: [u8; 4] = v.try_into().map_err(|_| {
+/// A value of exactly `N` octets (`what` names its kind for the error).
+fn fixed<const N: usize>(
+    t: u8,
+    offset: usize,
+    v: &[u8],
+    what: &str,
+) -> Result<[u8; N], RadiusError> {
+    v.try_into().map_err(|_| {
         bad(
             t,
             offset,
-            format!("an integer takes 4 bytes, not {}", v.len()),
+            format!("{what} takes {N} bytes, not {}", v.len()),
         )
-    })?;
-    Ok(u32::from_be_bytes(b))
+    })
+}
+
+/// A 4-octet integer (Acct-Status-Type).
+pub(crate) fn integer(t: u8, offset: usize, v: &[u8]) -> Result<u32, RadiusError> {
+    fixed(t, offset, v, "an integer").map(u32::from_be_bytes)
 }
 
 /// A 4-octet IPv4 address.
 pub(crate) fn ipv4(t: u8, offset: usize, v: &[u8]) -> Result<Ipv4Addr, RadiusError> {
-    let b: [u8; 4] = v.try_into().map_err(|_| {
-        bad(
-            t,
-            offset,
-            format!("an IPv4 address takes 4 bytes, not {}", v.len()),
-        )
-    })?;
-    Ok(Ipv4Addr::from(b))
+    fixed(t, offset, v, "an IPv4 address").map(Ipv4Addr::from)
 }
 
 /// A 16-octet IPv6 address.
 pub(crate) fn ipv6(t: u8, offset: usize, v: &[u8]) -> Result<Ipv6Addr, RadiusError> {
-    let b: [u8; 16] = v.try_into().map_err(|_| {
-        bad(
-            t,
-            offset,
-            format!("an IPv6 address takes 16 bytes, not {}", v.len()),
-        )
-    })?;
-    Ok(Ipv6Addr::from(b))
+    fixed(t, offset, v, "an IPv6 address").map(Ipv6Addr::from)
 }
 
 /// An IPv6 prefix (RFC 3162 §2.3): a reserved octet, the prefix length

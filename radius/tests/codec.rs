@@ -357,3 +357,33 @@ fn clients_decode_names_the_sender_in_errors() {
     let e = c.decode(stranger, &hex(START)).unwrap_err();
     assert!(matches!(e, RadiusError::UnknownClient { .. }), "{e:?}");
 }
+
+#[test]
+fn an_address_of_the_wrong_size_is_malformed() {
+    let mut a = Accounting::new(Status::Start, 1);
+    a.framed_ip = Some(Ipv4Addr::new(100, 64, 0, 7));
+    let mut p = a.to_request(SECRET).unwrap();
+    // Framed-IP-Address at 26 (6 bytes): claim 5, cut the last byte.
+    assert_eq!(&p[26..28], &[8, 6]);
+    p[27] = 5;
+    p.pop();
+    p[3] -= 1;
+    resign(&mut p, SECRET);
+    let e = decode(&p, SECRET).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RadiusError::BadAttribute {
+                attribute: 8,
+                offset: 26,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .contains("an IPv4 address takes 4 bytes, not 3"),
+        "{e}"
+    );
+}
