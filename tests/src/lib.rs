@@ -32,6 +32,7 @@ mod wiring;
 pub mod daemons;
 pub mod demo;
 mod exe;
+pub mod hooks;
 pub mod internet;
 pub mod probe;
 mod process;
