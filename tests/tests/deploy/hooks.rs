@@ -202,10 +202,13 @@ fn ignored_actions_exit_0_without_a_call() {
     assert_eq!(hook.cordon.logged(), Vec::<Vec<String>>::new());
 }
 
+/// A script, its arguments, its environment, and what its message says.
+type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn odd_input_is_refused_with_a_message_and_no_call() {
     let hook = Hook::new();
-    let cases: [(&str, &[&str], &[(&str, &str)], &str); 6] = [
+    let cases: [Case; 6] = [
         (
             "dnsmasq-dhcp-script",
             &["add", "", "100.64.0.50"],
