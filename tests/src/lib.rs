@@ -31,6 +31,7 @@ mod wiring;
 // Running things in it.
 pub mod daemons;
 pub mod demo;
+pub mod dhcp;
 mod exe;
 pub mod hooks;
 pub mod internet;
