@@ -11,15 +11,18 @@ use cordon_lab::hooks::RecordingCordon;
 
 use super::common::repo::{TempDir, root};
 
+mod kea;
+mod ppp;
+
 const SOCKET: &str = "/run/test/control.sock";
 
-struct Hook {
+pub(super) struct Hook {
     _dir: TempDir,
     cordon: RecordingCordon,
 }
 
 impl Hook {
-    fn new() -> Hook {
+    pub(super) fn new() -> Hook {
         let dir = TempDir::new("hooks");
         let cordon = RecordingCordon::new(dir.path()).unwrap();
         Hook { _dir: dir, cordon }
@@ -27,7 +30,7 @@ impl Hook {
 
     /// Runs deploy/hooks/SCRIPT with ARGS and only ENV (as accel-ppp does:
     /// an environment of the server's own), plus the settings.
-    fn run(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    pub(super) fn run(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         let path: PathBuf = root().join("deploy/hooks").join(script);
         let mut cmd = Command::new(&path);
         cmd.args(args)
@@ -46,13 +49,13 @@ impl Hook {
         cmd.output().unwrap()
     }
 
-    fn calls(&self) -> Vec<Vec<String>> {
+    pub(super) fn calls(&self) -> Vec<Vec<String>> {
         self.cordon.calls()
     }
 }
 
 /// `--socket SOCKET session` and then `rest`.
-fn session(rest: &[&str]) -> Vec<String> {
+pub(super) fn session(rest: &[&str]) -> Vec<String> {
     ["--socket", SOCKET, "session"]
         .iter()
         .chain(rest)
@@ -60,7 +63,7 @@ fn session(rest: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn stderr(out: &Output) -> String {
+pub(super) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -281,244 +284,6 @@ fn odd_input_is_refused_with_a_message_and_no_call() {
     assert_eq!(
         hook.cordon.logged()[0][..4],
         ["-t", "cordon", "-p", "daemon.notice"]
-    );
-}
-
-#[test]
-fn kea_v4_hook_points_map_to_start_and_stop() {
-    let hook = Hook::new();
-    let committed = [
-        ("LEASES4_SIZE", "1"),
-        ("LEASES4_AT0_ADDRESS", "100.64.0.70"),
-        ("LEASES4_AT0_HWADDR", "52:54:00:00:00:70"),
-        ("LEASES4_AT0_HWADDR_TYPE", "1"),
-        ("LEASES4_AT0_STATE", "default"),
-        ("DELETED_LEASES4_SIZE", "0"),
-        ("QUERY4_TYPE", "DHCPREQUEST"),
-    ];
-    assert!(
-        hook.run("kea-run-script", &["leases4_committed"], &committed)
-            .status
-            .success()
-    );
-    let lease = [
-        ("LEASE4_ADDRESS", "100.64.0.70"),
-        ("LEASE4_HWADDR", "52:54:00:00:00:70"),
-        ("LEASE4_HWADDR_TYPE", "1"),
-    ];
-    for point in [
-        "lease4_renew",
-        "lease4_release",
-        "lease4_expire",
-        "lease4_decline",
-    ] {
-        let out = hook.run("kea-run-script", &[point], &lease);
-        assert!(out.status.success(), "{point}: {}", stderr(&out));
-    }
-    let circuit = [
-        ("CORDON_SUBSCRIBER_FROM", "circuit-id"),
-        ("QUERY4_OPTION_82", "0x01066F6C7431"),
-        ("QUERY4_OPTION_82_SUB_OPTION_1", "0x6F6C7431"),
-        ("LEASE4_ADDRESS", "100.64.0.71"),
-        ("LEASE4_HWADDR", "52:54:00:00:00:71"),
-    ];
-    assert!(
-        hook.run("kea-run-script", &["lease4_renew"], &circuit)
-            .status
-            .success()
-    );
-    let m = "52:54:00:00:00:70";
-    let start = session(&[
-        "start",
-        "--subscriber",
-        m,
-        "--address",
-        "100.64.0.70",
-        "--source",
-        "dhcp",
-    ]);
-    let stop = session(&[
-        "stop",
-        "--subscriber",
-        m,
-        "--address",
-        "100.64.0.70",
-        "--source",
-        "dhcp",
-    ]);
-    assert_eq!(
-        hook.calls(),
-        vec![
-            start.clone(),
-            start,
-            stop.clone(),
-            stop.clone(),
-            stop,
-            session(&[
-                "start",
-                "--subscriber",
-                "0x6F6C7431",
-                "--address",
-                "100.64.0.71",
-                "--source",
-                "dhcp"
-            ]),
-        ]
-    );
-}
-
-#[test]
-fn kea_v6_delegated_prefix_is_a_prefix_and_deleted_leases_stop() {
-    let hook = Hook::new();
-    let duid = "00:03:00:01:52:54:00:00:00:80";
-    let env = [
-        ("LEASES6_SIZE", "2"),
-        ("LEASES6_AT0_ADDRESS", "2001:db8:1::80"),
-        ("LEASES6_AT0_TYPE", "IA_NA"),
-        ("LEASES6_AT0_PREFIX_LEN", "128"),
-        ("LEASES6_AT0_DUID", duid),
-        ("LEASES6_AT1_ADDRESS", "2001:db8:8000::"),
-        ("LEASES6_AT1_TYPE", "IA_PD"),
-        ("LEASES6_AT1_PREFIX_LEN", "56"),
-        ("LEASES6_AT1_DUID", duid),
-        ("DELETED_LEASES6_SIZE", "1"),
-        ("DELETED_LEASES6_AT0_ADDRESS", "2001:db8:1::79"),
-        ("DELETED_LEASES6_AT0_TYPE", "IA_NA"),
-        ("DELETED_LEASES6_AT0_PREFIX_LEN", "128"),
-        ("DELETED_LEASES6_AT0_DUID", duid),
-    ];
-    let out = hook.run("kea-run-script", &["leases6_committed"], &env);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let expire = [
-        ("LEASE6_ADDRESS", "2001:db8:8000::"),
-        ("LEASE6_TYPE", "IA_PD"),
-        ("LEASE6_PREFIX_LEN", "56"),
-        ("LEASE6_DUID", duid),
-        ("REMOVE_LEASE", "false"),
-    ];
-    let out = hook.run("kea-run-script", &["lease6_expire"], &expire);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        hook.calls(),
-        vec![
-            session(&[
-                "start",
-                "--subscriber",
-                duid,
-                "--address",
-                "2001:db8:1::80",
-                "--source",
-                "dhcp"
-            ]),
-            session(&[
-                "start",
-                "--subscriber",
-                duid,
-                "--prefix",
-                "2001:db8:8000::/56",
-                "--source",
-                "dhcp"
-            ]),
-            session(&[
-                "stop",
-                "--subscriber",
-                duid,
-                "--address",
-                "2001:db8:1::79",
-                "--source",
-                "dhcp"
-            ]),
-            session(&[
-                "stop",
-                "--subscriber",
-                duid,
-                "--prefix",
-                "2001:db8:8000::/56",
-                "--source",
-                "dhcp"
-            ]),
-        ]
-    );
-}
-
-#[test]
-fn accel_ppp_up_and_down_as_accel_ppp_calls_them() {
-    let hook = Hook::new();
-    // pppd_compat.c: argv IFNAME none 0 LOCAL PEER CALLING-SID, and its env.
-    let args = [
-        "ppp3",
-        "none",
-        "0",
-        "100.64.0.1",
-        "100.64.0.90",
-        "52:54:00:00:00:90",
-    ];
-    let env = [
-        ("PEERNAME", "alice@isp.example"),
-        ("CALLING_SID", "52:54:00:00:00:90"),
-        ("CALLED_SID", "bras1"),
-        ("IPV6_PREFIX", "2001:db8:1::5/64"),
-        ("IPV6_DELEGATED_PREFIX", "2001:db8:9100::/56"),
-    ];
-    assert!(hook.run("accel-ppp-ip-up", &args, &env).status.success());
-    let mut down = env.to_vec();
-    down.push(("CONNECT_TIME", "3600"));
-    assert!(hook.run("accel-ppp-ip-down", &args, &down).status.success());
-    // pppd's IPREMOTE wins over argument 5; an IPv6-only session uses its address.
-    let v6_only = [("PEERNAME", "bob"), ("IPV6_PREFIX", "2001:db8:2::7/64")];
-    let zero = ["ppp4", "none", "0", "0.0.0.0", "0.0.0.0", ""];
-    assert!(
-        hook.run("accel-ppp-ip-up", &zero, &v6_only)
-            .status
-            .success()
-    );
-    assert!(
-        hook.run(
-            "accel-ppp-ip-up",
-            &args,
-            &[("PEERNAME", "carol"), ("IPREMOTE", "100.64.0.91")]
-        )
-        .status
-        .success()
-    );
-    let tail = [
-        "--address",
-        "100.64.0.90",
-        "--prefix",
-        "2001:db8:1::5/64",
-        "--prefix",
-        "2001:db8:9100::/56",
-        "--source",
-        "ppp",
-    ];
-    let mut up = vec!["start", "--subscriber", "alice@isp.example"];
-    up.extend(tail);
-    let mut stop = vec!["stop", "--subscriber", "alice@isp.example"];
-    stop.extend(tail);
-    assert_eq!(
-        hook.calls(),
-        vec![
-            session(&up),
-            session(&stop),
-            session(&[
-                "start",
-                "--subscriber",
-                "bob",
-                "--address",
-                "2001:db8:2::7",
-                "--source",
-                "ppp"
-            ]),
-            session(&[
-                "start",
-                "--subscriber",
-                "carol",
-                "--address",
-                "100.64.0.91",
-                "--source",
-                "ppp"
-            ]),
-        ]
     );
 }
 
