@@ -31,7 +31,9 @@ mod wiring;
 // Running things in it.
 pub mod daemons;
 pub mod demo;
+pub mod dhcp;
 mod exe;
+pub mod hooks;
 pub mod internet;
 pub mod probe;
 mod process;

@@ -7,7 +7,8 @@
 //! when one is missing rather than skipping.
 //!
 //! One test binary (`--test deploy`), one module per kind of file: the
-//! shell `scripts`, the `vagrant` lab's Vagrantfile, the lab's `config`
+//! shell `scripts`, the session `hooks` (called as their servers call
+//! them, with a stub `cordon`), the `vagrant` lab's Vagrantfile, the lab's `config`
 //! against the units, and the `grafana` dashboard against cordond's metrics.
 //! The list of script files, which two of them read, is here.
 
@@ -22,13 +23,14 @@ use common::repo::root;
 
 mod config;
 mod grafana;
+mod hooks;
 mod scripts;
 mod vagrant;
 
-/// Every file in `vagrant/provision/` and `scripts/`, sorted.
+/// Every file in `vagrant/provision/`, `scripts/` and `deploy/hooks/`, sorted.
 fn script_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for dir in ["vagrant/provision", "scripts"] {
+    for dir in ["vagrant/provision", "scripts", "deploy/hooks"] {
         let dir = root().join(dir);
         for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let path = entry.unwrap().path();
