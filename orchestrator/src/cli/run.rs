@@ -101,7 +101,8 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
         Command::Status => Request::Status,
         Command::List => Request::List,
         Command::Show { address } => Request::Show {
-            address: check(address)?,
+            address: Some(check(address)?),
+            subscriber: None,
         },
         Command::Quarantine {
             address,
@@ -125,17 +126,20 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
                 }
             };
             Request::Quarantine {
-                address,
+                address: Some(address),
+                subscriber: None,
                 reason,
                 hold_s,
             }
         }
         Command::Release { address, reason: r } => Request::Release {
-            address: check(address)?,
+            address: Some(check(address)?),
+            subscriber: None,
             reason: reason(r)?,
         },
         Command::History { address, limit } => Request::History {
             address: address.as_deref().map(check).transpose()?,
+            subscriber: None,
             limit: *limit,
         },
         Command::Report {

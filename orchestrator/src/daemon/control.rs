@@ -79,6 +79,20 @@ async fn kernel_call<T: Send + 'static>(
         .map_err(|e| e.to_string())?
 }
 
+/// TEMPORARY (branch h-store, so the crate builds over the new protocol
+/// until the lead's issue-13 handler lands): a subscriber target is refused.
+fn address_only(
+    address: Option<String>,
+    subscriber: Option<String>,
+) -> Result<String, Box<Response>> {
+    match (address, subscriber) {
+        (Some(a), None) => Ok(a),
+        _ => Err(Box::new(bad(
+            "give an address; this build does not take subscriber targets yet",
+        ))),
+    }
+}
+
 /// One request.
 pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Response {
     let config = shared.config.borrow().clone();
@@ -146,8 +160,11 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 .collect();
             Response::List { hosts, more: false }
         }
-        Request::Show { address } => {
-            let addr = match parse(&address) {
+        Request::Show {
+            address,
+            subscriber,
+        } => {
+            let addr = match address_only(address, subscriber).and_then(|a| parse(&a)) {
                 Ok(a) => a,
                 Err(r) => return *r,
             };
@@ -155,10 +172,11 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
         }
         Request::Quarantine {
             address,
+            subscriber,
             reason,
             hold_s,
         } => {
-            let addr = match parse(&address) {
+            let addr = match address_only(address, subscriber).and_then(|a| parse(&a)) {
                 Ok(a) => a,
                 Err(r) => return *r,
             };
@@ -186,8 +204,12 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
             .instrument(span)
             .await
         }
-        Request::Release { address, reason } => {
-            let addr = match parse(&address) {
+        Request::Release {
+            address,
+            subscriber,
+            reason,
+        } => {
+            let addr = match address_only(address, subscriber).and_then(|a| parse(&a)) {
                 Ok(a) => a,
                 Err(r) => return *r,
             };
@@ -204,7 +226,11 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 .instrument(span)
                 .await
         }
-        Request::History { address, limit } => {
+        Request::History {
+            address,
+            subscriber: None,
+            limit,
+        } => {
             let address = match address {
                 Some(text) => match parse(&text) {
                     Ok(a) => Some(a.to_string()),
