@@ -56,7 +56,7 @@ async fn a_new_store_is_migrated_to_the_latest_version_in_wal_mode() {
     let path = dir.path().join("sub/cordon.db");
     let (store, loaded) = Store::open(&path).unwrap();
     assert!(loaded.hosts.is_empty());
-    assert_eq!(schema_version(&path).unwrap(), Some(2));
+    assert_eq!(schema_version(&path).unwrap(), Some(3));
     let h = write_quarantined(&store, "100.64.1.7", 100).await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let mode: String = conn
