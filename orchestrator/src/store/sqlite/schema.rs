@@ -70,7 +70,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // (the rowid, the id, is the index's last column, so "ORDER BY started
     // DESC, id DESC" needs no sort), `sessions_started` everyone's,
     // `sessions_open` the open rows (a restart loads them, a session's end
-    // closes them), `sessions_ended` the retention purge. `subscribers` is a
+    // closes them), `sessions_ended` the retention purge (partial, so the
+    // planner cannot take it for the open rows). `subscribers` is a
     // host record keyed by subscriber rather than address, like `hosts`.
     // The audit trail and reports name the subscriber when one was known
     // (NULL in rows written before, and for addresses nobody held). ADD
@@ -93,7 +94,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_subscriber ON sessions (subscriber, started);
     CREATE INDEX sessions_started ON sessions (started);
     CREATE INDEX sessions_open ON sessions (subscriber, address) WHERE ended IS NULL;
-    CREATE INDEX sessions_ended ON sessions (ended);
+    CREATE INDEX sessions_ended ON sessions (ended) WHERE ended IS NOT NULL;
     CREATE TABLE subscribers (
         id         TEXT PRIMARY KEY,
         state      TEXT NOT NULL CHECK (state IN ('clean', 'quarantined', 'probation')),

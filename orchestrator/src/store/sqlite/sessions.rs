@@ -11,9 +11,38 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_f
 use crate::store::StoreError;
 use cordon_policy::lifecycle::Unix;
 
-/// The columns [`row`] reads, in its order.
-const COLUMNS: &str =
-    "subscriber, address, source, session_id, nas, calling_station, started, ended";
+/// A query of whole rows, in the columns [`row`] reads (a macro, so each
+/// query below is one constant the tests can ask SQLite's plan of).
+macro_rules! rows_where {
+    ($tail:literal) => {
+        concat!(
+            "SELECT subscriber, address, source, session_id, nas, calling_station, started, ended
+             FROM sessions ",
+            $tail
+        )
+    };
+}
+
+/// Every open row, oldest first. Without statistics SQLite would rather
+/// scan the whole history in id order than sort the few open rows the
+/// partial index finds, so the index is named (`INDEXED BY` fails the
+/// query if the index ever cannot answer it, rather than scanning).
+pub(super) const OPEN: &str =
+    rows_where!("INDEXED BY sessions_open WHERE ended IS NULL ORDER BY id");
+
+/// One subscriber's history, newest first.
+pub(super) const OF_SUBSCRIBER: &str =
+    rows_where!("WHERE subscriber = ?1 ORDER BY started DESC, id DESC LIMIT ?2");
+
+/// Everyone's history, newest first.
+pub(super) const OF_EVERYONE: &str = rows_where!("ORDER BY started DESC, id DESC LIMIT ?1");
+
+/// Closes the open rows of a subscriber and address (see [`ended`]).
+pub(super) const END: &str = "UPDATE sessions SET ended = MAX(started, ?3)
+     WHERE subscriber = ?1 AND address = ?2 AND ended IS NULL";
+
+/// The retention purge's part (see [`purge`]).
+pub(super) const PURGE: &str = "DELETE FROM sessions WHERE ended < ?1";
 
 /// A row as a record. A source name only a newer cordond could have
 /// written is refused rather than guessed: it would misname who said so.
@@ -38,17 +67,15 @@ fn row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     })
 }
 
-/// Rows chosen and ordered by `tail` (SQL after `FROM sessions`).
+/// The rows `sql` (one of the queries above) chooses.
 fn select(
     conn: &Connection,
     path: &Path,
-    tail: &str,
+    sql: &str,
     args: impl rusqlite::Params,
 ) -> Result<Vec<SessionRecord>, StoreError> {
     let io = |e| StoreError::io(path, e);
-    let mut stmt = conn
-        .prepare(&format!("SELECT {COLUMNS} FROM sessions {tail}"))
-        .map_err(io)?;
+    let mut stmt = conn.prepare(sql).map_err(io)?;
     stmt.query_map(args, row)
         .map_err(io)?
         .collect::<Result<Vec<_>, _>>()
@@ -57,7 +84,7 @@ fn select(
 
 /// Every open session, oldest first (what a start loads).
 pub(super) fn open(conn: &Connection, path: &Path) -> Result<Vec<SessionRecord>, StoreError> {
-    select(conn, path, "WHERE ended IS NULL ORDER BY id", [])
+    select(conn, path, OPEN, [])
 }
 
 /// The history, newest first, of one subscriber or everyone. Two queries
@@ -70,18 +97,8 @@ pub(super) fn history(
     limit: u32,
 ) -> Result<Vec<SessionRecord>, StoreError> {
     match subscriber {
-        Some(s) => select(
-            conn,
-            path,
-            "WHERE subscriber = ?1 ORDER BY started DESC, id DESC LIMIT ?2",
-            params![s, limit],
-        ),
-        None => select(
-            conn,
-            path,
-            "ORDER BY started DESC, id DESC LIMIT ?1",
-            params![limit],
-        ),
+        Some(s) => select(conn, path, OF_SUBSCRIBER, params![s, limit]),
+        None => select(conn, path, OF_EVERYONE, params![limit]),
     }
 }
 
@@ -93,7 +110,7 @@ const HOLDER_CHUNK: usize = 256;
 /// The query [`holder_at`] runs for `n` addresses (1 to [`HOLDER_CHUNK`]):
 /// `?1` is the time, `?2`.. the addresses. The index `sessions_address
 /// (address, started)` answers it with a search per address (the test
-/// `who_held_an_address_is_an_index_search` checks the plan).
+/// `session_questions_are_index_searches` checks the plan).
 pub(super) fn holder_sql(n: usize) -> String {
     let marks = (0..n)
         .map(|i| format!("?{}", i + 2))
@@ -159,18 +176,14 @@ pub(super) fn ended(
     address: &str,
     at: Unix,
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "UPDATE sessions SET ended = MAX(started, ?3)
-         WHERE subscriber = ?1 AND address = ?2 AND ended IS NULL",
-    )?
-    .execute(params![subscriber, address, at])?;
+    tx.prepare_cached(END)?
+        .execute(params![subscriber, address, at])?;
     Ok(())
 }
 
 /// The retention purge's part: sessions that ended before `before` (an
 /// open one stays, whatever its age).
 pub(super) fn purge(tx: &Transaction<'_>, before: Unix) -> rusqlite::Result<()> {
-    tx.prepare_cached("DELETE FROM sessions WHERE ended < ?1")?
-        .execute([before])?;
+    tx.prepare_cached(PURGE)?.execute([before])?;
     Ok(())
 }

@@ -260,3 +260,51 @@ fn an_unreadable_file_keeps_sqlites_reason() {
     let err = Store::open(&f.path).unwrap_err();
     assert!(find_source::<rusqlite::Error>(&err).is_some(), "{err:?}");
 }
+
+/// SQLite's plan for `sql` on the store at `path`, one step a line.
+fn plan(path: &Path, sql: &str) -> String {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    // Parameters unknown, as when SQLite prepares the statement.
+    let nulls = vec![rusqlite::types::Value::Null; stmt.parameter_count()];
+    let steps = stmt
+        .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+        .unwrap();
+    steps.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn session_questions_are_index_searches() {
+    use super::sessions::{END, OF_EVERYONE, OF_SUBSCRIBER, OPEN, PURGE, holder_sql};
+    let f = file();
+    let (_store, _) = Store::open(&f.path).unwrap();
+    // Who held an address when: a search per address given, however many.
+    for n in [1, 129] {
+        let found = plan(&f.path, &holder_sql(n));
+        let search = "SEARCH sessions USING INDEX sessions_address (address=? AND started<?)";
+        assert!(found.contains(search), "{n} addresses: {found}");
+    }
+    for (sql, step) in [
+        (
+            OF_SUBSCRIBER,
+            "SEARCH sessions USING INDEX sessions_subscriber (subscriber=?)",
+        ),
+        (OPEN, "SCAN sessions USING INDEX sessions_open"),
+        (
+            END,
+            "SEARCH sessions USING INDEX sessions_open (subscriber=? AND address=?)",
+        ),
+        (
+            PURGE,
+            "SEARCH sessions USING INDEX sessions_ended (ended<?)",
+        ),
+        // Everyone's, newest first: read in index order, stopping at the
+        // limit, with no sort.
+        (OF_EVERYONE, "SCAN sessions USING INDEX sessions_started"),
+    ] {
+        let found = plan(&f.path, sql);
+        assert!(found.lines().any(|l| l == step), "{sql}: {found}");
+    }
+    let found = plan(&f.path, OF_EVERYONE);
+    assert!(!found.contains("TEMP B-TREE"), "{found}");
+}
