@@ -61,7 +61,8 @@ macro_rules! store_battery {
             holder_at_matches_any_given_text_and_prefers_the_latest_start,
             sessions_are_newest_first_limited_and_filtered,
             purge_deletes_sessions_ended_before_and_keeps_open_ones,
-            a_refused_commit_stores_no_session_change
+            a_refused_commit_stores_no_session_change,
+            sessions_clip_what_was_stored_oversized
         );
     };
     (@each $harness:expr; $($name:ident),*) => {

@@ -275,3 +275,26 @@ pub async fn a_refused_commit_stores_no_session_change(h: &dyn Harness) {
     let now = holder(&store, "100.64.1.7", 30).await;
     assert_eq!(now.as_deref(), Some("alice"));
 }
+
+pub async fn sessions_clip_what_was_stored_oversized(h: &dyn Harness) {
+    use cordon_proto::subscriber::MAX_SUBSCRIBER_ID;
+    use cordon_proto::text::MAX_SOURCE;
+    let (store, _) = h.open().await.unwrap();
+    let mut long = session(&"s".repeat(MAX_SUBSCRIBER_ID * 2), "100.64.1.7", 10);
+    long.nas = Some("n".repeat(MAX_SOURCE * 3));
+    long.session_id = Some("i".repeat(MAX_SOURCE * 3));
+    long.calling_station = Some("c".repeat(MAX_SOURCE * 3));
+    store.write(vec![Write::SessionBegan(long)]).await.unwrap();
+    let row = all(&store).await.remove(0);
+    assert!(
+        row.subscriber.len() <= MAX_SUBSCRIBER_ID,
+        "{}",
+        row.subscriber.len()
+    );
+    assert!(row.subscriber.contains("more bytes not shown"));
+    for text in [row.nas, row.session_id, row.calling_station] {
+        let text = text.unwrap();
+        assert!(text.len() <= MAX_SOURCE, "{}", text.len());
+        assert!(text.contains("more bytes not shown"));
+    }
+}
