@@ -101,8 +101,7 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
         Command::Status => Request::Status,
         Command::List => Request::List,
         Command::Show { address } => Request::Show {
-            address: Some(check(address)?),
-            subscriber: None,
+            address: check(address)?,
         },
         Command::Quarantine {
             address,
@@ -126,20 +125,17 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
                 }
             };
             Request::Quarantine {
-                address: Some(address),
-                subscriber: None,
+                address,
                 reason,
                 hold_s,
             }
         }
         Command::Release { address, reason: r } => Request::Release {
-            address: Some(check(address)?),
-            subscriber: None,
+            address: check(address)?,
             reason: reason(r)?,
         },
         Command::History { address, limit } => Request::History {
             address: address.as_deref().map(check).transpose()?,
-            subscriber: None,
             limit: *limit,
         },
         Command::Report {

@@ -21,9 +21,6 @@ pub fn host_record(
 ) -> HostRecord {
     let mut r = HostRecord {
         address: addr.to_string(),
-        subscriber: None,
-        addresses: vec![addr.to_string()],
-        sessions: Vec::new(),
         state: HostState::Clean,
         reason: None,
         actor: None,

@@ -79,20 +79,6 @@ async fn kernel_call<T: Send + 'static>(
         .map_err(|e| e.to_string())?
 }
 
-/// TEMPORARY (branch h-store, so the crate builds over the new protocol
-/// until the lead's issue-13 handler lands): a subscriber target is refused.
-fn address_only(
-    address: Option<String>,
-    subscriber: Option<String>,
-) -> Result<String, Box<Response>> {
-    match (address, subscriber) {
-        (Some(a), None) => Ok(a),
-        _ => Err(Box::new(bad(
-            "give an address; this build does not take subscriber targets yet",
-        ))),
-    }
-}
-
 /// One request.
 pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Response {
     let config = shared.config.borrow().clone();
@@ -160,11 +146,8 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 .collect();
             Response::List { hosts, more: false }
         }
-        Request::Show {
-            address,
-            subscriber,
-        } => {
-            let addr = match address_only(address, subscriber).and_then(|a| parse(&a)) {
+        Request::Show { address } => {
+            let addr = match parse(&address) {
                 Ok(a) => a,
                 Err(r) => return *r,
             };
@@ -172,11 +155,10 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
         }
         Request::Quarantine {
             address,
-            subscriber,
             reason,
             hold_s,
         } => {
-            let addr = match address_only(address, subscriber).and_then(|a| parse(&a)) {
+            let addr = match parse(&address) {
                 Ok(a) => a,
                 Err(r) => return *r,
             };
@@ -204,12 +186,8 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
             .instrument(span)
             .await
         }
-        Request::Release {
-            address,
-            subscriber,
-            reason,
-        } => {
-            let addr = match address_only(address, subscriber).and_then(|a| parse(&a)) {
+        Request::Release { address, reason } => {
+            let addr = match parse(&address) {
                 Ok(a) => a,
                 Err(r) => return *r,
             };
@@ -226,11 +204,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 .instrument(span)
                 .await
         }
-        Request::History {
-            address,
-            subscriber: None,
-            limit,
-        } => {
+        Request::History { address, limit } => {
             let address = match address {
                 Some(text) => match parse(&text) {
                     Ok(a) => Some(a.to_string()),
