@@ -104,11 +104,11 @@ impl Builder {
 
     /// The core over the records and reports the store loaded.
     pub fn build(self, loaded: Loaded) -> Built {
-        let Loaded { hosts, reports } = loaded;
+        let Loaded { hosts, reports, .. } = loaded;
         let config = self.config;
         let (hosts, rejected) = Loaded {
             hosts,
-            reports: Vec::new(),
+            ..Loaded::default()
         }
         .into_hosts(&config);
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));

@@ -10,6 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+mod sessions;
+
 use cordon_config::Config;
 use cordon_proto::portal::{HostState, Reason};
 use cordon_proto::text::MAX_NOTE;
@@ -17,6 +19,7 @@ use futures::future::BoxFuture;
 
 use super::{Loaded, Store, StoreError, StoredReport, Write};
 use cordon_policy::lifecycle::{Audit, Host, Quarantined, State};
+pub use sessions::*;
 
 /// A backend under test: one store, opened as often as a test restarts.
 pub trait Harness: Send + Sync {
@@ -50,7 +53,16 @@ macro_rules! store_battery {
             recent_reports_are_one_units_newest_first,
             retention_purge_removes_old_audit_and_clean_records_only,
             reports_are_kept_reloaded_and_purged_with_the_audit_trail,
-            purge_keeps_what_is_at_the_horizon
+            purge_keeps_what_is_at_the_horizon,
+            a_begun_session_is_loaded_as_open,
+            an_ended_session_is_not_loaded_but_kept_in_the_history,
+            a_session_never_ends_before_it_began,
+            holder_at_answers_across_time,
+            holder_at_matches_any_given_text_and_prefers_the_latest_start,
+            sessions_are_newest_first_limited_and_filtered,
+            purge_deletes_sessions_ended_before_and_keeps_open_ones,
+            a_refused_commit_stores_no_session_change,
+            sessions_clip_what_was_stored_oversized
         );
     };
     (@each $harness:expr; $($name:ident),*) => {

@@ -3,11 +3,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use cordon_policy::lifecycle::Unix;
 use cordon_proto::control::AuditEntry;
+use cordon_proto::subscriber::MAX_SUBSCRIBER_ID;
 use cordon_proto::text::{MAX_NOTE, MAX_SOURCE, clip};
 
 use super::sqlite::Sqlite;
-use super::{Backend, Loaded, StoreError, StoredReport, Write};
+use super::{Backend, Loaded, SessionRecord, StoreError, StoredReport, Write};
 
 /// A handle on the store; cheap to clone.
 #[derive(Debug, Clone)]
@@ -33,7 +35,7 @@ impl Store {
         self.backend.location()
     }
 
-    /// Every host record and every report, read again.
+    /// Every host record, every report and every open session, read again.
     pub async fn load(&self) -> Result<Loaded, StoreError> {
         self.backend.load().await
     }
@@ -73,13 +75,54 @@ impl Store {
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let mut entries = self.backend.history(address, limit).await?;
         for e in &mut entries {
-            if let std::borrow::Cow::Owned(actor) = clip(&e.actor, MAX_SOURCE) {
-                e.actor = actor;
-            }
-            if let std::borrow::Cow::Owned(note) = clip(&e.note, MAX_NOTE) {
-                e.note = note;
-            }
+            clip_in_place(&mut e.actor, MAX_SOURCE);
+            clip_in_place(&mut e.note, MAX_NOTE);
         }
         Ok(entries)
+    }
+
+    /// The session history, newest first (by start, then the order
+    /// written), of one subscriber or everyone, at most `limit` rows. Its
+    /// texts came from outside (accounting packets, hook scripts) and are
+    /// clipped here like the audit trail's, whatever the backend and
+    /// whichever version stored them: a listing costs no more for a row
+    /// that was stored oversized.
+    pub async fn sessions(
+        &self,
+        subscriber: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let mut rows = self.backend.sessions(subscriber, limit).await?;
+        for row in &mut rows {
+            clip_in_place(&mut row.subscriber, MAX_SUBSCRIBER_ID);
+            clip_in_place(&mut row.address, MAX_SOURCE);
+            for text in [&mut row.session_id, &mut row.nas, &mut row.calling_station]
+                .into_iter()
+                .flatten()
+            {
+                clip_in_place(text, MAX_SOURCE);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The subscriber who held any of `addresses` at `at` (its unit and
+    /// every wider prefix that could contain it, as stored; matched
+    /// exactly), the latest to start of several; `None` when nobody did.
+    /// This is how a report or a block-list hit about an address at a time
+    /// finds whom it is about.
+    pub async fn holder_at(
+        &self,
+        addresses: Vec<String>,
+        at: Unix,
+    ) -> Result<Option<String>, StoreError> {
+        self.backend.holder_at(addresses, at).await
+    }
+}
+
+/// Clips `text` to `max` bytes when it is longer (see `cordon_proto::text`).
+fn clip_in_place(text: &mut String, max: usize) {
+    if let std::borrow::Cow::Owned(clipped) = clip(text, max) {
+        *text = clipped;
     }
 }

@@ -7,8 +7,9 @@
 //!   backend; it bounds what it hands out (see [`Store::history`]).
 //! - The backend-neutral values: [`Write`] (what a commit carries),
 //!   [`StoredHost`] and [`Record`] (a host row), [`StoredReport`],
-//!   [`Loaded`] (what a start reads), and history entries
-//!   ([`AuditEntry`], newest first, at most a `limit` of them).
+//!   [`SessionRecord`] (who held which address when), [`Loaded`] (what a
+//!   start reads), and history entries ([`AuditEntry`], newest first, at
+//!   most a `limit` of them).
 //! - [`StoreError`]: every failure, each variant naming the operator's
 //!   remedy and keeping the backend's error as its source.
 //! - [`sqlite`]: the first backend, one SQLite file (WAL, a writer thread
@@ -25,7 +26,9 @@ pub mod battery;
 
 use std::path::Path;
 
+use cordon_policy::lifecycle::Unix;
 pub use cordon_proto::control::AuditEntry;
+pub use cordon_proto::subscriber::SessionRecord;
 use futures::future::BoxFuture;
 
 pub use error::{Shared, Source, StoreError};
@@ -53,17 +56,34 @@ pub use records::{Loaded, Record, StoredHost, StoredReport, Write};
 ///   [`StoreError::Corrupt`]): cordond never starts empty over it, because
 ///   that would forget every quarantine. Opening is the backend's own
 ///   constructor, so it is not part of this trait.
+/// - **Sessions:** [`Write::SessionBegan`] adds an open row (`ended`
+///   absent, whatever the record said); [`Write::SessionEnded`] closes
+///   every open row of that subscriber and address at `ended` (never
+///   before the row's own start, so no row ends before it began), and
+///   closing none is not an error (the start may predate the store, a
+///   Stop may come twice). A closed row is never reopened or changed.
 /// - **Retention purge** ([`Write::Purge`] `{ before }`): deletes audit
-///   entries with `at < before`, reports with `received_at < before`, and
-///   the records of *clean* hosts last written before `before`; a
-///   quarantined or probation record stays whatever its age (it is still
-///   in force). Nothing else ever deletes or edits the audit trail.
+///   entries with `at < before`, reports with `received_at < before`,
+///   sessions that *ended* before `before`, and the records of *clean*
+///   hosts last written before `before`; a quarantined or probation record
+///   stays whatever its age (it is still in force), and so does an open
+///   session (the address is still held). Nothing else ever deletes or
+///   edits the audit trail or the session history. These are personal
+///   data, so they go with the rest.
 /// - **Ordering:** history is newest first (in the order written, not by
 ///   `at`), filtered by address when asked, at most `limit` entries;
 ///   [`reports`](Backend::reports) is every report oldest first (the
 ///   order they were written, so the ledger rebuilds as it was built);
 ///   [`recent_reports`](Backend::recent_reports) is one unit's latest,
-///   newest first.
+///   newest first; [`sessions`](Backend::sessions) is newest first by
+///   `started`, then by the order written, for one subscriber or all, at
+///   most `limit` rows; [`Loaded::sessions`] is every open session, oldest
+///   first.
+/// - **Who held an address when** ([`holder_at`](Backend::holder_at)): a
+///   row holds its address at `t` when `started <= t` and it is open or
+///   `ended > t` (a handover at `t` belongs to the new holder). The
+///   answer is an index look-up, not a scan, because every report and
+///   block-list hit asks it.
 ///
 /// The methods return boxed futures rather than being `async fn` so the
 /// trait is object-safe: the backend is chosen at run time from the config,
@@ -75,7 +95,8 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// its address without credentials.
     fn location(&self) -> &Path;
 
-    /// Every host record, and every report oldest first.
+    /// Every host record, every report oldest first, and every open
+    /// session.
     fn load(&self) -> BoxFuture<'_, Result<Loaded, StoreError>>;
 
     /// Commits `writes` (never empty) as one all-or-nothing transaction,
@@ -99,4 +120,22 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         unit: String,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>>;
+
+    /// The session history, newest first (by `started`, then the order
+    /// written), of one subscriber or everyone, at most `limit` rows.
+    fn sessions(
+        &self,
+        subscriber: Option<String>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<SessionRecord>, StoreError>>;
+
+    /// The subscriber whose holding of any of `addresses` (texts as stored,
+    /// matched exactly: the caller passes a unit and every wider prefix that
+    /// could contain it) covers `at`; of several, the one that started
+    /// latest. `None` when nobody held them then.
+    fn holder_at(
+        &self,
+        addresses: Vec<String>,
+        at: Unix,
+    ) -> BoxFuture<'_, Result<Option<String>, StoreError>>;
 }

@@ -2,6 +2,7 @@
 //! records look when stored and loaded, whatever the backend.
 
 use cordon_config::{Config, SubscriberAddr};
+use cordon_proto::subscriber::SessionRecord;
 use serde::{Deserialize, Serialize};
 
 pub use cordon_policy::StoredReport;
@@ -17,8 +18,23 @@ pub enum Write {
     Audit(Audit),
     /// Keep an outside report.
     Report(StoredReport),
-    /// Delete audit entries, reports, and clean hosts' records, older than
-    /// `before` (see [`Backend`](super::Backend) for exactly what).
+    /// A subscriber began holding an address: a new open row of the
+    /// session history (its `ended` is ignored: the row is open).
+    SessionBegan(SessionRecord),
+    /// A subscriber stopped holding an address: closes its open rows for
+    /// that address at `ended` (closing none is not an error: the start
+    /// may predate the store, or a Stop came twice).
+    SessionEnded {
+        /// Who.
+        subscriber: String,
+        /// The address or prefix as stored (a quarantine unit as text).
+        address: String,
+        /// When (Unix seconds).
+        ended: Unix,
+    },
+    /// Delete audit entries, reports, clean hosts' records and ended
+    /// sessions, older than `before` (see [`Backend`](super::Backend) for
+    /// exactly what).
     Purge {
         /// Unix seconds.
         before: Unix,
@@ -67,6 +83,10 @@ pub struct Loaded {
     pub hosts: Vec<StoredHost>,
     /// Every report, oldest first (the ledger is rebuilt from them).
     pub reports: Vec<StoredReport>,
+    /// Every open session (not ended), oldest first: who holds what now,
+    /// so a restarted cordond keeps walling in a quarantined subscriber's
+    /// current addresses.
+    pub sessions: Vec<SessionRecord>,
 }
 
 impl Loaded {

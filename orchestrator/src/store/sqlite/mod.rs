@@ -15,6 +15,7 @@
 mod private;
 mod read;
 mod schema;
+mod sessions;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -25,7 +26,8 @@ use futures::future::BoxFuture;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Backend, Loaded, StoreError, StoredReport, Write};
+use super::{Backend, Loaded, SessionRecord, StoreError, StoredReport, Write};
+use cordon_policy::lifecycle::Unix;
 pub use read::schema_version;
 
 /// The SQLite backend: the file, and the queue to its writer thread.
@@ -154,6 +156,22 @@ impl Backend for Sqlite {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
         self.read(move |conn, path| read::recent_reports(conn, path, &unit, limit))
+    }
+
+    fn sessions(
+        &self,
+        subscriber: Option<String>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<SessionRecord>, StoreError>> {
+        self.read(move |conn, path| sessions::history(conn, path, subscriber.as_deref(), limit))
+    }
+
+    fn holder_at(
+        &self,
+        addresses: Vec<String>,
+        at: Unix,
+    ) -> BoxFuture<'_, Result<Option<String>, StoreError>> {
+        self.read(move |conn, path| sessions::holder_at(conn, path, &addresses, at))
     }
 }
 

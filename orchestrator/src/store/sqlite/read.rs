@@ -25,7 +25,7 @@ fn state_of(s: &str) -> HostState {
     HostState::from_name(s).unwrap_or(HostState::Clean)
 }
 
-/// Every host row and every report.
+/// Every host row, every report and every open session.
 pub(super) fn load(conn: &Connection, path: &Path) -> Result<Loaded, StoreError> {
     let io = |e| StoreError::io(path, e);
     let mut stmt = conn
@@ -45,7 +45,12 @@ pub(super) fn load(conn: &Connection, path: &Path) -> Result<Loaded, StoreError>
         hosts.push(StoredHost { address, record });
     }
     let reports = reports(conn, path)?;
-    Ok(Loaded { hosts, reports })
+    let sessions = super::sessions::open(conn, path)?;
+    Ok(Loaded {
+        hosts,
+        reports,
+        sessions,
+    })
 }
 
 /// The audit trail, newest first, for one address or all.
@@ -58,7 +63,7 @@ pub(super) fn history(
     let io = |e| StoreError::io(path, e);
     let mut stmt = conn
         .prepare(
-            "SELECT id, at, address, from_state, to_state, actor, note FROM audit
+            "SELECT id, at, address, from_state, to_state, actor, note, subscriber FROM audit
              WHERE ?1 IS NULL OR address = ?1 ORDER BY id DESC LIMIT ?2",
         )
         .map_err(io)?;
@@ -68,6 +73,7 @@ pub(super) fn history(
                 id: r.get(0)?,
                 at: r.get(1)?,
                 address: r.get(2)?,
+                subscriber: r.get(7)?,
                 from: state_of(&r.get::<_, String>(3)?),
                 to: state_of(&r.get::<_, String>(4)?),
                 actor: r.get(5)?,

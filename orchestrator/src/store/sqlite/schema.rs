@@ -61,6 +61,52 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX reports_unit ON reports (unit, at);
     CREATE INDEX reports_received ON reports (received_at);
     "#,
+    // v3: subscribers and sessions (issue 13). `sessions` is the history of
+    // who held which address (a quarantine unit as text) from when to when;
+    // `ended` is NULL while the address is held. Its indexes serve the
+    // store's questions: `sessions_address` "who held A at T" (an index
+    // search on address and started, checked with EXPLAIN QUERY PLAN in the
+    // tests), `sessions_subscriber` one subscriber's history newest first
+    // (the rowid, the id, is the index's last column, so "ORDER BY started
+    // DESC, id DESC" needs no sort), `sessions_started` everyone's,
+    // `sessions_open` the open rows (a restart loads them, a session's end
+    // closes them), `sessions_ended` the retention purge (partial, so the
+    // planner cannot take it for the open rows). `subscribers` is a
+    // host record keyed by subscriber rather than address, like `hosts`.
+    // The audit trail and reports name the subscriber when one was known
+    // (NULL in rows written before, and for addresses nobody held). ADD
+    // COLUMN edits only the schema, so the audit table's append-only
+    // triggers do not fire (the migration test checks it on a file with
+    // audit rows).
+    r#"
+    CREATE TABLE sessions (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscriber      TEXT NOT NULL,
+        address         TEXT NOT NULL,
+        source          TEXT NOT NULL CHECK (source IN ('radius', 'dhcp', 'ppp', 'operator')),
+        session_id      TEXT,
+        nas             TEXT,
+        calling_station TEXT,
+        started         INTEGER NOT NULL,
+        ended           INTEGER
+    );
+    CREATE INDEX sessions_address ON sessions (address, started);
+    CREATE INDEX sessions_subscriber ON sessions (subscriber, started);
+    CREATE INDEX sessions_started ON sessions (started);
+    CREATE INDEX sessions_open ON sessions (subscriber, address) WHERE ended IS NULL;
+    CREATE INDEX sessions_ended ON sessions (ended) WHERE ended IS NOT NULL;
+    CREATE TABLE subscribers (
+        id         TEXT PRIMARY KEY,
+        state      TEXT NOT NULL CHECK (state IN ('clean', 'quarantined', 'probation')),
+        record     TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX subscribers_state ON subscribers (state);
+    ALTER TABLE audit ADD COLUMN subscriber TEXT;
+    CREATE INDEX audit_subscriber ON audit (subscriber, id);
+    ALTER TABLE reports ADD COLUMN subscriber TEXT;
+    CREATE INDEX reports_subscriber ON reports (subscriber, at);
+    "#,
 ];
 
 /// Migrates the store forward to the latest version, each step in its own

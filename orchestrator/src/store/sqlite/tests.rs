@@ -56,7 +56,7 @@ async fn a_new_store_is_migrated_to_the_latest_version_in_wal_mode() {
     let path = dir.path().join("sub/cordon.db");
     let (store, loaded) = Store::open(&path).unwrap();
     assert!(loaded.hosts.is_empty());
-    assert_eq!(schema_version(&path).unwrap(), Some(2));
+    assert_eq!(schema_version(&path).unwrap(), Some(3));
     let h = write_quarantined(&store, "100.64.1.7", 100).await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let mode: String = conn
@@ -259,4 +259,147 @@ fn an_unreadable_file_keeps_sqlites_reason() {
     std::fs::write(&f.path, vec![0x5au8; 8192]).unwrap();
     let err = Store::open(&f.path).unwrap_err();
     assert!(find_source::<rusqlite::Error>(&err).is_some(), "{err:?}");
+}
+
+/// SQLite's plan for `sql` on the store at `path`, one step a line.
+fn plan(path: &Path, sql: &str) -> String {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    // Parameters unknown, as when SQLite prepares the statement.
+    let nulls = vec![rusqlite::types::Value::Null; stmt.parameter_count()];
+    let steps = stmt
+        .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+        .unwrap();
+    steps.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn session_questions_are_index_searches() {
+    use super::sessions::{END, OF_EVERYONE, OF_SUBSCRIBER, OPEN, PURGE, holder_sql};
+    let f = file();
+    let (_store, _) = Store::open(&f.path).unwrap();
+    // Who held an address when: a search per address given, however many.
+    for n in [1, 129] {
+        let found = plan(&f.path, &holder_sql(n));
+        let search = "SEARCH sessions USING INDEX sessions_address (address=? AND started<?)";
+        assert!(found.contains(search), "{n} addresses: {found}");
+    }
+    for (sql, step) in [
+        (
+            OF_SUBSCRIBER,
+            "SEARCH sessions USING INDEX sessions_subscriber (subscriber=?)",
+        ),
+        (OPEN, "SCAN sessions USING INDEX sessions_open"),
+        (
+            END,
+            "SEARCH sessions USING INDEX sessions_open (subscriber=? AND address=?)",
+        ),
+        (
+            PURGE,
+            "SEARCH sessions USING INDEX sessions_ended (ended<?)",
+        ),
+        // Everyone's, newest first: read in index order, stopping at the
+        // limit, with no sort.
+        (OF_EVERYONE, "SCAN sessions USING INDEX sessions_started"),
+    ] {
+        let found = plan(&f.path, sql);
+        assert!(found.lines().any(|l| l == step), "{sql}: {found}");
+    }
+    let found = plan(&f.path, OF_EVERYONE);
+    assert!(!found.contains("TEMP B-TREE"), "{found}");
+}
+
+#[tokio::test]
+async fn a_store_of_the_second_schema_version_keeps_everything_and_gains_sessions() {
+    let f = file();
+    // A store as issue 12's cordond left it: version 2, a quarantine, its
+    // audit entry and a report.
+    let h = quarantined("100.64.1.7", 100);
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.execute_batch("PRAGMA user_version = 2;").unwrap();
+        let record = serde_json::to_string(&crate::store::Record::of(&h)).unwrap();
+        conn.execute(
+            "INSERT INTO hosts (address, state, record, updated_at) VALUES ('100.64.1.7', 'quarantined', ?1, 100)",
+            [record],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO audit (at, address, from_state, to_state, actor, note)
+             VALUES (100, '100.64.1.7', 'clean', 'quarantined', 'alice', 'ticket');
+             INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted)
+             VALUES ('100.64.1.7', '100.64.1.7', 90, 95, 'fbl', 'spam', '<1@x>', 1, 1);",
+        )
+        .unwrap();
+    }
+    // Adding the audit trail's column does not trip its append-only
+    // triggers, and everything is still there.
+    let (store, loaded) = Store::open(&f.path).unwrap();
+    assert_eq!(schema_version(&f.path).unwrap(), Some(3));
+    assert_eq!(loaded.into_hosts(&config()).0, vec![h]);
+    let entries = store.history(None, 10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (entries[0].note.as_str(), &entries[0].subscriber),
+        ("ticket", &None)
+    );
+    let reports = store.reports().await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].message_id.as_deref(), Some("<1@x>"));
+    // The new tables, columns and indexes are there and work.
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap();
+    let names: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for name in [
+        "audit_subscriber",
+        "reports_subscriber",
+        "sessions",
+        "sessions_address",
+        "sessions_ended",
+        "sessions_open",
+        "sessions_started",
+        "sessions_subscriber",
+        "subscribers",
+        "subscribers_state",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} missing: {names:?}");
+    }
+    conn.execute_batch(
+        "INSERT INTO subscribers (id, state, record, updated_at) VALUES ('alice', 'quarantined', '{}', 100);
+         INSERT INTO audit (at, address, from_state, to_state, actor, note, subscriber)
+         VALUES (200, '100.64.1.7', 'quarantined', 'clean', 'bob', 'cleaned', 'alice');
+         UPDATE reports SET subscriber = 'alice';",
+    )
+    .unwrap();
+    let bad = conn.execute(
+        "INSERT INTO subscribers (id, state, record, updated_at) VALUES ('bob', 'gone', '{}', 1)",
+        [],
+    );
+    assert!(bad.unwrap_err().to_string().contains("CHECK"));
+    let bad = conn.execute(
+        "INSERT INTO sessions (subscriber, address, source, started) VALUES ('bob', '100.64.1.8', 'smoke', 1)",
+        [],
+    );
+    assert!(bad.unwrap_err().to_string().contains("CHECK"));
+    let newest = &store.history(None, 10).await.unwrap()[0];
+    assert_eq!(newest.subscriber.as_deref(), Some("alice"));
+    let upd = conn.execute("UPDATE audit SET note = 'x'", []);
+    assert!(upd.unwrap_err().to_string().contains("append-only"));
+    let del = conn.execute("DELETE FROM audit", []);
+    assert!(del.unwrap_err().to_string().contains("append-only"));
+    let s = crate::store::battery::session("alice", "100.64.1.7", 100);
+    store.write(vec![Write::SessionBegan(s)]).await.unwrap();
+    let at = store
+        .holder_at(vec!["100.64.1.7".into()], 150)
+        .await
+        .unwrap();
+    assert_eq!(at.as_deref(), Some("alice"));
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::sessions;
 use crate::store::{Record, Shared, StoreError, Write};
 
 /// One caller's batch, and where to answer.
@@ -97,6 +98,12 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
                         r.counted
                     ])?;
             }
+            Write::SessionBegan(s) => sessions::began(&tx, s)?,
+            Write::SessionEnded {
+                subscriber,
+                address,
+                ended,
+            } => sessions::ended(&tx, subscriber, address, *ended)?,
             Write::Purge { before } => {
                 tx.execute(
                     "UPDATE purge_horizon SET before = ?1 WHERE id = 1",
@@ -104,6 +111,7 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
                 )?;
                 tx.execute("DELETE FROM audit WHERE at < ?1", [before])?;
                 tx.execute("DELETE FROM reports WHERE received_at < ?1", [before])?;
+                sessions::purge(&tx, *before)?;
                 tx.execute(
                     "DELETE FROM hosts WHERE state = 'clean' AND updated_at < ?1",
                     [before],
