@@ -27,7 +27,8 @@ pub fn bulk_quarantine(socket: &Path, hosts: &[String], connections: usize) -> R
                 let mut io = framed(tokio::net::UnixStream::connect(&socket).await?);
                 for address in chunk {
                     let req = Request::Quarantine {
-                        address,
+                        address: Some(address),
+                        subscriber: None,
                         reason: "bench".into(),
                         hold_s: None,
                     };

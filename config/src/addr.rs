@@ -147,6 +147,24 @@ impl Config {
         self.admit(net)
     }
 
+    /// Checks an address or prefix as the ISP's systems report a session
+    /// holding it: host bits are cleared (accel-ppp gives the peer's
+    /// address with its prefix length), and an IPv6 prefix narrower than
+    /// the quarantine prefix is widened to it, like an IPv6 address.
+    pub fn session_addr(&self, text: &str) -> Result<SubscriberAddr, AddrError> {
+        let text = text.trim();
+        let Ok(net) = text.parse::<IpNet>() else {
+            return self.subscriber_addr(text);
+        };
+        let net = match net {
+            IpNet::V6(v6) if v6.prefix_len() > self.subscribers.ipv6_quarantine_prefix => {
+                self.widen(IpAddr::V6(v6.addr()))
+            }
+            other => other.trunc(),
+        };
+        self.admit(net)
+    }
+
     /// The quarantine unit a packet's source address belongs to, if it is a
     /// subscriber that may be quarantined at all.
     pub fn subscriber_of(&self, ip: IpAddr) -> Result<SubscriberAddr, AddrError> {

@@ -104,3 +104,27 @@ fn refusal_messages_name_the_address_as_written_and_what_to_do() {
         "{e}"
     );
 }
+
+#[test]
+fn session_addresses_lose_host_bits_and_widen_like_addresses() {
+    let c = config();
+    let s = |t: &str| c.session_addr(t).map(|a| a.to_string());
+    assert_eq!(s("100.64.3.7").unwrap(), "100.64.3.7");
+    // accel-ppp's IPV6_PREFIX is the peer's address with the length.
+    assert_eq!(s("2001:db8:1000:7::5/64").unwrap(), "2001:db8:1000:7::/64");
+    assert_eq!(
+        s("2001:db8:1000:100::/56").unwrap(),
+        "2001:db8:1000:100::/56"
+    );
+    // A Framed-IPv6-Address (/128) is its subscriber prefix, as an address is.
+    assert_eq!(s("2001:db8:1000:7::9/128").unwrap(), "2001:db8:1000:7::/64");
+    assert!(matches!(
+        c.session_addr("100.64.0.1"),
+        Err(AddrError::NeverQuarantine { .. })
+    ));
+    assert!(matches!(
+        c.session_addr("192.0.2.1"),
+        Err(AddrError::NotSubscriber(_))
+    ));
+    assert!(matches!(c.session_addr("x"), Err(AddrError::Malformed(_))));
+}

@@ -70,6 +70,16 @@ pub struct RepairLabels {
     pub result: String,
 }
 
+/// Label of a RADIUS accounting request.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RadiusLabels {
+    /// `applied` (answered once in force), `replayed` (a retransmission,
+    /// answered again), `refused` (unknown client, wrong secret,
+    /// malformed: no answer), `failed` (not applied: no answer, the client
+    /// retries).
+    pub result: String,
+}
+
 /// Every metric `cordond` exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -96,6 +106,11 @@ pub struct Metrics {
     /// Times the live table was found changed outside cordond and
     /// reinstalled, by result.
     pub table_repairs: Family<RepairLabels, Counter>,
+    /// Lines of session history written (a subscriber began or stopped
+    /// holding an address).
+    pub session_changes: Counter,
+    /// RADIUS accounting requests, by result.
+    pub radius_requests: Family<RadiusLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -166,7 +181,21 @@ impl Metrics {
             "Times the table was found changed outside cordond and reinstalled, by result",
             table_repairs.clone(),
         );
+        let session_changes = Counter::default();
+        registry.register(
+            "session_changes",
+            "Session history lines written: a subscriber began or stopped holding an address",
+            session_changes.clone(),
+        );
+        let radius_requests = Family::<RadiusLabels, Counter>::default();
+        registry.register(
+            "radius_requests",
+            "RADIUS accounting requests, by result",
+            radius_requests.clone(),
+        );
         Metrics {
+            session_changes,
+            radius_requests,
             table_repairs,
             dnsbl_checks,
             registry,
@@ -216,6 +245,21 @@ impl Metrics {
         self.table_repairs
             .get_or_create(&RepairLabels {
                 result: if repaired { "repaired" } else { "failed" }.into(),
+            })
+            .inc();
+    }
+
+    /// Counts session history lines written.
+    pub fn session_changes(&self, n: usize) {
+        self.session_changes
+            .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+    }
+
+    /// Counts one RADIUS accounting request by result.
+    pub fn radius(&self, result: &'static str) {
+        self.radius_requests
+            .get_or_create(&RadiusLabels {
+                result: result.into(),
             })
             .inc();
     }

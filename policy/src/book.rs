@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use cordon_config::{Action, Config, SubscriberAddr};
+use cordon_config::{Action, Config};
 use cordon_proto::control::Suspicion;
 use cordon_proto::time::{Unix, system_time, unix};
 
@@ -15,6 +15,7 @@ use crate::journal::{Journal, Undo};
 use crate::ledger::{LedgerUndo, ReportLedger, ScoreReached};
 use crate::report::{Report, StoredReport};
 use crate::signal::action_name;
+use crate::subject::Subject;
 
 /// How long a suspect is remembered after its signal last fired: a day, so
 /// the morning shift still sees what fired at night. Suspects live in
@@ -38,9 +39,9 @@ pub struct Added {
 pub struct Book {
     ledger: ReportLedger,
     threshold: u32,
-    suspects: BTreeMap<SubscriberAddr, Suspicion>,
+    suspects: BTreeMap<Subject, Suspicion>,
     /// Open during a batch: each suspect the batch touched, as it was.
-    journal: Journal<SubscriberAddr, Suspicion>,
+    journal: Journal<Subject, Suspicion>,
 }
 
 /// What a batch changed in the book, as it was before: the ledger's units
@@ -48,7 +49,7 @@ pub struct Book {
 #[derive(Debug, Default)]
 pub struct BookUndo {
     ledger: LedgerUndo,
-    suspects: Undo<SubscriberAddr, Suspicion>,
+    suspects: Undo<Subject, Suspicion>,
 }
 
 impl Book {
@@ -90,8 +91,13 @@ impl Book {
         self.ledger = ReportLedger::new(&config.detection.reports);
         self.threshold = config.detection.reports.score;
         for r in stored {
-            let Ok(unit) = config.subscriber_addr(&r.unit) else {
+            let Ok(addr) = config.subscriber_addr(&r.unit) else {
                 continue;
+            };
+            let unit = match r.subscriber.as_deref().map(str::parse) {
+                Some(Ok(s)) => Subject::Subscriber(s),
+                Some(Err(_)) => continue,
+                None => Subject::Addr(addr),
             };
             let Ok(address) = r.address.parse() else {
                 continue;
@@ -114,9 +120,9 @@ impl Book {
     }
 
     /// Adds a report about `unit`.
-    pub fn add_report(&mut self, unit: SubscriberAddr, report: Report, now: SystemTime) -> Added {
+    pub fn add_report(&mut self, unit: Subject, report: Report, now: SystemTime) -> Added {
         let before = self.ledger.score(&unit, now);
-        let reached = self.ledger.add(unit, report, now);
+        let reached = self.ledger.add(unit.clone(), report, now);
         let score = self.ledger.score(&unit, now);
         let counted = score > before;
         Added {
@@ -127,14 +133,14 @@ impl Book {
     }
 
     /// The unit's report score at `now`.
-    pub fn score(&self, unit: &SubscriberAddr, now: SystemTime) -> u32 {
+    pub fn score(&self, unit: &Subject, now: SystemTime) -> u32 {
         self.ledger.score(unit, now)
     }
 
     /// Remembers that `signal` fired for `unit` at `at` without a quarantine.
-    pub fn suspect(&mut self, unit: SubscriberAddr, signal: &str, action: Action, at: Unix) {
+    pub fn suspect(&mut self, unit: Subject, signal: &str, action: Action, at: Unix) {
         self.journal
-            .touch(unit, || self.suspects.get(&unit).cloned());
+            .touch(unit.clone(), || self.suspects.get(&unit).cloned());
         let s = self.suspects.entry(unit).or_insert_with(|| Suspicion {
             signal: signal.to_owned(),
             action: action_name(action).to_owned(),
@@ -149,12 +155,12 @@ impl Book {
     }
 
     /// What fired for `unit` (also when the unit lies in a suspect range).
-    pub fn suspicion(&self, unit: &SubscriberAddr) -> Option<&Suspicion> {
+    pub fn suspicion(&self, unit: &Subject) -> Option<&Suspicion> {
         self.suspects.get(unit)
     }
 
     /// Every suspect.
-    pub fn suspects(&self) -> impl Iterator<Item = (&SubscriberAddr, &Suspicion)> {
+    pub fn suspects(&self) -> impl Iterator<Item = (&Subject, &Suspicion)> {
         self.suspects.iter()
     }
 
@@ -195,15 +201,15 @@ mod tests {
     #[test]
     fn the_score_fires_at_the_threshold_and_duplicates_count_once() {
         let c = config();
-        let unit = c.subscriber_addr("100.64.1.2").unwrap();
+        let unit = Subject::Addr(c.subscriber_addr("100.64.1.2").unwrap());
         let now = system_time(10_000);
         let mut b = Book::new(&c);
-        let a = b.add_report(unit, report("fbl", Some("<1@x>"), 9_000), now);
+        let a = b.add_report(unit.clone(), report("fbl", Some("<1@x>"), 9_000), now);
         assert!(a.counted && a.reached.is_none() && a.score == 1);
-        let dup = b.add_report(unit, report("fbl", Some("<1@x>"), 9_100), now);
+        let dup = b.add_report(unit.clone(), report("fbl", Some("<1@x>"), 9_100), now);
         assert!(!dup.counted && dup.score == 1 && dup.reached.is_none());
-        b.add_report(unit, report("desk", None, 9_200), now);
-        let third = b.add_report(unit, report("desk", None, 9_300), now);
+        b.add_report(unit.clone(), report("desk", None, 9_200), now);
+        let third = b.add_report(unit.clone(), report("desk", None, 9_300), now);
         assert_eq!(third.score, 3);
         assert_eq!(third.reached.unwrap().reports.len(), 3);
     }
@@ -219,6 +225,7 @@ mod tests {
         .iter()
         .map(|(s, id)| StoredReport {
             unit: "100.64.1.2".into(),
+            subscriber: None,
             address: "100.64.1.2".into(),
             at: 9_000,
             received_at: 9_000,
@@ -231,7 +238,7 @@ mod tests {
         .collect();
         let mut b = Book::new(&c);
         b.rebuild(&c, &stored, system_time(10_000));
-        let unit = c.subscriber_addr("100.64.1.2").unwrap();
+        let unit = Subject::Addr(c.subscriber_addr("100.64.1.2").unwrap());
         assert_eq!(b.score(&unit, system_time(10_000)), 2);
         // A day later they have left the window.
         assert_eq!(b.score(&unit, system_time(9_000 + 86_400)), 0);
@@ -240,10 +247,10 @@ mod tests {
     #[test]
     fn suspects_are_remembered_then_forgotten() {
         let c = config();
-        let unit = c.subscriber_addr("100.64.1.2").unwrap();
+        let unit = Subject::Addr(c.subscriber_addr("100.64.1.2").unwrap());
         let mut b = Book::new(&c);
-        b.suspect(unit, "smtp_attempts", Action::Observe, 100);
-        b.suspect(unit, "smtp_attempts", Action::Observe, 150);
+        b.suspect(unit.clone(), "smtp_attempts", Action::Observe, 100);
+        b.suspect(unit.clone(), "smtp_attempts", Action::Observe, 150);
         let s = b.suspicion(&unit).unwrap();
         assert_eq!((s.first, s.last, s.count), (100, 150, 2));
         assert_eq!(s.action, "observe");

@@ -2,7 +2,10 @@
 //!
 //! `cordond` hands the engine everything that arrived together (operator
 //! requests, detection's quarantines, self-releases, quiet checks, the
-//! timer's tick, outside reports) with one `now`. The engine decides each
+//! timer's tick, outside reports, sessions starting and ending) with one
+//! `now`. An event about an address is bound to the subscriber holding it
+//! (see [`Engine::subject_of`]); the kernel's set is worked out from the
+//! records and the sessions together (see the `kernel` module). The engine decides each
 //! in order and returns the batch's net effect: the records to write, the
 //! kernel elements to add and remove, the hosts whose conntrack entries to
 //! flush, and the transitions that happened. `cordond` writes the records
@@ -15,22 +18,27 @@
 //! decided here in the same batch, so they are one store commit: both are
 //! kept, or neither.
 
+mod bind;
+mod kernel;
+mod quiet;
 mod reports;
+mod sessions;
 mod view;
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::BTreeSet;
 
 use cordon_config::{Action as SignalAction, Config, SubscriberAddr};
 use cordon_proto::portal::HostState;
+use cordon_proto::subscriber::{SessionRecord, SubscriberId};
 use cordon_proto::time::{Unix, system_time};
 
 use crate::book::{Book, BookUndo};
-use crate::lifecycle::{
-    Action, Audit, Event, Host, Lifecycle, Policy, QuarantineRequest, Refusal, State, Tally, Undo,
-};
-use crate::quiet::{BeforeQuarantine, Due, Quietness, Seen};
+use crate::journal::{Journal, Undo as JournalUndo};
+use crate::lifecycle::{Action, Audit, Event, Host, Lifecycle, Policy, Refusal, Tally, Undo};
+use crate::quiet::BeforeQuarantine;
 use crate::report::{Incoming, StoredReport};
+use crate::sessions::{Holding, SessionEvent, SessionRefusal, Sessions, SessionsUndo};
+use crate::subject::Subject;
 
 pub use view::View;
 
@@ -41,6 +49,8 @@ pub enum Input {
     Event(Event),
     /// An outside report, checked and assigned to its unit.
     Report(Incoming),
+    /// A session started or ended.
+    Session(SessionEvent),
 }
 
 /// A record the plan asks to be written, in this order, in one commit.
@@ -52,6 +62,17 @@ pub enum Change {
     Audit(Audit),
     /// An outside report.
     Report(StoredReport),
+    /// A subscriber began holding an address.
+    SessionBegan(SessionRecord),
+    /// A subscriber stopped holding an address.
+    SessionEnded {
+        /// Who.
+        subscriber: String,
+        /// The address.
+        address: String,
+        /// When.
+        at: Unix,
+    },
 }
 
 /// What became of one input, in the order given.
@@ -59,20 +80,28 @@ pub enum Change {
 pub enum Outcome {
     /// An event: carried out (or nothing to do), or refused.
     Event {
-        /// The address it was about (none for the tick).
-        addr: Option<SubscriberAddr>,
+        /// Whom it was about once bound (none for the tick).
+        subject: Option<Subject>,
         /// Whether the lifecycle took it.
         result: Result<(), Refusal>,
     },
     /// A report: what it did to the unit's score.
     Report(ReportTaken),
+    /// A session event: taken, or refused.
+    Session {
+        /// Whom it was about (none for a NAS restart).
+        subscriber: Option<SubscriberId>,
+        /// Whether it was taken.
+        result: Result<(), SessionRefusal>,
+    },
 }
 
 /// What one report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportTaken {
-    /// The unit it counts against.
-    pub unit: SubscriberAddr,
+    /// Whom it counts against: the subscriber who held the address at the
+    /// reported time, or the address.
+    pub unit: Subject,
     /// Whether it added to the score (not a duplicate, not too old).
     pub counted: bool,
     /// The unit's score after it.
@@ -97,8 +126,10 @@ pub struct Plan {
     pub add: Vec<SubscriberAddr>,
     /// Addresses the kernel's quarantine set must lose.
     pub remove: Vec<SubscriberAddr>,
-    /// Hosts whose established flows must end (sorted, once each).
+    /// Addresses whose established flows must end (sorted, once each).
     pub flush: Vec<SubscriberAddr>,
+    /// How many history lines the plan's session changes write.
+    pub session_changes: usize,
     /// The state changes that happened (what the log, the metrics and, in
     /// time, webhooks publish).
     pub transitions: Vec<Audit>,
@@ -117,6 +148,8 @@ impl Plan {
 struct Rollback {
     lifecycle: Undo,
     book: BookUndo,
+    sessions: SessionsUndo,
+    kernel: JournalUndo<SubscriberAddr, ()>,
 }
 
 /// Everything the policy remembers: the lifecycle's records, the report
@@ -124,30 +157,38 @@ struct Rollback {
 #[derive(Debug)]
 pub struct Engine {
     lifecycle: Lifecycle,
+    sessions: Sessions,
     book: Book,
     report_action: SignalAction,
     before: BeforeQuarantine,
-    /// During a batch: each address's first and last kernel move.
-    kernel_moves: BTreeMap<SubscriberAddr, (Move, Move)>,
-}
-
-/// A change to the kernel's quarantine set that an action asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Move {
-    Enforce,
-    Lift,
+    /// The elements the kernel's quarantine set holds, as the engine asked
+    /// for them: what each batch's change is worked out against.
+    in_kernel: BTreeSet<SubscriberAddr>,
+    kernel_journal: Journal<SubscriberAddr, ()>,
+    /// During a batch: addresses whose place in the kernel may change.
+    touched: BTreeSet<SubscriberAddr>,
 }
 
 impl Engine {
-    /// An engine for `config` over the records the store held.
-    pub fn new(config: &Config, hosts: impl IntoIterator<Item = Host>) -> Self {
-        Engine {
+    /// An engine for `config` over the records and open sessions the store
+    /// held.
+    pub fn new(
+        config: &Config,
+        hosts: impl IntoIterator<Item = Host>,
+        open: impl IntoIterator<Item = Holding>,
+    ) -> Self {
+        let mut engine = Engine {
             lifecycle: Lifecycle::new(Policy::from_config(&config.quarantine), hosts),
+            sessions: Sessions::new(open),
             book: Book::new(config),
             report_action: config.detection.reports.action,
             before: BeforeQuarantine::default(),
-            kernel_moves: BTreeMap::new(),
-        }
+            in_kernel: BTreeSet::new(),
+            kernel_journal: Journal::default(),
+            touched: BTreeSet::new(),
+        };
+        engine.in_kernel = engine.wanted_in_kernel();
+        engine
     }
 
     /// Rebuilds the report ledger from the reports the store held, as of
@@ -178,23 +219,32 @@ impl Engine {
         self.lifecycle.tally()
     }
 
-    /// Every address that must be in the kernel's quarantine set.
-    pub fn quarantined(&self) -> Vec<SubscriberAddr> {
-        self.lifecycle.quarantined()
+    /// The open sessions (read only).
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 
-    /// The state deciding about `unit` (its own record or a covering range).
-    pub fn state_of(&self, unit: &SubscriberAddr) -> HostState {
+    /// Every element that must be in the kernel's quarantine set: the
+    /// quarantined addresses and the addresses quarantined subscribers hold
+    /// now, none inside another.
+    pub fn quarantined(&self) -> Vec<SubscriberAddr> {
+        self.in_kernel.iter().copied().collect()
+    }
+
+    /// The state deciding about `subject` (its own record or a covering
+    /// range).
+    pub fn state_of(&self, subject: &Subject) -> HostState {
         self.lifecycle
-            .lookup(unit)
+            .lookup(subject)
             .map_or(HostState::Clean, |h| h.state.kind())
     }
 
-    /// Remembers that a signal fired for `unit` without a quarantine
-    /// (`observe`, or `notice` until notices exist). Memory only: suspects
-    /// decide nothing, so nothing is written.
+    /// Remembers that a signal fired for the address `unit` (bound to its
+    /// holder) without a quarantine (`observe`, or `notice` until notices
+    /// exist). Memory only: suspects decide nothing, so nothing is written.
     pub fn suspect(&mut self, unit: SubscriberAddr, signal: &str, action: SignalAction, at: Unix) {
-        self.book.suspect(unit, signal, action, at);
+        let subject = self.subject_of(&unit);
+        self.book.suspect(subject, signal, action, at);
     }
 
     /// Forgets expired reports and suspects.
@@ -213,32 +263,30 @@ impl Engine {
     pub fn handle(&mut self, inputs: Vec<Input>, now: Unix) -> (Plan, Vec<Outcome>) {
         self.lifecycle.begin();
         self.book.begin();
+        self.sessions.begin();
+        self.kernel_journal.begin();
         let mut plan = Plan::default();
         let mut outcomes = Vec::with_capacity(inputs.len());
         for input in inputs {
             let outcome = match input {
                 Input::Event(event) => self.event(event, now, &mut plan),
                 Input::Report(incoming) => Outcome::Report(self.report(incoming, now, &mut plan)),
+                Input::Session(event) => self.session(event, now, &mut plan),
             };
             outcomes.push(outcome);
         }
-        // The kernel change is each address's net effect over the batch,
-        // read from the actions: the first one says what the kernel held
-        // before (only a quarantined address is lifted), the last what it
-        // must hold after. Released and quarantined again is no change.
-        for (addr, (first, last)) in std::mem::take(&mut self.kernel_moves) {
-            match (first, last) {
-                (Move::Enforce, Move::Enforce) => plan.add.push(addr),
-                (Move::Lift, Move::Lift) => plan.remove.push(addr),
-                _ => {}
-            }
-        }
+        // The kernel change is the batch's net effect: what the set must
+        // hold now against what it held before, for the addresses the
+        // batch touched. Released and quarantined again is no change.
+        self.settle_kernel(&mut plan);
         let lifecycle = self.lifecycle.finish();
         plan.flush.sort_unstable();
         plan.flush.dedup();
         plan.undo = Rollback {
             lifecycle,
             book: self.book.finish(),
+            sessions: self.sessions.finish(),
+            kernel: self.kernel_journal.finish(),
         };
         (plan, outcomes)
     }
@@ -248,91 +296,58 @@ impl Engine {
     pub fn undo(&mut self, plan: Plan) {
         self.lifecycle.undo(plan.undo.lifecycle);
         self.book.undo(plan.undo.book);
-    }
-
-    fn moved(&mut self, addr: SubscriberAddr, m: Move) {
-        self.kernel_moves
-            .entry(addr)
-            .and_modify(|(_, last)| *last = m)
-            .or_insert((m, m));
+        self.sessions.undo(plan.undo.sessions);
+        plan.undo.kernel.restore(&mut self.in_kernel);
     }
 
     fn event(&mut self, event: Event, now: Unix, plan: &mut Plan) -> Outcome {
-        let addr = event_addr(&event);
+        let event = self.bind(event);
+        let subject = event_subject(&event);
         let result = self.lifecycle.handle(event, now).map(|actions| {
             for action in actions {
                 match action {
-                    Action::Persist { host, audit } => {
+                    Action::Persist { host, mut audit } => {
+                        if let Subject::Subscriber(s) = &audit.subject {
+                            audit.address = self.sessions.addresses(s).first().copied();
+                        }
                         plan.changes.push(Change::Host(*host));
                         plan.changes.push(Change::Audit(audit.clone()));
                         plan.transitions.push(audit);
                     }
-                    Action::Enforce(x) => self.moved(x, Move::Enforce),
-                    Action::Lift(x) => self.moved(x, Move::Lift),
-                    Action::FlushConntrack(x) => plan.flush.push(x),
+                    Action::Enforce(x) | Action::Lift(x) => {
+                        let addrs = self.addresses_of(&x);
+                        self.touched.extend(addrs);
+                    }
+                    Action::FlushConntrack(x) => plan.flush.extend(self.addresses_of(&x)),
                 }
             }
         });
-        Outcome::Event { addr, result }
+        Outcome::Event { subject, result }
     }
 
-    /// Quarantines whose hold has passed and that end by the quiet test,
-    /// with when each began. Forgets what was looked up for quarantines
-    /// that have ended.
-    pub fn quiet_due(&mut self, now: Unix) -> Vec<Due> {
-        let lifecycle = &self.lifecycle;
-        let since_of = |a: &SubscriberAddr| match lifecycle.lookup(a).map(|h| &h.state) {
-            Some(State::Quarantined(q)) => Some(q.since),
-            _ => None,
-        };
-        let due = lifecycle
-            .due_quiet_checks(now)
-            .iter()
-            .filter_map(|a| since_of(a).map(|since| Due { addr: *a, since }))
-            .collect();
-        self.before.retain(|a, since| since_of(a) == Some(since));
-        due
-    }
-
-    /// Answers what the kernel's list of quarantined senders (`held`) and
-    /// earlier look-ups can answer; returns the rest, to be looked up.
-    /// The listings are iterated, not copied: after a burst of quarantines
-    /// `smtp_recent` can hold every subscriber seen sending.
-    pub fn judge_quiet(
-        &self,
-        due: &[Due],
-        held: impl IntoIterator<Item = Seen>,
-        now: Unix,
-    ) -> (Vec<Quietness>, Vec<Due>) {
-        self.before.judge(due, held, self.quiet_period(), now)
-    }
-
-    /// Remembers what the look-ups found and answers for them.
-    pub fn learn_quiet(
-        &mut self,
-        looked_up: &[Due],
-        recent: impl IntoIterator<Item = Seen>,
-        now: Unix,
-    ) -> Vec<Quietness> {
-        self.before.learn(looked_up, recent, now)
-    }
-
-    /// No SMTP attempt for this long counts as stopped.
-    pub fn quiet_period(&self) -> Duration {
-        self.lifecycle.policy().quiet_period
+    /// The addresses a subject stands for now: an address itself, a
+    /// subscriber the addresses it holds.
+    pub fn addresses_of(&self, subject: &Subject) -> Vec<SubscriberAddr> {
+        match subject {
+            Subject::Addr(a) => vec![*a],
+            Subject::Subscriber(s) => self.sessions.addresses(s),
+        }
     }
 }
 
-/// The address an event is about.
-fn event_addr(e: &Event) -> Option<SubscriberAddr> {
+/// Whom an event is about.
+fn event_subject(e: &Event) -> Option<Subject> {
     match e {
-        Event::Quarantine(QuarantineRequest { addr, .. })
-        | Event::Release { addr, .. }
-        | Event::SelfRelease { addr, .. }
-        | Event::QuietChecked { addr, .. } => Some(*addr),
+        Event::Quarantine(r) => Some(r.subject.clone()),
+        Event::Release { subject, .. }
+        | Event::SelfRelease { subject, .. }
+        | Event::QuietChecked { subject, .. } => Some(subject.clone()),
         Event::Tick => None,
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod session_tests;

@@ -5,7 +5,7 @@
 //! put back exactly, at the cost of what it touched rather than of what
 //! the memory holds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hash};
 
 /// Open between [`Journal::begin`] and [`Journal::finish`]; outside a
@@ -88,6 +88,16 @@ impl<K: Ord, V> Restore<K, V> for BTreeMap<K, V> {
     fn restore(&mut self, key: K, value: Option<V>) {
         match value {
             Some(v) => self.insert(key, v),
+            None => self.remove(&key),
+        };
+    }
+}
+
+/// A set is a map to nothing: present or absent.
+impl<K: Ord> Restore<K, ()> for BTreeSet<K> {
+    fn restore(&mut self, key: K, value: Option<()>) {
+        match value {
+            Some(()) => self.insert(key),
             None => self.remove(&key),
         };
     }

@@ -10,14 +10,16 @@
 //! the window has passed since its *latest* copy, so re-sending a complaint
 //! every few days does not make it count again.
 //!
-//! The ledger is keyed by [`SubscriberAddr`] (an IPv6 report counts
-//! against the subscriber's whole prefix), which also means the caller has
-//! already refused non-subscriber and never-quarantine addresses.
+//! The ledger is keyed by [`Subject`]: the subscriber who held the address
+//! when the reported thing happened, or the address's unit (an IPv6 report
+//! counts against the subscriber's whole prefix), which also means the
+//! caller has already refused non-subscriber and never-quarantine
+//! addresses.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use cordon_config::SubscriberAddr;
+use crate::subject::Subject;
 
 use crate::journal::{Journal, Undo};
 use crate::report::Report;
@@ -26,7 +28,7 @@ use crate::report::Report;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScoreReached {
     /// Whose score.
-    pub unit: SubscriberAddr,
+    pub unit: Subject,
     /// The score now (sum of the weights of the reports in the window).
     pub score: u32,
     /// The configured score it reached.
@@ -60,17 +62,17 @@ struct Unit {
 pub struct ReportLedger {
     threshold: u32,
     window: Duration,
-    units: HashMap<SubscriberAddr, Unit>,
+    units: HashMap<Subject, Unit>,
     /// Open during a batch: each unit the batch touched, as it was before
     /// (see [`ReportLedger::begin`]).
-    journal: Journal<SubscriberAddr, Unit>,
+    journal: Journal<Subject, Unit>,
 }
 
 /// The units a batch changed, as they were before it: what puts the
 /// ledger back when the store refuses the batch. Costs what the batch
 /// touched, not what the ledger holds.
 #[derive(Debug, Default)]
-pub struct LedgerUndo(Undo<SubscriberAddr, Unit>);
+pub struct LedgerUndo(Undo<Subject, Unit>);
 
 impl ReportLedger {
     /// A ledger for `detection.reports` (its `score` and `window`).
@@ -113,20 +115,16 @@ impl ReportLedger {
     /// Nothing is recorded (and `None` returned) for a duplicate (same
     /// source and message id as a report still in the window) or a report
     /// already older than the window.
-    pub fn add(
-        &mut self,
-        unit: SubscriberAddr,
-        report: Report,
-        now: SystemTime,
-    ) -> Option<ScoreReached> {
+    pub fn add(&mut self, unit: Subject, report: Report, now: SystemTime) -> Option<ScoreReached> {
         let from = report.at.min(now);
         if !self.counts(from, now) {
             return None;
         }
         let window = self.window;
         let until = from.checked_add(window);
-        self.journal.touch(unit, || self.units.get(&unit).cloned());
-        let state = self.units.entry(unit).or_default();
+        self.journal
+            .touch(unit.clone(), || self.units.get(&unit).cloned());
+        let state = self.units.entry(unit.clone()).or_default();
         state.entries.retain(|e| live(e.from, window, now));
         state.seen.retain(|_, t| now < *t);
         if let Some(id) = &report.message_id {
@@ -152,7 +150,7 @@ impl ReportLedger {
     }
 
     /// The unit's score at `now`.
-    pub fn score(&self, unit: &SubscriberAddr, now: SystemTime) -> u32 {
+    pub fn score(&self, unit: &Subject, now: SystemTime) -> u32 {
         self.units.get(unit).map_or(0, |state| {
             state
                 .entries
@@ -175,7 +173,7 @@ impl ReportLedger {
 
     /// Forgets everything about a unit (for example when the retention
     /// period or an operator says so).
-    pub fn forget(&mut self, unit: &SubscriberAddr) {
+    pub fn forget(&mut self, unit: &Subject) {
         self.units.remove(unit);
     }
 
@@ -218,8 +216,8 @@ mod tests {
             .load()
     }
 
-    fn unit(c: &cordon_config::Config, ip: &str) -> SubscriberAddr {
-        c.subscriber_of(ip.parse().unwrap()).unwrap()
+    fn unit(c: &cordon_config::Config, ip: &str) -> Subject {
+        Subject::Addr(c.subscriber_of(ip.parse().unwrap()).unwrap())
     }
 
     const T0: u64 = 1_700_000_000;
@@ -245,10 +243,16 @@ mod tests {
         let c = config();
         let u = unit(&c, "100.64.1.7");
         let mut l = ReportLedger::with(3, WINDOW);
-        assert_eq!(l.add(u, report("100.64.1.7", 0, "a", None, 1), at(0)), None);
-        assert_eq!(l.add(u, report("100.64.1.7", 1, "b", None, 1), at(1)), None);
+        assert_eq!(
+            l.add(u.clone(), report("100.64.1.7", 0, "a", None, 1), at(0)),
+            None
+        );
+        assert_eq!(
+            l.add(u.clone(), report("100.64.1.7", 1, "b", None, 1), at(1)),
+            None
+        );
         let hit = l
-            .add(u, report("100.64.1.7", 2, "c", None, 1), at(2))
+            .add(u.clone(), report("100.64.1.7", 2, "c", None, 1), at(2))
             .unwrap();
         assert_eq!(hit.score, 3);
         assert_eq!(hit.reports.len(), 3);
@@ -278,18 +282,30 @@ mod tests {
         let u = unit(&c, "100.64.1.7");
         let mut l = ReportLedger::with(2, WINDOW);
         assert!(
-            l.add(u, report("100.64.1.7", 0, "fbl", Some("m1"), 1), at(0))
-                .is_none()
+            l.add(
+                u.clone(),
+                report("100.64.1.7", 0, "fbl", Some("m1"), 1),
+                at(0)
+            )
+            .is_none()
         );
         assert!(
-            l.add(u, report("100.64.1.7", 5, "fbl", Some("m1"), 1), at(5))
-                .is_none()
+            l.add(
+                u.clone(),
+                report("100.64.1.7", 5, "fbl", Some("m1"), 1),
+                at(5)
+            )
+            .is_none()
         );
         assert_eq!(l.score(&u, at(5)), 1);
         // Same message id from another source is other evidence.
         assert!(
-            l.add(u, report("100.64.1.7", 5, "other", Some("m1"), 1), at(5))
-                .is_some()
+            l.add(
+                u.clone(),
+                report("100.64.1.7", 5, "other", Some("m1"), 1),
+                at(5)
+            )
+            .is_some()
         );
         // Too old on arrival.
         let mut l = ReportLedger::with(1, WINDOW);
@@ -305,7 +321,7 @@ mod tests {
         let c = config();
         let u = unit(&c, "100.64.1.7");
         let mut l = ReportLedger::with(5, WINDOW);
-        l.add(u, report("100.64.1.7", 10_000, "a", None, 1), at(0));
+        l.add(u.clone(), report("100.64.1.7", 10_000, "a", None, 1), at(0));
         assert_eq!(l.score(&u, at(3599)), 1);
         assert_eq!(l.score(&u, at(3600)), 0);
         l.prune(at(3600));
@@ -335,13 +351,13 @@ mod tests {
             reports.sort_by_key(|r| r.0);
             let mut l = ReportLedger::with(u32::MAX, WINDOW);
             for r in &reports {
-                l.add(u, make(r), at(r.0));
+                l.add(u.clone(), make(r), at(r.0));
             }
             let now = at(reports.last().unwrap().0);
             let before = l.score(&u, now);
             let d = dup.get(&reports);
             if d.2.is_some() && live(at(d.0), WINDOW, now) {
-                l.add(u, make(d), now);
+                l.add(u.clone(), make(d), now);
                 prop_assert_eq!(l.score(&u, now), before);
             }
         }
@@ -363,7 +379,7 @@ mod tests {
             let mut model: Vec<(u64, u8, Option<u8>, u32)> = Vec::new();
             let mut seen: HashMap<(u8, u8), u64> = HashMap::new();
             for r in &sorted {
-                l.add(u, make(r), at(r.0));
+                l.add(u.clone(), make(r), at(r.0));
                 let now = r.0;
                 model.retain(|m| now < m.0 + 3600);
                 seen.retain(|_, t| now < *t);

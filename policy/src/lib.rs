@@ -28,7 +28,9 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod quiet;
 pub mod report;
+pub mod sessions;
 pub mod signal;
+pub mod subject;
 
 pub use actor::Actor;
 pub use book::{Added, Book, SUSPECT_MEMORY};

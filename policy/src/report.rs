@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use cordon_config::SubscriberAddr;
+use cordon_proto::subscriber::SubscriberId;
 use cordon_proto::time::Unix;
 
 use crate::actor::Actor;
@@ -29,8 +30,11 @@ pub struct Report {
 /// One outside report as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredReport {
-    /// The quarantine unit it counts against, as text.
+    /// The reported address's quarantine unit, as text.
     pub unit: String,
+    /// The subscriber it counts against: who held the address when the
+    /// reported thing happened (none: nobody was known to).
+    pub subscriber: Option<String>,
     /// The address as reported.
     pub address: String,
     /// When the reported behaviour happened (Unix seconds).
@@ -53,8 +57,11 @@ pub struct StoredReport {
 /// core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incoming {
-    /// The quarantine unit it counts against.
+    /// The reported address's quarantine unit.
     pub unit: SubscriberAddr,
+    /// Who held it when the reported thing happened, from the session
+    /// history; it counts against them rather than the address.
+    pub holder: Option<SubscriberId>,
     /// The report.
     pub report: Report,
     /// Who handed it in: the operator's user name, or `dnsbl`.

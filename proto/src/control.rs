@@ -78,13 +78,14 @@ pub enum Request {
         /// Which system says so.
         source: SessionSource,
     },
-    /// A subscriber no longer holds an address (or any, when absent).
+    /// A subscriber no longer holds these addresses (any, when none are
+    /// given).
     SessionStop {
         /// Who.
         subscriber: String,
-        /// The address it gave up; all of them when absent.
+        /// The addresses and prefixes it gave up; all of them when empty.
         #[serde(default)]
-        address: Option<String>,
+        addresses: Vec<String>,
         /// Which system says so.
         source: SessionSource,
     },
@@ -161,6 +162,11 @@ pub struct Suspicion {
 }
 
 /// The answer to a [`Request`].
+///
+/// A host record is the largest answer; each answer is built once, moved
+/// into one frame and dropped, so boxing it would cost an allocation on
+/// the most common answer to save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]

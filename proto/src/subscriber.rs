@@ -25,7 +25,9 @@ pub struct SubscriberId(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadSubscriberId {
     /// Nothing given.
-    #[error("the subscriber id is empty; give the RADIUS user name, the MAC or DUID, or the circuit id")]
+    #[error(
+        "the subscriber id is empty; give the RADIUS user name, the MAC or DUID, or the circuit id"
+    )]
     Empty,
     /// Longer than a RADIUS attribute can carry.
     #[error("the subscriber id is {0} bytes long; at most {MAX_SUBSCRIBER_ID} are taken")]
@@ -56,7 +58,9 @@ impl TryFrom<String> for SubscriberId {
             return Err(BadSubscriberId::TooLong(s.len()));
         }
         if s.chars().any(char::is_control) || s.trim() != s {
-            return Err(BadSubscriberId::Unprintable(crate::text::printable(&s).into_owned()));
+            return Err(BadSubscriberId::Unprintable(
+                crate::text::printable(&s).into_owned(),
+            ));
         }
         Ok(SubscriberId(s))
     }
@@ -155,7 +159,10 @@ mod tests {
 
     #[test]
     fn ids_are_bounded_and_printable() {
-        assert_eq!("alice@isp".parse::<SubscriberId>().unwrap().as_str(), "alice@isp");
+        assert_eq!(
+            "alice@isp".parse::<SubscriberId>().unwrap().as_str(),
+            "alice@isp"
+        );
         assert_eq!("".parse::<SubscriberId>(), Err(BadSubscriberId::Empty));
         assert!(matches!(
             "a\u{1b}[2J".parse::<SubscriberId>(),

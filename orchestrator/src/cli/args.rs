@@ -33,15 +33,26 @@ pub enum Command {
     Status,
     /// Every host quarantined or on probation.
     List,
-    /// One address: its state, reason, times, SMTP attempts.
+    /// One address or subscriber: its state, reason, times, SMTP attempts,
+    /// and a subscriber's sessions.
     Show {
         /// IPv4 address, IPv6 address (its /64), or a CIDR range.
-        address: String,
+        #[arg(required_unless_present = "subscriber")]
+        address: Option<String>,
+        /// A subscriber id in place of the address.
+        #[arg(long, value_name = "ID", conflicts_with = "address")]
+        subscriber: Option<String>,
     },
-    /// Put an address in the walled garden.
+    /// Put an address in the walled garden: the subscriber holding it when
+    /// a session names one (it stays walled in at its next addresses), else
+    /// the address.
     Quarantine {
         /// IPv4 address, IPv6 address (its /64), or a CIDR range.
-        address: String,
+        #[arg(required_unless_present = "subscriber")]
+        address: Option<String>,
+        /// A subscriber id in place of the address.
+        #[arg(long, value_name = "ID", conflicts_with = "address")]
+        subscriber: Option<String>,
         /// Why (recorded in the audit trail).
         #[arg(long)]
         reason: String,
@@ -51,8 +62,12 @@ pub enum Command {
     },
     /// Lift a quarantine (the host goes on probation).
     Release {
-        /// The address as quarantined.
-        address: String,
+        /// The address as quarantined (or one its subscriber holds).
+        #[arg(required_unless_present = "subscriber")]
+        address: Option<String>,
+        /// A subscriber id in place of the address.
+        #[arg(long, value_name = "ID", conflicts_with = "address")]
+        subscriber: Option<String>,
         /// Why (recorded in the audit trail).
         #[arg(long)]
         reason: String,
@@ -61,6 +76,9 @@ pub enum Command {
     History {
         /// Only this address.
         address: Option<String>,
+        /// Only this subscriber.
+        #[arg(long, value_name = "ID", conflicts_with = "address")]
+        subscriber: Option<String>,
         /// At most this many entries.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -95,6 +113,23 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Tell cordond who holds which address (DHCP and PPP hooks, or by
+    /// hand): a quarantined subscriber is walled in at every address it
+    /// gets, and an address it gives up is free for its next holder.
+    Session {
+        /// Start or stop.
+        #[command(subcommand)]
+        action: SessionAction,
+    },
+    /// The session history (who held which address when), newest first.
+    Sessions {
+        /// Only this subscriber.
+        #[arg(value_name = "ID")]
+        subscriber: Option<String>,
+        /// At most this many lines.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Check a config file (exit 0, or 2 with every error at file:line:col).
     CheckConfig {
         /// The file.
@@ -105,5 +140,44 @@ pub enum Command {
         /// The config file.
         #[arg(long, value_name = "PATH")]
         config: PathBuf,
+    },
+}
+
+/// `cordon session start|stop`.
+#[derive(Debug, Subcommand)]
+pub enum SessionAction {
+    /// A subscriber holds these addresses from now (a refresh when it held
+    /// them already). Returns once a quarantined subscriber's addresses are
+    /// in the walled garden.
+    Start {
+        /// Who: a RADIUS user name, a DHCP client's MAC or DUID, a circuit id.
+        #[arg(long, value_name = "ID")]
+        subscriber: String,
+        /// Its IPv4 or IPv6 address.
+        #[arg(long, value_name = "A", required_unless_present = "prefix")]
+        address: Option<String>,
+        /// An IPv6 prefix it holds (a delegated /56 is walled in whole);
+        /// repeat for several.
+        #[arg(long, value_name = "P")]
+        prefix: Vec<String>,
+        /// Which system says so: dhcp, ppp, radius or operator.
+        #[arg(long, default_value = "operator", value_parser = ["dhcp", "ppp", "radius", "operator"])]
+        source: String,
+    },
+    /// A subscriber no longer holds these addresses (all of them, when none
+    /// is given).
+    Stop {
+        /// Who.
+        #[arg(long, value_name = "ID")]
+        subscriber: String,
+        /// The address it gave up.
+        #[arg(long, value_name = "A")]
+        address: Option<String>,
+        /// A prefix it gave up; repeat for several.
+        #[arg(long, value_name = "P")]
+        prefix: Vec<String>,
+        /// Which system says so: dhcp, ppp, radius or operator.
+        #[arg(long, default_value = "operator", value_parser = ["dhcp", "ppp", "radius", "operator"])]
+        source: String,
     },
 }

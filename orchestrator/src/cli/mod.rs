@@ -9,6 +9,7 @@ mod import;
 mod out;
 mod output;
 mod run;
+mod sessions;
 
 pub use args::{Cli, Command};
 pub use out::Exit;

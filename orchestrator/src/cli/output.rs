@@ -103,10 +103,12 @@ pub fn list(hosts: &[HostRecord], now: i64) -> String {
 
 /// `cordon show`.
 pub fn show(h: &HostRecord, now: i64) -> String {
-    let mut rows = vec![
-        vec!["address".into(), h.address.clone()],
-        vec!["state".into(), h.state.as_str().into()],
-    ];
+    let mut rows = vec![vec!["address".into(), h.address.clone()]];
+    if let Some(s) = &h.subscriber {
+        rows.push(vec!["subscriber".into(), s.clone()]);
+        rows.push(vec!["holds now".into(), or_none(&h.addresses)]);
+    }
+    rows.push(vec!["state".into(), h.state.as_str().into()]);
     if h.state != HostState::Clean {
         rows.push(vec!["reason".into(), reason(h.reason).into()]);
         if let Some(a) = &h.actor {
@@ -169,11 +171,32 @@ pub fn show(h: &HostRecord, now: i64) -> String {
             ),
         ]);
     }
+    for s in &h.sessions {
+        rows.push(vec![
+            "session".into(),
+            format!(
+                "{} {} to {} ({})",
+                s.address,
+                relative(s.started, now),
+                s.ended.map_or("now".into(), |e| relative(e, now)),
+                s.source
+            ),
+        ]);
+    }
     let mut out = String::new();
     for r in rows {
         out.push_str(&format!("{:<19} {}\n", r[0], printable(&r[1])));
     }
     out
+}
+
+/// A list for people: comma-separated, or `none`.
+pub fn or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// One line per report's unit: its score and state after the reports.
@@ -214,7 +237,11 @@ pub fn history(entries: &[AuditEntry], now: i64) -> String {
         .map(|e| {
             vec![
                 relative(e.at, now),
-                e.address.clone(),
+                match &e.subscriber {
+                    Some(s) if e.address.is_empty() => s.clone(),
+                    Some(s) => format!("{} ({s})", e.address),
+                    None => e.address.clone(),
+                },
                 format!("{} -> {}", e.from.as_str(), e.to.as_str()),
                 e.actor.clone(),
                 e.note.clone(),

@@ -70,6 +70,8 @@ pub async fn run(cli: Cli) -> Exit {
             head + &output::show(&h, now)
         }),
         Response::History { entries, .. } => out.doc(&serde_json::json!({ "entries": entries }), || output::history(&entries, now)),
+        Response::Session(s) => out.doc(&s, || super::sessions::changed(&s)),
+        Response::Sessions { sessions, .. } => out.doc(&serde_json::json!({ "sessions": sessions }), || super::sessions::listing(&sessions, now)),
         Response::Reported { outcomes } => match outcomes.iter().find_map(|o| o.error.clone()) {
             Some(error) => out.fail(Exit::BadInput, &error),
             None => out.doc(&serde_json::json!({ "outcomes": outcomes }), || output::reported(&outcomes)),
@@ -100,15 +102,21 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
     Ok(match command {
         Command::Status => Request::Status,
         Command::List => Request::List,
-        Command::Show { address } => Request::Show {
-            address: check(address)?,
+        Command::Show {
+            address,
+            subscriber,
+        } => Request::Show {
+            address: address.as_deref().map(check).transpose()?,
+            subscriber: subscriber.as_deref().map(super::sessions::id).transpose()?,
         },
         Command::Quarantine {
             address,
+            subscriber,
             reason: r,
             hold,
         } => {
-            let address = check(address)?;
+            let address = address.as_deref().map(check).transpose()?;
+            let subscriber = subscriber.as_deref().map(super::sessions::id).transpose()?;
             let reason = reason(r)?;
             let hold_s = match hold {
                 None => None,
@@ -126,16 +134,32 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
             };
             Request::Quarantine {
                 address,
+                subscriber,
                 reason,
                 hold_s,
             }
         }
-        Command::Release { address, reason: r } => Request::Release {
-            address: check(address)?,
+        Command::Release {
+            address,
+            subscriber,
+            reason: r,
+        } => Request::Release {
+            address: address.as_deref().map(check).transpose()?,
+            subscriber: subscriber.as_deref().map(super::sessions::id).transpose()?,
             reason: reason(r)?,
         },
-        Command::History { address, limit } => Request::History {
+        Command::History {
+            address,
+            subscriber,
+            limit,
+        } => Request::History {
             address: address.as_deref().map(check).transpose()?,
+            subscriber: subscriber.as_deref().map(super::sessions::id).transpose()?,
+            limit: *limit,
+        },
+        Command::Session { action } => super::sessions::request(action, config)?,
+        Command::Sessions { subscriber, limit } => Request::Sessions {
+            subscriber: subscriber.as_deref().map(super::sessions::id).transpose()?,
             limit: *limit,
         },
         Command::Report {
@@ -194,11 +218,27 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
 fn maybe_applied(command: &Command, e: AskError) -> String {
     match (command, e) {
         (
-            Command::Quarantine { address, .. } | Command::Release { address, .. },
+            Command::Quarantine {
+                address,
+                subscriber,
+                ..
+            }
+            | Command::Release {
+                address,
+                subscriber,
+                ..
+            },
             AskError::Lost(m),
-        ) => format!(
-            "{m}.\nThe request reached cordond, so it may have been applied. Check with `cordon show {address}` before you try again"
-        ),
+        ) => {
+            let target = match (address, subscriber) {
+                (Some(a), _) => a.clone(),
+                (None, Some(s)) => format!("--subscriber {s}"),
+                (None, None) => String::new(),
+            };
+            format!(
+                "{m}.\nThe request reached cordond, so it may have been applied. Check with `cordon show {target}` before you try again"
+            )
+        }
         (_, e) => e.message().to_owned(),
     }
 }

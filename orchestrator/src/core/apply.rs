@@ -11,7 +11,7 @@ use cordon_policy::{Change, Input, Outcome, Plan, ReportTaken};
 use cordon_proto::control::ReportOutcome;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::handle::{Applied, Failure, Reply};
+use super::handle::{Applied, Failure, Reply, SessionApplied, SubscriberNow};
 use super::{Core, blocking};
 use crate::kernel::KernelError;
 use crate::metrics::Metrics;
@@ -24,6 +24,9 @@ pub(super) enum Waiting {
     Event(Reply<Applied>),
     /// This many reports, answered together.
     Reports(Reply<Vec<ReportOutcome>>, usize),
+    /// One session event; its asker wants the subscriber as it then
+    /// stands.
+    Session(Reply<SessionApplied>),
     /// One input nobody waits for (the timers').
     Nobody,
 }
@@ -31,7 +34,7 @@ pub(super) enum Waiting {
 impl Waiting {
     fn inputs(&self) -> usize {
         match self {
-            Waiting::Event(_) | Waiting::Nobody => 1,
+            Waiting::Event(_) | Waiting::Session(_) | Waiting::Nobody => 1,
             Waiting::Reports(_, n) => *n,
         }
     }
@@ -59,8 +62,11 @@ impl Core {
             }
             Metrics::observe(&self.metrics.store_write, started.elapsed());
         }
+        if plan.session_changes > 0 {
+            self.metrics.session_changes(plan.session_changes);
+        }
         for a in &plan.transitions {
-            let span = info_span!("transition", subscriber = %a.addr);
+            let span = info_span!("transition", subscriber = %a.subject);
             async {
                 info!(from = ?a.from, to = ?a.to, actor = %a.actor, note = %a.note, "state changed");
             }
@@ -128,6 +134,26 @@ impl Core {
         }
     }
 
+    /// A subscriber as it stands after a session event.
+    fn subscriber_now(
+        &self,
+        subscriber: Option<cordon_proto::subscriber::SubscriberId>,
+    ) -> SubscriberNow {
+        let Some(s) = subscriber else {
+            return SubscriberNow {
+                subscriber: None,
+                addresses: Vec::new(),
+                state: cordon_proto::portal::HostState::Clean,
+            };
+        };
+        let subject = cordon_policy::subject::Subject::Subscriber(s.clone());
+        SubscriberNow {
+            addresses: self.engine.addresses_of(&subject),
+            state: self.engine.state_of(&subject),
+            subscriber: Some(s),
+        }
+    }
+
     /// Answers each asker once the batch is in force.
     fn answer(
         &self,
@@ -140,9 +166,16 @@ impl Core {
             waiting,
             |outcome| match outcome {
                 Some(Outcome::Event { result: Err(r), .. }) => Err(Failure::Refused(r)),
-                Some(Outcome::Event { addr, .. }) => match kernel {
+                Some(Outcome::Event { subject, .. }) => match kernel {
                     Some(e) => Err(Failure::Kernel(e.clone())),
-                    None => Ok(addr.and_then(|a| self.engine.lifecycle().get(&a).cloned())),
+                    None => Ok(One::Host(
+                        subject.and_then(|s| self.engine.lifecycle().get(&s).cloned()),
+                    )),
+                },
+                Some(Outcome::Session { result: Err(r), .. }) => Err(Failure::SessionRefused(r)),
+                Some(Outcome::Session { subscriber, .. }) => match kernel {
+                    Some(e) => Err(Failure::Kernel(e.clone())),
+                    None => Ok(One::Subscriber(self.subscriber_now(subscriber))),
                 },
                 _ => Err(Failure::Stopping),
             },
@@ -161,13 +194,14 @@ impl Core {
 }
 
 /// Hands each asker its share of a batch's outcomes, in the order asked:
-/// an event's asker what `event` makes of its outcome (none when the batch
-/// came out short), a report request's asker what `report` makes of each
-/// of its reports. Answering and refusing a batch differ only in these two.
+/// an event's or a session's asker what `one` makes of its outcome (none
+/// when the batch came out short), a report request's asker what `report`
+/// makes of each of its reports. Answering and refusing a batch differ
+/// only in these two.
 fn hand_out(
     outcomes: Vec<Outcome>,
     waiting: Vec<Waiting>,
-    event: impl Fn(Option<Outcome>) -> Applied,
+    one: impl Fn(Option<Outcome>) -> Result<One, Failure>,
     report: impl Fn(ReportTaken) -> ReportOutcome,
 ) {
     let mut outcomes = outcomes.into_iter();
@@ -176,18 +210,43 @@ fn hand_out(
         match w {
             Waiting::Nobody => {}
             Waiting::Event(reply) => {
-                let _ = reply.send(event(mine.into_iter().next()));
+                let _ = reply.send(one(mine.into_iter().next()).and_then(One::host));
+            }
+            Waiting::Session(reply) => {
+                let _ = reply.send(one(mine.into_iter().next()).and_then(One::subscriber));
             }
             Waiting::Reports(reply, _) => {
                 let answers = mine
                     .into_iter()
                     .filter_map(|o| match o {
                         Outcome::Report(t) => Some(report(t)),
-                        Outcome::Event { .. } => None,
+                        Outcome::Event { .. } | Outcome::Session { .. } => None,
                     })
                     .collect();
                 let _ = reply.send(answers);
             }
+        }
+    }
+}
+
+/// What one event or session event answers: the host, or the subscriber.
+enum One {
+    Host(Option<cordon_policy::lifecycle::Host>),
+    Subscriber(SubscriberNow),
+}
+
+impl One {
+    fn host(self) -> Applied {
+        match self {
+            One::Host(h) => Ok(h),
+            One::Subscriber(_) => Err(Failure::Stopping),
+        }
+    }
+
+    fn subscriber(self) -> SessionApplied {
+        match self {
+            One::Subscriber(s) => Ok(s),
+            One::Host(_) => Err(Failure::Stopping),
         }
     }
 }
@@ -200,6 +259,16 @@ fn writes(changes: Vec<Change>, now: i64) -> Vec<Write> {
             Change::Host(h) => Write::Host(h, now),
             Change::Audit(a) => Write::Audit(a),
             Change::Report(r) => Write::Report(r),
+            Change::SessionBegan(r) => Write::SessionBegan(r),
+            Change::SessionEnded {
+                subscriber,
+                address,
+                at,
+            } => Write::SessionEnded {
+                subscriber,
+                address,
+                ended: at,
+            },
         })
         .collect()
 }
@@ -212,6 +281,7 @@ fn refuse(outcomes: Vec<Outcome>, waiting: Vec<Waiting>, e: &Arc<StoreError>) {
         waiting,
         |outcome| match outcome {
             Some(Outcome::Event { result: Err(r), .. }) => Err(Failure::Refused(r)),
+            Some(Outcome::Session { result: Err(r), .. }) => Err(Failure::SessionRefused(r)),
             _ => Err(Failure::Store(e.clone())),
         },
         |t| ReportOutcome {

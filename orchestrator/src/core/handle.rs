@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use cordon_config::{Action as SignalAction, Config, SubscriberAddr};
 use cordon_policy::lifecycle::{Event, Host, Refusal, Unix};
+use cordon_policy::sessions::{SessionEvent, SessionRefusal};
 use cordon_policy::{Incoming, View};
 use cordon_proto::control::ReportOutcome;
+use cordon_proto::portal::HostState;
+use cordon_proto::subscriber::SubscriberId;
 use tokio::sync::{mpsc, oneshot};
 
 use super::repair::Asked;
@@ -21,6 +24,9 @@ pub enum Failure {
     /// The lifecycle refused it (see [`Refusal`]).
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The sessions refused a session event.
+    #[error(transparent)]
+    SessionRefused(#[from] SessionRefusal),
     /// The store could not write it; nothing changed. Shared: one refused
     /// commit answers every request in its batch with the same error.
     #[error(transparent)]
@@ -66,13 +72,31 @@ pub(super) type Reply<T> = oneshot::Sender<T>;
 /// The answer to an applied event: the host's own record as it then stands.
 pub type Applied = Result<Option<Host>, Failure>;
 
+/// A subscriber after a session event, once the kernel follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberNow {
+    /// Who (none for a NAS restart).
+    pub subscriber: Option<SubscriberId>,
+    /// The addresses it holds now.
+    pub addresses: Vec<SubscriberAddr>,
+    /// Its state.
+    pub state: HostState,
+}
+
+/// The answer to a session event.
+pub type SessionApplied = Result<SubscriberNow, Failure>;
+
 /// What the socket servers ask the core.
 #[derive(Debug)]
 pub enum Command {
     /// Carry out an event and answer with the host as it then stands.
     Apply(Event, Reply<Applied>),
+    /// Carry out a session event and answer once the kernel follows it.
+    Session(SessionEvent, Reply<SessionApplied>),
     /// The record deciding about an address.
     View(SubscriberAddr, Reply<View>),
+    /// A subscriber's record.
+    ViewSubscriber(SubscriberId, Reply<View>),
     /// Every non-clean record.
     List(Reply<Vec<View>>),
     /// Counts.
@@ -114,9 +138,22 @@ impl CoreHandle {
             .unwrap_or(Err(Failure::Stopping))
     }
 
+    /// Carries out a session event; answers once every address of a
+    /// quarantined subscriber is in the walled garden.
+    pub async fn session(&self, event: SessionEvent) -> SessionApplied {
+        self.ask(|r| Command::Session(event, r))
+            .await
+            .unwrap_or(Err(Failure::Stopping))
+    }
+
     /// One address.
     pub async fn view(&self, addr: SubscriberAddr) -> Option<View> {
         self.ask(|r| Command::View(addr, r)).await
+    }
+
+    /// One subscriber.
+    pub async fn view_subscriber(&self, id: SubscriberId) -> Option<View> {
+        self.ask(|r| Command::ViewSubscriber(id, r)).await
     }
 
     /// All non-clean addresses.

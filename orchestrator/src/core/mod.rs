@@ -39,7 +39,9 @@ use crate::store::{Loaded, Store};
 use apply::Waiting;
 
 pub use cordon_policy::View;
-pub use handle::{Applied, Command, CoreHandle, Counts, Failure, ReloadError};
+pub use handle::{
+    Applied, Command, CoreHandle, Counts, Failure, ReloadError, SessionApplied, SubscriberNow,
+};
 pub use repair::Asked;
 
 /// The core's state.
@@ -103,16 +105,12 @@ impl Builder {
     }
 
     /// The core over the records and reports the store loaded.
-    pub fn build(self, loaded: Loaded) -> Built {
-        let Loaded { hosts, reports, .. } = loaded;
+    pub fn build(self, mut loaded: Loaded) -> Built {
         let config = self.config;
-        let (hosts, rejected) = Loaded {
-            hosts,
-            ..Loaded::default()
-        }
-        .into_hosts(&config);
+        let reports = std::mem::take(&mut loaded.reports);
+        let (hosts, open, rejected) = loaded.into_parts(&config);
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let mut engine = Engine::new(&config, hosts);
+        let mut engine = Engine::new(&config, hosts, open);
         engine.rebuild_reports(&config, &reports, clock.now());
         let (config_tx, config_rx) = watch::channel(config.clone());
         let kernel = self
@@ -232,8 +230,15 @@ impl Core {
                     waiting.push(Waiting::Reports(reply, incoming.len()));
                     inputs.extend(incoming.into_iter().map(Input::Report));
                 }
+                Command::Session(event, reply) => {
+                    inputs.push(Input::Session(event));
+                    waiting.push(Waiting::Session(reply));
+                }
                 Command::View(addr, reply) => {
                     let _ = reply.send(self.engine.view(&addr, self.clock.now()));
+                }
+                Command::ViewSubscriber(id, reply) => {
+                    let _ = reply.send(self.engine.view_subscriber(&id, self.clock.now()));
                 }
                 Command::List(reply) => {
                     let _ = reply.send(self.engine.list(self.clock.now()));

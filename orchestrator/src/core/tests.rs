@@ -9,6 +9,7 @@ use std::path::Path;
 
 use cordon_config::SubscriberAddr;
 use cordon_policy::lifecycle::{Event, Host, QuarantineRequest, State};
+use cordon_policy::subject::Subject;
 use cordon_proto::portal::Reason;
 use cordon_testkit::Fixture;
 use ipnet::IpNet;
@@ -62,7 +63,7 @@ impl Rig {
 
     pub(super) fn quarantine(&self, text: &str, hold: Option<Duration>) -> Event {
         Event::Quarantine(QuarantineRequest {
-            addr: self.addr(text),
+            subject: Subject::Addr(self.addr(text)),
             reason: Reason::Operator,
             actor: cordon_policy::Actor::Operator("alice".into()),
             note: "ticket".into(),
@@ -74,7 +75,7 @@ impl Rig {
 
     fn release(&self, text: &str) -> Event {
         Event::Release {
-            addr: self.addr(text),
+            subject: Subject::Addr(self.addr(text)),
             actor: cordon_policy::Actor::Operator("alice".into()),
             note: "cleaned".into(),
         }
@@ -194,7 +195,7 @@ async fn a_refused_store_write_puts_back_exactly_the_records_the_batch_touched()
         .core
         .engine
         .lifecycle()
-        .get(&r.addr(text))
+        .get(&Subject::Addr(r.addr(text)))
         .map(|h| &h.state)
     {
         Some(State::Quarantined(q)) => q.relapses,

@@ -27,11 +27,12 @@ impl Core {
             inputs.push(Input::Event(Event::Tick));
         }
         match self.quietness(now).await {
-            Ok(q) => {
-                inputs.extend(q.into_iter().map(|(addr, since_last)| {
-                    Input::Event(Event::QuietChecked { addr, since_last })
-                }))
-            }
+            Ok(q) => inputs.extend(
+                self.engine
+                    .quiet_checks(q, now)
+                    .into_iter()
+                    .map(Input::Event),
+            ),
             Err(e) => {
                 warn!(error = %e, "cannot ask the kernel who is quiet; no automatic release this round")
             }

@@ -1,7 +1,6 @@
 //! Building the records the sockets answer with, from a lifecycle record and
 //! the kernel's recent-SMTP entry.
 
-use cordon_config::SubscriberAddr;
 use cordon_proto::control::HostRecord;
 use cordon_proto::portal::{HostState, HostStatus};
 use cordon_proto::text::{MAX_NOTE, MAX_SOURCE, clip};
@@ -11,16 +10,21 @@ use std::time::Duration;
 use crate::core::View;
 use cordon_policy::lifecycle::{State, Unix};
 
-/// An address's record for `cordon show`/`list` and for answers to changes.
-pub fn host_record(
-    addr: &SubscriberAddr,
-    view: &View,
-    seen: Option<SmtpSeen>,
-    quiet: Duration,
-    now: Unix,
-) -> HostRecord {
+/// An address's or a subscriber's record for `cordon show`/`list` and for
+/// answers to changes. The address shown is the one asked about, else the
+/// address record's own (a range covering it), else the subscriber's first.
+pub fn host_record(view: &View, seen: Option<SmtpSeen>, quiet: Duration, now: Unix) -> HostRecord {
+    let address = view
+        .subject
+        .addr()
+        .or(view.asked)
+        .or_else(|| view.addresses.first().copied())
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let mut r = HostRecord {
-        address: addr.to_string(),
+        address,
+        subscriber: view.subject.subscriber().map(ToString::to_string),
+        addresses: view.addresses.iter().map(ToString::to_string).collect(),
         state: HostState::Clean,
         reason: None,
         actor: None,
@@ -38,11 +42,14 @@ pub fn host_record(
         report_score: view.report_score,
         evidence: Default::default(),
         reports: Vec::new(),
+        sessions: Vec::new(),
     };
     let Some(host) = &view.host else {
         return r;
     };
-    r.address = host.addr.to_string();
+    if let Some(a) = host.subject.addr() {
+        r.address = a.to_string();
+    }
     r.state = host.state.kind();
     r.mac = host.mac.clone();
     match &host.state {

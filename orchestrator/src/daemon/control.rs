@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cordon_config::SubscriberAddr;
 use cordon_proto::control::{DaemonStatus, ErrorClass, RecentReport, Request, Response};
 use cordon_proto::portal::Reason;
 use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, clip};
@@ -16,11 +15,13 @@ use tracing::{Instrument, info_span};
 
 use super::answers::host_record;
 use super::conns::{Allowed, ConnTable, Slot};
+use super::sessions::{Target, target};
 use super::shared::Shared;
 use super::sockets::peer_name;
 use crate::core::Failure;
 use crate::kernel::{Enforcer, KernelError, mac_of};
 use cordon_policy::lifecycle::{Event, QuarantineRequest, Refusal};
+use cordon_policy::subject::Subject;
 
 /// Serves the control socket until cancelled, within `table`'s caps (see
 /// [`super::conns`]).
@@ -55,14 +56,14 @@ async fn connection(stream: UnixStream, slot: Slot, shared: Shared) {
     }
 }
 
-fn bad(message: impl Into<String>) -> Response {
+pub(super) fn bad(message: impl Into<String>) -> Response {
     Response::Error {
         class: ErrorClass::BadInput,
         message: message.into(),
     }
 }
 
-fn failed(message: impl Into<String>) -> Response {
+pub(super) fn failed(message: impl Into<String>) -> Response {
     Response::Error {
         class: ErrorClass::Failed,
         message: message.into(),
@@ -135,45 +136,51 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
             let hosts = views
                 .iter()
                 .map(|v| {
-                    let addr = v.host.as_ref().map_or(v.addr, |h| h.addr);
+                    let addrs = v.subject.addr().map_or(v.addresses.clone(), |a| vec![a]);
                     let seen = recent
                         .iter()
-                        .filter(|s| addr.contains(&s.key))
+                        .filter(|s| addrs.iter().any(|a| a.contains(&s.key)))
                         .max_by_key(|s| s.expires)
                         .copied();
-                    host_record(&addr, v, seen, quiet, now)
+                    host_record(v, seen, quiet, now)
                 })
                 .collect();
             Response::List { hosts, more: false }
         }
-        Request::Show { address } => {
-            let addr = match parse(&address) {
-                Ok(a) => a,
-                Err(r) => return *r,
-            };
-            show(shared, addr, quiet).await
-        }
+        Request::Show {
+            address,
+            subscriber,
+        } => match target(&config, address, subscriber) {
+            Ok(t) => show(shared, t, quiet).await,
+            Err(r) => *r,
+        },
         Request::Quarantine {
             address,
+            subscriber,
             reason,
             hold_s,
         } => {
-            let addr = match parse(&address) {
-                Ok(a) => a,
+            let t = match target(&config, address, subscriber) {
+                Ok(t) => t,
                 Err(r) => return *r,
             };
             if let Some(r) = check_reason(&reason, "--reason \"abuse ticket 4711\"") {
                 return r;
             }
             let hold = hold_s.map(Duration::from_secs);
-            let span = info_span!("quarantine", subscriber = %addr, operator);
+            let span = info_span!("quarantine", subscriber = %t, operator);
             async {
-                let mac = tokio::time::timeout(Duration::from_millis(500), mac_of(addr.net()))
-                    .await
-                    .ok()
-                    .flatten();
+                let mac = match &t {
+                    Target::Addr(a) => {
+                        tokio::time::timeout(Duration::from_millis(500), mac_of(a.net()))
+                            .await
+                            .ok()
+                            .flatten()
+                    }
+                    Target::Subscriber(_) => None,
+                };
                 let event = Event::Quarantine(QuarantineRequest {
-                    addr,
+                    subject: t.subject(),
                     reason: Reason::Operator,
                     actor: cordon_policy::Actor::Operator(operator.to_owned()),
                     note: reason.trim().to_owned(),
@@ -181,30 +188,38 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                     mac,
                     evidence: Default::default(),
                 });
-                answer(shared, addr, shared.core.apply(event).await, quiet).await
+                answer(shared, t, shared.core.apply(event).await, quiet).await
             }
             .instrument(span)
             .await
         }
-        Request::Release { address, reason } => {
-            let addr = match parse(&address) {
-                Ok(a) => a,
+        Request::Release {
+            address,
+            subscriber,
+            reason,
+        } => {
+            let t = match target(&config, address, subscriber) {
+                Ok(t) => t,
                 Err(r) => return *r,
             };
             if let Some(r) = check_reason(&reason, "--reason \"customer cleaned the PC\"") {
                 return r;
             }
             let event = Event::Release {
-                addr,
+                subject: t.subject(),
                 actor: cordon_policy::Actor::Operator(operator.to_owned()),
                 note: reason.trim().to_owned(),
             };
-            let span = info_span!("release", subscriber = %addr, operator);
-            async { answer(shared, addr, shared.core.apply(event).await, quiet).await }
+            let span = info_span!("release", subscriber = %t, operator);
+            async { answer(shared, t, shared.core.apply(event).await, quiet).await }
                 .instrument(span)
                 .await
         }
-        Request::History { address, limit } => {
+        Request::History {
+            address,
+            subscriber,
+            limit,
+        } => {
             let address = match address {
                 Some(text) => match parse(&text) {
                     Ok(a) => Some(a.to_string()),
@@ -212,7 +227,17 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 },
                 None => None,
             };
-            match shared.store.history(address, limit.max(1)).await {
+            let subscriber =
+                match subscriber.map(|s| s.parse::<cordon_proto::subscriber::SubscriberId>()) {
+                    Some(Ok(s)) => Some(s.to_string()),
+                    Some(Err(e)) => return bad(e.to_string()),
+                    None => None,
+                };
+            match shared
+                .store
+                .history(address, subscriber, limit.max(1))
+                .await
+            {
                 Ok(entries) => Response::History {
                     entries,
                     more: false,
@@ -225,6 +250,9 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
             super::reports::take(shared, &config, operator, reports)
                 .instrument(span)
                 .await
+        }
+        Request::SessionStart { .. } | Request::SessionStop { .. } | Request::Sessions { .. } => {
+            super::sessions::handle(shared, &config, operator, request).await
         }
         _ => {
             bad("this cordond does not know that request; are cordon and cordond the same version?")
@@ -247,22 +275,49 @@ fn check_reason(reason: &str, example: &str) -> Option<Response> {
 /// How many of a host's latest reports `cordon show` lists.
 const SHOWN_REPORTS: u32 = 5;
 
-/// The record with the kernel's SMTP counters (at most a second old) and
-/// the latest outside reports about it, with their evidence.
-async fn show(shared: &Shared, addr: SubscriberAddr, quiet: Duration) -> Response {
-    let Some(view) = shared.core.view(addr).await else {
+/// How many of a subscriber's latest sessions `cordon show` lists.
+const SHOWN_SESSIONS: u32 = 10;
+
+/// The record with the kernel's SMTP counters (at most a second old), the
+/// latest outside reports about it, with their evidence, and for a
+/// subscriber its latest sessions.
+async fn show(shared: &Shared, t: Target, quiet: Duration) -> Response {
+    let Some(view) = view(shared, &t).await else {
         return failed("cordond is stopping");
     };
-    let target = view.host.as_ref().map_or(addr, |h| h.addr);
-    let seen = shared.seen.lookup(&shared.kernel, target).await;
-    let mut record = host_record(&addr, &view, seen, quiet, shared.clock.now());
-    match shared
-        .store
-        .recent_reports(target.to_string(), SHOWN_REPORTS)
-        .await
-    {
+    let targets = view
+        .subject
+        .addr()
+        .map_or(view.addresses.clone(), |a| vec![a]);
+    let seen = super::seen::of_all(&shared.seen, &shared.kernel, &targets, false).await;
+    let mut record = host_record(&view, seen, quiet, shared.clock.now());
+    let reports = match &view.subject {
+        Subject::Addr(a) => {
+            shared
+                .store
+                .recent_reports(a.to_string(), SHOWN_REPORTS)
+                .await
+        }
+        Subject::Subscriber(s) => {
+            shared
+                .store
+                .recent_subscriber_reports(s.to_string(), SHOWN_REPORTS)
+                .await
+        }
+    };
+    match reports {
         Ok(reports) => record.reports = reports.iter().map(shown_report).collect(),
         Err(e) => tracing::warn!(error = %e, "cannot read the latest reports for show"),
+    }
+    if let Some(s) = view.subject.subscriber() {
+        match shared
+            .store
+            .sessions(Some(s.to_string()), SHOWN_SESSIONS)
+            .await
+        {
+            Ok(sessions) => record.sessions = sessions,
+            Err(e) => tracing::warn!(error = %e, "cannot read the session history for show"),
+        }
     }
     if record.evidence.is_empty() && record.report_score > 0 {
         record
@@ -285,21 +340,29 @@ fn shown_report(r: &crate::store::StoredReport) -> RecentReport {
 /// The record after a change, without the kernel's SMTP counters: asking
 /// for them costs an `nft` process per request, which a batch of thousands
 /// of quarantines cannot afford. `cordon show` has them.
-async fn changed(shared: &Shared, addr: SubscriberAddr, quiet: Duration) -> Response {
-    let Some(view) = shared.core.view(addr).await else {
+async fn changed(shared: &Shared, t: Target, quiet: Duration) -> Response {
+    let Some(view) = view(shared, &t).await else {
         return failed("cordond is stopping");
     };
-    Response::Host(host_record(&addr, &view, None, quiet, shared.clock.now()))
+    Response::Host(host_record(&view, None, quiet, shared.clock.now()))
+}
+
+/// What the core knows about a target.
+async fn view(shared: &Shared, t: &Target) -> Option<crate::core::View> {
+    match t {
+        Target::Addr(a) => shared.core.view(*a).await,
+        Target::Subscriber(s) => shared.core.view_subscriber(s.clone()).await,
+    }
 }
 
 async fn answer(
     shared: &Shared,
-    addr: SubscriberAddr,
+    t: Target,
     result: Result<Option<cordon_policy::lifecycle::Host>, Failure>,
     quiet: Duration,
 ) -> Response {
     match result {
-        Ok(_) => changed(shared, addr, quiet).await,
+        Ok(_) => changed(shared, t, quiet).await,
         Err(Failure::Refused(r @ (Refusal::Overlaps { .. } | Refusal::ZeroHold))) => {
             bad(r.to_string())
         }

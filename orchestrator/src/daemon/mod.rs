@@ -13,6 +13,7 @@ mod exposure;
 mod portal;
 mod reports;
 mod seen;
+mod sessions;
 mod shared;
 mod sockets;
 mod table_watch;

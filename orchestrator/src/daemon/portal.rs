@@ -15,6 +15,7 @@ use super::conns::{Allowed, ConnTable, Slot};
 use super::shared::Shared;
 use crate::core::Failure;
 use cordon_policy::lifecycle::{Event, Refusal};
+use cordon_policy::subject::Subject;
 
 /// Serves the portal socket until cancelled: only `portal_uid` (the
 /// configured `portal.user`) is served, checked with `SO_PEERCRED`, since the
@@ -69,28 +70,33 @@ async fn handle(shared: &Shared, request: Request) -> Response {
     let Some(view) = shared.core.view(addr).await else {
         return error("cordond is stopping");
     };
-    let target = view.host.as_ref().map_or(addr, |h| h.addr);
-    // Pages may be a second old; the self-release decision asks afresh.
-    let seen = match request {
-        Request::Status { .. } => shared.seen.lookup(&shared.kernel, target).await,
-        Request::SelfRelease { .. } => super::seen::fresh(&shared.kernel, target).await,
+    // What the kernel counted: an address record's own range, or every
+    // address the subscriber holds now.
+    let range = view.host.as_ref().and_then(|h| h.subject.addr());
+    let targets = match range {
+        Some(a) => vec![a],
+        None if view.addresses.is_empty() => vec![addr],
+        None => view.addresses.clone(),
     };
+    // Pages may be a second old; the self-release decision asks afresh.
+    let decide = matches!(request, Request::SelfRelease { .. });
+    let seen = super::seen::of_all(&shared.seen, &shared.kernel, &targets, decide).await;
     match request {
         Request::Status { .. } => Response::Status(host_status(
-            &host_record(&addr, &view, seen, quiet, shared.clock.now()),
+            &host_record(&view, seen, quiet, shared.clock.now()),
             quiet,
         )),
         Request::SelfRelease { .. } => {
             // A range quarantine is an operator's decision about many
             // subscribers; one of them cannot lift it.
-            if target != addr {
+            if range.is_some_and(|r| r != addr) {
                 return Response::SelfRelease(SelfReleaseOutcome::NoneLeft);
             }
             let event = Event::SelfRelease {
-                addr,
+                subject: Subject::Addr(addr),
                 since_last: seen.map(|s| s.since_last(quiet)),
             };
-            let span = info_span!("self_release", subscriber = %addr);
+            let span = info_span!("self_release", subscriber = %view.subject);
             let result = shared.core.apply(event).instrument(span).await;
             Response::SelfRelease(match result {
                 Ok(_) => SelfReleaseOutcome::Released,

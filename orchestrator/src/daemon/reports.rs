@@ -51,6 +51,7 @@ fn check(config: &Config, operator: &str, r: &ReportSubmission) -> Result<Incomi
     }
     Ok(Incoming {
         unit,
+        holder: None,
         report: Report {
             address,
             at: system_time(r.at),
@@ -65,6 +66,60 @@ fn check(config: &Config, operator: &str, r: &ReportSubmission) -> Result<Incomi
         },
         actor: cordon_policy::Actor::Operator(operator.to_owned()),
     })
+}
+
+/// Names, for each report, the subscriber who held its address when the
+/// reported thing happened, from the session history: reports are often
+/// days old, and the address may have moved on since. When the history
+/// cannot be read, the core still counts it against whoever has held the
+/// address since before then, or the address.
+async fn attribute(shared: &Shared, config: &Config, reports: &mut [Incoming]) {
+    if reports.is_empty() {
+        return;
+    }
+    let questions = reports
+        .iter()
+        .map(|r| {
+            (
+                held_as(config, r.unit),
+                cordon_proto::time::unix(r.report.at),
+            )
+        })
+        .collect();
+    match shared.store.holders_at(questions).await {
+        Ok(holders) => {
+            for (r, holder) in reports.iter_mut().zip(holders) {
+                r.holder = holder.and_then(|h| h.parse().ok());
+            }
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot read the session history; reports count against the current holders"
+        ),
+    }
+}
+
+/// The session addresses that would have covered `unit`: itself, and each
+/// wider prefix inside the subscriber prefix that a session could hold (a
+/// delegated IPv6 /56 covers the /64 a report names).
+fn held_as(config: &Config, unit: cordon_config::SubscriberAddr) -> Vec<String> {
+    let net = unit.net();
+    let shortest = config
+        .subscribers
+        .prefixes
+        .iter()
+        .map(|p| p.net())
+        .filter(|p| p.contains(&net))
+        .map(|p| p.prefix_len())
+        .min()
+        .unwrap_or(net.prefix_len());
+    let mut texts: Vec<String> = (shortest..=net.prefix_len())
+        .filter_map(|len| ipnet::IpNet::new(net.network(), len).ok())
+        .filter_map(|wider| config.session_addr(&wider.trunc().to_string()).ok())
+        .map(|a| a.to_string())
+        .collect();
+    texts.dedup();
+    texts
 }
 
 /// Handles a `report` request.
@@ -102,6 +157,7 @@ pub async fn take(
             }
         }
     }
+    attribute(shared, config, &mut valid).await;
     let mut taken = if valid.is_empty() {
         Vec::new().into_iter()
     } else {

@@ -55,6 +55,32 @@ impl SeenCache {
     }
 }
 
+/// What the kernel counted for a subscriber's addresses together: every
+/// attempt, and the latest (`fresh`: asked now, for decisions).
+pub async fn of_all(
+    cache: &SeenCache,
+    kernel: &Arc<dyn Enforcer>,
+    addrs: &[SubscriberAddr],
+    now: bool,
+) -> Option<SmtpSeen> {
+    let mut merged: Option<SmtpSeen> = None;
+    for a in addrs {
+        let seen = if now {
+            fresh(kernel, *a).await
+        } else {
+            cache.lookup(kernel, *a).await
+        };
+        merged = match (merged, seen) {
+            (Some(m), Some(s)) => Some(SmtpSeen {
+                attempts: m.attempts + s.attempts,
+                ..if s.expires > m.expires { s } else { m }
+            }),
+            (m, s) => m.or(s),
+        };
+    }
+    merged
+}
+
 /// Asks the kernel now, for decisions.
 pub async fn fresh(kernel: &Arc<dyn Enforcer>, addr: SubscriberAddr) -> Option<SmtpSeen> {
     let kernel = kernel.clone();

@@ -155,6 +155,7 @@ async fn listed(detector: &Detector, config: &Arc<Config>, ip: IpAddr, outcome: 
         .into_iter()
         .map(|report| Incoming {
             unit,
+            holder: None,
             report,
             actor: cordon_policy::Actor::Dnsbl,
         })

@@ -146,7 +146,7 @@ impl Detector {
         let mut evidence = BTreeMap::from([("smtp_attempts".to_owned(), attempts)]);
         evidence.insert(format!("{}_threshold", signal.name()), threshold);
         let event = Event::Quarantine(QuarantineRequest {
-            addr: unit,
+            subject: cordon_policy::subject::Subject::Addr(unit),
             reason: Reason::Detection,
             actor: Actor::Detection,
             note,

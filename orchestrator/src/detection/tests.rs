@@ -156,6 +156,7 @@ impl Rig {
         let address: IpAddr = addr.parse().unwrap();
         let incoming = Incoming {
             unit: self.unit(addr),
+            holder: None,
             report: Report {
                 address,
                 at: SystemTime::now() - Duration::from_secs(60),
@@ -252,7 +253,7 @@ async fn a_host_on_probation_relapses_and_is_held_longer() {
     r.detector.handle_crossing(crossing("100.64.1.2")).await;
     r.core
         .apply(Event::Release {
-            addr: r.unit("100.64.1.2"),
+            subject: cordon_policy::subject::Subject::Addr(r.unit("100.64.1.2")),
             actor: cordon_policy::Actor::Operator("alice".into()),
             note: "cleaned".into(),
         })
@@ -293,7 +294,7 @@ async fn a_batch_of_quarantines_flushes_conntrack_once() {
     // as one batch.
     let applied = futures::future::join_all(units.iter().map(|&addr| {
         r.core.apply(Event::Quarantine(QuarantineRequest {
-            addr,
+            subject: cordon_policy::subject::Subject::Addr(addr),
             reason: Reason::Operator,
             actor: cordon_policy::Actor::Operator("alice".into()),
             note: "batch".into(),
@@ -331,7 +332,7 @@ async fn reports_quarantine_at_the_score_and_duplicates_count_once() {
     assert_eq!(q.evidence["score"], 3);
     // Every report is in the audit trail (and the quarantine too).
     let store = Store::open(&r.db).unwrap().0;
-    let history = store.history(Some(a.into()), 50).await.unwrap();
+    let history = store.history(Some(a.into()), None, 50).await.unwrap();
     assert_eq!(
         history
             .iter()

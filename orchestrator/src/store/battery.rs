@@ -19,6 +19,7 @@ use futures::future::BoxFuture;
 
 use super::{Loaded, Store, StoreError, StoredReport, Write};
 use cordon_policy::lifecycle::{Audit, Host, Quarantined, State};
+use cordon_policy::subject::Subject;
 pub use sessions::*;
 
 /// A backend under test: one store, opened as often as a test restarts.
@@ -85,7 +86,7 @@ pub fn config() -> Config {
 
 /// A clean host.
 fn clean(text: &str) -> Host {
-    Host::clean(config().subscriber_addr(text).unwrap())
+    Host::clean(Subject::Addr(config().subscriber_addr(text).unwrap()))
 }
 
 /// A host an operator quarantined at `at`.
@@ -109,7 +110,8 @@ pub fn quarantined(text: &str, at: i64) -> Host {
 pub fn audit(h: &Host, at: i64) -> Audit {
     Audit {
         at,
-        addr: h.addr,
+        subject: h.subject.clone(),
+        address: None,
         from: HostState::Clean,
         to: HostState::Quarantined,
         actor: cordon_policy::Actor::Operator("alice".into()),
@@ -135,6 +137,7 @@ pub async fn write_quarantined(store: &Store, text: &str, at: i64) -> Host {
 fn report(unit: &str, at: i64, id: Option<&str>) -> StoredReport {
     StoredReport {
         unit: unit.into(),
+        subscriber: None,
         address: unit.into(),
         at,
         received_at: at,
@@ -148,7 +151,7 @@ fn report(unit: &str, at: i64, id: Option<&str>) -> StoredReport {
 
 /// The audit trail's times, newest first.
 async fn history_times(store: &Store, address: Option<&str>) -> Vec<i64> {
-    let entries = store.history(address.map(String::from), 1000).await;
+    let entries = store.history(address.map(String::from), None, 1000).await;
     entries.unwrap().iter().map(|e| e.at).collect()
 }
 
@@ -163,14 +166,14 @@ pub async fn a_new_store_is_empty(h: &dyn Harness) {
     let (store, loaded) = h.open().await.unwrap();
     assert_eq!(loaded, Loaded::default());
     assert_eq!(store.load().await.unwrap(), Loaded::default());
-    assert!(store.history(None, 10).await.unwrap().is_empty());
+    assert!(store.history(None, None, 10).await.unwrap().is_empty());
     assert!(store.reports().await.unwrap().is_empty());
 }
 
 pub async fn records_and_audits_round_trip(h: &dyn Harness) {
     let (store, _) = h.open().await.unwrap();
     let host = write_quarantined(&store, "100.64.1.7", 100).await;
-    let entries = store.history(None, 10).await.unwrap();
+    let entries = store.history(None, None, 10).await.unwrap();
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
     assert_eq!(
@@ -182,7 +185,7 @@ pub async fn records_and_audits_round_trip(h: &dyn Harness) {
     // Reopened, the record reads back as written, and a later load agrees.
     let (store, loaded) = h.open().await.unwrap();
     assert_eq!(store.load().await.unwrap(), loaded);
-    let (hosts, rejected) = loaded.into_hosts(&config());
+    let (hosts, _, rejected) = loaded.into_parts(&config());
     assert!(rejected.is_empty(), "{rejected:?}");
     assert_eq!(hosts, vec![host]);
 }
@@ -195,7 +198,7 @@ pub async fn a_host_record_is_replaced_not_duplicated(h: &dyn Harness) {
     lifted.self_releases = vec![150];
     let writes = vec![Write::Host(lifted.clone(), 200)];
     store.write(writes).await.unwrap();
-    let (hosts, _) = store.load().await.unwrap().into_hosts(&config());
+    let (hosts, _, _) = store.load().await.unwrap().into_parts(&config());
     assert_eq!(hosts, vec![lifted]);
 }
 
@@ -208,7 +211,10 @@ pub async fn history_is_newest_first_and_filters_by_address(h: &dyn Harness) {
         .await
         .unwrap();
     assert_eq!(history_times(&store, None).await, vec![2, 1]);
-    let only = store.history(Some("100.64.1.7".into()), 10).await.unwrap();
+    let only = store
+        .history(Some("100.64.1.7".into()), None, 10)
+        .await
+        .unwrap();
     assert_eq!(only.len(), 1);
     assert_eq!(only[0].address, "100.64.1.7");
 }
@@ -224,7 +230,7 @@ pub async fn history_is_in_the_order_written_and_limited(h: &dyn Harness) {
             .unwrap();
     }
     assert_eq!(history_times(&store, None).await, vec![30, 10, 50]);
-    let two = store.history(None, 2).await.unwrap();
+    let two = store.history(None, None, 2).await.unwrap();
     assert_eq!(two.iter().map(|e| e.at).collect::<Vec<_>>(), vec![30, 10]);
     assert!(two[0].id > two[1].id, "ids grow in the order written");
 }
@@ -235,7 +241,7 @@ pub async fn history_clips_what_was_stored_oversized(h: &dyn Harness) {
     let mut long = audit(&a, 1);
     long.note = "n".repeat(MAX_NOTE * 3);
     store.write(vec![Write::Audit(long)]).await.unwrap();
-    let entries = store.history(None, 10).await.unwrap();
+    let entries = store.history(None, None, 10).await.unwrap();
     assert!(
         entries[0].note.len() <= MAX_NOTE,
         "{}",
@@ -324,7 +330,7 @@ pub async fn a_failed_writer_among_concurrent_ones_leaves_no_half_batch(h: &dyn 
     let loaded = store.load().await.unwrap();
     let hosts = addresses(&loaded);
     let mut audited = Vec::new();
-    for e in store.history(None, 1000).await.unwrap() {
+    for e in store.history(None, None, 1000).await.unwrap() {
         audited.push(e.address);
     }
     for (text, answer) in &answers {
@@ -403,7 +409,7 @@ pub async fn retention_purge_removes_old_audit_and_clean_records_only(h: &dyn Ha
         .write(vec![Write::Purge { before: 500 }])
         .await
         .unwrap();
-    let left = store.history(None, 10).await.unwrap();
+    let left = store.history(None, None, 10).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].at, 1000);
     drop(store);

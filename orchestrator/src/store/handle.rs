@@ -64,6 +64,27 @@ impl Store {
         self.backend.recent_reports(unit, limit).await
     }
 
+    /// Who held each address when, in one read (see
+    /// [`Backend::holder_at`](super::Backend::holder_at)).
+    pub async fn holders_at(
+        &self,
+        questions: Vec<(Vec<String>, Unix)>,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        self.backend.holders_at(questions).await
+    }
+
+    /// The latest `limit` reports counted against a subscriber, newest
+    /// first.
+    pub async fn recent_subscriber_reports(
+        &self,
+        subscriber: String,
+        limit: u32,
+    ) -> Result<Vec<StoredReport>, StoreError> {
+        self.backend
+            .recent_subscriber_reports(subscriber, limit)
+            .await
+    }
+
     /// The audit trail, newest first, for one address or all. The actor and
     /// note are clipped here, whatever the backend: an entry stored before
     /// the bounds costs a listing no more than any other (see
@@ -71,9 +92,10 @@ impl Store {
     pub async fn history(
         &self,
         address: Option<String>,
+        subscriber: Option<String>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut entries = self.backend.history(address, limit).await?;
+        let mut entries = self.backend.history(address, subscriber, limit).await?;
         for e in &mut entries {
             clip_in_place(&mut e.actor, MAX_SOURCE);
             clip_in_place(&mut e.note, MAX_NOTE);

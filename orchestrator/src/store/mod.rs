@@ -33,7 +33,7 @@ use futures::future::BoxFuture;
 
 pub use error::{Shared, Source, StoreError};
 pub use handle::Store;
-pub use records::{Loaded, Record, StoredHost, StoredReport, Write};
+pub use records::{Loaded, Parts, Record, StoredHost, StoredReport, StoredSubscriber, Write};
 
 /// What a store backend must do and guarantee. The battery
 /// (`store::battery`, built for tests and under the `test-battery` feature)
@@ -103,11 +103,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// durable before `Ok`.
     fn commit(&self, writes: Vec<Write>) -> BoxFuture<'_, Result<(), StoreError>>;
 
-    /// The audit trail, newest first, for one address (as stored) or all,
-    /// at most `limit` entries.
+    /// The audit trail, newest first, for one address (as stored), one
+    /// subscriber, or all, at most `limit` entries.
     fn history(
         &self,
         address: Option<String>,
+        subscriber: Option<String>,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<AuditEntry>, StoreError>>;
 
@@ -118,6 +119,21 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn recent_reports(
         &self,
         unit: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>>;
+
+    /// [`holder_at`](Backend::holder_at) for many questions at once, in
+    /// one read (a `cordon import` of a feed asks one per report).
+    fn holders_at(
+        &self,
+        questions: Vec<(Vec<String>, Unix)>,
+    ) -> BoxFuture<'_, Result<Vec<Option<String>>, StoreError>>;
+
+    /// The latest `limit` reports counted against a subscriber, newest
+    /// first.
+    fn recent_subscriber_reports(
+        &self,
+        subscriber: String,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>>;
 

@@ -1,8 +1,10 @@
 //! The backend-neutral values: what a commit carries, and how lifecycle
 //! records look when stored and loaded, whatever the backend.
 
-use cordon_config::{Config, SubscriberAddr};
-use cordon_proto::subscriber::SessionRecord;
+use cordon_config::Config;
+use cordon_policy::sessions::Holding;
+use cordon_policy::subject::Subject;
+use cordon_proto::subscriber::{SessionRecord, SubscriberId};
 use serde::{Deserialize, Serialize};
 
 pub use cordon_policy::StoredReport;
@@ -76,11 +78,23 @@ impl Record {
     }
 }
 
+/// A subscriber's record as stored: its id as text (checked when loaded)
+/// and the record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSubscriber {
+    /// The subscriber id.
+    pub id: String,
+    /// The record.
+    pub record: Record,
+}
+
 /// What the store held at start.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Loaded {
-    /// Every host row.
+    /// Every address record.
     pub hosts: Vec<StoredHost>,
+    /// Every subscriber record.
+    pub subscribers: Vec<StoredSubscriber>,
     /// Every report, oldest first (the ledger is rebuilt from them).
     pub reports: Vec<StoredReport>,
     /// Every open session (not ended), oldest first: who holds what now,
@@ -89,27 +103,68 @@ pub struct Loaded {
     pub sessions: Vec<SessionRecord>,
 }
 
+/// What a start makes of the store's rows: the lifecycle's records, the
+/// open sessions, and the rows the config no longer admits, with why.
+pub type Parts = (Vec<Host>, Vec<Holding>, Vec<(String, String)>);
+
 impl Loaded {
-    /// The rows as lifecycle hosts under `config`. Rows whose address the
-    /// config no longer admits (the subscriber prefixes changed) are returned
-    /// apart, so the daemon can say so loudly rather than drop them silently.
-    pub fn into_hosts(self, config: &Config) -> (Vec<Host>, Vec<(String, String)>) {
+    /// The rows as lifecycle records and open sessions under `config`.
+    /// Rows whose address the config no longer admits (the subscriber
+    /// prefixes changed) are returned apart, so the daemon can say so
+    /// loudly rather than drop them silently. The reports are left for the
+    /// caller.
+    pub fn into_parts(self, config: &Config) -> Parts {
         let mut hosts = Vec::new();
         let mut rejected = Vec::new();
         for row in self.hosts {
             match config.subscriber_addr(&row.address) {
-                Ok(addr) if addr.to_string() == row.address => hosts.push(host(addr, row.record)),
+                Ok(addr) if addr.to_string() == row.address => {
+                    hosts.push(host(Subject::Addr(addr), row.record));
+                }
                 Ok(addr) => rejected.push((row.address, format!("now reads as {addr}"))),
                 Err(e) => rejected.push((row.address, e.to_string())),
             }
         }
-        (hosts, rejected)
+        for row in self.subscribers {
+            match row.id.parse::<SubscriberId>() {
+                Ok(id) => hosts.push(host(Subject::Subscriber(id), row.record)),
+                Err(e) => rejected.push((row.id, e.to_string())),
+            }
+        }
+        let mut open = Vec::new();
+        for s in self.sessions {
+            let parsed = s
+                .subscriber
+                .parse::<SubscriberId>()
+                .map_err(|e| e.to_string())
+                .and_then(|id| {
+                    config
+                        .subscriber_addr(&s.address)
+                        .map(|a| (id, a))
+                        .map_err(|e| e.to_string())
+                });
+            match parsed {
+                Ok((subscriber, addr)) => open.push(Holding {
+                    subscriber,
+                    addr,
+                    since: s.started,
+                    source: s.source,
+                    session_id: s.session_id,
+                    nas: s.nas,
+                    calling_station: s.calling_station,
+                }),
+                Err(e) => {
+                    rejected.push((format!("session of {} on {}", s.subscriber, s.address), e))
+                }
+            }
+        }
+        (hosts, open, rejected)
     }
 }
 
-fn host(addr: SubscriberAddr, r: Record) -> Host {
+fn host(subject: Subject, r: Record) -> Host {
     Host {
-        addr,
+        subject,
         state: r.state,
         self_releases: r.self_releases,
         mac: r.mac,

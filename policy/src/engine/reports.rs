@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use cordon_config::{Action as SignalAction, SubscriberAddr};
+use cordon_config::Action as SignalAction;
 use cordon_proto::portal::{HostState, Reason};
 use cordon_proto::time::{Unix, system_time, unix};
 
@@ -14,22 +14,49 @@ use crate::book::Added;
 use crate::ledger::ScoreReached;
 use crate::lifecycle::{Audit, Event, QuarantineRequest};
 use crate::report::{Incoming, Report, StoredReport};
+use crate::subject::Subject;
 
 impl Engine {
     pub(super) fn report(&mut self, incoming: Incoming, now: Unix, plan: &mut Plan) -> ReportTaken {
         let Incoming {
             unit,
+            holder,
             report,
             actor,
         } = incoming;
-        let added: Added = self.book.add_report(unit, report.clone(), system_time(now));
+        // The store named who held the address when the reported thing
+        // happened; without a holder then, an address record in force
+        // now, or the address.
+        let addr = unit;
+        // Without the history's word, whoever has held the address since
+        // before the reported time held it then.
+        let holder = holder.or_else(|| {
+            self.sessions
+                .covering(addr.net())
+                .last()
+                .filter(|h| h.since <= unix(report.at))
+                .map(|h| h.subscriber.clone())
+        });
+        let unit = match holder {
+            Some(s) => Subject::Subscriber(s),
+            None => Subject::Addr(addr),
+        };
+        let added: Added = self
+            .book
+            .add_report(unit.clone(), report.clone(), system_time(now));
         let state = self.state_of(&unit);
         let threshold = self.book.threshold();
-        plan.changes
-            .push(Change::Report(stored(unit, &report, now, added.counted)));
+        plan.changes.push(Change::Report(stored(
+            addr,
+            &unit,
+            &report,
+            now,
+            added.counted,
+        )));
         plan.changes.push(Change::Audit(Audit {
             at: now,
-            addr: unit,
+            subject: unit.clone(),
+            address: Some(addr),
             from: state,
             to: state,
             actor,
@@ -44,7 +71,7 @@ impl Engine {
                 }
                 SignalAction::Enforce => {}
                 action @ (SignalAction::Observe | SignalAction::Notice) => {
-                    self.book.suspect(unit, "reports", action, now);
+                    self.book.suspect(unit.clone(), "reports", action, now);
                 }
             }
             self.report_action
@@ -60,10 +87,18 @@ impl Engine {
     }
 }
 
-/// A report as the store keeps it.
-pub fn stored(unit: SubscriberAddr, r: &Report, received_at: Unix, counted: bool) -> StoredReport {
+/// A report as the store keeps it: the address's unit, and the
+/// subscriber it counts against when one held the address.
+pub fn stored(
+    addr: cordon_config::SubscriberAddr,
+    unit: &Subject,
+    r: &Report,
+    received_at: Unix,
+    counted: bool,
+) -> StoredReport {
     StoredReport {
-        unit: unit.to_string(),
+        unit: addr.to_string(),
+        subscriber: unit.subscriber().map(ToString::to_string),
         address: r.address.to_string(),
         at: unix(r.at),
         received_at,
@@ -99,7 +134,7 @@ pub fn report_quarantine(reached: &ScoreReached) -> Event {
     sources.sort_unstable();
     sources.dedup();
     Event::Quarantine(QuarantineRequest {
-        addr: reached.unit,
+        subject: reached.unit.clone(),
         reason: Reason::Report,
         actor: Actor::Report,
         note: format!(

@@ -14,6 +14,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::actor::Actor;
+use crate::lifecycle::QuarantineRequest;
 use crate::report::Report;
 
 const NOW: Unix = 1_700_000_000;
@@ -35,7 +36,7 @@ fn unit(c: &Config, n: u8) -> SubscriberAddr {
 
 fn quarantine(addr: SubscriberAddr) -> Input {
     Input::Event(Event::Quarantine(QuarantineRequest {
-        addr,
+        subject: Subject::Addr(addr),
         reason: Reason::Operator,
         actor: Actor::Operator("alice".into()),
         note: "ticket".into(),
@@ -47,7 +48,7 @@ fn quarantine(addr: SubscriberAddr) -> Input {
 
 fn release(addr: SubscriberAddr) -> Input {
     Input::Event(Event::Release {
-        addr,
+        subject: Subject::Addr(addr),
         actor: Actor::Operator("alice".into()),
         note: "cleaned".into(),
     })
@@ -56,6 +57,7 @@ fn release(addr: SubscriberAddr) -> Input {
 fn report(addr: SubscriberAddr, id: u32) -> Input {
     Input::Report(Incoming {
         unit: addr,
+        holder: None,
         report: Report {
             address: addr.net().addr(),
             at: system_time(NOW - 60),
@@ -72,7 +74,7 @@ fn report(addr: SubscriberAddr, id: u32) -> Input {
 fn a_report_that_reaches_the_score_and_its_quarantine_are_one_plan() {
     let c = config("enforce");
     let a = unit(&c, 7);
-    let mut e = Engine::new(&c, []);
+    let mut e = Engine::new(&c, [], []);
     let (plan, outcomes) = e.handle(vec![report(a, 1), report(a, 2), report(a, 3)], NOW);
     assert_eq!(plan.add, [a]);
     assert!(plan.remove.is_empty());
@@ -87,6 +89,7 @@ fn a_report_that_reaches_the_score_and_its_quarantine_are_one_plan() {
             Change::Host(_) => "host",
             Change::Audit(_) => "audit",
             Change::Report(_) => "report",
+            Change::SessionBegan(_) | Change::SessionEnded { .. } => "session",
         })
         .collect();
     assert_eq!(
@@ -102,17 +105,17 @@ fn a_report_that_reaches_the_score_and_its_quarantine_are_one_plan() {
         (third.score, third.reached),
         (3, Some(SignalAction::Enforce))
     );
-    assert_eq!(e.state_of(&a), HostState::Quarantined);
+    assert_eq!(e.state_of(&Subject::Addr(a)), HostState::Quarantined);
 }
 
 #[test]
 fn in_observe_mode_a_reached_score_is_a_suspect_not_a_quarantine() {
     let c = config("observe");
     let a = unit(&c, 7);
-    let mut e = Engine::new(&c, []);
+    let mut e = Engine::new(&c, [], []);
     let (plan, _) = e.handle(vec![report(a, 1), report(a, 2), report(a, 3)], NOW);
     assert!(plan.add.is_empty() && plan.transitions.is_empty());
-    assert_eq!(e.state_of(&a), HostState::Clean);
+    assert_eq!(e.state_of(&Subject::Addr(a)), HostState::Clean);
     let view = e.view(&a, NOW);
     assert_eq!(view.suspect.unwrap().signal, "reports");
     assert_eq!(view.report_score, 3);
@@ -122,7 +125,7 @@ fn in_observe_mode_a_reached_score_is_a_suspect_not_a_quarantine() {
 fn released_and_quarantined_again_in_one_batch_changes_nothing_in_the_kernel() {
     let c = config("enforce");
     let a = unit(&c, 7);
-    let mut e = Engine::new(&c, []);
+    let mut e = Engine::new(&c, [], []);
     let (plan, _) = e.handle(vec![quarantine(a)], NOW);
     assert_eq!(plan.add, [a]);
     let (plan, outcomes) = e.handle(vec![release(a), quarantine(a)], NOW + 60);
@@ -141,18 +144,22 @@ fn released_and_quarantined_again_in_one_batch_changes_nothing_in_the_kernel() {
 fn a_refusal_is_an_outcome_and_asks_nothing_of_the_store() {
     let c = config("enforce");
     let a = unit(&c, 7);
-    let mut e = Engine::new(&c, []);
+    let mut e = Engine::new(&c, [], []);
     let (plan, outcomes) = e.handle(vec![release(a)], NOW);
     assert!(plan.is_empty());
     assert!(matches!(
         &outcomes[0],
-        Outcome::Event { addr: Some(x), result: Err(Refusal::NotQuarantined(_)) } if *x == a
+        Outcome::Event { subject: Some(x), result: Err(Refusal::NotQuarantined(_)) } if *x == Subject::Addr(a)
     ));
 }
 
 /// Everything the engine remembers, to compare before and after.
-fn memory(e: &Engine) -> (Vec<Host>, Book) {
-    (e.lifecycle.hosts().cloned().collect(), e.book.clone())
+fn memory(e: &Engine) -> (Vec<Host>, Book, Vec<SubscriberAddr>) {
+    (
+        e.lifecycle.hosts().cloned().collect(),
+        e.book.clone(),
+        e.quarantined(),
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -191,7 +198,7 @@ proptest! {
         observe in any::<bool>(),
     ) {
         let c = config(if observe { "observe" } else { "enforce" });
-        let mut e = Engine::new(&c, []);
+        let mut e = Engine::new(&c, [], []);
         let _ = e.handle(first.iter().map(|s| input(&c, s)).collect(), NOW);
         let before = memory(&e);
         let tally = e.tally();
@@ -209,7 +216,7 @@ proptest! {
         second in prop::collection::vec(step(), 1..12),
     ) {
         let c = config("enforce");
-        let mut e = Engine::new(&c, []);
+        let mut e = Engine::new(&c, [], []);
         let _ = e.handle(first.iter().map(|s| input(&c, s)).collect(), NOW);
         let was: BTreeSet<SubscriberAddr> = e.quarantined().into_iter().collect();
         let (plan, _) = e.handle(second.iter().map(|s| input(&c, s)).collect(), NOW + 600);

@@ -1,19 +1,27 @@
-//! What the engine knows about an address, for the answers `cordond`
-//! gives (`cordon show`, `list`, the portal).
+//! What the engine knows about an address or a subscriber, for the answers
+//! `cordond` gives (`cordon show`, `list`, the portal).
 
 use cordon_config::SubscriberAddr;
 use cordon_proto::control::Suspicion;
 use cordon_proto::portal::HostState;
+use cordon_proto::subscriber::SubscriberId;
 use cordon_proto::time::{Unix, system_time};
 
 use super::Engine;
 use crate::lifecycle::{Host, State};
+use crate::subject::Subject;
 
-/// A snapshot of one address.
+/// A snapshot of one address or subscriber.
 #[derive(Debug, Clone, PartialEq)]
 pub struct View {
-    /// The address asked about, or the suspect's unit in a listing.
-    pub addr: SubscriberAddr,
+    /// Whom it is about: the subscriber holding the address asked about,
+    /// or the address.
+    pub subject: Subject,
+    /// The address asked about (none when asked by subscriber, or for a
+    /// subscriber in a listing).
+    pub asked: Option<SubscriberAddr>,
+    /// The addresses it stands for now (a subscriber's current ones).
+    pub addresses: Vec<SubscriberAddr>,
     /// The deciding record, if any.
     pub host: Option<Host>,
     /// Self-releases left now.
@@ -25,17 +33,34 @@ pub struct View {
 }
 
 impl Engine {
-    /// The address as it stands at `now`: its deciding record (its own or
-    /// a quarantined range covering it), suspicion and report score.
+    /// The address as it stands at `now`: whom it stands for, the deciding
+    /// record (its own, a quarantined range covering it, or its holder's),
+    /// suspicion and report score.
     pub fn view(&self, addr: &SubscriberAddr, now: Unix) -> View {
-        match self.lifecycle.lookup(addr) {
-            Some(h) => self.view_of(h, now),
+        let mut view = self.view_subject(self.subject_of(addr), now);
+        view.asked = Some(*addr);
+        view
+    }
+
+    /// A subscriber as it stands at `now`.
+    pub fn view_subscriber(&self, id: &SubscriberId, now: Unix) -> View {
+        self.view_subject(Subject::Subscriber(id.clone()), now)
+    }
+
+    fn view_subject(&self, subject: Subject, now: Unix) -> View {
+        match self.lifecycle.lookup(&subject) {
+            Some(h) => View {
+                asked: None,
+                ..self.view_of(h, now)
+            },
             None => View {
-                addr: *addr,
+                addresses: self.addresses_of(&subject),
                 host: None,
                 self_releases_left: self.lifecycle.policy().self_release_count,
-                suspect: self.book.suspicion(addr).cloned(),
-                report_score: self.book.score(addr, system_time(now)),
+                suspect: self.book.suspicion(&subject).cloned(),
+                report_score: self.book.score(&subject, system_time(now)),
+                asked: None,
+                subject,
             },
         }
     }
@@ -49,23 +74,25 @@ impl Engine {
             .filter(|h| !matches!(h.state, State::Clean))
             .map(|h| self.view_of(h, now))
             .collect();
-        let suspects: Vec<SubscriberAddr> = self
+        let suspects: Vec<Subject> = self
             .book
             .suspects()
-            .map(|(u, _)| *u)
+            .map(|(u, _)| u.clone())
             .filter(|u| self.state_of(u) == HostState::Clean)
             .collect();
-        views.extend(suspects.iter().map(|u| self.view(u, now)));
+        views.extend(suspects.into_iter().map(|u| self.view_subject(u, now)));
         views
     }
 
     fn view_of(&self, h: &Host, now: Unix) -> View {
         View {
-            addr: h.addr,
+            subject: h.subject.clone(),
+            asked: None,
+            addresses: self.addresses_of(&h.subject),
             self_releases_left: self.lifecycle.self_releases_left(h, now),
             host: Some(h.clone()),
-            suspect: self.book.suspicion(&h.addr).cloned(),
-            report_score: self.book.score(&h.addr, system_time(now)),
+            suspect: self.book.suspicion(&h.subject).cloned(),
+            report_score: self.book.score(&h.subject, system_time(now)),
         }
     }
 }

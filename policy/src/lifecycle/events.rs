@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cordon_config::SubscriberAddr;
+
+use crate::subject::Subject;
 use cordon_proto::portal::{HostState, Reason};
 
 use super::state::{Host, Unix};
 use crate::actor::Actor;
 
-/// Something that happened to an address.
+/// Something that happened to an address or a subscriber.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// An operator, a detector or a report asks for a quarantine.
@@ -21,7 +23,7 @@ pub enum Event {
     /// An operator lifts a quarantine.
     Release {
         /// Whom.
-        addr: SubscriberAddr,
+        subject: Subject,
         /// The operator.
         actor: Actor,
         /// Why.
@@ -32,7 +34,7 @@ pub enum Event {
     /// (`None`: none within the quiet period).
     SelfRelease {
         /// Whom.
-        addr: SubscriberAddr,
+        subject: Subject,
         /// Time since the last SMTP attempt.
         since_last: Option<Duration>,
     },
@@ -40,7 +42,7 @@ pub enum Event {
     /// gone quiet (see [`Lifecycle::due_quiet_checks`](super::Lifecycle::due_quiet_checks)).
     QuietChecked {
         /// Whom.
-        addr: SubscriberAddr,
+        subject: Subject,
         /// Time since the last SMTP attempt.
         since_last: Option<Duration>,
     },
@@ -51,8 +53,9 @@ pub enum Event {
 /// A request to quarantine one subscriber unit, with who asked and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuarantineRequest {
-    /// Whom.
-    pub addr: SubscriberAddr,
+    /// Whom: an address is bound to the subscriber holding it, when a
+    /// session names one, before the lifecycle sees it.
+    pub subject: Subject,
     /// What kind of decision.
     pub reason: Reason,
     /// Who decided.
@@ -77,13 +80,15 @@ pub enum Action {
         /// What changed.
         audit: Audit,
     },
-    /// Add the address to the kernel's quarantine set.
-    Enforce(SubscriberAddr),
-    /// Remove the address from the kernel's quarantine set.
-    Lift(SubscriberAddr),
-    /// Delete the address's conntrack entries, so established flows neither
-    /// escape the walled garden nor stay redirected after release.
-    FlushConntrack(SubscriberAddr),
+    /// The subject's addresses (for a subscriber, those it holds now) must
+    /// be in the kernel's quarantine set.
+    Enforce(Subject),
+    /// The subject's addresses must leave the kernel's quarantine set.
+    Lift(Subject),
+    /// Delete the subject's addresses' conntrack entries, so established
+    /// flows neither escape the walled garden nor stay redirected after
+    /// release.
+    FlushConntrack(Subject),
 }
 
 /// One line of the audit trail.
@@ -92,7 +97,10 @@ pub struct Audit {
     /// When.
     pub at: Unix,
     /// Whom.
-    pub addr: SubscriberAddr,
+    pub subject: Subject,
+    /// For a subscriber's record, an address it held then (the engine
+    /// fills it in, so the trail can be read by address too).
+    pub address: Option<SubscriberAddr>,
     /// State before.
     pub from: HostState,
     /// State after.
@@ -107,9 +115,9 @@ pub struct Audit {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
-    /// Release of an address that is not quarantined.
-    #[error("{0} is not quarantined; nothing to release (`cordon show {0}` shows its state)")]
-    NotQuarantined(SubscriberAddr),
+    /// Release of an address or subscriber that is not quarantined.
+    #[error("{0} is not quarantined; nothing to release (`cordon show {cli}` shows its state)", cli = .0.cli())]
+    NotQuarantined(Subject),
     /// The quarantine would overlap another one: the kernel's interval set
     /// cannot hold both, and two records for one host would disagree.
     #[error(

@@ -1,4 +1,4 @@
-//! The lifecycle's bookkeeping: the records by address, the tally the
+//! The lifecycle's bookkeeping: the records by address and by subscriber, the tally the
 //! gauges read, the journal that lets a batch be undone, and the lookups
 //! (covering and inner ranges, due checks, deadlines). The transitions that
 //! change records live in [`transitions`], a child module so that they reach
@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use cordon_config::SubscriberAddr;
+use cordon_proto::subscriber::SubscriberId;
 use ipnet::IpNet;
 
 use super::policy::Policy;
@@ -15,6 +16,7 @@ use super::state::{Host, State, Unix};
 use cordon_proto::time::secs;
 
 use crate::journal::{Journal, Restore};
+use crate::subject::Subject;
 
 mod transitions;
 
@@ -41,49 +43,60 @@ impl Tally {
 
 /// The records a batch changed, each as it stood before the batch's first
 /// change to it: what puts memory back when the store refuses the batch.
-pub type Undo = crate::journal::Undo<SubscriberAddr, Host>;
+pub type Undo = crate::journal::Undo<Subject, Host>;
 
-/// Every address that has a record, and the policy that moves them.
+/// Every address and subscriber that has a record, and the policy that
+/// moves them.
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     policy: Policy,
-    /// Changed only through [`Lifecycle::set`], which keeps `tally` and
-    /// `journal` in step with it.
+    /// Address records, ordered by range so covering and inner ranges are
+    /// looked up rather than scanned. Changed only through
+    /// [`Lifecycle::set`], which keeps `tally` and `journal` in step.
     hosts: BTreeMap<SubscriberAddr, Host>,
+    /// Subscriber records; changed only through [`Lifecycle::set`] too.
+    subscribers: BTreeMap<SubscriberId, Host>,
     tally: Tally,
     /// Open between [`Lifecycle::begin`] and [`Lifecycle::finish`].
-    journal: Journal<SubscriberAddr, Host>,
+    journal: Journal<Subject, Host>,
 }
 
 impl Lifecycle {
     /// A lifecycle over the records read from the store.
     pub fn new(policy: Policy, hosts: impl IntoIterator<Item = Host>) -> Self {
-        let hosts: BTreeMap<SubscriberAddr, Host> =
-            hosts.into_iter().map(|h| (h.addr, h)).collect();
         let mut lifecycle = Lifecycle {
             policy,
-            hosts,
+            hosts: BTreeMap::new(),
+            subscribers: BTreeMap::new(),
             tally: Tally::default(),
             journal: Journal::default(),
         };
+        for h in hosts {
+            match h.subject.clone() {
+                Subject::Addr(a) => lifecycle.hosts.insert(a, h),
+                Subject::Subscriber(s) => lifecycle.subscribers.insert(s, h),
+            };
+        }
         lifecycle.tally = lifecycle.recount();
         lifecycle
     }
 
     /// The one place records change: keeps the tally, and the first version
     /// of each record a batch touches, in step with the map.
-    fn set(&mut self, addr: SubscriberAddr, host: Option<Host>) {
+    fn set(&mut self, subject: Subject, host: Option<Host>) {
         if let Some(n) = host.as_ref().and_then(|h| self.tally.slot(&h.state)) {
             *n += 1;
         }
-        let old = match host {
-            Some(h) => self.hosts.insert(addr, h),
-            None => self.hosts.remove(&addr),
+        let old = match (&subject, host) {
+            (Subject::Addr(a), Some(h)) => self.hosts.insert(*a, h),
+            (Subject::Addr(a), None) => self.hosts.remove(a),
+            (Subject::Subscriber(s), Some(h)) => self.subscribers.insert(s.clone(), h),
+            (Subject::Subscriber(s), None) => self.subscribers.remove(s),
         };
         if let Some(n) = old.as_ref().and_then(|h| self.tally.slot(&h.state)) {
             *n -= 1;
         }
-        self.journal.touch(addr, || old);
+        self.journal.touch(subject, || old);
     }
 
     /// Starts remembering what changes, so the batch can be undone.
@@ -115,7 +128,7 @@ impl Lifecycle {
     /// always equal (for checks; it costs a pass over every record).
     pub fn recount(&self) -> Tally {
         let mut t = Tally::default();
-        for h in self.hosts.values() {
+        for h in self.hosts() {
             if let Some(n) = t.slot(&h.state) {
                 *n += 1;
             }
@@ -134,14 +147,46 @@ impl Lifecycle {
         self.policy = policy;
     }
 
+    /// The record of exactly this subject.
+    pub fn get(&self, subject: &Subject) -> Option<&Host> {
+        match subject {
+            Subject::Addr(a) => self.hosts.get(a),
+            Subject::Subscriber(s) => self.subscribers.get(s),
+        }
+    }
+
     /// The record of exactly this address.
-    pub fn get(&self, addr: &SubscriberAddr) -> Option<&Host> {
+    pub fn get_addr(&self, addr: &SubscriberAddr) -> Option<&Host> {
         self.hosts.get(addr)
     }
 
-    /// The record that decides about `addr`: its own, or a quarantined range
-    /// that covers it.
-    pub fn lookup(&self, addr: &SubscriberAddr) -> Option<&Host> {
+    /// Whether the address record of exactly `net` is quarantined (for
+    /// ranges that are not units themselves).
+    pub fn addr_quarantined(&self, net: &IpNet) -> bool {
+        self.hosts
+            .get(net)
+            .is_some_and(|h| h.state.is_quarantined())
+    }
+
+    /// Whether the subscriber's record is quarantined.
+    pub fn subscriber_quarantined(&self, s: &SubscriberId) -> bool {
+        self.subscribers
+            .get(s)
+            .is_some_and(|h| h.state.is_quarantined())
+    }
+
+    /// The record that decides about `subject`: for an address its own, or
+    /// a quarantined range that covers it; for a subscriber its own.
+    pub fn lookup(&self, subject: &Subject) -> Option<&Host> {
+        match subject {
+            Subject::Addr(addr) => self.lookup_addr(addr),
+            Subject::Subscriber(s) => self.subscribers.get(s),
+        }
+    }
+
+    /// The address record that decides about `addr`: its own, or a
+    /// quarantined range that covers it.
+    pub fn lookup_addr(&self, addr: &SubscriberAddr) -> Option<&Host> {
         match self.hosts.get(addr) {
             Some(h) if !matches!(h.state, State::Clean) => Some(h),
             own => self.covering(addr).or(own),
@@ -170,22 +215,33 @@ impl Lifecycle {
         let last = net.broadcast();
         self.hosts
             .range::<SubscriberAddr, _>((Bound::Excluded(addr), Bound::Unbounded))
+            .take_while(|(a, _)| a.net().network() <= last)
+            .find(|(a, h)| h.state.is_quarantined() && net.contains(&a.net()))
             .map(|(_, h)| h)
-            .take_while(|h| h.addr.net().network() <= last)
-            .find(|h| h.state.is_quarantined() && net.contains(&h.addr.net()))
     }
 
-    /// Every record.
+    /// Every record: addresses, then subscribers.
     pub fn hosts(&self) -> impl Iterator<Item = &Host> {
-        self.hosts.values()
+        self.hosts.values().chain(self.subscribers.values())
     }
 
-    /// Every address that must be in the kernel's set.
-    pub fn quarantined(&self) -> Vec<SubscriberAddr> {
+    /// Address records inside `net` (itself included), in order: the
+    /// records a range's change can affect.
+    pub fn addr_hosts_within(&self, net: IpNet) -> impl Iterator<Item = &Host> {
+        let last = net.broadcast();
+        let first = net.trunc();
         self.hosts
-            .values()
+            .range::<IpNet, _>((Bound::Included(first), Bound::Unbounded))
+            .take_while(move |(a, _)| a.net().network() <= last)
+            .filter(move |(a, _)| net.contains(&a.net()))
+            .map(|(_, h)| h)
+    }
+
+    /// Every subject that is quarantined (the kernel holds its addresses).
+    pub fn quarantined(&self) -> Vec<Subject> {
+        self.hosts()
             .filter(|h| h.state.is_quarantined())
-            .map(|h| h.addr)
+            .map(|h| h.subject.clone())
             .collect()
     }
 
@@ -210,11 +266,12 @@ impl Lifecycle {
     /// Quarantines whose hold has passed and that end by the quiet test: the
     /// daemon asks the kernel about each (cost proportional to the number
     /// quarantined, never to the number of subscribers).
-    pub fn due_quiet_checks(&self, now: Unix) -> Vec<SubscriberAddr> {
-        self.hosts
-            .values()
+    pub fn due_quiet_checks(&self, now: Unix) -> Vec<(Subject, Unix)> {
+        self.hosts()
             .filter_map(|h| match &h.state {
-                State::Quarantined(q) if q.until.is_none() && q.hold_until <= now => Some(h.addr),
+                State::Quarantined(q) if q.until.is_none() && q.hold_until <= now => {
+                    Some((h.subject.clone(), q.since))
+                }
                 _ => None,
             })
             .collect()
@@ -223,8 +280,7 @@ impl Lifecycle {
     /// The next moment something changes by itself without the kernel being
     /// asked: a hold passing, a fixed end, the end of a probation.
     pub fn next_deadline(&self) -> Option<Unix> {
-        self.hosts
-            .values()
+        self.hosts()
             .filter_map(|h| match &h.state {
                 State::Quarantined(q) => Some(q.until.unwrap_or(q.hold_until)),
                 State::Probation(p) => Some(p.until),
@@ -233,17 +289,17 @@ impl Lifecycle {
             .min()
     }
 
-    /// Addresses with a record, for invariant checks.
-    pub fn addresses(&self) -> BTreeSet<SubscriberAddr> {
-        self.hosts.keys().copied().collect()
+    /// Subjects with a record, for invariant checks.
+    pub fn subjects(&self) -> BTreeSet<Subject> {
+        self.hosts().map(|h| h.subject.clone()).collect()
     }
 }
 
 /// Puts back a record as it was (an undo, or a test setting a record up):
 /// through [`Lifecycle::set`], so the tally follows as it follows every
 /// change.
-impl Restore<SubscriberAddr, Host> for Lifecycle {
-    fn restore(&mut self, key: SubscriberAddr, value: Option<Host>) {
+impl Restore<Subject, Host> for Lifecycle {
+    fn restore(&mut self, key: Subject, value: Option<Host>) {
         self.set(key, value);
     }
 }

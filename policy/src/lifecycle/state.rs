@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use cordon_config::SubscriberAddr;
 use cordon_proto::portal::{HostState, Reason};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
+use crate::subject::Subject;
 
 pub use cordon_proto::time::Unix;
 
@@ -76,11 +76,11 @@ impl State {
     }
 }
 
-/// Everything known about one address.
+/// Everything known about one subscriber or address.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Host {
-    /// The quarantine unit.
-    pub addr: SubscriberAddr,
+    /// Whom the record is about.
+    pub subject: Subject,
     /// Its state.
     pub state: State,
     /// When self-releases were used (pruned once outside the window).
@@ -91,9 +91,9 @@ pub struct Host {
 
 impl Host {
     /// A clean host with no history.
-    pub fn clean(addr: SubscriberAddr) -> Self {
+    pub fn clean(subject: Subject) -> Self {
         Host {
-            addr,
+            subject,
             state: State::Clean,
             self_releases: Vec::new(),
             mac: None,

@@ -141,9 +141,12 @@ impl Backend for Sqlite {
     fn history(
         &self,
         address: Option<String>,
+        subscriber: Option<String>,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<AuditEntry>, StoreError>> {
-        self.read(move |conn, path| read::history(conn, path, address.as_deref(), limit))
+        self.read(move |conn, path| {
+            read::history(conn, path, address.as_deref(), subscriber.as_deref(), limit)
+        })
     }
 
     fn reports(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
@@ -156,6 +159,26 @@ impl Backend for Sqlite {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
         self.read(move |conn, path| read::recent_reports(conn, path, &unit, limit))
+    }
+
+    fn holders_at(
+        &self,
+        questions: Vec<(Vec<String>, Unix)>,
+    ) -> BoxFuture<'_, Result<Vec<Option<String>>, StoreError>> {
+        self.read(move |conn, path| {
+            questions
+                .iter()
+                .map(|(addresses, at)| sessions::holder_at(conn, path, addresses, *at))
+                .collect()
+        })
+    }
+
+    fn recent_subscriber_reports(
+        &self,
+        subscriber: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        self.read(move |conn, path| read::recent_subscriber_reports(conn, path, &subscriber, limit))
     }
 
     fn sessions(

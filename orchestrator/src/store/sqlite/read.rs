@@ -8,7 +8,7 @@ use cordon_proto::control::AuditEntry;
 use cordon_proto::portal::HostState;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::store::{Loaded, Record, StoreError, StoredHost, StoredReport};
+use crate::store::{Loaded, Record, StoreError, StoredHost, StoredReport, StoredSubscriber};
 
 /// A read-only connection to the store.
 pub(super) fn reader(path: &Path) -> Result<Connection, StoreError> {
@@ -44,31 +44,50 @@ pub(super) fn load(conn: &Connection, path: &Path) -> Result<Loaded, StoreError>
         })?;
         hosts.push(StoredHost { address, record });
     }
+    let mut stmt = conn
+        .prepare("SELECT id, record FROM subscribers")
+        .map_err(io)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(io)?;
+    let mut subscribers = Vec::new();
+    for row in rows {
+        let (id, json) = row.map_err(io)?;
+        let record: Record = serde_json::from_str(&json).map_err(|e| StoreError::BadRecord {
+            path: path.to_owned(),
+            what: format!("subscriber {}", cordon_proto::text::printable(&id)),
+            source: Box::new(e),
+        })?;
+        subscribers.push(StoredSubscriber { id, record });
+    }
     let reports = reports(conn, path)?;
     let sessions = super::sessions::open(conn, path)?;
     Ok(Loaded {
         hosts,
+        subscribers,
         reports,
         sessions,
     })
 }
 
-/// The audit trail, newest first, for one address or all.
+/// The audit trail, newest first, for one address, one subscriber, or all.
 pub(super) fn history(
     conn: &Connection,
     path: &Path,
     address: Option<&str>,
+    subscriber: Option<&str>,
     limit: u32,
 ) -> Result<Vec<AuditEntry>, StoreError> {
     let io = |e| StoreError::io(path, e);
     let mut stmt = conn
         .prepare(
             "SELECT id, at, address, from_state, to_state, actor, note, subscriber FROM audit
-             WHERE ?1 IS NULL OR address = ?1 ORDER BY id DESC LIMIT ?2",
+             WHERE (?1 IS NULL OR address = ?1) AND (?3 IS NULL OR subscriber = ?3)
+             ORDER BY id DESC LIMIT ?2",
         )
         .map_err(io)?;
     let rows = stmt
-        .query_map(params![address, limit], |r| {
+        .query_map(params![address, limit, subscriber], |r| {
             Ok(AuditEntry {
                 id: r.get(0)?,
                 at: r.get(1)?,
@@ -104,6 +123,21 @@ pub(super) fn recent_reports(
     )
 }
 
+/// The latest `limit` reports counted against a subscriber, newest first.
+pub(super) fn recent_subscriber_reports(
+    conn: &Connection,
+    path: &Path,
+    subscriber: &str,
+    limit: u32,
+) -> Result<Vec<StoredReport>, StoreError> {
+    select_reports(
+        conn,
+        path,
+        "WHERE subscriber = ?1 ORDER BY id DESC LIMIT ?2",
+        params![subscriber, limit],
+    )
+}
+
 /// Reports as stored, chosen and ordered by `tail` (SQL after `FROM reports`).
 fn select_reports(
     conn: &Connection,
@@ -114,7 +148,8 @@ fn select_reports(
     let io = |e| StoreError::io(path, e);
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT unit, address, at, received_at, source, evidence, message_id, weight, counted
+            "SELECT unit, address, at, received_at, source, evidence, message_id, weight, counted,
+                    subscriber
              FROM reports {tail}"
         ))
         .map_err(io)?;
@@ -129,6 +164,7 @@ fn select_reports(
             message_id: r.get(6)?,
             weight: r.get(7)?,
             counted: r.get(8)?,
+            subscriber: r.get(9)?,
         })
     })
     .map_err(io)?

@@ -67,7 +67,7 @@ async fn a_new_store_is_migrated_to_the_latest_version_in_wal_mode() {
     drop(store);
     // Reopening does not migrate again and reads the record back.
     let (_store, loaded) = Store::open(&path).unwrap();
-    let (hosts, rejected) = loaded.into_hosts(&config());
+    let (hosts, _, rejected) = loaded.into_parts(&config());
     assert!(rejected.is_empty());
     assert_eq!(hosts, vec![h]);
 }
@@ -199,12 +199,16 @@ async fn a_store_of_the_first_schema_version_is_migrated_with_its_records() {
         schema_version(&f.path).unwrap(),
         Some(i64::try_from(MIGRATIONS.len()).unwrap())
     );
-    assert_eq!(loaded.into_hosts(&config()).0, vec![h.clone()]);
-    assert_eq!(store.history(None, 10).await.unwrap()[0].note, "ticket");
+    assert_eq!(loaded.into_parts(&config()).0, vec![h.clone()]);
+    assert_eq!(
+        store.history(None, None, 10).await.unwrap()[0].note,
+        "ticket"
+    );
     // What the later versions added works on the migrated file.
     store
         .write(vec![Write::Report(crate::store::StoredReport {
             unit: "100.64.1.7".into(),
+            subscriber: None,
             address: "100.64.1.7".into(),
             at: 200,
             received_at: 200,
@@ -338,8 +342,8 @@ async fn a_store_of_the_second_schema_version_keeps_everything_and_gains_session
     // triggers, and everything is still there.
     let (store, loaded) = Store::open(&f.path).unwrap();
     assert_eq!(schema_version(&f.path).unwrap(), Some(3));
-    assert_eq!(loaded.into_hosts(&config()).0, vec![h]);
-    let entries = store.history(None, 10).await.unwrap();
+    assert_eq!(loaded.into_parts(&config()).0, vec![h]);
+    let entries = store.history(None, None, 10).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(
         (entries[0].note.as_str(), &entries[0].subscriber),
@@ -389,7 +393,7 @@ async fn a_store_of_the_second_schema_version_keeps_everything_and_gains_session
         [],
     );
     assert!(bad.unwrap_err().to_string().contains("CHECK"));
-    let newest = &store.history(None, 10).await.unwrap()[0];
+    let newest = &store.history(None, None, 10).await.unwrap()[0];
     assert_eq!(newest.subscriber.as_deref(), Some("alice"));
     let upd = conn.execute("UPDATE audit SET note = 'x'", []);
     assert!(upd.unwrap_err().to_string().contains("append-only"));

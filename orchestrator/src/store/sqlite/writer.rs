@@ -7,6 +7,8 @@ use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sessions;
+use cordon_policy::subject::Subject;
+
 use crate::store::{Record, Shared, StoreError, Write};
 
 /// One caller's batch, and where to answer.
@@ -70,23 +72,39 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
             Write::Host(host, at) => {
                 let json = serde_json::to_string(&Record::of(host))
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                tx.prepare_cached(
-                    "INSERT INTO hosts (address, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (address) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4",
-                )?
-                .execute(params![
-                    host.addr.to_string(),
+                let sql = match &host.subject {
+                    Subject::Addr(_) => {
+                        "INSERT INTO hosts (address, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (address) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4"
+                    }
+                    Subject::Subscriber(_) => {
+                        "INSERT INTO subscribers (id, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (id) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4"
+                    }
+                };
+                let key = match &host.subject {
+                    Subject::Addr(a) => a.to_string(),
+                    Subject::Subscriber(s) => s.to_string(),
+                };
+                tx.prepare_cached(sql)?.execute(params![
+                    key,
                     host.state.kind().as_str(),
                     json,
                     at
                 ])?;
             }
             Write::Audit(a) => {
-                tx.prepare_cached("INSERT INTO audit (at, address, from_state, to_state, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![a.at, a.addr.to_string(), a.from.as_str(), a.to.as_str(), a.actor.name(), a.note])?;
+                let address = a
+                    .address
+                    .or(a.subject.addr())
+                    .map(|x| x.to_string())
+                    .unwrap_or_default();
+                let subscriber = a.subject.subscriber().map(ToString::to_string);
+                tx.prepare_cached("INSERT INTO audit (at, address, from_state, to_state, actor, note, subscriber) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![a.at, address, a.from.as_str(), a.to.as_str(), a.actor.name(), a.note, subscriber])?;
             }
             Write::Report(r) => {
-                tx.prepare_cached("INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![
+                tx.prepare_cached("INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted, subscriber)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(params![
                         r.unit,
                         r.address,
                         r.at,
@@ -95,7 +113,8 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
                         r.evidence,
                         r.message_id,
                         r.weight,
-                        r.counted
+                        r.counted,
+                        r.subscriber
                     ])?;
             }
             Write::SessionBegan(s) => sessions::began(&tx, s)?,
@@ -114,6 +133,10 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
                 sessions::purge(&tx, *before)?;
                 tx.execute(
                     "DELETE FROM hosts WHERE state = 'clean' AND updated_at < ?1",
+                    [before],
+                )?;
+                tx.execute(
+                    "DELETE FROM subscribers WHERE state = 'clean' AND updated_at < ?1",
                     [before],
                 )?;
                 tx.execute("UPDATE purge_horizon SET before = 0 WHERE id = 1", [])?;

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use cordon_config::SubscriberAddr;
 use cordon_proto::portal::HostState;
 
 use cordon_proto::time::{duration, secs};
@@ -15,20 +14,31 @@ use super::Lifecycle;
 use crate::actor::Actor;
 use crate::lifecycle::events::{Action, Audit, Event, QuarantineRequest, Refusal};
 use crate::lifecycle::state::{Host, Probation, Quarantined, State, Unix};
+use crate::subject::Subject;
 
 impl Lifecycle {
     /// Applies one event at `now`.
     pub fn handle(&mut self, event: Event, now: Unix) -> Result<Vec<Action>, Refusal> {
         match event {
             Event::Quarantine(request) => self.quarantine(request, now),
-            Event::Release { addr, actor, note } => {
-                let q = self.quarantine_of(&addr)?;
+            Event::Release {
+                subject,
+                actor,
+                note,
+            } => {
+                let q = self.quarantine_of(&subject)?;
                 let relapses = q.relapses;
-                Ok(self.release(addr, relapses, actor, note, now))
+                Ok(self.release(subject, relapses, actor, note, now))
             }
-            Event::SelfRelease { addr, since_last } => self.self_release(addr, since_last, now),
-            Event::QuietChecked { addr, since_last } => {
-                let Ok(q) = self.quarantine_of(&addr) else {
+            Event::SelfRelease {
+                subject,
+                since_last,
+            } => self.self_release(subject, since_last, now),
+            Event::QuietChecked {
+                subject,
+                since_last,
+            } => {
+                let Ok(q) = self.quarantine_of(&subject) else {
                     return Ok(Vec::new());
                 };
                 let quiet = self.is_quiet(since_last);
@@ -40,16 +50,16 @@ impl Lifecycle {
                     "no SMTP attempt for {} and the hold has passed",
                     cordon_config::duration::format(self.policy.quiet_period)
                 );
-                Ok(self.release(addr, relapses, Actor::Cordond, note, now))
+                Ok(self.release(subject, relapses, Actor::Cordond, note, now))
             }
             Event::Tick => Ok(self.tick(now)),
         }
     }
 
-    fn quarantine_of(&self, addr: &SubscriberAddr) -> Result<&Quarantined, Refusal> {
-        match self.hosts.get(addr).map(|h| &h.state) {
+    fn quarantine_of(&self, subject: &Subject) -> Result<&Quarantined, Refusal> {
+        match self.get(subject).map(|h| &h.state) {
             Some(State::Quarantined(q)) => Ok(q),
-            _ => Err(Refusal::NotQuarantined(*addr)),
+            _ => Err(Refusal::NotQuarantined(subject.clone())),
         }
     }
 
@@ -63,7 +73,7 @@ impl Lifecycle {
         now: Unix,
     ) -> Result<Vec<Action>, Refusal> {
         let QuarantineRequest {
-            addr,
+            subject,
             reason,
             actor,
             note,
@@ -74,17 +84,19 @@ impl Lifecycle {
         if hold == Some(Duration::ZERO) {
             return Err(Refusal::ZeroHold);
         }
-        if let Some(other) = self.covering(&addr).or_else(|| self.inside(&addr)) {
-            return Err(Refusal::Overlaps {
-                addr,
-                other: other.addr,
-            });
+        // Only address records are ranges that could overlap; a
+        // subscriber's addresses never overlap another's (a session that
+        // takes an address ends the previous holder's).
+        if let Subject::Addr(addr) = &subject
+            && let Some(other) = self.covering(addr).or_else(|| self.inside(addr))
+            && let Some(other) = other.subject.addr()
+        {
+            return Err(Refusal::Overlaps { addr: *addr, other });
         }
         let mut host = self
-            .hosts
-            .get(&addr)
+            .get(&subject)
             .cloned()
-            .unwrap_or_else(|| Host::clean(addr));
+            .unwrap_or_else(|| Host::clean(subject.clone()));
         let from = host.state.kind();
         if mac.is_some() {
             host.mac = mac;
@@ -102,7 +114,8 @@ impl Lifecycle {
                 host.state = State::Quarantined(q);
                 let audit = Audit {
                     at: now,
-                    addr,
+                    subject: subject.clone(),
+                    address: None,
                     from,
                     to: HostState::Quarantined,
                     actor,
@@ -111,7 +124,7 @@ impl Lifecycle {
                         cordon_config::duration::format(hold)
                     ),
                 };
-                self.set(addr, Some(host.clone()));
+                self.set(subject, Some(host.clone()));
                 return Ok(vec![Action::Persist {
                     host: Box::new(host),
                     audit,
@@ -135,7 +148,8 @@ impl Lifecycle {
         host.state = State::Quarantined(q);
         let audit = Audit {
             at: now,
-            addr,
+            subject: subject.clone(),
+            address: None,
             from,
             to: HostState::Quarantined,
             actor,
@@ -148,23 +162,22 @@ impl Lifecycle {
                 note
             },
         };
-        self.set(addr, Some(host.clone()));
-        Ok(with_kernel(host, audit, Action::Enforce(addr)))
+        self.set(subject.clone(), Some(host.clone()));
+        Ok(with_kernel(host, audit, Action::Enforce(subject)))
     }
 
     fn release(
         &mut self,
-        addr: SubscriberAddr,
+        subject: Subject,
         relapses: u32,
         actor: Actor,
         note: String,
         now: Unix,
     ) -> Vec<Action> {
         let mut host = self
-            .hosts
-            .get(&addr)
+            .get(&subject)
             .cloned()
-            .unwrap_or_else(|| Host::clean(addr));
+            .unwrap_or_else(|| Host::clean(subject.clone()));
         if actor == Actor::Subscriber {
             host.self_releases.push(now);
         }
@@ -177,25 +190,28 @@ impl Lifecycle {
         });
         let audit = Audit {
             at: now,
-            addr,
+            subject: subject.clone(),
+            address: None,
             from: HostState::Quarantined,
             to: HostState::Probation,
             actor,
             note,
         };
-        self.set(addr, Some(host.clone()));
-        with_kernel(host, audit, Action::Lift(addr))
+        self.set(subject.clone(), Some(host.clone()));
+        with_kernel(host, audit, Action::Lift(subject))
     }
 
     fn self_release(
         &mut self,
-        addr: SubscriberAddr,
+        subject: Subject,
         since_last: Option<Duration>,
         now: Unix,
     ) -> Result<Vec<Action>, Refusal> {
-        let host = self.hosts.get(&addr).ok_or(Refusal::NotQuarantined(addr))?;
+        let Some(host) = self.get(&subject) else {
+            return Err(Refusal::NotQuarantined(subject));
+        };
         let State::Quarantined(q) = &host.state else {
-            return Err(Refusal::NotQuarantined(addr));
+            return Err(Refusal::NotQuarantined(subject));
         };
         if self.self_releases_left(host, now) == 0 {
             return Err(Refusal::NoneLeft);
@@ -213,7 +229,7 @@ impl Lifecycle {
         }
         let relapses = q.relapses;
         Ok(self.release(
-            addr,
+            subject,
             relapses,
             Actor::Subscriber,
             "the subscriber reported the computer cleaned and it has been quiet".into(),
@@ -223,37 +239,39 @@ impl Lifecycle {
 
     fn tick(&mut self, now: Unix) -> Vec<Action> {
         let mut actions = Vec::new();
-        let ended: Vec<(SubscriberAddr, bool, u32)> = self
-            .hosts
-            .values()
+        let ended: Vec<(Subject, bool, u32)> = self
+            .hosts()
             .filter_map(|h| match &h.state {
                 State::Quarantined(q) if q.until.is_some_and(|u| u <= now) => {
-                    Some((h.addr, true, q.relapses))
+                    Some((h.subject.clone(), true, q.relapses))
                 }
-                State::Probation(p) if p.until <= now => Some((h.addr, false, p.relapses)),
+                State::Probation(p) if p.until <= now => {
+                    Some((h.subject.clone(), false, p.relapses))
+                }
                 _ => None,
             })
             .collect();
-        for (addr, quarantined, relapses) in ended {
+        for (subject, quarantined, relapses) in ended {
             if quarantined {
                 actions.extend(self.release(
-                    addr,
+                    subject,
                     relapses,
                     Actor::Cordond,
                     "the fixed hold ended".into(),
                     now,
                 ));
-            } else if let Some(mut host) = self.hosts.get(&addr).cloned() {
+            } else if let Some(mut host) = self.get(&subject).cloned() {
                 host.state = State::Clean;
                 let audit = Audit {
                     at: now,
-                    addr,
+                    subject: subject.clone(),
+                    address: None,
                     from: HostState::Probation,
                     to: HostState::Clean,
                     actor: Actor::Cordond,
                     note: "probation ended without a relapse".into(),
                 };
-                self.set(addr, Some(host.clone()));
+                self.set(subject, Some(host.clone()));
                 actions.push(Action::Persist {
                     host: Box::new(host),
                     audit,
@@ -274,13 +292,13 @@ fn quiet_for(since_last: Option<Duration>, period: Duration) -> bool {
 /// the host's conntrack entries (so established flows neither escape the
 /// walled garden nor stay redirected after release).
 fn with_kernel(host: Host, audit: Audit, kernel: Action) -> Vec<Action> {
-    let addr = host.addr;
+    let subject = host.subject.clone();
     vec![
         Action::Persist {
             host: Box::new(host),
             audit,
         },
         kernel,
-        Action::FlushConntrack(addr),
+        Action::FlushConntrack(subject),
     ]
 }

@@ -19,6 +19,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::actor::Actor;
+use crate::subject::Subject;
 
 const MIN: i64 = 60;
 
@@ -33,17 +34,17 @@ fn config() -> Config {
         .load()
 }
 
-fn addr(text: &str) -> SubscriberAddr {
-    config().subscriber_addr(text).unwrap()
+fn addr(text: &str) -> Subject {
+    Subject::Addr(config().subscriber_addr(text).unwrap())
 }
 
 fn machine() -> Lifecycle {
     Lifecycle::new(Policy::from_config(&config().quarantine), [])
 }
 
-fn quarantine(a: SubscriberAddr, hold: Option<Duration>) -> Event {
+fn quarantine(a: Subject, hold: Option<Duration>) -> Event {
     Event::Quarantine(QuarantineRequest {
-        addr: a,
+        subject: a,
         reason: Reason::Operator,
         actor: Actor::Operator("alice".into()),
         note: "ticket 1".into(),
@@ -53,15 +54,15 @@ fn quarantine(a: SubscriberAddr, hold: Option<Duration>) -> Event {
     })
 }
 
-fn release(a: SubscriberAddr) -> Event {
+fn release(a: Subject) -> Event {
     Event::Release {
-        addr: a,
+        subject: a,
         actor: Actor::Operator("alice".into()),
         note: "cleaned".into(),
     }
 }
 
-fn quarantined(m: &Lifecycle, a: &SubscriberAddr) -> Quarantined {
+fn quarantined(m: &Lifecycle, a: &Subject) -> Quarantined {
     match &m.get(a).unwrap().state {
         State::Quarantined(q) => q.clone(),
         other => panic!("{a} is {other:?}, expected quarantined"),

@@ -22,12 +22,12 @@ fn overlaps_are_found_among_many_records_either_way() {
     }
     // A range over quarantined hosts is refused, naming the first of them.
     let wide = addr("100.64.128.0/17");
-    let err = m.handle(quarantine(wide, None), 1).unwrap_err();
+    let err = m.handle(quarantine(wide.clone(), None), 1).unwrap_err();
     assert_eq!(
         err,
         Refusal::Overlaps {
-            addr: wide,
-            other: addr("100.64.128.9")
+            addr: wide.addr().unwrap(),
+            other: (addr("100.64.128.9")).addr().unwrap()
         }
     );
     // A range over hosts on probation only is fine, and then covers the
@@ -38,20 +38,20 @@ fn overlaps_are_found_among_many_records_either_way() {
             .unwrap();
     }
     let range = addr("100.64.64.0/18");
-    m.handle(quarantine(range, None), 3).unwrap();
-    assert_eq!(m.lookup(&addr("100.64.127.200")).unwrap().addr, range);
-    assert_eq!(m.lookup(&addr("100.64.64.1")).unwrap().addr, range);
+    m.handle(quarantine(range.clone(), None), 3).unwrap();
+    assert_eq!(m.lookup(&addr("100.64.127.200")).unwrap().subject, range);
+    assert_eq!(m.lookup(&addr("100.64.64.1")).unwrap().subject, range);
     assert_eq!(
-        m.lookup(&addr("100.64.128.9")).unwrap().addr,
+        m.lookup(&addr("100.64.128.9")).unwrap().subject,
         addr("100.64.128.9")
     );
     let host = addr("100.64.127.200");
-    let err = m.handle(quarantine(host, None), 4).unwrap_err();
+    let err = m.handle(quarantine(host.clone(), None), 4).unwrap_err();
     assert_eq!(
         err,
         Refusal::Overlaps {
-            addr: host,
-            other: range
+            addr: host.addr().unwrap(),
+            other: (range).addr().unwrap()
         }
     );
     // A quarantine's own record is no overlap.
@@ -59,12 +59,12 @@ fn overlaps_are_found_among_many_records_either_way() {
         .unwrap();
     // The same in IPv6.
     let v6 = addr("2001:db8:1:2::5");
-    m.handle(quarantine(v6, None), 6).unwrap();
+    m.handle(quarantine(v6.clone(), None), 6).unwrap();
     let err = m
         .handle(quarantine(addr("2001:db8:1::/48"), None), 6)
         .unwrap_err();
     assert!(
-        matches!(err, Refusal::Overlaps { other, .. } if other == v6),
+        matches!(err, Refusal::Overlaps { other, .. } if Subject::Addr(other) == v6),
         "{err}"
     );
 }

@@ -14,7 +14,7 @@ enum Step {
     Wait(u64),
 }
 
-fn pool() -> Vec<SubscriberAddr> {
+fn pool() -> Vec<Subject> {
     [
         "100.64.1.1",
         "100.64.1.2",
@@ -61,18 +61,19 @@ proptest! {
                     // nft refuses to delete what is absent, and an interval
                     // set refuses overlaps: the machine must never ask for either.
                     Action::Enforce(x) => {
+                        let x = x.addr().unwrap();
                         prop_assert!(!kernel.iter().any(|k| k.net().contains(&x.net()) || x.net().contains(&k.net())), "overlap adding {x}");
                         kernel.insert(x);
                     }
-                    Action::Lift(x) => prop_assert!(kernel.remove(&x), "lifted {x} that was not there"),
+                    Action::Lift(x) => prop_assert!(kernel.remove(&x.addr().unwrap()), "lifted {x} that was not there"),
                     _ => {}
                 }
             }
             for h in m.hosts() {
-                prop_assert_eq!(h.state.is_quarantined(), kernel.contains(&h.addr), "{} is {:?}", h.addr, h.state);
+                prop_assert_eq!(h.state.is_quarantined(), kernel.contains(&h.subject.addr().unwrap()), "{} is {:?}", h.subject, h.state);
             }
             for k in &kernel {
-                prop_assert!(m.get(k).is_some_and(|h| h.state.is_quarantined()), "{} in the set but not quarantined", k);
+                prop_assert!(m.get(&Subject::Addr(*k)).is_some_and(|h| h.state.is_quarantined()), "{} in the set but not quarantined", k);
             }
             prop_assert_eq!(m.tally(), m.recount(), "the tally drifted");
         }
@@ -114,16 +115,16 @@ proptest! {
 }
 
 /// The event a step stands for (`None` for a wait, which moves `now`).
-fn event(pool: &[SubscriberAddr], s: Step, now: &mut i64) -> Option<Event> {
+fn event(pool: &[Subject], s: Step, now: &mut i64) -> Option<Event> {
     Some(match s {
-        Step::Quarantine(i, h) => quarantine(pool[i], h.map(Duration::from_secs)),
-        Step::Release(i) => release(pool[i]),
+        Step::Quarantine(i, h) => quarantine(pool[i].clone(), h.map(Duration::from_secs)),
+        Step::Release(i) => release(pool[i].clone()),
         Step::SelfRelease(i, s) => Event::SelfRelease {
-            addr: pool[i],
+            subject: pool[i].clone(),
             since_last: s.map(Duration::from_secs),
         },
         Step::Quiet(i, s) => Event::QuietChecked {
-            addr: pool[i],
+            subject: pool[i].clone(),
             since_last: s.map(Duration::from_secs),
         },
         Step::Tick => Event::Tick,
@@ -138,10 +139,10 @@ fn event(pool: &[SubscriberAddr], s: Step, now: &mut i64) -> Option<Event> {
 fn the_tally_follows_every_change_and_an_undo() {
     let mut m = machine();
     let (a, b, c) = (addr("100.64.1.1"), addr("100.64.1.2"), addr("100.64.1.3"));
-    m.handle(quarantine(a, None), 0).unwrap();
-    m.handle(quarantine(b, None), 0).unwrap();
-    m.handle(quarantine(c, None), 0).unwrap();
-    m.handle(release(c), 1).unwrap();
+    m.handle(quarantine(a.clone(), None), 0).unwrap();
+    m.handle(quarantine(b.clone(), None), 0).unwrap();
+    m.handle(quarantine(c.clone(), None), 0).unwrap();
+    m.handle(release(c.clone()), 1).unwrap();
     let held = Tally {
         quarantined: 2,
         probation: 1,
@@ -149,10 +150,10 @@ fn the_tally_follows_every_change_and_an_undo() {
     assert_eq!(m.tally(), held);
     m.begin();
     // Touched twice in one batch: the undo must go back to the first state.
-    m.handle(release(a), 2).unwrap();
-    m.handle(quarantine(a, None), 3).unwrap();
+    m.handle(release(a.clone()), 2).unwrap();
+    m.handle(quarantine(a.clone(), None), 3).unwrap();
     m.handle(release(b), 3).unwrap();
-    m.handle(quarantine(c, None), 3).unwrap();
+    m.handle(quarantine(c.clone(), None), 3).unwrap();
     m.handle(quarantine(addr("100.64.1.4"), None), 3).unwrap();
     assert_eq!(
         m.handle(release(addr("100.64.1.9")), 3),

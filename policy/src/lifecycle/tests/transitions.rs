@@ -7,11 +7,14 @@ use super::*;
 fn quarantine_stores_then_enforces_then_flushes() {
     let mut m = machine();
     let a = addr("100.64.1.7");
-    let actions = m.handle(quarantine(a, None), 1000).unwrap();
+    let actions = m.handle(quarantine(a.clone(), None), 1000).unwrap();
     assert!(matches!(&actions[0], Action::Persist { audit, .. } if audit.actor == "alice"));
     assert_eq!(
         actions[1..],
-        [Action::Enforce(a), Action::FlushConntrack(a)]
+        [
+            Action::Enforce(a.clone()),
+            Action::FlushConntrack(a.clone())
+        ]
     );
     let q = quarantined(&m, &a);
     assert_eq!(q.since, 1000);
@@ -25,7 +28,7 @@ fn quarantine_stores_then_enforces_then_flushes() {
 fn quarantining_twice_changes_nothing() {
     let mut m = machine();
     let a = addr("100.64.1.7");
-    m.handle(quarantine(a, None), 0).unwrap();
+    m.handle(quarantine(a.clone(), None), 0).unwrap();
     assert_eq!(m.handle(quarantine(a, None), 10).unwrap(), vec![]);
 }
 
@@ -33,40 +36,49 @@ fn quarantining_twice_changes_nothing() {
 fn operator_release_puts_on_probation_and_lifts() {
     let mut m = machine();
     let a = addr("100.64.1.7");
-    m.handle(quarantine(a, None), 0).unwrap();
-    let actions = m.handle(release(a), 5).unwrap();
-    assert_eq!(actions[1..], [Action::Lift(a), Action::FlushConntrack(a)]);
+    m.handle(quarantine(a.clone(), None), 0).unwrap();
+    let actions = m.handle(release(a.clone()), 5).unwrap();
+    assert_eq!(
+        actions[1..],
+        [Action::Lift(a.clone()), Action::FlushConntrack(a.clone())]
+    );
     assert!(matches!(
         m.get(&a).unwrap().state,
         State::Probation(Probation { since: 5, .. })
     ));
-    assert_eq!(m.handle(release(a), 6), Err(Refusal::NotQuarantined(a)));
+    assert_eq!(
+        m.handle(release(a.clone()), 6),
+        Err(Refusal::NotQuarantined(a))
+    );
 }
 
 #[test]
 fn releasing_a_clean_address_is_refused() {
     let mut m = machine();
     let a = addr("100.64.1.8");
-    assert_eq!(m.handle(release(a), 0), Err(Refusal::NotQuarantined(a)));
+    assert_eq!(
+        m.handle(release(a.clone()), 0),
+        Err(Refusal::NotQuarantined(a))
+    );
 }
 
 #[test]
 fn auto_release_needs_the_hold_and_the_quiet() {
     let mut m = machine();
     let a = addr("100.64.1.7");
-    m.handle(quarantine(a, None), 0).unwrap();
+    m.handle(quarantine(a.clone(), None), 0).unwrap();
     assert!(m.due_quiet_checks(29 * MIN).is_empty());
     assert_eq!(m.next_deadline(), Some(30 * MIN));
     // Hold passed, but it sent mail 10 minutes ago.
-    assert_eq!(m.due_quiet_checks(30 * MIN), vec![a]);
+    assert_eq!(m.due_quiet_checks(30 * MIN), vec![(a.clone(), 0)]);
     let still = Event::QuietChecked {
-        addr: a,
+        subject: a.clone(),
         since_last: Some(Duration::from_secs(600)),
     };
     assert_eq!(m.handle(still, 30 * MIN).unwrap(), vec![]);
     // Quiet for the quiet period: released.
     let quiet = Event::QuietChecked {
-        addr: a,
+        subject: a.clone(),
         since_last: Some(Duration::from_secs(7200)),
     };
     let actions = m.handle(quiet, 200 * MIN).unwrap();
@@ -81,9 +93,9 @@ fn auto_release_needs_the_hold_and_the_quiet() {
 fn a_quiet_report_before_the_hold_changes_nothing() {
     let mut m = machine();
     let a = addr("100.64.1.7");
-    m.handle(quarantine(a, None), 0).unwrap();
+    m.handle(quarantine(a.clone(), None), 0).unwrap();
     let quiet = Event::QuietChecked {
-        addr: a,
+        subject: a,
         since_last: None,
     };
     assert_eq!(m.handle(quiet, MIN).unwrap(), vec![]);
@@ -93,14 +105,14 @@ fn a_quiet_report_before_the_hold_changes_nothing() {
 fn fixed_hold_ends_at_its_time_and_not_by_quiet() {
     let mut m = machine();
     let a = addr("100.64.1.7");
-    m.handle(quarantine(a, Some(Duration::from_secs(3600))), 0)
+    m.handle(quarantine(a.clone(), Some(Duration::from_secs(3600))), 0)
         .unwrap();
     let q = quarantined(&m, &a);
     assert_eq!(q.until, Some(3600));
     assert!(!q.self_release);
     assert!(m.due_quiet_checks(3000).is_empty());
     let quiet = Event::QuietChecked {
-        addr: a,
+        subject: a.clone(),
         since_last: None,
     };
     assert_eq!(m.handle(quiet, 3000).unwrap(), vec![]);
@@ -122,8 +134,8 @@ fn zero_hold_is_refused() {
 fn probation_ends_clean() {
     let mut m = machine();
     let a = addr("100.64.1.7");
-    m.handle(quarantine(a, None), 0).unwrap();
-    m.handle(release(a), 10).unwrap();
+    m.handle(quarantine(a.clone(), None), 0).unwrap();
+    m.handle(release(a.clone()), 10).unwrap();
     let end = 10 + 30 * 86_400;
     assert_eq!(m.next_deadline(), Some(end));
     assert_eq!(m.handle(Event::Tick, end - 1).unwrap(), vec![]);
@@ -136,27 +148,27 @@ fn probation_ends_clean() {
 fn relapse_escalates_the_hold_and_switches_self_release_off() {
     let mut m = machine();
     let a = addr("100.64.1.7");
-    m.handle(quarantine(a, None), 0).unwrap();
-    m.handle(release(a), 10).unwrap();
-    m.handle(quarantine(a, None), 100).unwrap();
+    m.handle(quarantine(a.clone(), None), 0).unwrap();
+    m.handle(release(a.clone()), 10).unwrap();
+    m.handle(quarantine(a.clone(), None), 100).unwrap();
     let q = quarantined(&m, &a);
     assert_eq!(q.relapses, 1);
     assert_eq!(q.hold_until, 100 + 4 * 30 * MIN);
     assert!(!q.self_release);
     assert_eq!(m.self_releases_left(m.get(&a).unwrap(), 100), 0);
-    m.handle(release(a), 200).unwrap();
-    m.handle(quarantine(a, None), 300).unwrap();
+    m.handle(release(a.clone()), 200).unwrap();
+    m.handle(quarantine(a.clone(), None), 300).unwrap();
     assert_eq!(quarantined(&m, &a).hold_until, 300 + 16 * 30 * MIN);
     // Capped by max_hold (7 days).
     for t in [400, 600, 800] {
-        m.handle(release(a), t).unwrap();
-        m.handle(quarantine(a, None), t + 100).unwrap();
+        m.handle(release(a.clone()), t).unwrap();
+        m.handle(quarantine(a.clone(), None), t + 100).unwrap();
     }
     assert_eq!(quarantined(&m, &a).hold_until, 900 + 7 * 86_400);
     assert_eq!(
         m.handle(
             Event::SelfRelease {
-                addr: a,
+                subject: a,
                 since_last: None
             },
             900 + 8 * 86_400
@@ -172,7 +184,7 @@ fn ipv6_is_quarantined_by_prefix_and_ranges_cover_hosts() {
     assert_eq!(v6.to_string(), "2001:db8:1:2::/64");
     m.handle(quarantine(v6, None), 0).unwrap();
     let range = addr("100.64.9.0/24");
-    m.handle(quarantine(range, None), 0).unwrap();
+    m.handle(quarantine(range.clone(), None), 0).unwrap();
     let host = addr("100.64.9.20");
-    assert_eq!(m.lookup(&host).unwrap().addr, range);
+    assert_eq!(m.lookup(&host).unwrap().subject, range);
 }

@@ -1,0 +1,167 @@
+//! Who holds which address, as operators and the DHCP and PPP servers'
+//! hooks tell it (`cordon session start|stop`, `cordon sessions`), and the
+//! targets operators name: an address or `--subscriber ID`.
+
+use std::fmt;
+
+use cordon_config::{Config, SubscriberAddr};
+use cordon_policy::sessions::SessionEvent;
+use cordon_policy::subject::Subject;
+use cordon_proto::control::{Request, Response, SessionSource, SubscriberRecord};
+use cordon_proto::subscriber::SubscriberId;
+use tracing::{Instrument, info_span};
+
+use super::control::{bad, failed};
+use super::shared::Shared;
+use crate::core::{Failure, SubscriberNow};
+
+/// What an operator named: an address, or a subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An address (bound to its holder by the policy).
+    Addr(SubscriberAddr),
+    /// A subscriber by id.
+    Subscriber(SubscriberId),
+}
+
+impl Target {
+    /// Whom an event about the target is about, before binding.
+    pub fn subject(&self) -> Subject {
+        match self {
+            Target::Addr(a) => Subject::Addr(*a),
+            Target::Subscriber(s) => Subject::Subscriber(s.clone()),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.subject().fmt(f)
+    }
+}
+
+/// The target of a request: exactly one of an address and a subscriber.
+pub fn target(
+    config: &Config,
+    address: Option<String>,
+    subscriber: Option<String>,
+) -> Result<Target, Box<Response>> {
+    match (address, subscriber) {
+        (Some(a), None) => config
+            .subscriber_addr(&a)
+            .map(Target::Addr)
+            .map_err(|e| Box::new(bad(e.to_string()))),
+        (None, Some(s)) => s
+            .parse()
+            .map(Target::Subscriber)
+            .map_err(|e: cordon_proto::subscriber::BadSubscriberId| Box::new(bad(e.to_string()))),
+        (Some(_), Some(_)) => Err(Box::new(bad(
+            "give an address or --subscriber ID, not both",
+        ))),
+        (None, None) => Err(Box::new(bad("give an address or --subscriber ID"))),
+    }
+}
+
+/// The most lines one `cordon sessions` answers with.
+const MAX_SESSIONS: u32 = 100_000;
+
+/// A session request.
+pub async fn handle(
+    shared: &Shared,
+    config: &Config,
+    operator: &str,
+    request: Request,
+) -> Response {
+    match request {
+        Request::SessionStart {
+            subscriber,
+            addresses,
+            source,
+        } => {
+            let subscriber: SubscriberId = match subscriber.parse() {
+                Ok(s) => s,
+                Err(e) => return bad(e.to_string()),
+            };
+            if addresses.is_empty() {
+                return bad("give the session's --address and/or --prefix");
+            }
+            let addrs = match parse_all(config, &addresses) {
+                Ok(a) => a,
+                Err(r) => return *r,
+            };
+            let span = info_span!("session", subscriber = %subscriber, source = %source, operator);
+            let event = SessionEvent::Start {
+                subscriber,
+                addrs,
+                source,
+                session_id: None,
+                nas: (source != SessionSource::Operator).then(|| operator.to_owned()),
+                calling_station: None,
+            };
+            answer(shared.core.session(event).instrument(span).await)
+        }
+        Request::SessionStop {
+            subscriber,
+            addresses,
+            source,
+        } => {
+            let subscriber: SubscriberId = match subscriber.parse() {
+                Ok(s) => s,
+                Err(e) => return bad(e.to_string()),
+            };
+            let addrs = if addresses.is_empty() {
+                None
+            } else {
+                match parse_all(config, &addresses) {
+                    Ok(a) => Some(a),
+                    Err(r) => return *r,
+                }
+            };
+            let span = info_span!("session", subscriber = %subscriber, source = %source, operator);
+            let event = SessionEvent::Stop { subscriber, addrs };
+            answer(shared.core.session(event).instrument(span).await)
+        }
+        Request::Sessions { subscriber, limit } => {
+            let subscriber = match subscriber.map(|s| s.parse::<SubscriberId>()) {
+                Some(Ok(s)) => Some(s.to_string()),
+                Some(Err(e)) => return bad(e.to_string()),
+                None => None,
+            };
+            match shared
+                .store
+                .sessions(subscriber, limit.clamp(1, MAX_SESSIONS))
+                .await
+            {
+                Ok(sessions) => Response::Sessions {
+                    sessions,
+                    more: false,
+                },
+                Err(e) => failed(e.to_string()),
+            }
+        }
+        _ => bad("not a session request"),
+    }
+}
+
+fn parse_all(config: &Config, texts: &[String]) -> Result<Vec<SubscriberAddr>, Box<Response>> {
+    texts
+        .iter()
+        .map(|t| {
+            config
+                .session_addr(t)
+                .map_err(|e| Box::new(bad(e.to_string())))
+        })
+        .collect()
+}
+
+fn answer(result: Result<SubscriberNow, Failure>) -> Response {
+    match result {
+        Ok(now) => Response::Session(SubscriberRecord {
+            subscriber: now.subscriber.map(|s| s.to_string()).unwrap_or_default(),
+            addresses: now.addresses.iter().map(ToString::to_string).collect(),
+            state: now.state,
+        }),
+        Err(Failure::SessionRefused(r)) => bad(r.to_string()),
+        Err(e) => failed(e.to_string()),
+    }
+}
