@@ -20,6 +20,11 @@ pub const PORTAL_PORT: u16 = 8080;
 pub const REDIRECT_PORT: u16 = 8081;
 /// Where cordond serves metrics (inside the gateway namespace).
 pub const METRICS_LISTEN: &str = "127.0.0.1:9464";
+/// Where cordond listens for RADIUS accounting (inside the gateway
+/// namespace: `radclient` runs there, as the BNG's copy would arrive).
+pub const RADIUS_LISTEN: &str = "127.0.0.1:1813";
+/// The lab's RADIUS shared secret (the config allows loopback only).
+pub const RADIUS_SECRET: &str = "cordon-lab-accounting-secret";
 /// The portal's own system user, from `deploy/sysusers.d/cordon.conf`; the
 /// lab refuses to start without it (see [`LabError::MissingUser`]).
 pub const PORTAL_USER: &str = "cordon-portal";
@@ -186,6 +191,14 @@ control:
 metrics:
   listen: "{metrics}"
 
+# RADIUS accounting, as a BNG or FreeRADIUS would copy it to cordond.
+sessions:
+  radius:
+    listen: "{radius}"
+    clients:
+      - address: 127.0.0.1
+        secret: "{radius_secret}"
+
 logging:
   format: text
 "#,
@@ -214,6 +227,8 @@ logging:
         control = run("control.sock"),
         portal_socket = run("portal.sock"),
         metrics = METRICS_LISTEN,
+        radius = RADIUS_LISTEN,
+        radius_secret = RADIUS_SECRET,
         portal_user = PORTAL_USER,
     )
 }

@@ -52,6 +52,20 @@ pub struct GatewayPlan {
     pub smtp_destinations_threshold: u32,
     /// The daemons started in the gateway (`cordond`, `cordon-portal`).
     pub daemons: Vec<String>,
+    /// cordond's RADIUS accounting listener, reachable from inside the
+    /// gateway's namespace.
+    pub radius_accounting: Option<RadiusPlan>,
+}
+
+/// Where and how to send RADIUS accounting to cordond.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RadiusPlan {
+    /// Its address.
+    pub address: IpAddr,
+    /// Its UDP port.
+    pub port: u16,
+    /// The shared secret for requests from the gateway's loopback.
+    pub secret: String,
 }
 
 /// One subscriber.
@@ -150,6 +164,11 @@ impl Plan {
                 smtp_attempts_threshold: config.detection.smtp_attempts.threshold,
                 smtp_destinations_threshold: config.detection.smtp_destinations.threshold,
                 daemons,
+                radius_accounting: config.sessions.radius.as_ref().map(|r| RadiusPlan {
+                    address: r.listen.ip(),
+                    port: r.listen.port(),
+                    secret: r.secret_for(r.listen.ip()).unwrap_or_default().to_owned(),
+                }),
             },
             subscribers: (0..subscribers)
                 .map(|i| SubscriberPlan {

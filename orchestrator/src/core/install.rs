@@ -49,6 +49,11 @@ impl Core {
         if config.table != self.config.table {
             return Err(ReloadError::NeedsRestart("table"));
         }
+        // The listener is bound once; its clients and secrets reload.
+        let listen = |c: &Config| c.sessions.radius.as_ref().map(|r| r.listen);
+        if listen(&config) != listen(&self.config) {
+            return Err(ReloadError::NeedsRestart("sessions.radius.listen"));
+        }
         if config.subscribers.ipv6_quarantine_prefix
             != self.config.subscribers.ipv6_quarantine_prefix
         {

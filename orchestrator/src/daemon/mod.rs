@@ -11,6 +11,7 @@ mod conns;
 mod control;
 mod exposure;
 mod portal;
+mod radius;
 mod reports;
 mod seen;
 mod sessions;
@@ -186,6 +187,21 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         shared.clone(),
         cancel.clone(),
     ));
+    if let Some(r) = &config.sessions.radius {
+        let socket = radius::bind(r)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                what: format!("sessions.radius.listen {}", r.listen),
+                source,
+            })?;
+        info!(listen = %r.listen, clients = r.clients.len(), "RADIUS accounting listener");
+        tracker.spawn(radius::serve(
+            socket,
+            shared.clone(),
+            metrics.clone(),
+            cancel.clone(),
+        ));
+    }
     if let Some(addr) = config.metrics.listen {
         let listener = crate::metrics::bind(addr)
             .await

@@ -4,15 +4,17 @@
 use cordon_config::SubscriberAddr;
 
 use super::Engine;
-use crate::lifecycle::{Event, Lifecycle, State};
+use crate::lifecycle::{Event, Lifecycle};
 use crate::sessions::Sessions;
 use crate::subject::Subject;
 
 impl Engine {
     /// Whom an address stands for now: the address itself when an address
-    /// record is in force for it (a quarantine or probation decided while
-    /// nobody was known to hold it, or a quarantined range covering it),
-    /// else the subscriber holding it, else the address.
+    /// quarantine is in force for it (decided while nobody was known to
+    /// hold it, or a quarantined range covering it), else the subscriber
+    /// holding it, else the address. An address record on probation does
+    /// not capture a holder a session has named since: nobody knows it was
+    /// the same computer.
     pub fn subject_of(&self, addr: &SubscriberAddr) -> Subject {
         subject_for(&self.lifecycle, &self.sessions, addr)
     }
@@ -62,7 +64,7 @@ pub(super) fn subject_for(
 ) -> Subject {
     if lifecycle
         .lookup_addr(addr)
-        .is_some_and(|h| !matches!(h.state, State::Clean))
+        .is_some_and(|h| h.state.is_quarantined())
     {
         return Subject::Addr(*addr);
     }

@@ -1,0 +1,261 @@
+//! The RADIUS accounting listener (RFC 2866): a BNG or FreeRADIUS sends a
+//! copy of its accounting, and cordond learns who holds which address.
+//!
+//! Each datagram is checked against its client's shared secret
+//! (`cordon-radius`); a request from an unknown client, with a wrong
+//! authenticator or malformed, is logged and gets no answer. A new request
+//! becomes a session event for the core, and its Accounting-Response goes
+//! out only once the core has stored it and the kernel follows it: a
+//! quarantined subscriber's new address is in the walled garden before the
+//! BNG hears back. Clients retransmit with the same identifier and
+//! authenticator: a retransmission of an answered request is answered again
+//! from the replay cache and applied once; one that arrives while the first
+//! copy is being applied is dropped (that answer is on its way).
+//!
+//! Requests are applied concurrently (up to [`IN_FLIGHT`]), so a login
+//! storm after a BNG restart is batched by the core like everything else:
+//! one store commit and one kernel transaction per batch.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use cordon_config::{Config, RadiusAccounting, SubscriberAddr};
+use cordon_policy::sessions::SessionEvent;
+use cordon_proto::subscriber::{SessionSource, SubscriberId};
+use cordon_radius::{Accounting, Clients, MAX_PACKET, Replay, ReplayKey, Replays, Status};
+use tokio::net::UdpSocket;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info_span, warn};
+
+use super::shared::Shared;
+use crate::metrics::Metrics;
+
+/// Requests applied at once; more are dropped (the client retransmits).
+/// Far above one core batch, so a login storm keeps the core's batches
+/// full.
+const IN_FLIGHT: usize = 8192;
+
+/// Binds the listener.
+pub async fn bind(config: &RadiusAccounting) -> std::io::Result<UdpSocket> {
+    UdpSocket::bind(config.listen).await
+}
+
+/// The clients and their secrets, narrowest range first (the first that
+/// matches a sender is the most specific).
+pub fn clients_of(config: &RadiusAccounting) -> Clients {
+    let mut list: Vec<_> = config.clients.iter().collect();
+    list.sort_by_key(|c| std::cmp::Reverse(c.address.net().prefix_len()));
+    let mut clients = Clients::new();
+    for c in list {
+        // The config refuses duplicates and empty secrets, so this cannot
+        // fail for a loaded config.
+        if let Err(e) = clients.add(c.address.net(), c.secret.as_bytes().to_vec()) {
+            warn!(error = %e, "a RADIUS client is not used");
+        }
+    }
+    clients
+}
+
+/// What a finished request leaves for the replay cache.
+struct Done {
+    key: ReplayKey,
+    answer: Option<Vec<u8>>,
+}
+
+/// Serves accounting requests until cancelled.
+pub async fn serve(
+    socket: UdpSocket,
+    shared: Shared,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
+    let socket = Arc::new(socket);
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let mut replays = Replays::default();
+    let mut config = shared.config.borrow().clone();
+    let mut clients = config
+        .sessions
+        .radius
+        .as_ref()
+        .map(clients_of)
+        .unwrap_or_default();
+    let mut buf = vec![0u8; MAX_PACKET + 1];
+    loop {
+        let (n, from) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            Some(done) = done_rx.recv() => {
+                match done.answer {
+                    Some(answer) => replays.remember(done.key, answer, Instant::now()),
+                    None => replays.forget(&done.key),
+                }
+                continue;
+            }
+            got = socket.recv_from(&mut buf) => match got {
+                Ok(got) => got,
+                Err(e) => {
+                    warn!(error = %e, "RADIUS accounting socket error");
+                    continue;
+                }
+            },
+        };
+        // A reload may have changed the clients or their secrets.
+        let now_config = shared.config.borrow().clone();
+        if !Arc::ptr_eq(&now_config, &config) {
+            config = now_config;
+            clients = config
+                .sessions
+                .radius
+                .as_ref()
+                .map(clients_of)
+                .unwrap_or_default();
+        }
+        let (request, client_secret) = match clients.decode(from, &buf[..n]) {
+            Ok((a, c)) => (a, c.secret.clone()),
+            Err(e) => {
+                metrics.radius("refused");
+                warn!(client = %from, error = %e, "RADIUS accounting request refused");
+                continue;
+            }
+        };
+        let key = ReplayKey {
+            client: from,
+            identifier: request.identifier,
+            authenticator: request.authenticator,
+        };
+        match replays.admit(key, Instant::now()) {
+            Replay::Answered(answer) => {
+                metrics.radius("replayed");
+                let _ = socket.send_to(answer, from).await;
+                continue;
+            }
+            Replay::InFlight => continue,
+            Replay::New => {}
+        }
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            replays.forget(&key);
+            metrics.radius("failed");
+            debug!(client = %from, "too many accounting requests in flight; dropped (the client retransmits)");
+            continue;
+        };
+        let event = event_of(&config, &request, from.ip());
+        let (shared, socket, done_tx, metrics) = (
+            shared.clone(),
+            socket.clone(),
+            done_tx.clone(),
+            metrics.clone(),
+        );
+        let span = info_span!(
+            "accounting",
+            subscriber = request.user_name.as_deref().unwrap_or("-"),
+            status = ?request.status,
+            client = %from
+        );
+        tokio::spawn(
+            async move {
+                let _permit = permit;
+                let applied = match event {
+                    Ok(Some(event)) => match shared.core.session(event).await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            warn!(error = %e, "accounting not applied; no answer, so the client retransmits");
+                            false
+                        }
+                    },
+                    Ok(None) => true,
+                    Err(why) => {
+                        warn!(why, "accounting request carries nothing usable; answered, not applied");
+                        true
+                    }
+                };
+                let answer = applied.then(|| request.response(&client_secret));
+                if let Some(a) = &answer {
+                    metrics.radius("applied");
+                    if let Err(e) = socket.send_to(a, from).await {
+                        warn!(error = %e, "cannot answer the accounting request");
+                    }
+                } else {
+                    metrics.radius("failed");
+                }
+                let _ = done_tx.send(Done { key, answer });
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// The session event an accounting request stands for: `Ok(None)` when it
+/// asks nothing (a status cordond has no use for), `Err` when it cannot be
+/// used (no user name, no address of ours).
+pub fn event_of(
+    config: &Config,
+    a: &Accounting,
+    client: IpAddr,
+) -> Result<Option<SessionEvent>, String> {
+    let nas = a
+        .nas_identifier
+        .clone()
+        .or_else(|| a.nas_ip.map(|ip| ip.to_string()))
+        .unwrap_or_else(|| client.to_canonical().to_string());
+    let subscriber = || -> Result<SubscriberId, String> {
+        a.user_name
+            .as_deref()
+            .ok_or_else(|| "no User-Name".to_owned())?
+            .parse()
+            .map_err(|e: cordon_proto::subscriber::BadSubscriberId| e.to_string())
+    };
+    Ok(Some(match a.status {
+        Status::Start | Status::InterimUpdate => {
+            let addrs = addresses(config, a);
+            if addrs.is_empty() {
+                return Err("no address inside the subscriber prefixes".into());
+            }
+            SessionEvent::Start {
+                subscriber: subscriber()?,
+                addrs,
+                source: SessionSource::Radius,
+                session_id: a.acct_session_id.clone(),
+                nas: Some(nas),
+                calling_station: a.calling_station_id.clone(),
+            }
+        }
+        Status::Stop => {
+            let addrs = addresses(config, a);
+            SessionEvent::Stop {
+                subscriber: subscriber()?,
+                addrs: (!addrs.is_empty()).then_some(addrs),
+            }
+        }
+        Status::AccountingOn | Status::AccountingOff => SessionEvent::NasRestarted { nas },
+        Status::Other(_) => return Ok(None),
+    }))
+}
+
+/// The request's addresses that are subscribers' (RFC 2865's special
+/// Framed-IP-Address values and addresses outside the subscriber prefixes
+/// are not).
+fn addresses(config: &Config, a: &Accounting) -> Vec<SubscriberAddr> {
+    let special = |ip: &Ipv4Addr| {
+        ip.is_unspecified() || *ip == Ipv4Addr::new(255, 255, 255, 254) || ip.is_broadcast()
+    };
+    let v4 = a
+        .framed_ip
+        .filter(|ip| !special(ip))
+        .map(|ip| ip.to_string());
+    let v6 = a
+        .framed_ipv6_prefix
+        .iter()
+        .chain(&a.delegated_ipv6_prefix)
+        .map(|p| p.to_string());
+    let mut addrs = Vec::new();
+    for text in v4.into_iter().chain(v6) {
+        match config.session_addr(&text) {
+            Ok(addr) if !addrs.contains(&addr) => addrs.push(addr),
+            Ok(_) => {}
+            Err(e) => debug!(address = %text, error = %e, "accounting address not taken"),
+        }
+    }
+    addrs
+}
