@@ -206,6 +206,7 @@ mod tests {
 
     fn status(state: HostState) -> HostStatus {
         HostStatus {
+            subscriber: None,
             address: "100.64.1.7".into(),
             state,
             reason: None,

@@ -176,6 +176,7 @@ mod tests {
 
     fn status(address: IpAddr) -> HostStatus {
         HostStatus {
+            subscriber: None,
             address: address.to_string(),
             state: HostState::Quarantined,
             reason: None,

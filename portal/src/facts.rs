@@ -64,6 +64,9 @@ pub struct Facts {
     pub self_releases_left: u32,
     /// Whether to offer the button.
     pub can_self_release: bool,
+    /// The account (subscriber id) the quarantine follows, when a session
+    /// named one: it stays on whatever address the computer gets next.
+    pub account: Option<String>,
 }
 
 impl Facts {
@@ -82,6 +85,7 @@ impl Facts {
             fixed_end: false,
             self_releases_left: 0,
             can_self_release: false,
+            account: None,
         }
     }
 
@@ -121,6 +125,10 @@ impl Facts {
             fixed_end,
             self_releases_left: status.self_releases_left,
             can_self_release: standing == Standing::Quarantined && status.self_releases_left > 0,
+            account: status
+                .subscriber
+                .clone()
+                .filter(|_| matches!(standing, Standing::Quarantined | Standing::Probation)),
         }
     }
 
@@ -175,6 +183,7 @@ mod tests {
 
     fn quarantined() -> HostStatus {
         HostStatus {
+            subscriber: None,
             address: "100.64.1.7".into(),
             state: HostState::Quarantined,
             reason: Some(Reason::Detection),

@@ -257,6 +257,7 @@ mod tests {
         ] {
             for (left, last) in [(2, Some(9_000)), (0, None)] {
                 let status = HostStatus {
+                    subscriber: None,
                     address: "100.64.1.7".into(),
                     state,
                     reason: Some(Reason::Report),

@@ -232,6 +232,7 @@ fn axe_finds_no_violation_at_phone_size() {
         // A fixed hold: the page without the button (the portal keeps
         // cordond's answer for about a second, so wait for the new one).
         p.stand_in().set_status(Some(HostStatus {
+            subscriber: None,
             until: Some(SystemClock.now() + 86_400),
             self_releases_left: 0,
             ..quarantined()

@@ -49,6 +49,7 @@ check-again = Tjek igen
 
 facts-title = Om din forbindelse
 fact-since = Din forbindelse har været begrænset i { $duration }.
+fact-account = Det gælder dit abonnement { $account }. Det er begrænset på enhver forbindelse, indtil computeren er renset.
 fact-attempts = { $n ->
     [one] Siden da har en enhed forsøgt at sende post én gang.
    *[other] Siden da har en enhed forsøgt at sende post { $n } gange.

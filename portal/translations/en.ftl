@@ -49,6 +49,7 @@ check-again = Check again
 
 facts-title = About your connection
 fact-since = Your connection has been limited for { $duration }.
+fact-account = This is about your account { $account }. It stays limited on any connection until the computer is clean.
 fact-attempts = { $n ->
     [one] Since then, a device has tried to send mail once.
    *[other] Since then, a device has tried to send mail { $n } times.

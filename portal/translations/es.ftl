@@ -49,6 +49,7 @@ check-again = Volver a consultar
 
 facts-title = Sobre tu conexión
 fact-since = Tu conexión lleva limitada { $duration }.
+fact-account = Se trata de tu cuenta { $account }. Sigue limitada en cualquier conexión hasta que el ordenador esté limpio.
 fact-attempts = { $n ->
     [one] Desde entonces, un aparato ha intentado enviar correo una vez.
    *[other] Desde entonces, un aparato ha intentado enviar correo { $n } veces.

@@ -129,6 +129,10 @@ pub struct HostStatus {
     pub quiet_period_s: u64,
     /// How many "I have cleaned my computer" releases are left.
     pub self_releases_left: u32,
+    /// The subscriber (account) the record is about, when a session named
+    /// one: the page tells the subscriber which account it is.
+    #[serde(default)]
+    pub subscriber: Option<String>,
 }
 
 /// What came of a self-release request.

@@ -88,5 +88,6 @@ pub fn host_status(record: &HostRecord, quiet: Duration) -> HostStatus {
         last_smtp_attempt: record.last_smtp_attempt,
         quiet_period_s: quiet.as_secs(),
         self_releases_left: record.self_releases_left,
+        subscriber: record.subscriber.clone(),
     }
 }

@@ -30,6 +30,7 @@ pub struct Answers {
 pub fn quarantined() -> HostStatus {
     let now = SystemClock.now();
     HostStatus {
+        subscriber: None,
         address: "127.0.0.1".into(),
         state: HostState::Quarantined,
         reason: Some(Reason::Detection),
@@ -44,6 +45,7 @@ pub fn quarantined() -> HostStatus {
 
 pub fn clean() -> HostStatus {
     HostStatus {
+        subscriber: None,
         address: "127.0.0.1".into(),
         state: HostState::Clean,
         reason: None,
