@@ -95,30 +95,29 @@ fn timed_hook(dir: &Path, log: &Path) -> PathBuf {
     path
 }
 
-/// The hook's recorded (start, end, status) for `action` on `address`.
+/// The hook's recorded (start, end, status) for `action` on `address`, once
+/// the call has ended (a line still being written does not count).
 fn hook_call(log: &Path, action: &str, address: Ipv4Addr) -> Option<(f64, f64, String)> {
     let text = std::fs::read_to_string(log).ok()?;
+    let address = address.to_string();
     let field = |phase: &str| {
         text.lines().rev().find_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 4 && f[0] == action && f[1] == address.to_string() && f[2] == phase).then(
-                || {
-                    (
-                        f[3].parse::<f64>().unwrap(),
-                        f.get(4).map(|s| (*s).to_owned()),
-                    )
-                },
-            )
+            if f.len() < 4 || f[0] != action || f[1] != address || f[2] != phase {
+                return None;
+            }
+            Some((f[3].parse::<f64>().ok()?, f.get(4).map(|s| (*s).to_owned())))
         })
     };
     let (end, status) = field("end")?;
     let (start, _) = field("start")?;
-    Some((start, end, status.unwrap_or_default()))
+    Some((start, end, status?))
 }
 
 #[test]
 fn a_zombie_back_with_a_new_lease_is_walled_in_again_and_its_old_address_is_free() {
     let resolv_before = std::fs::read("/etc/resolv.conf").unwrap();
+    let name;
     {
         let lab = lab("zombie")
             .subscribers(2)
@@ -126,6 +125,7 @@ fn a_zombie_back_with_a_new_lease_is_walled_in_again_and_its_old_address_is_free
             .daemons(true)
             .up()
             .unwrap();
+        name = lab.name().to_owned();
         let dir = lab.run_dir();
         // The hooks' settings through their documented file, in the run dir.
         let conf = dir.join("hooks.conf");
@@ -261,6 +261,8 @@ fn a_zombie_back_with_a_new_lease_is_walled_in_again_and_its_old_address_is_free
         );
         assert_eq!(zombie.current(), Some(new));
     }
+    // dnsmasq, both clients, the bridge and the namespaces are gone.
+    common::assert_gone(&name);
     assert_eq!(
         std::fs::read("/etc/resolv.conf").unwrap(),
         resolv_before,
