@@ -92,6 +92,21 @@ pub fn subscriber_ifname(i: usize) -> String {
     format!("sub{i}")
 }
 
+/// The gateway's bridge when the subscribers share one link
+/// ([`crate::LabBuilder::shared_link`]): the `sub*` veths are its ports, and
+/// its name matches the config's `interfaces.downlink: ["sub*"]` too.
+pub const SHARED_LINK: &str = "sublan";
+
+/// The gateway's interface that routes subscriber `i`'s traffic: its veth,
+/// or the bridge when the subscribers share one link.
+pub fn subscriber_link(i: usize, shared_link: bool) -> String {
+    if shared_link {
+        SHARED_LINK.to_owned()
+    } else {
+        subscriber_ifname(i)
+    }
+}
+
 fn octet(i: usize) -> u8 {
     u8::try_from(i + 1).unwrap_or(u8::MAX)
 }

@@ -29,6 +29,7 @@ pub const DEFAULT_SUBSCRIBERS: usize = 3;
 pub struct LabBuilder {
     pub(crate) name: String,
     pub(crate) subscribers: usize,
+    pub(crate) shared_link: bool,
     pub(crate) config: ConfigOptions,
     pub(crate) edits: Vec<ConfigEdit>,
     pub(crate) lab_exe: Option<PathBuf>,
@@ -40,6 +41,7 @@ impl fmt::Debug for LabBuilder {
         f.debug_struct("LabBuilder")
             .field("name", &self.name)
             .field("subscribers", &self.subscribers)
+            .field("shared_link", &self.shared_link)
             .field("config", &self.config)
             .field("edits", &self.edits.len())
             .field("lab_exe", &self.lab_exe)
@@ -53,6 +55,7 @@ impl LabBuilder {
         LabBuilder {
             name: name.to_owned(),
             subscribers: DEFAULT_SUBSCRIBERS,
+            shared_link: false,
             config: ConfigOptions::default(),
             edits: Vec::new(),
             lab_exe: None,
@@ -63,6 +66,18 @@ impl LabBuilder {
     /// How many subscribers (1 to 250; default 3).
     pub fn subscribers(mut self, k: usize) -> Self {
         self.subscribers = k;
+        self
+    }
+
+    /// Puts every subscriber on one link (default off: a link each): the
+    /// gateway's `sub{i}` veths become ports of one bridge, `sublan`
+    /// ([`crate::addresses::SHARED_LINK`]), which carries every subscriber's
+    /// gateway addresses. Each subscriber keeps its addresses and routes,
+    /// and one DHCP server on the bridge can hand any subscriber any
+    /// address, as on a cable or fibre segment where a neighbour may be
+    /// given the address another subscriber held.
+    pub fn shared_link(mut self, on: bool) -> Self {
+        self.shared_link = on;
         self
     }
 

@@ -22,12 +22,12 @@
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::addresses::{subscriber_gw_v4, subscriber_ifname};
+use crate::addresses::subscriber_gw_v4;
 use crate::error::LabError;
 use crate::host::Host;
 use crate::lab::Lab;
@@ -54,7 +54,8 @@ pub struct Dnsmasq {
 
 impl Dnsmasq {
     /// Starts dnsmasq in the gateway's namespace, serving the links of
-    /// subscribers `links` with leases of `lease` (dnsmasq's minimum is 2
+    /// subscribers `links` (each its [`dhcp_range`]; on a shared link name
+    /// one subscriber, whose range then serves them all) with leases of `lease` (dnsmasq's minimum is 2
     /// minutes) and running `script` (`--dhcp-script`, an absolute path) on
     /// every lease change, with `script_env` added to its environment (the
     /// script inherits dnsmasq's).
@@ -84,9 +85,16 @@ impl Dnsmasq {
             format!("--dhcp-hostsfile={}", hosts.display()),
             format!("--dhcp-script={}", script.display()),
         ];
+        let mut interfaces: Vec<&str> = Vec::new();
         for &i in links {
+            let plan = lab.plan().subscribers.get(i).ok_or_else(|| {
+                LabError::InvalidOption(format!("the lab has no subscriber {i} for dnsmasq"))
+            })?;
+            if !interfaces.contains(&plan.interface.as_str()) {
+                interfaces.push(&plan.interface);
+                args.push(format!("--interface={}", plan.interface));
+            }
             let (first, last) = dhcp_range(i);
-            args.push(format!("--interface={}", subscriber_ifname(i)));
             args.push(format!(
                 "--dhcp-range={first},{last},255.255.255.0,{}s",
                 lease.as_secs()
@@ -222,6 +230,16 @@ impl Udhcpc {
             .ok()
     }
 
+    /// When the client last put a lease's address on its interface (read
+    /// with the address: wait for [`Udhcpc::address`] first).
+    pub fn bound_at(&self) -> Option<SystemTime> {
+        let mut at = self.state.clone().into_os_string();
+        at.push(".at");
+        let text = std::fs::read_to_string(at).ok()?;
+        let secs: f64 = text.trim().parse().ok()?;
+        Some(UNIX_EPOCH + Duration::try_from_secs_f64(secs).ok()?)
+    }
+
     /// Releases the lease (SIGUSR2): the server ends it (dnsmasq runs its
     /// script with `del`) and the address leaves the interface.
     pub fn release(&self) -> Result<(), LabError> {
@@ -240,7 +258,8 @@ impl Udhcpc {
 }
 
 /// Our udhcpc script: `bound`/`renew` set the address and default route on
-/// the interface and record the address; `deconfig` removes them. Nothing
+/// the interface and record the address and when it was set; `deconfig`
+/// removes them. Nothing
 /// else (no resolv.conf, no other routes).
 fn udhcpc_script(state: &Path) -> String {
     format!(
@@ -258,6 +277,7 @@ bound|renew)
     if [ -n "$router" ]; then
         ip route replace default via "${{router%% *}}" dev "$interface"
     fi
+    date +%s.%N >'{state}.at'
     printf '%s\n' "$ip" >'{state}.new' && mv '{state}.new' '{state}'
     ;;
 esac

@@ -84,7 +84,7 @@ impl Lab {
 
         // From here on the guard owns whatever exists: an error drops it,
         // and dropping removes the half-built lab.
-        let plan = Plan::new(&name, k, &config, b.daemons.names());
+        let plan = Plan::new(&name, k, b.shared_link, &config, b.daemons.names());
         let mut lab = Lab {
             name,
             plan,
@@ -111,7 +111,7 @@ impl Lab {
         for s in &lab.plan.subscribers {
             netns::set_resolvers(&s.netns, resolvers)?;
         }
-        wiring::wire(&lab.name, k)?;
+        wiring::wire(&lab.name, k, b.shared_link)?;
         lab.start_internet(&lab_exe)?;
         if !b.daemons.names().is_empty() {
             let g = &lab.plan.gateway;

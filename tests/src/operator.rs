@@ -1,6 +1,7 @@
 //! The operator's side of a lab: the real `cordon` CLI against the lab's
 //! `cordond`, as an operator would type it.
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use crate::Lab;
@@ -10,7 +11,7 @@ impl Lab {
     /// Runs `cordon --socket … --config … ARGS` (the `cordon` built beside
     /// this program) and returns its output, whatever its exit status.
     pub fn cordon(&self, args: &[&str]) -> Result<Output, LabError> {
-        let exe = crate::exe::find("cordon", None)?;
+        let exe = self.cordon_exe()?;
         let gw = self.gateway();
         Command::new(&exe)
             .arg("--socket")
@@ -23,6 +24,12 @@ impl Lab {
                 program: exe.display().to_string(),
                 source,
             })
+    }
+
+    /// The `cordon` CLI built beside this program (for hook scripts that
+    /// call it themselves).
+    pub fn cordon_exe(&self) -> Result<PathBuf, LabError> {
+        crate::exe::find("cordon", None)
     }
 
     /// Like [`cordon`](Self::cordon), but a failure is an error; returns

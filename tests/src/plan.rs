@@ -75,7 +75,8 @@ pub struct SubscriberPlan {
     pub index: usize,
     /// Its namespace.
     pub netns: String,
-    /// The gateway's interface towards it.
+    /// The gateway's interface towards it (its veth, or the bridge
+    /// `sublan` when the subscribers share one link).
     pub interface: String,
     /// Its IPv4 address.
     pub ipv4: Ipv4Addr,
@@ -131,8 +132,15 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan for lab `name` with `subscribers` subscribers and `config`.
-    pub fn new(name: &LabName, subscribers: usize, config: &Config, daemons: Vec<String>) -> Self {
+    /// The plan for lab `name` with `subscribers` subscribers (on one
+    /// shared link or a link each) and `config`.
+    pub fn new(
+        name: &LabName,
+        subscribers: usize,
+        shared_link: bool,
+        config: &Config,
+        daemons: Vec<String>,
+    ) -> Self {
         let run_dir = name.run_dir();
         let allowed = |ip: IpAddr| {
             config
@@ -174,7 +182,7 @@ impl Plan {
                 .map(|i| SubscriberPlan {
                     index: i,
                     netns: name.subscriber_netns(i),
-                    interface: subscriber_ifname(i),
+                    interface: subscriber_link(i, shared_link),
                     ipv4: subscriber_v4(i),
                     ipv6: subscriber_v6(i),
                     ipv6_prefix: subscriber_v6_prefix(i),

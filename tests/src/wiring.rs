@@ -13,7 +13,9 @@ use std::os::fd::AsRawFd;
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
-use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 
 use crate::addresses::*;
 use crate::error::LabError;
@@ -29,6 +31,10 @@ pub(crate) enum Op {
         peer: String,
         peer_netns: String,
     },
+    /// A bridge (forward delay 0, so its ports pass frames at once).
+    Bridge(String),
+    /// Make `link` a port of `bridge`.
+    Port { link: String, bridge: String },
     /// Set a link up.
     Up(String),
     /// An address on a link (IPv6 ones without duplicate detection, so they
@@ -60,10 +66,13 @@ const EVERY_NS: [(&str, &str); 6] = [
 ];
 
 /// Every namespace's script, the gateway's first (it creates the links the
-/// others configure).
-pub(crate) fn scripts(name: &LabName, subscribers: usize) -> Vec<Script> {
+/// others configure). With `shared_link` the subscribers' links are ports of
+/// one bridge ([`SHARED_LINK`]) that carries every subscriber's gateway
+/// addresses: each subscriber keeps its own addresses and routes, and a DHCP
+/// server on the bridge can hand any of them an address of any subnet.
+pub(crate) fn scripts(name: &LabName, subscribers: usize, shared_link: bool) -> Vec<Script> {
     let mut out = Vec::with_capacity(subscribers + 2);
-    out.push(gateway(name, subscribers));
+    out.push(gateway(name, subscribers, shared_link));
     for i in 0..subscribers {
         out.push(subscriber(name, i));
     }
@@ -87,12 +96,16 @@ fn route(dest: impl Into<IpAddr>, len: u8, via: impl Into<IpAddr>) -> Op {
     }
 }
 
-fn gateway(name: &LabName, subscribers: usize) -> Script {
+fn gateway(name: &LabName, subscribers: usize, shared_link: bool) -> Script {
     let mut ops = vec![
         Op::Up("lo".into()),
         addr("lo", PORTAL_V4, 32),
         addr("lo", PORTAL_V6, 128),
     ];
+    if shared_link {
+        ops.push(Op::Bridge(SHARED_LINK.into()));
+        ops.push(Op::Up(SHARED_LINK.into()));
+    }
     for i in 0..subscribers {
         let link = subscriber_ifname(i);
         ops.push(Op::Veth {
@@ -101,8 +114,17 @@ fn gateway(name: &LabName, subscribers: usize) -> Script {
             peer_netns: name.subscriber_netns(i),
         });
         ops.push(Op::Up(link.clone()));
-        ops.push(addr(&link, subscriber_gw_v4(i), 24));
-        ops.push(addr(&link, subscriber_gw_v6(i), 64));
+        let l3 = if shared_link {
+            ops.push(Op::Port {
+                link: link.clone(),
+                bridge: SHARED_LINK.into(),
+            });
+            SHARED_LINK.to_owned()
+        } else {
+            link
+        };
+        ops.push(addr(&l3, subscriber_gw_v4(i), 24));
+        ops.push(addr(&l3, subscriber_gw_v6(i), 64));
     }
     ops.extend([
         Op::Veth {
@@ -199,8 +221,8 @@ fn internet(name: &LabName) -> Script {
 }
 
 /// Wires the whole lab: every namespace must already exist.
-pub(crate) fn wire(name: &LabName, subscribers: usize) -> Result<(), LabError> {
-    let all = scripts(name, subscribers);
+pub(crate) fn wire(name: &LabName, subscribers: usize, shared_link: bool) -> Result<(), LabError> {
+    let all = scripts(name, subscribers, shared_link);
     for s in &all {
         netns::set_sysctls(&s.netns, &s.sysctls)?;
     }
@@ -263,6 +285,28 @@ async fn run_ops(netns: &str, handle: &Handle, ops: &[Op]) -> Result<(), LabErro
                     "create veth {name} (peer {peer} in {peer_netns})"
                 )))?;
                 drop(target);
+            }
+            Op::Bridge(bridge) => {
+                let msg = LinkMessageBuilder::<LinkBridge>::new(bridge)
+                    .forward_delay(0)
+                    .build();
+                handle
+                    .link()
+                    .add(msg)
+                    .execute()
+                    .await
+                    .map_err(nl(format!("create bridge {bridge}")))?;
+            }
+            Op::Port { link, bridge } => {
+                let index = link_index(netns, handle, link).await?;
+                let master = link_index(netns, handle, bridge).await?;
+                let msg = LinkUnspec::new_with_index(index).controller(master).build();
+                handle
+                    .link()
+                    .set(msg)
+                    .execute()
+                    .await
+                    .map_err(nl(format!("make {link} a port of {bridge}")))?;
             }
             Op::Up(link) => {
                 let index = link_index(netns, handle, link).await?;
@@ -341,7 +385,7 @@ mod tests {
     #[test]
     fn gateway_has_one_link_per_subscriber_and_the_uplink() {
         let name = LabName::new("t").unwrap();
-        let all = scripts(&name, 3);
+        let all = scripts(&name, 3, false);
         assert_eq!(all[0].netns, "cl-t-gw");
         let gw = ops_of(&all, "cl-t-gw");
         let veths: Vec<_> = gw
@@ -370,7 +414,7 @@ mod tests {
     #[test]
     fn subscribers_route_via_their_own_gateway_address() {
         let name = LabName::new("t").unwrap();
-        let all = scripts(&name, 2);
+        let all = scripts(&name, 2, false);
         let s1 = ops_of(&all, "cl-t-s1");
         assert!(s1.contains(&addr(
             "eth0",
@@ -387,7 +431,7 @@ mod tests {
     #[test]
     fn internet_holds_every_service_and_mail_server_address() {
         let name = LabName::new("t").unwrap();
-        let all = scripts(&name, 1);
+        let all = scripts(&name, 1, false);
         let net = ops_of(&all, "cl-t-net");
         for a in [RELAY_V4, RESOLVER_V4, WEB_V4] {
             assert!(net.contains(&addr("eth0", a, 32)));
@@ -397,5 +441,32 @@ mod tests {
             .filter(|o| matches!(o, Op::Addr { link, .. } if link == "lo"))
             .count();
         assert_eq!(on_lo, 2 * usize::from(MAIL_SERVERS) + 2);
+    }
+
+    #[test]
+    fn a_shared_link_bridges_every_subscriber_and_carries_their_gateway_addresses() {
+        let name = LabName::new("t").unwrap();
+        let all = scripts(&name, 2, true);
+        let gw = ops_of(&all, "cl-t-gw");
+        assert!(gw.contains(&Op::Bridge(SHARED_LINK.into())));
+        for i in 0..2 {
+            let link = subscriber_ifname(i);
+            assert!(gw.contains(&Op::Port {
+                link: link.clone(),
+                bridge: SHARED_LINK.into()
+            }));
+            assert!(gw.contains(&addr(SHARED_LINK, subscriber_gw_v4(i), 24)));
+            assert!(gw.contains(&addr(SHARED_LINK, subscriber_gw_v6(i), 64)));
+            assert!(
+                !gw.iter()
+                    .any(|o| matches!(o, Op::Addr { link: l, .. } if *l == link)),
+                "a bridge port carries no address"
+            );
+        }
+        // The subscribers themselves are wired as without the bridge.
+        assert_eq!(
+            ops_of(&all, "cl-t-s1"),
+            ops_of(&scripts(&name, 2, false), "cl-t-s1")
+        );
     }
 }
