@@ -58,6 +58,44 @@ pub fn clients_of(config: &RadiusAccounting) -> Clients {
     clients
 }
 
+/// How often one sender's refused requests are logged: a misconfigured or
+/// hostile client sending thousands a second must not flood the log. The
+/// metric counts every one.
+const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The refusals logged per sender: when last, and how many since then went
+/// unlogged.
+#[derive(Default)]
+struct Refusals(std::collections::HashMap<IpAddr, (Instant, u64)>);
+
+impl Refusals {
+    /// Whether to log this refusal now, and how many were held back since
+    /// the last line.
+    fn log(&mut self, from: IpAddr, now: Instant) -> Option<u64> {
+        // Bounded: forget senders not heard from for a while.
+        if self.0.len() > 4096 {
+            self.0
+                .retain(|_, (at, _)| now.duration_since(*at) < REFUSAL_LOG_EVERY);
+        }
+        match self.0.get_mut(&from) {
+            Some((at, held)) if now.duration_since(*at) < REFUSAL_LOG_EVERY => {
+                *held += 1;
+                None
+            }
+            Some((at, held)) => {
+                let n = *held;
+                *at = now;
+                *held = 0;
+                Some(n)
+            }
+            None => {
+                self.0.insert(from, (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
 /// What a finished request leaves for the replay cache.
 struct Done {
     key: ReplayKey,
@@ -75,6 +113,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let mut replays = Replays::default();
+    let mut refusals = Refusals::default();
     let mut config = shared.config.borrow().clone();
     let mut clients = config
         .sessions
@@ -116,7 +155,9 @@ pub async fn serve(
             Ok((a, c)) => (a, c.secret.clone()),
             Err(e) => {
                 metrics.radius("refused");
-                warn!(client = %from, error = %e, "RADIUS accounting request refused");
+                if let Some(held_back) = refusals.log(from.ip(), Instant::now()) {
+                    warn!(client = %from, error = %e, held_back, "RADIUS accounting request refused");
+                }
                 continue;
             }
         };
@@ -258,4 +299,87 @@ fn addresses(config: &Config, a: &Accounting) -> Vec<SubscriberAddr> {
         }
     }
     addrs
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn refusals_are_logged_once_per_sender_per_period_and_say_how_many_were_held_back() {
+        let mut r = Refusals::default();
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let t0 = Instant::now();
+        assert_eq!(r.log(a, t0), Some(0));
+        assert_eq!(r.log(b, t0), Some(0));
+        for _ in 0..5 {
+            assert_eq!(r.log(a, t0 + Duration::from_secs(1)), None);
+        }
+        assert_eq!(r.log(a, t0 + REFUSAL_LOG_EVERY), Some(5));
+        assert_eq!(r.log(a, t0 + REFUSAL_LOG_EVERY), None);
+    }
+
+    fn config() -> Config {
+        cordon_testkit::Fixture::new()
+            .prefixes(r#"[100.64.0.0/16, "2001:db8::/32"]"#)
+            .set("never_quarantine", "[100.64.0.1]")
+            .load()
+    }
+
+    #[test]
+    fn accounting_becomes_session_events() {
+        let c = config();
+        let mut a = Accounting::new(Status::Start, 7);
+        a.user_name = Some("alice".into());
+        a.framed_ip = Some("100.64.1.2".parse().unwrap());
+        a.delegated_ipv6_prefix = vec!["2001:db8:1:100::/56".parse().unwrap()];
+        a.nas_identifier = Some("bng1".into());
+        let client: IpAddr = "192.0.2.9".parse().unwrap();
+        let Some(SessionEvent::Start {
+            subscriber,
+            addrs,
+            nas,
+            ..
+        }) = event_of(&c, &a, client).unwrap()
+        else {
+            panic!("not a start")
+        };
+        assert_eq!(subscriber.as_str(), "alice");
+        let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+        assert_eq!(addrs, ["100.64.1.2", "2001:db8:1:100::/56"]);
+        assert_eq!(nas.as_deref(), Some("bng1"));
+        // RFC 2865's special values and addresses not ours are no address.
+        a.framed_ip = Some("255.255.255.254".parse().unwrap());
+        a.delegated_ipv6_prefix.clear();
+        assert!(event_of(&c, &a, client).is_err());
+        a.framed_ip = Some("100.64.0.1".parse().unwrap());
+        assert!(event_of(&c, &a, client).is_err());
+        // No user name: nothing to key the session by.
+        a.framed_ip = Some("100.64.1.2".parse().unwrap());
+        a.user_name = None;
+        assert!(event_of(&c, &a, client).is_err());
+        // A NAS restart names the NAS, or the sender when it gives no name.
+        let on = Accounting::new(Status::AccountingOn, 1);
+        assert_eq!(
+            event_of(&c, &on, client).unwrap(),
+            Some(SessionEvent::NasRestarted {
+                nas: "192.0.2.9".into()
+            })
+        );
+        let stop = Accounting {
+            user_name: Some("alice".into()),
+            ..Accounting::new(Status::Stop, 2)
+        };
+        assert_eq!(
+            event_of(&c, &stop, client).unwrap(),
+            Some(SessionEvent::Stop {
+                subscriber: "alice".parse().unwrap(),
+                addrs: None
+            })
+        );
+    }
 }
