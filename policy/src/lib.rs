@@ -25,6 +25,7 @@ pub mod book;
 pub mod engine;
 pub mod journal;
 pub mod ledger;
+pub mod lens;
 pub mod lifecycle;
 pub mod quiet;
 pub mod report;

@@ -17,6 +17,7 @@ use cordon_proto::time::Unix;
 use ipnet::IpNet;
 
 use crate::journal::{Journal, Restore, Undo};
+use crate::lens::PrefixLens;
 
 /// The most addresses one subscriber may hold at once: an IPv4 address and
 /// a few IPv6 prefixes is normal; hundreds is a broken or hostile client,
@@ -152,6 +153,9 @@ pub struct Sessions {
     /// and the journal in step.
     held: BTreeMap<SubscriberAddr, Holding>,
     by_subscriber: BTreeMap<SubscriberId, BTreeSet<SubscriberAddr>>,
+    /// The prefix lengths held, so covering holdings are looked up only at
+    /// lengths in use.
+    lens: PrefixLens,
     journal: Journal<SubscriberAddr, Holding>,
 }
 
@@ -175,10 +179,16 @@ impl Sessions {
                 .or_default()
                 .insert(addr);
         }
+        let present = holding.is_some();
         let old = match holding {
             Some(h) => self.held.insert(addr, h),
             None => self.held.remove(&addr),
         };
+        match (old.is_some(), present) {
+            (false, true) => self.lens.add(addr.net()),
+            (true, false) => self.lens.remove(addr.net()),
+            _ => {}
+        }
         if let Some(o) = &old
             && self
                 .held
@@ -298,9 +308,16 @@ impl Sessions {
     /// Holdings of `net` or of a wider range covering it: looked up, not
     /// scanned (a few dozen map lookups).
     pub fn covering(&self, net: IpNet) -> impl Iterator<Item = &Holding> {
-        (0..=net.prefix_len())
+        self.lens
+            .shorter_than(net)
+            .chain(std::iter::once(net.prefix_len()))
             .filter_map(move |len| IpNet::new(net.network(), len).ok())
             .filter_map(|wider| self.held.get(&wider.trunc()))
+    }
+
+    /// The prefix lengths held.
+    pub fn lens(&self) -> &PrefixLens {
+        &self.lens
     }
 
     /// Holdings inside `net`, itself excluded.

@@ -67,9 +67,22 @@ impl Engine {
 
     /// Whether a strictly wider range that must be walled in covers `net`.
     fn covered(&self, net: IpNet) -> bool {
-        (0..net.prefix_len())
-            .filter_map(|len| IpNet::new(net.network(), len).ok())
-            .any(|wider| self.demanded(&wider.trunc()))
+        let wider = |len: u8| IpNet::new(net.network(), len).ok().map(|w| w.trunc());
+        self.lifecycle
+            .lens()
+            .shorter_than(net)
+            .filter_map(wider)
+            .any(|w| self.lifecycle.addr_quarantined(&w))
+            || self
+                .sessions
+                .lens()
+                .shorter_than(net)
+                .filter_map(wider)
+                .any(|w| {
+                    self.sessions
+                        .holding_of(&w)
+                        .is_some_and(|h| self.lifecycle.subscriber_quarantined(&h.subscriber))
+                })
     }
 
     /// Everything the set must hold, worked out from scratch (at start).

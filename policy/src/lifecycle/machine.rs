@@ -16,6 +16,7 @@ use super::state::{Host, State, Unix};
 use cordon_proto::time::secs;
 
 use crate::journal::{Journal, Restore};
+use crate::lens::PrefixLens;
 use crate::subject::Subject;
 
 mod transitions;
@@ -56,6 +57,8 @@ pub struct Lifecycle {
     hosts: BTreeMap<SubscriberAddr, Host>,
     /// Subscriber records; changed only through [`Lifecycle::set`] too.
     subscribers: BTreeMap<SubscriberId, Host>,
+    /// The prefix lengths among `hosts`' keys, kept by [`Lifecycle::set`].
+    lens: PrefixLens,
     tally: Tally,
     /// Open between [`Lifecycle::begin`] and [`Lifecycle::finish`].
     journal: Journal<Subject, Host>,
@@ -68,12 +71,16 @@ impl Lifecycle {
             policy,
             hosts: BTreeMap::new(),
             subscribers: BTreeMap::new(),
+            lens: PrefixLens::default(),
             tally: Tally::default(),
             journal: Journal::default(),
         };
         for h in hosts {
             match h.subject.clone() {
-                Subject::Addr(a) => lifecycle.hosts.insert(a, h),
+                Subject::Addr(a) => {
+                    lifecycle.lens.add(a.net());
+                    lifecycle.hosts.insert(a, h)
+                }
                 Subject::Subscriber(s) => lifecycle.subscribers.insert(s, h),
             };
         }
@@ -95,6 +102,13 @@ impl Lifecycle {
         };
         if let Some(n) = old.as_ref().and_then(|h| self.tally.slot(&h.state)) {
             *n -= 1;
+        }
+        if let Subject::Addr(a) = &subject {
+            match (old.is_some(), self.hosts.contains_key(a)) {
+                (false, true) => self.lens.add(a.net()),
+                (true, false) => self.lens.remove(a.net()),
+                _ => {}
+            }
         }
         self.journal.touch(subject, || old);
     }
@@ -168,6 +182,11 @@ impl Lifecycle {
             .is_some_and(|h| h.state.is_quarantined())
     }
 
+    /// The prefix lengths in use among address records.
+    pub fn lens(&self) -> &PrefixLens {
+        &self.lens
+    }
+
     /// Whether the subscriber's record is quarantined.
     pub fn subscriber_quarantined(&self, s: &SubscriberId) -> bool {
         self.subscribers
@@ -200,7 +219,8 @@ impl Lifecycle {
     /// records, and seeding 100 000 quarantines quadratic).
     fn covering(&self, addr: &SubscriberAddr) -> Option<&Host> {
         let net = addr.net();
-        (0..net.prefix_len())
+        self.lens
+            .shorter_than(net)
             .filter_map(|len| IpNet::new(net.network(), len).ok())
             .filter_map(|wider| self.hosts.get(&wider.trunc()))
             .find(|h| h.state.is_quarantined())
