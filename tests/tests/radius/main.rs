@@ -22,9 +22,12 @@ mod common;
 mod sessions;
 mod walled;
 
-use std::net::{IpAddr, SocketAddr};
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::process::Output;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cordon_lab::addresses::WEB_V4;
@@ -185,4 +188,107 @@ fn kernel_set(lab: &Lab, set: &str) -> String {
 /// A subscriber's IPv4 address as text.
 fn v4(host: &Host) -> String {
     IpAddr::V4(host.ipv4()).to_string()
+}
+
+/// A UDP relay in the gateway's namespace in front of cordond's listener,
+/// standing where the network between a BNG and cordond would: it loses
+/// the first `lose` answers (so radclient retransmits the same request,
+/// same identifier, authenticator and source port as cordond sees the
+/// relay's one back socket), and calls `on_answer` the moment each answer
+/// it passes on arrives, before radclient has it. Stops when dropped.
+struct Relay {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Relay {
+    fn start(
+        lab: &Lab,
+        to: SocketAddr,
+        lose: usize,
+        mut on_answer: impl FnMut() + Send + 'static,
+    ) -> Relay {
+        let bind = || {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            Arc::new(s)
+        };
+        // Bound inside the gateway; they stay there on any thread.
+        let (front, back) = lab.gateway().run(|| (bind(), bind())).unwrap();
+        let addr = front.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let client = Arc::new(Mutex::new(None::<SocketAddr>));
+        let running = {
+            let stop = stop.clone();
+            move || !stop.load(Ordering::Relaxed)
+        };
+        let requests = {
+            let (front, back, client, running) =
+                (front.clone(), back.clone(), client.clone(), running.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4097];
+                while running() {
+                    if let Ok((n, from)) = front.recv_from(&mut buf) {
+                        *client.lock().unwrap() = Some(from);
+                        back.send_to(&buf[..n], to).unwrap();
+                    }
+                }
+            })
+        };
+        let answers = std::thread::spawn(move || {
+            let (mut buf, mut seen) = ([0u8; 4097], 0);
+            while running() {
+                if let Ok((n, _)) = back.recv_from(&mut buf) {
+                    seen += 1;
+                    let c = *client.lock().unwrap();
+                    if let (Some(c), true) = (c, seen > lose) {
+                        on_answer();
+                        front.send_to(&buf[..n], c).unwrap();
+                    }
+                }
+            }
+        });
+        Relay {
+            addr,
+            stop,
+            threads: vec![requests, answers],
+        }
+    }
+
+    /// Where radclient sends to.
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One plain HTTP request from `host` to the lab's web server, in this
+/// process (no program to start, so it takes about a millisecond): the
+/// response's head, or empty when none came.
+fn http_head(host: &Host) -> String {
+    let to = SocketAddr::new(WEB_V4.into(), 80);
+    host.run(move || {
+        let Ok(mut s) = TcpStream::connect_timeout(&to, Duration::from_secs(2)) else {
+            return String::new();
+        };
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let req = "GET / HTTP/1.0\r\nHost: example.org\r\nConnection: close\r\n\r\n";
+        if s.write_all(req.as_bytes()).is_err() {
+            return String::new();
+        }
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+    })
+    .unwrap()
 }

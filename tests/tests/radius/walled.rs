@@ -3,8 +3,13 @@
 //! a delegated IPv6 prefix is walled in whole, and a NAS that restarts
 //! (Accounting-On) ends its sessions and frees their addresses.
 
+use std::sync::{Arc, Mutex};
+
 use super::common::{cordond_log, quarantined_in_kernel};
-use super::{acct, browse, kernel_set, lab, open, send, sessions, v4, walled};
+use super::{
+    Relay, acct, browse, http_head, kernel_set, lab, listener, open, radclient, send, sessions, v4,
+    walled,
+};
 
 #[test]
 fn a_quarantined_subscribers_new_address_is_walled_before_the_answer() {
@@ -19,24 +24,43 @@ fn a_quarantined_subscribers_new_address_is_walled_before_the_answer() {
     assert!(walled(&lab, &old_pc));
     send(&lab, &acct("Stop", "alice", "a-1", "bng1", &[&old]));
 
-    // alice reconnects: her computer is now subscriber 1's namespace.
-    let took = send(&lab, &acct("Start", "alice", "a-2", "bng1", &[&new]));
-    // No wait and no poll: the answer came, so the kernel already has it.
-    let in_set = quarantined_in_kernel(&lab, &new);
-    let caught = browse(&new_pc);
-    eprintln!("Start for a quarantined subscriber answered in {took:?} (radclient run)");
-    assert!(
-        in_set,
-        "{new} not in the set when the Start was answered\n{}",
-        cordond_log(&lab)
+    // alice reconnects: her computer is now subscriber 1's namespace. The
+    // relay in front of cordond makes an HTTP request from there the
+    // moment the Accounting-Response arrives, before radclient has it.
+    let (to, secret) = listener(&lab);
+    let at_answer = Arc::new(Mutex::new(Vec::new()));
+    let relay = {
+        let (at_answer, new_pc) = (at_answer.clone(), new_pc.clone());
+        Relay::start(&lab, to, 0, move || {
+            at_answer.lock().unwrap().push(http_head(&new_pc));
+        })
+    };
+    let packet = acct("Start", "alice", "a-2", "bng1", &[&new]);
+    let sent = radclient(&lab, relay.addr(), &secret, &packet, 1, "5");
+    drop(relay);
+    assert!(sent.answered(), "{}", sent.transcript());
+    eprintln!(
+        "Start for a quarantined subscriber answered in {:?} (radclient run, through the relay)",
+        sent.took
     );
-    assert!(
-        !caught.from_real_site()
-            && caught
-                .header("location")
-                .is_some_and(|l| l.starts_with(lab.gateway().portal_url())),
-        "alice's new address browsed out: {caught:?}"
-    );
+    let heads = at_answer.lock().unwrap().clone();
+    let portal = lab.gateway().portal_url().to_owned();
+    for head in &heads {
+        let status = head.lines().next().unwrap_or_default();
+        assert!(
+            status.contains(" 302 ")
+                && head
+                    .to_ascii_lowercase()
+                    .contains(&format!("location: {portal}")),
+            "alice's new address was not walled in when the Accounting-Response \
+             arrived: {head:?}\n--- cordond.log ---\n{}",
+            cordond_log(&lab)
+        );
+    }
+    assert_eq!(heads.len(), 1, "one answer: {heads:?}");
+    // Right after radclient returns, with no wait: the kernel set, curl.
+    assert!(quarantined_in_kernel(&lab, &new));
+    assert!(walled(&lab, &new_pc), "alice's new address browsed out");
     assert_eq!(lab.state(&new).unwrap(), "quarantined");
     assert_eq!(lab.show(&new).unwrap()["subscriber"], "alice");
 
