@@ -1,6 +1,7 @@
 //! The session lifecycle from accounting: Start, Interim-Update and Stop;
 //! an Interim-Update standing in for a lost Start; a wrong secret refused;
-//! a retransmitted Start answered again and applied once.
+//! a retransmitted Start answered again and applied once; a User-Name with
+//! control characters refused without reaching the log raw.
 
 use super::common::{cordond_log, metric};
 use super::{Relay, acct, lab, listener, open, radclient, send, sessions, v4};
@@ -127,4 +128,19 @@ fn a_retransmitted_start_is_answered_again_and_applied_once() {
         metric(&lab, replayed) >= 1.0,
         "answered from the replay cache"
     );
+}
+
+#[test]
+fn control_characters_in_a_user_name_never_reach_the_log_raw() {
+    let lab = lab("rctl", 1);
+    let addr = v4(&lab.subscriber(0));
+    let (to, secret) = listener(&lab);
+    // radclient turns the octal escape into a real ESC byte.
+    let packet = acct("Start", "a\\033[2Jb", "sess-x", "bng1", &[&addr]);
+    let sent = radclient(&lab, to, &secret, &packet, 1, "1");
+    assert!(!sent.answered(), "{}", sent.transcript());
+    let log = cordond_log(&lab);
+    assert!(!log.contains('\u{1b}'), "a raw ESC in cordond.log:\n{log}");
+    assert!(log.contains("User-Name is not plain text"), "{log}");
+    assert!(sessions(&lab, None).is_empty(), "nothing applied");
 }
