@@ -199,6 +199,9 @@ fn v4(host: &Host) -> String {
 struct Relay {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    /// cordond's own round trip for each answer: from the request leaving
+    /// the relay to its answer arriving.
+    round_trips: Arc<Mutex<Vec<Duration>>>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -219,32 +222,47 @@ impl Relay {
         let addr = front.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let client = Arc::new(Mutex::new(None::<SocketAddr>));
+        let sent_at = Arc::new(Mutex::new(Instant::now()));
+        let round_trips = Arc::new(Mutex::new(Vec::new()));
         let running = {
             let stop = stop.clone();
             move || !stop.load(Ordering::Relaxed)
         };
         let requests = {
-            let (front, back, client, running) =
-                (front.clone(), back.clone(), client.clone(), running.clone());
+            let (front, back, client, running, sent_at) = (
+                front.clone(),
+                back.clone(),
+                client.clone(),
+                running.clone(),
+                sent_at.clone(),
+            );
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4097];
                 while running() {
                     if let Ok((n, from)) = front.recv_from(&mut buf) {
                         *client.lock().unwrap() = Some(from);
+                        *sent_at.lock().unwrap() = Instant::now();
                         back.send_to(&buf[..n], to).unwrap();
                     }
                 }
             })
         };
-        let answers = std::thread::spawn(move || {
-            let (mut buf, mut seen) = ([0u8; 4097], 0);
-            while running() {
-                if let Ok((n, _)) = back.recv_from(&mut buf) {
-                    seen += 1;
-                    let c = *client.lock().unwrap();
-                    if let (Some(c), true) = (c, seen > lose) {
-                        on_answer();
-                        front.send_to(&buf[..n], c).unwrap();
+        let answers = std::thread::spawn({
+            let round_trips = round_trips.clone();
+            move || {
+                let (mut buf, mut seen) = ([0u8; 4097], 0);
+                while running() {
+                    if let Ok((n, _)) = back.recv_from(&mut buf) {
+                        round_trips
+                            .lock()
+                            .unwrap()
+                            .push(sent_at.lock().unwrap().elapsed());
+                        seen += 1;
+                        let c = *client.lock().unwrap();
+                        if let (Some(c), true) = (c, seen > lose) {
+                            on_answer();
+                            front.send_to(&buf[..n], c).unwrap();
+                        }
                     }
                 }
             }
@@ -252,6 +270,7 @@ impl Relay {
         Relay {
             addr,
             stop,
+            round_trips,
             threads: vec![requests, answers],
         }
     }
@@ -259,6 +278,11 @@ impl Relay {
     /// Where radclient sends to.
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// cordond's round trip for each answer so far.
+    fn round_trips(&self) -> Vec<Duration> {
+        self.round_trips.lock().unwrap().clone()
     }
 }
 

@@ -103,6 +103,7 @@ fn a_retransmitted_start_is_answered_again_and_applied_once() {
     let relay = Relay::start(&lab, to, 1, || {});
     let packet = acct("Start", "alice", "sess-r", "bng1", &[&addr]);
     let sent = radclient(&lab, relay.addr(), &secret, &packet, 3, "0.5");
+    eprintln!("first answer, then the replay: {:?}", relay.round_trips());
     drop(relay);
     assert!(
         sent.answered(),

@@ -37,10 +37,11 @@ fn a_quarantined_subscribers_new_address_is_walled_before_the_answer() {
     };
     let packet = acct("Start", "alice", "a-2", "bng1", &[&new]);
     let sent = radclient(&lab, relay.addr(), &secret, &packet, 1, "5");
+    let round_trips = relay.round_trips();
     drop(relay);
     assert!(sent.answered(), "{}", sent.transcript());
     eprintln!(
-        "Start for a quarantined subscriber answered in {:?} (radclient run, through the relay)",
+        "Start for a quarantined subscriber: cordond answered in {round_trips:?}; radclient ran {:?}",
         sent.took
     );
     let heads = at_answer.lock().unwrap().clone();
