@@ -82,3 +82,60 @@ impl Drop for CliLab {
         }
     }
 }
+
+/// cordond's `/metrics`, read from inside the gateway.
+pub fn metrics(lab: &Lab) -> String {
+    let out = lab
+        .gateway()
+        .exec(
+            "curl",
+            &["-s", "--max-time", "5", "http://127.0.0.1:9464/metrics"],
+        )
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value of a metric line that starts with `name` (labels included).
+pub fn metric(lab: &Lab, name: &str) -> f64 {
+    metrics(lab)
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// What cordond logged so far.
+pub fn cordond_log(lab: &Lab) -> String {
+    std::fs::read_to_string(lab.run_dir().join("cordond.log")).unwrap_or_default()
+}
+
+/// Explains a failed wait with the daemon's log.
+pub fn with_log<T>(lab: &Lab, r: Result<T, cordon_lab::LabError>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}\n--- cordond.log ---\n{}", cordond_log(lab)))
+}
+
+/// True when the gateway's kernel set holds `addr` (an address, or an
+/// IPv6 prefix, held by its first address).
+pub fn quarantined_in_kernel(lab: &Lab, addr: &str) -> bool {
+    let (set, addr) = if addr.contains(':') {
+        ("quarantined_v6", addr.split('/').next().unwrap_or(addr))
+    } else {
+        ("quarantined_v4", addr)
+    };
+    lab.gateway()
+        .exec(
+            "nft",
+            &[
+                "get",
+                "element",
+                "inet",
+                "cordon",
+                set,
+                &format!("{{ {addr} }}"),
+            ],
+        )
+        .unwrap()
+        .status
+        .success()
+}
