@@ -1,39 +1,65 @@
 //! `cordon-lab demo`: the whole story in a fresh lab, told with timestamps.
 //!
-//! A normal subscriber browses and sends mail through the relay; a second
-//! one turns into a spam zombie, is found and quarantined by the kernel's
-//! counters, meets the cleanup page (in English and in Spanish), stops, and
-//! is let out after the quiet period. Every step is checked; the demo fails
+//! Subscribers' routers get their addresses from a DHCP server (dnsmasq,
+//! whose hook tells Cordon who holds which). A normal subscriber browses and
+//! sends mail through the relay; a second one turns into a spam zombie, is
+//! found and quarantined by the kernel's counters, meets the cleanup page (in
+//! English and in Spanish), reconnects with a new address and is still
+//! walled in while the neighbour given his old address is not, stops, and is
+//! let out after the quiet period. Every step is checked; the demo fails
 //! (and still removes its lab) the moment one does not hold.
+
+mod page;
+mod reconnect;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::addresses::{RELAY_V4, WEB_V4, mail_server_v4};
+use crate::dhcp::Dnsmasq;
+use crate::hooks::LabHooks;
 use crate::tools::{CHECKLIST, checklist, sha256_hex};
 use crate::{Host, Lab, url};
+use page::{first_lines, tools_on};
+use reconnect::{ANNA_MAC, BRUNO_MAC, online, reconnect};
+
+/// The DHCP leases' length (dnsmasq's shortest): longer than the demo.
+const LEASE: Duration = Duration::from_secs(120);
 
 /// Tells the story; `Ok` only when every step held.
 pub fn run(lab_exe: Option<PathBuf>) -> Result<()> {
     let story = Story::new();
-    story.say("Building a lab: a gateway running cordond and cordon-portal, two subscribers, and an internet with web, mail and DNS servers.");
+    story.say("Building a lab: a gateway running cordond, cordon-portal and a DHCP server, three subscribers on one shared line, and an internet with web, mail and DNS servers.");
     let mut builder = Lab::builder(&crate::unique_name("demo"))
-        .subscribers(2)
+        .subscribers(3)
+        .shared_link(true)
         .daemons(true);
     if let Some(exe) = lab_exe {
         builder = builder.lab_exe(exe);
     }
     let lab = builder.up().context("building the lab")?;
     let (anna, bruno) = (lab.subscriber(0), lab.subscriber(1));
+    let hooks = LabHooks::install(&lab)?;
+    let dnsmasq = Dnsmasq::start(&lab, &[0, 1], LEASE, &hooks.dnsmasq_script(), &hooks.env())?;
+    dnsmasq.reserve(ANNA_MAC, anna.ipv4())?;
+    dnsmasq.reserve(BRUNO_MAC, bruno.ipv4())?;
+    let anna_router = online(&lab, 0, ANNA_MAC, anna.ipv4())?;
+    let bruno_router = online(&lab, 1, BRUNO_MAC, bruno.ipv4())?;
     let cfg = lab.config();
     story.say(&format!(
-        "The lab is up. Anna is {}, Bruno is {}. Port 25 is blocked; submission (587) is open. A host is quarantined when it makes more than {} new port-25 attempts, or reaches more than {} distinct mail servers, within {}s.",
+        "The lab is up. Anna's router got {} by DHCP, Bruno's router got {}; the DHCP server tells Cordon which router holds which address. Their neighbour Carla has her router switched off.",
         anna.ipv4(),
-        bruno.ipv4(),
+        bruno.ipv4()
+    ));
+    story.say(&format!(
+        "Port 25 is blocked; submission (587) is open. A host is quarantined when it makes more than {} new port-25 attempts, or reaches more than {} distinct mail servers, within {}s.",
         cfg.detection.smtp_attempts.threshold,
         cfg.detection.smtp_destinations.threshold,
         cfg.detection.smtp_attempts.window.as_secs()
@@ -63,6 +89,16 @@ pub fn run(lab_exe: Option<PathBuf>) -> Result<()> {
         crossed.reason,
         crossed.note
     ));
+    let quarantined = lab.show(&bruno.ipv4().to_string())?;
+    ensure!(
+        quarantined["subscriber"] == BRUNO_MAC,
+        "the quarantine is not bound to Bruno's router: {quarantined}"
+    );
+    // The spam program keeps trying while he is walled in, slowly enough
+    // to cross no threshold again (one attempt per 1.5 allowed).
+    let attempts = &cfg.detection.smtp_attempts;
+    let pace = attempts.window * 3 / (2 * attempts.threshold.max(1));
+    let spam = StillSending::start(bruno.clone(), pace);
 
     let redirected = bruno.curl(&url(WEB_V4, 80, "/news"), &["-H", "Host: news.example"])?;
     let portal = redirected
@@ -135,15 +171,17 @@ pub fn run(lab_exe: Option<PathBuf>) -> Result<()> {
         story.quote("$", line);
     }
 
+    let (new, carla_router) = reconnect(&story, &lab, &dnsmasq, &bruno_router)?;
+
     story.say(&format!(
         "Bruno runs the cleanup tool; the spam stops. Cordon releases a host that has been quiet for {}s (and held at least {}s).",
         cfg.quarantine.quiet_period.as_secs(),
         cfg.quarantine.min_hold.as_secs()
     ));
-    let stopped = Instant::now();
+    let stopped = spam.stop();
     let deadline = stopped + cfg.quarantine.quiet_period + Duration::from_secs(15);
     loop {
-        if lab.state(&bruno.ipv4().to_string())? == "probation" {
+        if lab.state(&new.to_string())? == "probation" {
             break;
         }
         if Instant::now() > deadline {
@@ -168,6 +206,7 @@ pub fn run(lab_exe: Option<PathBuf>) -> Result<()> {
     for line in lab.cordon_ok(&["history"])?.lines() {
         story.quote("$", line);
     }
+    drop((carla_router, bruno_router, anna_router, dnsmasq));
     drop(lab);
     story.say("The lab is removed. Every step held.");
     Ok(())
@@ -269,70 +308,58 @@ fn flood_until_quarantined(host: &Host, lab: &Lab) -> Result<Crossed> {
     })
 }
 
-/// A download as the cleanup page lists it.
-struct Listed {
-    file: String,
-    name: String,
-    size: String,
-    sha256: String,
+/// A spam program still running on a quarantined computer: a port-25
+/// attempt every `pace` to one mail server (the walled garden stops them;
+/// Cordon counts them, which is how it knows the spam has not stopped).
+/// Stops when told or dropped.
+struct StillSending {
+    stop: Option<mpsc::Sender<()>>,
+    last: Arc<parking_lot::Mutex<Instant>>,
+    thread: Option<JoinHandle<()>>,
 }
 
-/// The text between `open` and the next `close` in `s`.
-fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
-    let start = s.find(open)? + open.len();
-    let len = s[start..].find(close)?;
-    Some(&s[start..start + len])
-}
-
-/// The tools section of the cleanup page: each item's file (the download
-/// link's last segment), name, size and SHA-256.
-fn tools_on(html: &str) -> Vec<Listed> {
-    let Some(section) = between(html, "<section aria-labelledby=\"tools-h\">", "</section>") else {
-        return Vec::new();
-    };
-    section
-        .split("<li>")
-        .skip(1)
-        .filter_map(|item| {
-            let href = between(item, "href=\"", "\"")?;
-            let file = href.rsplit(['/', ';']).next()?.to_owned();
-            Some(Listed {
-                file,
-                name: strip_tags(between(item, "download>", "</a>")?),
-                size: between(item, "<span class=\"small\">(", ")</span>")?.to_owned(),
-                sha256: between(item, "<code>", "</code>")?.to_owned(),
-            })
-        })
-        .collect()
-}
-
-/// The page's heading and first paragraph (of its main part) as plain text.
-fn first_lines(html: &str, n: usize) -> Vec<String> {
-    let html = html.find("<main").map_or(html, |i| &html[i..]);
-    let mut out = Vec::new();
-    for tag in ["h1", "p"] {
-        let open = format!("<{tag}");
-        if let Some(start) = html.find(&open) {
-            let rest = &html[start..];
-            let body_start = rest.find('>').map_or(0, |i| i + 1);
-            let end = rest.find(&format!("</{tag}>")).unwrap_or(rest.len());
-            out.push(strip_tags(&rest[body_start..end]));
+impl StillSending {
+    fn start(host: Host, pace: Duration) -> StillSending {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let last = Arc::new(parking_lot::Mutex::new(Instant::now()));
+        let thread = std::thread::spawn({
+            let last = Arc::clone(&last);
+            move || {
+                loop {
+                    *last.lock() = Instant::now();
+                    let _ = host.tcp_connect(mail_server_v4(1), 25, Duration::from_millis(500));
+                    // Pacing, not synchronisation: a stop (or drop) ends the wait.
+                    if !matches!(stopped.recv_timeout(pace), Err(RecvTimeoutError::Timeout)) {
+                        break;
+                    }
+                }
+            }
+        });
+        StillSending {
+            stop: Some(stop),
+            last,
+            thread: Some(thread),
         }
     }
-    out.truncate(n);
-    out
-}
 
-fn strip_tags(s: &str) -> String {
-    let mut out = String::new();
-    let mut inside = false;
-    for c in s.chars() {
-        match c {
-            '<' => inside = true,
-            '>' => inside = false,
-            c if !inside => out.push(c),
-            _ => {}
+    /// Stops it; returns when its last attempt left.
+    fn stop(mut self) -> Instant {
+        self.halt();
+        *self.last.lock()
+    }
+
+    fn halt(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Drop for StillSending {
+    fn drop(&mut self) {
+        self.halt();
+    }
 }

@@ -1,12 +1,80 @@
-//! A recording stand-in for the `cordon` CLI, for testing the session hook
-//! scripts in `deploy/hooks/` (how they translate what a DHCP or PPP server
-//! passes into `cordon session` commands) without a daemon. The real
-//! daemon path is tested by the lab's session tests; this one checks the
-//! scripts' side of the contract exactly.
+//! The session hook scripts of `deploy/hooks/` in a lab: [`LabHooks`] puts
+//! the real dnsmasq hook in a lab's run directory, set up to tell that lab's
+//! `cordond` (the session tests and the demo); [`RecordingCordon`] is a
+//! recording stand-in for the `cordon` CLI, for testing how the scripts
+//! translate what a DHCP or PPP server passes into `cordon session` commands
+//! without a daemon.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+use crate::error::LabError;
+use crate::lab::Lab;
+
+/// deploy/hooks/dnsmasq-dhcp-script and the file it sources, built into
+/// `cordon-lab` (as the cleanup tools are) so that `cordon-lab demo` needs no
+/// source tree.
+const DNSMASQ_HOOK: [(&str, &[u8]); 2] = [
+    (
+        "dnsmasq-dhcp-script",
+        include_bytes!("../../deploy/hooks/dnsmasq-dhcp-script"),
+    ),
+    (
+        "cordon-hook-common.sh",
+        include_bytes!("../../deploy/hooks/cordon-hook-common.sh"),
+    ),
+];
+
+/// The real dnsmasq hook, installed in `RUN_DIR/hooks/` with a `hooks.conf`
+/// (its documented settings file) naming the lab's `cordon` and control
+/// socket, so dnsmasq's lease changes become sessions in the lab's cordond.
+#[derive(Debug)]
+pub struct LabHooks {
+    dir: PathBuf,
+    conf: String,
+}
+
+impl LabHooks {
+    /// Writes the hook and its settings into the lab's run directory.
+    pub fn install(lab: &Lab) -> Result<LabHooks, LabError> {
+        let dir = lab.run_dir().join("hooks");
+        std::fs::create_dir_all(&dir)
+            .map_err(LabError::io(format!("creating {}", dir.display())))?;
+        for (name, bytes) in DNSMASQ_HOOK {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes)
+                .map_err(LabError::io(format!("writing {}", path.display())))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .map_err(LabError::io(format!("chmod {}", path.display())))?;
+        }
+        let conf = dir.join("hooks.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "CORDON={}\nCORDON_SOCKET={}\nCORDON_TIMEOUT=5\n",
+                lab.cordon_exe()?.display(),
+                lab.gateway().control_socket().display()
+            ),
+        )
+        .map_err(LabError::io(format!("writing {}", conf.display())))?;
+        Ok(LabHooks {
+            dir,
+            conf: conf.display().to_string(),
+        })
+    }
+
+    /// The installed dnsmasq `--dhcp-script`.
+    pub fn dnsmasq_script(&self) -> PathBuf {
+        self.dir.join(DNSMASQ_HOOK[0].0)
+    }
+
+    /// What the hook's environment needs (`CORDON_HOOKS_CONF`), for
+    /// [`crate::dhcp::Dnsmasq::start`].
+    pub fn env(&self) -> [(&str, &str); 1] {
+        [("CORDON_HOOKS_CONF", self.conf.as_str())]
+    }
+}
 
 /// Marks the end of one call's arguments in the record.
 const END: &str = "--end-of-call--";

@@ -59,6 +59,7 @@ pub use internet::stats::{Counts, InternetStats, PortStats};
 pub use lab::Lab;
 pub use names::{LabName, NETNS_PREFIX, RUN_ROOT, unique_name};
 pub use netns::in_netns;
+pub use operator::Held;
 pub use plan::Plan;
 pub use poll::{poll_until, wait_for};
 pub use probe::TcpOutcome;

@@ -50,14 +50,47 @@ impl Lab {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// `cordon --json show ADDR` as a JSON document.
-    pub fn show(&self, addr: &str) -> Result<serde_json::Value, LabError> {
-        let text = self.cordon_ok(&["--json", "show", addr])?;
+    /// `cordon --json ARGS` as a JSON document.
+    pub fn cordon_json(&self, args: &[&str]) -> Result<serde_json::Value, LabError> {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let text = self.cordon_ok(&all)?;
         serde_json::from_str(&text).map_err(|e| LabError::Command {
-            command: format!("cordon --json show {addr}"),
+            command: format!("cordon --json {}", args.join(" ")),
             status: "unreadable JSON".into(),
             stderr: format!("{e}: {text}"),
         })
+    }
+
+    /// `cordon --json show ADDR` as a JSON document.
+    pub fn show(&self, addr: &str) -> Result<serde_json::Value, LabError> {
+        self.cordon_json(&["show", addr])
+    }
+
+    /// `cordon sessions ID`: the addresses subscriber `id` held, newest
+    /// first.
+    pub fn sessions(&self, id: &str) -> Result<Vec<Held>, LabError> {
+        let doc = self.cordon_json(&["sessions", id])?;
+        let unreadable = |what: &str| LabError::Command {
+            command: format!("cordon --json sessions {id}"),
+            status: format!("no {what}"),
+            stderr: doc.to_string(),
+        };
+        let list = doc["sessions"]
+            .as_array()
+            .ok_or_else(|| unreadable("sessions"))?;
+        list.iter()
+            .map(|s| {
+                Ok(Held {
+                    address: s["address"]
+                        .as_str()
+                        .ok_or_else(|| unreadable("address"))?
+                        .to_owned(),
+                    started: s["started"].as_i64().ok_or_else(|| unreadable("started"))?,
+                    ended: s["ended"].as_i64(),
+                })
+            })
+            .collect()
     }
 
     /// The `state` of `cordon show ADDR` (`clean`, `quarantined`, `probation`).
@@ -67,4 +100,15 @@ impl Lab {
             .unwrap_or_default()
             .to_owned())
     }
+}
+
+/// One session as `cordon sessions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The address held.
+    pub address: String,
+    /// When the session began (Unix seconds).
+    pub started: i64,
+    /// When it ended, `None` while it lasts.
+    pub ended: Option<i64>,
 }

@@ -7,6 +7,7 @@ use std::process::Command;
 
 #[test]
 fn the_demo_tells_the_whole_story_and_every_step_holds() {
+    let resolv_before = std::fs::read("/etc/resolv.conf").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_cordon-lab"))
         .arg("demo")
         .output()
@@ -26,10 +27,21 @@ fn the_demo_tells_the_whole_story_and_every_step_holds() {
         "Cleanup checklist to print (4 KB) SHA-256 ",
         "its SHA-256 matches the page",
         "cordon list",
+        "Bruno's router reconnects and gets a new address",
+        "he is still quarantined",
+        "lands on the cleanup page again",
+        "is given Bruno's old address",
+        "cordon sessions",
         "Bruno is released",
         "the real site",
         "Every step held.",
     ] {
         assert!(text.contains(step), "the story misses {step:?}:\n{text}");
     }
+    // The routers' DHCP client set only their namespaces' addresses.
+    assert_eq!(
+        std::fs::read("/etc/resolv.conf").unwrap(),
+        resolv_before,
+        "the machine's /etc/resolv.conf changed"
+    );
 }

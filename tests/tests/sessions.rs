@@ -17,39 +17,24 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::lab;
-use common::repo::root;
 use cordon_lab::addresses::{WEB_V4, WEB_V6, subscriber_v4, subscriber_v6};
 use cordon_lab::dhcp::{Dnsmasq, Udhcpc};
+use cordon_lab::hooks::LabHooks;
 use cordon_lab::{Host, Lab, url, wait_for};
 use serde_json::Value;
 
 const WITHIN: Duration = Duration::from_secs(20);
 
-/// `cordon --json ARGS` as a JSON document.
-fn json(lab: &Lab, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let text = lab.cordon_ok(&all).unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("cordon {args:?}: {e}: {text}"))
-}
-
 fn subscriber(lab: &Lab, id: &str) -> Value {
-    json(lab, &["show", "--subscriber", id])
+    lab.cordon_json(&["show", "--subscriber", id]).unwrap()
 }
 
 /// `cordon sessions ID`, newest first: (address, started, ended).
 fn sessions(lab: &Lab, id: &str) -> Vec<(String, i64, Option<i64>)> {
-    json(lab, &["sessions", id])["sessions"]
-        .as_array()
+    lab.sessions(id)
         .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["address"].as_str().unwrap().to_owned(),
-                s["started"].as_i64().unwrap(),
-                s["ended"].as_i64(),
-            )
-        })
+        .into_iter()
+        .map(|h| (h.address, h.started, h.ended))
         .collect()
 }
 
@@ -75,10 +60,9 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
-/// A `--dhcp-script` that runs deploy/hooks/dnsmasq-dhcp-script and
+/// A `--dhcp-script` that runs `hook` (deploy/hooks/dnsmasq-dhcp-script) and
 /// records, per call, `ACTION ADDRESS start|end TIME [STATUS]` in `log`.
-fn timed_hook(dir: &Path, log: &Path) -> PathBuf {
-    let hook = root().join("deploy/hooks/dnsmasq-dhcp-script");
+fn timed_hook(dir: &Path, hook: &Path, log: &Path) -> PathBuf {
     let path = dir.join("timed-dhcp-script");
     std::fs::write(
         &path,
@@ -127,21 +111,11 @@ fn a_zombie_back_with_a_new_lease_is_walled_in_again_and_its_old_address_is_free
             .unwrap();
         name = lab.name().to_owned();
         let dir = lab.run_dir();
-        // The hooks' settings through their documented file, in the run dir.
-        let conf = dir.join("hooks.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "CORDON={}\nCORDON_SOCKET={}\nCORDON_TIMEOUT=5\n",
-                lab.cordon_exe().unwrap().display(),
-                lab.gateway().control_socket().display()
-            ),
-        )
-        .unwrap();
+        // The real hook, its settings in its documented file.
+        let hooks = LabHooks::install(&lab).unwrap();
         let calls = dir.join("hook-calls");
-        let script = timed_hook(dir, &calls);
-        let conf_env = conf.display().to_string();
-        let env = [("CORDON_HOOKS_CONF", conf_env.as_str())];
+        let script = timed_hook(dir, &hooks.dnsmasq_script(), &calls);
+        let env = hooks.env();
         // One dnsmasq, one range (100.64.1.100-199) for the shared link.
         let dnsmasq = Dnsmasq::start(&lab, &[0], Duration::from_secs(120), &script, &env).unwrap();
         let (zombie_mac, neighbour_mac) = ("02:00:5e:00:00:01", "02:00:5e:00:00:02");
