@@ -7,7 +7,7 @@ use std::fmt;
 use cordon_config::{Config, SubscriberAddr};
 use cordon_policy::sessions::SessionEvent;
 use cordon_policy::subject::Subject;
-use cordon_proto::control::{Request, Response, SessionSource, SubscriberRecord};
+use cordon_proto::control::{Request, Response, SubscriberRecord};
 use cordon_proto::subscriber::SubscriberId;
 use tracing::{Instrument, info_span};
 
@@ -95,7 +95,9 @@ pub async fn handle(
                 addrs,
                 source,
                 session_id: None,
-                nas: (source != SessionSource::Operator).then(|| operator.to_owned()),
+                // The hook's server is not named on the command line; the
+                // operator's name is in the log line's span.
+                nas: None,
                 calling_station: None,
             };
             answer(shared.core.session(event).instrument(span).await)
