@@ -108,6 +108,24 @@ enum Side {
     Ours,
 }
 
+/// Datagrams dropped for full receive buffers.
+#[derive(Debug, Clone, Copy, Default)]
+struct Drops {
+    /// At the server's socket.
+    server: u64,
+    /// At the clients' sockets.
+    clients: u64,
+}
+
+impl Drops {
+    fn since(self, earlier: Drops) -> Drops {
+        Drops {
+            server: self.server.saturating_sub(earlier.server),
+            clients: self.clients.saturating_sub(earlier.clients),
+        }
+    }
+}
+
 /// What a storm against cordond cost it, beside the answers.
 #[derive(Debug, Clone, Copy)]
 struct Cost {
@@ -117,8 +135,8 @@ struct Cost {
     commits: f64,
     /// Kernel transactions (set changes) during the storm.
     kernel_batches: f64,
-    /// Datagrams the kernel dropped at cordond's socket (buffer full).
-    dropped: u64,
+    /// Datagrams the kernel dropped (receive buffers full).
+    dropped: Drops,
 }
 
 /// What the whole run measured.
@@ -127,7 +145,7 @@ struct Measured {
     single: Outcome,
     single_ref: Outcome,
     costs: Vec<Cost>,
-    ref_dropped: Vec<u64>,
+    ref_dropped: Vec<Drops>,
     sessions_listed: usize,
     storms: usize,
 }
@@ -158,9 +176,15 @@ impl Bench<'_> {
         })?
     }
 
-    /// Datagrams the kernel has dropped at `server`'s socket so far.
-    fn drops(&self, server: SocketAddr) -> Result<u64> {
-        sides::udp_drops(self.lab, server.port())
+    /// Datagrams the kernel has dropped so far for full receive buffers:
+    /// at `server`'s socket, and at the clients' (every other socket).
+    fn drops(&self, server: SocketAddr) -> Result<Drops> {
+        let at_server = sides::udp_drops(self.lab, server.port())?;
+        let all = sides::udp_rcvbuf_errors(self.lab)?;
+        Ok(Drops {
+            server: at_server,
+            clients: all.saturating_sub(at_server),
+        })
     }
 
     fn ours(&self, server: SocketAddr, requests: &[Accounting], client: Client) -> Result<Outcome> {
@@ -227,7 +251,7 @@ impl Bench<'_> {
         let before = Scrape::fetch(&gw)?;
         let dropped = self.drops(self.cordond)?;
         let out = send(self, &requests)?;
-        let dropped = self.drops(self.cordond)? - dropped;
+        let dropped = self.drops(self.cordond)?.since(dropped);
         let after = Scrape::fetch(&gw)?;
         let delta = |name: &str| after.sum(name) - before.sum(name);
         self.check_kernel(k)?;
@@ -291,6 +315,14 @@ fn measure(bin: &Path) -> Result<Measured> {
         .clone()
         .context("the lab's cordond has no accounting listener")?;
     seed(&lab)?;
+    // Sockets made from now on in the gateway (radclient's, the
+    // responder's, ours) get room for a window of answers: radclient's own
+    // sockets overflowed at the default and its timeouts, not the servers,
+    // set its pace. cordond's listener was made before, with the default.
+    cordon_lab::netns::set_sysctls(
+        lab.gateway().netns(),
+        &[("net.core.rmem_default", &CLIENT_BUFFER.to_string())],
+    )?;
     let responder = Responder::start(bin, lab.gateway().netns(), &plan.secret)?;
     let mut b = Bench {
         lab: &lab,
@@ -319,12 +351,12 @@ fn measure(bin: &Path) -> Result<Measured> {
                 Side::RadclientRef => {
                     let d = b.drops(reference)?;
                     round.radclient_ref = Some(b.radclient(reference, &storm(0))?);
-                    ref_dropped.push(b.drops(reference)? - d);
+                    ref_dropped.push(b.drops(reference)?.since(d));
                 }
                 Side::OursRef => {
                     let d = b.drops(reference)?;
                     round.ours_ref = Some(b.ours(reference, &storm(0), CLIENT)?);
-                    ref_dropped.push(b.drops(reference)? - d);
+                    ref_dropped.push(b.drops(reference)?.since(d));
                 }
                 Side::Radclient => {
                     let (run, cost) = b.to_cordond(|b, req| b.radclient(b.cordond, req))?;

@@ -66,11 +66,9 @@ pub fn section(m: &Measured) -> Result<String> {
         rc.iter().map(|r| r.lost).sum::<usize>() + ours.iter().map(|o| o.lost()).sum::<usize>();
     let lost_ref = rc_ref.iter().map(|r| r.lost).sum::<usize>()
         + ours_ref.iter().map(|o| o.lost()).sum::<usize>();
-    let mut dropped: Vec<u64> = m.costs.iter().map(|c| c.dropped).collect();
-    dropped.sort_unstable();
-    let mut dropped_ref = m.ref_dropped.clone();
-    dropped_ref.sort_unstable();
-    let span = |v: &[u64]| {
+    let span = |v: Vec<u64>| {
+        let mut v = v;
+        v.sort_unstable();
         format!(
             "{} ({}–{})",
             v.get(v.len() / 2).unwrap_or(&0),
@@ -78,6 +76,10 @@ pub fn section(m: &Measured) -> Result<String> {
             v.last().unwrap_or(&0)
         )
     };
+    let dropped = span(m.costs.iter().map(|c| c.dropped.server).collect());
+    let dropped_ref = span(m.ref_dropped.iter().map(|d| d.server).collect());
+    let client_drops = span(m.costs.iter().map(|c| c.dropped.clients).collect());
+    let client_drops_ref = span(m.ref_dropped.iter().map(|d| d.clients).collect());
     let resent: usize = ours.iter().map(|o| o.retransmissions).sum();
     let resent_ref: usize = ours_ref.iter().map(|o| o.retransmissions).sum();
 
@@ -141,9 +143,11 @@ pub fn section(m: &Measured) -> Result<String> {
     )?;
     writeln!(
         s,
-        "| datagrams the kernel dropped at the server's socket (receive buffer full), per storm, both clients | {} | {} | – |",
-        span(&dropped),
-        span(&dropped_ref)
+        "| datagrams the kernel dropped at the server's socket (receive buffer full), per storm, both clients | {dropped} | {dropped_ref} | – |"
+    )?;
+    writeln!(
+        s,
+        "| datagrams dropped at the clients' sockets, per storm | {client_drops} | {client_drops_ref} | – |"
     )?;
     writeln!(
         s,

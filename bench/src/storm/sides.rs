@@ -241,3 +241,22 @@ pub fn udp_drops(lab: &Lab, port: u16) -> Result<u64> {
         })
         .with_context(|| format!("no UDP socket on port {port} in /proc/net/udp"))
 }
+
+/// Datagrams the kernel has dropped for a full receive buffer at any UDP
+/// socket of the lab's gateway so far (`Udp: RcvbufErrors` in
+/// `/proc/net/snmp`).
+pub fn udp_rcvbuf_errors(lab: &Lab) -> Result<u64> {
+    let out = lab
+        .gateway()
+        .exec_within("cat", &["/proc/net/snmp"], Duration::from_secs(10))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp: "));
+    let (names, values) = (udp.next(), udp.next());
+    names
+        .zip(values)
+        .and_then(|(n, v)| {
+            let i = n.split_whitespace().position(|f| f == "RcvbufErrors")?;
+            v.split_whitespace().nth(i)?.parse().ok()
+        })
+        .context("no Udp RcvbufErrors in /proc/net/snmp")
+}
