@@ -172,12 +172,10 @@ fn one_socket(
             Ok((n, from)) if from == server && n >= HEADER => {
                 let id = buf[1];
                 let slot = &mut slots[usize::from(id)];
-                if slot.as_ref().is_some_and(|s| s.expect == buf[..n]) {
-                    if let Some(s) = slot.take() {
-                        done.push((s.request, s.first.elapsed()));
-                        free.push_back(id);
-                        outstanding -= 1;
-                    }
+                if let Some(s) = slot.take_if(|s| s.expect == buf[..n]) {
+                    done.push((s.request, s.first.elapsed()));
+                    free.push_back(id);
+                    outstanding -= 1;
                 }
             }
             Ok(_) => {}

@@ -247,7 +247,7 @@ impl Bench<'_> {
     /// One storm against cordond: Accounting-On first (not timed with the
     /// storm), then the Starts; returns the Accounting-On's time, the
     /// store commits and kernel batches the storm took.
-    fn to_cordond<T>(
+    fn against_cordond<T>(
         &mut self,
         send: impl FnOnce(&Self, &[Accounting]) -> Result<T>,
     ) -> Result<(T, Cost)> {
@@ -359,12 +359,12 @@ fn measure(bin: &Path) -> Result<Measured> {
                     ref_dropped.push(b.drops(reference)?.since(d));
                 }
                 Side::Radclient => {
-                    let (run, cost) = b.to_cordond(|b, req| b.radclient(b.cordond, req))?;
+                    let (run, cost) = b.against_cordond(|b, req| b.radclient(b.cordond, req))?;
                     round.radclient = Some(run);
                     costs.push(cost);
                 }
                 Side::Ours => {
-                    let (run, cost) = b.to_cordond(|b, req| b.ours(b.cordond, req, CLIENT))?;
+                    let (run, cost) = b.against_cordond(|b, req| b.ours(b.cordond, req, CLIENT))?;
                     round.ours = Some(run);
                     costs.push(cost);
                 }
