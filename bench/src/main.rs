@@ -19,6 +19,7 @@ mod process;
 mod rules;
 mod scale;
 mod stats;
+mod storm;
 
 /// Runs Cordon's benchmarks.
 #[derive(Debug, Parser)]
@@ -58,6 +59,9 @@ fn main() -> Result<()> {
     }
     if wanted("scale") {
         print!("{}", scale::run(bin, args.runs)?);
+    }
+    if wanted("storm") {
+        print!("{}", storm::run(bin)?);
     }
     Ok(())
 }

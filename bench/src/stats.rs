@@ -22,6 +22,11 @@ impl Samples {
         self.0[i]
     }
 
+    /// How many samples there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// The median.
     pub fn median(&self) -> Duration {
         self.percentile(50)

@@ -15,7 +15,7 @@
 //! measures `radclient` and the codec, nothing else.
 
 use std::io::Write;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -41,7 +41,7 @@ fn serve(listen: &str, secret: &str) -> Result<(), Box<dyn std::error::Error>> {
     let mut clients = Clients::new();
     clients.add("127.0.0.0/8".parse()?, secret.as_bytes())?;
     clients.add("::1/128".parse()?, secret.as_bytes())?;
-    let socket = UdpSocket::bind(listen)
+    let socket = bind(listen)
         .map_err(|e| format!("cannot listen on {listen}: {e}; give a free local address"))?;
     let mut out = std::io::stdout().lock();
     line(
@@ -91,6 +91,24 @@ fn serve(listen: &str, secret: &str) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+}
+
+/// Receive buffer asked for (the kernel caps it at `net.core.rmem_max`).
+/// The default (`net.core.rmem_default`, about 208 KiB) holds only about
+/// 170 small datagrams: a client's window of 1024 requests sent at once
+/// would mostly be dropped and wait for retransmission, and the reference
+/// would measure the client's timeout, not the responder.
+const RECV_BUFFER: usize = 4 << 20;
+
+fn bind(listen: &str) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Socket, Type};
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, None)?;
+    socket.set_recv_buffer_size(RECV_BUFFER)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 fn line(out: &mut impl Write, v: &serde_json::Value) -> std::io::Result<()> {
