@@ -39,7 +39,7 @@ pub use port25::{Port25, Port25Mode};
 pub use portal::{Portal, PortalUser, PublicUrl, Support};
 pub use quarantine::{Quarantine, SelfRelease};
 pub use relays::Relays;
-pub use sessions::{RadiusAccounting, RadiusClient, Sessions};
+pub use sessions::{RadiusAccounting, RadiusClient, SecretError, Sessions};
 pub use store::{SqliteStore, Store};
 pub use subscribers::Subscribers;
 pub use unbuilt::Unbuilt;

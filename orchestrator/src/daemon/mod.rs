@@ -71,6 +71,9 @@ pub enum DaemonError {
         /// The configured name.
         user: String,
     },
+    /// A RADIUS client's secret file could not be used.
+    #[error(transparent)]
+    RadiusSecret(#[from] cordon_config::SecretError),
     /// A socket or the metrics address could not be bound.
     #[error("cannot listen on {what}: {source}")]
     Listen {
@@ -188,6 +191,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         cancel.clone(),
     ));
     if let Some(r) = &config.sessions.radius {
+        let clients = radius::clients_of(r)?;
         let socket = radius::bind(r)
             .await
             .map_err(|source| DaemonError::Listen {
@@ -197,6 +201,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         info!(listen = %r.listen, clients = r.clients.len(), "RADIUS accounting listener");
         tracker.spawn(radius::serve(
             socket,
+            clients,
             shared.clone(),
             metrics.clone(),
             cancel.clone(),

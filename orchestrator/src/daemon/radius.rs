@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use cordon_config::{Config, RadiusAccounting, SubscriberAddr};
+use cordon_config::{Config, RadiusAccounting, SecretError, SubscriberAddr};
 use cordon_policy::sessions::SessionEvent;
 use cordon_proto::subscriber::{SessionSource, SubscriberId};
 use cordon_radius::{Accounting, Clients, MAX_PACKET, Replay, ReplayKey, Replays, Status};
@@ -80,20 +80,21 @@ pub async fn bind(config: &RadiusAccounting) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-/// The clients and their secrets, narrowest range first (the first that
-/// matches a sender is the most specific).
-pub fn clients_of(config: &RadiusAccounting) -> Clients {
+/// The clients and their secrets (read from their files), narrowest range
+/// first (the first that matches a sender is the most specific).
+pub fn clients_of(config: &RadiusAccounting) -> Result<Clients, SecretError> {
     let mut list: Vec<_> = config.clients.iter().collect();
     list.sort_by_key(|c| std::cmp::Reverse(c.address.net().prefix_len()));
     let mut clients = Clients::new();
     for c in list {
-        // The config refuses duplicates and empty secrets, so this cannot
+        let secret = c.read_secret()?;
+        // The config refuses duplicates and short secrets, so this cannot
         // fail for a loaded config.
-        if let Err(e) = clients.add(c.address.net(), c.secret.as_bytes().to_vec()) {
+        if let Err(e) = clients.add(c.address.net(), secret.into_bytes()) {
             warn!(error = %e, "a RADIUS client is not used");
         }
     }
-    clients
+    Ok(clients)
 }
 
 /// How often one sender's refused requests are logged: a misconfigured or
@@ -140,9 +141,12 @@ struct Done {
     answer: Option<Vec<u8>>,
 }
 
-/// Serves accounting requests until cancelled.
+/// Serves accounting requests from `clients` until cancelled; a reload
+/// brings new clients and secrets (a secret file that cannot be read then
+/// keeps the clients in force, with an error in the log).
 pub async fn serve(
     socket: UdpSocket,
+    mut clients: Clients,
     shared: Shared,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
@@ -153,12 +157,6 @@ pub async fn serve(
     let mut replays = Replays::default();
     let mut refusals = Refusals::default();
     let mut config = shared.config.borrow().clone();
-    let mut clients = config
-        .sessions
-        .radius
-        .as_ref()
-        .map(clients_of)
-        .unwrap_or_default();
     let mut buf = vec![0u8; MAX_PACKET + 1];
     loop {
         let (n, from) = tokio::select! {
@@ -182,12 +180,13 @@ pub async fn serve(
         let now_config = shared.config.borrow().clone();
         if !Arc::ptr_eq(&now_config, &config) {
             config = now_config;
-            clients = config
-                .sessions
-                .radius
-                .as_ref()
-                .map(clients_of)
-                .unwrap_or_default();
+            match config.sessions.radius.as_ref().map(clients_of) {
+                Some(Ok(c)) => clients = c,
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "RADIUS clients not reloaded; the ones in force stay");
+                }
+                None => clients = Clients::new(),
+            }
         }
         let (request, client_secret) = match clients.decode(from, &buf[..n]) {
             Ok((a, c)) => (a, c.secret.clone()),
