@@ -72,76 +72,70 @@ pub async fn handle(
     operator: &str,
     request: Request,
 ) -> Response {
-    match request {
+    let (subscriber, addresses, source, start) = match request {
         Request::SessionStart {
             subscriber,
             addresses,
             source,
-        } => {
-            let subscriber: SubscriberId = match subscriber.parse() {
-                Ok(s) => s,
-                Err(e) => return bad(e.to_string()),
-            };
-            if addresses.is_empty() {
-                return bad("give the session's --address and/or --prefix");
-            }
-            let addrs = match parse_all(config, &addresses) {
-                Ok(a) => a,
-                Err(r) => return *r,
-            };
-            let span = info_span!("session", subscriber = %subscriber, source = %source, operator);
-            let event = SessionEvent::Start {
-                subscriber,
-                addrs,
-                source,
-                session_id: None,
-                // The hook's server is not named on the command line; the
-                // operator's name is in the log line's span.
-                nas: None,
-                calling_station: None,
-            };
-            answer(shared.core.session(event).instrument(span).await)
-        }
+        } => (subscriber, addresses, source, true),
         Request::SessionStop {
             subscriber,
             addresses,
             source,
-        } => {
-            let subscriber: SubscriberId = match subscriber.parse() {
-                Ok(s) => s,
-                Err(e) => return bad(e.to_string()),
-            };
-            let addrs = if addresses.is_empty() {
-                None
-            } else {
-                match parse_all(config, &addresses) {
-                    Ok(a) => Some(a),
-                    Err(r) => return *r,
-                }
-            };
-            let span = info_span!("session", subscriber = %subscriber, source = %source, operator);
-            let event = SessionEvent::Stop { subscriber, addrs };
-            answer(shared.core.session(event).instrument(span).await)
+        } => (subscriber, addresses, source, false),
+        Request::Sessions { subscriber, limit } => return listing(shared, subscriber, limit).await,
+        _ => return bad("not a session request"),
+    };
+    let subscriber: SubscriberId = match subscriber.parse() {
+        Ok(s) => s,
+        Err(e) => return bad(e.to_string()),
+    };
+    if start && addresses.is_empty() {
+        return bad("give the session's --address and/or --prefix");
+    }
+    let addrs = match parse_all(config, &addresses) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let span = info_span!("session", subscriber = %subscriber, source = %source, operator);
+    let event = if start {
+        SessionEvent::Start {
+            subscriber,
+            addrs,
+            source,
+            session_id: None,
+            // The hook's server is not named on the command line; the
+            // operator's name is in the log line's span.
+            nas: None,
+            calling_station: None,
         }
-        Request::Sessions { subscriber, limit } => {
-            let subscriber = match subscriber.map(|s| s.parse::<SubscriberId>()) {
-                Some(Ok(s)) => Some(s.to_string()),
-                Some(Err(e)) => return bad(e.to_string()),
-                None => None,
-            };
-            match shared
-                .store
-                .sessions(subscriber, limit.clamp(1, MAX_SESSIONS))
-                .await
-            {
-                Ok(sessions) => Response::Sessions {
-                    sessions,
-                    more: false,
-                },
-                Err(e) => failed(e.to_string()),
-            }
+    } else {
+        SessionEvent::Stop {
+            subscriber,
+            // None given: every address it holds.
+            addrs: (!addrs.is_empty()).then_some(addrs),
         }
-        _ => bad("not a session request"),
+    };
+    answer(shared.core.session(event).instrument(span).await)
+}
+
+/// `cordon sessions [ID]`.
+async fn listing(shared: &Shared, subscriber: Option<String>, limit: u32) -> Response {
+    let subscriber = match subscriber.map(|s| s.parse::<SubscriberId>()) {
+        Some(Ok(s)) => Some(s.to_string()),
+        Some(Err(e)) => return bad(e.to_string()),
+        None => None,
+    };
+    match shared
+        .store
+        .sessions(subscriber, limit.clamp(1, MAX_SESSIONS))
+        .await
+    {
+        Ok(sessions) => Response::Sessions {
+            sessions,
+            more: false,
+        },
+        Err(e) => failed(e.to_string()),
     }
 }
 
