@@ -34,7 +34,7 @@ pub use load::{load_file, load_str};
 pub use sections::{
     Action, Config, Control, Detection, Dnsbl, DnsblZone, Interfaces, LogFormat, Logging, Metrics,
     Port25, Port25Mode, Portal, PortalUser, PublicUrl, Quarantine, RadiusAccounting, RadiusClient,
-    Relays, Reports, SecretError, SelfRelease, Sessions, Signal, SocketMode, SqliteStore, Store,
-    Subscribers, Support, Unbuilt, WalledGarden,
+    Relays, ReportWeights, Reports, SecretError, SelfRelease, Sessions, Signal, SocketMode,
+    SqliteStore, Store, Subscribers, Support, Unbuilt, WalledGarden,
 };
 pub use types::{Destination, DnsName, IfName, Prefix};

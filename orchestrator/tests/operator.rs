@@ -321,7 +321,7 @@ fn reports_cordond_refuses_count_as_refused_and_show_lists_evidence() {
     assert_eq!(doc["reports"][0]["evidence"], "spam to 40 domains", "{doc}");
     assert_eq!(doc["evidence"]["score"], 1, "{doc}");
     let shown = ok(&lab.cordon(&["show", "100.64.7.1"]));
-    assert!(shown.contains("fbl: spam to 40 domains"), "{shown}");
+    assert!(shown.contains("fbl (other): spam to 40 domains"), "{shown}");
     // Evidence over the bound: the CLI refuses it, exit 2.
     let o = lab.cordon(&[
         "report",

@@ -232,6 +232,7 @@ mod tests {
             address: ip.parse::<IpAddr>().unwrap(),
             at: at(t),
             source: source.into(),
+            kind: crate::ReportKind::Other,
             evidence: "spam".into(),
             message_id: id.map(str::to_owned),
             weight,

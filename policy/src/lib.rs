@@ -37,5 +37,5 @@ pub use actor::Actor;
 pub use book::{Added, Book, SUSPECT_MEMORY};
 pub use engine::{Change, Engine, Input, Outcome, Plan, ReportTaken, View};
 pub use ledger::{ReportLedger, ScoreReached};
-pub use report::{Incoming, Report, StoredReport};
+pub use report::{Incoming, Report, ReportKind, StoredReport};
 pub use signal::SignalKind;

@@ -124,8 +124,14 @@ pub struct ReportSubmission {
     /// id counts once.
     #[serde(default)]
     pub message_id: Option<String>,
-    /// Points it adds to the score (at least 1).
-    pub weight: u32,
+    /// What happened (`spam`, `bot`, `sinkhole`, `malware`, `phishing`,
+    /// `brute_force`, `scan`, `other`); `other` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Points it adds to the score (at least 1); when absent, what the
+    /// config gives its kind (`detection.reports.weights`).
+    #[serde(default)]
+    pub weight: Option<u32>,
 }
 
 /// What became of one [`ReportSubmission`], in the order sent.

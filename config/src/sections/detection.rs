@@ -112,6 +112,62 @@ pub struct Reports {
     /// What reaching the score does.
     #[serde(default)]
     pub action: Action,
+    /// Points each kind of report adds (0: recorded, not counted).
+    #[serde(default)]
+    pub weights: ReportWeights,
+}
+
+/// Points a report of each kind adds to its subscriber's score, when the
+/// report does not carry its own weight. A kind set to 0 is kept and shown
+/// but adds nothing. An infection seen from outside (a bot, a sinkholed
+/// connection, malware) is surer than one complaint, and a scan alone says
+/// little, hence the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportWeights {
+    /// A spam complaint.
+    #[serde(default = "one")]
+    pub spam: u32,
+    /// A bot or drone infection.
+    #[serde(default = "three")]
+    pub bot: u32,
+    /// A connection to a sinkholed command-and-control server.
+    #[serde(default = "three")]
+    pub sinkhole: u32,
+    /// Malware served or sent.
+    #[serde(default = "three")]
+    pub malware: u32,
+    /// Phishing or fraud.
+    #[serde(default = "one")]
+    pub phishing: u32,
+    /// Password guessing.
+    #[serde(default = "one")]
+    pub brute_force: u32,
+    /// Scanning.
+    #[serde(default)]
+    pub scan: u32,
+    /// Anything else, or not said (Cordon's CSV, `cordon report`).
+    #[serde(default = "one")]
+    pub other: u32,
+}
+
+fn three() -> u32 {
+    3
+}
+
+impl Default for ReportWeights {
+    fn default() -> Self {
+        ReportWeights {
+            spam: 1,
+            bot: 3,
+            sinkhole: 3,
+            malware: 3,
+            phishing: 1,
+            brute_force: 1,
+            scan: 0,
+            other: 1,
+        }
+    }
 }
 
 fn default_report_score() -> u32 {
@@ -127,6 +183,7 @@ impl Default for Reports {
             score: default_report_score(),
             window: default_report_window(),
             action: Action::Enforce,
+            weights: ReportWeights::default(),
         }
     }
 }

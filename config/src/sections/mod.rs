@@ -31,7 +31,7 @@ mod unbuilt;
 mod walled_garden;
 
 pub use control::{Control, SocketMode};
-pub use detection::{Action, Detection, Dnsbl, DnsblZone, Reports, Signal};
+pub use detection::{Action, Detection, Dnsbl, DnsblZone, ReportWeights, Reports, Signal};
 pub use interfaces::Interfaces;
 pub use logging::{LogFormat, Logging};
 pub use metrics::Metrics;

@@ -231,6 +231,9 @@ impl DnsblChecker {
                     address,
                     at: SystemTime::now(),
                     source: zone.to_owned(),
+                    // A listing says the address sent spam or was seen
+                    // infected; the zone's own weight applies.
+                    kind: cordon_policy::ReportKind::Spam,
                     evidence: format!("listed in {zone} ({})", codes.join(", ")),
                     // One listing is one piece of evidence per subscriber
                     // unit, however often it is seen again in the window.

@@ -94,9 +94,14 @@ pub enum Command {
         /// What they say (recorded in the audit trail).
         #[arg(long)]
         evidence: String,
-        /// Points it adds to the score.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-        weight: u32,
+        /// What happened: spam, bot, sinkhole, malware, phishing,
+        /// brute_force, scan or other.
+        #[arg(long, default_value = "other", value_parser = ["spam", "bot", "sinkhole", "malware", "phishing", "brute_force", "scan", "other"])]
+        kind: String,
+        /// Points it adds to the score [default: the config's weight for
+        /// its kind, detection.reports.weights].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        weight: Option<u32>,
         /// The reported message's id: the same source and id count once.
         #[arg(long, value_name = "ID")]
         message_id: Option<String>,

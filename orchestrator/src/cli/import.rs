@@ -92,7 +92,9 @@ fn submission(r: &cordon_detect::Report) -> ReportSubmission {
             .message_id
             .as_deref()
             .map(|m| clip(m.trim(), MAX_SOURCE).into_owned()),
-        weight: r.weight,
+        kind: Some(r.kind.as_str().to_owned()),
+        // The config's weight for the kind.
+        weight: None,
     }
 }
 
@@ -289,7 +291,8 @@ mod tests {
             source: "feed".into(),
             evidence: "e".repeat(evidence),
             message_id: None,
-            weight: 1,
+            kind: None,
+            weight: Some(1),
         }
     }
 

@@ -163,9 +163,10 @@ pub fn show(h: &HostRecord, now: i64) -> String {
         rows.push(vec![
             "report".into(),
             format!(
-                "{}, {}: {}{}",
+                "{}, {} ({}): {}{}",
                 relative(r.at, now),
                 r.source,
+                r.kind,
                 r.evidence,
                 if r.counted { "" } else { " (not counted)" }
             ),

@@ -166,6 +166,7 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
             address,
             source,
             evidence,
+            kind,
             weight,
             message_id,
             at,
@@ -203,6 +204,7 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
                     source: source.trim().to_owned(),
                     evidence: evidence.clone(),
                     message_id: message_id.clone(),
+                    kind: Some(kind.clone()),
                     weight: *weight,
                 }],
             }

@@ -331,6 +331,7 @@ fn shown_report(r: &crate::store::StoredReport) -> RecentReport {
     RecentReport {
         at: r.at,
         source: clip(&r.source, MAX_SOURCE).into_owned(),
+        kind: r.kind.as_str().to_owned(),
         evidence: clip(&r.evidence, MAX_EVIDENCE).into_owned(),
         weight: r.weight,
         counted: r.counted,

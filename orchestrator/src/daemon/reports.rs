@@ -16,7 +16,7 @@ use super::shared::Shared;
 use cordon_proto::time::system_time;
 
 use crate::detection::policy;
-use cordon_policy::Incoming;
+use cordon_policy::{Incoming, ReportKind};
 
 /// How much of a refused address is echoed back: enough to recognise it.
 const ECHOED: usize = 64;
@@ -46,9 +46,23 @@ fn check(config: &Config, operator: &str, r: &ReportSubmission) -> Result<Incomi
     if let Some(m) = &r.message_id {
         bounded("the message id", m.trim(), MAX_SOURCE)?;
     }
-    if r.weight == 0 {
-        return Err("a weight of 0 would add nothing; give 1 or more".into());
-    }
+    let kind = match r.kind.as_deref() {
+        None => ReportKind::Other,
+        Some(name) => ReportKind::from_name(name).ok_or_else(|| {
+            format!(
+                "`{}` is not a kind of report; use one of {}",
+                clip(name, ECHOED),
+                ReportKind::ALL.map(ReportKind::as_str).join(", ")
+            )
+        })?,
+    };
+    // An explicit weight must add something; a kind may weigh 0 (kept and
+    // shown, not counted) when the config says so.
+    let weight = match r.weight {
+        Some(0) => return Err("a weight of 0 would add nothing; give 1 or more".into()),
+        Some(w) => w,
+        None => kind.weight(&config.detection.reports.weights),
+    };
     Ok(Incoming {
         unit,
         holder: None,
@@ -56,13 +70,14 @@ fn check(config: &Config, operator: &str, r: &ReportSubmission) -> Result<Incomi
             address,
             at: system_time(r.at),
             source: r.source.trim().to_owned(),
+            kind,
             evidence: r.evidence.trim().to_owned(),
             message_id: r
                 .message_id
                 .as_deref()
                 .map(|m| m.trim().to_owned())
                 .filter(|m| !m.is_empty()),
-            weight: r.weight,
+            weight,
         },
         actor: cordon_policy::Actor::Operator(operator.to_owned()),
     })

@@ -161,6 +161,7 @@ impl Rig {
                 address,
                 at: SystemTime::now() - Duration::from_secs(60),
                 source: source.into(),
+                kind: cordon_policy::ReportKind::Other,
                 evidence: "spam complaint".into(),
                 message_id: id.map(String::from),
                 weight: 1,
@@ -336,7 +337,7 @@ async fn reports_quarantine_at_the_score_and_duplicates_count_once() {
     assert_eq!(
         history
             .iter()
-            .filter(|e| e.note.starts_with("report from"))
+            .filter(|e| e.note.contains(" report from "))
             .count(),
         4
     );

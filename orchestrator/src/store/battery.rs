@@ -142,6 +142,7 @@ fn report(unit: &str, at: i64, id: Option<&str>) -> StoredReport {
         at,
         received_at: at,
         source: "fbl".into(),
+        kind: cordon_policy::ReportKind::Other,
         evidence: "spam".into(),
         message_id: id.map(String::from),
         weight: 1,

@@ -103,6 +103,7 @@ pub fn stored(
         at: unix(r.at),
         received_at,
         source: r.source.clone(),
+        kind: r.kind,
         evidence: r.evidence.clone(),
         message_id: r.message_id.clone(),
         weight: r.weight,
@@ -114,6 +115,8 @@ pub fn stored(
 pub fn report_note(r: &Report, added: &Added, threshold: u32) -> String {
     let counted = if added.counted {
         String::new()
+    } else if r.weight == 0 {
+        format!(" (a {} report weighs 0: recorded, not counted)", r.kind)
     } else {
         " (a duplicate or older than the window: not counted)".into()
     };
@@ -123,8 +126,8 @@ pub fn report_note(r: &Report, added: &Added, threshold: u32) -> String {
         r.evidence.clone()
     };
     format!(
-        "report from {}: {evidence}; weight {}, score {} of {threshold}{counted}",
-        r.source, r.weight, added.score
+        "{} report from {}: {evidence}; weight {}, score {} of {threshold}{counted}",
+        r.kind, r.source, r.weight, added.score
     )
 }
 

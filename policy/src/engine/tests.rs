@@ -62,6 +62,7 @@ fn report(addr: SubscriberAddr, id: u32) -> Input {
             address: addr.net().addr(),
             at: system_time(NOW - 60),
             source: "fbl".into(),
+            kind: crate::ReportKind::Other,
             evidence: "spam".into(),
             message_id: Some(format!("<{id}@x>")),
             weight: 1,

@@ -87,6 +87,9 @@ pub struct RecentReport {
     pub at: i64,
     /// Who says so.
     pub source: String,
+    /// What happened (`spam`, `bot`, ...).
+    #[serde(default)]
+    pub kind: String,
     /// What they say.
     pub evidence: String,
     /// Points it added.

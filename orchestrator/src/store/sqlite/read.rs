@@ -8,6 +8,8 @@ use cordon_proto::control::AuditEntry;
 use cordon_proto::portal::HostState;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use cordon_policy::ReportKind;
+
 use crate::store::{Loaded, Record, StoreError, StoredHost, StoredReport, StoredSubscriber};
 
 /// A read-only connection to the store.
@@ -149,7 +151,7 @@ fn select_reports(
     let mut stmt = conn
         .prepare(&format!(
             "SELECT unit, address, at, received_at, source, evidence, message_id, weight, counted,
-                    subscriber
+                    subscriber, kind
              FROM reports {tail}"
         ))
         .map_err(io)?;
@@ -160,6 +162,7 @@ fn select_reports(
             at: r.get(2)?,
             received_at: r.get(3)?,
             source: r.get(4)?,
+            kind: ReportKind::from_name(&r.get::<_, String>(10)?).unwrap_or_default(),
             evidence: r.get(5)?,
             message_id: r.get(6)?,
             weight: r.get(7)?,

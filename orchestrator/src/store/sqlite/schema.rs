@@ -107,6 +107,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE reports ADD COLUMN subscriber TEXT;
     CREATE INDEX reports_subscriber ON reports (subscriber, at);
     "#,
+    // v4: the kind of each outside report (spam, bot, sinkhole, ...), which
+    // the config weighs; reports stored before kinds existed are `other`.
+    r#"
+    ALTER TABLE reports ADD COLUMN kind TEXT NOT NULL DEFAULT 'other';
+    "#,
 ];
 
 /// Migrates the store forward to the latest version, each step in its own

@@ -56,7 +56,10 @@ async fn a_new_store_is_migrated_to_the_latest_version_in_wal_mode() {
     let path = dir.path().join("sub/cordon.db");
     let (store, loaded) = Store::open(&path).unwrap();
     assert!(loaded.hosts.is_empty());
-    assert_eq!(schema_version(&path).unwrap(), Some(3));
+    assert_eq!(
+        schema_version(&path).unwrap(),
+        Some(i64::try_from(MIGRATIONS.len()).unwrap())
+    );
     let h = write_quarantined(&store, "100.64.1.7", 100).await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let mode: String = conn
@@ -213,6 +216,7 @@ async fn a_store_of_the_first_schema_version_is_migrated_with_its_records() {
             at: 200,
             received_at: 200,
             source: "fbl".into(),
+            kind: cordon_policy::ReportKind::Other,
             evidence: "spam".into(),
             message_id: None,
             weight: 1,
@@ -341,7 +345,10 @@ async fn a_store_of_the_second_schema_version_keeps_everything_and_gains_session
     // Adding the audit trail's column does not trip its append-only
     // triggers, and everything is still there.
     let (store, loaded) = Store::open(&f.path).unwrap();
-    assert_eq!(schema_version(&f.path).unwrap(), Some(3));
+    assert_eq!(
+        schema_version(&f.path).unwrap(),
+        Some(i64::try_from(MIGRATIONS.len()).unwrap())
+    );
     assert_eq!(loaded.into_parts(&config()).0, vec![h]);
     let entries = store.history(None, None, 10).await.unwrap();
     assert_eq!(entries.len(), 1);

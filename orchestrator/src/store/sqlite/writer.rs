@@ -103,8 +103,8 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
                 tx.prepare_cached("INSERT INTO audit (at, address, from_state, to_state, actor, note, subscriber) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![a.at, address, a.from.as_str(), a.to.as_str(), a.actor.name(), a.note, subscriber])?;
             }
             Write::Report(r) => {
-                tx.prepare_cached("INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted, subscriber)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(params![
+                tx.prepare_cached("INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted, subscriber, kind)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")?.execute(params![
                         r.unit,
                         r.address,
                         r.at,
@@ -114,7 +114,8 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
                         r.message_id,
                         r.weight,
                         r.counted,
-                        r.subscriber
+                        r.subscriber,
+                        r.kind.as_str()
                     ])?;
             }
             Write::SessionBegan(s) => sessions::began(&tx, s)?,
