@@ -31,6 +31,10 @@ pub use cordon_policy::{Report, ReportKind};
 
 mod arf;
 mod csv;
+mod mbox;
+mod spamcop;
+mod wild_date;
+mod xarf;
 
 /// A line (or message) of a feed that was skipped, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +68,12 @@ pub enum FeedFormat {
     Csv,
     /// RFC 5965 abuse reports (one message or an mbox).
     Arf,
+    /// SpamCop's reports (`[SpamCop (IP) id:…]`), one mail or an mbox.
+    SpamCop,
+    /// X-ARF 0.1/0.2 mail (`X-XARF:` header, YAML `report.txt`).
+    Xarf,
+    /// X-ARF 3/4 JSON.
+    XarfJson,
 }
 
 /// Reads a feed file. Addresses are only checked to be IP addresses; use
@@ -97,12 +107,15 @@ fn read(path: &Path) -> Result<Vec<u8>, DetectError> {
 /// end of the line); a CSV line starting with an IPv6 address never has
 /// `: ` after its first colon.
 pub fn detect_format(data: &[u8]) -> FeedFormat {
+    if xarf::is_json(data) {
+        return FeedFormat::XarfJson;
+    }
     let text = String::from_utf8_lossy(&data[..data.len().min(4096)]);
     let Some(first) = text.lines().find(|l| !l.trim().is_empty()) else {
         return FeedFormat::Csv;
     };
     if first.starts_with("From ") {
-        return FeedFormat::Arf;
+        return mbox::mail_format(data);
     }
     match first.split_once(':') {
         Some((name, rest))
@@ -111,7 +124,7 @@ pub fn detect_format(data: &[u8]) -> FeedFormat {
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && (rest.is_empty() || rest.starts_with([' ', '\t'])) =>
         {
-            FeedFormat::Arf
+            mbox::mail_format(data)
         }
         _ => FeedFormat::Csv,
     }
@@ -122,7 +135,8 @@ pub fn detect_format(data: &[u8]) -> FeedFormat {
 pub fn parse_feed(data: &[u8], admit: impl Fn(IpAddr) -> Result<(), String>) -> ImportResult {
     match detect_format(data) {
         FeedFormat::Csv => csv::parse(data, &admit),
-        FeedFormat::Arf => arf::parse_mbox(data, &admit),
+        FeedFormat::Arf | FeedFormat::SpamCop | FeedFormat::Xarf => arf::parse_mbox(data, &admit),
+        FeedFormat::XarfJson => xarf::parse_json(data, &admit),
     }
 }
 
