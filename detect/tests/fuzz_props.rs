@@ -1,4 +1,4 @@
-//! Report feeds (CSV, ARF), NFLOG packet messages and DNS block lists'
+//! Report feeds (CSV, ARF, SpamCop, X-ARF mail and JSON), NFLOG packet messages and DNS block lists'
 //! answers against arbitrary bytes and mutations of real samples: no panic,
 //! sane line numbers and addresses, and each parse within time and memory
 //! bounds (`cordon-bounded`).
@@ -37,6 +37,16 @@ fn feed_samples() -> Vec<Vec<u8>> {
         "two-reports.mbox",
         "feed.csv",
         "feed-crlf.csv",
+        "arf-yahoo.eml",
+        "arf-amazonses.eml",
+        "arf-hotmail-jmrp.eml",
+        "arf-rackspace.eml",
+        "arf-original-from-line.mbox",
+        "spamcop.eml",
+        "xarf-login-attack.eml",
+        "xarf-v3-spam.json",
+        "xarf-v4-login-attack.json",
+        "xarf-abusix-loginattack.json",
     ]
     .iter()
     .map(|f| std::fs::read(samples_dir().join(f)).unwrap())
@@ -256,6 +266,9 @@ fn the_samples_parse_as_they_should() {
         ("two-reports.mbox", 2),
         ("feed.csv", 4),
         ("feed-crlf.csv", 4),
+        ("arf-original-from-line.mbox", 2),
+        ("spamcop.eml", 1),
+        ("xarf-login-attack.eml", 1),
     ] {
         let r = cordon_detect::import_for(&samples_dir().join(file), &config).unwrap();
         assert_eq!(r.reports.len(), reports, "{file}: {:?}", r.rejected);

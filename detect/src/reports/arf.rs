@@ -8,8 +8,8 @@ use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use super::mbox::{mail_format, message_starts, strip_from_line};
 use super::wild_date::parse_wild_date;
 use super::{
-    FEED_WEIGHT, FeedFormat, ImportResult, LineError, Report, ReportKind, from_unix,
-    parse_address, spamcop, xarf,
+    FEED_WEIGHT, FeedFormat, ImportResult, LineError, Report, ReportKind, from_unix, parse_address,
+    spamcop, xarf,
 };
 
 /// Splits an mbox into messages (see [`message_starts`]) and reads each
@@ -215,7 +215,9 @@ fn addresses_in(field: &str) -> impl Iterator<Item = IpAddr> + '_ {
             let t = t.strip_prefix("ipv6:").unwrap_or(t);
             t.parse::<IpAddr>().ok()
         })
-        .filter(|ip| !(ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() || link_local(*ip)))
+        .filter(|ip| {
+            !(ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() || link_local(*ip))
+        })
 }
 
 fn link_local(ip: IpAddr) -> bool {

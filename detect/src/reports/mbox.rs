@@ -62,8 +62,7 @@ impl Message {
             if line.iter().all(u8::is_ascii_whitespace) {
                 self.body = true;
                 self.closing = boundary(&self.header).map(|b| [b"--", &b[..], b"--"].concat());
-            } else if self.header.len() + line.len() <= MAX_HEADER && !line.starts_with(b"From ")
-            {
+            } else if self.header.len() + line.len() <= MAX_HEADER && !line.starts_with(b"From ") {
                 self.header.extend_from_slice(line);
             }
         } else if let Some(closing) = &self.closing
@@ -180,11 +179,17 @@ mod tests {
 
     #[test]
     fn formats_by_header() {
-        assert_eq!(mail_format(b"X-XARF: PLAIN\nSubject: x\n"), FeedFormat::Xarf);
+        assert_eq!(
+            mail_format(b"X-XARF: PLAIN\nSubject: x\n"),
+            FeedFormat::Xarf
+        );
         assert_eq!(
             mail_format(b"From x Thu\nSubject: [rt #1] [SpamCop (100.64.1.7) id:1]x\n"),
             FeedFormat::SpamCop
         );
-        assert_eq!(mail_format(b"Subject: hi\n\nX-XARF: PLAIN\n"), FeedFormat::Arf);
+        assert_eq!(
+            mail_format(b"Subject: hi\n\nX-XARF: PLAIN\n"),
+            FeedFormat::Arf
+        );
     }
 }

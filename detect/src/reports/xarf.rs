@@ -182,7 +182,10 @@ pub(super) fn mail_report(
         .ok_or("not a mail message (no header found)")?;
     for part in message.parts.iter().skip(1) {
         let contents = part.contents();
-        let named = part.attachment_name().unwrap_or_default().to_ascii_lowercase();
+        let named = part
+            .attachment_name()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if named.ends_with(".json") || is_json(contents) {
             let results = json_reports(contents, admit).map_err(|(_, e)| e)?;
             return results.into_iter().collect();
@@ -279,7 +282,10 @@ pub(super) fn xarf_kind(category: &str, report_type: &str) -> ReportKind {
         (&["scan", "reconnaissance", "probe"][..], ReportKind::Scan),
         (&["phish", "fraud"][..], ReportKind::Phishing),
         (&["malware", "virus"][..], ReportKind::Malware),
-        (&["bot", "infected", "drone", "compromise"][..], ReportKind::Bot),
+        (
+            &["bot", "infected", "drone", "compromise"][..],
+            ReportKind::Bot,
+        ),
         (&["sinkhole"][..], ReportKind::Sinkhole),
         (&["spam"][..], ReportKind::Spam),
     ];
