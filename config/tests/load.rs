@@ -384,3 +384,18 @@ fn the_public_url_is_parsed_once_into_what_the_portal_uses() {
         assert!(e.starts_with("9:15: portal.public_url: "), "{e}");
     }
 }
+
+#[test]
+fn the_abuse_maildir_is_an_absolute_path() {
+    let e = one_error(&format!(
+        "{MINIMAL}detection:\n  reports: {{maildir: Maildir}}\n"
+    ));
+    assert!(e.starts_with("11:22: detection.reports.maildir: "), "{e}");
+    assert!(e.contains("absolute path"), "{e}");
+    let text = format!("{MINIMAL}detection:\n  reports: {{maildir: /var/mail/abuse/Maildir}}\n");
+    let config = load(&text).unwrap();
+    assert_eq!(
+        config.detection.reports.maildir.as_deref(),
+        Some(std::path::Path::new("/var/mail/abuse/Maildir"))
+    );
+}

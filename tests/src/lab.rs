@@ -29,6 +29,7 @@ pub struct Lab {
     plan: Plan,
     config: Config,
     processes: Vec<LabProcess>,
+    daemons: daemons::DaemonOptions,
     armed: bool,
 }
 
@@ -90,6 +91,7 @@ impl Lab {
             plan,
             config,
             processes: Vec::new(),
+            daemons: b.daemons.clone(),
             armed: true,
         };
         let write = |file: &Path, text: &str| {
@@ -155,6 +157,53 @@ impl Lab {
             .iter()
             .find(|p| p.what() == what)
             .and_then(LabProcess::pid)
+    }
+
+    /// Crashes cordond (SIGKILL: no chance to finish what it was doing)
+    /// and starts it again on the same config and store, as systemd's
+    /// `Restart=` would; returns once it is ready again. The log of the
+    /// killed run is kept as `cordond.killed-N.log` (N counting restarts);
+    /// the new one is `cordond.log`.
+    pub fn restart_cordond(&mut self) -> Result<(), LabError> {
+        self.kill_cordond()?;
+        self.start_cordond()
+    }
+
+    /// Crashes cordond (SIGKILL) and reaps it; [`Self::start_cordond`]
+    /// brings it back.
+    pub fn kill_cordond(&mut self) -> Result<(), LabError> {
+        let i = self
+            .processes
+            .iter()
+            .position(|p| p.what() == "cordond")
+            .ok_or_else(|| LabError::InvalidOption("cordond is not running in this lab".into()))?;
+        let mut killed = self.processes.remove(i);
+        killed.kill();
+        Ok(())
+    }
+
+    /// Starts cordond again after [`Self::kill_cordond`], keeping the
+    /// killed run's log (see [`Self::restart_cordond`]).
+    pub fn start_cordond(&mut self) -> Result<(), LabError> {
+        let run_dir = self.plan.run_dir.clone();
+        let n = (1..)
+            .find(|n| !run_dir.join(format!("cordond.killed-{n}.log")).exists())
+            .unwrap_or(1);
+        let kept = run_dir.join(format!("cordond.killed-{n}.log"));
+        std::fs::rename(run_dir.join("cordond.log"), &kept)
+            .map_err(LabError::io(format!("keeping {}", kept.display())))?;
+        let g = &self.plan.gateway;
+        // cordond replaces a stale socket itself; it goes first here so
+        // that readiness is the new one appearing.
+        let _ = std::fs::remove_file(&g.control_socket);
+        let only = daemons::DaemonOptions {
+            cordond: true,
+            portal: false,
+            ..self.daemons.clone()
+        };
+        let started = daemons::start(&only, &g.netns, &g.config, &g.control_socket, &run_dir)?;
+        self.processes.extend(started);
+        Ok(())
     }
 
     /// The lab's name.

@@ -118,6 +118,15 @@ impl LabProcess {
         self.child = None;
     }
 
+    /// Kills the process at once (SIGKILL, as a crash would end it) and
+    /// reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Ends the process: SIGTERM, then SIGKILL after a grace period; reaps it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -1,6 +1,7 @@
 //! `detection`: the kernel's SMTP signals, outside reports, DNS block lists.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -115,6 +116,11 @@ pub struct Reports {
     /// Points each kind of report adds (0: recorded, not counted).
     #[serde(default)]
     pub weights: ReportWeights,
+    /// The abuse mailbox: a Maildir (the MTA delivers abuse@ there) whose
+    /// new messages cordond imports, moving each to `cur/` once its reports
+    /// are stored, or to `failed/` when it holds none. Absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maildir: Option<PathBuf>,
 }
 
 /// Points a report of each kind adds to its subscriber's score, when the
@@ -184,6 +190,7 @@ impl Default for Reports {
             window: default_report_window(),
             action: Action::Enforce,
             weights: ReportWeights::default(),
+            maildir: None,
         }
     }
 }
@@ -263,6 +270,17 @@ impl Detection {
             p.push(
                 &[Key("reports"), Key("score")],
                 "expected a score of at least 1",
+            );
+        }
+        if let Some(dir) = &self.reports.maildir
+            && !dir.is_absolute()
+        {
+            p.push(
+                &[Key("reports"), Key("maildir")],
+                format!(
+                    "`{}` is a relative path; give the Maildir's absolute path (cordond's working directory is not the config's), e.g. /var/mail/abuse/Maildir",
+                    dir.display()
+                ),
             );
         }
         if self.ladder.is_some() {

@@ -114,7 +114,9 @@ pub enum Command {
     /// their numbers on stderr and skipped; the valid ones are all applied.
     /// Exit 0 when any report was valid, 2 when none was.
     Import {
-        /// Feed files (each one feed; its format is told by its content).
+        /// Feed files (each one feed; its format is told by its content);
+        /// `-` reads one message or feed from standard input (an MTA's pipe
+        /// alias), at most 64 MiB.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },

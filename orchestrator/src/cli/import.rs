@@ -1,10 +1,14 @@
-//! `cordon import FILE...`: the CLI reads and parses the feeds itself
+//! `cordon import FILE...|-`: the CLI reads and parses the feeds itself
 //! (cordond may not be able to read the operator's files, and parsing here
 //! lets bad lines be shown with their numbers before anything is sent),
 //! then hands the valid reports to cordond in chunks on one connection, so
 //! a feed of any length fits the frame limit and the answers too.
 //!
-//! A feed's evidence longer than [`MAX_EVIDENCE`] is clipped (with a marker
+//! `-` reads one message or feed from standard input (for an MTA's pipe
+//! alias: `abuse: "|cordon import -"`), at most [`MAX_STDIN`] bytes; more is
+//! refused whole, with nothing sent, so the MTA keeps the message.
+//!
+//! A feed's evidence longer than `MAX_EVIDENCE` is clipped (with a marker
 //! saying how much was left out) rather than refused: the report still
 //! counts, and the audit trail keeps what a person can read.
 //!
@@ -21,18 +25,17 @@
 //! 2 when no file held a valid report or cordond refused every one; 1 when
 //! cordond could not be reached or the connection broke.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use cordon_config::Config;
 use cordon_detect::{ImportResult, LineError};
 use cordon_proto::control::{ReportOutcome, ReportSubmission, Request, Response};
-use cordon_proto::text::{MAX_EVIDENCE, MAX_SOURCE, clip};
 use serde::Serialize;
 
 use super::conn::{AskError, Conn};
 use super::out::{Exit, Out, warn};
 use super::output;
-use cordon_proto::time::unix;
 
 /// Most reports in one request: its answer (an outcome each, about 150
 /// bytes) stays far under the frame limit.
@@ -74,7 +77,24 @@ impl From<&LineError> for Rejected {
     }
 }
 
+/// Most bytes read from standard input: a zipped feed is a few megabytes;
+/// more is a mistake (or an attack), and reading it whole would not do.
+pub const MAX_STDIN: u64 = 64 * 1024 * 1024;
+
+/// The name `-` is shown as.
+const STDIN: &str = "standard input";
+
 fn read(path: &Path, config: Option<&Config>) -> Result<ImportResult, String> {
+    if path == Path::new("-") {
+        let data = read_stdin(std::io::stdin().lock())?;
+        return Ok(cordon_detect::reports::parse_feed(
+            &data,
+            |ip| match config {
+                Some(c) => c.subscriber_of(ip).map(|_| ()).map_err(|e| e.to_string()),
+                None => Ok(()),
+            },
+        ));
+    }
     let result = match config {
         Some(c) => cordon_detect::import_for(path, c),
         None => cordon_detect::import(path),
@@ -82,20 +102,19 @@ fn read(path: &Path, config: Option<&Config>) -> Result<ImportResult, String> {
     result.map_err(|e| e.to_string())
 }
 
-fn submission(r: &cordon_detect::Report) -> ReportSubmission {
-    ReportSubmission {
-        address: r.address.to_string(),
-        at: unix(r.at),
-        source: clip(r.source.trim(), MAX_SOURCE).into_owned(),
-        evidence: clip(r.evidence.trim(), MAX_EVIDENCE).into_owned(),
-        message_id: r
-            .message_id
-            .as_deref()
-            .map(|m| clip(m.trim(), MAX_SOURCE).into_owned()),
-        kind: Some(r.kind.as_str().to_owned()),
-        // The config's weight for the kind.
-        weight: None,
+/// Reads all of `input`, refusing more than [`MAX_STDIN`] bytes.
+fn read_stdin(input: impl std::io::Read) -> Result<Vec<u8>, String> {
+    let mut data = Vec::new();
+    input
+        .take(MAX_STDIN + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| format!("{STDIN}: cannot read it: {e}"))?;
+    if data.len() as u64 > MAX_STDIN {
+        return Err(format!(
+            "{STDIN}: more than {MAX_STDIN} bytes; nothing was sent. Split the feed into files and give them as arguments"
+        ));
     }
+    Ok(data)
 }
 
 /// Splits the reports into requests of at most [`CHUNK_REPORTS`] and
@@ -121,16 +140,31 @@ fn chunks(reports: Vec<ReportSubmission>) -> Vec<Vec<ReportSubmission>> {
 
 /// Runs `cordon import`.
 pub async fn run(out: &Out, files: &[PathBuf], config: Option<&Config>, socket: &Path) -> Exit {
+    if files
+        .iter()
+        .filter(|f| f.as_path() == Path::new("-"))
+        .count()
+        > 1
+    {
+        return out.fail(
+            Exit::BadInput,
+            "`-` (standard input) is given more than once; it can be read only once",
+        );
+    }
     let mut summaries = Vec::new();
     let mut reports = Vec::new();
     for path in files {
-        let name = path.display().to_string();
+        let name = if path.as_path() == Path::new("-") {
+            STDIN.to_owned()
+        } else {
+            path.display().to_string()
+        };
         match read(path, config) {
             Ok(result) => {
                 for e in &result.rejected {
                     warn(&format!("{name}: line {}: {} (skipped)", e.line, e.reason));
                 }
-                reports.extend(result.reports.iter().map(submission));
+                reports.extend(result.reports.iter().map(crate::daemon::submission));
                 summaries.push(FileSummary {
                     file: name,
                     accepted: result.reports.len(),
@@ -283,6 +317,7 @@ fn text(summaries: &[FileSummary], outcomes: &[ReportOutcome]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cordon_proto::text::MAX_EVIDENCE;
 
     fn report(evidence: usize) -> ReportSubmission {
         ReportSubmission {
@@ -294,6 +329,19 @@ mod tests {
             kind: None,
             weight: Some(1),
         }
+    }
+
+    #[test]
+    fn standard_input_is_read_whole_up_to_the_bound_and_refused_beyond() {
+        assert_eq!(read_stdin(&b"100.64.1.7,0,x,y\n"[..]).unwrap().len(), 17);
+        let big = std::io::repeat(b'x').take(MAX_STDIN + 1);
+        let e = read_stdin(big).unwrap_err();
+        assert!(
+            e.contains("more than 67108864 bytes; nothing was sent"),
+            "{e}"
+        );
+        let exact = std::io::repeat(b'x').take(MAX_STDIN);
+        assert_eq!(read_stdin(exact).unwrap().len() as u64, MAX_STDIN);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod answers;
 mod conns;
 mod control;
 mod exposure;
+mod maildir;
 mod portal;
 mod radius;
 mod reports;
@@ -36,6 +37,7 @@ use crate::kernel::KernelError;
 use crate::store::{Store, StoreError};
 
 pub use self::control::handle as handle_control;
+pub use self::reports::submission;
 pub use self::shared::Shared;
 
 /// How `cordond` was started.
@@ -177,6 +179,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     )
     .await
     .map_err(listen(&c.portal_socket))?;
+    tracker.spawn(maildir::run(shared.clone(), cancel.clone()));
     tracker.spawn(control::serve(
         control,
         conns::ConnTable::new(control_caps),

@@ -3,6 +3,10 @@
 //! weight of at least one), the valid ones handed to the core together, and
 //! one outcome per report answered in the order sent. A bad report is
 //! refused on its own; it never stops the valid ones around it.
+//!
+//! The abuse Maildir ([`super::maildir`]) hands its messages' reports in
+//! through the same [`submit`], so a report counts the same whichever way
+//! it came.
 
 use std::net::IpAddr;
 
@@ -16,13 +20,45 @@ use super::shared::Shared;
 use cordon_proto::time::system_time;
 
 use crate::detection::policy;
-use cordon_policy::{Incoming, ReportKind};
+use cordon_policy::{Actor, Incoming, ReportKind};
 
 /// How much of a refused address is echoed back: enough to recognise it.
 const ECHOED: usize = 64;
 
+/// A parsed report as it is submitted: evidence and ids clipped to their
+/// bounds (a feed's long evidence still counts; the audit trail keeps what
+/// a person can read), the config's weight for its kind.
+pub fn submission(r: &Report) -> ReportSubmission {
+    ReportSubmission {
+        address: r.address.to_string(),
+        at: cordon_proto::time::unix(r.at),
+        source: clip(r.source.trim(), MAX_SOURCE).into_owned(),
+        evidence: clip(r.evidence.trim(), MAX_EVIDENCE).into_owned(),
+        message_id: r
+            .message_id
+            .as_deref()
+            .map(|m| clip(m.trim(), MAX_SOURCE).into_owned()),
+        kind: Some(r.kind.as_str().to_owned()),
+        weight: None,
+    }
+}
+
+/// What became of one submitted report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// Refused by the checks (bad input: sending it again changes nothing).
+    Refused(String),
+    /// Handed to the core; its outcome (with an error when the core could
+    /// not store it: worth sending again).
+    Taken(ReportOutcome),
+}
+
+/// The core is stopping: nothing of the request was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopping;
+
 /// Checks one submission.
-fn check(config: &Config, operator: &str, r: &ReportSubmission) -> Result<Incoming, String> {
+fn check(config: &Config, actor: &Actor, r: &ReportSubmission) -> Result<Incoming, String> {
     let address: IpAddr = r.address.trim().parse().map_err(|_| {
         format!(
             "`{}` is not an IP address; a report names one address, like 100.64.1.7 or 2001:db8:1:2::5",
@@ -79,7 +115,7 @@ fn check(config: &Config, operator: &str, r: &ReportSubmission) -> Result<Incomi
                 .filter(|m| !m.is_empty()),
             weight,
         },
-        actor: cordon_policy::Actor::Operator(operator.to_owned()),
+        actor: actor.clone(),
     })
 }
 
@@ -137,6 +173,53 @@ fn held_as(config: &Config, unit: cordon_config::SubscriberAddr) -> Vec<String> 
     texts
 }
 
+/// Checks each report, attributes the valid ones to whoever held their
+/// address at their time, and hands them to the core together; answers
+/// once the core has stored them, one answer per report in the order sent.
+/// The one path for reports, whichever way they came (control socket,
+/// abuse Maildir).
+pub async fn submit(
+    shared: &Shared,
+    config: &Config,
+    actor: &Actor,
+    reports: &[ReportSubmission],
+) -> Result<Vec<Answer>, Stopping> {
+    let mut refusals: Vec<Option<String>> = Vec::with_capacity(reports.len());
+    let mut valid = Vec::new();
+    for r in reports {
+        match check(config, actor, r) {
+            Ok(incoming) => {
+                valid.push(incoming);
+                refusals.push(None);
+            }
+            Err(error) => {
+                tracing::info!(address = %clip(&r.address, ECHOED), %error, "report refused");
+                refusals.push(Some(error));
+            }
+        }
+    }
+    attribute(shared, config, &mut valid).await;
+    let mut taken = if valid.is_empty() {
+        Vec::new().into_iter()
+    } else {
+        shared.core.report(valid).await.ok_or(Stopping)?.into_iter()
+    };
+    Ok(refusals
+        .into_iter()
+        .map(|refused| match refused {
+            Some(error) => Answer::Refused(error),
+            None => Answer::Taken(taken.next().unwrap_or_else(|| ReportOutcome {
+                address: String::new(),
+                counted: false,
+                score: 0,
+                threshold: config.detection.reports.score,
+                state: HostState::Clean,
+                error: Some("cordond lost this report's answer; see its log".into()),
+            })),
+        })
+        .collect())
+}
+
 /// Handles a `report` request.
 pub async fn take(
     shared: &Shared,
@@ -150,53 +233,27 @@ pub async fn take(
             message: "no reports given".into(),
         };
     }
-    let threshold = config.detection.reports.score;
-    let mut outcomes: Vec<Option<ReportOutcome>> = Vec::with_capacity(reports.len());
-    let mut valid = Vec::new();
-    for r in &reports {
-        match check(config, operator, r) {
-            Ok(incoming) => {
-                valid.push(incoming);
-                outcomes.push(None);
-            }
-            Err(error) => {
-                tracing::info!(address = %clip(&r.address, ECHOED), %error, "report refused");
-                outcomes.push(Some(ReportOutcome {
-                    address: clip(&r.address, ECHOED).into_owned(),
-                    counted: false,
-                    score: 0,
-                    threshold,
-                    state: HostState::Clean,
-                    error: Some(error),
-                }));
-            }
-        }
-    }
-    attribute(shared, config, &mut valid).await;
-    let mut taken = if valid.is_empty() {
-        Vec::new().into_iter()
-    } else {
-        match shared.core.report(valid).await {
-            Some(t) => t.into_iter(),
-            None => {
-                return Response::Error {
-                    class: ErrorClass::Failed,
-                    message: "cordond is stopping; send the reports again once it is back".into(),
-                };
-            }
-        }
+    let actor = Actor::Operator(operator.to_owned());
+    let Ok(answers) = submit(shared, config, &actor, &reports).await else {
+        return Response::Error {
+            class: ErrorClass::Failed,
+            message: "cordond is stopping; send the reports again once it is back".into(),
+        };
     };
-    let outcomes = outcomes
+    let threshold = config.detection.reports.score;
+    let outcomes = answers
         .into_iter()
-        .map(|o| {
-            o.or_else(|| taken.next()).unwrap_or_else(|| ReportOutcome {
-                address: String::new(),
+        .zip(&reports)
+        .map(|(answer, r)| match answer {
+            Answer::Taken(o) => o,
+            Answer::Refused(error) => ReportOutcome {
+                address: clip(&r.address, ECHOED).into_owned(),
                 counted: false,
                 score: 0,
                 threshold,
                 state: HostState::Clean,
-                error: Some("cordond lost this report's answer; see its log".into()),
-            })
+                error: Some(error),
+            },
         })
         .collect();
     Response::Reported { outcomes }

@@ -25,6 +25,7 @@ use common::{cordond_log, metric, metrics, quarantined_in_kernel, with_log};
 
 mod dnsbl;
 mod mail;
+mod maildir;
 mod reports;
 
 const SHORT: Duration = Duration::from_secs(2);

@@ -11,7 +11,7 @@ use super::common::lab;
 use super::quarantined_in_kernel;
 
 /// An ARF report (RFC 5965) about `ip`, dated now, for message `id`.
-fn arf(ip: &str, id: &str) -> String {
+pub(super) fn arf(ip: &str, id: &str) -> String {
     let date = String::from_utf8(Command::new("date").arg("-R").output().unwrap().stdout).unwrap();
     let date = date.trim();
     format!(
