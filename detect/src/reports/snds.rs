@@ -20,12 +20,17 @@ const SOURCE: &str = "snds";
 /// (or an attempt to make the import expand millions of reports).
 pub(super) const MAX_RANGE: u32 = 65_536;
 
+/// Most addresses the rows of one file may expand to together (two /16s):
+/// a few hundred bytes of rows must not become millions of reports.
+pub(super) const MAX_ADDRESSES: u64 = 131_072;
+
 pub(super) fn parse(
     data: &[u8],
     meta: FeedMeta<'_>,
     admit: &dyn Fn(IpAddr) -> Result<(), String>,
 ) -> ImportResult {
     let mut out = ImportResult::default();
+    let mut expanded = 0;
     each_record(data, None, &mut out, |out, line, record| {
         if record
             .get(0)
@@ -33,7 +38,7 @@ pub(super) fn parse(
         {
             return;
         }
-        match range(record, meta, admit) {
+        match range(record, meta, admit, &mut expanded) {
             Ok(reports) => out.reports.extend(reports),
             Err(reason) => out.rejected.push(LineError { line, reason }),
         }
@@ -45,6 +50,7 @@ fn range(
     record: &::csv::StringRecord,
     meta: FeedMeta<'_>,
     admit: &dyn Fn(IpAddr) -> Result<(), String>,
+    expanded: &mut u64,
 ) -> Result<Vec<Report>, String> {
     if record.len() < 3 {
         return Err(format!(
@@ -77,6 +83,12 @@ fn range(
             field(1)
         ));
     }
+    if *expanded + count > MAX_ADDRESSES {
+        return Err(format!(
+            "the file's ranges expand past {MAX_ADDRESSES} addresses; split it (SNDS lists what one registration covers)"
+        ));
+    }
+    *expanded += count;
     let at = meta.received.ok_or(
         "SNDS IP status rows carry no time, and the file's time is unknown; import it as a file",
     )?;
