@@ -316,6 +316,10 @@ fn unsupported_formats_are_refused_once() {
         ),
         (zip_without_csv, "a ZIP without a CSV"),
         (b"name,email,phone\nx,y,z\n".to_vec(), "CSV whose header"),
+        (
+            b"Dear abuse team,\nyour customer at 100.64.1.7 sent us spam.\n".to_vec(),
+            "no line is a feed line",
+        ),
     ] {
         let path = dir.path().join("feed");
         std::fs::write(&path, &content).unwrap();

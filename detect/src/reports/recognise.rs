@@ -56,7 +56,43 @@ pub(super) fn format(data: &[u8], first: &str) -> FeedFormat {
             "CSV whose header names neither Cordon's columns (address,time,source,evidence) nor Shadowserver's (timestamp and ip or src_ip) nor SNDS's (first_ip,last_ip,blocked,reason)",
         );
     }
+    if !any_feed_line(head) {
+        return FeedFormat::Unsupported(
+            "text in which no line is a feed line (neither a mail header nor a CSV line starting with an address)",
+        );
+    }
     FeedFormat::Csv
+}
+
+/// Lines looked at for one that could be a line of Cordon's CSV.
+const SAMPLE_LINES: usize = 20;
+
+/// Whether any of the first content lines starts with what could be an
+/// address (hex digits, dots, colons) or Cordon's `address` header: a
+/// letter or a log pasted in is refused once, not line by line.
+fn any_feed_line(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .take(SAMPLE_LINES)
+        .peekable();
+    if lines.peek().is_none() {
+        return true;
+    }
+    lines.any(|l| {
+        let f = l
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_matches('"');
+        f.eq_ignore_ascii_case("address")
+            || (!f.is_empty()
+                && f.chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':'))
+    })
 }
 
 /// SNDS IP status: its header, or its shape (no header in the export):
