@@ -1,6 +1,6 @@
 //! External reports: the [`Report`] type, and reading feeds of them.
 //!
-//! A feed file is one of two formats, told apart by its content (the abuse
+//! A feed file is in one of these formats, told apart by its content (the abuse
 //! desk drops files in; nobody should have to name the format):
 //!
 //! - **ARF** (RFC 5965, the format of ISP feedback loops): one message, or
@@ -12,6 +12,12 @@
 //!   twice counts once.
 //! - **CSV** otherwise: `address,time,source,evidence`, time as RFC 3339
 //!   or Unix seconds, an optional header line, quoting as RFC 4180.
+//! - **Shadowserver** CSV reports (a header naming `timestamp` and `ip` or
+//!   `src_ip`), **Microsoft SNDS** IP status (`first_ip,last_ip,…` or its
+//!   shape), **IODEF** XML (its namespace), and **ZIP** archives of feeds:
+//!   see their modules.
+//! - Anything else (JSON, other XML, binary data, a letter) is refused
+//!   once: [`ImportResult::unsupported`] names what it was taken for.
 //!
 //! A bad line (or a bad ARF message) is listed with its line number and
 //! skipped; the valid ones around it are all kept. With [`import_for`],

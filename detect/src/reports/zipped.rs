@@ -4,8 +4,9 @@
 //! listed with the entry's name.
 //!
 //! Bounded: at most [`MAX_ENTRIES`] entries, and all entries together
-//! inflate to at most [`MAX_RATIO`] times the archive's size and never
-//! past [`MAX_INFLATED`] (a zip bomb inflates a thousandfold; CSV about
+//! inflate to at most [`MAX_RATIO`] times the archive's size (or
+//! [`MIN_BUDGET`], for small reports of repetitive rows) and never past
+//! [`MAX_INFLATED`] (a zip bomb inflates a thousandfold; CSV about
 //! tenfold). The sizes the archive declares are not trusted: inflation
 //! stops one byte past the limit. A ZIP inside a ZIP is not opened.
 
@@ -26,6 +27,16 @@ pub(super) const MAX_INFLATED: u64 = 256 << 20;
 /// Most bytes all entries may inflate to per byte of the archive.
 pub(super) const MAX_RATIO: u64 = 100;
 
+/// What any archive may inflate to, whatever its ratio.
+pub(super) const MIN_BUDGET: u64 = 1 << 20;
+
+/// How many bytes the entries of an archive of `size` bytes may inflate to.
+fn budget_for(size: usize) -> u64 {
+    (size as u64)
+        .saturating_mul(MAX_RATIO)
+        .clamp(MIN_BUDGET, MAX_INFLATED)
+}
+
 pub(super) fn parse(
     data: &[u8],
     meta: FeedMeta<'_>,
@@ -41,7 +52,7 @@ pub(super) fn parse(
             archive.len()
         ));
     }
-    let mut budget = MAX_INFLATED.min((data.len() as u64).saturating_mul(MAX_RATIO));
+    let mut budget = budget_for(data.len());
     let mut out = ImportResult::default();
     let mut feeds = 0;
     for i in 0..archive.len() {
@@ -80,8 +91,8 @@ pub(super) fn parse(
             out.rejected.push(LineError {
                 line: 1,
                 reason: format!(
-                    "ZIP entry {name}: inflates past {} bytes ({MAX_RATIO} times the archive, at most {MAX_INFLATED}); a zip bomb? Nothing more was read from the archive",
-                    MAX_INFLATED.min((data.len() as u64).saturating_mul(MAX_RATIO))
+                    "ZIP entry {name}: the archive inflates past {} bytes ({MAX_RATIO} times its size, at most {MAX_INFLATED}); a zip bomb? Nothing more was read from it",
+                    budget_for(data.len())
                 ),
             });
             break;
