@@ -50,6 +50,17 @@ pub enum DetectError {
         #[source]
         source: io::Error,
     },
+    /// A feed file is in none of the formats Cordon reads.
+    #[error(
+        "{}: unsupported format: {what}; Cordon reads ARF, X-ARF, SpamCop, Shadowserver CSV, Microsoft SNDS, IODEF, its own address,time,source,evidence CSV, and ZIPs of them",
+        path.display()
+    )]
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+        /// What it was recognised as.
+        what: String,
+    },
     /// DNSBL checking was asked for without any DNS server to ask.
     #[error(
         "no DNS server to ask the block lists: set detection.dnsbl.servers (or the walled garden's resolvers)"

@@ -191,6 +191,20 @@ fn bad_reports_and_feeds_exit_2_without_asking_the_daemon() {
     let out = cordon(&["--config", path, "import", junk]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 1:") && err.contains("line 2:"), "{err}");
+    // A file in none of the formats: refused once, saying what it is,
+    // not "expected 4 fields" per line.
+    let json = dir.path().join("report.json");
+    std::fs::write(&json, "{\"a\": 1,\n \"b\": 2,\n \"c\": 3}\n").unwrap();
+    let out = cordon(&["--config", path, "import", json.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 2, "{err}");
+    assert_eq!(
+        err.matches("unsupported format: JSON that is not X-ARF")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(!err.contains("expected 4 fields"), "{err}");
     // A valid feed with cordond down: exit 1.
     let good = dir.path().join("good.csv");
     std::fs::write(&good, "100.64.1.7,0,fbl,spam\n").unwrap();

@@ -7,14 +7,41 @@ use super::{FEED_WEIGHT, ImportResult, LineError, Report, ReportKind, parse_addr
 
 pub(super) fn parse(data: &[u8], admit: &dyn Fn(IpAddr) -> Result<(), String>) -> ImportResult {
     let mut out = ImportResult::default();
+    let mut first = true;
+    each_record(data, Some(b'#'), &mut out, |out, line, record| {
+        let is_header = first
+            && record
+                .get(0)
+                .is_some_and(|f| f.eq_ignore_ascii_case("address"));
+        first = false;
+        if is_header {
+            return;
+        }
+        match csv_report(record, admit) {
+            Ok(r) => out.reports.push(r),
+            Err(reason) => out.rejected.push(LineError { line, reason }),
+        }
+    });
+    out
+}
+
+/// Streams the records of a CSV file (RFC 4180 quoting, fields trimmed,
+/// any number of fields) to `row` with their 1-based line, one record in
+/// memory at a time. Blank records are skipped; a line that is not CSV
+/// is listed in `out` and skipped.
+pub(super) fn each_record(
+    data: &[u8],
+    comment: Option<u8>,
+    out: &mut ImportResult,
+    mut row: impl FnMut(&mut ImportResult, u64, &::csv::StringRecord),
+) {
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(::csv::Trim::All)
-        .comment(Some(b'#'))
+        .comment(comment)
         .from_reader(data);
     let mut record = ::csv::StringRecord::new();
-    let mut first = true;
     let mut lines = Lines::new(data);
     loop {
         let start = reader.position().byte();
@@ -22,21 +49,11 @@ pub(super) fn parse(data: &[u8], admit: &dyn Fn(IpAddr) -> Result<(), String>) -
             Ok(false) => break,
             Ok(true) => {
                 let line = lines.at(record.position().map_or(start, ::csv::Position::byte));
-                let is_header = first
-                    && record
-                        .get(0)
-                        .is_some_and(|f| f.eq_ignore_ascii_case("address"));
-                first = false;
-                if is_header || record.iter().all(str::is_empty) {
-                    continue;
-                }
-                match csv_report(&record, admit) {
-                    Ok(r) => out.reports.push(r),
-                    Err(reason) => out.rejected.push(LineError { line, reason }),
+                if !record.iter().all(str::is_empty) {
+                    row(out, line, &record);
                 }
             }
             Err(e) => {
-                first = false;
                 let line = lines.at(e.position().map_or(start, ::csv::Position::byte));
                 out.rejected.push(LineError {
                     line,
@@ -50,7 +67,6 @@ pub(super) fn parse(data: &[u8], admit: &dyn Fn(IpAddr) -> Result<(), String>) -
             }
         }
     }
-    out
 }
 
 /// Line numbers counted from byte offsets, by the line feeds before them.

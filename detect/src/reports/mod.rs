@@ -1,6 +1,6 @@
 //! External reports: the [`Report`] type, and reading feeds of them.
 //!
-//! A feed file is one of two formats, told apart by its content (the abuse
+//! A feed file is in one of these formats, told apart by its content (the abuse
 //! desk drops files in; nobody should have to name the format):
 //!
 //! - **ARF** (RFC 5965, the format of ISP feedback loops): one message, or
@@ -12,6 +12,12 @@
 //!   twice counts once.
 //! - **CSV** otherwise: `address,time,source,evidence`, time as RFC 3339
 //!   or Unix seconds, an optional header line, quoting as RFC 4180.
+//! - **Shadowserver** CSV reports (a header naming `timestamp` and `ip` or
+//!   `src_ip`), **Microsoft SNDS** IP status (`first_ip,last_ip,…` or its
+//!   shape), **IODEF** XML (its namespace), and **ZIP** archives of feeds:
+//!   see their modules.
+//! - Anything else (JSON, other XML, binary data, a letter) is refused
+//!   once: [`ImportResult::unsupported`] names what it was taken for.
 //!
 //! A bad line (or a bad ARF message) is listed with its line number and
 //! skipped; the valid ones around it are all kept. With [`import_for`],
@@ -31,10 +37,15 @@ pub use cordon_policy::{Report, ReportKind};
 
 mod arf;
 mod csv;
+mod iodef;
 mod mbox;
+mod recognise;
+mod shadowserver;
+mod snds;
 mod spamcop;
 mod wild_date;
 mod xarf;
+mod zipped;
 
 /// A line (or message) of a feed that was skipped, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +69,30 @@ pub struct ImportResult {
     pub reports: Vec<Report>,
     /// Skipped lines, in file order.
     pub rejected: Vec<LineError>,
+    /// Set when the data is in none of the formats Cordon reads: what it
+    /// was recognised as ("JSON that is not X-ARF"). The whole file is
+    /// refused once then, rather than line by line.
+    pub unsupported: Option<String>,
+}
+
+impl ImportResult {
+    /// A file in none of the formats, refused whole.
+    pub(crate) fn unsupported(what: impl Into<String>) -> Self {
+        ImportResult {
+            unsupported: Some(what.into()),
+            ..ImportResult::default()
+        }
+    }
+}
+
+/// What is known about a feed besides its bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FeedMeta<'a> {
+    /// The file's name (Shadowserver names the report type in it).
+    pub name: Option<&'a str>,
+    /// When the file was received (its modification time): the time of
+    /// reports whose format carries none (SNDS IP status).
+    pub received: Option<SystemTime>,
 }
 
 /// The format a feed was recognised as.
@@ -74,32 +109,67 @@ pub enum FeedFormat {
     Xarf,
     /// X-ARF 3/4 JSON.
     XarfJson,
+    /// Shadowserver's CSV reports: a header naming `timestamp` and `ip` or
+    /// `src_ip`.
+    Shadowserver,
+    /// Microsoft SNDS IP status: `first_ip,last_ip,blocked,reason`.
+    Snds,
+    /// IODEF (RFC 7970, and RFC 5070's version 1) XML incident reports.
+    Iodef,
+    /// A ZIP archive of feeds (Shadowserver mails carry zipped CSV).
+    Zip,
+    /// None of the formats: what the data was recognised as.
+    Unsupported(&'static str),
 }
 
 /// Reads a feed file. Addresses are only checked to be IP addresses; use
 /// [`import_for`] to also check them against the subscriber prefixes.
 pub fn import(path: &Path) -> Result<ImportResult, DetectError> {
-    let data = read(path)?;
-    Ok(parse_feed(&data, |_| Ok(())))
+    let (data, received) = read(path)?;
+    let meta = meta(path, received);
+    refuse_unsupported(path, parse_feed_with(&data, meta, |_| Ok(())))
 }
 
 /// Reads a feed file and rejects, line by line, addresses that `config`
 /// would not quarantine (outside the subscriber prefixes, never-quarantine).
 pub fn import_for(path: &Path, config: &Config) -> Result<ImportResult, DetectError> {
-    let data = read(path)?;
-    Ok(parse_feed(&data, |ip| {
+    let (data, received) = read(path)?;
+    let meta = meta(path, received);
+    let result = parse_feed_with(&data, meta, |ip| {
         config
             .subscriber_of(ip)
             .map(|_| ())
             .map_err(|e| e.to_string())
-    }))
+    });
+    refuse_unsupported(path, result)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, DetectError> {
-    std::fs::read(path).map_err(|source| DetectError::ReadFeed {
+fn read(path: &Path) -> Result<(Vec<u8>, Option<SystemTime>), DetectError> {
+    let err = |source| DetectError::ReadFeed {
         path: path.to_owned(),
         source,
-    })
+    };
+    let data = std::fs::read(path).map_err(err)?;
+    let received = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    Ok((data, received))
+}
+
+fn meta(path: &Path, received: Option<SystemTime>) -> FeedMeta<'_> {
+    FeedMeta {
+        name: path.file_name().and_then(|n| n.to_str()),
+        received,
+    }
+}
+
+/// A file in none of the formats is one error, not a line per line.
+fn refuse_unsupported(path: &Path, result: ImportResult) -> Result<ImportResult, DetectError> {
+    match result.unsupported {
+        Some(what) => Err(DetectError::UnsupportedFormat {
+            path: path.to_owned(),
+            what,
+        }),
+        None => Ok(result),
+    }
 }
 
 /// Tells the format from the first non-blank line. A header field has a
@@ -107,6 +177,9 @@ fn read(path: &Path) -> Result<Vec<u8>, DetectError> {
 /// end of the line); a CSV line starting with an IPv6 address never has
 /// `: ` after its first colon.
 pub fn detect_format(data: &[u8]) -> FeedFormat {
+    if data.starts_with(zipped::MAGIC) {
+        return FeedFormat::Zip;
+    }
     if xarf::is_json(data) {
         return FeedFormat::XarfJson;
     }
@@ -126,17 +199,39 @@ pub fn detect_format(data: &[u8]) -> FeedFormat {
         {
             mbox::mail_format(data)
         }
-        _ => FeedFormat::Csv,
+        _ => recognise::format(data, first),
     }
 }
 
 /// Parses a feed's bytes. `admit` may refuse an address with a reason.
 /// Pure: no I/O, no clock.
 pub fn parse_feed(data: &[u8], admit: impl Fn(IpAddr) -> Result<(), String>) -> ImportResult {
+    parse_feed_with(data, FeedMeta::default(), admit)
+}
+
+/// [`parse_feed`], knowing the file's name and when it was received.
+pub fn parse_feed_with(
+    data: &[u8],
+    meta: FeedMeta<'_>,
+    admit: impl Fn(IpAddr) -> Result<(), String>,
+) -> ImportResult {
+    parse_detected(data, meta, &admit)
+}
+
+fn parse_detected(
+    data: &[u8],
+    meta: FeedMeta<'_>,
+    admit: &dyn Fn(IpAddr) -> Result<(), String>,
+) -> ImportResult {
     match detect_format(data) {
-        FeedFormat::Csv => csv::parse(data, &admit),
-        FeedFormat::Arf | FeedFormat::SpamCop | FeedFormat::Xarf => arf::parse_mbox(data, &admit),
-        FeedFormat::XarfJson => xarf::parse_json(data, &admit),
+        FeedFormat::Csv => csv::parse(data, admit),
+        FeedFormat::Arf | FeedFormat::SpamCop | FeedFormat::Xarf => arf::parse_mbox(data, admit),
+        FeedFormat::XarfJson => xarf::parse_json(data, admit),
+        FeedFormat::Shadowserver => shadowserver::parse(data, meta, admit),
+        FeedFormat::Snds => snds::parse(data, meta, admit),
+        FeedFormat::Iodef => iodef::parse(data, admit),
+        FeedFormat::Zip => zipped::parse(data, meta, admit),
+        FeedFormat::Unsupported(what) => ImportResult::unsupported(what),
     }
 }
 
