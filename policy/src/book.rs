@@ -23,11 +23,35 @@ use crate::subject::Subject;
 /// history.
 pub const SUSPECT_MEMORY: Duration = Duration::from_secs(86_400);
 
+/// Why a report stored did not add to the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCounted {
+    /// The same source and message id came before, within the window.
+    Duplicate,
+    /// What it reports happened before the window.
+    TooOld,
+    /// Its kind weighs nothing in the config.
+    WeighsNothing,
+}
+
+impl NotCounted {
+    /// The name the protocol uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotCounted::Duplicate => "duplicate",
+            NotCounted::TooOld => "too_old",
+            NotCounted::WeighsNothing => "weighs_nothing",
+        }
+    }
+}
+
 /// What adding one report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Added {
     /// Whether it raised the score (not a duplicate, not too old).
     pub counted: bool,
+    /// Why not, when it did not.
+    pub not_counted: Option<NotCounted>,
     /// The unit's score after it.
     pub score: u32,
     /// Set when this report brought or kept the score at the threshold.
@@ -123,11 +147,20 @@ impl Book {
     /// Adds a report about `unit`.
     pub fn add_report(&mut self, unit: Subject, report: Report, now: SystemTime) -> Added {
         let before = self.ledger.score(&unit, now);
+        let (weight, in_window) = (report.weight, self.ledger.counts(report.at.min(now), now));
         let reached = self.ledger.add(unit.clone(), report, now);
         let score = self.ledger.score(&unit, now);
         let counted = score > before;
+        let not_counted = (!counted).then_some(if weight == 0 {
+            NotCounted::WeighsNothing
+        } else if !in_window {
+            NotCounted::TooOld
+        } else {
+            NotCounted::Duplicate
+        });
         Added {
             counted,
+            not_counted,
             score,
             reached: reached.filter(|_| counted),
         }
@@ -245,6 +278,27 @@ mod tests {
         assert_eq!(b.score(&unit, system_time(10_000)), 2);
         // A day later they have left the window.
         assert_eq!(b.score(&unit, system_time(9_000 + 86_400)), 0);
+    }
+
+    #[test]
+    fn a_report_not_counted_says_why() {
+        let c = config();
+        let unit = Subject::Addr(c.subscriber_addr("100.64.1.2").unwrap());
+        let now = system_time(10 * 86_400);
+        let mut b = Book::new(&c);
+        let first = b.add_report(unit.clone(), report("fbl", Some("<1@x>"), 9 * 86_400), now);
+        assert_eq!((first.counted, first.not_counted), (true, None));
+        let again = b.add_report(unit.clone(), report("fbl", Some("<1@x>"), 9 * 86_400), now);
+        assert_eq!(again.not_counted, Some(NotCounted::Duplicate));
+        let old = b.add_report(unit.clone(), report("desk", None, 86_400), now);
+        assert_eq!(old.not_counted, Some(NotCounted::TooOld));
+        let scan = Report {
+            kind: crate::ReportKind::Scan,
+            weight: 0,
+            ..report("shadowserver", None, 9 * 86_400)
+        };
+        let scan = b.add_report(unit, scan, now);
+        assert_eq!(scan.not_counted, Some(NotCounted::WeighsNothing));
     }
 
     #[test]

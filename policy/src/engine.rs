@@ -104,6 +104,8 @@ pub struct ReportTaken {
     pub unit: Subject,
     /// Whether it added to the score (not a duplicate, not too old).
     pub counted: bool,
+    /// Why not, when it did not.
+    pub not_counted: Option<crate::book::NotCounted>,
     /// The unit's score after it.
     pub score: u32,
     /// The score that applies `detection.reports.action`.

@@ -182,7 +182,9 @@ impl ReportLedger {
         self.units.len()
     }
 
-    fn counts(&self, from: SystemTime, now: SystemTime) -> bool {
+    /// Whether a report of a thing that happened at `from` is still inside
+    /// the window at `now`.
+    pub fn counts(&self, from: SystemTime, now: SystemTime) -> bool {
         live(from, self.window, now)
     }
 }

@@ -148,6 +148,10 @@ pub struct ReportOutcome {
     pub threshold: u32,
     /// The unit's state after the whole request.
     pub state: HostState,
+    /// Why it was kept without adding to the score: `duplicate`,
+    /// `too_old` or `weighs_nothing` (its kind weighs 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_counted: Option<String>,
     /// Why it was refused (bad address, empty source); absent when taken.
     #[serde(default)]
     pub error: Option<String>,

@@ -73,6 +73,9 @@ pub struct ImportResult {
     /// was recognised as ("JSON that is not X-ARF"). The whole file is
     /// refused once then, rather than line by line.
     pub unsupported: Option<String>,
+    /// How many addresses the config refused (outside the subscriber
+    /// prefixes, or never to be quarantined); each is also a rejected line.
+    pub outside: usize,
 }
 
 impl ImportResult {
@@ -135,20 +138,39 @@ pub fn import(path: &Path) -> Result<ImportResult, DetectError> {
 pub fn import_for(path: &Path, config: &Config) -> Result<ImportResult, DetectError> {
     let (data, received) = read(path)?;
     let meta = meta(path, received);
-    let result = parse_feed_with(&data, meta, |ip| {
-        config
-            .subscriber_of(ip)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    });
-    refuse_unsupported(path, result)
+    refuse_unsupported(path, parse_for(&data, meta, config))
 }
+
+/// Parses a feed's bytes, keeping the addresses `config` would quarantine
+/// and counting those it refuses ([`ImportResult::outside`]).
+pub fn parse_for(data: &[u8], meta: FeedMeta<'_>, config: &Config) -> ImportResult {
+    let outside = std::cell::Cell::new(0usize);
+    let mut result = parse_feed_with(data, meta, |ip| {
+        config.subscriber_of(ip).map(|_| ()).map_err(|e| {
+            outside.set(outside.get() + 1);
+            e.to_string()
+        })
+    });
+    result.outside = outside.get();
+    result
+}
+
+/// The largest feed file read: Shadowserver's biggest daily CSVs are tens
+/// of megabytes; anything past this is refused rather than read into
+/// memory whole.
+pub const MAX_FEED: u64 = 512 * 1024 * 1024;
 
 fn read(path: &Path) -> Result<(Vec<u8>, Option<SystemTime>), DetectError> {
     let err = |source| DetectError::ReadFeed {
         path: path.to_owned(),
         source,
     };
+    let size = std::fs::metadata(path).map_err(err)?.len();
+    if size > MAX_FEED {
+        return Err(err(std::io::Error::other(format!(
+            "the file is {size} bytes; feeds of at most {MAX_FEED} bytes are read: split it"
+        ))));
+    }
     let data = std::fs::read(path).map_err(err)?;
     let received = std::fs::metadata(path).and_then(|m| m.modified()).ok();
     Ok((data, received))

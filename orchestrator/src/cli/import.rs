@@ -57,6 +57,16 @@ struct FileSummary {
     /// Of those, how many cordond confirmed (all, unless the connection
     /// broke).
     confirmed: usize,
+    /// Of the confirmed, kept without adding to the score: the same report
+    /// came before.
+    duplicates: usize,
+    /// Kept without adding: what they report is older than the window.
+    too_old: usize,
+    /// Kept without adding: their kind weighs nothing in the config.
+    weighs_nothing: usize,
+    /// Addresses outside the subscriber prefixes (or never to be
+    /// quarantined): among the rejected lines.
+    outside: usize,
     rejected: Vec<Rejected>,
     /// The file could not be read at all.
     error: Option<String>,
@@ -87,13 +97,10 @@ const STDIN: &str = "standard input";
 fn read(path: &Path, config: Option<&Config>) -> Result<ImportResult, String> {
     if path == Path::new("-") {
         let data = read_stdin(std::io::stdin().lock())?;
-        return Ok(cordon_detect::reports::parse_feed(
-            &data,
-            |ip| match config {
-                Some(c) => c.subscriber_of(ip).map(|_| ()).map_err(|e| e.to_string()),
-                None => Ok(()),
-            },
-        ));
+        return Ok(match config {
+            Some(c) => cordon_detect::parse_for(&data, cordon_detect::FeedMeta::default(), c),
+            None => cordon_detect::reports::parse_feed(&data, |_| Ok(())),
+        });
     }
     let result = match config {
         Some(c) => cordon_detect::import_for(path, c),
@@ -168,6 +175,7 @@ pub async fn run(out: &Out, files: &[PathBuf], config: Option<&Config>, socket: 
                 summaries.push(FileSummary {
                     file: name,
                     accepted: result.reports.len(),
+                    outside: result.outside,
                     rejected: result.rejected.iter().map(Rejected::from).collect(),
                     ..FileSummary::default()
                 });
@@ -257,6 +265,12 @@ fn tally(summaries: &mut [FileSummary], outcomes: &[ReportOutcome]) {
         rest = after;
         s.confirmed = mine.len();
         for o in mine {
+            match o.not_counted.as_deref() {
+                Some("duplicate") => s.duplicates += 1,
+                Some("too_old") => s.too_old += 1,
+                Some("weighs_nothing") => s.weighs_nothing += 1,
+                _ => {}
+            }
             if let Some(e) = &o.error {
                 s.refused += 1;
                 warn(&format!(
@@ -297,16 +311,31 @@ fn text(summaries: &[FileSummary], outcomes: &[ReportOutcome]) -> String {
             t.push_str(&format!("{}: not read\n", s.file));
             continue;
         }
+        let counted = s.accepted - s.refused - s.duplicates - s.too_old - s.weighs_nothing;
         t.push_str(&format!(
-            "{}: {} reports accepted",
+            "{}: {} reports accepted ({counted} counted",
             s.file,
             s.accepted - s.refused
         ));
+        for (n, what) in [
+            (s.duplicates, "duplicates"),
+            (s.too_old, "too old for the window"),
+            (s.weighs_nothing, "of a kind that weighs nothing"),
+        ] {
+            if n > 0 {
+                t.push_str(&format!(", {n} {what}"));
+            }
+        }
+        t.push(')');
         if s.refused > 0 {
             t.push_str(&format!(", {} refused by cordond", s.refused));
         }
-        if !s.rejected.is_empty() {
-            t.push_str(&format!(", {} lines rejected", s.rejected.len()));
+        if s.outside > 0 {
+            t.push_str(&format!(", {} outside the subscriber prefixes", s.outside));
+        }
+        let unreadable = s.rejected.len().saturating_sub(s.outside);
+        if unreadable > 0 {
+            t.push_str(&format!(", {unreadable} lines unreadable"));
         }
         t.push('\n');
     }

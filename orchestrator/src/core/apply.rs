@@ -182,6 +182,7 @@ impl Core {
             |t| ReportOutcome {
                 address: t.unit.to_string(),
                 counted: t.counted,
+                not_counted: t.not_counted.map(|n| n.as_str().to_owned()),
                 score: t.score,
                 threshold: t.threshold,
                 // After the whole request: a report that reached the score
@@ -287,6 +288,7 @@ fn refuse(outcomes: Vec<Outcome>, waiting: Vec<Waiting>, e: &Arc<StoreError>) {
         |t| ReportOutcome {
             address: t.unit.to_string(),
             counted: false,
+            not_counted: None,
             score: t.score,
             threshold: t.threshold,
             state: t.state,

@@ -146,12 +146,7 @@ async fn one(shared: &Shared, config: &Config, dir: &Path, name: &OsString) -> O
     };
     let admitting = config.clone();
     let parsed = blocking(move || {
-        cordon_detect::reports::parse_feed(&data, |ip| {
-            admitting
-                .subscriber_of(ip)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
+        cordon_detect::parse_for(&data, cordon_detect::FeedMeta::default(), &admitting)
     })
     .await;
     let mut parsed = match parsed {

@@ -211,6 +211,7 @@ pub async fn submit(
             None => Answer::Taken(taken.next().unwrap_or_else(|| ReportOutcome {
                 address: String::new(),
                 counted: false,
+                not_counted: None,
                 score: 0,
                 threshold: config.detection.reports.score,
                 state: HostState::Clean,
@@ -249,6 +250,7 @@ pub async fn take(
             Answer::Refused(error) => ReportOutcome {
                 address: clip(&r.address, ECHOED).into_owned(),
                 counted: false,
+                not_counted: None,
                 score: 0,
                 threshold,
                 state: HostState::Clean,

@@ -79,6 +79,7 @@ impl Engine {
         ReportTaken {
             unit,
             counted: added.counted,
+            not_counted: added.not_counted,
             score: added.score,
             threshold,
             state,

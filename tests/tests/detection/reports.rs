@@ -113,12 +113,17 @@ this is not a report\n\
         assert!(stderr.contains(line), "{line} missing: {stderr}");
     }
     assert!(stderr.contains("fbl.mbox: line "), "{stderr}");
+    // Each file's outcome, honestly: what counted, what was a duplicate,
+    // what lay outside the subscriber prefixes, what could not be read.
     assert!(
-        stdout.contains("feed.csv: 5 reports accepted, 3 lines rejected"),
+        stdout.contains(
+            "feed.csv: 5 reports accepted (5 counted), 2 outside the subscriber prefixes, 1 lines unreadable"
+        ),
         "{stdout}"
     );
     assert!(
-        stdout.contains("fbl.mbox: 4 reports accepted, 1 lines rejected"),
+        stdout
+            .contains("fbl.mbox: 4 reports accepted (3 counted, 1 duplicates), 1 lines unreadable"),
         "{stdout}"
     );
 
