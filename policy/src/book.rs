@@ -286,16 +286,24 @@ mod tests {
         let unit = Subject::Addr(c.subscriber_addr("100.64.1.2").unwrap());
         let now = system_time(10 * 86_400);
         let mut b = Book::new(&c);
-        let first = b.add_report(unit.clone(), report("fbl", Some("<1@x>"), 9 * 86_400), now);
+        let first = b.add_report(
+            unit.clone(),
+            report("fbl", Some("<1@x>"), 9 * 86_400 + 3_600),
+            now,
+        );
         assert_eq!((first.counted, first.not_counted), (true, None));
-        let again = b.add_report(unit.clone(), report("fbl", Some("<1@x>"), 9 * 86_400), now);
+        let again = b.add_report(
+            unit.clone(),
+            report("fbl", Some("<1@x>"), 9 * 86_400 + 3_600),
+            now,
+        );
         assert_eq!(again.not_counted, Some(NotCounted::Duplicate));
         let old = b.add_report(unit.clone(), report("desk", None, 86_400), now);
         assert_eq!(old.not_counted, Some(NotCounted::TooOld));
         let scan = Report {
             kind: crate::ReportKind::Scan,
             weight: 0,
-            ..report("shadowserver", None, 9 * 86_400)
+            ..report("shadowserver", None, 9 * 86_400 + 3_600)
         };
         let scan = b.add_report(unit, scan, now);
         assert_eq!(scan.not_counted, Some(NotCounted::WeighsNothing));
