@@ -16,6 +16,7 @@ mod detection;
 mod metrics;
 mod portal;
 mod process;
+mod reports;
 mod rules;
 mod scale;
 mod stats;
@@ -62,6 +63,9 @@ fn main() -> Result<()> {
     }
     if wanted("storm") {
         print!("{}", storm::run(bin)?);
+    }
+    if wanted("reports") {
+        print!("{}", reports::run(bin)?);
     }
     Ok(())
 }

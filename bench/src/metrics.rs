@@ -32,6 +32,15 @@ impl Scrape {
         self.samples(name).map(|(_, v)| v).sum()
     }
 
+    /// The sum of the samples of `name` whose labels include `label`
+    /// (as written in the exposition, e.g. `counted="true"`).
+    pub fn sum_with(&self, name: &str, label: &str) -> f64 {
+        self.samples(name)
+            .filter(|(labels, _)| labels.split(',').any(|l| l == label))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
     /// `(labels, value)` of every sample named exactly `name`.
     fn samples<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a str, f64)> + 'a {
         self.0.lines().filter_map(move |l| {

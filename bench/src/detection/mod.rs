@@ -165,7 +165,7 @@ fn measure(lab: &Lab, bin: &Path, runs: usize) -> Result<Measured> {
 
 /// Copies the lab's logs to /tmp so that a failed run can be looked into
 /// after the lab is gone.
-fn keep_logs(lab: &Lab) {
+pub(crate) fn keep_logs(lab: &Lab) {
     for log in lab.logs() {
         if let Some(name) = log.file_name() {
             let to =
