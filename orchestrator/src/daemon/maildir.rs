@@ -66,6 +66,9 @@ enum Outcome {
     Later(String),
 }
 
+/// Messages read and submitted at once (each at most 10 MiB).
+const AT_ONCE: usize = 16;
+
 /// Watches the configured Maildir until `cancel` fires. The path is read
 /// from the config in force each round, so a reload can turn it on, off or
 /// elsewhere.
@@ -110,25 +113,34 @@ async fn round(
         .await?
         .map_err(|e| format!("listing new/: {e}"))?;
     let listed = names.len();
-    for name in names {
+    // Several messages at once, so their reports reach the core together
+    // and share its store commit (one message at a time cost a commit
+    // each: 900 messages a second). Bounded: at most [`AT_ONCE`] messages
+    // are read into memory together. Each is moved only after its own
+    // reports are stored.
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(listed);
+    for chunk in names.chunks(AT_ONCE) {
+        let reading: Vec<_> = chunk.iter().map(|n| one(shared, config, dir, n)).collect();
+        outcomes.extend(futures::future::join_all(reading).await);
+    }
+    for (name, outcome) in names.iter().zip(outcomes) {
         if cancel.is_cancelled() {
             break;
         }
         let shown = printable(&name.to_string_lossy()).into_owned();
-        match one(shared, config, dir, &name).await {
+        match outcome {
             Outcome::Imported { taken, refused } => {
-                let to = cur_name(&name);
-                move_to(dir, &name, "cur", &to).await?;
+                let to = cur_name(name);
+                move_to(dir, name, "cur", &to).await?;
                 info!(message = %shown, reports = taken, refused, "abuse message imported; moved to cur/");
             }
             Outcome::Failed(reason) => {
-                move_to(dir, &name, "failed", &name).await?;
+                move_to(dir, name, "failed", name).await?;
                 warn!(message = %shown, reason = %printable(&clip(&reason, REASON)), "abuse message not imported; moved to failed/");
             }
             Outcome::Gone => debug!(message = %shown, "abuse message gone before it was read"),
             Outcome::Later(why) => {
                 warn!(message = %shown, reason = %printable(&why), "abuse message left in new/ for the next round");
-                break;
             }
         }
     }
