@@ -46,10 +46,19 @@ impl Core {
     pub(super) async fn decide(&mut self, inputs: Vec<Input>, waiting: Vec<Waiting>) {
         let now = self.clock.now();
         let (mut plan, outcomes) = self.engine.handle(inputs, now);
+        let (mut reports, mut counted) = (0usize, 0usize);
         for outcome in &outcomes {
             if let Outcome::Report(taken) = outcome {
                 self.log_report(taken);
+                reports += 1;
+                counted += usize::from(taken.counted);
             }
+        }
+        // One line per batch: a feed of 100 000 reports is 20 lines, not
+        // 100 000 (each report's own line is at debug; a score reached is
+        // always said).
+        if reports > 0 {
+            info!(reports, counted, "outside reports taken");
         }
         if !plan.is_empty() {
             let started = Instant::now();
@@ -117,7 +126,7 @@ impl Core {
     fn log_report(&self, taken: &ReportTaken) {
         let span = info_span!("report", subscriber = %taken.unit);
         let _entered = span.enter();
-        info!(
+        debug!(
             counted = taken.counted,
             score = taken.score,
             threshold = taken.threshold,

@@ -193,10 +193,17 @@ pub async fn submit(
                 refusals.push(None);
             }
             Err(error) => {
-                tracing::info!(address = %clip(&r.address, ECHOED), %error, "report refused");
+                tracing::debug!(address = %clip(&r.address, ECHOED), %error, "report refused");
                 refusals.push(Some(error));
             }
         }
+    }
+    // One line for the request, naming the first refusal: a feed with
+    // thousands of bad lines must not write thousands of log lines (each
+    // refusal is at debug, and in the answer).
+    let refused = refusals.iter().flatten().count();
+    if let Some(first) = refusals.iter().flatten().next() {
+        tracing::info!(refused, first = %first, "reports refused");
     }
     attribute(shared, config, &mut valid).await;
     let mut taken = if valid.is_empty() {
