@@ -66,8 +66,10 @@ enum Outcome {
     Later(String),
 }
 
-/// Messages read and submitted at once (each at most 10 MiB).
-const AT_ONCE: usize = 16;
+/// Messages read and submitted at once (each at most 10 MiB): their
+/// reports share a store commit, and a crash can leave at most this many
+/// stored but not yet moved (read again, they are duplicates).
+pub const AT_ONCE: usize = 16;
 
 /// Watches the configured Maildir until `cancel` fires. The path is read
 /// from the config in force each round, so a reload can turn it on, off or
@@ -118,29 +120,32 @@ async fn round(
     // each: 900 messages a second). Bounded: at most [`AT_ONCE`] messages
     // are read into memory together. Each is moved only after its own
     // reports are stored.
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(listed);
     for chunk in names.chunks(AT_ONCE) {
-        let reading: Vec<_> = chunk.iter().map(|n| one(shared, config, dir, n)).collect();
-        outcomes.extend(futures::future::join_all(reading).await);
-    }
-    for (name, outcome) in names.iter().zip(outcomes) {
         if cancel.is_cancelled() {
             break;
         }
-        let shown = printable(&name.to_string_lossy()).into_owned();
-        match outcome {
-            Outcome::Imported { taken, refused } => {
-                let to = cur_name(name);
-                move_to(dir, name, "cur", &to).await?;
-                info!(message = %shown, reports = taken, refused, "abuse message imported; moved to cur/");
-            }
-            Outcome::Failed(reason) => {
-                move_to(dir, name, "failed", name).await?;
-                warn!(message = %shown, reason = %printable(&clip(&reason, REASON)), "abuse message not imported; moved to failed/");
-            }
-            Outcome::Gone => debug!(message = %shown, "abuse message gone before it was read"),
-            Outcome::Later(why) => {
-                warn!(message = %shown, reason = %printable(&why), "abuse message left in new/ for the next round");
+        let reading: Vec<_> = chunk.iter().map(|n| one(shared, config, dir, n)).collect();
+        let outcomes = futures::future::join_all(reading).await;
+        // Moved before the next chunk is read: a crash leaves at most one
+        // chunk stored but still in `new/` (read again as duplicates).
+        for (name, outcome) in chunk.iter().zip(outcomes) {
+            let shown = printable(&name.to_string_lossy()).into_owned();
+            match outcome {
+                Outcome::Imported { taken, refused } => {
+                    let to = cur_name(name);
+                    move_to(dir, name, "cur", &to).await?;
+                    info!(message = %shown, reports = taken, refused, "abuse message imported; moved to cur/");
+                }
+                Outcome::Failed(reason) => {
+                    move_to(dir, name, "failed", name).await?;
+                    warn!(message = %shown, reason = %printable(&clip(&reason, REASON)), "abuse message not imported; moved to failed/");
+                }
+                Outcome::Gone => {
+                    debug!(message = %shown, "abuse message gone before it was read");
+                }
+                Outcome::Later(why) => {
+                    warn!(message = %shown, reason = %printable(&why), "abuse message left in new/ for the next round");
+                }
             }
         }
     }
