@@ -37,6 +37,7 @@ pub mod hooks;
 pub mod internet;
 pub mod probe;
 mod process;
+pub mod reports;
 pub mod tools;
 
 // The API tests use.

@@ -252,14 +252,7 @@ fn arf(ip: &str, at: i64, id: &str) -> String {
         .unwrap();
     let date = String::from_utf8(out.stdout).unwrap();
     let date = date.trim();
-    format!(
-        "From: <abuse@fbl.example.net>\nDate: {date}\nSubject: FW: spam\nMIME-Version: 1.0\n\
-Content-Type: multipart/report; report-type=feedback-report;\n boundary=\"b1\"\n\n\
---b1\nContent-Type: text/plain\n\nA report about {ip}.\n\n\
---b1\nContent-Type: message/feedback-report\n\n\
-Feedback-Type: abuse\nUser-Agent: LabFbl/1.0\nVersion: 1\nArrival-Date: {date}\nSource-IP: {ip}\n\n\
---b1\nContent-Type: message/rfc822\n\nFrom: <spammer@example.net>\nMessage-ID: <{id}@example.net>\n\nSpam\n--b1--\n"
-    )
+    cordon_lab::reports::arf_report(ip, date, id, "LabFbl/1.0")
 }
 
 #[test]

@@ -98,39 +98,11 @@ pub fn arf_messages(k: usize, n: usize, now: SystemTime) -> Vec<String> {
         .map(|i| {
             let date = mail_date(now - Duration::from_secs(600 + i as u64));
             let ip = address(i);
-            format!(
-                "From: <abuse@fbl.example.net>\n\
-Date: {date}\n\
-Subject: FW: Earn money\n\
-To: <abuse@isp.example>\n\
-MIME-Version: 1.0\n\
-Content-Type: multipart/report; report-type=feedback-report;\n boundary=\"b1\"\n\
-\n\
---b1\n\
-Content-Type: text/plain; charset=\"US-ASCII\"\n\
-\n\
-An abuse report for a message received from {ip}.\n\
-\n\
---b1\n\
-Content-Type: message/feedback-report\n\
-\n\
-Feedback-Type: abuse\n\
-User-Agent: BenchFbl/1.0\n\
-Version: 1\n\
-Arrival-Date: {date}\n\
-Reporting-MTA: dns; mail.fbl.example.net\n\
-Source-IP: {ip}\n\
-\n\
---b1\n\
-Content-Type: message/rfc822\n\
-Content-Disposition: inline\n\
-\n\
-From: <spammer@example.net>\n\
-Subject: Earn money\n\
-Message-ID: <bench-{k}-{i}@example.net>\n\
-\n\
-Spam Spam Spam\n\
---b1--\n"
+            cordon_lab::reports::arf_report(
+                &ip.to_string(),
+                &date,
+                &format!("bench-{k}-{i}"),
+                "BenchFbl/1.0",
             )
         })
         .collect()

@@ -15,40 +15,8 @@ pub(super) fn arf(ip: &str, id: &str) -> String {
     let date = String::from_utf8(Command::new("date").arg("-R").output().unwrap().stdout).unwrap();
     let date = date.trim();
     format!(
-        "From fbl@fbl.example.net {date}\n\
-From: <abuse@fbl.example.net>\n\
-Date: {date}\n\
-Subject: FW: Earn money\n\
-To: <abuse@isp.example>\n\
-MIME-Version: 1.0\n\
-Content-Type: multipart/report; report-type=feedback-report;\n boundary=\"b1\"\n\
-\n\
---b1\n\
-Content-Type: text/plain; charset=\"US-ASCII\"\n\
-\n\
-An abuse report for a message received from {ip}.\n\
-\n\
---b1\n\
-Content-Type: message/feedback-report\n\
-\n\
-Feedback-Type: abuse\n\
-User-Agent: LabFbl/1.0\n\
-Version: 1\n\
-Arrival-Date: {date}\n\
-Reporting-MTA: dns; mail.fbl.example.net\n\
-Source-IP: {ip}\n\
-\n\
---b1\n\
-Content-Type: message/rfc822\n\
-Content-Disposition: inline\n\
-\n\
-From: <spammer@example.net>\n\
-Subject: Earn money\n\
-Message-ID: <{id}@example.net>\n\
-\n\
-Spam Spam Spam\n\
---b1--\n\
-\n"
+        "From fbl@fbl.example.net {date}\n{}\n",
+        cordon_lab::reports::arf_report(ip, date, id, "LabFbl/1.0")
     )
 }
 
