@@ -23,6 +23,7 @@ mod kernel;
 mod quiet;
 mod reports;
 mod sessions;
+mod stored;
 mod view;
 
 use std::collections::BTreeSet;
@@ -51,6 +52,10 @@ pub enum Input {
     Report(Incoming),
     /// A session started or ended.
     Session(SessionEvent),
+    /// The record the store holds now for a subject, decided elsewhere
+    /// (another gateway, or the store's winner of two decisions made at
+    /// once): taken as it is, with nothing written.
+    Stored(Host),
 }
 
 /// A record the plan asks to be written, in this order, in one commit.
@@ -93,6 +98,14 @@ pub enum Outcome {
         subscriber: Option<SubscriberId>,
         /// Whether it was taken.
         result: Result<(), SessionRefusal>,
+    },
+    /// A stored record: whom it was about, and whether it changed what
+    /// this engine held.
+    Stored {
+        /// Whom.
+        subject: Subject,
+        /// Whether it differed from the record held.
+        changed: bool,
     },
 }
 
@@ -274,6 +287,7 @@ impl Engine {
                 Input::Event(event) => self.event(event, now, &mut plan),
                 Input::Report(incoming) => Outcome::Report(self.report(incoming, now, &mut plan)),
                 Input::Session(event) => self.session(event, now, &mut plan),
+                Input::Stored(host) => self.stored(host, &mut plan),
             };
             outcomes.push(outcome);
         }
@@ -353,3 +367,6 @@ mod tests;
 
 #[cfg(test)]
 mod session_tests;
+
+#[cfg(test)]
+mod stored_tests;

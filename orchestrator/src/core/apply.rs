@@ -230,7 +230,9 @@ fn hand_out(
                     .into_iter()
                     .filter_map(|o| match o {
                         Outcome::Report(t) => Some(report(t)),
-                        Outcome::Event { .. } | Outcome::Session { .. } => None,
+                        Outcome::Event { .. }
+                        | Outcome::Session { .. }
+                        | Outcome::Stored { .. } => None,
                     })
                     .collect();
                 let _ = reply.send(answers);

@@ -17,7 +17,7 @@ use super::*;
 use crate::actor::Actor;
 use crate::lifecycle::{QuarantineRequest, State};
 
-const NOW: Unix = 1_700_000_000;
+pub(super) const NOW: Unix = 1_700_000_000;
 const SUBSCRIBERS: [&str; 3] = ["alice", "bob", "carol"];
 const ADDRS: [&str; 6] = [
     "100.64.1.1",
@@ -28,23 +28,23 @@ const ADDRS: [&str; 6] = [
     "2001:db8:0:101::/64",
 ];
 
-fn config() -> Config {
+pub(super) fn config() -> Config {
     Fixture::new()
         .prefixes(r#"[100.64.0.0/16, "2001:db8::/32"]"#)
         .section("quarantine", "min_hold: 30m, quiet_period: 2h")
         .load()
 }
 
-fn sub(i: usize) -> SubscriberId {
+pub(super) fn sub(i: usize) -> SubscriberId {
     SUBSCRIBERS[i].parse().unwrap()
 }
 
-fn addr(c: &Config, i: usize) -> SubscriberAddr {
+pub(super) fn addr(c: &Config, i: usize) -> SubscriberAddr {
     c.subscriber_addr(ADDRS[i]).unwrap()
 }
 
 #[derive(Debug, Clone)]
-enum Step {
+pub(super) enum Step {
     Start(usize, Vec<usize>, bool),
     Stop(usize, Option<usize>),
     NasRestart,
@@ -56,7 +56,7 @@ enum Step {
     Tick,
 }
 
-fn step() -> impl Strategy<Value = Step> {
+pub(super) fn step() -> impl Strategy<Value = Step> {
     let s = 0..SUBSCRIBERS.len();
     let a = 0..ADDRS.len();
     prop_oneof![
@@ -73,7 +73,7 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn quarantine(subject: Subject) -> Input {
+pub(super) fn quarantine(subject: Subject) -> Input {
     Input::Event(Event::Quarantine(QuarantineRequest {
         subject,
         reason: Reason::Operator,
@@ -85,7 +85,7 @@ fn quarantine(subject: Subject) -> Input {
     }))
 }
 
-fn release(subject: Subject) -> Input {
+pub(super) fn release(subject: Subject) -> Input {
     Input::Event(Event::Release {
         subject,
         actor: Actor::Operator("op".into()),
@@ -93,7 +93,7 @@ fn release(subject: Subject) -> Input {
     })
 }
 
-fn input(c: &Config, s: &Step) -> Input {
+pub(super) fn input(c: &Config, s: &Step) -> Input {
     match s {
         Step::Start(s, addrs, nas) => Input::Session(SessionEvent::Start {
             subscriber: sub(*s),
@@ -121,7 +121,7 @@ fn input(c: &Config, s: &Step) -> Input {
 }
 
 /// Checks the invariants against the kernel as the plans left it.
-fn check(e: &Engine, kernel: &BTreeSet<SubscriberAddr>) -> Result<(), TestCaseError> {
+pub(super) fn check(e: &Engine, kernel: &BTreeSet<SubscriberAddr>) -> Result<(), TestCaseError> {
     let covers = |a: &SubscriberAddr| kernel.iter().any(|k| k.net().contains(&a.net()));
     let addr_quarantine_covers = |a: &SubscriberAddr| {
         e.lifecycle.hosts().any(|h| {
@@ -165,7 +165,10 @@ fn check(e: &Engine, kernel: &BTreeSet<SubscriberAddr>) -> Result<(), TestCaseEr
 
 /// Applies a plan's kernel change as nft would: refusing to add what
 /// overlaps and to delete what is absent.
-fn apply(kernel: &mut BTreeSet<SubscriberAddr>, plan: &Plan) -> Result<(), TestCaseError> {
+pub(super) fn apply(
+    kernel: &mut BTreeSet<SubscriberAddr>,
+    plan: &Plan,
+) -> Result<(), TestCaseError> {
     for r in &plan.remove {
         prop_assert!(kernel.remove(r), "removed {} that was not there", r);
     }
@@ -179,7 +182,7 @@ fn apply(kernel: &mut BTreeSet<SubscriberAddr>, plan: &Plan) -> Result<(), TestC
     Ok(())
 }
 
-fn memory(e: &Engine) -> (Vec<Host>, Vec<Holding>, Vec<SubscriberAddr>) {
+pub(super) fn memory(e: &Engine) -> (Vec<Host>, Vec<Holding>, Vec<SubscriberAddr>) {
     (
         e.lifecycle.hosts().cloned().collect(),
         e.sessions.holdings().cloned().collect(),

@@ -113,6 +113,20 @@ impl Lifecycle {
         self.journal.touch(subject, || old);
     }
 
+    /// Takes the record the store now holds for a subject, decided
+    /// elsewhere (another gateway of the fleet, or the store's winner when
+    /// two decided at once): it replaces ours as it is, with no transition
+    /// of our own, because the decision was made and audited where it was
+    /// made. Returns whether anything changed (a record we wrote ourselves
+    /// comes back unchanged).
+    pub fn adopt(&mut self, host: Host) -> bool {
+        if self.get(&host.subject) == Some(&host) {
+            return false;
+        }
+        self.set(host.subject.clone(), Some(host));
+        true
+    }
+
     /// Starts remembering what changes, so the batch can be undone.
     pub fn begin(&mut self) {
         self.journal.begin();
