@@ -107,6 +107,9 @@ pub enum Command {
     Report(Vec<Incoming>, Reply<Vec<ReportOutcome>>),
     /// Compare the live table with the installed one and repair it.
     CheckTable(Asked),
+    /// Records the fleet's store holds now, decided elsewhere: adopt them
+    /// (the kernel follows; nothing is written). Nobody waits for it.
+    Stored(Vec<Host>),
     /// A signal fired for a unit without quarantining it.
     Suspect {
         /// Whom.
@@ -181,6 +184,12 @@ impl CoreHandle {
     /// repair logs and counts itself).
     pub async fn check_table(&self, asked: Asked) -> bool {
         self.0.send(Command::CheckTable(asked)).await.is_ok()
+    }
+
+    /// Adopts records the fleet's store holds now (no answer: the next
+    /// change feed read catches up whatever this one missed).
+    pub async fn stored(&self, hosts: Vec<Host>) -> bool {
+        self.0.send(Command::Stored(hosts)).await.is_ok()
     }
 
     /// Remembers a suspect (no answer: nothing waits on it).

@@ -256,6 +256,10 @@ impl Core {
                     let _ = reply.send(self.reload(config).await);
                 }
                 Command::CheckTable(asked) => check = check.max(Some(asked)),
+                Command::Stored(hosts) => {
+                    waiting.extend(hosts.iter().map(|_| Waiting::Nobody));
+                    inputs.extend(hosts.into_iter().map(Input::Stored));
+                }
                 Command::Suspect {
                     unit,
                     signal,

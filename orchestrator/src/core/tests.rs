@@ -216,3 +216,47 @@ async fn a_refused_store_write_puts_back_exactly_the_records_the_batch_touched()
         ]
     );
 }
+
+#[tokio::test]
+async fn a_record_decided_elsewhere_is_enforced_here_and_nothing_is_written() {
+    let mut here = rig().await;
+    let mut there = rig().await;
+    let q = there.quarantine("100.64.1.7", None);
+    assert!(there.batch(vec![q]).await[0].is_ok());
+    let subject = Subject::Addr(there.addr("100.64.1.7"));
+    let decided = there
+        .core
+        .engine
+        .lifecycle()
+        .get(&subject)
+        .cloned()
+        .unwrap();
+
+    here.core
+        .commands(vec![Command::Stored(vec![decided])])
+        .await;
+    assert!(here.kernel_set().contains(&here.addr("100.64.1.7").net()));
+    assert_eq!(
+        here.gauges(),
+        [
+            r#"cordon_hosts{state="probation"} 0"#,
+            r#"cordon_hosts{state="quarantined"} 1"#
+        ]
+    );
+    let written = here.core.store.history(None, None, 10).await.unwrap();
+    assert!(written.is_empty(), "adopting wrote {written:?}");
+
+    // Released there: the wall comes down here too.
+    here.core
+        .commands(vec![Command::Stored(vec![Host::clean(subject)])])
+        .await;
+    assert!(here.kernel_set().is_empty());
+    assert!(
+        here.core
+            .store
+            .history(None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
