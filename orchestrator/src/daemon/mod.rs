@@ -10,6 +10,7 @@ mod answers;
 mod conns;
 mod control;
 mod exposure;
+pub mod fleet;
 mod maildir;
 mod portal;
 mod radius;

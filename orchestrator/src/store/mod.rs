@@ -12,11 +12,14 @@
 //!   most a `limit` of them).
 //! - [`StoreError`]: every failure, each variant naming the operator's
 //!   remedy and keeping the backend's error as its source.
+//! - [`feed`]: what a store shared by a fleet adds: the change feed a
+//!   gateway follows to enforce what others decided.
 //! - [`sqlite`]: the first backend, one SQLite file (WAL, a writer thread
 //!   that group-commits, schema migrations, private file modes).
 //! - `battery`: the tests every backend runs (see [`Backend`]).
 
 mod error;
+pub mod feed;
 mod handle;
 mod records;
 pub mod sqlite;

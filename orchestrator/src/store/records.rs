@@ -117,12 +117,10 @@ impl Loaded {
         let mut hosts = Vec::new();
         let mut rejected = Vec::new();
         for row in self.hosts {
-            match config.subscriber_addr(&row.address) {
-                Ok(addr) if addr.to_string() == row.address => {
-                    hosts.push(host(Subject::Addr(addr), row.record));
-                }
-                Ok(addr) => rejected.push((row.address, format!("now reads as {addr}"))),
-                Err(e) => rejected.push((row.address, e.to_string())),
+            let address = row.address.clone();
+            match row_host(config, row) {
+                Ok(h) => hosts.push(h),
+                Err(why) => rejected.push((address, why)),
             }
         }
         for row in self.subscribers {
@@ -162,7 +160,17 @@ impl Loaded {
     }
 }
 
-fn host(subject: Subject, r: Record) -> Host {
+/// An address row as a lifecycle record under `config`, or why the config
+/// no longer admits it.
+pub(crate) fn row_host(config: &Config, row: StoredHost) -> Result<Host, String> {
+    match config.subscriber_addr(&row.address) {
+        Ok(addr) if addr.to_string() == row.address => Ok(host(Subject::Addr(addr), row.record)),
+        Ok(addr) => Err(format!("now reads as {addr}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub(crate) fn host(subject: Subject, r: Record) -> Host {
     Host {
         subject,
         state: r.state,

@@ -1,0 +1,128 @@
+//! Following the fleet: a gateway enforces what any gateway decided, for
+//! the subscribers and addresses it serves.
+//!
+//! Every write to the shared store moves its change feed; the database
+//! says so (`NOTIFY`), and this task reads what changed since the last
+//! position it applied and hands the records to the core, which adopts
+//! them (`Input::Stored`): the kernel follows, nothing is written again.
+//! A notification can be lost (the listening connection dropped): when the
+//! connection comes back the task reads everything again from position 0,
+//! as a start does; and it also asks once a second whatever it was told,
+//! so a gateway is never more than about a second behind even if the
+//! database never said a word.
+//!
+//! While this gateway's own decisions wait in the outbox (the database was
+//! away), it does not adopt: the database may still hold what those
+//! decisions replace, and adopting it would free someone this gateway
+//! just walled in. The outbox is replayed first; the store's conflict rule
+//! then decides, and the next read brings back the winner.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cordon_config::Config;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::core::CoreHandle;
+use crate::store::feed::{Feed, Position};
+
+/// Rows read per question: a full reconcile of 100 000 records is a few
+/// dozen reads, none of them holding megabytes.
+const PAGE: u32 = 5_000;
+
+/// The longest this gateway goes without asking the feed.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Whether this gateway's own decisions are still waiting to reach the
+/// store (the outbox is not empty); a follower then waits.
+pub trait Pending: Send + Sync {
+    /// Whether anything waits.
+    fn pending(&self) -> bool;
+}
+
+/// Follows `feed` from `after` (the position the start's load reached)
+/// until cancelled.
+pub async fn follow(
+    feed: Arc<dyn Feed>,
+    core: CoreHandle,
+    config: watch::Receiver<Arc<Config>>,
+    pending: Arc<dyn Pending>,
+    mut after: Position,
+    cancel: CancellationToken,
+) {
+    let mut signal = feed.signal();
+    let mut connection = signal.borrow().connection;
+    let mut poll = tokio::time::interval(POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            changed = signal.changed() => if changed.is_err() { return },
+            _ = poll.tick() => {}
+        }
+        let now = *signal.borrow_and_update();
+        if now.connection != connection {
+            connection = now.connection;
+            info!(
+                gateway = feed.gateway(),
+                "listening to the fleet again; reading every record, as at start"
+            );
+            after = 0;
+        }
+        if pending.pending() {
+            continue;
+        }
+        match catch_up(feed.as_ref(), &core, &config, after).await {
+            Ok(upto) => {
+                if failing {
+                    info!("the fleet's store answers again");
+                }
+                failing = false;
+                after = upto;
+            }
+            Err(e) => {
+                if !failing {
+                    warn!(error = %e, "reading what the fleet decided failed; enforcing what is known and retrying every second");
+                }
+                failing = true;
+            }
+        }
+    }
+}
+
+/// Reads every change after `after`, page by page, and hands each page to
+/// the core; returns the position reached.
+async fn catch_up(
+    feed: &dyn Feed,
+    core: &CoreHandle,
+    config: &watch::Receiver<Arc<Config>>,
+    mut after: Position,
+) -> Result<Position, crate::store::StoreError> {
+    loop {
+        let changes = feed.changes(after, PAGE).await?;
+        let rows = changes.hosts.len() + changes.subscribers.len();
+        let upto = changes.upto;
+        let config = config.borrow().clone();
+        let (hosts, elsewhere) = changes.into_hosts(&config);
+        if !hosts.is_empty() {
+            debug!(
+                records = hosts.len(),
+                elsewhere, upto, "adopting what the fleet decided"
+            );
+            if !core.stored(hosts).await {
+                return Ok(after);
+            }
+        }
+        after = upto.max(after);
+        if rows < PAGE as usize {
+            return Ok(after);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
