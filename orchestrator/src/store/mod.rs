@@ -63,13 +63,29 @@ pub use records::{Loaded, Parts, Record, StoredHost, StoredReport, StoredSubscri
 ///   closing none is not an error (the start may predate the store, a
 ///   Stop may come twice). A closed row is never reopened or changed.
 /// - **Retention purge** ([`Write::Purge`] `{ before }`): deletes audit
-///   entries with `at < before`, reports with `received_at < before`,
+///   entries with `at < before`, marks applied before `before`, reports with `received_at < before`,
 ///   sessions that *ended* before `before`, and the records of *clean*
 ///   hosts last written before `before`; a quarantined or probation record
 ///   stays whatever its age (it is still in force), and so does an open
 ///   session (the address is still held). Nothing else ever deletes or
 ///   edits the audit trail or the session history. These are personal
 ///   data, so they go with the rest.
+/// - **Marks** ([`Write::Mark`] `{ gateway, seq }`): a call carrying a
+///   mark that is already applied stores nothing of that call and returns
+///   `Ok`; otherwise its writes and the mark are stored in one
+///   transaction. Only the marked call is skipped, never others grouped
+///   with it; of concurrent calls with one mark, exactly one applies (a
+///   server backend: the mark's primary key, `ON CONFLICT DO NOTHING`, and
+///   the call's writes only when the insert took). This is what makes a
+///   gateway's outbox replay (`store::outbox`) harmless when a batch
+///   reached the store but its answer did not. A call without a mark
+///   behaves as ever. Marks are kept until the retention purge removes
+///   those applied (by the store's own clock) before its horizon: a batch
+///   is sent again only while it waits in a gateway's outbox, so a replay
+///   could repeat a batch only after the gateway had been cut off from the
+///   store for longer than the retention period, and by then the purge
+///   has removed that batch's audit entries and reports too. Keeping them
+///   forever would grow the table by a row per commit without end.
 /// - **Ordering:** history is newest first (in the order written, not by
 ///   `at`), filtered by address when asked, at most `limit` entries;
 ///   [`reports`](Backend::reports) is every report oldest first (the
