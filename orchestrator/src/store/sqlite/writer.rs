@@ -161,12 +161,12 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                         r.kind.as_str()
                     ])?;
         }
-        Write::SessionBegan(s) => sessions::began(&tx, s)?,
+        Write::SessionBegan(s) => sessions::began(tx, s)?,
         Write::SessionEnded {
             subscriber,
             address,
             ended,
-        } => sessions::ended(&tx, subscriber, address, *ended)?,
+        } => sessions::ended(tx, subscriber, address, *ended)?,
         Write::Purge { before } => {
             tx.execute(
                 "UPDATE purge_horizon SET before = ?1 WHERE id = 1",
@@ -174,7 +174,7 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
             )?;
             tx.execute("DELETE FROM audit WHERE at < ?1", [before])?;
             tx.execute("DELETE FROM reports WHERE received_at < ?1", [before])?;
-            sessions::purge(&tx, *before)?;
+            sessions::purge(tx, *before)?;
             tx.execute(
                 "DELETE FROM hosts WHERE state = 'clean' AND updated_at < ?1",
                 [before],
