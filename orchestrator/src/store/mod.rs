@@ -12,12 +12,16 @@
 //!   most a `limit` of them).
 //! - [`StoreError`]: every failure, each variant naming the operator's
 //!   remedy and keeping the backend's error as its source.
+//! - [`outbox`]: a decorator over a server backend that queues decisions
+//!   in a local SQLite file while the server cannot be reached, and
+//!   replays them, once each ([`Write::Mark`]), when it can.
 //! - [`sqlite`]: the first backend, one SQLite file (WAL, a writer thread
 //!   that group-commits, schema migrations, private file modes).
 //! - `battery`: the tests every backend runs (see [`Backend`]).
 
 mod error;
 mod handle;
+pub mod outbox;
 mod records;
 pub mod sqlite;
 
@@ -33,6 +37,7 @@ use futures::future::BoxFuture;
 
 pub use error::{Shared, Source, StoreError};
 pub use handle::Store;
+pub use outbox::{Outbox, OutboxState};
 pub use records::{Loaded, Parts, Record, StoredHost, StoredReport, StoredSubscriber, Write};
 
 /// What a store backend must do and guarantee. The battery
@@ -170,4 +175,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         addresses: Vec<String>,
         at: Unix,
     ) -> BoxFuture<'_, Result<Option<String>, StoreError>>;
+
+    /// The local outbox in front of the store, when there is one
+    /// ([`Outbox`]): since when the store has not answered, and how many
+    /// batches wait. `None` for a store without one (SQLite: it is local,
+    /// so there is nothing to wait for).
+    fn outbox(&self) -> Option<OutboxState> {
+        None
+    }
 }

@@ -178,7 +178,8 @@ impl Loaded {
     }
 }
 
-fn host(subject: Subject, r: Record) -> Host {
+/// The lifecycle record of `subject` as stored.
+pub(crate) fn host(subject: Subject, r: Record) -> Host {
     Host {
         subject,
         state: r.state,
