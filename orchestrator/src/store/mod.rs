@@ -49,6 +49,10 @@ pub use records::{Loaded, Parts, Record, StoredHost, StoredReport, StoredSubscri
 ///   once the writes survive a power cut (SQLite: WAL with
 ///   `synchronous = FULL`), because cordond changes the kernel and answers
 ///   the operator right after.
+/// - **Unreachable is its own failure:** a server backend answers a
+///   connection-level failure (refused, timed out, the server gone) with
+///   [`StoreError::Unreachable`], never [`StoreError::Io`]: it is the one
+///   failure a gateway's [`Outbox`] queues through rather than refuses.
 /// - **A batch is all-or-nothing:** the writes of one `commit` call are one
 ///   transaction. A backend may group concurrent calls into one transaction
 ///   (SQLite does: one fsync for many quarantines); if the group fails,

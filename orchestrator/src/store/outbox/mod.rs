@@ -47,7 +47,7 @@ mod wire;
 mod tests;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cordon_config::Config;
@@ -110,7 +110,7 @@ pub struct Outbox {
     state: Mutex<OutboxState>,
     replaying: tokio::sync::Mutex<()>,
     wake: Notify,
-    gauges: Option<Gauges>,
+    gauges: OnceLock<Gauges>,
 }
 
 /// Microseconds since the epoch (0 if the clock is before it).
@@ -159,16 +159,19 @@ impl Outbox {
             }),
             replaying: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
-            gauges: None,
+            gauges: OnceLock::new(),
         })
     }
 
     /// Keeps `queued` (batches waiting) and `reachable` (1 while the store
-    /// answers, 0 while it does not) current from now on.
-    pub fn with_gauges(mut self, queued: Gauge, reachable: Gauge) -> Self {
-        self.gauges = Some(Gauges { queued, reachable });
-        self.publish(&self.state());
-        self
+    /// answers, 0 while it does not) current from now on: the daemon passes
+    /// `cordon_store_outbox_batches` and `cordon_store_reachable`
+    /// (`Metrics::store_outbox_batches`, `Metrics::store_reachable`). Only
+    /// the first call counts: the metrics are registered once.
+    pub fn report_to(&self, queued: Gauge, reachable: Gauge) {
+        if self.gauges.set(Gauges { queued, reachable }).is_ok() {
+            self.publish(&self.state());
+        }
     }
 
     /// The outbox file.
@@ -218,7 +221,7 @@ impl Outbox {
     }
 
     fn publish(&self, s: &OutboxState) {
-        if let Some(g) = &self.gauges {
+        if let Some(g) = self.gauges.get() {
             g.queued.set(i64::try_from(s.queued).unwrap_or(i64::MAX));
             g.reachable.set(i64::from(s.unreachable_since.is_none()));
         }

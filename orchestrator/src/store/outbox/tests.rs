@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use prometheus_client::metrics::gauge::Gauge;
 use tokio_util::sync::CancellationToken;
 
 use super::Outbox;
@@ -192,18 +191,10 @@ async fn batch_numbers_are_not_reused_after_a_restart_or_a_lost_outbox_file() {
 #[tokio::test]
 async fn state_says_since_when_the_store_is_away_and_how_much_waits() {
     let rig = Rig::new();
-    let queued = Gauge::default();
-    let reachable = Gauge::default();
-    let remote = Faulty::open(&rig.remote_path(), &rig.switch);
-    let outbox = Outbox::open(
-        Arc::new(remote),
-        &rig.outbox_path(),
-        "gw-a",
-        config(),
-        BOUND,
-    )
-    .unwrap()
-    .with_gauges(queued.clone(), reachable.clone());
+    let metrics = crate::metrics::Metrics::new();
+    let (queued, reachable) = (&metrics.store_outbox_batches, &metrics.store_reachable);
+    let outbox = rig.open();
+    outbox.report_to(queued.clone(), reachable.clone());
     assert_eq!(outbox.state(), super::OutboxState::default());
     assert_eq!((queued.get(), reachable.get()), (0, 1));
     rig.set(Mode::Down);
@@ -217,6 +208,9 @@ async fn state_says_since_when_the_store_is_away_and_how_much_waits() {
     assert_eq!(state.queued, 2);
     assert_eq!(outbox.outbox(), Some(state), "the Backend says the same");
     assert_eq!((queued.get(), reachable.get()), (2, 0));
+    let text = metrics.encode();
+    assert!(text.contains("cordon_store_outbox_batches 2\n"), "{text}");
+    assert!(text.contains("cordon_store_reachable 0\n"), "{text}");
     rig.set(Mode::Up);
     outbox.replay().await.unwrap();
     assert_eq!(outbox.state(), super::OutboxState::default());
