@@ -3,8 +3,9 @@
 //! `cordon_runtime::metrics`: hosts per state,
 //! transitions by reason, rule-change latency, store write latency,
 //! detections by signal and action, detection latency (threshold crossing to
-//! enforced), outside reports, relay-limit hits, and repairs of the table
-//! after someone changed it.
+//! enforced), outside reports, relay-limit hits, repairs of the table
+//! after someone changed it, and whether the store answers (with the
+//! batches its outbox holds meanwhile).
 
 use cordon_policy::Actor;
 use cordon_proto::portal::HostState;
@@ -111,6 +112,12 @@ pub struct Metrics {
     pub session_changes: Counter,
     /// RADIUS accounting requests, by result.
     pub radius_requests: Family<RadiusLabels, Counter>,
+    /// Batches of decisions waiting in the outbox for the store (a server
+    /// store that cannot be reached; see `store::outbox`).
+    pub store_outbox_batches: Gauge,
+    /// 1 while the store answers, 0 while it cannot be reached. A local
+    /// SQLite store always answers: it is 1 unless an outbox says otherwise.
+    pub store_reachable: Gauge,
 }
 
 impl Default for Metrics {
@@ -193,7 +200,22 @@ impl Metrics {
             "RADIUS accounting requests, by result",
             radius_requests.clone(),
         );
+        let store_outbox_batches = Gauge::default();
+        registry.register(
+            "store_outbox_batches",
+            "Batches of decisions queued in the local outbox while the store cannot be reached",
+            store_outbox_batches.clone(),
+        );
+        let store_reachable = Gauge::default();
+        store_reachable.set(1);
+        registry.register(
+            "store_reachable",
+            "1 while the store answers, 0 while it cannot be reached (decisions then queue in the outbox)",
+            store_reachable.clone(),
+        );
         Metrics {
+            store_outbox_batches,
+            store_reachable,
             session_changes,
             radius_requests,
             table_repairs,

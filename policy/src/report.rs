@@ -7,12 +7,16 @@ use std::time::SystemTime;
 use cordon_config::SubscriberAddr;
 use cordon_proto::subscriber::SubscriberId;
 use cordon_proto::time::Unix;
+use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
 
 /// What an outside report says happened, as its format tells it: the
 /// config weighs each kind (`detection.reports.weights`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ReportKind {
     /// A spam complaint (a feedback loop, SpamCop, an abuse mail).
     Spam,
@@ -105,8 +109,9 @@ pub struct Report {
     pub weight: u32,
 }
 
-/// One outside report as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One outside report as stored (serialisable: a gateway's outbox keeps
+/// it as JSON while the store is away).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredReport {
     /// The reported address's quarantine unit, as text.
     pub unit: String,

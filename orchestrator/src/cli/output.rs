@@ -255,16 +255,36 @@ pub fn history(entries: &[AuditEntry], now: i64) -> String {
 /// `cordon status`.
 pub fn status(s: &DaemonStatus, now: i64) -> String {
     format!(
-        "cordond {}, up since {}\ntable inet {}: {}\nstore {}\nquarantined {}, on probation {}\nlast reconcile {}\n",
+        "cordond {}, up since {}\ntable inet {}: {}\nstore {}{}\nquarantined {}, on probation {}\nlast reconcile {}\n",
         s.version,
         relative(s.started, now),
         s.table,
         table_state(s),
-        s.store,
+        printable(&s.store),
+        store_state(s, now),
         s.quarantined,
         s.probation,
         opt_rel(s.last_reconcile, now),
     )
+}
+
+/// The rest of the store's line of `cordon status`: whether it answers,
+/// and what waits in the outbox (nothing for a store without one).
+fn store_state(s: &DaemonStatus, now: i64) -> String {
+    match (s.store_unreachable_since, s.store_outbox) {
+        (Some(since), queued) => format!(
+            ": UNREACHABLE since {}; {} batches of decisions queued in the outbox, replayed when it answers",
+            relative(since, now),
+            queued.unwrap_or(0)
+        ),
+        (None, Some(queued)) if queued > 0 => {
+            format!(
+                ": reachable; {queued} batches of decisions still queued in the outbox (being replayed)"
+            )
+        }
+        (None, Some(_)) => ": reachable, outbox empty".into(),
+        (None, None) => String::new(),
+    }
 }
 
 /// The table's line of `cordon status`: whether it is there and whether it
@@ -309,6 +329,8 @@ mod tests {
             table_differences: Vec::new(),
             table_repair_failed: false,
             store: "s.db".into(),
+            store_unreachable_since: None,
+            store_outbox: None,
             quarantined: 0,
             probation: 0,
             last_reconcile: None,
@@ -327,6 +349,47 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("installed\n"), "{text}");
+    }
+
+    #[test]
+    fn status_says_when_the_store_is_away_and_what_waits() {
+        let mut s = DaemonStatus {
+            version: "1".into(),
+            started: 0,
+            table: "cordon".into(),
+            table_present: true,
+            table_differences: Vec::new(),
+            table_repair_failed: false,
+            store: "postgres://db/cordon".into(),
+            store_unreachable_since: None,
+            store_outbox: None,
+            quarantined: 0,
+            probation: 0,
+            last_reconcile: None,
+        };
+        // A store without an outbox (SQLite): the line is as it was.
+        assert!(status(&s, 1000).contains("store postgres://db/cordon\n"));
+        s.store_outbox = Some(0);
+        let text = status(&s, 1000);
+        assert!(
+            text.contains("store postgres://db/cordon: reachable, outbox empty\n"),
+            "{text}"
+        );
+        s.store_unreachable_since = Some(1000 - 12 * 60);
+        s.store_outbox = Some(7);
+        let text = status(&s, 1000);
+        assert!(
+            text.contains(
+                "UNREACHABLE since 12 min ago; 7 batches of decisions queued in the outbox"
+            ),
+            "{text}"
+        );
+        s.store_unreachable_since = None;
+        let text = status(&s, 1000);
+        assert!(
+            text.contains("reachable; 7 batches of decisions still queued"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -106,6 +106,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                     ),
                     Err(_) => (false, Vec::new()),
                 };
+            let outbox = shared.store.outbox();
             Response::Status(DaemonStatus {
                 version: env!("CARGO_PKG_VERSION").into(),
                 started: shared.started,
@@ -115,6 +116,10 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                     && !counts.table_unrepaired.is_empty(),
                 table_differences,
                 store: shared.store.path().display().to_string(),
+                store_unreachable_since: outbox
+                    .and_then(|o| o.unreachable_since)
+                    .map(cordon_proto::time::unix),
+                store_outbox: outbox.map(|o| o.queued),
                 quarantined: counts.quarantined,
                 probation: counts.probation,
                 last_reconcile: counts.last_reconcile,

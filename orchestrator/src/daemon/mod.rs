@@ -95,6 +95,16 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         warn!("{warning}");
     }
     let (control_caps, portal_caps) = socket_caps();
+    // The store. Wiring point for a server backend (issue 15, `store.backend:
+    // postgres`): wrap it, and only it, in `store::Outbox` (a SQLite store is
+    // on the local disk and never waits on anything):
+    //   let outbox = Arc::new(Outbox::open(postgres, &outbox_path, gateway,
+    //       (*config).clone(), store::outbox::DEFAULT_BOUND)?);
+    //   outbox.report_to(metrics.store_outbox_batches.clone(),
+    //       metrics.store_reachable.clone()); // once the core made the metrics
+    //   outbox.spawn_replayer(Duration::from_secs(1), cancel.clone());
+    //   Store::over(outbox)
+    // and call `outbox.wake()` when the LISTEN connection comes back.
     let (store, loaded) = {
         let path = config.store.path().to_owned();
         tokio::task::spawn_blocking(move || Store::open(&path))

@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+mod marks;
 mod sessions;
 
 use cordon_config::Config;
@@ -20,6 +21,7 @@ use futures::future::BoxFuture;
 use super::{Loaded, Store, StoreError, StoredReport, Write};
 use cordon_policy::lifecycle::{Audit, Host, Quarantined, State};
 use cordon_policy::subject::Subject;
+pub use marks::*;
 pub use sessions::*;
 
 /// A backend under test: one store, opened as often as a test restarts.
@@ -63,7 +65,13 @@ macro_rules! store_battery {
             sessions_are_newest_first_limited_and_filtered,
             purge_deletes_sessions_ended_before_and_keeps_open_ones,
             a_refused_commit_stores_no_session_change,
-            sessions_clip_what_was_stored_oversized
+            sessions_clip_what_was_stored_oversized,
+            a_marked_batch_committed_twice_is_stored_once,
+            different_marks_all_land,
+            an_unmarked_batch_committed_twice_is_stored_twice,
+            a_batch_already_applied_is_not_run_again,
+            a_repeated_mark_among_concurrent_calls_skips_only_that_call,
+            a_purge_keeps_marks_applied_after_its_horizon
         );
     };
     (@each $harness:expr; $($name:ident),*) => {
@@ -134,7 +142,7 @@ pub async fn write_quarantined(store: &Store, text: &str, at: i64) -> Host {
 }
 
 /// A report against `unit`, which happened and arrived at `at`.
-fn report(unit: &str, at: i64, id: Option<&str>) -> StoredReport {
+pub fn report(unit: &str, at: i64, id: Option<&str>) -> StoredReport {
     StoredReport {
         unit: unit.into(),
         subscriber: None,

@@ -74,6 +74,20 @@ pub enum StoreError {
         /// Why it does not parse.
         source: Source,
     },
+    /// A server backend cannot be reached: the connection was refused, it
+    /// timed out, or the server went away; or a call has not answered
+    /// within its time bound. Enforcement does not wait on it: a gateway
+    /// behind an outbox (`store::outbox`) queues its decisions locally and
+    /// replays them when the store answers again.
+    #[error(
+        "the store {location} cannot be reached: {source}; check that the database server is running and reachable from this gateway (network, firewall, its address in the config); decisions made meanwhile wait in the gateway's outbox and are replayed when it answers"
+    )]
+    Unreachable {
+        /// The store's address, without credentials.
+        location: String,
+        /// Why (the connection's error, or that no answer came in time).
+        source: Source,
+    },
     /// The backend's worker is gone (cordond is stopping).
     #[error("the store's writer has stopped (cordond is shutting down)")]
     Stopped,
@@ -87,6 +101,20 @@ impl StoreError {
             path: path.into(),
             source: source.into(),
         }
+    }
+
+    /// The store cannot be reached ([`StoreError::Unreachable`]).
+    pub fn unreachable(location: impl Into<String>, source: impl Into<Source>) -> Self {
+        StoreError::Unreachable {
+            location: location.into(),
+            source: source.into(),
+        }
+    }
+
+    /// Whether the store could not be reached (rather than refused or
+    /// failed): the one failure an outbox queues through.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, StoreError::Unreachable { .. })
     }
 
     /// The store could not be opened ([`StoreError::Unreadable`]).

@@ -35,6 +35,12 @@ impl Store {
         self.backend.location()
     }
 
+    /// The outbox in front of the store, when there is one (see
+    /// [`Backend::outbox`](super::Backend::outbox)).
+    pub fn outbox(&self) -> Option<super::OutboxState> {
+        self.backend.outbox()
+    }
+
     /// Every host record, every report and every open session, read again.
     pub async fn load(&self) -> Result<Loaded, StoreError> {
         self.backend.load().await

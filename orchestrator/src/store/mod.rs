@@ -14,6 +14,9 @@
 //!   remedy and keeping the backend's error as its source.
 //! - [`feed`]: what a store shared by a fleet adds: the change feed a
 //!   gateway follows to enforce what others decided.
+//! - [`outbox`]: a decorator over a server backend that queues decisions
+//!   in a local SQLite file while the server cannot be reached, and
+//!   replays them, once each ([`Write::Mark`]), when it can.
 //! - [`sqlite`]: the first backend, one SQLite file (WAL, a writer thread
 //!   that group-commits, schema migrations, private file modes).
 //! - `battery`: the tests every backend runs (see [`Backend`]).
@@ -21,6 +24,7 @@
 mod error;
 pub mod feed;
 mod handle;
+pub mod outbox;
 mod records;
 pub mod sqlite;
 
@@ -36,6 +40,7 @@ use futures::future::BoxFuture;
 
 pub use error::{Shared, Source, StoreError};
 pub use handle::Store;
+pub use outbox::{Outbox, OutboxState};
 pub use records::{Loaded, Parts, Record, StoredHost, StoredReport, StoredSubscriber, Write};
 
 /// What a store backend must do and guarantee. The battery
@@ -47,6 +52,10 @@ pub use records::{Loaded, Parts, Record, StoredHost, StoredReport, StoredSubscri
 ///   once the writes survive a power cut (SQLite: WAL with
 ///   `synchronous = FULL`), because cordond changes the kernel and answers
 ///   the operator right after.
+/// - **Unreachable is its own failure:** a server backend answers a
+///   connection-level failure (refused, timed out, the server gone) with
+///   [`StoreError::Unreachable`], never [`StoreError::Io`]: it is the one
+///   failure a gateway's [`Outbox`] queues through rather than refuses.
 /// - **A batch is all-or-nothing:** the writes of one `commit` call are one
 ///   transaction. A backend may group concurrent calls into one transaction
 ///   (SQLite does: one fsync for many quarantines); if the group fails,
@@ -66,13 +75,29 @@ pub use records::{Loaded, Parts, Record, StoredHost, StoredReport, StoredSubscri
 ///   closing none is not an error (the start may predate the store, a
 ///   Stop may come twice). A closed row is never reopened or changed.
 /// - **Retention purge** ([`Write::Purge`] `{ before }`): deletes audit
-///   entries with `at < before`, reports with `received_at < before`,
+///   entries with `at < before`, marks applied before `before`, reports with `received_at < before`,
 ///   sessions that *ended* before `before`, and the records of *clean*
 ///   hosts last written before `before`; a quarantined or probation record
 ///   stays whatever its age (it is still in force), and so does an open
 ///   session (the address is still held). Nothing else ever deletes or
 ///   edits the audit trail or the session history. These are personal
 ///   data, so they go with the rest.
+/// - **Marks** ([`Write::Mark`] `{ gateway, seq }`): a call carrying a
+///   mark that is already applied stores nothing of that call and returns
+///   `Ok`; otherwise its writes and the mark are stored in one
+///   transaction. Only the marked call is skipped, never others grouped
+///   with it; of concurrent calls with one mark, exactly one applies (a
+///   server backend: the mark's primary key, `ON CONFLICT DO NOTHING`, and
+///   the call's writes only when the insert took). This is what makes a
+///   gateway's outbox replay (`store::outbox`) harmless when a batch
+///   reached the store but its answer did not. A call without a mark
+///   behaves as ever. Marks are kept until the retention purge removes
+///   those applied (by the store's own clock) before its horizon: a batch
+///   is sent again only while it waits in a gateway's outbox, so a replay
+///   could repeat a batch only after the gateway had been cut off from the
+///   store for longer than the retention period, and by then the purge
+///   has removed that batch's audit entries and reports too. Keeping them
+///   forever would grow the table by a row per commit without end.
 /// - **Ordering:** history is newest first (in the order written, not by
 ///   `at`), filtered by address when asked, at most `limit` entries;
 ///   [`reports`](Backend::reports) is every report oldest first (the
@@ -157,4 +182,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         addresses: Vec<String>,
         at: Unix,
     ) -> BoxFuture<'_, Result<Option<String>, StoreError>>;
+
+    /// The local outbox in front of the store, when there is one
+    /// ([`Outbox`]): since when the store has not answered, and how many
+    /// batches wait. `None` for a store without one (SQLite: it is local,
+    /// so there is nothing to wait for).
+    fn outbox(&self) -> Option<OutboxState> {
+        None
+    }
 }

@@ -41,6 +41,22 @@ pub enum Write {
         /// Unix seconds.
         before: Unix,
     },
+    /// This commit call is batch `seq` from `gateway`: a backend that has
+    /// already applied a call with this mark stores nothing of this call
+    /// and answers `Ok`, so a batch sent again (a gateway's outbox replaying
+    /// after a lost answer or a crash) lands once. It marks the whole call
+    /// wherever it sits among the writes; only that call is skipped, not
+    /// the others a backend groups with it. See [`Backend`](super::Backend)
+    /// for how long a mark is kept.
+    Mark {
+        /// The gateway's name (`gateway`, the fleet's name for this
+        /// cordond).
+        gateway: String,
+        /// The batch's number, unique for this gateway and never reused
+        /// (at most `i64::MAX`: a server database keeps it as a signed
+        /// 64-bit integer).
+        seq: u64,
+    },
 }
 
 /// A host row as stored: the address as text (checked against the config
@@ -170,6 +186,7 @@ pub(crate) fn row_host(config: &Config, row: StoredHost) -> Result<Host, String>
     }
 }
 
+/// The lifecycle record of `subject` as stored.
 pub(crate) fn host(subject: Subject, r: Record) -> Host {
     Host {
         subject,

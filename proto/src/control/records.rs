@@ -144,6 +144,15 @@ pub struct DaemonStatus {
     pub table_repair_failed: bool,
     /// The store's file.
     pub store: String,
+    /// Since when the store has not answered (Unix seconds); absent while
+    /// it answers. Only a server store behind the gateway's outbox can be
+    /// away: decisions are then queued locally (`store_outbox`).
+    #[serde(default)]
+    pub store_unreachable_since: Option<i64>,
+    /// Batches of decisions waiting in the gateway's outbox for the store;
+    /// absent for a store without an outbox (SQLite, which is local).
+    #[serde(default)]
+    pub store_outbox: Option<u64>,
     /// Hosts quarantined.
     pub quarantined: u64,
     /// Hosts on probation.

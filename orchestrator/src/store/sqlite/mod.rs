@@ -12,7 +12,7 @@
 //! - An unreadable or corrupt file stops `cordond` ([`StoreError`]); it never
 //!   starts empty over it, because that would forget every quarantine.
 
-mod private;
+pub(crate) mod private;
 mod read;
 mod schema;
 mod sessions;
@@ -41,57 +41,7 @@ impl Sqlite {
     /// Opens (or creates) the store at `path`, migrates it, checks it, reads
     /// every record, and starts the writer thread.
     pub fn open(path: &Path) -> Result<(Sqlite, Loaded), StoreError> {
-        let unreadable = |e: rusqlite::Error| StoreError::unreadable(path, e);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::unreadable(path, format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
-        match private::tighten(path) {
-            Ok(changed) => {
-                for t in changed {
-                    tracing::warn!(
-                        file = %t.path.display(),
-                        was = format!("{:o}", t.was),
-                        "the store was open to other users; made it 0600 (it holds personal data)"
-                    );
-                }
-            }
-            Err((file, e)) => tracing::warn!(
-                file = %file.display(),
-                error = %e,
-                "cannot make the store private to cordond: chown it to root and chmod 0600"
-            ),
-        }
-        private::create(path).map_err(|e| {
-            StoreError::io(
-                path,
-                format!("cannot create it (mode {:o}): {e}", private::MODE),
-            )
-        })?;
-        let mut conn = Connection::open(path).map_err(unreadable)?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(unreadable)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(unreadable)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Corrupt {
-                path: path.to_owned(),
-                detail: format!("cannot switch to WAL (journal mode stays {mode})"),
-            });
-        }
-        conn.execute_batch("PRAGMA synchronous = FULL;")
-            .map_err(unreadable)?;
-        let check: String = conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(unreadable)?;
-        if check != "ok" {
-            return Err(StoreError::Corrupt {
-                path: path.to_owned(),
-                detail: check,
-            });
-        }
+        let mut conn = connect(path)?;
         schema::migrate(&mut conn, path)?;
         let loaded = read::load(&conn, path)?;
         let jobs = writer::start(conn, path)?;
@@ -116,6 +66,66 @@ impl Sqlite {
                 .map_err(|_| StoreError::Stopped)?
         })
     }
+}
+
+/// Opens (or creates) the SQLite file at `path` as every store file of
+/// cordond is opened: private (0600, see [`private`]), WAL with
+/// `synchronous = FULL` (durable before a commit returns, even across a
+/// power cut), a busy timeout, and refused when its integrity check fails.
+/// The store and a gateway's outbox (`store::outbox`) both open this way.
+pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let unreadable = |e: rusqlite::Error| StoreError::unreadable(path, e);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::unreadable(path, format!("cannot create {}: {e}", dir.display()))
+        })?;
+    }
+    match private::tighten(path) {
+        Ok(changed) => {
+            for t in changed {
+                tracing::warn!(
+                    file = %t.path.display(),
+                    was = format!("{:o}", t.was),
+                    "the store was open to other users; made it 0600 (it holds personal data)"
+                );
+            }
+        }
+        Err((file, e)) => tracing::warn!(
+            file = %file.display(),
+            error = %e,
+            "cannot make the store private to cordond: chown it to root and chmod 0600"
+        ),
+    }
+    private::create(path).map_err(|e| {
+        StoreError::io(
+            path,
+            format!("cannot create it (mode {:o}): {e}", private::MODE),
+        )
+    })?;
+    let conn = Connection::open(path).map_err(unreadable)?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(unreadable)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(unreadable)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: format!("cannot switch to WAL (journal mode stays {mode})"),
+        });
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL;")
+        .map_err(unreadable)?;
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(unreadable)?;
+    if check != "ok" {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: check,
+        });
+    }
+    Ok(conn)
 }
 
 impl Backend for Sqlite {

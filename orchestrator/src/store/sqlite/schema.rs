@@ -112,6 +112,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE reports ADD COLUMN kind TEXT NOT NULL DEFAULT 'other';
     "#,
+    // v5: the marks of batches applied (`Write::Mark`, issue 15): a
+    // gateway's outbox sends each batch with its gateway name and number,
+    // and a batch whose mark is here is not applied again. `applied_at`
+    // (Unix seconds, this machine's clock) is what the retention purge
+    // goes by.
+    r#"
+    CREATE TABLE marks (
+        gateway    TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        applied_at INTEGER NOT NULL,
+        PRIMARY KEY (gateway, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX marks_applied ON marks (applied_at);
+    "#,
 ];
 
 /// Migrates the store forward to the latest version, each step in its own

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sessions;
@@ -67,12 +67,59 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
     // Cached statements: an import writes two rows per report, and parsing
     // the SQL for each row was a tenth of cordond's time (measured with
     // perf on a 100 000-report import).
-    for write in group.iter().flat_map(|j| &j.writes) {
-        match write {
-            Write::Host(host, at) => {
-                let json = serde_json::to_string(&Record::of(host))
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                let sql = match &host.subject {
+    for job in group {
+        // A job whose mark is already applied is skipped whole, and only
+        // it: the others in the group commit as usual. Two jobs of the
+        // group with the same mark: the first records it, the second finds
+        // it here.
+        if marked(&tx, &job.writes)? {
+            continue;
+        }
+        for write in &job.writes {
+            apply(&tx, write)?;
+        }
+    }
+    tx.commit()
+}
+
+/// Whether any of `writes`' marks is already applied; when none is,
+/// records them all (in the same transaction as the writes, so a batch and
+/// its mark land together or not at all).
+fn marked(tx: &Transaction<'_>, writes: &[Write]) -> rusqlite::Result<bool> {
+    let marks: Vec<(&str, i64)> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Mark { gateway, seq } => Some((gateway.as_str(), *seq)),
+            _ => None,
+        })
+        .map(|(gateway, seq)| {
+            i64::try_from(seq)
+                .map(|seq| (gateway, seq))
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+        })
+        .collect::<Result<_, _>>()?;
+    for (gateway, seq) in &marks {
+        let mut seen = tx.prepare_cached("SELECT 1 FROM marks WHERE gateway = ?1 AND seq = ?2")?;
+        if seen.exists(params![gateway, seq])? {
+            return Ok(true);
+        }
+    }
+    for (gateway, seq) in &marks {
+        tx.prepare_cached(
+            "INSERT INTO marks (gateway, seq, applied_at) VALUES (?1, ?2, unixepoch())",
+        )?
+        .execute(params![gateway, seq])?;
+    }
+    Ok(false)
+}
+
+/// Applies one write inside the group's transaction.
+fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
+    match write {
+        Write::Host(host, at) => {
+            let json = serde_json::to_string(&Record::of(host))
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            let sql = match &host.subject {
                     Subject::Addr(_) => {
                         "INSERT INTO hosts (address, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (address) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4"
@@ -82,28 +129,24 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
                          ON CONFLICT (id) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4"
                     }
                 };
-                let key = match &host.subject {
-                    Subject::Addr(a) => a.to_string(),
-                    Subject::Subscriber(s) => s.to_string(),
-                };
-                tx.prepare_cached(sql)?.execute(params![
-                    key,
-                    host.state.kind().as_str(),
-                    json,
-                    at
-                ])?;
-            }
-            Write::Audit(a) => {
-                let address = a
-                    .address
-                    .or(a.subject.addr())
-                    .map(|x| x.to_string())
-                    .unwrap_or_default();
-                let subscriber = a.subject.subscriber().map(ToString::to_string);
-                tx.prepare_cached("INSERT INTO audit (at, address, from_state, to_state, actor, note, subscriber) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![a.at, address, a.from.as_str(), a.to.as_str(), a.actor.name(), a.note, subscriber])?;
-            }
-            Write::Report(r) => {
-                tx.prepare_cached("INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted, subscriber, kind)
+            let key = match &host.subject {
+                Subject::Addr(a) => a.to_string(),
+                Subject::Subscriber(s) => s.to_string(),
+            };
+            tx.prepare_cached(sql)?
+                .execute(params![key, host.state.kind().as_str(), json, at])?;
+        }
+        Write::Audit(a) => {
+            let address = a
+                .address
+                .or(a.subject.addr())
+                .map(|x| x.to_string())
+                .unwrap_or_default();
+            let subscriber = a.subject.subscriber().map(ToString::to_string);
+            tx.prepare_cached("INSERT INTO audit (at, address, from_state, to_state, actor, note, subscriber) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![a.at, address, a.from.as_str(), a.to.as_str(), a.actor.name(), a.note, subscriber])?;
+        }
+        Write::Report(r) => {
+            tx.prepare_cached("INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted, subscriber, kind)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")?.execute(params![
                         r.unit,
                         r.address,
@@ -117,32 +160,34 @@ fn commit(conn: &mut Connection, group: &[Job]) -> Result<(), rusqlite::Error> {
                         r.subscriber,
                         r.kind.as_str()
                     ])?;
-            }
-            Write::SessionBegan(s) => sessions::began(&tx, s)?,
-            Write::SessionEnded {
-                subscriber,
-                address,
-                ended,
-            } => sessions::ended(&tx, subscriber, address, *ended)?,
-            Write::Purge { before } => {
-                tx.execute(
-                    "UPDATE purge_horizon SET before = ?1 WHERE id = 1",
-                    [before],
-                )?;
-                tx.execute("DELETE FROM audit WHERE at < ?1", [before])?;
-                tx.execute("DELETE FROM reports WHERE received_at < ?1", [before])?;
-                sessions::purge(&tx, *before)?;
-                tx.execute(
-                    "DELETE FROM hosts WHERE state = 'clean' AND updated_at < ?1",
-                    [before],
-                )?;
-                tx.execute(
-                    "DELETE FROM subscribers WHERE state = 'clean' AND updated_at < ?1",
-                    [before],
-                )?;
-                tx.execute("UPDATE purge_horizon SET before = 0 WHERE id = 1", [])?;
-            }
         }
+        Write::SessionBegan(s) => sessions::began(tx, s)?,
+        Write::SessionEnded {
+            subscriber,
+            address,
+            ended,
+        } => sessions::ended(tx, subscriber, address, *ended)?,
+        Write::Purge { before } => {
+            tx.execute(
+                "UPDATE purge_horizon SET before = ?1 WHERE id = 1",
+                [before],
+            )?;
+            tx.execute("DELETE FROM audit WHERE at < ?1", [before])?;
+            tx.execute("DELETE FROM reports WHERE received_at < ?1", [before])?;
+            sessions::purge(tx, *before)?;
+            tx.execute(
+                "DELETE FROM hosts WHERE state = 'clean' AND updated_at < ?1",
+                [before],
+            )?;
+            tx.execute(
+                "DELETE FROM subscribers WHERE state = 'clean' AND updated_at < ?1",
+                [before],
+            )?;
+            tx.execute("UPDATE purge_horizon SET before = 0 WHERE id = 1", [])?;
+            tx.execute("DELETE FROM marks WHERE applied_at < ?1", [before])?;
+        }
+        // Handled by `marked` before the call's writes.
+        Write::Mark { .. } => {}
     }
-    tx.commit()
+    Ok(())
 }
