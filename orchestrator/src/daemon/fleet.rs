@@ -124,5 +124,12 @@ async fn catch_up(
     }
 }
 
+
+impl Pending for crate::store::outbox::Outbox {
+    fn pending(&self) -> bool {
+        self.state().queued > 0
+    }
+}
+
 #[cfg(test)]
 mod tests;
