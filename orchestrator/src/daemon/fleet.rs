@@ -124,6 +124,42 @@ async fn catch_up(
     }
 }
 
+/// How often this gateway tells the fleet it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// Registers this gateway and beats its heartbeat until cancelled; a
+/// failure is said once, and again when it recovers.
+pub async fn heartbeat(
+    feed: Arc<dyn Feed>,
+    clock: Arc<dyn cordon_proto::time::Clock>,
+    cancel: CancellationToken,
+) {
+    let mut every = tokio::time::interval(HEARTBEAT);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        match feed.heartbeat(clock.now()).await {
+            Ok(()) if failing => {
+                info!(
+                    gateway = feed.gateway(),
+                    "heartbeat reaches the fleet's store again"
+                );
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                warn!(gateway = feed.gateway(), error = %e, "heartbeat failed; retrying");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
 
 impl Pending for crate::store::outbox::Outbox {
     fn pending(&self) -> bool {

@@ -33,6 +33,7 @@ enum Row {
 struct MemFeed {
     rows: Mutex<Vec<(Position, Row)>>,
     asked: Mutex<Vec<Position>>,
+    beats: Mutex<Vec<cordon_policy::lifecycle::Unix>>,
     signal: watch::Sender<Signal>,
 }
 
@@ -41,6 +42,7 @@ impl MemFeed {
         Arc::new(MemFeed {
             rows: Mutex::default(),
             asked: Mutex::default(),
+            beats: Mutex::default(),
             signal: watch::channel(Signal {
                 listening: true,
                 ..Signal::default()
@@ -95,8 +97,9 @@ impl Feed for MemFeed {
 
     fn heartbeat(
         &self,
-        _: cordon_policy::lifecycle::Unix,
+        at: cordon_policy::lifecycle::Unix,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.beats.lock().unwrap().push(at);
         Box::pin(async { Ok(()) })
     }
 }
@@ -323,4 +326,20 @@ async fn a_full_read_goes_page_by_page_and_misses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_heartbeat_beats_every_interval_until_cancelled() {
+    let feed = MemFeed::new();
+    let cancel = CancellationToken::new();
+    let clock: Arc<dyn cordon_proto::time::Clock> = Arc::new(cordon_proto::time::SystemClock);
+    let task = tokio::spawn(heartbeat(feed.clone(), clock, cancel.clone()));
+    tokio::time::sleep(HEARTBEAT * 3 + Duration::from_millis(1)).await;
+    assert_eq!(
+        feed.beats.lock().unwrap().len(),
+        4,
+        "one at start, then one per interval"
+    );
+    cancel.cancel();
+    task.await.unwrap();
 }
