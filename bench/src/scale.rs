@@ -127,7 +127,7 @@ fn measure(bin: &Path, runs: usize) -> Result<(Vec<Run>, Duration, i64, f64)> {
             c.subscribers.prefixes.retain(|p| !p.is_ipv4());
             c.subscribers.prefixes.insert(0, wide);
             // A block list makes cordond read the recent set on a timer.
-            c.detection.dnsbl.zones = vec![zone];
+            c.detection.dnsbl.zones = vec![zone.clone()];
         })
         .lab_exe(bin.join("cordon-lab"))
         .cordond(bin.join("cordond"))

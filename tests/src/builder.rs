@@ -25,10 +25,14 @@ use crate::lab::Lab;
 /// Default number of subscribers.
 pub const DEFAULT_SUBSCRIBERS: usize = 3;
 
+/// Default number of gateways.
+pub const DEFAULT_GATEWAYS: usize = 1;
+
 /// Options for a lab; [`LabBuilder::up`] builds it.
 pub struct LabBuilder {
     pub(crate) name: String,
     pub(crate) subscribers: usize,
+    pub(crate) gateways: usize,
     pub(crate) shared_link: bool,
     pub(crate) config: ConfigOptions,
     pub(crate) edits: Vec<ConfigEdit>,
@@ -41,6 +45,7 @@ impl fmt::Debug for LabBuilder {
         f.debug_struct("LabBuilder")
             .field("name", &self.name)
             .field("subscribers", &self.subscribers)
+            .field("gateways", &self.gateways)
             .field("shared_link", &self.shared_link)
             .field("config", &self.config)
             .field("edits", &self.edits.len())
@@ -55,6 +60,7 @@ impl LabBuilder {
         LabBuilder {
             name: name.to_owned(),
             subscribers: DEFAULT_SUBSCRIBERS,
+            gateways: DEFAULT_GATEWAYS,
             shared_link: false,
             config: ConfigOptions::default(),
             edits: Vec::new(),
@@ -69,13 +75,26 @@ impl LabBuilder {
         self
     }
 
+    /// How many gateways (1 to [`crate::addresses::MAX_GATEWAYS`]; default
+    /// 1). Each has its own namespace, cordond config, control socket,
+    /// portal, RADIUS listener, store and subscriber prefixes
+    /// ([`crate::addresses::GatewayNet`]), and its own uplink to the one
+    /// internet. The subscribers are dealt out in turn (subscriber `i`
+    /// behind gateway `i mod N`, [`crate::addresses::gateway_of`]), so
+    /// there must be at least as many subscribers as gateways.
+    pub fn gateways(mut self, n: usize) -> Self {
+        self.gateways = n;
+        self
+    }
+
     /// Puts every subscriber on one link (default off: a link each): the
     /// gateway's `sub{i}` veths become ports of one bridge, `sublan`
     /// ([`crate::addresses::SHARED_LINK`]), which carries every subscriber's
     /// gateway addresses. Each subscriber keeps its addresses and routes,
     /// and one DHCP server on the bridge can hand any subscriber any
     /// address, as on a cable or fibre segment where a neighbour may be
-    /// given the address another subscriber held.
+    /// given the address another subscriber held. With several gateways,
+    /// each has such a bridge for the subscribers behind it.
     pub fn shared_link(mut self, on: bool) -> Self {
         self.shared_link = on;
         self
@@ -146,9 +165,10 @@ impl LabBuilder {
         self
     }
 
-    /// Any other change to the config, on the typed struct. The result is
-    /// checked as cordond would check it.
-    pub fn configure(mut self, edit: impl FnOnce(&mut Config) + Send + 'static) -> Self {
+    /// Any other change to the config, on the typed struct; with several
+    /// gateways, made to each gateway's config. The result is checked as
+    /// cordond would check it.
+    pub fn configure(mut self, edit: impl Fn(&mut Config) + Send + 'static) -> Self {
         self.edits.push(Box::new(edit));
         self
     }

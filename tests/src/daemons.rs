@@ -48,16 +48,34 @@ fn listening(log: &str) -> bool {
     log.lines().any(|l| l.contains("listening on"))
 }
 
+/// Where to start the daemons: one gateway of a lab.
+pub(crate) struct Where<'a> {
+    /// The gateway's name, to tell its daemons from gateway 0's (`None`
+    /// for gateway 0, whose daemons are plain `cordond`, `cordon-portal`).
+    pub gateway: Option<&'a str>,
+    /// Its namespace.
+    pub netns: &'a str,
+    /// Its config.
+    pub config: &'a Path,
+    /// cordond's control socket there (ready when it appears).
+    pub control_socket: &'a Path,
+    /// Where the logs go.
+    pub dir: &'a Path,
+}
+
+impl Where<'_> {
+    fn label(&self, daemon: &str) -> String {
+        match self.gateway {
+            None => daemon.to_owned(),
+            Some(g) => format!("{daemon} on {g}"),
+        }
+    }
+}
+
 /// Starts cordond (and waits for it), then the portal (which asks cordond).
 /// Both executables are looked up first, so a missing one fails before
 /// anything starts.
-pub(crate) fn start(
-    opts: &DaemonOptions,
-    netns: &str,
-    config: &Path,
-    control_socket: &Path,
-    run_dir: &Path,
-) -> Result<Vec<LabProcess>, LabError> {
+pub(crate) fn start(opts: &DaemonOptions, at: &Where<'_>) -> Result<Vec<LabProcess>, LabError> {
     let cordond = opts
         .cordond
         .then(|| exe::find("cordond", opts.cordond_path.as_deref()))
@@ -66,20 +84,20 @@ pub(crate) fn start(
         .portal
         .then(|| exe::find("cordon-portal", opts.portal_path.as_deref()))
         .transpose()?;
-    let config = config.to_string_lossy();
+    let config = at.config.to_string_lossy();
     let args = ["--config", config.as_ref()];
     let mut started = Vec::new();
     if let Some(cordond) = cordond {
         let (program, args) = limited(opts.nofile, &cordond, &args);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut d = LabProcess::spawn(
-            "cordond",
-            netns,
+            &at.label("cordond"),
+            at.netns,
             &program,
             &args,
-            run_dir.join("cordond.log"),
+            at.dir.join("cordond.log"),
         )?;
-        let ready = d.wait_ready(READY_WITHIN, listening, || control_socket.exists());
+        let ready = d.wait_ready(READY_WITHIN, listening, || at.control_socket.exists());
         started.push(d);
         ready?;
     }
@@ -87,11 +105,11 @@ pub(crate) fn start(
         let (program, args) = limited(opts.nofile, &portal, &args);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut p = LabProcess::spawn(
-            "cordon-portal",
-            netns,
+            &at.label("cordon-portal"),
+            at.netns,
             &program,
             &args,
-            run_dir.join("cordon-portal.log"),
+            at.dir.join("cordon-portal.log"),
         )?;
         let ready = p.wait_ready(READY_WITHIN, listening, || false);
         started.push(p);

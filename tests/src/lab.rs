@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use cordon_config::Config;
 
-use crate::addresses::MAX_SUBSCRIBERS;
+use crate::addresses::{MAX_GATEWAYS, MAX_SUBSCRIBERS};
 use crate::builder::LabBuilder;
+use crate::config::{GatewaySite, StoreChoice};
 use crate::error::LabError;
 use crate::host::Host;
 use crate::internet::READY_LINE;
@@ -27,7 +28,8 @@ const SERVICES_READY_WITHIN: Duration = Duration::from_secs(15);
 pub struct Lab {
     name: LabName,
     plan: Plan,
-    config: Config,
+    /// Each gateway's config, by index.
+    configs: Vec<Config>,
     processes: Vec<LabProcess>,
     daemons: daemons::DaemonOptions,
     armed: bool,
@@ -47,6 +49,17 @@ impl Lab {
                 "subscribers must be 1 to {MAX_SUBSCRIBERS}, not {k}"
             )));
         }
+        let n = b.gateways;
+        if n == 0 || n > MAX_GATEWAYS {
+            return Err(LabError::InvalidOption(format!(
+                "gateways must be 1 to {MAX_GATEWAYS}, not {n}"
+            )));
+        }
+        if k < n {
+            return Err(LabError::InvalidOption(format!(
+                "{n} gateways need at least {n} subscribers (one behind each), not {k}"
+            )));
+        }
         if let Some(i) = b.config.allowed_senders.iter().find(|&&i| i >= k) {
             return Err(LabError::InvalidOption(format!(
                 "allowed sender {i} is not one of the {k} subscribers"
@@ -55,11 +68,17 @@ impl Lab {
         // Everything that can fail without side effects comes first.
         let lab_exe = exe::find("cordon-lab", b.lab_exe.as_deref())?;
         let run_dir = name.run_dir();
-        let (text, config) = config::build(name.as_str(), &run_dir, &b.config, b.edits)?;
-        if let Some(user) = config.portal.user.as_deref()
-            && !matches!(nix::unistd::User::from_name(user), Ok(Some(_)))
-        {
-            return Err(LabError::MissingUser { user: user.into() });
+        let store = store_choice();
+        let mut sites = Vec::with_capacity(n);
+        for g in 0..n {
+            let site = GatewaySite::new(&name, g, n, store.clone());
+            let (text, config) = config::build(name.as_str(), &site, &b.config, &b.edits)?;
+            if let Some(user) = config.portal.user.as_deref()
+                && !matches!(nix::unistd::User::from_name(user), Ok(Some(_)))
+            {
+                return Err(LabError::MissingUser { user: user.into() });
+            }
+            sites.push((site, text, config));
         }
 
         // The run directory is the lock: creating it fails if it exists.
@@ -85,11 +104,13 @@ impl Lab {
 
         // From here on the guard owns whatever exists: an error drops it,
         // and dropping removes the half-built lab.
-        let plan = Plan::new(&name, k, b.shared_link, &config, b.daemons.names());
+        let (texts, planned): (Vec<String>, Vec<(GatewaySite, Config)>) =
+            sites.into_iter().map(|(s, t, c)| (t, (s, c))).unzip();
+        let plan = Plan::new(&name, k, b.shared_link, &planned, b.daemons.names());
         let mut lab = Lab {
             name,
             plan,
-            config,
+            configs: planned.into_iter().map(|(_, c)| c).collect(),
             processes: Vec::new(),
             daemons: b.daemons.clone(),
             armed: true,
@@ -97,34 +118,50 @@ impl Lab {
         let write = |file: &Path, text: &str| {
             std::fs::write(file, text).map_err(LabError::io(format!("writing {}", file.display())))
         };
-        config::write(
-            &lab.plan.gateway.config,
-            &text,
-            lab.config.portal.user.as_deref(),
-        )?;
-        if let Some(dir) = &lab.config.portal.tools_dir {
+        for (g, text) in lab.plan.gateways.iter().zip(&texts) {
+            let dir = lab.name.gateway_dir(g.index);
+            if g.index > 0 {
+                std::fs::create_dir(&dir)
+                    .map_err(LabError::io(format!("creating {}", dir.display())))?;
+            }
+            let user = lab.configs[g.index].portal.user.as_deref();
+            config::write(&g.config, text, user)?;
+        }
+        let mut tools: Vec<&Path> = lab
+            .configs
+            .iter()
+            .filter_map(|c| c.portal.tools_dir.as_deref())
+            .collect();
+        tools.dedup();
+        for dir in tools {
             crate::tools::install(dir)?;
         }
         for ns in lab.plan.namespaces() {
             netns::add(&ns)?;
         }
         let resolvers = &lab.plan.internet.dns;
-        netns::set_resolvers(&lab.plan.gateway.netns, resolvers)?;
+        for g in &lab.plan.gateways {
+            netns::set_resolvers(&g.netns, resolvers)?;
+        }
         for s in &lab.plan.subscribers {
             netns::set_resolvers(&s.netns, resolvers)?;
         }
-        wiring::wire(&lab.name, k, b.shared_link)?;
+        wiring::wire(&lab.name, k, n, b.shared_link)?;
         lab.start_internet(&lab_exe)?;
         if !b.daemons.names().is_empty() {
-            let g = &lab.plan.gateway;
-            let started = daemons::start(
-                &b.daemons,
-                &g.netns,
-                &g.config,
-                &g.control_socket,
-                &lab.plan.run_dir,
-            )?;
-            lab.processes.extend(started);
+            for g in lab.plan.gateways.clone() {
+                let started = daemons::start(
+                    &b.daemons,
+                    &daemons::Where {
+                        gateway: (g.index > 0).then_some(g.name.as_str()),
+                        netns: &g.netns,
+                        config: &g.config,
+                        control_socket: &g.control_socket,
+                        dir: &lab.name.gateway_dir(g.index),
+                    },
+                )?;
+                lab.processes.extend(started);
+            }
         }
         let json =
             serde_json::to_string_pretty(&lab.plan).map_err(|e| LabError::Stats(e.to_string()))?;
@@ -201,7 +238,16 @@ impl Lab {
             portal: false,
             ..self.daemons.clone()
         };
-        let started = daemons::start(&only, &g.netns, &g.config, &g.control_socket, &run_dir)?;
+        let started = daemons::start(
+            &only,
+            &daemons::Where {
+                gateway: None,
+                netns: &g.netns,
+                config: &g.config,
+                control_socket: &g.control_socket,
+                dir: &run_dir,
+            },
+        )?;
         self.processes.extend(started);
         Ok(())
     }
@@ -216,9 +262,21 @@ impl Lab {
         &self.plan
     }
 
-    /// The cordond config the lab wrote, as cordond reads it.
+    /// The cordond config the lab wrote, as cordond reads it (gateway
+    /// 0's).
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.configs[0]
+    }
+
+    /// The cordond config the lab wrote for gateway `g`.
+    ///
+    /// # Panics
+    /// If the lab has no gateway `g` (a mistake in the test).
+    pub fn config_at(&self, g: usize) -> &Config {
+        let n = self.configs.len();
+        self.configs
+            .get(g)
+            .unwrap_or_else(|| panic!("lab {} has {n} gateways, no gateway {g}", self.name))
     }
 
     /// The run directory (config, sockets, logs, store).
@@ -232,9 +290,28 @@ impl Lab {
         self.processes.iter().map(|p| p.log().to_owned()).collect()
     }
 
-    /// The gateway.
+    /// The gateway (gateway 0 when there are several).
     pub fn gateway(&self) -> Gateway {
-        Gateway::new(&self.plan)
+        Gateway::new(&self.plan.gateway)
+    }
+
+    /// Gateway `g` (0-based).
+    ///
+    /// # Panics
+    /// If the lab has no gateway `g` (a mistake in the test).
+    pub fn gateway_at(&self, g: usize) -> Gateway {
+        let n = self.plan.gateways.len();
+        let plan = self
+            .plan
+            .gateways
+            .get(g)
+            .unwrap_or_else(|| panic!("lab {} has {n} gateways, no gateway {g}", self.name));
+        Gateway::new(plan)
+    }
+
+    /// Every gateway, by index.
+    pub fn gateways(&self) -> Vec<Gateway> {
+        self.plan.gateways.iter().map(Gateway::new).collect()
     }
 
     /// The internet.
@@ -286,6 +363,14 @@ impl Lab {
         self.processes.clear();
         teardown(&self.name, &self.plan.namespaces())
     }
+}
+
+/// Where a lab's gateways keep their decisions, decided once for all of
+/// them: the store hook (see [`crate::config`]). Each its own SQLite file
+/// for now; a fleet sharing PostgreSQL starts its server here and returns
+/// that choice.
+fn store_choice() -> StoreChoice {
+    StoreChoice::Sqlite
 }
 
 impl Drop for Lab {

@@ -52,13 +52,13 @@ mod teardown;
 
 mod error;
 
-pub use builder::{DEFAULT_SUBSCRIBERS, LabBuilder};
+pub use builder::{DEFAULT_GATEWAYS, DEFAULT_SUBSCRIBERS, LabBuilder};
 pub use error::LabError;
 pub use host::{CurlReply, Host, SwaksReply, url};
 pub use internet::dns::{DnsOutcome, RecordType};
 pub use internet::stats::{Counts, InternetStats, PortStats};
 pub use lab::Lab;
-pub use names::{LabName, NETNS_PREFIX, RUN_ROOT, unique_name};
+pub use names::{LabName, NETNS_PREFIX, RUN_ROOT, gateway_name, unique_name};
 pub use netns::in_netns;
 pub use operator::Held;
 pub use plan::Plan;

@@ -25,12 +25,18 @@ enum Command {
     /// Build a lab: gateway, subscribers and internet namespaces, the
     /// internet's services, and the gateway's cordond config.
     Up {
-        /// Lab name; namespaces are cl-NAME-gw, cl-NAME-sI, cl-NAME-net.
+        /// Lab name; namespaces are cl-NAME-gw (and cl-NAME-gwG for more
+        /// gateways), cl-NAME-sI, cl-NAME-net.
         #[arg(long, default_value = "demo")]
         name: String,
-        /// Number of subscribers.
+        /// Number of subscribers, in all (dealt out to the gateways in
+        /// turn: subscriber I sits behind gateway I mod N).
         #[arg(long, default_value_t = cordon_lab::DEFAULT_SUBSCRIBERS)]
         subscribers: usize,
+        /// Number of gateways (1 to 4), each with its own cordond config,
+        /// portal, store and subscriber prefixes, sharing one internet.
+        #[arg(long, default_value_t = cordon_lab::DEFAULT_GATEWAYS)]
+        gateways: usize,
         /// Print the plan as one JSON document.
         #[arg(long)]
         json: bool,
@@ -115,12 +121,14 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Up {
             name,
             subscribers,
+            gateways,
             json,
             daemons,
             allowed_senders,
         } => {
             let mut b = Lab::builder(&name)
                 .subscribers(subscribers)
+                .gateways(gateways)
                 .daemons(daemons);
             for i in allowed_senders {
                 b = b.allowed_sender(i);
@@ -137,15 +145,19 @@ fn run(command: Command) -> anyhow::Result<()> {
                     plan.name,
                     plan.subscribers.len()
                 );
-                println!(
-                    "  gateway   {}  config {}",
-                    plan.gateway.netns,
-                    plan.gateway.config.display()
-                );
+                for g in &plan.gateways {
+                    println!(
+                        "  gateway   {}  {}  config {}  prefixes {}",
+                        g.name,
+                        g.netns,
+                        g.config.display(),
+                        g.subscriber_prefixes.join(" ")
+                    );
+                }
                 for s in &plan.subscribers {
                     println!(
-                        "  subscriber {}  {}  {} {}",
-                        s.index, s.netns, s.ipv4, s.ipv6
+                        "  subscriber {}  {}  {} {}  behind gw{}",
+                        s.index, s.netns, s.ipv4, s.ipv6, s.gateway
                     );
                 }
                 println!(

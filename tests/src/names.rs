@@ -54,6 +54,26 @@ impl LabName {
         format!("{NETNS_PREFIX}{}-gw", self.0)
     }
 
+    /// Gateway `g`'s namespace: gateway 0's is [`Self::gateway_netns`]
+    /// (so a one-gateway lab and every tool that knows it are unchanged),
+    /// the others' `cl-NAME-gwG`.
+    pub fn gateway_netns_at(&self, g: usize) -> String {
+        match g {
+            0 => self.gateway_netns(),
+            g => format!("{NETNS_PREFIX}{}-gw{g}", self.0),
+        }
+    }
+
+    /// Gateway `g`'s directory for its config, sockets, store and logs:
+    /// gateway 0 uses the run directory itself (as a one-gateway lab
+    /// does), the others `RUN_DIR/gwG/`.
+    pub fn gateway_dir(&self, g: usize) -> PathBuf {
+        match g {
+            0 => self.run_dir(),
+            g => self.run_dir().join(gateway_name(g)),
+        }
+    }
+
     /// Subscriber `i`'s namespace (0-based): `cl-NAME-sI`.
     pub fn subscriber_netns(&self, i: usize) -> String {
         format!("{NETNS_PREFIX}{}-s{i}", self.0)
@@ -70,12 +90,16 @@ impl LabName {
         if netns == self.gateway_netns() || netns == self.internet_netns() {
             return true;
         }
-        let stem = format!("{NETNS_PREFIX}{}-s", self.0);
-        netns.strip_prefix(&stem).is_some_and(|rest| {
-            !rest.is_empty()
-                && rest.bytes().all(|b| b.is_ascii_digit())
-                && (rest == "0" || !rest.starts_with('0'))
-        })
+        let numbered = |stem: &str| {
+            netns
+                .strip_prefix(&format!("{NETNS_PREFIX}{}-{stem}", self.0))
+                .filter(|rest| {
+                    !rest.is_empty()
+                        && rest.bytes().all(|b| b.is_ascii_digit())
+                        && (*rest == "0" || !rest.starts_with('0'))
+                })
+        };
+        numbered("s").is_some() || numbered("gw").is_some_and(|g| g != "0")
     }
 
     /// The lab's run directory: `/run/cordon-lab/NAME`.
@@ -88,6 +112,13 @@ impl fmt::Display for LabName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Gateway `g`'s name in the lab (`gw0`, `gw1`, ...): its plan's `name`,
+/// its directory, and, once the gateways share one store, the name each
+/// cordond registers under.
+pub fn gateway_name(g: usize) -> String {
+    format!("gw{g}")
 }
 
 /// A name no other lab on this machine uses right now: `STEM` + this
@@ -119,6 +150,10 @@ mod tests {
         assert_eq!(n.subscriber_netns(2), "cl-demo-s2");
         assert_eq!(n.internet_netns(), "cl-demo-net");
         assert_eq!(n.run_dir(), PathBuf::from("/run/cordon-lab/demo"));
+        assert_eq!(n.gateway_netns_at(0), "cl-demo-gw");
+        assert_eq!(n.gateway_netns_at(1), "cl-demo-gw1");
+        assert_eq!(n.gateway_dir(0), n.run_dir());
+        assert_eq!(n.gateway_dir(2), PathBuf::from("/run/cordon-lab/demo/gw2"));
     }
 
     #[test]
@@ -133,6 +168,12 @@ mod tests {
         assert!(!a.owns_netns("cl-a-s"));
         assert!(!a.owns_netns("cl-a-s01"));
         assert!(!a.owns_netns("cl-ab-gw"));
+        assert!(a.owns_netns("cl-a-gw1"));
+        assert!(a.owns_netns("cl-a-gw3"));
+        assert!(!a.owns_netns("cl-a-gw0"));
+        assert!(!a.owns_netns("cl-a-gw01"));
+        assert!(!a.owns_netns("cl-a-gw1-gw"));
+        assert!(!a.owns_netns("cl-a-gwx"));
     }
 
     #[test]

@@ -1,35 +1,73 @@
-//! The operator's side of a lab: the real `cordon` CLI against the lab's
-//! `cordond`, as an operator would type it.
+//! The operator's side of a lab: the real `cordon` CLI against a gateway's
+//! `cordond`, as an operator would type it there. The lab's own methods
+//! speak to gateway 0 (the only one of a one-gateway lab); with several,
+//! `lab.gateway_at(g).cordon_ok(...)` speaks to gateway `g`.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use crate::Lab;
 use crate::error::LabError;
+use crate::{Gateway, Lab};
 
 impl Lab {
-    /// Runs `cordon --socket … --config … ARGS` (the `cordon` built beside
-    /// this program) and returns its output, whatever its exit status.
+    /// Runs `cordon ARGS` against gateway 0; see [`Gateway::cordon`].
     pub fn cordon(&self, args: &[&str]) -> Result<Output, LabError> {
-        let exe = self.cordon_exe()?;
-        let gw = self.gateway();
+        self.gateway().cordon(args)
+    }
+
+    /// The `cordon` CLI built beside this program (for hook scripts that
+    /// call it themselves).
+    pub fn cordon_exe(&self) -> Result<PathBuf, LabError> {
+        cordon_exe()
+    }
+
+    /// `cordon ARGS` against gateway 0; see [`Gateway::cordon_ok`].
+    pub fn cordon_ok(&self, args: &[&str]) -> Result<String, LabError> {
+        self.gateway().cordon_ok(args)
+    }
+
+    /// `cordon --json ARGS` against gateway 0.
+    pub fn cordon_json(&self, args: &[&str]) -> Result<serde_json::Value, LabError> {
+        self.gateway().cordon_json(args)
+    }
+
+    /// `cordon --json show ADDR` against gateway 0.
+    pub fn show(&self, addr: &str) -> Result<serde_json::Value, LabError> {
+        self.gateway().show(addr)
+    }
+
+    /// `cordon sessions ID` against gateway 0.
+    pub fn sessions(&self, id: &str) -> Result<Vec<Held>, LabError> {
+        self.gateway().sessions(id)
+    }
+
+    /// The `state` of `cordon show ADDR` on gateway 0.
+    pub fn state(&self, addr: &str) -> Result<String, LabError> {
+        self.gateway().state(addr)
+    }
+}
+
+fn cordon_exe() -> Result<PathBuf, LabError> {
+    crate::exe::find("cordon", None)
+}
+
+impl Gateway {
+    /// Runs `cordon --socket … --config … ARGS` against this gateway's
+    /// cordond (the `cordon` built beside this program) and returns its
+    /// output, whatever its exit status.
+    pub fn cordon(&self, args: &[&str]) -> Result<Output, LabError> {
+        let exe = cordon_exe()?;
         Command::new(&exe)
             .arg("--socket")
-            .arg(gw.control_socket())
+            .arg(self.control_socket())
             .arg("--config")
-            .arg(gw.config_path())
+            .arg(self.config_path())
             .args(args)
             .output()
             .map_err(|source| LabError::Spawn {
                 program: exe.display().to_string(),
                 source,
             })
-    }
-
-    /// The `cordon` CLI built beside this program (for hook scripts that
-    /// call it themselves).
-    pub fn cordon_exe(&self) -> Result<PathBuf, LabError> {
-        crate::exe::find("cordon", None)
     }
 
     /// Like [`cordon`](Self::cordon), but a failure is an error; returns

@@ -1,6 +1,11 @@
 //! The plan of a lab: every name, path and address a test or an operator
 //! needs, printed by `cordon-lab up --json` and saved as `plan.json` in the
 //! run directory.
+//!
+//! With several gateways, `gateways[i]` describes each (all with the keys
+//! of `gateway`, which stays gateway 0 so that one-gateway readers work
+//! unchanged) and `subscribers[i].gateway` is the index of the gateway a
+//! subscriber sits behind.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -9,6 +14,7 @@ use cordon_config::Config;
 use serde::{Deserialize, Serialize};
 
 use crate::addresses::*;
+use crate::config::GatewaySite;
 use crate::internet::{SMTP_PORTS, STATS_SOCKET, WEB_PORTS};
 use crate::names::LabName;
 
@@ -21,9 +27,13 @@ pub struct Addrs {
     pub ipv6: Ipv6Addr,
 }
 
-/// The gateway.
+/// One gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayPlan {
+    /// Its name in the lab (`gw0`, `gw1`, ...).
+    pub name: String,
+    /// Its index in `gateways`.
+    pub index: usize,
     /// Its namespace.
     pub netns: String,
     /// The cordond config the lab wrote.
@@ -38,6 +48,9 @@ pub struct GatewayPlan {
     pub portal_address: Addrs,
     /// Where quarantined `http` traffic is redirected.
     pub redirect_port: u16,
+    /// The subscriber prefixes it serves (IPv4, IPv6), apart from every
+    /// other gateway's.
+    pub subscriber_prefixes: Vec<String>,
     /// The gateway's end of the uplink.
     pub uplink: Addrs,
     /// `quarantine.quiet_period` in seconds.
@@ -73,6 +86,8 @@ pub struct RadiusPlan {
 pub struct SubscriberPlan {
     /// 0-based.
     pub index: usize,
+    /// The index of the gateway it sits behind (in `gateways`).
+    pub gateway: usize,
     /// Its namespace.
     pub netns: String,
     /// The gateway's interface towards it (its veth, or the bridge
@@ -84,8 +99,8 @@ pub struct SubscriberPlan {
     pub ipv6: Ipv6Addr,
     /// Its IPv6 /64.
     pub ipv6_prefix: String,
-    /// The gateway's addresses on its link (its default routes).
-    pub gateway: Addrs,
+    /// Its gateway's addresses on its link (its default routes).
+    pub router: Addrs,
     /// True when it may send on port 25.
     pub allowed_sender: bool,
 }
@@ -123,8 +138,10 @@ pub struct Plan {
     pub name: String,
     /// Its run directory (config, sockets, logs, store).
     pub run_dir: PathBuf,
-    /// The gateway.
+    /// The gateway (gateway 0 when there are several).
     pub gateway: GatewayPlan,
+    /// Every gateway, by index.
+    pub gateways: Vec<GatewayPlan>,
     /// The subscribers, by index.
     pub subscribers: Vec<SubscriberPlan>,
     /// The internet.
@@ -133,66 +150,53 @@ pub struct Plan {
 
 impl Plan {
     /// The plan for lab `name` with `subscribers` subscribers (on one
-    /// shared link or a link each) and `config`.
+    /// shared link per gateway or a link each) and the gateways `sites`,
+    /// each with the config the lab wrote for it and running `daemons`.
+    ///
+    /// # Panics
+    /// If `sites` is empty (the lab refuses zero gateways first).
     pub fn new(
         name: &LabName,
         subscribers: usize,
         shared_link: bool,
-        config: &Config,
+        sites: &[(GatewaySite, Config)],
         daemons: Vec<String>,
     ) -> Self {
         let run_dir = name.run_dir();
-        let allowed = |ip: IpAddr| {
-            config
-                .port25
-                .allowed_senders
-                .iter()
-                .any(|p| p.contains(&ip))
-        };
+        let gateways: Vec<GatewayPlan> = sites
+            .iter()
+            .map(|(site, c)| gateway_plan(name, site, c, daemons.clone()))
+            .collect();
         Plan {
             name: name.to_string(),
-            gateway: GatewayPlan {
-                netns: name.gateway_netns(),
-                config: run_dir.join("cordon.yaml"),
-                control_socket: config.control.socket.clone(),
-                portal_socket: config.control.portal_socket.clone(),
-                portal: config.portal.public_url.to_string(),
-                portal_address: Addrs {
-                    ipv4: PORTAL_V4,
-                    ipv6: PORTAL_V6,
-                },
-                redirect_port: config.portal.redirect_port,
-                uplink: Addrs {
-                    ipv4: UPLINK_GW_V4,
-                    ipv6: UPLINK_GW_V6,
-                },
-                quiet_period_s: config.quarantine.quiet_period.as_secs(),
-                min_hold_s: config.quarantine.min_hold.as_secs(),
-                report_score: config.detection.reports.score,
-                smtp_attempts_threshold: config.detection.smtp_attempts.threshold,
-                smtp_destinations_threshold: config.detection.smtp_destinations.threshold,
-                daemons,
-                radius_accounting: config.sessions.radius.as_ref().map(|r| RadiusPlan {
-                    address: r.listen.ip(),
-                    port: r.listen.port(),
-                    secret: r.secret_for(r.listen.ip()).unwrap_or_default().to_owned(),
-                }),
-            },
+            gateway: gateways[0].clone(),
             subscribers: (0..subscribers)
-                .map(|i| SubscriberPlan {
-                    index: i,
-                    netns: name.subscriber_netns(i),
-                    interface: subscriber_link(i, shared_link),
-                    ipv4: subscriber_v4(i),
-                    ipv6: subscriber_v6(i),
-                    ipv6_prefix: subscriber_v6_prefix(i),
-                    gateway: Addrs {
-                        ipv4: subscriber_gw_v4(i),
-                        ipv6: subscriber_gw_v6(i),
-                    },
-                    allowed_sender: allowed(IpAddr::V4(subscriber_v4(i))),
+                .map(|i| {
+                    let g = gateway_of(i, sites.len());
+                    let net = GatewayNet::of(g);
+                    let ipv4 = net.subscriber_v4(i);
+                    SubscriberPlan {
+                        index: i,
+                        gateway: g,
+                        netns: name.subscriber_netns(i),
+                        interface: subscriber_link(i, shared_link),
+                        ipv4,
+                        ipv6: net.subscriber_v6(i),
+                        ipv6_prefix: net.subscriber_v6_prefix(i),
+                        router: Addrs {
+                            ipv4: net.subscriber_gw_v4(i),
+                            ipv6: net.subscriber_gw_v6(i),
+                        },
+                        allowed_sender: sites[g]
+                            .1
+                            .port25
+                            .allowed_senders
+                            .iter()
+                            .any(|p| p.contains(&IpAddr::V4(ipv4))),
+                    }
                 })
                 .collect(),
+            gateways,
             internet: InternetPlan {
                 netns: name.internet_netns(),
                 address: Addrs {
@@ -212,11 +216,56 @@ impl Plan {
         }
     }
 
-    /// Every namespace of the lab, gateway first.
+    /// Every namespace of the lab, gateways first.
     pub fn namespaces(&self) -> Vec<String> {
-        let mut v = vec![self.gateway.netns.clone()];
+        let mut v: Vec<String> = self.gateways.iter().map(|g| g.netns.clone()).collect();
         v.extend(self.subscribers.iter().map(|s| s.netns.clone()));
         v.push(self.internet.netns.clone());
         v
+    }
+}
+
+/// A gateway's plan, from the config the lab wrote for it.
+fn gateway_plan(
+    name: &LabName,
+    site: &GatewaySite,
+    config: &Config,
+    daemons: Vec<String>,
+) -> GatewayPlan {
+    let net = GatewayNet::of(site.index);
+    GatewayPlan {
+        name: site.name(),
+        index: site.index,
+        netns: name.gateway_netns_at(site.index),
+        config: site.config_path(),
+        control_socket: config.control.socket.clone(),
+        portal_socket: config.control.portal_socket.clone(),
+        portal: config.portal.public_url.to_string(),
+        portal_address: Addrs {
+            ipv4: net.portal_v4(),
+            ipv6: net.portal_v6(),
+        },
+        redirect_port: config.portal.redirect_port,
+        subscriber_prefixes: config
+            .subscribers
+            .prefixes
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        uplink: Addrs {
+            ipv4: net.uplink_v4(),
+            ipv6: net.uplink_v6(),
+        },
+        quiet_period_s: config.quarantine.quiet_period.as_secs(),
+        min_hold_s: config.quarantine.min_hold.as_secs(),
+        report_score: config.detection.reports.score,
+        smtp_attempts_threshold: config.detection.smtp_attempts.threshold,
+        smtp_destinations_threshold: config.detection.smtp_destinations.threshold,
+        daemons,
+        radius_accounting: config.sessions.radius.as_ref().map(|r| RadiusPlan {
+            address: r.listen.ip(),
+            port: r.listen.port(),
+            secret: r.secret_for(r.listen.ip()).unwrap_or_default().to_owned(),
+        }),
     }
 }

@@ -9,30 +9,43 @@ use crate::addresses;
 use crate::error::LabError;
 use crate::host::Host;
 use crate::internet::{read_stats, stats::InternetStats};
-use crate::plan::Plan;
+use crate::plan::{GatewayPlan, Plan};
 
-/// The gateway, where cordond and the portal run.
+/// A gateway, where cordond and the portal run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gateway {
     host: Host,
+    name: String,
+    index: usize,
     config: PathBuf,
     control_socket: PathBuf,
     portal_url: String,
 }
 
 impl Gateway {
-    pub(crate) fn new(plan: &Plan) -> Self {
-        let g = &plan.gateway;
+    pub(crate) fn new(g: &GatewayPlan) -> Self {
         Gateway {
             host: Host::new(
                 g.netns.clone(),
                 g.portal_address.ipv4,
                 g.portal_address.ipv6,
             ),
+            name: g.name.clone(),
+            index: g.index,
             config: g.config.clone(),
             control_socket: g.control_socket.clone(),
             portal_url: g.portal.clone(),
         }
+    }
+
+    /// Its name in the lab (`gw0`, `gw1`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its index (subscribers name it in their plan's `gateway`).
+    pub fn index(&self) -> usize {
+        self.index
     }
 
     /// The cordond config the lab wrote.

@@ -2,17 +2,31 @@
 //! low thresholds so that tests see detection, quarantine and release within
 //! seconds. Rendered as commented YAML, then checked by `cordon_config`
 //! exactly as `cordond` would check it.
+//!
+//! A lab with several gateways writes one config per gateway
+//! ([`GatewaySite`]): its own subscriber prefixes, portal address, sockets
+//! and store, everything else alike.
+//!
+//! The store hook: a gateway's `store:` section is written in one place,
+//! [`store_section`], from a [`StoreChoice`] the lab makes once for all its
+//! gateways (`Lab::up`). Today that is [`StoreChoice::Sqlite`], a file per
+//! gateway. For a fleet sharing PostgreSQL, add a variant (the database's
+//! socket directory), have `Lab::up` start one server for a lab of several
+//! gateways and choose it, and write `store: {backend: postgres, ...,
+//! gateway: NAME}` here with the gateway's [`GatewaySite::name`]; the plan
+//! then gains `store.socket_dir`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use cordon_config::{Action, Config, Port25Mode, Signal, duration};
 
-use crate::addresses::{
-    GARDEN_PREFIXES, PORTAL_V4, PORTAL_V6, RELAY_V4, RELAY_V6, RESOLVER_V4, RESOLVER_V6,
-    SUBSCRIBER_PREFIXES, subscriber_v4, subscriber_v6_prefix,
-};
+use crate::addresses::{GARDEN_PREFIXES, GatewayNet, RELAY_V4, RELAY_V6, RESOLVER_V4, RESOLVER_V6};
 use crate::error::LabError;
+
+mod site;
+
+pub use site::{GatewaySite, StoreChoice, store_section};
 
 /// The port the portal's pages are served on.
 pub const PORTAL_PORT: u16 = 8080;
@@ -110,15 +124,23 @@ fn signal(s: &Signal) -> String {
     )
 }
 
-/// The config text for a lab whose run directory is `run_dir`.
-pub fn render(lab: &str, run_dir: &Path, o: &ConfigOptions) -> String {
-    let run = |file: &str| q(run_dir.join(file).display());
+/// The config text for gateway `site` of lab `lab`.
+pub fn render(lab: &str, site: &GatewaySite, o: &ConfigOptions) -> String {
+    let run = |file: &str| q(site.dir.join(file).display());
+    let net = GatewayNet::of(site.index);
     let allowed = o
         .allowed_senders
         .iter()
-        .flat_map(|&i| [subscriber_v4(i).to_string(), subscriber_v6_prefix(i)]);
+        .filter(|&&i| site.serves(i))
+        .flat_map(|&i| {
+            [
+                net.subscriber_v4(i).to_string(),
+                net.subscriber_v6_prefix(i),
+            ]
+        });
+    let whose = site.whose(lab);
     format!(
-        r#"# cordond config for the lab `{lab}`, written by cordon-lab.
+        r#"# cordond config for {whose}, written by cordon-lab.
 # The topology is fixed (see tests/src/addresses.rs); timings are short so
 # that tests see a whole quarantine cycle in seconds.
 table: cordon
@@ -179,10 +201,7 @@ portal:
   # The lab's own copy of tests/tools/ (a printable cleanup checklist).
   tools_dir: {tools}
 
-store:
-  backend: sqlite
-  path: {store}
-
+{store}
 control:
   socket: {control}
   mode: "0660"
@@ -202,8 +221,8 @@ sessions:
 logging:
   format: text
 "#,
-        prefixes = list(SUBSCRIBER_PREFIXES.map(String::from)),
-        never = list([PORTAL_V4.to_string(), PORTAL_V6.to_string()]),
+        prefixes = list(net.subscriber_prefixes()),
+        never = list([net.portal_v4().to_string(), net.portal_v6().to_string()]),
         mode = mode(o.port25_mode),
         allowed = list(allowed),
         relays = list([RELAY_V4.to_string(), RELAY_V6.to_string()]),
@@ -221,9 +240,9 @@ logging:
         garden = list(GARDEN_PREFIXES.map(String::from)),
         portal_port = PORTAL_PORT,
         redirect_port = REDIRECT_PORT,
-        portal_v4 = PORTAL_V4,
-        tools = run("tools"),
-        store = run("cordon.db"),
+        portal_v4 = net.portal_v4(),
+        tools = q(site.tools_dir.display()),
+        store = store_section(&site.store, site),
         control = run("control.sock"),
         portal_socket = run("portal.sock"),
         metrics = METRICS_LISTEN,
@@ -272,19 +291,21 @@ pub(crate) fn write(path: &Path, text: &str, portal_user: Option<&str>) -> Resul
     Ok(())
 }
 
-/// A test's change to the typed config, applied after rendering.
-pub type ConfigEdit = Box<dyn FnOnce(&mut Config) + Send>;
+/// A test's change to the typed config, applied after rendering, to every
+/// gateway's config in turn (hence `Fn`).
+pub type ConfigEdit = Box<dyn Fn(&mut Config) + Send>;
 
-/// Renders, applies `edits`, and checks the result the way cordond will.
-/// Returns the text to write and the config it reads as.
+/// Renders gateway `site`'s config, applies `edits`, and checks the result
+/// the way cordond will. Returns the text to write and the config it reads
+/// as.
 pub fn build(
     lab: &str,
-    run_dir: &Path,
+    site: &GatewaySite,
     o: &ConfigOptions,
-    edits: Vec<ConfigEdit>,
+    edits: &[ConfigEdit],
 ) -> Result<(String, Config), LabError> {
-    let path = run_dir.join("cordon.yaml");
-    let text = render(lab, run_dir, o);
+    let path = site.config_path();
+    let text = render(lab, site, o);
     let mut config = cordon_config::load_str(&text, &path)?;
     if edits.is_empty() {
         return Ok((text, config));
@@ -292,8 +313,9 @@ pub fn build(
     for edit in edits {
         edit(&mut config);
     }
+    let whose = site.whose(lab);
     let text = format!(
-        "# cordond config for the lab `{lab}`, written by cordon-lab (edited by a test).\n{}",
+        "# cordond config for {whose}, written by cordon-lab (edited by a test).\n{}",
         serde_yaml::to_string(&config)?
     );
     let config = cordon_config::load_str(&text, &path)?;
@@ -303,15 +325,25 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::LabName;
     use std::path::PathBuf;
 
     fn run_dir() -> PathBuf {
         PathBuf::from("/run/cordon-lab/t")
     }
 
+    fn site(g: usize, gateways: usize) -> GatewaySite {
+        GatewaySite::new(
+            &LabName::new("t").unwrap(),
+            g,
+            gateways,
+            StoreChoice::Sqlite,
+        )
+    }
+
     #[test]
     fn the_default_lab_config_is_valid() {
-        let (_, c) = build("t", &run_dir(), &ConfigOptions::default(), Vec::new()).unwrap();
+        let (_, c) = build("t", &site(0, 1), &ConfigOptions::default(), &[]).unwrap();
         assert_eq!(c.interfaces.downlink[0].as_str(), "sub*");
         assert_eq!(c.interfaces.uplink[0].as_str(), "uplink");
         assert_eq!(c.quarantine.quiet_period, Duration::from_secs(4));
@@ -339,7 +371,7 @@ mod tests {
             port25_mode: Port25Mode::Monitor,
             ..ConfigOptions::default()
         };
-        let (_, c) = build("t", &run_dir(), &o, Vec::new()).unwrap();
+        let (_, c) = build("t", &site(0, 1), &o, &[]).unwrap();
         let allowed: Vec<String> = c
             .port25
             .allowed_senders
@@ -353,12 +385,62 @@ mod tests {
     #[test]
     fn edits_round_trip_and_are_checked() {
         let edit: ConfigEdit = Box::new(|c: &mut Config| c.quarantine.self_release.count = 0);
-        let (text, c) = build("t", &run_dir(), &ConfigOptions::default(), vec![edit]).unwrap();
+        let (text, c) = build("t", &site(0, 1), &ConfigOptions::default(), &[edit]).unwrap();
         assert_eq!(c.quarantine.self_release.count, 0);
         assert!(text.contains("edited by a test"));
 
         let bad: ConfigEdit = Box::new(|c: &mut Config| c.detection.reports.score = 0);
-        let e = build("t", &run_dir(), &ConfigOptions::default(), vec![bad]).unwrap_err();
+        let e = build("t", &site(0, 1), &ConfigOptions::default(), &[bad]).unwrap_err();
         assert!(e.to_string().contains("score"), "{e}");
+    }
+
+    #[test]
+    fn each_gateway_gets_its_own_prefixes_portal_files_and_allowed_senders() {
+        let o = ConfigOptions {
+            allowed_senders: vec![0, 1, 3],
+            ..ConfigOptions::default()
+        };
+        let (text, c) = build("t", &site(1, 2), &o, &[]).unwrap();
+        assert!(text.starts_with("# cordond config for gateway `gw1` of the lab `t`"));
+        let prefixes: Vec<String> = c
+            .subscribers
+            .prefixes
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(prefixes, ["100.65.0.0/16", "2001:db8:101::/48"]);
+        let never: Vec<String> = c.never_quarantine.iter().map(|p| p.to_string()).collect();
+        assert_eq!(never, ["100.65.0.1", "2001:db8:101::1"]);
+        assert_eq!(c.portal.public_url.as_str(), "http://100.65.0.1:8080/");
+        let gw1 = run_dir().join("gw1");
+        assert_eq!(c.store.path(), gw1.join("cordon.db"));
+        assert_eq!(c.control.socket, gw1.join("control.sock"));
+        assert_eq!(c.control.portal_socket, gw1.join("portal.sock"));
+        // One copy of the tools for the whole lab.
+        assert_eq!(c.portal.tools_dir, Some(run_dir().join("tools")));
+        // Only the subscribers behind it (1 and 3 of 0..4 with 2 gateways).
+        let allowed: Vec<String> = c
+            .port25
+            .allowed_senders
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                "100.65.2.2",
+                "2001:db8:101:2::/64",
+                "100.65.4.2",
+                "2001:db8:101:4::/64"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_store_section_is_written_from_the_choice() {
+        assert_eq!(
+            store_section(&StoreChoice::Sqlite, &site(1, 2)),
+            "store:\n  backend: sqlite\n  path: \"/run/cordon-lab/t/gw1/cordon.db\"\n"
+        );
     }
 }
