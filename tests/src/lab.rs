@@ -196,43 +196,62 @@ impl Lab {
             .and_then(LabProcess::pid)
     }
 
-    /// Crashes cordond (SIGKILL: no chance to finish what it was doing)
-    /// and starts it again on the same config and store, as systemd's
-    /// `Restart=` would; returns once it is ready again. The log of the
-    /// killed run is kept as `cordond.killed-N.log` (N counting restarts);
-    /// the new one is `cordond.log`.
+    /// Crashes gateway 0's cordond (SIGKILL: no chance to finish what it
+    /// was doing) and starts it again on the same config and store, as
+    /// systemd's `Restart=` would; returns once it is ready again. The log
+    /// of the killed run is kept as `cordond.killed-N.log` (N counting
+    /// restarts); the new one is `cordond.log`.
     pub fn restart_cordond(&mut self) -> Result<(), LabError> {
-        self.kill_cordond()?;
-        self.start_cordond()
+        self.restart_cordond_at(0)
     }
 
-    /// Crashes cordond (SIGKILL) and reaps it; [`Self::start_cordond`]
-    /// brings it back.
+    /// [`Self::restart_cordond`] on gateway `g`.
+    pub fn restart_cordond_at(&mut self, g: usize) -> Result<(), LabError> {
+        self.kill_cordond_at(g)?;
+        self.start_cordond_at(g)
+    }
+
+    /// Crashes gateway 0's cordond (SIGKILL) and reaps it;
+    /// [`Self::start_cordond`] brings it back.
     pub fn kill_cordond(&mut self) -> Result<(), LabError> {
+        self.kill_cordond_at(0)
+    }
+
+    /// [`Self::kill_cordond`] on gateway `g`.
+    pub fn kill_cordond_at(&mut self, g: usize) -> Result<(), LabError> {
+        let label = self.cordond_label(g)?;
         let i = self
             .processes
             .iter()
-            .position(|p| p.what() == "cordond")
-            .ok_or_else(|| LabError::InvalidOption("cordond is not running in this lab".into()))?;
+            .position(|p| p.what() == label)
+            .ok_or_else(|| {
+                LabError::InvalidOption(format!("{label} is not running in this lab"))
+            })?;
         let mut killed = self.processes.remove(i);
         killed.kill();
         Ok(())
     }
 
-    /// Starts cordond again after [`Self::kill_cordond`], keeping the
-    /// killed run's log (see [`Self::restart_cordond`]).
+    /// Starts gateway 0's cordond again after [`Self::kill_cordond`],
+    /// keeping the killed run's log (see [`Self::restart_cordond`]).
     pub fn start_cordond(&mut self) -> Result<(), LabError> {
-        let run_dir = self.plan.run_dir.clone();
+        self.start_cordond_at(0)
+    }
+
+    /// [`Self::start_cordond`] on gateway `g`.
+    pub fn start_cordond_at(&mut self, g: usize) -> Result<(), LabError> {
+        self.cordond_label(g)?;
+        let gw = self.plan.gateways[g].clone();
+        let dir = self.name.gateway_dir(g);
         let n = (1..)
-            .find(|n| !run_dir.join(format!("cordond.killed-{n}.log")).exists())
+            .find(|n| !dir.join(format!("cordond.killed-{n}.log")).exists())
             .unwrap_or(1);
-        let kept = run_dir.join(format!("cordond.killed-{n}.log"));
-        std::fs::rename(run_dir.join("cordond.log"), &kept)
+        let kept = dir.join(format!("cordond.killed-{n}.log"));
+        std::fs::rename(dir.join("cordond.log"), &kept)
             .map_err(LabError::io(format!("keeping {}", kept.display())))?;
-        let g = &self.plan.gateway;
         // cordond replaces a stale socket itself; it goes first here so
         // that readiness is the new one appearing.
-        let _ = std::fs::remove_file(&g.control_socket);
+        let _ = std::fs::remove_file(&gw.control_socket);
         let only = daemons::DaemonOptions {
             cordond: true,
             portal: false,
@@ -241,15 +260,29 @@ impl Lab {
         let started = daemons::start(
             &only,
             &daemons::Where {
-                gateway: None,
-                netns: &g.netns,
-                config: &g.config,
-                control_socket: &g.control_socket,
-                dir: &run_dir,
+                gateway: (g > 0).then_some(gw.name.as_str()),
+                netns: &gw.netns,
+                config: &gw.config,
+                control_socket: &gw.control_socket,
+                dir: &dir,
             },
         )?;
         self.processes.extend(started);
         Ok(())
+    }
+
+    /// The label gateway `g`'s cordond runs under, or why there is none.
+    fn cordond_label(&self, g: usize) -> Result<String, LabError> {
+        let gw = self
+            .plan
+            .gateways
+            .get(g)
+            .ok_or_else(|| LabError::InvalidOption(format!("this lab has no gateway {g}")))?;
+        Ok(if g == 0 {
+            "cordond".to_owned()
+        } else {
+            format!("cordond on {}", gw.name)
+        })
     }
 
     /// The lab's name.
