@@ -3,8 +3,9 @@
 //! - [`render`] turns a config (and the elements to carry) into the complete
 //!   table in `nft -f` syntax: pure, unit-tested, what `cordon rules` prints.
 //! - `plan` decides, without touching the kernel, what an install or an
-//!   element change tells `nft` (an `nft -f` script or a JSON batch) from
-//!   the live table's layout and set members: pure, unit-tested.
+//!   element change does (an `nft -f` script, or the element changes sent
+//!   over netlink) from the live table's layout and set members: pure,
+//!   unit-tested.
 //! - [`Kernel`] executes those plans: it reads what a plan needs from the
 //!   live table, runs the plan in one atomic transaction, and reads sets
 //!   back — never touching any other table.
