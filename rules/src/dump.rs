@@ -13,9 +13,13 @@
 use std::io;
 
 use netlink_packet_core::NlasIterator;
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
+use netlink_sys::Socket;
 
 use crate::error::RulesError;
+use crate::netlink::{
+    NFGENMSG_LEN, NFPROTO_INET, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTI, NLM_F_REQUEST,
+    NLMSG_DONE, NLMSG_ERROR, SUBSYS_NFTABLES, open,
+};
 
 /// The nf_tables subsystem's messages (`linux/netfilter/nf_tables.h`).
 pub(crate) const GET_TABLE: u8 = 1;
@@ -25,22 +29,9 @@ pub(crate) const GET_SET: u8 = 10;
 const GET_GEN: u8 = 16;
 pub(crate) const GET_OBJ: u8 = 19;
 pub(crate) const GET_FLOWTABLE: u8 = 23;
-const SUBSYS_NFTABLES: u16 = 10;
-const NFPROTO_INET: u8 = 1;
 /// The table's name in a table message, and the table an object belongs
 /// to in every other (`NFTA_TABLE_NAME`, `NFTA_CHAIN_TABLE`, …).
 const NFTA_TABLE: u16 = 1;
-/// `struct nfgenmsg`: family, version, resource id.
-const NFGENMSG_LEN: usize = 4;
-
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
-/// An answer in several parts (a dump), ended by `NLMSG_DONE`.
-const NLM_F_MULTI: u16 = 0x2;
-/// The kernel's mark on a dump that the ruleset changed under.
-const NLM_F_DUMP_INTR: u16 = 0x10;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
 
 /// How often a dump that the ruleset changed under is read again.
 const CHANGED_RETRIES: u32 = 3;
@@ -160,31 +151,6 @@ pub fn names_table(payload: &[u8], table: &str) -> bool {
         && payload
             .get(NFGENMSG_LEN..)
             .is_some_and(|attrs| in_table(attrs, table))
-}
-
-/// A netlink socket for netfilter, opened in `netns` when one is named: a
-/// thread of ours enters the namespace only to open it (a socket stays in
-/// the namespace it was made in).
-fn open(netns: Option<&str>) -> io::Result<Socket> {
-    let make = || -> io::Result<Socket> {
-        let mut socket = Socket::new(NETLINK_NETFILTER)?;
-        socket.bind_auto()?;
-        socket.connect(&SocketAddr::new(0, 0))?;
-        Ok(socket)
-    };
-    let Some(name) = netns else {
-        return make();
-    };
-    let path = format!("/run/netns/{name}");
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let ns = std::fs::File::open(&path)?;
-            nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
-            make()
-        })
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("the thread opening the socket panicked")))
-    })
 }
 
 /// The ruleset's generation: it changes with every committed transaction.

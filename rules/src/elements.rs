@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use cordon_config::SubscriberAddr;
 use ipnet::IpNet;
-use nftables::expr::{Expression, NamedExpression, Prefix};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
@@ -50,19 +49,6 @@ pub(crate) fn nft_text(net: &IpNet) -> String {
         net.addr().to_string()
     } else {
         net.trunc().to_string()
-    }
-}
-
-/// A prefix as a JSON element.
-pub(crate) fn to_expr(net: &IpNet) -> Expression<'static> {
-    let addr = Expression::String(net.addr().to_string().into());
-    if net.prefix_len() == net.max_prefix_len() {
-        addr
-    } else {
-        Expression::Named(NamedExpression::Prefix(Prefix {
-            addr: Box::new(addr),
-            len: u32::from(net.prefix_len()),
-        }))
     }
 }
 
@@ -245,32 +231,23 @@ impl<'de> Visitor<'de> for ListedVisitor {
     }
 }
 
-/// The element line of `nft get element` (`elements = { 100.64.1.2 counter
-/// packets 3 bytes 180 expires 1h59m58s }`) read into an [`SmtpSeen`].
-pub(crate) fn seen_from_text(key: IpAddr, text: &str) -> Option<SmtpSeen> {
-    let line = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("elements = {"))?;
-    let mut words = line.split_whitespace();
-    let mut expires = None;
-    let mut attempts = 0;
-    while let Some(w) = words.next() {
-        match w {
-            "expires" => expires = words.next().and_then(|d| humantime::parse_duration(d).ok()),
-            "packets" => attempts = words.next().and_then(|n| n.parse().ok()).unwrap_or(0),
-            _ => {}
-        }
-    }
-    Some(SmtpSeen {
-        key,
-        expires: expires?,
-        attempts,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nftables::expr::{Expression, NamedExpression, Prefix};
+
+    /// A prefix as the `nftables` crate writes a JSON element.
+    fn to_expr(net: &IpNet) -> Expression<'static> {
+        let addr = Expression::String(net.addr().to_string().into());
+        if net.prefix_len() == net.max_prefix_len() {
+            addr
+        } else {
+            Expression::Named(NamedExpression::Prefix(Prefix {
+                addr: Box::new(addr),
+                len: u32::from(net.prefix_len()),
+            }))
+        }
+    }
 
     #[test]
     fn prefixes_round_trip_through_json_elements() {
@@ -290,16 +267,6 @@ mod tests {
             nft_text(&"2001:db8:100:1::/64".parse().unwrap()),
             "2001:db8:100:1::/64"
         );
-    }
-
-    #[test]
-    fn recent_smtp_elements_read_from_nft_text() {
-        let text = "table inet cordon {\n\tset smtp_recent_v4 {\n\t\telements = { 100.64.1.2 counter packets 3 bytes 180 expires 1h59m58s988ms }\n\t}\n}\n";
-        let key: IpAddr = "100.64.1.2".parse().unwrap();
-        let seen = seen_from_text(key, text).unwrap();
-        assert_eq!(seen.attempts, 3);
-        assert_eq!(seen.expires, Duration::from_millis(7_198_988));
-        assert_eq!(seen_from_text(key, "table inet cordon {\n}\n"), None);
     }
 
     #[test]

@@ -40,7 +40,32 @@ pub enum RulesError {
         /// Why.
         source: std::io::Error,
     },
+    /// The kernel refused a transaction of element changes; nothing of it
+    /// was applied (boxed: it names the element, and errors stay small).
+    #[error(transparent)]
+    ElementRefused(Box<ElementRefusal>),
     /// A bug: the ruleset template failed to render.
     #[error("cannot render the ruleset: {0}")]
     Template(#[from] minijinja::Error),
+}
+
+/// A transaction of element changes the kernel refused, with the first
+/// element it refused and why.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the kernel refused to {what} (nothing was changed): cannot {op} {element} in set {set}: {reason}"
+)]
+pub struct ElementRefusal {
+    /// What was being done.
+    pub what: String,
+    /// `add` or `delete`.
+    pub op: String,
+    /// The element refused, as nft writes it.
+    pub element: String,
+    /// The set it was meant for.
+    pub set: String,
+    /// What the refusal means, and the remedy.
+    pub reason: String,
+    /// The kernel's error number.
+    pub source: std::io::Error,
 }

@@ -1,21 +1,24 @@
 //! Cordon's table in one kernel: the executor of [`crate::plan`]. It reads
 //! what a plan needs from the live table (its layout, some sets), runs the
 //! planned script as one transaction, changes elements in batches, reads
-//! sets back and lists the table's shape for comparison (every call is one
-//! `nft` process, see [`crate::nft`]).
+//! sets back and lists the table's shape for comparison. Installs and
+//! listings are one `nft` process each (see [`crate::nft`]); element
+//! changes and single-element lookups, the frequent work, are netlink
+//! messages from this process (see [`crate::netlink`]).
 
 use std::net::IpAddr;
 
 use cordon_config::{Config, SubscriberAddr};
 use ipnet::IpNet;
-use nftables::schema::Nftables;
 
 use crate::drift::Shape;
 use crate::dump;
-use crate::elements::{Carried, Listed, Listing, SmtpSeen, seen_from_text};
+use crate::elements::{Carried, Listed, Listing, SmtpSeen};
 use crate::error::RulesError;
 use crate::layout::Layout;
 use crate::names::{self, set_for, set_name};
+use crate::netlink::elements::ElementSocket;
+use crate::netlink::message::SetChange;
 use crate::nft::NftCommand;
 use crate::plan;
 
@@ -27,6 +30,8 @@ pub struct Kernel {
     /// (see [`names::quarantine_placement`]) depends on it.
     ipv6_unit: u8,
     nft: NftCommand,
+    /// Element changes and lookups, in the namespace `nft` enters.
+    elements: ElementSocket,
 }
 
 impl Kernel {
@@ -37,6 +42,7 @@ impl Kernel {
         Kernel {
             table: config.table.clone(),
             ipv6_unit: config.subscribers.ipv6_quarantine_prefix,
+            elements: ElementSocket::new(nft.netns()),
             nft,
         }
     }
@@ -166,29 +172,49 @@ impl Kernel {
         self.run_script(&plan::remove(&self.table), "remove the table")
     }
 
-    /// Adds and removes quarantines in one transaction.
+    /// Adds and removes quarantines in one transaction, over netlink: all
+    /// of it or, refused, none of it (the error names the element).
     pub fn change_quarantined(
         &self,
         add: &[SubscriberAddr],
         remove: &[SubscriberAddr],
     ) -> Result<(), RulesError> {
-        let batch = plan::change_quarantined(&self.table, self.ipv6_unit, add, remove);
-        self.apply(batch, "change quarantined hosts")
+        let changes = plan::change_quarantined(self.ipv6_unit, add, remove);
+        self.apply(&changes, "change quarantined hosts")
     }
 
     /// Adds and removes walled-garden addresses in one transaction.
     pub fn change_garden(&self, add: &[IpNet], remove: &[IpNet]) -> Result<(), RulesError> {
-        let batch = plan::change_garden(&self.table, add, remove);
-        self.apply(batch, "change the walled garden")
+        let changes = plan::change_garden(add, remove);
+        self.apply(&changes, "change the walled garden")
     }
 
-    /// Applies a batch of element commands in one transaction (none:
-    /// nothing to do).
-    fn apply(&self, batch: Option<Nftables<'_>>, what: &str) -> Result<(), RulesError> {
-        match batch {
-            Some(batch) => self.nft.apply_json(&batch, what),
-            None => Ok(()),
+    /// Applies element changes in one netlink transaction (none: nothing
+    /// to do).
+    fn apply(&self, changes: &[SetChange], what: &str) -> Result<(), RulesError> {
+        self.elements.change(&self.table, changes, what)
+    }
+
+    /// Whether `addr` is quarantined in the kernel, asked without listing
+    /// a set: its element in the quarantine set, or (a host or subscriber
+    /// prefix) a quarantined range holding it.
+    pub fn is_quarantined(&self, addr: &SubscriberAddr) -> Result<bool, RulesError> {
+        let what = "look up a quarantine";
+        let (base, element) = names::quarantine_placement(&addr.net(), self.ipv6_unit);
+        let key = element.network();
+        let ranges = set_for(names::QUARANTINED_RANGES, &element);
+        if base == names::QUARANTINED
+            && self
+                .elements
+                .get(&self.table, &set_for(base, &element), key, what)?
+                .is_some()
+        {
+            return Ok(true);
         }
+        Ok(self
+            .elements
+            .get(&self.table, &ranges, key, what)?
+            .is_some())
     }
 
     /// Every quarantine in the kernel's sets, as the prefixes quarantined
@@ -249,17 +275,21 @@ impl Kernel {
     }
 
     /// One host's recent SMTP activity, looked up in the kernel without
-    /// listing the set; `None` when it has been quiet for the quiet period.
-    ///
-    /// `nft -j get element` answers in plain syntax on nftables 1.0.6 (the
-    /// JSON flag is ignored for `get`), so the answer is read as text.
+    /// listing the set (one netlink request); `None` when it has been
+    /// quiet for the quiet period.
     pub fn smtp_seen(&self, addr: &SubscriberAddr) -> Result<Option<SmtpSeen>, RulesError> {
         let key = addr.net().network();
         let set = set_for(names::SMTP_RECENT, &addr.net());
-        let elem = format!("{{ {key} }}");
-        let args = ["get", "element", "inet", &self.table, &set, &elem];
-        let text = absent_as_none(self.nft.run(&args, None, "look up a host's SMTP activity"))?;
-        Ok(text.and_then(|text| seen_from_text(key, &text)))
+        let found = self
+            .elements
+            .get(&self.table, &set, key, "look up a host's SMTP activity")?;
+        Ok(found.and_then(|f| {
+            Some(SmtpSeen {
+                key,
+                expires: std::time::Duration::from_millis(f.expires_ms?),
+                attempts: f.packets.unwrap_or(0),
+            })
+        }))
     }
 
     /// Lists one set and keeps what `pick` makes of each element.

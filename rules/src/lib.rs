@@ -3,8 +3,9 @@
 //! - [`render`] turns a config (and the elements to carry) into the complete
 //!   table in `nft -f` syntax: pure, unit-tested, what `cordon rules` prints.
 //! - `plan` decides, without touching the kernel, what an install or an
-//!   element change tells `nft` (an `nft -f` script or a JSON batch) from
-//!   the live table's layout and set members: pure, unit-tested.
+//!   element change does (an `nft -f` script, or the element changes sent
+//!   over netlink) from the live table's layout and set members: pure,
+//!   unit-tested.
 //! - [`Kernel`] executes those plans: it reads what a plan needs from the
 //!   live table, runs the plan in one atomic transaction, and reads sets
 //!   back — never touching any other table.
@@ -14,12 +15,17 @@
 //!   changed the table ([`Difference`]).
 //! - [`names`] holds the set and chain names that tests and operators see.
 //!
-//! Why the table itself goes in as `nft` syntax while element changes use the
-//! JSON API: the `nftables` crate's schema (0.6) cannot express a set
-//! statement carrying a stateful expression (`update @smtp_recent_v4 { ip
-//! saddr counter }`, or `limit rate over`), which is exactly how Cordon counts
-//! per host in the kernel. The table is installed once per start or reload;
-//! the frequent work (quarantine, release, reading sets) is typed JSON.
+//! - [`netlink`] speaks nf_tables' netlink messages by hand for what
+//!   happens often: the table's definition read for comparison, and set
+//!   elements changed (one batch transaction per change) and looked up
+//!   one at a time, from the calling process, without starting `nft`.
+//!
+//! Why the table itself goes in as `nft` syntax: it is installed once per
+//! start or reload, and `nft` compiles the rules (set statements carrying
+//! stateful expressions, such as `update @smtp_recent_v4 { ip saddr
+//! counter }`, are how Cordon counts per host in the kernel). Elements are
+//! the frequent work: an `nft` process costs milliseconds, a netlink round
+//! trip tens of microseconds.
 
 #![forbid(unsafe_code)]
 
@@ -30,6 +36,7 @@ mod error;
 mod kernel;
 mod layout;
 pub mod names;
+mod netlink;
 mod nft;
 mod plan;
 mod render;
@@ -37,7 +44,7 @@ mod render;
 pub use drift::{Difference, Shape};
 pub use dump::names_table;
 pub use elements::{Carried, SmtpSeen};
-pub use error::RulesError;
+pub use error::{ElementRefusal, RulesError};
 pub use kernel::{Installed, Kernel};
 pub use nft::NftCommand;
 pub use render::render;

@@ -45,6 +45,13 @@ pub const ALERTED: &str = "alerted";
 /// Per-host rate of new relay connections.
 pub const RELAY_RATE: &str = "relay_rate";
 
+/// Whether the sets named `base` that cordond changes at run time are
+/// interval sets (`flags interval` in the ruleset): a range is two
+/// elements there (see [`crate::netlink::message`]), one in a hash set.
+pub(crate) fn is_interval(base: &str) -> bool {
+    matches!(base, QUARANTINED_RANGES | GARDEN | ALLOWED_SENDERS | RELAYS)
+}
+
 /// The family-specific name of a set (`quarantined_v4`).
 pub fn set_name(base: &str, v4: bool) -> String {
     format!("{base}_{}", if v4 { "v4" } else { "v6" })

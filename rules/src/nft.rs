@@ -4,8 +4,6 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use nftables::schema::Nftables;
-
 use crate::error::RulesError;
 
 /// How often an interrupted `nft` call is repeated before its error stands.
@@ -122,14 +120,6 @@ impl NftCommand {
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             })
         }
-    }
-
-    pub(crate) fn apply_json(&self, batch: &Nftables<'_>, what: &str) -> Result<(), RulesError> {
-        let payload = serde_json::to_string(batch).map_err(|source| RulesError::BadAnswer {
-            what: what.to_owned(),
-            source,
-        })?;
-        self.run(&["-j", "-f", "-"], Some(&payload), what).map(drop)
     }
 }
 

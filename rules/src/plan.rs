@@ -10,19 +10,17 @@
 //!
 //! [`Kernel::install`]: crate::Kernel::install
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use cordon_config::{Config, SubscriberAddr};
 use ipnet::IpNet;
-use nftables::schema::{Element, NfCmd, NfListObject, NfObject, Nftables};
-use nftables::types::NfFamily;
 
-use crate::elements::{Carried, SmtpSeen, nft_text, to_expr};
+use crate::elements::{Carried, SmtpSeen, nft_text};
 use crate::error::RulesError;
 use crate::layout::{Layout, chains_in, same_definition};
 use crate::names::{self, set_name};
+use crate::netlink::message::{Op, SetChange};
 use crate::render::{Members, SetSpec, render, render_with, sets};
 
 /// The sets whose elements a plan needs from the live table, beyond its
@@ -210,70 +208,50 @@ pub(crate) fn remove(table: &str) -> String {
     format!("add table inet {table}\ndelete table inet {table}\n")
 }
 
-/// Adds and removes quarantines, one JSON batch (`None`: nothing to do).
+/// Adds and removes quarantines: the element changes of one transaction
+/// (empty: nothing to do).
 pub(crate) fn change_quarantined(
-    table: &str,
     ipv6_unit: u8,
     add: &[SubscriberAddr],
     remove: &[SubscriberAddr],
-) -> Option<Nftables<'static>> {
-    let mut cmds = Vec::new();
+) -> Vec<SetChange> {
+    let mut changes = Vec::new();
     for base in [names::QUARANTINED, names::QUARANTINED_RANGES] {
         let placed = |list| names::placed_in(base, list, ipv6_unit);
-        cmds.extend(element_commands(table, base, &placed(add), &placed(remove)));
+        changes.extend(element_changes(base, &placed(add), &placed(remove)));
     }
-    batch(cmds)
+    changes
 }
 
-/// Adds and removes walled-garden addresses, one JSON batch (`None`:
-/// nothing to do).
-pub(crate) fn change_garden(
-    table: &str,
-    add: &[IpNet],
-    remove: &[IpNet],
-) -> Option<Nftables<'static>> {
-    batch(element_commands(table, names::GARDEN, add, remove))
-}
-
-fn batch(cmds: Vec<NfObject<'static>>) -> Option<Nftables<'static>> {
-    (!cmds.is_empty()).then(|| Nftables {
-        objects: Cow::Owned(cmds),
-    })
+/// Adds and removes walled-garden addresses: the element changes of one
+/// transaction (empty: nothing to do).
+pub(crate) fn change_garden(add: &[IpNet], remove: &[IpNet]) -> Vec<SetChange> {
+    element_changes(names::GARDEN, add, remove)
 }
 
 /// Deletions, then additions, of elements in the `_v4` and `_v6` sets
 /// named `base`: deletions first, so one batch can move an address.
-fn element_commands(
-    table: &str,
-    base: &str,
-    add: &[IpNet],
-    remove: &[IpNet],
-) -> Vec<NfObject<'static>> {
-    let mut cmds = Vec::new();
-    for (list, adding) in [(remove, false), (add, true)] {
+fn element_changes(base: &str, add: &[IpNet], remove: &[IpNet]) -> Vec<SetChange> {
+    let mut changes = Vec::new();
+    for (list, op) in [(remove, Op::Delete), (add, Op::Add)] {
         for v4 in [true, false] {
-            let elem: Vec<_> = list
+            let nets: Vec<IpNet> = list
                 .iter()
                 .filter(|n| matches!(n, IpNet::V4(_)) == v4)
-                .map(to_expr)
+                .copied()
                 .collect();
-            if elem.is_empty() {
+            if nets.is_empty() {
                 continue;
             }
-            let element = NfListObject::Element(Element {
-                family: NfFamily::INet,
-                table: Cow::Owned(table.to_owned()),
-                name: Cow::Owned(set_name(base, v4)),
-                elem: Cow::Owned(elem),
+            changes.push(SetChange {
+                set: set_name(base, v4),
+                op,
+                interval: names::is_interval(base),
+                nets,
             });
-            cmds.push(NfObject::CmdObject(if adding {
-                NfCmd::Add(element)
-            } else {
-                NfCmd::Delete(element)
-            }));
         }
     }
-    cmds
+    changes
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The real kernel: `cordon_rules::Kernel` for nftables, ctnetlink for
-//! conntrack.
+//! The real kernel: `cordon_rules::Kernel` for nftables (the table
+//! installed with `nft`, set elements changed and looked up over netlink
+//! from cordond itself), ctnetlink for conntrack.
 
 use std::sync::Arc;
 
@@ -12,8 +13,8 @@ use parking_lot::{Mutex, MutexGuard};
 
 use super::{Enforcer, KernelError, conntrack};
 
-/// nftables through `nft`, conntrack through netlink, in the namespace
-/// `cordond` runs in.
+/// nftables (installs through `nft`, element changes and lookups over
+/// netlink), conntrack through netlink, in the namespace `cordond` runs in.
 #[derive(Debug, Clone)]
 pub struct NetKernel {
     nft: Kernel,

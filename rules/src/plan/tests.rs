@@ -335,45 +335,42 @@ fn a_replacement_deletes_the_table_and_carries_every_recent_attempt() {
 #[test]
 fn element_batches_delete_before_they_add_by_family() {
     let c = example();
-    assert!(change_quarantined("cordon", 64, &[], &[]).is_none());
-    assert!(change_garden("cordon", &[], &[]).is_none());
+    assert!(change_quarantined(64, &[], &[]).is_empty());
+    assert!(change_garden(&[], &[]).is_empty());
     let a = c.subscriber_addr("100.64.3.7").unwrap();
     let v6 = c.subscriber_addr("2001:db8:1000:7::99").unwrap();
     let range = c.subscriber_addr("100.64.9.0/24").unwrap();
-    let batch = change_quarantined("cordon", 64, &[v6, range], &[a]).unwrap();
-    let json = serde_json::to_value(&batch).unwrap();
-    let cmds: Vec<(String, String, String)> = json["nftables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            let (verb, body) = o.as_object().unwrap().iter().next().unwrap();
-            let element = &body["element"];
-            (
-                verb.clone(),
-                element["name"].as_str().unwrap().to_owned(),
-                element["elem"].to_string(),
-            )
+    let changes = change_quarantined(64, &[v6, range], &[a]);
+    let got: Vec<(String, Op, bool, Vec<String>)> = changes
+        .into_iter()
+        .map(|c| {
+            let nets = c.nets.iter().map(ToString::to_string).collect();
+            (c.set, c.op, c.interval, nets)
         })
         .collect();
     assert_eq!(
-        cmds,
+        got,
         [
             (
-                "delete".into(),
                 "quarantined_v4".into(),
-                r#"["100.64.3.7"]"#.into()
+                Op::Delete,
+                false,
+                vec!["100.64.3.7/32".into()]
             ),
             (
-                "add".into(),
                 "quarantined_v6".into(),
-                r#"["2001:db8:1000:7::"]"#.into()
+                Op::Add,
+                false,
+                vec!["2001:db8:1000:7::/128".into()]
             ),
             (
-                "add".into(),
                 "quarantined_ranges_v4".into(),
-                r#"[{"prefix":{"addr":"100.64.9.0","len":24}}]"#.into()
+                Op::Add,
+                true,
+                vec!["100.64.9.0/24".into()]
             ),
         ]
     );
+    let garden = change_garden(&["198.51.100.0/24".parse().unwrap()], &[]);
+    assert!(garden[0].interval && garden[0].set == "garden_v4");
 }
