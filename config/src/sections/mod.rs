@@ -25,6 +25,7 @@ mod portal;
 mod quarantine;
 mod relays;
 mod sessions;
+mod postgres;
 mod store;
 mod subscribers;
 mod unbuilt;
@@ -40,7 +41,9 @@ pub use portal::{Portal, PortalUser, PublicUrl, Support};
 pub use quarantine::{Quarantine, SelfRelease};
 pub use relays::Relays;
 pub use sessions::{RadiusAccounting, RadiusClient, SecretError, Sessions};
-pub use store::{SqliteStore, Store};
+pub use store::{
+    GatewayName, PgTls, PgUrl, PoolSize, PostgresStore, SqliteStore, Store, TlsMode,
+};
 pub use subscribers::Subscribers;
 pub use unbuilt::Unbuilt;
 pub use walled_garden::WalledGarden;
