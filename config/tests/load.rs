@@ -390,7 +390,10 @@ fn the_postgres_backend_reads_its_keys() {
     assert_eq!(p.connect_timeout, std::time::Duration::from_secs(5));
     assert_eq!(p.tls.mode, cordon_config::TlsMode::Disable);
     assert_eq!(c.store.sqlite_path(), None);
-    assert_eq!(c.store.location(), "postgresql://cordon@db.example:5432/fleet");
+    assert_eq!(
+        c.store.location(),
+        "postgresql://cordon@db.example:5432/fleet"
+    );
     let c = load(&format!(
         "{MINIMAL}store:\n  backend: postgres\n  url: \"host=/run/postgresql dbname=cordon\"\n  gateway: bng-7.north\n  pool_size: 32\n  connect_timeout: 2s\n  tls: {{ mode: verify-full, ca_file: /etc/cordon/ca.pem }}\n  password_file: /etc/cordon/db-password\n"
     ))
@@ -402,22 +405,52 @@ fn the_postgres_backend_reads_its_keys() {
     assert_eq!(p.pool_size.get(), 32);
     assert_eq!(p.connect_timeout, std::time::Duration::from_secs(2));
     assert_eq!(p.tls.mode, cordon_config::TlsMode::VerifyFull);
-    assert_eq!(p.password_file.as_deref(), Some(Path::new("/etc/cordon/db-password")));
-    assert_eq!(c.store.location(), "postgresql://[/run/postgresql]:5432/cordon");
+    assert_eq!(
+        p.password_file.as_deref(),
+        Some(Path::new("/etc/cordon/db-password"))
+    );
+    assert_eq!(
+        c.store.location(),
+        "postgresql://[/run/postgresql]:5432/cordon"
+    );
     let pg = |rest: &str| {
         one_error(&format!(
             "{MINIMAL}store:\n  backend: postgres\n  url: \"host=/run/postgresql\"\n{rest}"
         ))
     };
     for (rest, at, needle) in [
-        ("  gateway: \"bng 7\"\n", ": store.gateway: ", "not a gateway name"),
-        ("  gateway: \"a\\u001b[2J\"\n", ": store.gateway: ", "\\u{1b}"),
+        (
+            "  gateway: \"bng 7\"\n",
+            ": store.gateway: ",
+            "not a gateway name",
+        ),
+        (
+            "  gateway: \"a\\u001b[2J\"\n",
+            ": store.gateway: ",
+            "\\u{1b}",
+        ),
         ("  pool_size: 0\n", ": store.pool_size: ", "give 1 to 256"),
-        ("  pool_size: 1000\n", ": store.pool_size: ", "give 1 to 256"),
+        (
+            "  pool_size: 1000\n",
+            ": store.pool_size: ",
+            "give 1 to 256",
+        ),
         ("  connect_timeout: soon\n", ": store.connect_timeout: ", ""),
-        ("  tls: { mode: require, ca_file: /x }\n", ": store.tls.mode: ", "unknown variant `require`"),
-        ("  tls: { mode: prefer }\n", ": store: ", "store.tls.ca_file is missing"),
-        ("  tls: { mode: disable, sni: x }\n", ": store.tls: ", "unknown field `sni`"),
+        (
+            "  tls: { mode: require, ca_file: /x }\n",
+            ": store.tls.mode: ",
+            "unknown variant `require`",
+        ),
+        (
+            "  tls: { mode: prefer }\n",
+            ": store: ",
+            "store.tls.ca_file is missing",
+        ),
+        (
+            "  tls: { mode: disable, sni: x }\n",
+            ": store.tls: ",
+            "unknown field `sni`",
+        ),
     ] {
         let e = pg(rest);
         assert!(e.contains(at), "{rest}: {e}");
@@ -430,7 +463,10 @@ fn the_postgres_backend_reads_its_keys() {
     };
     let e = url("postgresql://cordon:s3cret@db.example/cordon");
     assert!(e.starts_with("12:8: store.url: "), "{e}");
-    assert!(e.contains("holds a password") && e.contains("store.password_file"), "{e}");
+    assert!(
+        e.contains("holds a password") && e.contains("store.password_file"),
+        "{e}"
+    );
     assert!(!e.contains("s3cret"), "the password is not echoed: {e}");
     let e = url("host=/run/postgresql password=hunter2");
     assert!(e.contains("holds a password"), "{e}");

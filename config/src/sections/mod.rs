@@ -22,10 +22,10 @@ mod logging;
 mod metrics;
 mod port25;
 mod portal;
+mod postgres;
 mod quarantine;
 mod relays;
 mod sessions;
-mod postgres;
 mod store;
 mod subscribers;
 mod unbuilt;
@@ -41,9 +41,7 @@ pub use portal::{Portal, PortalUser, PublicUrl, Support};
 pub use quarantine::{Quarantine, SelfRelease};
 pub use relays::Relays;
 pub use sessions::{RadiusAccounting, RadiusClient, SecretError, Sessions};
-pub use store::{
-    GatewayName, PgTls, PgUrl, PoolSize, PostgresStore, SqliteStore, Store, TlsMode,
-};
+pub use store::{GatewayName, PgTls, PgUrl, PoolSize, PostgresStore, SqliteStore, Store, TlsMode};
 pub use subscribers::Subscribers;
 pub use unbuilt::Unbuilt;
 pub use walled_garden::WalledGarden;

@@ -150,7 +150,10 @@ impl fmt::Display for GatewayName {
     }
 }
 
-serde_via_str!(GatewayName, "a gateway name (letters, digits, '.', '-', '_')");
+serde_via_str!(
+    GatewayName,
+    "a gateway name (letters, digits, '.', '-', '_')"
+);
 
 /// Connections in the pool: 1 to 256 (8 by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -20,7 +20,7 @@ pub enum Store {
     /// One SQLite file (one gateway).
     Sqlite(SqliteStore),
     /// A PostgreSQL database shared by a fleet of gateways.
-    Postgres(PostgresStore),
+    Postgres(Box<PostgresStore>),
 }
 
 impl Store {
@@ -134,14 +134,14 @@ impl TryFrom<StoreKeys> for Store {
                         tls.mode.name()
                     ));
                 }
-                Ok(Store::Postgres(PostgresStore {
+                Ok(Store::Postgres(Box::new(PostgresStore {
                     url,
                     gateway: k.gateway,
                     pool_size: k.pool_size.unwrap_or_default(),
                     connect_timeout: k.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |t| t.0),
                     tls,
                     password_file: k.password_file,
-                }))
+                })))
             }
         }
     }

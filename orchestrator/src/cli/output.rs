@@ -244,7 +244,11 @@ pub fn history(entries: &[AuditEntry], now: i64) -> String {
                     None => e.address.clone(),
                 },
                 format!("{} -> {}", e.from.as_str(), e.to.as_str()),
-                e.actor.clone(),
+                // In a fleet, which gateway made the decision.
+                match &e.gateway {
+                    Some(g) => format!("{} on {g}", e.actor),
+                    None => e.actor.clone(),
+                },
                 e.note.clone(),
             ]
         })

@@ -114,7 +114,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 table_repair_failed: !table_differences.is_empty()
                     && !counts.table_unrepaired.is_empty(),
                 table_differences,
-                store: shared.store.path().display().to_string(),
+                store: shared.store.location(),
                 quarantined: counts.quarantined,
                 probation: counts.probation,
                 last_reconcile: counts.last_reconcile,

@@ -74,6 +74,19 @@ pub enum StoreError {
         /// Why it does not parse.
         source: Source,
     },
+    /// A server backend could not be reached: the connection was refused,
+    /// timed out, or the server went away. Distinct from [`StoreError::Io`]
+    /// (the server answered with an error) because what follows differs:
+    /// nothing was stored, and trying again later may succeed.
+    #[error(
+        "cannot reach the store {path}: {source}; check that the database server is up and reachable from this gateway (address, port or socket, firewall, TLS), and store.connect_timeout"
+    )]
+    Unreachable {
+        /// The store.
+        path: PathBuf,
+        /// Why (the connection's error).
+        source: Source,
+    },
     /// The backend's worker is gone (cordond is stopping).
     #[error("the store's writer has stopped (cordond is shutting down)")]
     Stopped,

@@ -14,10 +14,13 @@
 //!   remedy and keeping the backend's error as its source.
 //! - [`sqlite`]: the first backend, one SQLite file (WAL, a writer thread
 //!   that group-commits, schema migrations, private file modes).
+//! - [`postgres`]: the fleet's backend, one PostgreSQL database (a pool,
+//!   group commit, refinery migrations, a change feed by `seq` and NOTIFY).
 //! - `battery`: the tests every backend runs (see [`Backend`]).
 
 mod error;
 mod handle;
+pub mod postgres;
 mod records;
 pub mod sqlite;
 

@@ -1,0 +1,184 @@
+//! A real PostgreSQL server for a test: Debian's `postgresql` binaries
+//! (`/usr/lib/postgresql/*/bin`, the highest version; never `PATH`, where a
+//! hand-installed one may sit), a fresh data directory in a temporary
+//! directory, listening on a Unix socket only (no TCP port to collide or
+//! to leak: network namespaces share the file system, so every gateway of
+//! a lab reaches it). PostgreSQL refuses to run as root, so it runs as the
+//! `postgres` user the package creates, owning the directory.
+//!
+//! [`PgServer::start`] waits until the server answers; [`PgServer::database`]
+//! makes a fresh database; dropping the guard stops the server (immediate
+//! shutdown, then SIGKILL) and removes the directory, even when the test
+//! panicked. Each test starts its own server (about a second): a server
+//! shared by a test binary would outlive its last test, because statics
+//! are never dropped, and leave its directory behind. The server also gets
+//! SIGQUIT if the thread that started it dies (`setpriv --pdeathsig`), so
+//! a test process killed outright leaves no server running.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::command::checked;
+use crate::poll_until;
+
+/// The user the server runs as.
+const USER: &str = "postgres";
+
+/// A running server and its directory, both gone on drop.
+#[derive(Debug)]
+pub struct PgServer {
+    root: PathBuf,
+    child: Option<Child>,
+    bin: PathBuf,
+}
+
+/// The directory of the highest installed PostgreSQL's binaries.
+pub fn bin_dir() -> PathBuf {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed: run scripts/install-deps test (Debian's postgresql)")
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("postgres").exists().then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .map(|(_, bin)| bin)
+        .expect("no /usr/lib/postgresql/*/bin/postgres: install Debian's postgresql")
+}
+
+/// A command of the server's as the `postgres` user, without supplementary
+/// groups, dying with the thread that starts it.
+fn as_postgres(program: &Path) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid",
+        USER,
+        "--regid",
+        USER,
+        "--clear-groups",
+        "--pdeathsig",
+        "QUIT",
+        "--",
+    ])
+    .arg(program)
+    .env_clear()
+    .env("LC_ALL", "C");
+    c
+}
+
+impl PgServer {
+    /// Initialises a data directory and starts a server on a Unix socket in
+    /// it, returning once it accepts connections.
+    pub fn start() -> PgServer {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let bin = bin_dir();
+        let root = std::env::temp_dir().join(format!(
+            "cordon-pg-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir(&root).expect("create the server's directory");
+        let mut server = PgServer {
+            root,
+            child: None,
+            bin,
+        };
+        let pw = nix::unistd::User::from_name(USER)
+            .expect("read the user database")
+            .expect("no `postgres` user: install Debian's postgresql, which creates it");
+        nix::unistd::chown(&server.root, Some(pw.uid), Some(pw.gid)).expect("chown to postgres");
+        let data = server.root.join("data");
+        let mut initdb = as_postgres(&server.bin.join("initdb"));
+        initdb
+            .args(["--auth=trust", "--no-sync", "--encoding=UTF8", "--locale=C"])
+            .args(["--username", USER, "-D"])
+            .arg(&data);
+        checked(initdb, Duration::from_secs(60));
+        let mut postgres = as_postgres(&server.bin.join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(&data)
+            .arg("-k")
+            .arg(&server.root)
+            .args(["-c", "listen_addresses=", "-c", "max_connections=200"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(server.root.join("log")).expect("create the log"));
+        server.child = Some(postgres.spawn().expect("start postgres"));
+        let started = Instant::now();
+        poll_until(
+            Duration::from_secs(30),
+            "PostgreSQL to accept connections",
+            || {
+                if let Some(Ok(Some(status))) = server.child.as_mut().map(Child::try_wait) {
+                    panic!(
+                        "postgres exited ({status}) after {:?}: {}",
+                        started.elapsed(),
+                        std::fs::read_to_string(server.root.join("log")).unwrap_or_default()
+                    );
+                }
+                let ready = Command::new(server.bin.join("pg_isready"))
+                    .arg("-h")
+                    .arg(&server.root)
+                    .args(["-U", USER, "-t", "1", "-q"])
+                    .status()
+                    .is_ok_and(|s| s.success());
+                ready.then_some(())
+            },
+        );
+        server
+    }
+
+    /// The directory of the server's socket (libpq's `host`).
+    pub fn socket_dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// A key=value connection string for `dbname` on this server.
+    pub fn url(&self, dbname: &str) -> String {
+        format!("host={} user={USER} dbname={dbname}", self.root.display())
+    }
+
+    /// Creates a database named `name` (a plain identifier) and returns
+    /// its connection string.
+    pub fn database(&self, name: &str) -> String {
+        let mut c = Command::new(self.bin.join("createdb"));
+        c.arg("-h").arg(&self.root).args(["-U", USER, name]);
+        checked(c, Duration::from_secs(30));
+        self.url(name)
+    }
+
+    /// Stops the server at once (as a crash would), keeping its data, so a
+    /// test can show what a client sees when the server is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid =
+                nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid fits an i32"));
+            // SIGQUIT: immediate shutdown, the postmaster takes its
+            // backends down with it; SIGKILL if it lingers.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
