@@ -15,6 +15,7 @@ use crate::store::battery::Harness;
 use crate::store::{Loaded, Store, StoreError};
 
 /// A server with one database, opened as gateway `gw-a`.
+#[allow(dead_code)] // `server` is held so the server lives as long as the test.
 pub(super) struct Db {
     pub(super) server: PgServer,
     pub(super) url: String,
