@@ -162,3 +162,66 @@ pub(super) fn classify_pool(location: &Path, e: PoolError) -> StoreError {
         other => StoreError::io(location, other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use cordon_config::{PgTls, PoolSize, PostgresStore, TlsMode};
+
+    use super::*;
+
+    fn settings(tls: PgTls, password_file: Option<std::path::PathBuf>) -> PostgresStore {
+        PostgresStore {
+            url: "host=db.example dbname=cordon".parse().unwrap(),
+            gateway: None,
+            pool_size: PoolSize::default(),
+            connect_timeout: Duration::from_secs(1),
+            tls,
+            password_file,
+        }
+    }
+
+    /// What TLS cannot be built from is refused at start, naming the key
+    /// and the file, rather than connecting without verification.
+    #[tokio::test]
+    async fn a_ca_file_that_holds_no_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(
+            &junk,
+            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let missing = dir.path().join("missing.pem");
+        for (file, needle) in [
+            (&empty, "holds no certificate"),
+            (&junk, "is not PEM certificates"),
+            (&missing, "cannot read store.tls.ca_file"),
+        ] {
+            let tls = PgTls {
+                mode: TlsMode::VerifyFull,
+                ca_file: Some(file.clone()),
+            };
+            let err = pool(&settings(tls, None), Path::new("db")).unwrap_err();
+            assert!(matches!(err, StoreError::Unreadable { .. }), "{err:?}");
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+
+    /// The password comes from the first line of `password_file`; a file
+    /// that cannot be read is refused naming the key.
+    #[test]
+    fn the_password_is_the_files_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret\nignored\n").unwrap();
+        assert_eq!(read_password(&file, Path::new("db")).unwrap(), "s3cret");
+        let err = read_password(&dir.path().join("none"), Path::new("db")).unwrap_err();
+        assert!(err.to_string().contains("store.password_file"), "{err}");
+    }
+}
