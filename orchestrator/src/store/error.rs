@@ -75,11 +75,12 @@ pub enum StoreError {
         source: Source,
     },
     /// A server backend could not be reached: the connection was refused,
-    /// timed out, or the server went away. Distinct from [`StoreError::Io`]
+    /// timed out, failed its TLS handshake or its login, or the server
+    /// went away. Distinct from [`StoreError::Io`]
     /// (the server answered with an error) because what follows differs:
     /// nothing was stored, and trying again later may succeed.
     #[error(
-        "cannot reach the store {path}: {source}; check that the database server is up and reachable from this gateway (address, port or socket, firewall, TLS), and store.connect_timeout"
+        "cannot reach the store {path}: {source}; check that the database server is up and reachable from this gateway (address, port or socket, firewall, TLS), the credentials (store.url's user, store.password_file), and store.connect_timeout"
     )]
     Unreachable {
         /// The store.

@@ -133,10 +133,10 @@ fn away(code: &str) -> bool {
 pub(super) fn classify(location: &Path, e: tokio_postgres::Error) -> StoreError {
     let unreachable = match e.as_db_error() {
         Some(db) => away(db.code().code()),
+        // The connection closed, or its socket failed (refused, reset,
+        // timed out: tokio-postgres reports each as an I/O error).
         None => {
-            e.is_closed()
-                || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
-                || e.to_string().contains("timed out")
+            e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
         }
     };
     if unreachable {
@@ -149,12 +149,13 @@ pub(super) fn classify(location: &Path, e: tokio_postgres::Error) -> StoreError 
     }
 }
 
-/// A pool error as a store error (see [`classify`]): no connection within
-/// the timeout is unreachable too.
+/// A pool error as a store error: failing to get a connection at all is
+/// unreachable, whatever the reason (refused, timed out, TLS, credentials):
+/// nothing was stored, and the decision must wait for the database
+/// without holding up enforcement (the source says which it was).
 pub(super) fn classify_pool(location: &Path, e: PoolError) -> StoreError {
     match e {
-        PoolError::Backend(e) => classify(location, e),
-        PoolError::Timeout(_) => StoreError::Unreachable {
+        PoolError::Backend(_) | PoolError::Timeout(_) => StoreError::Unreachable {
             path: location.to_owned(),
             source: Box::new(e),
         },

@@ -52,7 +52,7 @@ impl Postgres {
             .await
             .map_err(|e| connect::classify_pool(&location, e))?;
         schema::migrate(&mut client, &location).await?;
-        let loaded = read::load(&client, &location).await?;
+        let loaded = read::snapshot(&mut client, &location).await?;
         drop(client);
         let jobs = writer::start(pool.clone(), location.clone(), gateway);
         Ok((
@@ -79,7 +79,10 @@ impl Backend for Postgres {
     }
 
     fn load(&self) -> BoxFuture<'_, Result<Loaded, StoreError>> {
-        Box::pin(async move { read::load(&*self.client().await?, &self.location).await })
+        Box::pin(async move {
+            let mut c = self.client().await?;
+            read::snapshot(&mut c, &self.location).await
+        })
     }
 
     fn commit(&self, writes: Vec<Write>) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -101,14 +104,14 @@ impl Backend for Postgres {
     ) -> BoxFuture<'_, Result<Vec<AuditEntry>, StoreError>> {
         Box::pin(async move {
             let c = self.client().await?;
-            read::history(&c, &self.location, address, subscriber, limit).await
+            read::history(&**c, &self.location, address, subscriber, limit).await
         })
     }
 
     fn reports(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
         Box::pin(async move {
             let c = self.client().await?;
-            read::reports(&c, &self.location, "ORDER BY id", &[]).await
+            read::reports(&**c, &self.location, "ORDER BY id", &[]).await
         })
     }
 
@@ -121,7 +124,7 @@ impl Backend for Postgres {
             let c = self.client().await?;
             let limit = i64::from(limit);
             let tail = "WHERE unit = $1 ORDER BY id DESC LIMIT $2";
-            read::reports(&c, &self.location, tail, &[&unit, &limit]).await
+            read::reports(&**c, &self.location, tail, &[&unit, &limit]).await
         })
     }
 
@@ -131,11 +134,12 @@ impl Backend for Postgres {
     ) -> BoxFuture<'_, Result<Vec<Option<String>>, StoreError>> {
         Box::pin(async move {
             let c = self.client().await?;
-            let mut answers = Vec::with_capacity(questions.len());
-            for (addresses, at) in &questions {
-                answers.push(read::holder_at(&c, &self.location, addresses, *at).await?);
-            }
-            Ok(answers)
+            // Pipelined on one connection: one round trip's wait for the
+            // whole feed, not one per report.
+            let asks = questions
+                .iter()
+                .map(|(addresses, at)| read::holder_at(&**c, &self.location, addresses, *at));
+            futures::future::try_join_all(asks).await
         })
     }
 
@@ -148,7 +152,7 @@ impl Backend for Postgres {
             let c = self.client().await?;
             let limit = i64::from(limit);
             let tail = "WHERE subscriber = $1 ORDER BY id DESC LIMIT $2";
-            read::reports(&c, &self.location, tail, &[&subscriber, &limit]).await
+            read::reports(&**c, &self.location, tail, &[&subscriber, &limit]).await
         })
     }
 
@@ -163,11 +167,11 @@ impl Backend for Postgres {
             match subscriber {
                 Some(s) => {
                     let tail = "WHERE subscriber = $1 ORDER BY started DESC, id DESC LIMIT $2";
-                    read::sessions(&c, &self.location, tail, &[&s, &limit]).await
+                    read::sessions(&**c, &self.location, tail, &[&s, &limit]).await
                 }
                 None => {
                     let tail = "ORDER BY started DESC, id DESC LIMIT $1";
-                    read::sessions(&c, &self.location, tail, &[&limit]).await
+                    read::sessions(&**c, &self.location, tail, &[&limit]).await
                 }
             }
         })
@@ -180,7 +184,7 @@ impl Backend for Postgres {
     ) -> BoxFuture<'_, Result<Option<String>, StoreError>> {
         Box::pin(async move {
             let c = self.client().await?;
-            read::holder_at(&c, &self.location, &addresses, at).await
+            read::holder_at(&**c, &self.location, &addresses, at).await
         })
     }
 }

@@ -7,7 +7,7 @@ use cordon_policy::lifecycle::Unix;
 use cordon_proto::control::AuditEntry;
 use cordon_proto::portal::HostState;
 use cordon_proto::subscriber::{SessionRecord, SessionSource};
-use tokio_postgres::{Client, Row};
+use tokio_postgres::{GenericClient, Row};
 
 use super::connect::classify;
 use crate::store::{Loaded, Record, StoreError, StoredHost, StoredReport, StoredSubscriber};
@@ -27,7 +27,7 @@ fn record(path: &Path, what: String, json: &str) -> R<Record> {
 }
 
 async fn rows(
-    c: &Client,
+    c: &impl GenericClient,
     path: &Path,
     sql: &str,
     p: &[&(dyn tokio_postgres::types::ToSql + Sync)],
@@ -36,7 +36,7 @@ async fn rows(
 }
 
 /// Every host and subscriber row, every report, every open session.
-pub(super) async fn load(c: &Client, path: &Path) -> R<Loaded> {
+pub(super) async fn load(c: &impl GenericClient, path: &Path) -> R<Loaded> {
     let mut hosts = Vec::new();
     for r in rows(
         c,
@@ -72,9 +72,23 @@ pub(super) async fn load(c: &Client, path: &Path) -> R<Loaded> {
     })
 }
 
+/// Reads [`load`] in one snapshot of the database.
+pub(super) async fn snapshot(c: &mut tokio_postgres::Client, path: &Path) -> R<Loaded> {
+    let tx = c
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| classify(path, e))?;
+    let loaded = load(&tx, path).await?;
+    tx.commit().await.map_err(|e| classify(path, e))?;
+    Ok(loaded)
+}
+
 /// The audit trail, newest first.
 pub(super) async fn history(
-    c: &Client,
+    c: &impl GenericClient,
     path: &Path,
     address: Option<String>,
     subscriber: Option<String>,
@@ -108,7 +122,7 @@ pub(super) async fn history(
 
 /// Reports chosen and ordered by `tail`.
 pub(super) async fn reports(
-    c: &Client,
+    c: &impl GenericClient,
     path: &Path,
     tail: &str,
     p: &[&(dyn tokio_postgres::types::ToSql + Sync)],
@@ -145,7 +159,7 @@ pub(super) async fn reports(
 
 /// Sessions chosen and ordered by `tail`.
 pub(super) async fn sessions(
-    c: &Client,
+    c: &impl GenericClient,
     path: &Path,
     tail: &str,
     p: &[&(dyn tokio_postgres::types::ToSql + Sync)],
@@ -181,7 +195,7 @@ pub(super) async fn sessions(
 /// Who held any of `addresses` at `at` (the `sessions_address` index
 /// answers `address = ANY(..) AND started <= ..`).
 pub(super) async fn holder_at(
-    c: &Client,
+    c: &impl GenericClient,
     path: &Path,
     addresses: &[String],
     at: Unix,
