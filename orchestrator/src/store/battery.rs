@@ -60,6 +60,7 @@ macro_rules! store_battery {
             a_session_never_ends_before_it_began,
             holder_at_answers_across_time,
             holder_at_matches_any_given_text_and_prefers_the_latest_start,
+            holders_at_answers_each_question_in_order,
             sessions_are_newest_first_limited_and_filtered,
             purge_deletes_sessions_ended_before_and_keeps_open_ones,
             a_refused_commit_stores_no_session_change,

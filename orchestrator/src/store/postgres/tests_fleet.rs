@@ -238,3 +238,29 @@ async fn many_concurrent_commits_are_grouped() {
         .get(0);
     assert_eq!(count, i64::from(n));
 }
+
+/// The audit trail is append-only in the database itself, as in SQLite:
+/// an update or a delete by hand is refused; only the retention purge
+/// removes entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_is_append_only() {
+    let d = db();
+    let (store, _) = d.open_as("gw-a").await.unwrap();
+    let h = quarantined("100.64.1.7", 10);
+    store
+        .write(vec![Write::Audit(audit(&h, 10))])
+        .await
+        .unwrap();
+    let c = client(&d.url).await;
+    for sql in ["UPDATE audit SET note = 'edited'", "DELETE FROM audit"] {
+        let err = c.batch_execute(sql).await.unwrap_err();
+        let db = err.as_db_error().unwrap();
+        assert!(db.message().contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(store.history(None, None, 10).await.unwrap().len(), 1);
+    store
+        .write(vec![Write::Purge { before: 11 }])
+        .await
+        .unwrap();
+    assert!(store.history(None, None, 10).await.unwrap().is_empty());
+}
