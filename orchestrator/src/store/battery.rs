@@ -29,7 +29,7 @@ pub trait Harness: Send + Sync {
     fn open(&self) -> BoxFuture<'_, Result<(Store, Loaded), StoreError>>;
 
     /// From now on, makes the database itself refuse any new host record
-    /// for `address` (SQLite: a trigger), so a commit fails part-way
+    /// for `address` (SQLite and PostgreSQL: a trigger), so a commit fails part-way
     /// through as it would on a full disk.
     fn refuse_host<'a>(&'a self, address: &'a str) -> BoxFuture<'a, ()>;
 }

@@ -45,7 +45,8 @@ pub use records::{Loaded, Parts, Record, StoredHost, StoredReport, StoredSubscri
 ///
 /// - **Durable before `Ok`:** [`commit`](Backend::commit) returns `Ok` only
 ///   once the writes survive a power cut (SQLite: WAL with
-///   `synchronous = FULL`), because cordond changes the kernel and answers
+///   `synchronous = FULL`; PostgreSQL: the server's `synchronous_commit`,
+///   on by default), because cordond changes the kernel and answers
 ///   the operator right after.
 /// - **A batch is all-or-nothing:** the writes of one `commit` call are one
 ///   transaction. A backend may group concurrent calls into one transaction
