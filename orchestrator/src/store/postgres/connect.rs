@@ -151,7 +151,7 @@ pub(super) fn classify(location: &Path, e: tokio_postgres::Error) -> StoreError 
 
 /// A pool error as a store error: failing to get a connection at all is
 /// unreachable, whatever the reason (refused, timed out, TLS, credentials):
-/// nothing was stored, and the decision must wait for the database
+/// nothing of this call was sent, and the decision must wait for the database
 /// without holding up enforcement (the source says which it was).
 pub(super) fn classify_pool(location: &Path, e: PoolError) -> StoreError {
     match e {
