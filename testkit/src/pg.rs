@@ -3,8 +3,10 @@
 //! hand-installed one may sit), a fresh data directory in a temporary
 //! directory, listening on a Unix socket only (no TCP port to collide or
 //! to leak: network namespaces share the file system, so every gateway of
-//! a lab reaches it). PostgreSQL refuses to run as root, so it runs as the
-//! `postgres` user the package creates, owning the directory.
+//! a lab reaches it). PostgreSQL refuses to run as root, so under root it
+//! runs as the `postgres` user the package creates, owning the directory
+//! (under another user, as that user). Clients connect as the database
+//! user `postgres` (trust authentication on the socket).
 //!
 //! [`PgServer::start`] waits until the server answers; [`PgServer::database`]
 //! makes a fresh database; dropping the guard stops the server (immediate
@@ -52,23 +54,18 @@ pub fn bin_dir() -> PathBuf {
         .expect("no /usr/lib/postgresql/*/bin/postgres: install Debian's postgresql")
 }
 
-/// A command of the server's as the `postgres` user, without supplementary
-/// groups, dying with the thread that starts it.
+/// A command of the server's, dying with the thread that starts it: as
+/// the `postgres` user without supplementary groups when the test runs as
+/// root (PostgreSQL refuses root), as the test's own user otherwise.
 fn as_postgres(program: &Path) -> Command {
     let mut c = Command::new("setpriv");
-    c.args([
-        "--reuid",
-        USER,
-        "--regid",
-        USER,
-        "--clear-groups",
-        "--pdeathsig",
-        "QUIT",
-        "--",
-    ])
-    .arg(program)
-    .env_clear()
-    .env("LC_ALL", "C");
+    if nix::unistd::geteuid().is_root() {
+        c.args(["--reuid", USER, "--regid", USER, "--clear-groups"]);
+    }
+    c.args(["--pdeathsig", "QUIT", "--"])
+        .arg(program)
+        .env_clear()
+        .env("LC_ALL", "C");
     c
 }
 
@@ -89,10 +86,13 @@ impl PgServer {
             child: None,
             bin,
         };
-        let pw = nix::unistd::User::from_name(USER)
-            .expect("read the user database")
-            .expect("no `postgres` user: install Debian's postgresql, which creates it");
-        nix::unistd::chown(&server.root, Some(pw.uid), Some(pw.gid)).expect("chown to postgres");
+        if nix::unistd::geteuid().is_root() {
+            let pw = nix::unistd::User::from_name(USER)
+                .expect("read the user database")
+                .expect("no `postgres` user: install Debian's postgresql, which creates it");
+            nix::unistd::chown(&server.root, Some(pw.uid), Some(pw.gid))
+                .expect("chown to postgres");
+        }
         let data = server.root.join("data");
         let mut initdb = as_postgres(&server.bin.join("initdb"));
         initdb
