@@ -154,6 +154,49 @@ impl PgServer {
         self.url(name)
     }
 
+    /// Makes a login role `user` that must give `password`
+    /// (SCRAM-SHA-256 on the socket, while every other role stays trusted),
+    /// owning database `dbname` (created here); returns its connection
+    /// string, without the password.
+    pub fn password_role(&self, user: &str, password: &str, dbname: &str) -> String {
+        let hba = self.root.join("data/pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        std::fs::write(&hba, format!("local all {user} scram-sha-256\n{old}"))
+            .expect("write pg_hba.conf");
+        let mut c = Command::new(self.bin.join("psql"));
+        c.arg("-h")
+            .arg(&self.root)
+            .args(["-U", USER, "-d", "postgres", "-v", "ON_ERROR_STOP=1"])
+            // One statement per -c: psql runs a -c of several statements
+            // as one transaction, and CREATE DATABASE refuses that.
+            .arg("-c")
+            .arg(format!(
+                "CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'"
+            ))
+            .arg("-c")
+            .arg(format!("CREATE DATABASE \"{dbname}\" OWNER \"{user}\""))
+            .args(["-c", "SELECT pg_reload_conf()"]);
+        checked(c, Duration::from_secs(30));
+        // The reload is a signal to the server: wait until it asks this
+        // role for the password.
+        poll_until(
+            Duration::from_secs(10),
+            "pg_hba.conf to be reloaded",
+            || {
+                let trusted = Command::new(self.bin.join("psql"))
+                    .arg("-h")
+                    .arg(&self.root)
+                    .args(["-w", "-U", user, "-d", dbname, "-c", "SELECT 1"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                (!trusted).then_some(())
+            },
+        );
+        format!("host={} user={user} dbname={dbname}", self.root.display())
+    }
+
     /// Stops the server at once (as a crash would), keeping its data, so a
     /// test can show what a client sees when the server is gone.
     pub fn kill(&mut self) {

@@ -10,6 +10,7 @@ use futures::StreamExt;
 
 use super::tests::{client, db, settings};
 use super::{CHANNEL, Postgres};
+use crate::store::Backend;
 use crate::store::battery::{audit, config, quarantined};
 use crate::store::{StoreError, Write};
 use cordon_policy::lifecycle::Host;
@@ -305,4 +306,27 @@ async fn the_audit_trail_is_append_only() {
         .await
         .unwrap();
     assert!(store.history(None, None, 10).await.unwrap().is_empty());
+}
+
+/// The password comes from `store.password_file` (the URL may not hold
+/// one); a wrong one is refused at the login, which is `Unreachable`
+/// (nothing can be stored) with the server's reason kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_file_logs_in() {
+    let d = db();
+    let url = d.server.password_role("cordon", "s3cret", "fleet");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    let mut s = settings(&url);
+    s.password_file = Some(file.clone());
+    std::fs::write(&file, "wrong\n").unwrap();
+    let err = Postgres::open(&s, "gw-a".into()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
+    assert!(format!("{err:?}").contains("28P01"), "{err:?}");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let (store, _) = Postgres::open(&s, "gw-a".into()).await.unwrap();
+    store
+        .commit(vec![Write::Host(quarantined("100.64.1.7", 1), 1)])
+        .await
+        .unwrap();
 }
