@@ -98,7 +98,8 @@ async fn commit(
         .await
         .map_err(|e| classify(location, e))?;
     let writes: Vec<&Write> = group.iter().flat_map(|j| &j.writes).collect();
-    let seq = write_all(&tx, &prepared, &writes, gateway)
+    let texts = texts(&writes).map_err(|e| StoreError::io(location, e))?;
+    let seq = write_all(&tx, &prepared, &writes, &texts, gateway)
         .await
         .map_err(|e| classify(location, e))?;
     if let Some(seq) = seq {
@@ -165,35 +166,10 @@ async fn write_all(
     tx: &Transaction<'_>,
     prepared: &Prepared,
     writes: &[&Write],
+    texts: &[[String; 2]],
     gateway: &str,
 ) -> Result<Option<i64>, tokio_postgres::Error> {
     let (host, subscriber, audit, report, began, ended) = prepared;
-    // The values each statement borrows, owned here for the group.
-    let mut texts: Vec<[String; 2]> = Vec::new();
-    for w in writes {
-        match w {
-            Write::Host(h, _) => {
-                let key = match &h.subject {
-                    Subject::Addr(a) => a.to_string(),
-                    Subject::Subscriber(s) => s.to_string(),
-                };
-                // A record always serialises (plain data); an error here
-                // would be a bug, stored as an empty object rather than
-                // panicking the writer.
-                let json = serde_json::to_string(&Record::of(h)).unwrap_or_else(|_| "{}".into());
-                texts.push([key, json]);
-            }
-            Write::Audit(a) => {
-                let address = a
-                    .address
-                    .or(a.subject.addr())
-                    .map(|x| x.to_string())
-                    .unwrap_or_default();
-                texts.push([address, a.actor.name().to_string()]);
-            }
-            _ => texts.push([String::new(), String::new()]),
-        }
-    }
     let subscribers: Vec<Option<String>> = writes
         .iter()
         .map(|w| match w {
@@ -203,7 +179,7 @@ async fn write_all(
         .collect();
     let mut highest = None;
     let mut steps: Vec<Step<'_>> = Vec::with_capacity(writes.len());
-    for ((w, [t0, t1]), sub) in writes.iter().zip(&texts).zip(&subscribers) {
+    for ((w, [t0, t1]), sub) in writes.iter().zip(texts).zip(&subscribers) {
         let step: Step<'_> = match w {
             Write::Host(h, at) => {
                 let stmt = match h.subject {
@@ -280,6 +256,34 @@ async fn write_all(
         steps.push(step);
     }
     Ok(highest.max(flush(&mut steps).await?))
+}
+
+/// The texts each write's statement borrows (a host's key and record as
+/// JSON, an audit entry's address and actor), owned for the group.
+fn texts(writes: &[&Write]) -> Result<Vec<[String; 2]>, serde_json::Error> {
+    let mut texts = Vec::with_capacity(writes.len());
+    for w in writes {
+        match w {
+            Write::Host(h, _) => {
+                let key = match &h.subject {
+                    Subject::Addr(a) => a.to_string(),
+                    Subject::Subscriber(s) => s.to_string(),
+                };
+                let json = serde_json::to_string(&Record::of(h))?;
+                texts.push([key, json]);
+            }
+            Write::Audit(a) => {
+                let address = a
+                    .address
+                    .or(a.subject.addr())
+                    .map(|x| x.to_string())
+                    .unwrap_or_default();
+                texts.push([address, a.actor.name().to_string()]);
+            }
+            _ => texts.push([String::new(), String::new()]),
+        }
+    }
+    Ok(texts)
 }
 
 /// Awaits the pipelined steps so far: the highest `seq` they wrote.
