@@ -330,3 +330,21 @@ async fn the_password_file_logs_in() {
         .await
         .unwrap();
 }
+
+/// Gateways starting at once against a new database migrate it once
+/// (an advisory lock), and all of them open it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_starting_at_once_migrate_once() {
+    let d = db();
+    let opens = (0..4).map(|i| d.open_as(if i % 2 == 0 { "gw-a" } else { "gw-b" }));
+    for opened in futures::future::join_all(opens).await {
+        opened.unwrap();
+    }
+    let c = client(&d.url).await;
+    let applied: i64 = c
+        .query_one("SELECT COUNT(*) FROM refinery_schema_history", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(applied, 1);
+}
