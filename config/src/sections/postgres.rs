@@ -43,9 +43,29 @@ pub struct PostgresStore {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgUrl {
     text: String,
+    #[cfg(feature = "postgres")]
     parsed: tokio_postgres::Config,
 }
 
+#[cfg(not(feature = "postgres"))]
+impl PgUrl {
+    /// The text as written, escaped (without the `postgres` feature no
+    /// connection string is accepted, see [`FromStr`], so this is not
+    /// reached).
+    pub fn location(&self) -> String {
+        cordon_text(&self.text)
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+impl FromStr for PgUrl {
+    type Err = String;
+    fn from_str(_: &str) -> Result<Self, String> {
+        Err("this build of Cordon reads no PostgreSQL settings (cordon-config without its `postgres` feature); use the cordond and cordon-portal of a full build, or store.backend: sqlite".into())
+    }
+}
+
+#[cfg(feature = "postgres")]
 impl PgUrl {
     /// The parsed connection settings (no password: see
     /// [`PostgresStore::password_file`]).
@@ -80,6 +100,7 @@ fn cordon_text(s: &str) -> String {
     s.chars().flat_map(char::escape_default).collect::<String>()
 }
 
+#[cfg(feature = "postgres")]
 impl FromStr for PgUrl {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
