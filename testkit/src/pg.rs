@@ -225,3 +225,35 @@ impl Drop for PgServer {
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server answers on its socket only, and dropping the guard stops
+    /// it and removes its directory.
+    #[test]
+    fn a_server_starts_on_its_socket_and_is_gone_after_drop() {
+        let server = PgServer::start();
+        let dir = server.socket_dir().to_owned();
+        assert!(dir.join(".s.PGSQL.5432").exists());
+        let url = server.database("t1");
+        assert!(url.contains("dbname=t1"), "{url}");
+        let pid = std::fs::read_to_string(dir.join("data/postmaster.pid"))
+            .expect("postmaster.pid")
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<i32>().ok())
+            .expect("a pid");
+        let mut psql = Command::new(server.bin.join("psql"));
+        psql.arg("-h")
+            .arg(&dir)
+            .args(["-U", USER, "-d", "t1", "-Atc", "SHOW listen_addresses"]);
+        let out = checked(psql, Duration::from_secs(30));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "no TCP");
+        drop(server);
+        assert!(!dir.exists(), "{} removed", dir.display());
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        assert!(!alive, "postgres {pid} stopped");
+    }
+}
