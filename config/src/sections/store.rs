@@ -147,10 +147,24 @@ impl TryFrom<StoreKeys> for Store {
     }
 }
 
-/// `store.connect_timeout` as written (a duration).
-#[derive(Deserialize)]
-#[serde(transparent)]
-struct ConnectTimeout(#[serde(with = "crate::duration")] Duration);
+/// `store.connect_timeout` as written: a duration from 100 ms to 5 min
+/// (zero would fail every connection; longer would hold every decision
+/// that long before the store counts as unreachable).
+struct ConnectTimeout(Duration);
+
+impl<'de> Deserialize<'de> for ConnectTimeout {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let t = crate::duration::deserialize(d)?;
+        if (Duration::from_millis(100)..=Duration::from_secs(300)).contains(&t) {
+            Ok(ConnectTimeout(t))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "a connect timeout of {}: give 100ms to 5m",
+                crate::duration::format(t)
+            )))
+        }
+    }
+}
 
 /// The backends, by the name `store.backend` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -127,6 +127,16 @@ fn the_postgres_backend_reads_its_keys() {
         ),
         ("  connect_timeout: soon\n", ": store.connect_timeout: ", ""),
         (
+            "  connect_timeout: 0s\n",
+            ": store.connect_timeout: ",
+            "give 100ms to 5m",
+        ),
+        (
+            "  connect_timeout: 1h\n",
+            ": store.connect_timeout: ",
+            "give 100ms to 5m",
+        ),
+        (
             "  tls: { mode: require, ca_file: /x }\n",
             ": store.tls.mode: ",
             "unknown variant `require`",

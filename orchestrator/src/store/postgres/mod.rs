@@ -9,6 +9,10 @@
 //! - Every commit that changes a host, subscriber or session row bumps its
 //!   `seq` and notifies `cordon_changes` ([`writer::CHANNEL`]), the change
 //!   feed the other gateways follow.
+//! - Two gateways deciding about one host or subscriber at once: the later
+//!   decision (by its time) wins, a tie goes to the later commit, and the
+//!   row's `seq` moves either way so every gateway converges on what is
+//!   stored (see `writer::HOST` for why).
 //! - Connection failures are [`StoreError::Unreachable`], distinct from the
 //!   server's own errors.
 
