@@ -5,9 +5,12 @@
 
 use std::path::Path;
 
-use cordon_config::{Config, ConfigErrors, Port25Mode, SqliteStore, Store, load_str};
+use cordon_config::{Config, ConfigErrors, Port25Mode, load_str};
 
 use cordon_testkit::MINIMAL;
+
+#[path = "load/store.rs"]
+mod store;
 
 fn load(src: &str) -> Result<Config, ConfigErrors> {
     load_str(src, Path::new("test.yaml"))
@@ -163,7 +166,7 @@ fn bad_values_across_sections_are_refused() {
         ),
         ("control:\n  mode: \"999\"\n", "octal"),
         ("table: 9lives\n", "table name"),
-        ("store:\n  backend: postgres\n", "not available"),
+        ("store:\n  backend: postgres\n", "store.url is missing"),
         (
             "detection:\n  smtp_attempts: {threshold: 0, window: 1m}\n",
             "at least 1",
@@ -314,54 +317,6 @@ fn the_socket_mode_is_parsed_once_at_load() {
         assert!(e.starts_with("11:9: control.mode: "), "{bad}: {e}");
         assert!(e.contains("permission bits in octal"), "{bad}: {e}");
     }
-}
-
-/// `store` is one variant per backend; `backend` defaults to `sqlite`, so
-/// configs written before it (`store: { path: ... }`) read as they did.
-#[test]
-fn the_store_backend_defaults_to_sqlite() {
-    let sqlite = |path: &str| Store::Sqlite(SqliteStore { path: path.into() });
-    let c = load(MINIMAL).unwrap();
-    assert_eq!(c.store, sqlite("/var/lib/cordon/cordon.db"));
-    assert_eq!(c.store.path(), Path::new("/var/lib/cordon/cordon.db"));
-    for store in [
-        "store: { path: /srv/cordon.db }\n",
-        "store:\n  backend: sqlite\n  path: /srv/cordon.db\n",
-        "store:\n  path: /srv/cordon.db\n  backend: sqlite\n",
-    ] {
-        let c = load(&format!("{MINIMAL}{store}")).unwrap();
-        assert_eq!(c.store, sqlite("/srv/cordon.db"), "{store}");
-    }
-    let c = load(&format!("{MINIMAL}store: {{ backend: sqlite }}\n")).unwrap();
-    assert_eq!(c.store, sqlite("/var/lib/cordon/cordon.db"));
-}
-
-/// Backends and keys not built are refused at their own key, saying so;
-/// unknown backends and keys are refused as before.
-#[test]
-fn unbuilt_or_unknown_store_backends_and_keys_are_refused() {
-    let e = one_error(&format!("{MINIMAL}store:\n  backend: postgres\n"));
-    assert!(e.starts_with("11:12: store.backend: "), "{e}");
-    assert!(
-        e.contains("the postgres backend is not available in this version; use `sqlite`"),
-        "{e}"
-    );
-    let e = one_error(&format!(
-        "{MINIMAL}store:\n  backend: sqlite\n  url: \"postgres://db/cordon\"\n"
-    ));
-    assert!(e.starts_with("12:8: store.url: "), "{e}");
-    assert!(e.contains("not available in this version"), "{e}");
-    let e = one_error(&format!("{MINIMAL}store:\n  backend: mysql\n"));
-    assert!(e.starts_with("11:12: store.backend: "), "{e}");
-    assert!(
-        e.contains("unknown variant `mysql`, expected `sqlite`"),
-        "{e}"
-    );
-    let e = one_error(&format!(
-        "{MINIMAL}store:\n  path: /srv/c.db\n  colour: red\n"
-    ));
-    assert!(e.starts_with("12:3: store: "), "{e}");
-    assert!(e.contains("unknown field `colour`"), "{e}");
 }
 
 /// `portal.public_url` is read once, here, by the stricter of the two rules

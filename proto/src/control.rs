@@ -378,6 +378,7 @@ mod tests {
             to: HostState::Quarantined,
             actor: "op".into(),
             note,
+            gateway: None,
         };
         let entries: Vec<AuditEntry> = (0..40).map(|i| entry(i, "x".repeat(131_000))).collect();
         let frames = Response::History {

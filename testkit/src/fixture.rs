@@ -275,6 +275,6 @@ mod tests {
     fn paths_are_quoted_and_read_back_as_written() {
         let dir = Path::new("/tmp/a dir: with # odd \"chars\"");
         let c = Fixture::new().store_in(dir).load();
-        assert_eq!(c.store.path(), dir.join("cordon.db"));
+        assert_eq!(c.store.sqlite_path(), Some(dir.join("cordon.db").as_path()));
     }
 }

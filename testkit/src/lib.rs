@@ -13,6 +13,8 @@
 //!   phone-sized session's capabilities, chromedriver's guard).
 //! - [`command`]: an external program run with a deadline, its output
 //!   collected (errors, not panics: the lab reports them as its own).
+//! - [`pg::PgServer`]: a real PostgreSQL server on a Unix socket in a
+//!   temporary directory, stopped and removed on drop.
 //! - [`Fixture`]: the smallest valid config, as a builder each test
 //!   changes only where its assertions depend on the value ([`MINIMAL`]
 //!   is its text, for tests of the loader's own messages).
@@ -21,6 +23,7 @@ pub mod chromium;
 pub mod command;
 mod fixture;
 pub mod netns;
+pub mod pg;
 mod poll;
 
 pub use fixture::{Fixture, MINIMAL};

@@ -77,7 +77,12 @@ fn the_labs_config_and_store_are_kept_from_other_users() {
     let addr = lab.subscriber(0).ipv4().to_string();
     lab.cordon_ok(&["quarantine", &addr, "--reason", "files test"])
         .unwrap();
-    let store = lab.config().store.path().to_owned();
+    let store = lab
+        .config()
+        .store
+        .sqlite_path()
+        .expect("the lab keeps a SQLite store")
+        .to_owned();
     for suffix in ["", "-wal", "-shm"] {
         let path = std::path::PathBuf::from(format!("{}{suffix}", store.display()));
         assert_eq!(

@@ -244,7 +244,11 @@ pub fn history(entries: &[AuditEntry], now: i64) -> String {
                     None => e.address.clone(),
                 },
                 format!("{} -> {}", e.from.as_str(), e.to.as_str()),
-                e.actor.clone(),
+                // In a fleet, which gateway made the decision.
+                match &e.gateway {
+                    Some(g) => format!("{} on {g}", e.actor),
+                    None => e.actor.clone(),
+                },
                 e.note.clone(),
             ]
         })
@@ -307,6 +311,32 @@ fn table_state(s: &DaemonStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In a fleet the history names the gateway that made each decision
+    /// (escaped like every cell); a single gateway's entries read as before.
+    #[test]
+    fn history_names_the_gateway_when_there_is_one() {
+        let entry = |gateway: Option<&str>| AuditEntry {
+            id: 1,
+            at: 0,
+            address: "100.64.1.7".into(),
+            subscriber: None,
+            from: HostState::Clean,
+            to: HostState::Quarantined,
+            actor: "alice".into(),
+            note: "ticket".into(),
+            gateway: gateway.map(String::from),
+        };
+        let text = history(&[entry(Some("bng-a")), entry(None)], 0);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].contains("alice on bng-a"), "{text}");
+        assert!(
+            lines[2].contains("alice  ") && !lines[2].contains(" on "),
+            "{text}"
+        );
+        let text = history(&[entry(Some("x\u{1b}[2J"))], 0);
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
 
     #[test]
     fn relative_times_read_naturally() {

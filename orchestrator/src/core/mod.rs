@@ -21,6 +21,8 @@ mod timers;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pg;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -115,7 +115,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 table_repair_failed: !table_differences.is_empty()
                     && !counts.table_unrepaired.is_empty(),
                 table_differences,
-                store: shared.store.path().display().to_string(),
+                store: shared.store.location(),
                 store_unreachable_since: outbox
                     .and_then(|o| o.unreachable_since)
                     .map(cordon_proto::time::unix),

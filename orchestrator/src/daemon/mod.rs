@@ -87,6 +87,23 @@ pub enum DaemonError {
     },
 }
 
+/// This gateway's name in a fleet when `store.gateway` is not given: the
+/// host name, kept to the characters a gateway name may hold.
+fn host_name() -> String {
+    // The kernel's UTS name (at most 64 bytes), as `hostname` prints it.
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .take(63)
+        .collect();
+    if name.is_empty() {
+        "gateway".into()
+    } else {
+        name
+    }
+}
+
 /// Runs `cordond` until SIGTERM or SIGINT.
 pub async fn run(options: Options) -> Result<(), DaemonError> {
     let config = Arc::new(cordon_config::load_file(&options.config)?);
@@ -95,25 +112,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         warn!("{warning}");
     }
     let (control_caps, portal_caps) = socket_caps();
-    // The store. Wiring point for a server backend (issue 15, `store.backend:
-    // postgres`): wrap it, and only it, in `store::Outbox` (a SQLite store is
-    // on the local disk and never waits on anything):
-    //   let outbox = Arc::new(Outbox::open(postgres, &outbox_path, gateway,
-    //       (*config).clone(), store::outbox::DEFAULT_BOUND)?);
-    //   outbox.report_to(metrics.store_outbox_batches.clone(),
-    //       metrics.store_reachable.clone()); // once the core made the metrics
-    //   outbox.spawn_replayer(Duration::from_secs(1), cancel.clone());
-    //   Store::over(outbox)
-    // and call `outbox.wake()` when the LISTEN connection comes back.
-    let (store, loaded) = {
-        let path = config.store.path().to_owned();
-        tokio::task::spawn_blocking(move || Store::open(&path))
-            .await
-            .map_err(|e| StoreError::Io {
-                path: config.store.path().to_owned(),
-                source: Box::new(e),
-            })??
-    };
+    let (store, loaded) = Store::open_configured(&config.store, host_name).await?;
     let records = loaded.hosts.len();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let Built {
@@ -127,7 +126,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     for (address, why) in rejected {
         error!(subscriber = %address, why, "a stored record is no longer a valid subscriber address under this config; it is kept in the store but not enforced");
     }
-    info!(store = %store.path().display(), records, reports, "store opened; report ledger rebuilt");
+    info!(store = %store.location(), records, reports, "store opened; report ledger rebuilt");
     let (kernel, metrics) = (core.kernel(), core.metrics());
     core.install().await?;
 

@@ -31,7 +31,7 @@ pub trait Harness: Send + Sync {
     fn open(&self) -> BoxFuture<'_, Result<(Store, Loaded), StoreError>>;
 
     /// From now on, makes the database itself refuse any new host record
-    /// for `address` (SQLite: a trigger), so a commit fails part-way
+    /// for `address` (SQLite and PostgreSQL: a trigger), so a commit fails part-way
     /// through as it would on a full disk.
     fn refuse_host<'a>(&'a self, address: &'a str) -> BoxFuture<'a, ()>;
 }
@@ -62,6 +62,7 @@ macro_rules! store_battery {
             a_session_never_ends_before_it_began,
             holder_at_answers_across_time,
             holder_at_matches_any_given_text_and_prefers_the_latest_start,
+            holders_at_answers_each_question_in_order,
             sessions_are_newest_first_limited_and_filtered,
             purge_deletes_sessions_ended_before_and_keeps_open_ones,
             a_refused_commit_stores_no_session_change,

@@ -74,13 +74,16 @@ pub enum StoreError {
         /// Why it does not parse.
         source: Source,
     },
-    /// A server backend cannot be reached: the connection was refused, it
-    /// timed out, or the server went away; or a call has not answered
-    /// within its time bound. Enforcement does not wait on it: a gateway
+    /// A server backend cannot be reached: the connection was refused or
+    /// timed out, failed its TLS handshake or its login, or the server went
+    /// away; or a call has not answered within its time bound. Distinct
+    /// from [`StoreError::Io`] (the server answered with an error) because
+    /// what follows differs: trying again later may succeed, and a gateway
     /// behind an outbox (`store::outbox`) queues its decisions locally and
-    /// replays them when the store answers again.
+    /// replays them, once each, when the store answers again. A commit cut
+    /// off this way may still have been stored, so replays are idempotent.
     #[error(
-        "the store {location} cannot be reached: {source}; check that the database server is running and reachable from this gateway (network, firewall, its address in the config); decisions made meanwhile wait in the gateway's outbox and are replayed when it answers"
+        "cannot reach the store {location}: {source}; check that the database server is up and reachable from this gateway (address, port or socket, firewall, TLS), the credentials (store.url's user, store.password_file), and store.connect_timeout; decisions made meanwhile wait in the gateway's outbox and are replayed when it answers"
     )]
     Unreachable {
         /// The store's address, without credentials.

@@ -8,6 +8,7 @@ use cordon_proto::control::AuditEntry;
 use cordon_proto::subscriber::MAX_SUBSCRIBER_ID;
 use cordon_proto::text::{MAX_NOTE, MAX_SOURCE, clip};
 
+use super::postgres::Postgres;
 use super::sqlite::Sqlite;
 use super::{Backend, Loaded, SessionRecord, StoreError, StoredReport, Write};
 
@@ -25,14 +26,39 @@ impl Store {
         Ok((Store::over(Arc::new(backend)), loaded))
     }
 
+    /// Opens the backend the config names: the SQLite file (off the async
+    /// threads), or the PostgreSQL database as gateway `gateway`.
+    pub async fn open_configured(
+        config: &cordon_config::Store,
+        gateway: impl FnOnce() -> String,
+    ) -> Result<(Store, Loaded), StoreError> {
+        match config {
+            cordon_config::Store::Sqlite(s) => {
+                let path = s.path.clone();
+                tokio::task::spawn_blocking(move || Store::open(&path))
+                    .await
+                    .map_err(|_| StoreError::Stopped)?
+            }
+            cordon_config::Store::Postgres(p) => {
+                let name = p
+                    .gateway
+                    .as_ref()
+                    .map_or_else(gateway, |g| g.as_str().to_owned());
+                let (backend, loaded) = Postgres::open(p, name).await?;
+                Ok((Store::over(Arc::new(backend)), loaded))
+            }
+        }
+    }
+
     /// A handle on an opened backend.
     pub fn over(backend: Arc<dyn Backend>) -> Store {
         Store { backend }
     }
 
-    /// The store: its file, or a server backend's address.
-    pub fn path(&self) -> &Path {
-        self.backend.location()
+    /// The store, for messages and logs: its file, or a server backend's
+    /// address and database (never a password).
+    pub fn location(&self) -> String {
+        self.backend.location().display().to_string()
     }
 
     /// The outbox in front of the store, when there is one (see

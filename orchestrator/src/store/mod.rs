@@ -19,12 +19,15 @@
 //!   replays them, once each ([`Write::Mark`]), when it can.
 //! - [`sqlite`]: the first backend, one SQLite file (WAL, a writer thread
 //!   that group-commits, schema migrations, private file modes).
+//! - [`postgres`]: the fleet's backend, one PostgreSQL database (a pool,
+//!   group commit, refinery migrations, a change feed by `seq` and NOTIFY).
 //! - `battery`: the tests every backend runs (see [`Backend`]).
 
 mod error;
 pub mod feed;
 mod handle;
 pub mod outbox;
+pub mod postgres;
 mod records;
 pub mod sqlite;
 
@@ -50,7 +53,8 @@ pub use records::{Loaded, Parts, Record, StoredHost, StoredReport, StoredSubscri
 ///
 /// - **Durable before `Ok`:** [`commit`](Backend::commit) returns `Ok` only
 ///   once the writes survive a power cut (SQLite: WAL with
-///   `synchronous = FULL`), because cordond changes the kernel and answers
+///   `synchronous = FULL`; PostgreSQL: the server's `synchronous_commit`,
+///   on by default), because cordond changes the kernel and answers
 ///   the operator right after.
 /// - **Unreachable is its own failure:** a server backend answers a
 ///   connection-level failure (refused, timed out, the server gone) with

@@ -120,6 +120,10 @@ pub struct AuditEntry {
     pub actor: String,
     /// Why, in words.
     pub note: String,
+    /// The gateway that wrote it, in a fleet sharing a PostgreSQL store
+    /// (`None` from a single gateway's SQLite store).
+    #[serde(default)]
+    pub gateway: Option<String>,
 }
 
 /// The daemon at a glance.

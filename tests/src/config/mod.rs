@@ -355,7 +355,10 @@ mod tests {
         assert_eq!(c.portal.public_url.as_str(), "http://100.64.0.1:8080/");
         assert_eq!(c.portal.redirect_port, 8081);
         assert_eq!(c.portal.user.as_deref(), Some("cordon-portal"));
-        assert_eq!(c.store.path(), run_dir().join("cordon.db"));
+        assert_eq!(
+            c.store.sqlite_path(),
+            Some(run_dir().join("cordon.db").as_path())
+        );
         assert_eq!(c.portal.tools_dir, Some(run_dir().join("tools")));
         assert_eq!(c.control.socket, run_dir().join("control.sock"));
         assert_eq!(c.control.portal_socket, run_dir().join("portal.sock"));
@@ -413,7 +416,7 @@ mod tests {
         assert_eq!(never, ["100.65.0.1", "2001:db8:101::1"]);
         assert_eq!(c.portal.public_url.as_str(), "http://100.65.0.1:8080/");
         let gw1 = run_dir().join("gw1");
-        assert_eq!(c.store.path(), gw1.join("cordon.db"));
+        assert_eq!(c.store.sqlite_path(), Some(gw1.join("cordon.db").as_path()));
         assert_eq!(c.control.socket, gw1.join("control.sock"));
         assert_eq!(c.control.portal_socket, gw1.join("portal.sock"));
         // One copy of the tools for the whole lab.

@@ -79,9 +79,12 @@ fn agrees_with_the_units(c: &cordon_config::Config, name: &str) {
         );
     }
     assert!(
-        c.store.path().starts_with("/var/lib/cordon"),
+        c.store
+            .sqlite_path()
+            .unwrap()
+            .starts_with("/var/lib/cordon"),
         "{name}: the store {} is outside ReadWritePaths=/var/lib/cordon",
-        c.store.path().display()
+        c.store.sqlite_path().unwrap().display()
     );
     for addr in &c.portal.listen {
         assert!(

@@ -141,6 +141,31 @@ pub async fn holder_at_answers_across_time(h: &dyn Harness) {
     assert_eq!(store.holder_at(Vec::new(), 15).await.unwrap(), None);
 }
 
+/// Many questions in one call are answered each as `holder_at` would, in
+/// the order asked (a feed's import asks one per report).
+pub async fn holders_at_answers_each_question_in_order(h: &dyn Harness) {
+    let (store, _) = h.open().await.unwrap();
+    let a = "100.64.1.7";
+    store
+        .write(vec![
+            Write::SessionBegan(session("alice", a, 10)),
+            end("alice", a, 20),
+            Write::SessionBegan(session("bob", a, 20)),
+        ])
+        .await
+        .unwrap();
+    let ask = |at: i64| (vec![a.to_owned()], at);
+    let questions: Vec<_> = (0..500).map(|i| ask(i % 30)).collect();
+    let answers = store.holders_at(questions.clone()).await.unwrap();
+    assert_eq!(answers.len(), questions.len());
+    for ((_, at), answer) in questions.iter().zip(&answers) {
+        assert_eq!(*answer, holder(&store, a, *at).await, "at {at}");
+    }
+    assert_eq!(answers[15].as_deref(), Some("alice"));
+    assert_eq!(answers[25].as_deref(), Some("bob"));
+    assert!(store.holders_at(Vec::new()).await.unwrap().is_empty());
+}
+
 pub async fn holder_at_matches_any_given_text_and_prefers_the_latest_start(h: &dyn Harness) {
     let (store, _) = h.open().await.unwrap();
     let delegated = "2001:db8:100::/56";

@@ -99,6 +99,7 @@ pub(super) fn history(
                 to: state_of(&r.get::<_, String>(4)?),
                 actor: r.get(5)?,
                 note: r.get(6)?,
+                gateway: None,
             })
         })
         .map_err(io)?;

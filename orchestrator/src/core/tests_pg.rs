@@ -1,0 +1,78 @@
+//! The core over a PostgreSQL store opened from the config as cordond
+//! opens it (`store.backend: postgres`), on a real server: a quarantine is
+//! stored with this gateway's name, and a restarted core (a new store
+//! handle, a new kernel) walls the address in again from the database.
+
+#![allow(clippy::unwrap_used)]
+
+use cordon_policy::lifecycle::{Event, QuarantineRequest};
+use cordon_policy::subject::Subject;
+use cordon_proto::portal::Reason;
+use cordon_testkit::Fixture;
+use cordon_testkit::pg::PgServer;
+use tokio::sync::oneshot;
+
+use super::*;
+use crate::kernel::FakeKernel;
+
+fn config(url: &str) -> Config {
+    Fixture::new()
+        .prefixes("[100.64.0.0/16]")
+        .set("store.backend", "postgres")
+        .set("store.url", serde_json::to_string(url).unwrap())
+        .set("store.gateway", "gw-a")
+        .load()
+}
+
+/// A core over the configured store, installed in a fake kernel.
+async fn start(config: &Arc<Config>) -> (Core, Arc<FakeKernel>, Store) {
+    let (store, loaded) = Store::open_configured(&config.store, || "unused".into())
+        .await
+        .unwrap();
+    let kernel = Arc::new(FakeKernel::default());
+    let mut core = Core::builder(config.clone(), store.clone())
+        .kernel(kernel.clone())
+        .build(loaded)
+        .core;
+    core.install().await.unwrap();
+    (core, kernel, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantine_on_a_postgres_store_survives_a_restart() {
+    let server = PgServer::start();
+    let config = Arc::new(config(&server.database("cordon")));
+    assert!(
+        config
+            .store
+            .location()
+            .starts_with("postgresql://postgres@[")
+    );
+    let (mut core, kernel, store) = start(&config).await;
+    let addr = config.subscriber_addr("100.64.1.7").unwrap();
+    let (tx, rx) = oneshot::channel();
+    let event = Event::Quarantine(QuarantineRequest {
+        subject: Subject::Addr(addr),
+        reason: Reason::Operator,
+        actor: cordon_policy::Actor::Operator("alice".into()),
+        note: "ticket".into(),
+        hold: None,
+        mac: None,
+        evidence: Default::default(),
+    });
+    core.decide(vec![Input::Event(event)], vec![Waiting::Event(tx)])
+        .await;
+    rx.await.unwrap().unwrap();
+    let unit: ipnet::IpNet = "100.64.1.7/32".parse().unwrap();
+    assert!(kernel.state.lock().quarantined.contains(&unit));
+    let history = store.history(None, None, 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].gateway.as_deref(), Some("gw-a"));
+    drop((core, store));
+
+    let (_core, kernel, _store) = start(&config).await;
+    assert!(
+        kernel.state.lock().quarantined.contains(&unit),
+        "rebuilt from the database at start"
+    );
+}

@@ -1,0 +1,228 @@
+//! Connecting: the pool, TLS, the password file, and telling a server that
+//! cannot be reached ([`StoreError::Unreachable`]: refused, timed out,
+//! gone) from one that answered with an error, because the outbox queues
+//! decisions on the first and not on the second.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cordon_config::{PostgresStore, TlsMode};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::config::SslMode;
+
+use crate::store::StoreError;
+
+/// The largest password file read (a password is a line, not a file).
+const MAX_PASSWORD: u64 = 4096;
+
+/// The pool over the configured server: `pool_size` connections, each
+/// attempt bounded by `connect_timeout`, and so is the wait for a free one.
+pub(super) fn pool(settings: &PostgresStore, location: &Path) -> Result<Pool, StoreError> {
+    let mut pg = settings.url.config().clone();
+    pg.connect_timeout(settings.connect_timeout);
+    pg.application_name("cordond");
+    if let Some(file) = &settings.password_file {
+        pg.password(read_password(file, location)?);
+    }
+    let manager_config = ManagerConfig {
+        // Fast: a connection that broke is found at its next use, and
+        // its error is classified there; checking each one costs a round
+        // trip per commit.
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match settings.tls.mode {
+        TlsMode::Disable => {
+            pg.ssl_mode(SslMode::Disable);
+            Manager::from_config(pg, tokio_postgres::NoTls, manager_config)
+        }
+        mode => {
+            pg.ssl_mode(if mode == TlsMode::Prefer {
+                SslMode::Prefer
+            } else {
+                SslMode::Require
+            });
+            let tls = tls(settings, location)?;
+            Manager::from_config(pg, tls, manager_config)
+        }
+    };
+    Pool::builder(manager)
+        .max_size(settings.pool_size.get())
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(settings.connect_timeout))
+        .create_timeout(Some(settings.connect_timeout))
+        .build()
+        .map_err(|e| StoreError::unreadable(location, e))
+}
+
+/// The password: the file's first line, from a file of bounded size.
+fn read_password(file: &Path, location: &Path) -> Result<String, StoreError> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_PASSWORD).read_to_string(&mut text))
+        .map_err(|e| {
+            StoreError::unreadable(
+                location,
+                format!(
+                    "cannot read store.password_file {}: {e}; create it (mode 0600) with the password on its first line",
+                    file.display()
+                ),
+            )
+        })?;
+    Ok(text.lines().next().unwrap_or("").to_owned())
+}
+
+/// A rustls connector that trusts only the configured CA file and checks
+/// the server's name (libpq's `verify-full`).
+fn tls(
+    settings: &PostgresStore,
+    location: &Path,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let bad = |what: String| StoreError::unreadable(location, what);
+    let Some(ca_file) = &settings.tls.ca_file else {
+        return Err(bad("store.tls.ca_file is missing".into()));
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca_file).map_err(|e| {
+        bad(format!(
+            "cannot read store.tls.ca_file {}: {e}",
+            ca_file.display()
+        ))
+    })?;
+    for cert in certs {
+        let cert = cert.map_err(|e| {
+            bad(format!(
+                "store.tls.ca_file {} is not PEM certificates: {e}",
+                ca_file.display()
+            ))
+        })?;
+        roots.add(cert).map_err(|e| {
+            bad(format!(
+                "store.tls.ca_file {} holds a certificate rustls refuses: {e}",
+                ca_file.display()
+            ))
+        })?;
+    }
+    if roots.is_empty() {
+        return Err(bad(format!(
+            "store.tls.ca_file {} holds no certificate",
+            ca_file.display()
+        )));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// SQLSTATE classes and codes that mean the server is away rather than
+/// refusing what was asked: connection exceptions (08), the server
+/// shutting down or starting (57P01..57P03), too many connections (53300).
+fn away(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+/// A client error as a store error: [`StoreError::Unreachable`] when the
+/// server could not be reached or went away, [`StoreError::Io`] when it
+/// answered with an error.
+pub(super) fn classify(location: &Path, e: tokio_postgres::Error) -> StoreError {
+    let unreachable = match e.as_db_error() {
+        Some(db) => away(db.code().code()),
+        // The connection closed, or its socket failed (refused, reset,
+        // timed out: tokio-postgres reports each as an I/O error).
+        None => {
+            e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
+        }
+    };
+    if unreachable {
+        StoreError::Unreachable {
+            location: location.display().to_string(),
+            source: Box::new(e),
+        }
+    } else {
+        StoreError::io(location, e)
+    }
+}
+
+/// A pool error as a store error: failing to get a connection at all is
+/// unreachable, whatever the reason (refused, timed out, TLS, credentials):
+/// nothing of this call was sent, and the decision must wait for the database
+/// without holding up enforcement (the source says which it was).
+pub(super) fn classify_pool(location: &Path, e: PoolError) -> StoreError {
+    match e {
+        PoolError::Backend(_) | PoolError::Timeout(_) => StoreError::Unreachable {
+            location: location.display().to_string(),
+            source: Box::new(e),
+        },
+        PoolError::Closed => StoreError::Stopped,
+        other => StoreError::io(location, other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use cordon_config::{PgTls, PoolSize, PostgresStore, TlsMode};
+
+    use super::*;
+
+    fn settings(tls: PgTls, password_file: Option<std::path::PathBuf>) -> PostgresStore {
+        PostgresStore {
+            url: "host=db.example dbname=cordon".parse().unwrap(),
+            gateway: None,
+            pool_size: PoolSize::default(),
+            connect_timeout: Duration::from_secs(1),
+            tls,
+            password_file,
+        }
+    }
+
+    /// What TLS cannot be built from is refused at start, naming the key
+    /// and the file, rather than connecting without verification.
+    #[tokio::test]
+    async fn a_ca_file_that_holds_no_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(
+            &junk,
+            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let missing = dir.path().join("missing.pem");
+        for (file, needle) in [
+            (&empty, "holds no certificate"),
+            (&junk, "is not PEM certificates"),
+            (&missing, "cannot read store.tls.ca_file"),
+        ] {
+            let tls = PgTls {
+                mode: TlsMode::VerifyFull,
+                ca_file: Some(file.clone()),
+            };
+            let err = pool(&settings(tls, None), Path::new("db")).unwrap_err();
+            assert!(matches!(err, StoreError::Unreadable { .. }), "{err:?}");
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+
+    /// The password comes from the first line of `password_file`; a file
+    /// that cannot be read is refused naming the key.
+    #[test]
+    fn the_password_is_the_files_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret\nignored\n").unwrap();
+        assert_eq!(read_password(&file, Path::new("db")).unwrap(), "s3cret");
+        let err = read_password(&dir.path().join("none"), Path::new("db")).unwrap_err();
+        assert!(err.to_string().contains("store.password_file"), "{err}");
+    }
+}

@@ -1,0 +1,377 @@
+//! The writer task: concurrent `commit` calls are grouped into one
+//! transaction (group commit, as the SQLite writer does), so one COMMIT and
+//! its WAL flush serve many quarantines. The statements of a group are
+//! pipelined (sent without waiting for each answer), so a group costs few
+//! round trips however many rows it writes. All or nothing per group: if
+//! anything in it fails, every caller in it gets the error.
+
+use std::path::{Path, PathBuf};
+
+use cordon_policy::subject::Subject;
+use deadpool_postgres::Pool;
+use deadpool_postgres::Transaction;
+use futures::future::{BoxFuture, try_join_all};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
+
+use super::connect::{classify, classify_pool};
+use crate::store::{Record, Shared, StoreError, Write};
+
+/// One caller's batch, and where to answer.
+pub(super) struct Job {
+    pub(super) writes: Vec<Write>,
+    pub(super) reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("writes", &self.writes.len())
+            .finish()
+    }
+}
+
+/// Largest group of queued jobs committed in one transaction.
+const GROUP: usize = 1024;
+
+/// The channel the change feed's wake-ups go to (`LISTEN cordon_changes`);
+/// the payload is the highest `seq` the commit wrote.
+pub const CHANNEL: &str = "cordon_changes";
+
+/// Starts the writer task; it ends when every sender is dropped.
+pub(super) fn start(pool: Pool, location: PathBuf, gateway: String) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel(8192);
+    tokio::spawn(writer(pool, rx, location, gateway));
+    tx
+}
+
+async fn writer(pool: Pool, mut jobs: mpsc::Receiver<Job>, location: PathBuf, gateway: String) {
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = commit(&pool, &group, &location, &gateway).await;
+        // Each caller gets the same reason, kept as its source, and the
+        // same kind (unreachable or not), which the outbox acts on.
+        let unreachable = matches!(result, Err(StoreError::Unreachable { .. }));
+        let result = result.map_err(Shared::new);
+        for job in group {
+            let answer = result.clone().map_err(|reason| {
+                if unreachable {
+                    StoreError::Unreachable {
+                        location: location.display().to_string(),
+                        source: Box::new(reason),
+                    }
+                } else {
+                    StoreError::io(&location, reason)
+                }
+            });
+            let _ = job.reply.send(answer);
+        }
+    }
+}
+
+/// Commits a group in one transaction.
+async fn commit(
+    pool: &Pool,
+    group: &[Job],
+    location: &Path,
+    gateway: &str,
+) -> Result<(), StoreError> {
+    let mut client = pool.get().await.map_err(|e| classify_pool(location, e))?;
+    // Prepared once per connection (deadpool caches them).
+    let prepared = futures::try_join!(
+        client.prepare_cached(HOST),
+        client.prepare_cached(SUBSCRIBER),
+        client.prepare_cached(AUDIT),
+        client.prepare_cached(REPORT),
+        client.prepare_cached(SESSION_BEGAN),
+        client.prepare_cached(SESSION_ENDED),
+    )
+    .map_err(|e| classify(location, e))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| classify(location, e))?;
+    // Commits become visible in the order they take `seq` numbers: a
+    // gateway that has read up to 11 must never find a 10 committed
+    // after it. One fleet-wide lock, held to the commit, orders them
+    // (each gateway's writer sends one group at a time, so it is taken
+    // once per group, not per decision).
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEQ_LOCK])
+        .await
+        .map_err(|e| classify(location, e))?;
+    let applied = marked(&tx, group)
+        .await
+        .map_err(|e| classify(location, e))?;
+    let writes: Vec<&Write> = group
+        .iter()
+        .zip(&applied)
+        .filter(|(_, done)| !**done)
+        .flat_map(|(j, _)| &j.writes)
+        .collect();
+    let texts = texts(&writes).map_err(|e| StoreError::io(location, e))?;
+    let seq = write_all(&tx, &prepared, &writes, &texts, gateway)
+        .await
+        .map_err(|e| classify(location, e))?;
+    if let Some(seq) = seq {
+        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &seq.to_string()])
+            .await
+            .map_err(|e| classify(location, e))?;
+    }
+    tx.commit().await.map_err(|e| classify(location, e))
+}
+
+/// The advisory lock key that orders commits by `seq` ("cordon" in ASCII).
+const SEQ_LOCK: i64 = 0x636f_7264_6f6e;
+
+/// Records the marks of the group's calls (`Write::Mark`); answers, per
+/// call, whether it was applied before (by an earlier commit, or by an
+/// earlier call of this group), so nothing of it is written again.
+async fn marked(tx: &Transaction<'_>, group: &[Job]) -> Result<Vec<bool>, tokio_postgres::Error> {
+    const MARK: &str = "INSERT INTO marks (gateway, seq, applied_at)
+         VALUES ($1, $2, extract(epoch from now())::bigint)
+         ON CONFLICT DO NOTHING";
+    let mut done = Vec::with_capacity(group.len());
+    for job in group {
+        let mut seen = false;
+        for w in &job.writes {
+            if let Write::Mark { gateway, seq } = w {
+                // Refused by the outbox before it gets here; kept total.
+                let seq = i64::try_from(*seq).unwrap_or(i64::MAX);
+                seen |= tx.execute(MARK, &[gateway, &seq]).await? == 0;
+            }
+        }
+        done.push(seen);
+    }
+    Ok(done)
+}
+
+/// One statement's future: its rows' `seq`s, if it writes any.
+type Step<'a> = BoxFuture<'a, Result<Option<i64>, tokio_postgres::Error>>;
+
+/// Host rows: the conflict rule of two gateways deciding about one
+/// subject at once. `Write::Host(host, at)` replaces the stored row only
+/// if the stored row's `updated_at <= at`: the later decision wins, and of
+/// two at the same second the one committed later (it runs its update
+/// after the other's, under the row lock). Either way `seq` is bumped, so
+/// every gateway re-reads the row and converges on what is stored, even
+/// the one whose write lost. Why by the decision's time rather than by
+/// commit order: a gateway whose commit was delayed (a slow link, an
+/// outbox replayed after an outage) must not overwrite a newer decision
+/// made elsewhere meanwhile.
+const HOST: &str = "INSERT INTO hosts (address, state, record, updated_at, gateway, seq)
+     VALUES ($1, $2, $3, $4, $5, nextval('change_seq'))
+     ON CONFLICT (address) DO UPDATE SET
+        state = CASE WHEN hosts.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.state ELSE hosts.state END,
+        record = CASE WHEN hosts.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.record ELSE hosts.record END,
+        gateway = CASE WHEN hosts.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.gateway ELSE hosts.gateway END,
+        updated_at = GREATEST(hosts.updated_at, EXCLUDED.updated_at),
+        seq = EXCLUDED.seq
+     RETURNING seq";
+
+/// Subscriber rows, by the same rule as [`HOST`].
+const SUBSCRIBER: &str = "INSERT INTO subscribers (id, state, record, updated_at, gateway, seq)
+     VALUES ($1, $2, $3, $4, $5, nextval('change_seq'))
+     ON CONFLICT (id) DO UPDATE SET
+        state = CASE WHEN subscribers.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.state ELSE subscribers.state END,
+        record = CASE WHEN subscribers.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.record ELSE subscribers.record END,
+        gateway = CASE WHEN subscribers.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.gateway ELSE subscribers.gateway END,
+        updated_at = GREATEST(subscribers.updated_at, EXCLUDED.updated_at),
+        seq = EXCLUDED.seq
+     RETURNING seq";
+
+const AUDIT: &str =
+    "INSERT INTO audit (at, address, from_state, to_state, actor, note, subscriber, gateway)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+const REPORT: &str = "INSERT INTO reports (unit, address, at, received_at, source, evidence, message_id, weight, counted, subscriber, kind)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+const SESSION_BEGAN: &str = "INSERT INTO sessions (subscriber, address, source, session_id, nas, calling_station, started, gateway, seq)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nextval('change_seq'))
+     RETURNING seq";
+
+const SESSION_ENDED: &str =
+    "UPDATE sessions SET ended = GREATEST(started, $3), seq = nextval('change_seq')
+     WHERE subscriber = $1 AND address = $2 AND ended IS NULL
+     RETURNING seq";
+
+/// Sends every write of the group, pipelined, in order; returns the
+/// highest `seq` written (`None` when no row of the change feed changed).
+async fn write_all(
+    tx: &Transaction<'_>,
+    prepared: &Prepared,
+    writes: &[&Write],
+    texts: &[[String; 2]],
+    gateway: &str,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let (host, subscriber, audit, report, began, ended) = prepared;
+    let subscribers: Vec<Option<String>> = writes
+        .iter()
+        .map(|w| match w {
+            Write::Audit(a) => a.subject.subscriber().map(ToString::to_string),
+            _ => None,
+        })
+        .collect();
+    let mut highest = None;
+    let mut steps: Vec<Step<'_>> = Vec::with_capacity(writes.len());
+    for ((w, [t0, t1]), sub) in writes.iter().zip(texts).zip(&subscribers) {
+        let step: Step<'_> = match w {
+            Write::Host(h, at) => {
+                let stmt = match h.subject {
+                    Subject::Addr(_) => host,
+                    Subject::Subscriber(_) => subscriber,
+                };
+                let state = h.state.kind().as_str();
+                Box::pin(async move {
+                    let p: [&(dyn ToSql + Sync); 5] = [t0, &state, t1, at, &gateway];
+                    Ok(Some(tx.query_one(stmt, &p).await?.get(0)))
+                })
+            }
+            Write::Audit(a) => Box::pin(async move {
+                let p: [&(dyn ToSql + Sync); 8] = [
+                    &a.at,
+                    t0,
+                    &a.from.as_str(),
+                    &a.to.as_str(),
+                    t1,
+                    &a.note,
+                    sub,
+                    &gateway,
+                ];
+                tx.execute(audit, &p).await.map(|_| None)
+            }),
+            Write::Report(r) => Box::pin(async move {
+                let weight = i64::from(r.weight);
+                let p: [&(dyn ToSql + Sync); 11] = [
+                    &r.unit,
+                    &r.address,
+                    &r.at,
+                    &r.received_at,
+                    &r.source,
+                    &r.evidence,
+                    &r.message_id,
+                    &weight,
+                    &r.counted,
+                    &r.subscriber,
+                    &r.kind.as_str(),
+                ];
+                tx.execute(report, &p).await.map(|_| None)
+            }),
+            Write::SessionBegan(s) => Box::pin(async move {
+                let p: [&(dyn ToSql + Sync); 8] = [
+                    &s.subscriber,
+                    &s.address,
+                    &s.source.as_str(),
+                    &s.session_id,
+                    &s.nas,
+                    &s.calling_station,
+                    &s.started,
+                    &gateway,
+                ];
+                Ok(Some(tx.query_one(began, &p).await?.get(0)))
+            }),
+            Write::SessionEnded {
+                subscriber,
+                address,
+                ended: at,
+            } => Box::pin(async move {
+                let p: [&(dyn ToSql + Sync); 3] = [subscriber, address, at];
+                let rows = tx.query(ended, &p).await?;
+                Ok(rows.iter().map(|r| r.get::<_, i64>(0)).max())
+            }),
+            // Recorded by `marked` before anything else.
+            Write::Mark { .. } => continue,
+            Write::Purge { before } => {
+                // Its statements run one after another, so what was
+                // written before it is sent and answered first, and what
+                // comes after it is sent only once it is done.
+                highest = highest.max(flush(&mut steps).await?);
+                purge(tx, *before).await?;
+                continue;
+            }
+        };
+        steps.push(step);
+    }
+    Ok(highest.max(flush(&mut steps).await?))
+}
+
+/// The texts each write's statement borrows (a host's key and record as
+/// JSON, an audit entry's address and actor), owned for the group.
+fn texts(writes: &[&Write]) -> Result<Vec<[String; 2]>, serde_json::Error> {
+    let mut texts = Vec::with_capacity(writes.len());
+    for w in writes {
+        match w {
+            Write::Host(h, _) => {
+                let key = match &h.subject {
+                    Subject::Addr(a) => a.to_string(),
+                    Subject::Subscriber(s) => s.to_string(),
+                };
+                let json = serde_json::to_string(&Record::of(h))?;
+                texts.push([key, json]);
+            }
+            Write::Audit(a) => {
+                let address = a
+                    .address
+                    .or(a.subject.addr())
+                    .map(|x| x.to_string())
+                    .unwrap_or_default();
+                texts.push([address, a.actor.name().to_string()]);
+            }
+            _ => texts.push([String::new(), String::new()]),
+        }
+    }
+    Ok(texts)
+}
+
+/// Awaits the pipelined steps so far: the highest `seq` they wrote.
+async fn flush(steps: &mut Vec<Step<'_>>) -> Result<Option<i64>, tokio_postgres::Error> {
+    Ok(try_join_all(std::mem::take(steps))
+        .await?
+        .into_iter()
+        .flatten()
+        .max())
+}
+
+/// The group's statements, prepared on its connection.
+type Prepared = (
+    tokio_postgres::Statement,
+    tokio_postgres::Statement,
+    tokio_postgres::Statement,
+    tokio_postgres::Statement,
+    tokio_postgres::Statement,
+    tokio_postgres::Statement,
+);
+
+/// The retention purge (see [`Backend`](crate::store::Backend)): raises
+/// the audit trail's horizon for the deletes, then lowers it again.
+async fn purge(tx: &Transaction<'_>, before: i64) -> Result<Option<i64>, tokio_postgres::Error> {
+    for (sql, p) in [
+        ("UPDATE purge_horizon SET before = $1 WHERE id = 1", true),
+        ("DELETE FROM audit WHERE at < $1", true),
+        ("DELETE FROM reports WHERE received_at < $1", true),
+        ("DELETE FROM sessions WHERE ended < $1", true),
+        ("DELETE FROM marks WHERE applied_at < $1", true),
+        (
+            "DELETE FROM hosts WHERE state = 'clean' AND updated_at < $1",
+            true,
+        ),
+        (
+            "DELETE FROM subscribers WHERE state = 'clean' AND updated_at < $1",
+            true,
+        ),
+        ("UPDATE purge_horizon SET before = 0 WHERE id = 1", false),
+    ] {
+        if p {
+            tx.execute(sql, &[&before]).await?;
+        } else {
+            tx.execute(sql, &[]).await?;
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,259 @@
+//! A real PostgreSQL server for a test: Debian's `postgresql` binaries
+//! (`/usr/lib/postgresql/*/bin`, the highest version; never `PATH`, where a
+//! hand-installed one may sit), a fresh data directory in a temporary
+//! directory, listening on a Unix socket only (no TCP port to collide or
+//! to leak: network namespaces share the file system, so every gateway of
+//! a lab reaches it). PostgreSQL refuses to run as root, so under root it
+//! runs as the `postgres` user the package creates, owning the directory
+//! (under another user, as that user). Clients connect as the database
+//! user `postgres` (trust authentication on the socket).
+//!
+//! [`PgServer::start`] waits until the server answers; [`PgServer::database`]
+//! makes a fresh database; dropping the guard stops the server (immediate
+//! shutdown, then SIGKILL) and removes the directory, even when the test
+//! panicked. Each test starts its own server (about a second): a server
+//! shared by a test binary would outlive its last test, because statics
+//! are never dropped, and leave its directory behind. The server also gets
+//! SIGQUIT if the thread that started it dies (`setpriv --pdeathsig`), so
+//! a test process killed outright leaves no server running.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::command::checked;
+use crate::poll_until;
+
+/// The user the server runs as.
+const USER: &str = "postgres";
+
+/// A running server and its directory, both gone on drop.
+#[derive(Debug)]
+pub struct PgServer {
+    root: PathBuf,
+    child: Option<Child>,
+    bin: PathBuf,
+}
+
+/// The directory of the highest installed PostgreSQL's binaries.
+pub fn bin_dir() -> PathBuf {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed: run scripts/install-deps test (Debian's postgresql)")
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("postgres").exists().then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .map(|(_, bin)| bin)
+        .expect("no /usr/lib/postgresql/*/bin/postgres: install Debian's postgresql")
+}
+
+/// A command of the server's, dying with the thread that starts it: as
+/// the `postgres` user without supplementary groups when the test runs as
+/// root (PostgreSQL refuses root), as the test's own user otherwise.
+fn as_postgres(program: &Path) -> Command {
+    let mut c = Command::new("setpriv");
+    if nix::unistd::geteuid().is_root() {
+        c.args(["--reuid", USER, "--regid", USER, "--clear-groups"]);
+    }
+    c.args(["--pdeathsig", "QUIT", "--"])
+        .arg(program)
+        .env_clear()
+        .env("LC_ALL", "C");
+    c
+}
+
+impl PgServer {
+    /// Initialises a data directory and starts a server on a Unix socket in
+    /// it, returning once it accepts connections.
+    pub fn start() -> PgServer {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let bin = bin_dir();
+        let root = std::env::temp_dir().join(format!(
+            "cordon-pg-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir(&root).expect("create the server's directory");
+        let mut server = PgServer {
+            root,
+            child: None,
+            bin,
+        };
+        if nix::unistd::geteuid().is_root() {
+            let pw = nix::unistd::User::from_name(USER)
+                .expect("read the user database")
+                .expect("no `postgres` user: install Debian's postgresql, which creates it");
+            nix::unistd::chown(&server.root, Some(pw.uid), Some(pw.gid))
+                .expect("chown to postgres");
+        }
+        let data = server.root.join("data");
+        let mut initdb = as_postgres(&server.bin.join("initdb"));
+        initdb
+            .args(["--auth=trust", "--no-sync", "--encoding=UTF8", "--locale=C"])
+            .args(["--username", USER, "-D"])
+            .arg(&data);
+        checked(initdb, Duration::from_secs(60));
+        let mut postgres = as_postgres(&server.bin.join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(&data)
+            .arg("-k")
+            .arg(&server.root)
+            .args(["-c", "listen_addresses=", "-c", "max_connections=200"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(server.root.join("log")).expect("create the log"));
+        server.child = Some(postgres.spawn().expect("start postgres"));
+        let started = Instant::now();
+        poll_until(
+            Duration::from_secs(30),
+            "PostgreSQL to accept connections",
+            || {
+                if let Some(Ok(Some(status))) = server.child.as_mut().map(Child::try_wait) {
+                    panic!(
+                        "postgres exited ({status}) after {:?}: {}",
+                        started.elapsed(),
+                        std::fs::read_to_string(server.root.join("log")).unwrap_or_default()
+                    );
+                }
+                let ready = Command::new(server.bin.join("pg_isready"))
+                    .arg("-h")
+                    .arg(&server.root)
+                    .args(["-U", USER, "-t", "1", "-q"])
+                    .status()
+                    .is_ok_and(|s| s.success());
+                ready.then_some(())
+            },
+        );
+        server
+    }
+
+    /// The directory of the server's socket (libpq's `host`).
+    pub fn socket_dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// A key=value connection string for `dbname` on this server.
+    pub fn url(&self, dbname: &str) -> String {
+        format!("host={} user={USER} dbname={dbname}", self.root.display())
+    }
+
+    /// Creates a database named `name` (a plain identifier) and returns
+    /// its connection string.
+    pub fn database(&self, name: &str) -> String {
+        let mut c = Command::new(self.bin.join("createdb"));
+        c.arg("-h").arg(&self.root).args(["-U", USER, name]);
+        checked(c, Duration::from_secs(30));
+        self.url(name)
+    }
+
+    /// Makes a login role `user` that must give `password`
+    /// (SCRAM-SHA-256 on the socket, while every other role stays trusted),
+    /// owning database `dbname` (created here); returns its connection
+    /// string, without the password.
+    pub fn password_role(&self, user: &str, password: &str, dbname: &str) -> String {
+        let hba = self.root.join("data/pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        std::fs::write(&hba, format!("local all {user} scram-sha-256\n{old}"))
+            .expect("write pg_hba.conf");
+        let mut c = Command::new(self.bin.join("psql"));
+        c.arg("-h")
+            .arg(&self.root)
+            .args(["-U", USER, "-d", "postgres", "-v", "ON_ERROR_STOP=1"])
+            // One statement per -c: psql runs a -c of several statements
+            // as one transaction, and CREATE DATABASE refuses that.
+            .arg("-c")
+            .arg(format!(
+                "CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'"
+            ))
+            .arg("-c")
+            .arg(format!("CREATE DATABASE \"{dbname}\" OWNER \"{user}\""))
+            .args(["-c", "SELECT pg_reload_conf()"]);
+        checked(c, Duration::from_secs(30));
+        // The reload is a signal to the server: wait until it asks this
+        // role for the password.
+        poll_until(
+            Duration::from_secs(10),
+            "pg_hba.conf to be reloaded",
+            || {
+                let trusted = Command::new(self.bin.join("psql"))
+                    .arg("-h")
+                    .arg(&self.root)
+                    .args(["-w", "-U", user, "-d", dbname, "-c", "SELECT 1"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                (!trusted).then_some(())
+            },
+        );
+        format!("host={} user={user} dbname={dbname}", self.root.display())
+    }
+
+    /// Stops the server at once (as a crash would), keeping its data, so a
+    /// test can show what a client sees when the server is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid =
+                nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid fits an i32"));
+            // SIGQUIT: immediate shutdown, the postmaster takes its
+            // backends down with it; SIGKILL if it lingers.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server answers on its socket only, and dropping the guard stops
+    /// it and removes its directory.
+    #[test]
+    fn a_server_starts_on_its_socket_and_is_gone_after_drop() {
+        let server = PgServer::start();
+        let dir = server.socket_dir().to_owned();
+        assert!(dir.join(".s.PGSQL.5432").exists());
+        let url = server.database("t1");
+        assert!(url.contains("dbname=t1"), "{url}");
+        let pid = std::fs::read_to_string(dir.join("data/postmaster.pid"))
+            .expect("postmaster.pid")
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<i32>().ok())
+            .expect("a pid");
+        let mut psql = Command::new(server.bin.join("psql"));
+        psql.arg("-h")
+            .arg(&dir)
+            .args(["-U", USER, "-d", "t1", "-Atc", "SHOW listen_addresses"]);
+        let out = checked(psql, Duration::from_secs(30));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "no TCP");
+        drop(server);
+        assert!(!dir.exists(), "{} removed", dir.display());
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        assert!(!alive, "postgres {pid} stopped");
+    }
+}
