@@ -35,6 +35,6 @@ pub use sections::{
     Action, Config, Control, Detection, Dnsbl, DnsblZone, Interfaces, LogFormat, Logging, Metrics,
     Port25, Port25Mode, Portal, PortalUser, PublicUrl, Quarantine, RadiusAccounting, RadiusClient,
     Relays, ReportWeights, Reports, SecretError, SelfRelease, Sessions, Signal, SocketMode,
-    SqliteStore, Store, Subscribers, Support, Unbuilt, WalledGarden,
+    SqliteStore, Store, Subscribers, Support, Unbuilt, WalledGarden, Ladder, Notice,
 };
 pub use types::{Destination, DnsName, IfName, Prefix};
