@@ -32,9 +32,9 @@ pub use addr::{AddrError, SubscriberAddr};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_file, load_str};
 pub use sections::{
-    Action, Config, Control, Detection, Dnsbl, DnsblZone, Interfaces, LogFormat, Logging, Metrics,
-    Port25, Port25Mode, Portal, PortalUser, PublicUrl, Quarantine, RadiusAccounting, RadiusClient,
-    Relays, ReportWeights, Reports, SecretError, SelfRelease, Sessions, Signal, SocketMode,
-    SqliteStore, Store, Subscribers, Support, Unbuilt, WalledGarden, Ladder, Notice,
+    Action, Config, Control, Detection, Dnsbl, DnsblZone, Interfaces, Ladder, LogFormat, Logging,
+    Metrics, Notice, Port25, Port25Mode, Portal, PortalUser, PublicUrl, Quarantine,
+    RadiusAccounting, RadiusClient, Relays, ReportWeights, Reports, SecretError, SelfRelease,
+    Sessions, Signal, SocketMode, SqliteStore, Store, Subscribers, Support, Unbuilt, WalledGarden,
 };
 pub use types::{Destination, DnsName, IfName, Prefix};

@@ -196,13 +196,9 @@ fn values_the_daemons_or_nft_would_refuse_are_refused_at_their_key() {
 
 #[test]
 fn keys_nothing_reads_are_refused_saying_so() {
-    for (extra, at) in [
-        ("webhooks: []\n", "10:11: webhooks: "),
-    ] {
-        let e = one_error(&format!("{MINIMAL}{extra}"));
-        assert!(e.starts_with(at), "{extra}: {e}");
-        assert!(e.contains("not available in this version"), "{e}");
-    }
+    let e = one_error(&format!("{MINIMAL}webhooks: []\n"));
+    assert!(e.starts_with("10:11: webhooks: "), "{e}");
+    assert!(e.contains("not available in this version"), "{e}");
 }
 
 #[test]
@@ -215,7 +211,10 @@ fn notice_and_the_ladder_are_read() {
     .unwrap();
     assert_eq!(c.notice.interval.as_secs(), 7200);
     assert_eq!(c.notice.review.as_secs(), 86_400);
-    assert_eq!(c.detection.smtp_attempts.action, cordon_config::Action::Notice);
+    assert_eq!(
+        c.detection.smtp_attempts.action,
+        cordon_config::Action::Notice
+    );
     assert_eq!(c.detection.reports.action, cordon_config::Action::Notice);
     let ladder = c.detection.ladder.unwrap();
     assert!(ladder.still_sending, "still_sending is on by default");
@@ -229,7 +228,11 @@ fn notice_and_the_ladder_are_read() {
 #[test]
 fn notices_and_ladders_that_cannot_work_are_refused() {
     for (extra, at, says) in [
-        ("notice: {interval: 30s}\n", "10:20: notice.interval: ", "at least 1m"),
+        (
+            "notice: {interval: 30s}\n",
+            "10:20: notice.interval: ",
+            "at least 1m",
+        ),
         (
             "notice: {interval: 4h, review: 1h}\n",
             "10:32: notice.review: ",
