@@ -32,10 +32,10 @@ pub use addr::{AddrError, SubscriberAddr};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_file, load_str};
 pub use sections::{
-    Action, Config, Control, Detection, Dnsbl, DnsblZone, GatewayName, Interfaces, LogFormat,
-    Logging, Metrics, PgTls, PgUrl, PoolSize, Port25, Port25Mode, Portal, PortalUser,
-    PostgresStore, PublicUrl, Quarantine, RadiusAccounting, RadiusClient, Relays, ReportWeights,
-    Reports, SecretError, SelfRelease, Sessions, Signal, SocketMode, SqliteStore, Store,
-    Subscribers, Support, TlsMode, Unbuilt, WalledGarden,
+    Action, Config, Control, Detection, Dnsbl, DnsblZone, GatewayName, Interfaces, Ladder,
+    LogFormat, Logging, Metrics, Notice, PgTls, PgUrl, PoolSize, Port25, Port25Mode, Portal,
+    PortalUser, PostgresStore, PublicUrl, Quarantine, RadiusAccounting, RadiusClient, Relays,
+    ReportWeights, Reports, SecretError, SelfRelease, Sessions, Signal, SocketMode, SqliteStore,
+    Store, Subscribers, Support, TlsMode, Unbuilt, WalledGarden,
 };
 pub use types::{Destination, DnsName, IfName, Prefix};

@@ -199,18 +199,67 @@ fn values_the_daemons_or_nft_would_refuse_are_refused_at_their_key() {
 
 #[test]
 fn keys_nothing_reads_are_refused_saying_so() {
-    for (extra, at) in [
-        ("notice: {interval: 4h}\n", "10:9: notice: "),
-        ("webhooks: []\n", "10:11: webhooks: "),
-        ("detection:\n  ladder: {}\n", "11:11: detection.ladder: "),
+    let e = one_error(&format!("{MINIMAL}webhooks: []\n"));
+    assert!(e.starts_with("10:11: webhooks: "), "{e}");
+    assert!(e.contains("not available in this version"), "{e}");
+}
+
+#[test]
+fn notice_and_the_ladder_are_read() {
+    let c = load(&format!(
+        "{MINIMAL}notice: {{interval: 2h, review: 1d}}\n\
+         detection:\n  smtp_attempts: {{threshold: 9, window: 1m, action: notice}}\n  \
+         reports: {{action: notice}}\n  ladder: {{crossings: 3}}\n"
+    ))
+    .unwrap();
+    assert_eq!(c.notice.interval.as_secs(), 7200);
+    assert_eq!(c.notice.review.as_secs(), 86_400);
+    assert_eq!(
+        c.detection.smtp_attempts.action,
+        cordon_config::Action::Notice
+    );
+    assert_eq!(c.detection.reports.action, cordon_config::Action::Notice);
+    let ladder = c.detection.ladder.unwrap();
+    assert!(ladder.still_sending, "still_sending is on by default");
+    assert_eq!(ladder.crossings, Some(3));
+    let c = load(MINIMAL).unwrap();
+    assert_eq!(c.notice.interval.as_secs(), 4 * 3600, "default interval");
+    assert_eq!(c.notice.review.as_secs(), 86_400, "default review");
+    assert!(c.detection.ladder.is_none(), "no ladder unless written");
+}
+
+#[test]
+fn notices_and_ladders_that_cannot_work_are_refused() {
+    for (extra, at, says) in [
         (
-            "detection:\n  reports: {action: notice}\n",
-            "11:21: detection.reports.action: ",
+            "notice: {interval: 30s}\n",
+            "10:20: notice.interval: ",
+            "at least 1m",
+        ),
+        (
+            "notice: {interval: 4h, review: 1h}\n",
+            "10:32: notice.review: ",
+            "at least the interval",
+        ),
+        (
+            "detection:\n  ladder: {crossings: 0}\n",
+            "11:23: detection.ladder.crossings: ",
+            "at least 1",
+        ),
+        (
+            "detection:\n  ladder: {still_sending: false}\n",
+            "11:11: detection.ladder: ",
+            "never moves anyone",
+        ),
+        (
+            "detection:\n  ladder: {after: 1d}\n",
+            "11:12: detection.ladder: ",
+            "unknown field",
         ),
     ] {
         let e = one_error(&format!("{MINIMAL}{extra}"));
         assert!(e.starts_with(at), "{extra}: {e}");
-        assert!(e.contains("not available in this version"), "{e}");
+        assert!(e.contains(says), "{extra}: {e}");
     }
 }
 

@@ -118,23 +118,7 @@ fn a_shared_or_root_portal_user_is_refused() {
 #[test]
 fn keys_nothing_reads_are_refused() {
     for (extra, line, key) in [
-        ("notice: {interval: 4h}\n", 6, "notice"),
         ("webhooks: []\n", 6, "webhooks"),
-        (
-            "detection:\n  ladder: {window: 1d}\n",
-            7,
-            "detection.ladder",
-        ),
-        (
-            "detection:\n  smtp_attempts: {threshold: 9, window: 1m, action: notice}\n",
-            7,
-            "detection.smtp_attempts.action",
-        ),
-        (
-            "detection:\n  reports: {action: notice}\n",
-            7,
-            "detection.reports.action",
-        ),
         (
             "store: {backend: sqlite, url: \"postgres://x\"}\n",
             6,

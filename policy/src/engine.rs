@@ -34,13 +34,14 @@ use cordon_proto::subscriber::{SessionRecord, SubscriberId};
 use cordon_proto::time::{Unix, system_time};
 
 use crate::book::{Book, BookUndo};
-use crate::journal::{Journal, Undo as JournalUndo};
+use crate::journal::Undo as JournalUndo;
 use crate::lifecycle::{Action, Audit, Event, Host, Lifecycle, Policy, Refusal, Tally, Undo};
 use crate::quiet::BeforeQuarantine;
 use crate::report::{Incoming, StoredReport};
 use crate::sessions::{Holding, SessionEvent, SessionRefusal, Sessions, SessionsUndo};
 use crate::subject::Subject;
 
+use kernel::{InKernel, Set};
 pub use view::View;
 
 /// One thing to decide.
@@ -141,6 +142,10 @@ pub struct Plan {
     pub add: Vec<SubscriberAddr>,
     /// Addresses the kernel's quarantine set must lose.
     pub remove: Vec<SubscriberAddr>,
+    /// Addresses the kernel's notice set must gain.
+    pub notice_add: Vec<SubscriberAddr>,
+    /// Addresses the kernel's notice set must lose.
+    pub notice_remove: Vec<SubscriberAddr>,
     /// Addresses whose established flows must end (sorted, once each).
     pub flush: Vec<SubscriberAddr>,
     /// How many history lines the plan's session changes write.
@@ -165,6 +170,7 @@ struct Rollback {
     book: BookUndo,
     sessions: SessionsUndo,
     kernel: JournalUndo<SubscriberAddr, ()>,
+    notice: JournalUndo<SubscriberAddr, ()>,
 }
 
 /// Everything the policy remembers: the lifecycle's records, the report
@@ -178,8 +184,9 @@ pub struct Engine {
     before: BeforeQuarantine,
     /// The elements the kernel's quarantine set holds, as the engine asked
     /// for them: what each batch's change is worked out against.
-    in_kernel: BTreeSet<SubscriberAddr>,
-    kernel_journal: Journal<SubscriberAddr, ()>,
+    in_kernel: InKernel,
+    /// The same for the notice set.
+    in_notice: InKernel,
     /// During a batch: addresses whose place in the kernel may change.
     touched: BTreeSet<SubscriberAddr>,
 }
@@ -193,16 +200,17 @@ impl Engine {
         open: impl IntoIterator<Item = Holding>,
     ) -> Self {
         let mut engine = Engine {
-            lifecycle: Lifecycle::new(Policy::from_config(&config.quarantine), hosts),
+            lifecycle: Lifecycle::new(Policy::from_config(config), hosts),
             sessions: Sessions::new(open),
             book: Book::new(config),
             report_action: config.detection.reports.action,
             before: BeforeQuarantine::default(),
-            in_kernel: BTreeSet::new(),
-            kernel_journal: Journal::default(),
+            in_kernel: InKernel::default(),
+            in_notice: InKernel::default(),
             touched: BTreeSet::new(),
         };
-        engine.in_kernel = engine.wanted_in_kernel();
+        engine.in_kernel.elements = engine.wanted_from_scratch(Set::Quarantine);
+        engine.in_notice.elements = engine.wanted_from_scratch(Set::Notice);
         engine
     }
 
@@ -216,8 +224,7 @@ impl Engine {
     /// (deadlines already stored stay as promised). `stored` is given when
     /// the report score or window changed, to rebuild the ledger under them.
     pub fn reconfigure(&mut self, config: &Config, stored: Option<&[StoredReport]>, now: Unix) {
-        self.lifecycle
-            .set_policy(Policy::from_config(&config.quarantine));
+        self.lifecycle.set_policy(Policy::from_config(config));
         self.report_action = config.detection.reports.action;
         if let Some(stored) = stored {
             self.book.rebuild(config, stored, system_time(now));
@@ -243,7 +250,25 @@ impl Engine {
     /// quarantined addresses and the addresses quarantined subscribers hold
     /// now, none inside another.
     pub fn quarantined(&self) -> Vec<SubscriberAddr> {
-        self.in_kernel.iter().copied().collect()
+        self.in_kernel.elements.iter().copied().collect()
+    }
+
+    /// Every element that must be in the kernel's notice set: the
+    /// addresses of notices that show, none walled in by a quarantine.
+    pub fn noticed(&self) -> Vec<SubscriberAddr> {
+        self.in_notice.elements.iter().copied().collect()
+    }
+
+    /// The addresses of notices whose review is due, for the daemon to ask
+    /// the kernel when each last sent (answered like the quiet test, with
+    /// [`Engine::quiet_checks`]). A subscriber holding nothing is not
+    /// reviewed, as it is not quiet-checked.
+    pub fn reviews_due(&self, now: Unix) -> Vec<SubscriberAddr> {
+        self.lifecycle
+            .due_reviews(now)
+            .iter()
+            .flat_map(|s| self.addresses_of(s))
+            .collect()
     }
 
     /// The state deciding about `subject` (its own record or a covering
@@ -255,8 +280,7 @@ impl Engine {
     }
 
     /// Remembers that a signal fired for the address `unit` (bound to its
-    /// holder) without a quarantine (`observe`, or `notice` until notices
-    /// exist). Memory only: suspects decide nothing, so nothing is written.
+    /// holder) without a quarantine or a notice (`observe`). Memory only: suspects decide nothing, so nothing is written.
     pub fn suspect(&mut self, unit: SubscriberAddr, signal: &str, action: SignalAction, at: Unix) {
         let subject = self.subject_of(&unit);
         self.book.suspect(subject, signal, action, at);
@@ -279,7 +303,8 @@ impl Engine {
         self.lifecycle.begin();
         self.book.begin();
         self.sessions.begin();
-        self.kernel_journal.begin();
+        self.in_kernel.journal.begin();
+        self.in_notice.journal.begin();
         let mut plan = Plan::default();
         let mut outcomes = Vec::with_capacity(inputs.len());
         for input in inputs {
@@ -302,7 +327,8 @@ impl Engine {
             lifecycle,
             book: self.book.finish(),
             sessions: self.sessions.finish(),
-            kernel: self.kernel_journal.finish(),
+            kernel: self.in_kernel.journal.finish(),
+            notice: self.in_notice.journal.finish(),
         };
         (plan, outcomes)
     }
@@ -313,7 +339,8 @@ impl Engine {
         self.lifecycle.undo(plan.undo.lifecycle);
         self.book.undo(plan.undo.book);
         self.sessions.undo(plan.undo.sessions);
-        plan.undo.kernel.restore(&mut self.in_kernel);
+        plan.undo.kernel.restore(&mut self.in_kernel.elements);
+        plan.undo.notice.restore(&mut self.in_notice.elements);
     }
 
     fn event(&mut self, event: Event, now: Unix, plan: &mut Plan) -> Outcome {
@@ -330,7 +357,8 @@ impl Engine {
                         plan.changes.push(Change::Audit(audit.clone()));
                         plan.transitions.push(audit);
                     }
-                    Action::Enforce(x) | Action::Lift(x) => {
+                    Action::Store(host) => plan.changes.push(Change::Host(*host)),
+                    Action::Enforce(x) | Action::Lift(x) | Action::Notice(x) => {
                         let addrs = self.addresses_of(&x);
                         self.touched.extend(addrs);
                     }
@@ -355,7 +383,9 @@ impl Engine {
 fn event_subject(e: &Event) -> Option<Subject> {
     match e {
         Event::Quarantine(r) => Some(r.subject.clone()),
+        Event::Notice(r) => Some(r.subject.clone()),
         Event::Release { subject, .. }
+        | Event::Acknowledge { subject }
         | Event::SelfRelease { subject, .. }
         | Event::QuietChecked { subject, .. } => Some(subject.clone()),
         Event::Tick => None,
@@ -370,3 +400,6 @@ mod session_tests;
 
 #[cfg(test)]
 mod stored_tests;
+
+#[cfg(test)]
+mod notice_tests;

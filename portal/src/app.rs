@@ -13,8 +13,6 @@ use cordon_config::{PublicUrl, Support};
 use cordon_proto::time::Clock;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
-use minijinja::context;
 use serde::Serialize;
 
 use crate::cache::{FactsCache, Lookup, PageCache, PageKey};
@@ -96,7 +94,7 @@ pub struct App {
 macro_rules! page_context {
     ($app:expr, $lang:expr, { $($key:ident => $value:expr),* $(,)? }) => {{
         let lang: &str = $lang;
-        context! {
+        minijinja::context! {
             lang => lang,
             langs => $app.translations.links(lang),
             isp => &$app.isp_name,
@@ -147,7 +145,7 @@ impl App {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let response = match role {
-            Role::Redirect => self.redirect(&method),
+            Role::Redirect => self.redirected(peer.ip().to_canonical(), req).await,
             Role::Portal => self.route(peer.ip().to_canonical(), req).await,
         };
         tracing::debug!(%method, %path, status = response.status().as_u16(), "answered");
@@ -214,6 +212,10 @@ impl App {
                     )
                 }
                 _ => method_not_allowed("GET, HEAD, POST"),
+            },
+            "/acknowledge" => match parts.method {
+                Method::POST => self.acknowledge(peer, &parts, body).await,
+                _ => method_not_allowed("POST"),
             },
             "/api/captive" => {
                 if !readonly {
@@ -346,38 +348,9 @@ impl App {
         B::Data: Send,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let fallback = self.translations.fallback().to_owned();
-        let max = self.limits.max_body_bytes;
-        let declared =
-            header_str(parts, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > max as u64) {
-            return self.problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &fallback,
-                "problem-bad-request",
-            );
-        }
-        let read = tokio::time::timeout(
-            self.limits.body_read_timeout,
-            Limited::new(body, max).collect(),
-        )
-        .await;
-        let bytes = match read {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(_)) => {
-                return self.problem(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &fallback,
-                    "problem-bad-request",
-                );
-            }
-            Err(_) => {
-                return self.problem(
-                    StatusCode::REQUEST_TIMEOUT,
-                    &fallback,
-                    "problem-bad-request",
-                );
-            }
+        let bytes = match self.read_form(parts, body).await {
+            Ok(b) => b,
+            Err(refused) => return refused,
         };
         let mut token = None;
         let mut form_lang = None;
@@ -447,6 +420,9 @@ impl App {
         found.unwrap_or_else(|| self.problem(StatusCode::NOT_FOUND, lang, "problem-not-found"))
     }
 }
+
+mod form;
+mod notice;
 
 /// A page that did not render: the operator's override is broken in a way
 /// the startup check could not see.

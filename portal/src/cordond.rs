@@ -65,6 +65,14 @@ impl Cordond {
         }
     }
 
+    /// Acknowledges the caller's notice; answers whether it had one.
+    pub async fn acknowledge(&self, address: IpAddr) -> Result<bool> {
+        match self.ask(&Request::Acknowledge { address }).await? {
+            Response::Acknowledged { acknowledged } => Ok(acknowledged),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
     /// Idle connections kept now (tests and diagnostics).
     pub fn idle_connections(&self) -> usize {
         self.lock_idle().len()

@@ -17,6 +17,9 @@ use crate::i18n::Translations;
 const BUILTIN: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("cleanup.html", include_str!("../templates/cleanup.html")),
+    ("notice.html", include_str!("../templates/notice.html")),
+    ("steps.html", include_str!("../templates/steps.html")),
+    ("tools.html", include_str!("../templates/tools.html")),
     ("outcome.html", include_str!("../templates/outcome.html")),
     ("problem.html", include_str!("../templates/problem.html")),
     ("style.css", include_str!("../templates/style.css")),

@@ -166,3 +166,10 @@ problem-not-found = Denne side findes ikke.
 problem-form-expired = Siden har været åben længe. Tryk venligst på knappen én gang til.
 problem-bad-request = Vi kunne ikke læse denne forespørgsel.
 problem-back = Gå til oprydningssiden
+
+## The notice page (a noticed connection: nothing is blocked)
+
+notice-continue-title = Din side er et klik væk
+notice-continue-text = Dit internet virker som normalt. Når du har læst dette, fører knappen dig videre til den side, du bad om. Denne besked kommer igen en gang imellem, indtil den uønskede post stopper.
+notice-button = Jeg forstår, før mig til min side
+notice-asked = Du bad om: { $url }

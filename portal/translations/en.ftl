@@ -166,3 +166,10 @@ problem-not-found = This page does not exist.
 problem-form-expired = The page was open for a long time. Please press the button once more.
 problem-bad-request = We could not read this request.
 problem-back = Go to the cleanup page
+
+## The notice page (a noticed connection: nothing is blocked)
+
+notice-continue-title = Your page is one click away
+notice-continue-text = Your internet works as usual. Once you have read this, the button takes you on to the page you asked for. This notice comes back now and then until the junk mail stops.
+notice-button = I understand, take me to my page
+notice-asked = You asked for: { $url }

@@ -166,3 +166,10 @@ problem-not-found = Esta página no existe.
 problem-form-expired = La página estuvo abierta mucho tiempo. Pulsa el botón una vez más, por favor.
 problem-bad-request = No hemos podido leer esta petición.
 problem-back = Ir a la página de limpieza
+
+## The notice page (a noticed connection: nothing is blocked)
+
+notice-continue-title = Tu página está a un clic
+notice-continue-text = Tu internet funciona con normalidad. Cuando lo hayas leído, el botón te lleva a la página que pediste. Este aviso volverá de vez en cuando hasta que pare el correo basura.
+notice-button = Entendido, llévame a mi página
+notice-asked = Pediste: { $url }

@@ -12,7 +12,7 @@ pub use crate::subscriber::{SessionRecord, SessionSource};
 
 mod records;
 
-pub use records::{AuditEntry, DaemonStatus, HostRecord, RecentReport, SubscriberRecord};
+pub use records::{AuditEntry, DaemonStatus, HostRecord, RecentReport, Rung, SubscriberRecord};
 
 /// A request from an operator's tool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,7 +47,22 @@ pub enum Request {
         /// whatever the host does. Without it, the quiet test decides.
         hold_s: Option<u64>,
     },
-    /// Lift a quarantine (the host goes on probation).
+    /// Notice an address or subscriber (RFC 6108's soft answer): its next
+    /// plain `http://` page load, once per `notice.interval`, shows the
+    /// notice page; nothing is blocked. Its holder when a session names
+    /// one, as for a quarantine.
+    Notice {
+        /// As typed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        /// A subscriber id, in place of the address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscriber: Option<String>,
+        /// Why (required, non-empty).
+        reason: String,
+    },
+    /// Lift a quarantine (the host goes on probation), or withdraw a
+    /// notice (the host is clean).
     Release {
         /// As typed.
         #[serde(default, skip_serializing_if = "Option::is_none")]

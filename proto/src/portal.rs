@@ -21,6 +21,12 @@ pub enum Request {
         /// The caller's address.
         address: IpAddr,
     },
+    /// The subscriber pressed "I understand, take me to my page" on the
+    /// notice page: the notice stays away for `notice.interval`.
+    Acknowledge {
+        /// The caller's address.
+        address: IpAddr,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -31,6 +37,12 @@ pub enum Response {
     Status(HostStatus),
     /// Answer to [`Request::SelfRelease`].
     SelfRelease(SelfReleaseOutcome),
+    /// Answer to [`Request::Acknowledge`]: whether a notice was
+    /// acknowledged (false: there was none, nothing changed).
+    Acknowledged {
+        /// Whether the caller had a notice.
+        acknowledged: bool,
+    },
     /// The request could not be answered; `message` is for the log, not for
     /// subscribers.
     Error {

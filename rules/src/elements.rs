@@ -16,6 +16,8 @@ use serde::de::{self, Deserializer, Visitor};
 pub struct Carried {
     /// Every current quarantine.
     pub quarantined: Vec<SubscriberAddr>,
+    /// Every notice that shows now (the notice set's elements).
+    pub noticed: Vec<SubscriberAddr>,
     /// Addresses of walled-garden DNS names, as last resolved.
     pub garden: Vec<IpNet>,
     /// Recent SMTP attempts, so a reload does not make a sender look quiet.

@@ -183,6 +183,38 @@ impl Kernel {
         self.apply(&changes, "change quarantined hosts")
     }
 
+    /// Adds and removes notices in one transaction, over netlink, as
+    /// [`Kernel::change_quarantined`] does quarantines.
+    pub fn change_noticed(
+        &self,
+        add: &[SubscriberAddr],
+        remove: &[SubscriberAddr],
+    ) -> Result<(), RulesError> {
+        let changes = plan::change_noticed(self.ipv6_unit, add, remove);
+        self.apply(&changes, "change noticed hosts")
+    }
+
+    /// Whether `addr` is in the kernel's notice set (its element, or a
+    /// noticed range holding it), asked without listing a set.
+    pub fn is_noticed(&self, addr: &SubscriberAddr) -> Result<bool, RulesError> {
+        let what = "look up a notice";
+        let (base, element) = names::notice_placement(&addr.net(), self.ipv6_unit);
+        let key = element.network();
+        if base == names::NOTICED
+            && self
+                .elements
+                .get(&self.table, &set_for(base, &element), key, what)?
+                .is_some()
+        {
+            return Ok(true);
+        }
+        let ranges = set_for(names::NOTICED_RANGES, &element);
+        Ok(self
+            .elements
+            .get(&self.table, &ranges, key, what)?
+            .is_some())
+    }
+
     /// Adds and removes walled-garden addresses in one transaction.
     pub fn change_garden(&self, add: &[IpNet], remove: &[IpNet]) -> Result<(), RulesError> {
         let changes = plan::change_garden(add, remove);

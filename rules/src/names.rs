@@ -16,6 +16,12 @@ pub const QUARANTINED: &str = "quarantined";
 /// Quarantined ranges wider than one host or subscriber prefix (an
 /// operator's decision about many subscribers): an interval set, and small.
 pub const QUARANTINED_RANGES: &str = "quarantined_ranges";
+/// Noticed hosts, and IPv6 subscriber prefixes by first address, whose
+/// next plain `http://` lands on the notice page: a hash set, like
+/// [`QUARANTINED`], for the same reason.
+pub const NOTICED: &str = "noticed";
+/// Noticed ranges wider than one subscriber: an interval set, and small.
+pub const NOTICED_RANGES: &str = "noticed_ranges";
 /// Walled-garden destinations (config prefixes plus resolved names).
 pub const GARDEN: &str = "garden";
 /// Resolvers quarantined hosts may ask.
@@ -49,7 +55,10 @@ pub const RELAY_RATE: &str = "relay_rate";
 /// interval sets (`flags interval` in the ruleset): a range is two
 /// elements there (see [`crate::netlink::message`]), one in a hash set.
 pub(crate) fn is_interval(base: &str) -> bool {
-    matches!(base, QUARANTINED_RANGES | GARDEN | ALLOWED_SENDERS | RELAYS)
+    matches!(
+        base,
+        QUARANTINED_RANGES | NOTICED_RANGES | GARDEN | ALLOWED_SENDERS | RELAYS
+    )
 }
 
 /// The family-specific name of a set (`quarantined_v4`).
@@ -67,23 +76,44 @@ pub fn set_for(base: &str, net: &IpNet) -> String {
 /// first address) of [`QUARANTINED`]; anything wider is a range in
 /// [`QUARANTINED_RANGES`].
 pub fn quarantine_placement(net: &IpNet, ipv6_unit: u8) -> (&'static str, IpNet) {
+    placement(net, ipv6_unit, (QUARANTINED, QUARANTINED_RANGES))
+}
+
+/// Where a notice goes, as a quarantine does: one element of [`NOTICED`],
+/// or a range in [`NOTICED_RANGES`].
+pub fn notice_placement(net: &IpNet, ipv6_unit: u8) -> (&'static str, IpNet) {
+    placement(net, ipv6_unit, (NOTICED, NOTICED_RANGES))
+}
+
+/// A unit (an IPv4 host, an IPv6 subscriber prefix) goes in the hash set
+/// by its first address, anything wider in the range set.
+fn placement(
+    net: &IpNet,
+    ipv6_unit: u8,
+    (hash, ranges): (&'static str, &'static str),
+) -> (&'static str, IpNet) {
     let unit = match net {
         IpNet::V4(n) => n.prefix_len() == 32,
         IpNet::V6(n) => n.prefix_len() == ipv6_unit,
     };
     if unit {
-        (QUARANTINED, IpNet::from(net.network()))
+        (hash, IpNet::from(net.network()))
     } else {
-        (QUARANTINED_RANGES, net.trunc())
+        (ranges, net.trunc())
     }
 }
 
-/// The elements of the sets named `base` for these quarantines (see
-/// [`quarantine_placement`]).
-pub(crate) fn placed_in(base: &str, quarantines: &[SubscriberAddr], ipv6_unit: u8) -> Vec<IpNet> {
-    quarantines
+/// The elements of the sets named `base` (the quarantine's or the
+/// notice's) for these addresses (see [`quarantine_placement`]).
+pub(crate) fn placed_in(base: &str, addrs: &[SubscriberAddr], ipv6_unit: u8) -> Vec<IpNet> {
+    let bases = if matches!(base, NOTICED | NOTICED_RANGES) {
+        (NOTICED, NOTICED_RANGES)
+    } else {
+        (QUARANTINED, QUARANTINED_RANGES)
+    };
+    addrs
         .iter()
-        .map(|a| quarantine_placement(&a.net(), ipv6_unit))
+        .map(|a| placement(&a.net(), ipv6_unit, bases))
         .filter(|(b, _)| *b == base)
         .map(|(_, element)| element)
         .collect()

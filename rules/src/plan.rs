@@ -223,6 +223,21 @@ pub(crate) fn change_quarantined(
     changes
 }
 
+/// Adds and removes notices: the element changes of one transaction
+/// (empty: nothing to do).
+pub(crate) fn change_noticed(
+    ipv6_unit: u8,
+    add: &[SubscriberAddr],
+    remove: &[SubscriberAddr],
+) -> Vec<SetChange> {
+    let mut changes = Vec::new();
+    for base in [names::NOTICED, names::NOTICED_RANGES] {
+        let placed = |list| names::placed_in(base, list, ipv6_unit);
+        changes.extend(element_changes(base, &placed(add), &placed(remove)));
+    }
+    changes
+}
+
 /// Adds and removes walled-garden addresses: the element changes of one
 /// transaction (empty: nothing to do).
 pub(crate) fn change_garden(add: &[IpNet], remove: &[IpNet]) -> Vec<SetChange> {

@@ -218,6 +218,7 @@ pub(crate) fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
     };
     let unit = config.subscribers.ipv6_quarantine_prefix;
     let placed_in = |base| split(names::placed_in(base, &carried.quarantined, unit));
+    let noticed_in = |base| split(names::placed_in(base, &carried.noticed, unit));
     pair(
         names::QUARANTINED,
         "quarantined hosts, and IPv6 subscriber prefixes by first address (cordond, from its store)",
@@ -229,6 +230,18 @@ pub(crate) fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
         "quarantined ranges wider than one subscriber (cordond, from its store)",
         &["interval"],
         placed_in(names::QUARANTINED_RANGES),
+    );
+    pair(
+        names::NOTICED,
+        "noticed hosts, and IPv6 subscriber prefixes by first address: next http:// to the notice page (cordond, from its store)",
+        &[],
+        noticed_in(names::NOTICED),
+    );
+    pair(
+        names::NOTICED_RANGES,
+        "noticed ranges wider than one subscriber (cordond, from its store)",
+        &["interval"],
+        noticed_in(names::NOTICED_RANGES),
     );
     let garden_prefixes = config
         .walled_garden

@@ -282,3 +282,44 @@ fn the_shape_leaves_elements_out_and_names_changes_by_hand() {
     k.remove().unwrap();
     assert_eq!(k.shape().unwrap(), None);
 }
+
+/// The notice set changes over netlink beside the quarantine set, and
+/// never in it: hosts, IPv6 prefixes and ranges go where they belong, a
+/// look-up finds one without listing, and a reinstall keeps what the
+/// store hands over.
+#[test]
+fn notices_change_their_own_sets() {
+    let ns = Netns::new("knot");
+    let c = example();
+    let k = kernel(&ns, &c);
+    k.install(&c, &Carried::default()).unwrap();
+    let a = c.subscriber_addr("100.64.3.7").unwrap();
+    let v6 = c.subscriber_addr("2001:db8:1000:7::99").unwrap();
+    let range = c.subscriber_addr("100.64.9.0/24").unwrap();
+    let inside = c.subscriber_addr("100.64.9.5").unwrap();
+    assert!(!k.is_noticed(&a).unwrap());
+    k.change_noticed(&[a, v6, range], &[]).unwrap();
+    assert!(k.is_noticed(&a).unwrap());
+    assert!(k.is_noticed(&v6).unwrap());
+    assert!(k.is_noticed(&inside).unwrap(), "inside a noticed range");
+    assert!(
+        k.quarantined().unwrap().is_empty(),
+        "the quarantine set is untouched"
+    );
+    let list = |set: &str| ns.nft(&["list", "set", "inet", "cordon", set], None);
+    assert!(list("noticed_v4").contains("100.64.3.7"));
+    assert!(list("noticed_v6").contains("2001:db8:1000:7::"));
+    assert!(list("noticed_ranges_v4").contains("100.64.9.0/24"));
+    k.change_noticed(&[], &[a, range]).unwrap();
+    assert!(!k.is_noticed(&a).unwrap());
+    assert!(!k.is_noticed(&inside).unwrap());
+    assert!(k.is_noticed(&v6).unwrap());
+    // A reinstall brings the set to what the store says.
+    let carried = Carried {
+        noticed: vec![a],
+        ..Carried::default()
+    };
+    k.install(&c, &carried).unwrap();
+    assert!(k.is_noticed(&a).unwrap());
+    assert!(!k.is_noticed(&v6).unwrap());
+}

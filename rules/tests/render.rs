@@ -41,6 +41,10 @@ fn example_config_renders_the_reviewed_ruleset() {
             c.subscriber_addr("100.64.3.7").unwrap(),
             c.subscriber_addr("2001:db8:1000:7::99").unwrap(),
         ],
+        noticed: vec![
+            c.subscriber_addr("100.64.3.8").unwrap(),
+            c.subscriber_addr("2001:db8:1000:8::1").unwrap(),
+        ],
         garden: vec!["192.0.2.99/32".parse().unwrap()],
         smtp_recent: vec![SmtpSeen {
             key: "100.64.3.7".parse().unwrap(),

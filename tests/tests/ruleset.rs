@@ -396,3 +396,71 @@ fn the_kernel_flags_a_host_on_its_attempt_after_the_threshold() {
     );
     assert!(alerted(), "not flagged at attempt {}", threshold + 1);
 }
+
+/// The notice set: a noticed host's plain `http://` lands on the portal's
+/// redirect port, and nothing else of it is touched (HTTPS, submission,
+/// other ports, DNS, the garden; port 25 as for everyone); out of the set
+/// (acknowledged) it reaches the real site again.
+fn notice(family_v4: bool) {
+    let lab = lab(if family_v4 { "nt4" } else { "nt6" })
+        .subscribers(2)
+        .up()
+        .unwrap();
+    let (free, noticed) = (lab.subscriber(0), lab.subscriber(1));
+    let pick = |v4: IpAddr, v6: IpAddr| if family_v4 { v4 } else { v6 };
+    let web = pick(WEB_V4.into(), WEB_V6.into());
+    let resolver = pick(RESOLVER_V4.into(), RESOLVER_V6.into());
+    let garden = pick(GARDEN_V4.into(), GARDEN_V6.into());
+    let mx = pick(mail_server_v4(3).into(), mail_server_v6(3).into());
+    let rtype = if family_v4 {
+        RecordType::A
+    } else {
+        RecordType::Aaaa
+    };
+    let own: IpAddr = pick(noticed.ipv4().into(), noticed.ipv6().into());
+    let _stand_in = RedirectStandIn::start(&lab);
+    let k = install(&lab, &Carried::default());
+    let addr = lab.config().subscriber_of(own).unwrap();
+    k.change_noticed(&[addr], &[]).unwrap();
+    let page = noticed.curl(&url(web, 80, "/any/page"), &[]).unwrap();
+    assert!(
+        page.header("X-Stand-In").is_some() && !page.from_real_site(),
+        "http lands on the redirect port: {page:?}"
+    );
+    assert_eq!(connect(&noticed, web, 443), TcpOutcome::Connected, "HTTPS");
+    assert_eq!(
+        connect(&noticed, mx, 587),
+        TcpOutcome::Connected,
+        "submission"
+    );
+    assert_eq!(
+        connect(&noticed, web, 8080),
+        connect(&free, web, 8080),
+        "other ports as for a clean neighbour"
+    );
+    assert_eq!(
+        connect(&noticed, mx, 25),
+        TcpOutcome::Reset,
+        "port 25 as for all"
+    );
+    let dns = noticed
+        .dns(resolver, "anything.example", rtype, SHORT)
+        .unwrap();
+    assert!(dns.answered(), "DNS: {dns:?}");
+    let tools = noticed.curl(&url(garden, 80, "/"), &[]).unwrap();
+    assert!(tools.from_real_site(), "the garden (cleanup tools) as is");
+    assert!(free.curl(&url(web, 80, "/"), &[]).unwrap().from_real_site());
+    k.change_noticed(&[], &[addr]).unwrap();
+    let page = noticed.curl(&url(web, 80, "/"), &[]).unwrap();
+    assert!(page.from_real_site(), "acknowledged: the real site");
+}
+
+#[test]
+fn a_noticed_ipv4_hosts_http_lands_on_the_portal_and_nothing_else_is_touched() {
+    notice(true);
+}
+
+#[test]
+fn a_noticed_ipv6_prefixs_http_lands_on_the_portal_and_nothing_else_is_touched() {
+    notice(false);
+}

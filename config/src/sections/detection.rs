@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::unbuilt::{Unbuilt, not_yet};
+use super::notice::Ladder;
 use crate::check::Section;
 use crate::duration;
 use crate::locate::Seg::Key;
@@ -17,8 +17,8 @@ use crate::locate::Seg::Key;
 pub enum Action {
     /// Log and count; the host shows as a suspect.
     Observe,
-    /// Tell the subscriber (notice page), block nothing. Not built yet:
-    /// refused at load time, so nothing downstream ever sees it.
+    /// Tell the subscriber (a notice page once per `notice.interval`),
+    /// block nothing; `detection.ladder` says when it moves on to quarantine.
     Notice,
     /// Quarantine.
     #[default]
@@ -55,10 +55,10 @@ pub struct Detection {
     /// DNS block lists asked about hosts that made SMTP attempts.
     #[serde(default)]
     pub dnsbl: Dnsbl,
-    /// A noticed host that keeps sending moves on to quarantine: not built
-    /// yet, so the section is refused when present.
+    /// What moves a noticed subscriber that keeps sending on to quarantine.
+    /// Absent: a notice never becomes a quarantine by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ladder: Option<Unbuilt>,
+    pub ladder: Option<Ladder>,
     /// NFLOG group on which the kernel reports threshold crossings.
     #[serde(default = "default_nflog_group")]
     pub nflog_group: u16,
@@ -246,8 +246,8 @@ impl Default for Dnsbl {
 }
 
 impl Detection {
-    /// Thresholds, windows and scores of at least 1; the unbuilt ladder and
-    /// action `notice` refused.
+    /// Thresholds, windows and scores of at least 1; a ladder that moves
+    /// something.
     pub(crate) fn check(&self, p: &mut Section<'_>) {
         for (name, s) in [
             ("smtp_attempts", &self.smtp_attempts),
@@ -283,29 +283,8 @@ impl Detection {
                 ),
             );
         }
-        if self.ladder.is_some() {
-            p.push(
-                &[Key("ladder")],
-                not_yet(
-                    "the notice-to-quarantine ladder is",
-                    "remove `detection.ladder`",
-                ),
-            );
-        }
-        for (name, action) in [
-            ("smtp_attempts", self.smtp_attempts.action),
-            ("smtp_destinations", self.smtp_destinations.action),
-            ("reports", self.reports.action),
-        ] {
-            if action == Action::Notice {
-                p.push(
-                    &[Key(name), Key("action")],
-                    not_yet(
-                        "action `notice` is",
-                        "use `observe` (log and count) or `enforce` (quarantine)",
-                    ),
-                );
-            }
+        if let Some(ladder) = &self.ladder {
+            ladder.check(p);
         }
     }
 }

@@ -20,6 +20,7 @@ mod detection;
 mod interfaces;
 mod logging;
 mod metrics;
+mod notice;
 mod port25;
 mod portal;
 mod postgres;
@@ -36,6 +37,7 @@ pub use detection::{Action, Detection, Dnsbl, DnsblZone, ReportWeights, Reports,
 pub use interfaces::Interfaces;
 pub use logging::{LogFormat, Logging};
 pub use metrics::Metrics;
+pub use notice::{Ladder, Notice};
 pub use port25::{Port25, Port25Mode};
 pub use portal::{Portal, PortalUser, PublicUrl, Support};
 pub use quarantine::{Quarantine, SelfRelease};
@@ -72,10 +74,9 @@ pub struct Config {
     /// How long a quarantine lasts and how it ends.
     #[serde(default)]
     pub quarantine: Quarantine,
-    /// The soft answer (a notice page once per interval, nothing blocked):
-    /// not built yet, so the section is refused when present.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notice: Option<Unbuilt>,
+    /// The soft answer (a notice page once per interval, nothing blocked).
+    #[serde(default)]
+    pub notice: Notice,
     /// What a quarantined host may still reach.
     pub walled_garden: WalledGarden,
     /// The subscriber-facing web portal.
@@ -132,6 +133,7 @@ impl Config {
         self.relays.check(&mut p.section("relays"));
         self.detection.check(&mut p.section("detection"));
         self.quarantine.check(&mut p.section("quarantine"));
+        self.notice.check(&mut p.section("notice"));
         self.walled_garden.check(&mut p.section("walled_garden"));
         self.portal.check(&mut p.section("portal"));
         cross::portal_metrics_apart_from_cordonds(self, &mut p);
@@ -141,7 +143,7 @@ impl Config {
     }
 
     /// The keys at the root: `table`, `retention`, and the unbuilt
-    /// `notice` and `webhooks`.
+    /// `webhooks`.
     fn check_root(&self, p: &mut Problems) {
         if !valid_table_name(&self.table) {
             p.push(
@@ -156,12 +158,6 @@ impl Config {
             p.push(
                 &[Key("retention")],
                 "expected at least 1d, or the audit trail is gone before anyone can read it",
-            );
-        }
-        if self.notice.is_some() {
-            p.push(
-                &[Key("notice")],
-                unbuilt::not_yet("notice pages are", "remove the `notice` section"),
             );
         }
         if self.webhooks.is_some() {

@@ -60,7 +60,24 @@ pub enum Command {
         #[arg(long, value_name = "DURATION")]
         hold: Option<String>,
     },
-    /// Lift a quarantine (the host goes on probation).
+    /// Notice an address or subscriber: its next plain http:// page load,
+    /// once per `notice.interval`, shows the notice page with the cleanup
+    /// steps; nothing is blocked. The subscriber holding the address when
+    /// a session names one. `detection.ladder` may move it on to
+    /// quarantine if it keeps sending.
+    Notice {
+        /// IPv4 address, IPv6 address (its /64), or a CIDR range.
+        #[arg(required_unless_present = "subscriber")]
+        address: Option<String>,
+        /// A subscriber id in place of the address.
+        #[arg(long, value_name = "ID", conflicts_with = "address")]
+        subscriber: Option<String>,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a quarantine (the host goes on probation), or withdraw a
+    /// notice (the host is clean).
     Release {
         /// The address as quarantined (or one its subscriber holds).
         #[arg(required_unless_present = "subscriber")]

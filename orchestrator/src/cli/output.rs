@@ -3,7 +3,7 @@
 //! feed's words with control characters cannot move the cursor, retitle
 //! the terminal or start a line of its own.
 
-use cordon_proto::control::{AuditEntry, DaemonStatus, HostRecord, ReportOutcome};
+use cordon_proto::control::{AuditEntry, DaemonStatus, HostRecord, ReportOutcome, Rung};
 use cordon_proto::portal::{HostState, Reason};
 use cordon_proto::text::printable;
 
@@ -75,7 +75,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 /// `cordon list`.
 pub fn list(hosts: &[HostRecord], now: i64) -> String {
     if hosts.is_empty() {
-        return "No host is quarantined, on probation or suspect.\n".into();
+        return "No host is noticed, quarantined, on probation or suspect.\n".into();
     }
     let rows: Vec<Vec<String>> = hosts
         .iter()
@@ -92,13 +92,35 @@ pub fn list(hosts: &[HostRecord], now: i64) -> String {
                 opt_rel(h.until.or(h.hold_until), now),
                 h.smtp_attempts.to_string(),
                 h.actor.clone().unwrap_or_else(|| "-".into()),
+                h.next_rung
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |r| next_rung(r, now)),
             ]
         })
         .collect();
     table(
-        &["ADDRESS", "STATE", "REASON", "SINCE", "UNTIL", "SMTP", "BY"],
+        &[
+            "ADDRESS", "STATE", "REASON", "SINCE", "UNTIL", "SMTP", "BY", "NEXT",
+        ],
         &rows,
     )
+}
+
+/// The ladder's next rung in words: "quarantined at 3 more crossings or
+/// if still sending in 23h" (or "reviewed again" without the ladder's
+/// `still_sending`).
+fn next_rung(r: &Rung, now: i64) -> String {
+    let review = match r.if_still_sending {
+        HostState::Quarantined => format!(
+            "quarantined if still sending {}",
+            relative(r.review_at, now)
+        ),
+        _ => format!("reviewed {} (quiet ends it)", relative(r.review_at, now)),
+    };
+    match r.crossings_left {
+        Some(n) => format!("{review}, or after {n} more crossing(s)"),
+        None => review,
+    }
 }
 
 /// `cordon show`.
@@ -127,6 +149,15 @@ pub fn show(h: &HostRecord, now: i64) -> String {
         };
         rows.push(vec!["until".into(), until]);
         rows.push(vec!["relapses".into(), h.relapses.to_string()]);
+    }
+    if let Some(a) = h.acknowledged_until {
+        rows.push(vec![
+            "notice".into(),
+            format!("acknowledged; shown again {}", relative(a, now)),
+        ]);
+    }
+    if let Some(r) = &h.next_rung {
+        rows.push(vec!["next rung".into(), next_rung(r, now)]);
     }
     if !h.evidence.is_empty() {
         let e: Vec<String> = h.evidence.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use cordon_config::{Config, ConfigErrors};
 use cordon_proto::control::{ErrorClass, ReportSubmission, Request, Response};
+use cordon_proto::portal::HostState;
 use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded};
 use cordon_proto::time::{Clock, SystemClock};
 
@@ -64,6 +65,10 @@ pub async fn run(cli: Cli) -> Exit {
         Response::Host(h) => out.doc(&h, || {
             let head = match &cli.command {
                 Command::Quarantine { .. } => format!("{} is quarantined.\n", h.address),
+                Command::Notice { .. } => format!("{} is {}.\n", h.address, h.state),
+                Command::Release { .. } if h.state == HostState::Clean => {
+                    format!("{} is released (its notice withdrawn).\n", h.address)
+                }
                 Command::Release { .. } => format!("{} is released (on probation).\n", h.address),
                 _ => String::new(),
             };
@@ -139,6 +144,15 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
                 hold_s,
             }
         }
+        Command::Notice {
+            address,
+            subscriber,
+            reason: r,
+        } => Request::Notice {
+            address: address.as_deref().map(check).transpose()?,
+            subscriber: subscriber.as_deref().map(super::sessions::id).transpose()?,
+            reason: reason(r)?,
+        },
         Command::Release {
             address,
             subscriber,
@@ -226,6 +240,11 @@ fn maybe_applied(command: &Command, e: AskError) -> String {
                 ..
             }
             | Command::Release {
+                address,
+                subscriber,
+                ..
+            }
+            | Command::Notice {
                 address,
                 subscriber,
                 ..

@@ -91,8 +91,26 @@ impl Core {
     /// The kernel's part of a stored plan: the set change, then conntrack.
     async fn enforce(&mut self, plan: Plan) -> Result<(), KernelError> {
         let Plan {
-            add, remove, flush, ..
+            add,
+            remove,
+            flush,
+            notice_add,
+            notice_remove,
+            ..
         } = plan;
+        if !notice_add.is_empty() || !notice_remove.is_empty() {
+            let kernel = self.kernel.clone();
+            let result = blocking(move || kernel.change_noticed(&notice_add, &notice_remove)).await;
+            if let Err(e) = result {
+                // The store holds the notices; an install brings the
+                // notice set to them along with everything else.
+                warn!(error = %e, "the kernel refused the batch's notices; reinstalling the table from the store");
+                if let Err(e) = self.install().await {
+                    warn!(error = %e, "reinstall failed too; the next reconcile retries");
+                    return Err(e);
+                }
+            }
+        }
         if !add.is_empty() || !remove.is_empty() {
             let started = Instant::now();
             let kernel = self.kernel.clone();

@@ -15,6 +15,7 @@ impl Core {
     /// truth), logging how the kernel differed if a table was there.
     pub async fn install(&mut self) -> Result<(), KernelError> {
         let desired = self.engine.quarantined();
+        let noticed = self.engine.noticed();
         let held = desired.len();
         let kernel = self.kernel.clone();
         let config = self.config.clone();
@@ -24,7 +25,7 @@ impl Core {
             } else {
                 None
             };
-            kernel.install(&config, &desired)?;
+            kernel.install(&config, &desired, &noticed)?;
             Ok(before)
         })
         .await?;
@@ -62,9 +63,10 @@ impl Core {
             ));
         }
         let desired = self.engine.quarantined();
+        let noticed = self.engine.noticed();
         let kernel = self.kernel.clone();
         let new = config.clone();
-        blocking(move || kernel.install(&new, &desired)).await?;
+        blocking(move || kernel.install(&new, &desired, &noticed)).await?;
         let stored = if config.detection.reports != self.config.detection.reports {
             // A new score or window: rebuild the ledger from the store.
             match self.store.reports().await {

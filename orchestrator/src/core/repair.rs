@@ -167,8 +167,9 @@ impl Core {
         );
         let (kernel, config) = (self.kernel.clone(), self.config.clone());
         let desired = self.engine.quarantined();
+        let noticed = self.engine.noticed();
         blocking(move || {
-            kernel.install_anew(&config, &desired)?;
+            kernel.install_anew(&config, &desired, &noticed)?;
             kernel.drift()
         })
         .await

@@ -1,5 +1,6 @@
 //! What happens by itself as time passes: fixed holds and probations that
-//! end, quarantines that pass the quiet test, and the retention purge.
+//! end, acknowledged notices that show again, quarantines that pass the
+//! quiet test, notices that are reviewed, and the retention purge.
 
 use cordon_config::SubscriberAddr;
 use cordon_policy::Input;
@@ -35,6 +36,17 @@ impl Core {
             ),
             Err(e) => {
                 warn!(error = %e, "cannot ask the kernel who is quiet; no automatic release this round")
+            }
+        }
+        match self.reviews(now).await {
+            Ok(q) => inputs.extend(
+                self.engine
+                    .quiet_checks(q, now)
+                    .into_iter()
+                    .map(Input::Event),
+            ),
+            Err(e) => {
+                warn!(error = %e, "cannot ask the kernel who still sends; no notice is reviewed this round")
             }
         }
         if !inputs.is_empty() {
@@ -81,6 +93,46 @@ impl Core {
         .await?;
         known.extend(self.engine.learn_quiet(&unknown, seen(&recent, quiet), now));
         Ok(known)
+    }
+
+    /// Time since the last SMTP attempt of each address of a notice due
+    /// for its review, from `smtp_recent` (a noticed host is not walled
+    /// in, so `smtp_held` never holds it): one look-up per address, or
+    /// one listing when a range is among them. Reviews come once per
+    /// `notice.review` per notice, so this stays rare.
+    async fn reviews(&mut self, now: i64) -> Result<Vec<Quietness>, KernelError> {
+        let due = self.engine.reviews_due(now);
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let quiet = self.engine.quiet_period();
+        let v6_len = self.config.subscribers.ipv6_quarantine_prefix;
+        let kernel = self.kernel.clone();
+        blocking(move || {
+            let single = |a: &SubscriberAddr| match a.net() {
+                IpNet::V4(n) => n.prefix_len() == 32,
+                IpNet::V6(n) => n.prefix_len() == v6_len,
+            };
+            if due.iter().all(single) {
+                return due
+                    .iter()
+                    .map(|a| Ok((*a, kernel.smtp_seen(a)?.map(|s| s.since_last(quiet)))))
+                    .collect();
+            }
+            let recent = kernel.smtp_recent()?;
+            Ok(due
+                .iter()
+                .map(|a| {
+                    let last = recent
+                        .iter()
+                        .filter(|s| a.contains(&s.key))
+                        .map(|s| s.since_last(quiet))
+                        .min();
+                    (*a, last)
+                })
+                .collect())
+        })
+        .await
     }
 
     /// Forgets expired reports and suspects, and purges the store of what

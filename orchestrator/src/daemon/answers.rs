@@ -43,6 +43,8 @@ pub fn host_record(view: &View, seen: Option<SmtpSeen>, quiet: Duration, now: Un
         evidence: Default::default(),
         reports: Vec::new(),
         sessions: Vec::new(),
+        acknowledged_until: None,
+        next_rung: view.next_rung.clone(),
     };
     let Some(host) = &view.host else {
         return r;
@@ -65,6 +67,15 @@ pub fn host_record(view: &View, seen: Option<SmtpSeen>, quiet: Duration, now: Un
             r.hold_until = Some(q.hold_until);
             r.relapses = q.relapses;
             r.evidence = q.evidence.clone();
+        }
+        State::Noticed(n) => {
+            r.reason = Some(n.reason);
+            r.actor = Some(clip(n.actor.name(), MAX_SOURCE).into_owned());
+            r.note = Some(clip(&n.note, MAX_NOTE).into_owned());
+            r.since = Some(n.since);
+            r.relapses = n.relapses;
+            r.evidence = n.evidence.clone();
+            r.acknowledged_until = n.acknowledged_until;
         }
         State::Probation(p) => {
             r.since = Some(p.since);

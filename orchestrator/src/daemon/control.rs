@@ -20,7 +20,7 @@ use super::shared::Shared;
 use super::sockets::peer_name;
 use crate::core::Failure;
 use crate::kernel::{Enforcer, KernelError, mac_of};
-use cordon_policy::lifecycle::{Event, QuarantineRequest, Refusal};
+use cordon_policy::lifecycle::{Event, NoticeRequest, QuarantineRequest, Refusal};
 use cordon_policy::subject::Subject;
 
 /// Serves the control socket until cancelled, within `table`'s caps (see
@@ -197,6 +197,31 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
             }
             .instrument(span)
             .await
+        }
+        Request::Notice {
+            address,
+            subscriber,
+            reason,
+        } => {
+            let t = match target(&config, address, subscriber) {
+                Ok(t) => t,
+                Err(r) => return *r,
+            };
+            if let Some(r) = check_reason(&reason, "--reason \"abuse ticket 4711\"") {
+                return r;
+            }
+            let event = Event::Notice(NoticeRequest {
+                subject: t.subject(),
+                reason: Reason::Operator,
+                actor: cordon_policy::Actor::Operator(operator.to_owned()),
+                note: reason.trim().to_owned(),
+                mac: None,
+                evidence: Default::default(),
+            });
+            let span = info_span!("notice", subscriber = %t, operator);
+            async { answer(shared, t, shared.core.apply(event).await, quiet).await }
+                .instrument(span)
+                .await
         }
         Request::Release {
             address,

@@ -1,5 +1,6 @@
 //! The portal socket: the portal may ask about one address (the HTTP
-//! client's) and request its self-release; nothing else is on this socket,
+//! client's), request its self-release and acknowledge its notice; nothing
+//! else is on this socket,
 //! so a compromised portal cannot quarantine, list or release anybody else.
 
 use std::sync::Arc;
@@ -61,12 +62,27 @@ async fn handle(shared: &Shared, request: Request) -> Response {
     let config = shared.config.borrow().clone();
     let quiet = config.quarantine.quiet_period;
     let ip = match &request {
-        Request::Status { address } | Request::SelfRelease { address } => *address,
+        Request::Status { address }
+        | Request::SelfRelease { address }
+        | Request::Acknowledge { address } => *address,
     };
     let addr = match config.subscriber_of(ip) {
         Ok(a) => a,
         Err(e) => return error(e.to_string()),
     };
+    if matches!(request, Request::Acknowledge { .. }) {
+        let event = Event::Acknowledge {
+            subject: Subject::Addr(addr),
+        };
+        let span = info_span!("acknowledge", subscriber = %addr);
+        return match shared.core.apply(event).instrument(span).await {
+            Ok(_) => Response::Acknowledged { acknowledged: true },
+            Err(Failure::Refused(Refusal::NotNoticed(_))) => Response::Acknowledged {
+                acknowledged: false,
+            },
+            Err(e) => error(e.to_string()),
+        };
+    }
     let Some(view) = shared.core.view(addr).await else {
         return error("cordond is stopping");
     };
@@ -86,6 +102,8 @@ async fn handle(shared: &Shared, request: Request) -> Response {
             &host_record(&view, seen, quiet, shared.clock.now()),
             quiet,
         )),
+        // Handled before the look-ups, which it does not need.
+        Request::Acknowledge { .. } => error("an acknowledgement is answered without a status"),
         Request::SelfRelease { .. } => {
             // A range quarantine is an operator's decision about many
             // subscribers; one of them cannot lift it.

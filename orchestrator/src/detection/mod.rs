@@ -38,7 +38,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use cordon_policy::signal::{self as policy, action_name};
 
-use cordon_policy::lifecycle::{Event, QuarantineRequest};
+use cordon_policy::lifecycle::{Event, NoticeRequest, QuarantineRequest};
 
 use crate::core::CoreHandle;
 use crate::kernel::{Enforcer, mac_of};
@@ -49,8 +49,12 @@ use crate::metrics::Metrics;
 pub enum CrossingOutcome {
     /// Left alone (not a subscriber, never-quarantine, allowed sender).
     Skipped(policy::Skip),
-    /// Remembered as a suspect (`observe`, `notice`).
+    /// Remembered as a suspect (`observe`).
     Suspect(SubscriberAddr),
+    /// A notice (`notice`): its state after it (`noticed`, or
+    /// `quarantined` when the ladder moved it on, or as it was when an
+    /// operator or a quarantine had decided already).
+    Noticed(SubscriberAddr, HostState),
     /// Already quarantined: its attempts are counted, nothing else to do.
     AlreadyQuarantined(SubscriberAddr),
     /// Quarantined; the time from the crossing to the kernel enforcing it.
@@ -102,10 +106,8 @@ impl Detector {
             }
             let note = policy::crossing_note(&config, signal);
             match action {
-                Action::Observe | Action::Notice => {
-                    if action == Action::Notice {
-                        info!(%note, "notice mode: notice pages are a later feature (no Noticed state yet); treated as observe");
-                    }
+                Action::Notice => self.notice(unit, note).await,
+                Action::Observe => {
                     info!(%note, action = action_name(action), "suspect: threshold crossed, not quarantined");
                     self.core.suspect(unit, signal.name(), action, self.clock.now()).await;
                     CrossingOutcome::Suspect(unit)
@@ -115,6 +117,30 @@ impl Detector {
         }
         .instrument(span)
         .await
+    }
+
+    /// A notice, or for a subscriber already noticed a crossing the
+    /// ladder counts (the policy decides which).
+    async fn notice(&self, unit: SubscriberAddr, note: String) -> CrossingOutcome {
+        let event = Event::Notice(NoticeRequest {
+            subject: cordon_policy::subject::Subject::Addr(unit),
+            reason: Reason::Detection,
+            actor: Actor::Detection,
+            note,
+            mac: None,
+            evidence: BTreeMap::new(),
+        });
+        match self.core.apply(event).await {
+            Ok(host) => {
+                let state = host.map_or(HostState::Clean, |h| h.state.kind());
+                info!(state = %state, "noticed by detection");
+                CrossingOutcome::Noticed(unit, state)
+            }
+            Err(e) => {
+                warn!(error = %e, "detection could not notice the host");
+                CrossingOutcome::Failed(unit, e.to_string())
+            }
+        }
     }
 
     async fn enforce(

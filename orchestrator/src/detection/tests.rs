@@ -385,3 +385,6 @@ fn dnsbl_servers_default_to_the_resolvers() {
         vec!["192.0.2.53:53".parse().unwrap()]
     );
 }
+
+#[path = "tests/notice.rs"]
+mod notice;

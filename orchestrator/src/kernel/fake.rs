@@ -19,6 +19,8 @@ pub struct FakeState {
     pub table: bool,
     /// The quarantine sets.
     pub quarantined: BTreeSet<IpNet>,
+    /// The notice sets.
+    pub noticed: BTreeSet<IpNet>,
     /// Recent SMTP activity per key.
     pub smtp: BTreeMap<IpAddr, SmtpSeen>,
     /// The part of it made while quarantined.
@@ -68,10 +70,16 @@ impl Enforcer for FakeKernel {
         Ok(self.with(|s| s.table))
     }
 
-    fn install(&self, _config: &Config, quarantined: &[SubscriberAddr]) -> Result<(), KernelError> {
+    fn install(
+        &self,
+        _config: &Config,
+        quarantined: &[SubscriberAddr],
+        noticed: &[SubscriberAddr],
+    ) -> Result<(), KernelError> {
         self.with(|s| {
             s.table = true;
             s.quarantined = quarantined.iter().map(SubscriberAddr::net).collect();
+            s.noticed = noticed.iter().map(SubscriberAddr::net).collect();
             s.installs += 1;
             // In place, the real installer redoes the table's attributes,
             // chains, rules and sets, and leaves other objects alone.
@@ -86,8 +94,9 @@ impl Enforcer for FakeKernel {
         &self,
         config: &Config,
         quarantined: &[SubscriberAddr],
+        noticed: &[SubscriberAddr],
     ) -> Result<(), KernelError> {
-        self.install(config, quarantined)?;
+        self.install(config, quarantined, noticed)?;
         self.with(|s| {
             s.installs_anew += 1;
             if !s.stubborn {
@@ -126,33 +135,25 @@ impl Enforcer for FakeKernel {
 
     fn change(&self, add: &[SubscriberAddr], remove: &[SubscriberAddr]) -> Result<(), KernelError> {
         self.with(|s| {
-            if !s.table {
-                return Err(refused(
-                    "change quarantined hosts",
-                    "No such file or directory",
-                ));
-            }
-            let mut next = s.quarantined.clone();
-            for r in remove {
-                if !next.remove(&r.net()) {
-                    return Err(refused(
-                        "change quarantined hosts",
-                        "element does not exist",
-                    ));
-                }
-            }
-            for a in add {
-                let a = a.net();
-                if next
-                    .iter()
-                    .any(|n| *n != a && (n.contains(&a) || a.contains(n)))
-                {
-                    return Err(refused("change quarantined hosts", "conflicting intervals"));
-                }
-                next.insert(a);
-            }
-            s.quarantined = next;
+            s.quarantined = changed(
+                s.table,
+                &s.quarantined,
+                add,
+                remove,
+                "change quarantined hosts",
+            )?;
             s.changes += 1;
+            Ok(())
+        })
+    }
+
+    fn change_noticed(
+        &self,
+        add: &[SubscriberAddr],
+        remove: &[SubscriberAddr],
+    ) -> Result<(), KernelError> {
+        self.with(|s| {
+            s.noticed = changed(s.table, &s.noticed, add, remove, "change noticed hosts")?;
             Ok(())
         })
     }
@@ -177,4 +178,35 @@ impl Enforcer for FakeKernel {
     fn relay_limit_hits(&self) -> Result<u64, KernelError> {
         Ok(self.with(|s| s.relay_limit_hits))
     }
+}
+
+/// A set after a change, refused as nftables refuses it: no table, an
+/// absent element deleted, overlapping intervals added.
+fn changed(
+    table: bool,
+    set: &BTreeSet<IpNet>,
+    add: &[SubscriberAddr],
+    remove: &[SubscriberAddr],
+    what: &str,
+) -> Result<BTreeSet<IpNet>, KernelError> {
+    if !table {
+        return Err(refused(what, "No such file or directory"));
+    }
+    let mut next = set.clone();
+    for r in remove {
+        if !next.remove(&r.net()) {
+            return Err(refused(what, "element does not exist"));
+        }
+    }
+    for a in add {
+        let a = a.net();
+        if next
+            .iter()
+            .any(|n| *n != a && (n.contains(&a) || a.contains(n)))
+        {
+            return Err(refused(what, "conflicting intervals"));
+        }
+        next.insert(a);
+    }
+    Ok(next)
 }

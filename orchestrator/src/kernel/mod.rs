@@ -43,15 +43,21 @@ pub enum KernelError {
 pub trait Enforcer: Send + Sync + std::fmt::Debug + 'static {
     /// Whether Cordon's table is there.
     fn exists(&self) -> Result<bool, KernelError>;
-    /// Installs the table with these quarantines, or brings the live one to
-    /// it in place, in one transaction.
-    fn install(&self, config: &Config, quarantined: &[SubscriberAddr]) -> Result<(), KernelError>;
+    /// Installs the table with these quarantines and notices, or brings
+    /// the live one to it in place, in one transaction.
+    fn install(
+        &self,
+        config: &Config,
+        quarantined: &[SubscriberAddr],
+        noticed: &[SubscriberAddr],
+    ) -> Result<(), KernelError>;
     /// Deletes the table and creates it again in one transaction: the
     /// repair for what [`Enforcer::install`] cannot undo in place.
     fn install_anew(
         &self,
         config: &Config,
         quarantined: &[SubscriberAddr],
+        noticed: &[SubscriberAddr],
     ) -> Result<(), KernelError>;
     /// How the live table differs from what the last install left in the
     /// kernel (chains, rules, set definitions; not elements): empty when
@@ -63,6 +69,12 @@ pub trait Enforcer: Send + Sync + std::fmt::Debug + 'static {
     fn quarantined(&self) -> Result<Vec<IpNet>, KernelError>;
     /// Adds and removes quarantines in one transaction.
     fn change(&self, add: &[SubscriberAddr], remove: &[SubscriberAddr]) -> Result<(), KernelError>;
+    /// Adds and removes notices (the notice set) in one transaction.
+    fn change_noticed(
+        &self,
+        add: &[SubscriberAddr],
+        remove: &[SubscriberAddr],
+    ) -> Result<(), KernelError>;
     /// One host's recent SMTP activity (a point lookup).
     fn smtp_seen(&self, addr: &SubscriberAddr) -> Result<Option<SmtpSeen>, KernelError>;
     /// Every host with SMTP activity within the quiet period (one listing).

@@ -59,9 +59,10 @@ impl NetKernel {
     }
 }
 
-fn carried(quarantined: &[SubscriberAddr]) -> Carried {
+fn carried(quarantined: &[SubscriberAddr], noticed: &[SubscriberAddr]) -> Carried {
     Carried {
         quarantined: quarantined.to_vec(),
+        noticed: noticed.to_vec(),
         ..Carried::default()
     }
 }
@@ -71,9 +72,16 @@ impl Enforcer for NetKernel {
         Ok(self.nft.exists()?)
     }
 
-    fn install(&self, config: &Config, quarantined: &[SubscriberAddr]) -> Result<(), KernelError> {
+    fn install(
+        &self,
+        config: &Config,
+        quarantined: &[SubscriberAddr],
+        noticed: &[SubscriberAddr],
+    ) -> Result<(), KernelError> {
         self.recorded(|nft| {
-            if let Installed::Replaced { refusal } = nft.install(config, &carried(quarantined))? {
+            if let Installed::Replaced { refusal } =
+                nft.install(config, &carried(quarantined, noticed))?
+            {
                 tracing::warn!(
                     %refusal,
                     "the live table could not be updated in place, so it was replaced in one transaction"
@@ -87,8 +95,9 @@ impl Enforcer for NetKernel {
         &self,
         config: &Config,
         quarantined: &[SubscriberAddr],
+        noticed: &[SubscriberAddr],
     ) -> Result<(), KernelError> {
-        self.recorded(|nft| Ok(nft.install_anew(config, &carried(quarantined))?))
+        self.recorded(|nft| Ok(nft.install_anew(config, &carried(quarantined, noticed))?))
     }
 
     fn drift(&self) -> Result<Vec<Difference>, KernelError> {
@@ -114,6 +123,14 @@ impl Enforcer for NetKernel {
 
     fn change(&self, add: &[SubscriberAddr], remove: &[SubscriberAddr]) -> Result<(), KernelError> {
         Ok(self.nft.change_quarantined(add, remove)?)
+    }
+
+    fn change_noticed(
+        &self,
+        add: &[SubscriberAddr],
+        remove: &[SubscriberAddr],
+    ) -> Result<(), KernelError> {
+        Ok(self.nft.change_noticed(add, remove)?)
     }
 
     fn smtp_seen(&self, addr: &SubscriberAddr) -> Result<Option<SmtpSeen>, KernelError> {

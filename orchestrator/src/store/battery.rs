@@ -12,6 +12,7 @@
 
 mod marks;
 mod sessions;
+mod states;
 
 use cordon_config::Config;
 use cordon_proto::portal::{HostState, Reason};
@@ -23,6 +24,7 @@ use cordon_policy::lifecycle::{Audit, Host, Quarantined, State};
 use cordon_policy::subject::Subject;
 pub use marks::*;
 pub use sessions::*;
+pub use states::*;
 
 /// A backend under test: one store, opened as often as a test restarts.
 pub trait Harness: Send + Sync {
@@ -67,6 +69,7 @@ macro_rules! store_battery {
             purge_deletes_sessions_ended_before_and_keeps_open_ones,
             a_refused_commit_stores_no_session_change,
             sessions_clip_what_was_stored_oversized,
+            a_noticed_record_round_trips_by_address_and_by_subscriber,
             a_marked_batch_committed_twice_is_stored_once,
             different_marks_all_land,
             an_unmarked_batch_committed_twice_is_stored_twice,

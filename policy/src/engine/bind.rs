@@ -4,7 +4,7 @@
 use cordon_config::SubscriberAddr;
 
 use super::Engine;
-use crate::lifecycle::{Event, Lifecycle};
+use crate::lifecycle::{Event, Lifecycle, State};
 use crate::sessions::Sessions;
 use crate::subject::Subject;
 
@@ -21,7 +21,8 @@ impl Engine {
 
     /// An event about an address, bound: a quarantine follows the holder
     /// (its note says at which address it was decided), and a release or
-    /// self-release reaches the record that decides about the address.
+    /// self-release reaches the record that decides about the address; a
+    /// notice and an acknowledgement the same way.
     pub(super) fn bind(&self, event: Event) -> Event {
         match event {
             Event::Quarantine(mut r) => {
@@ -33,6 +34,35 @@ impl Engine {
                     }
                 }
                 Event::Quarantine(r)
+            }
+            Event::Notice(mut r) => {
+                if let Subject::Addr(a) = r.subject {
+                    let bound = self.subject_of(&a);
+                    if bound != r.subject {
+                        r.note = format!("{} (at {a})", r.note);
+                        r.subject = bound;
+                    }
+                }
+                Event::Notice(r)
+            }
+            // The record whose notice the page showed: the holder's, or
+            // the address's own (noticed while nobody was known to hold it).
+            Event::Acknowledge {
+                subject: Subject::Addr(a),
+            } => {
+                let bound = self.subject_of(&a);
+                let noticed = |s: &Subject| {
+                    matches!(
+                        self.lifecycle.get(s).map(|h| &h.state),
+                        Some(State::Noticed(_))
+                    )
+                };
+                let subject = if !noticed(&bound) && noticed(&Subject::Addr(a)) {
+                    Subject::Addr(a)
+                } else {
+                    bound
+                };
+                Event::Acknowledge { subject }
             }
             Event::Release {
                 subject: Subject::Addr(a),

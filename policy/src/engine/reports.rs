@@ -12,7 +12,7 @@ use super::{Change, Engine, Plan, ReportTaken};
 use crate::actor::Actor;
 use crate::book::Added;
 use crate::ledger::ScoreReached;
-use crate::lifecycle::{Audit, Event, QuarantineRequest};
+use crate::lifecycle::{Audit, Event, NoticeRequest, QuarantineRequest};
 use crate::report::{Incoming, Report, StoredReport};
 use crate::subject::Subject;
 
@@ -70,7 +70,12 @@ impl Engine {
                     let _ = self.event(report_quarantine(reached), now, plan);
                 }
                 SignalAction::Enforce => {}
-                action @ (SignalAction::Observe | SignalAction::Notice) => {
+                // A notice, or for one already noticed a crossing the
+                // ladder counts; in this batch, like the quarantine.
+                SignalAction::Notice => {
+                    let _ = self.event(report_notice(reached), now, plan);
+                }
+                action @ SignalAction::Observe => {
                     self.book.suspect(unit.clone(), "reports", action, now);
                 }
             }
@@ -132,12 +137,30 @@ pub fn report_note(r: &Report, added: &Added, threshold: u32) -> String {
     )
 }
 
+/// The notice a reached report score asks for (`action: notice`).
+pub fn report_notice(reached: &ScoreReached) -> Event {
+    let q = report_request(reached);
+    Event::Notice(NoticeRequest {
+        subject: q.subject,
+        reason: q.reason,
+        actor: q.actor,
+        note: q.note,
+        mac: q.mac,
+        evidence: q.evidence,
+    })
+}
+
 /// The quarantine a reached report score asks for.
 pub fn report_quarantine(reached: &ScoreReached) -> Event {
+    Event::Quarantine(report_request(reached))
+}
+
+/// Whom a reached score is about, why and with what evidence.
+fn report_request(reached: &ScoreReached) -> QuarantineRequest {
     let mut sources: Vec<&str> = reached.reports.iter().map(|r| r.source.as_str()).collect();
     sources.sort_unstable();
     sources.dedup();
-    Event::Quarantine(QuarantineRequest {
+    QuarantineRequest {
         subject: reached.unit.clone(),
         reason: Reason::Report,
         actor: Actor::Report,
@@ -157,5 +180,5 @@ pub fn report_quarantine(reached: &ScoreReached) -> Event {
             ),
             ("score".to_owned(), u64::from(reached.score)),
         ]),
-    })
+    }
 }

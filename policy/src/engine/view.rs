@@ -2,7 +2,7 @@
 //! `cordond` gives (`cordon show`, `list`, the portal).
 
 use cordon_config::SubscriberAddr;
-use cordon_proto::control::Suspicion;
+use cordon_proto::control::{Rung, Suspicion};
 use cordon_proto::portal::HostState;
 use cordon_proto::subscriber::SubscriberId;
 use cordon_proto::time::{Unix, system_time};
@@ -30,6 +30,8 @@ pub struct View {
     pub suspect: Option<Suspicion>,
     /// The outside-report score now.
     pub report_score: u32,
+    /// While noticed: what moves it on (the ladder's next rung).
+    pub next_rung: Option<Rung>,
 }
 
 impl Engine {
@@ -60,6 +62,7 @@ impl Engine {
                 suspect: self.book.suspicion(&subject).cloned(),
                 report_score: self.book.score(&subject, system_time(now)),
                 asked: None,
+                next_rung: None,
                 subject,
             },
         }
@@ -93,6 +96,27 @@ impl Engine {
             host: Some(h.clone()),
             suspect: self.book.suspicion(&h.subject).cloned(),
             report_score: self.book.score(&h.subject, system_time(now)),
+            next_rung: self.next_rung(h),
         }
+    }
+
+    /// The ladder's next rung for a noticed record: its review, what the
+    /// review does to a subscriber still sending, the crossings left.
+    fn next_rung(&self, h: &Host) -> Option<Rung> {
+        let State::Noticed(n) = &h.state else {
+            return None;
+        };
+        let ladder = self.lifecycle.policy().ladder;
+        Some(Rung {
+            review_at: n.review_at,
+            if_still_sending: if ladder.is_some_and(|l| l.still_sending) {
+                HostState::Quarantined
+            } else {
+                HostState::Noticed
+            },
+            crossings_left: ladder
+                .and_then(|l| l.crossings)
+                .map(|c| c.saturating_sub(n.crossings)),
+        })
     }
 }

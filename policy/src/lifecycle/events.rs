@@ -46,8 +46,36 @@ pub enum Event {
         /// Time since the last SMTP attempt.
         since_last: Option<Duration>,
     },
-    /// Time passed: fixed holds and probations that ended are acted on.
+    /// Time passed: fixed holds and probations that ended are acted on,
+    /// acknowledged notices whose interval passed show again.
     Tick,
+    /// An operator, or a signal whose action is `notice`, asks for a
+    /// notice; for a subject already noticed, a signal's notice is a
+    /// crossing the ladder counts.
+    Notice(NoticeRequest),
+    /// The subscriber pressed "I understand, take me to my page": the
+    /// notice stays away for `notice.interval`.
+    Acknowledge {
+        /// Whom.
+        subject: Subject,
+    },
+}
+
+/// A request to notice one subscriber unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoticeRequest {
+    /// Whom (bound to the holder like a quarantine).
+    pub subject: Subject,
+    /// What kind of decision.
+    pub reason: Reason,
+    /// Who decided.
+    pub actor: Actor,
+    /// Why, in words.
+    pub note: String,
+    /// The host's MAC, when the neighbour table knew it.
+    pub mac: Option<String>,
+    /// Evidence counts behind the decision.
+    pub evidence: BTreeMap<String, u64>,
 }
 
 /// A request to quarantine one subscriber unit, with who asked and why.
@@ -80,6 +108,12 @@ pub enum Action {
         /// What changed.
         audit: Audit,
     },
+    /// Write the host's record without an audit line (no state changed:
+    /// an acknowledgement's interval passed, a crossing was counted).
+    Store(Box<Host>),
+    /// The subject's addresses' place in the kernel's notice set may have
+    /// changed (noticed, acknowledged, shown again, notice ended).
+    Notice(Subject),
     /// The subject's addresses (for a subscriber, those it holds now) must
     /// be in the kernel's quarantine set.
     Enforce(Subject),
@@ -118,6 +152,9 @@ pub enum Refusal {
     /// Release of an address or subscriber that is not quarantined.
     #[error("{0} is not quarantined; nothing to release (`cordon show {cli}` shows its state)", cli = .0.cli())]
     NotQuarantined(Subject),
+    /// An acknowledgement from an address or subscriber with no notice.
+    #[error("{0} has no notice to acknowledge (`cordon show {cli}` shows its state)", cli = .0.cli())]
+    NotNoticed(Subject),
     /// The quarantine would overlap another one: the kernel's interval set
     /// cannot hold both, and two records for one host would disagree.
     #[error(

@@ -19,6 +19,7 @@ use crate::journal::{Journal, Restore};
 use crate::lens::PrefixLens;
 use crate::subject::Subject;
 
+mod notice;
 mod transitions;
 
 /// How many records stand in the states the gauges show. Kept as records
@@ -28,6 +29,8 @@ mod transitions;
 pub struct Tally {
     /// Quarantined records.
     pub quarantined: usize,
+    /// Noticed records.
+    pub noticed: usize,
     /// Records on probation.
     pub probation: usize,
 }
@@ -37,6 +40,7 @@ impl Tally {
         match state {
             State::Quarantined(_) => Some(&mut self.quarantined),
             State::Probation(_) => Some(&mut self.probation),
+            State::Noticed(_) => Some(&mut self.noticed),
             State::Clean => None,
         }
     }
@@ -196,6 +200,30 @@ impl Lifecycle {
             .is_some_and(|h| h.state.is_quarantined())
     }
 
+    /// Whether the address record of exactly `net` shows its notice (the
+    /// kernel's notice set holds it).
+    pub fn addr_showing_notice(&self, net: &IpNet) -> bool {
+        self.hosts
+            .get(net)
+            .is_some_and(|h| h.state.is_showing_notice())
+    }
+
+    /// Whether the subscriber's record shows its notice.
+    pub fn subscriber_showing_notice(&self, s: &SubscriberId) -> bool {
+        self.subscribers
+            .get(s)
+            .is_some_and(|h| h.state.is_showing_notice())
+    }
+
+    /// Every subject whose notice shows (the kernel's notice set holds its
+    /// addresses unless a quarantine holds them).
+    pub fn showing_notice(&self) -> Vec<Subject> {
+        self.hosts()
+            .filter(|h| h.state.is_showing_notice())
+            .map(|h| h.subject.clone())
+            .collect()
+    }
+
     /// The prefix lengths in use among address records.
     pub fn lens(&self) -> &PrefixLens {
         &self.lens
@@ -311,13 +339,26 @@ impl Lifecycle {
             .collect()
     }
 
+    /// Notices whose review is due: the daemon asks the kernel whether
+    /// each still sends (one look-up per address, as rare as reviews) and
+    /// answers with [`Event::QuietChecked`](super::Event::QuietChecked).
+    pub fn due_reviews(&self, now: Unix) -> Vec<Subject> {
+        self.hosts()
+            .filter(|h| matches!(&h.state, State::Noticed(n) if n.review_at <= now))
+            .map(|h| h.subject.clone())
+            .collect()
+    }
+
     /// The next moment something changes by itself without the kernel being
-    /// asked: a hold passing, a fixed end, the end of a probation.
+    /// asked: a hold passing, a fixed end, the end of a probation, an
+    /// acknowledged notice showing again. (A notice's review needs the
+    /// kernel, like the quiet test: see [`Lifecycle::due_reviews`].)
     pub fn next_deadline(&self) -> Option<Unix> {
         self.hosts()
             .filter_map(|h| match &h.state {
                 State::Quarantined(q) => Some(q.until.unwrap_or(q.hold_until)),
                 State::Probation(p) => Some(p.until),
+                State::Noticed(n) => n.acknowledged_until,
                 State::Clean => None,
             })
             .min()

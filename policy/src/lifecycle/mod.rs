@@ -12,6 +12,19 @@
 //!     │                         └──────────── relapse: quarantine again, longer ──────────┤
 //!     └─────────────────────────────── probation ends ◀────────────────────────────────────┘
 //! ```
+//!
+//! Beside it the soft answer, `noticed` (see [`notice`](machine)): a notice
+//! (operator, or a signal whose action is `notice`) browses freely; its
+//! review ends it when quiet, and the ladder (`detection.ladder`) moves one
+//! that keeps sending on to quarantined; an `enforce` signal or an operator
+//! quarantines it at once.
+//!
+//! ```text
+//!   clean | probation ──notice──▶ noticed ──review: quiet──▶ clean
+//!                                   │ ▲ acknowledge / tick (interval)
+//!                                   └─┘
+//!                      noticed ──ladder (crossings, still sending at review) | quarantine──▶ quarantined
+//! ```
 
 mod events;
 mod machine;
@@ -21,7 +34,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use events::{Action, Audit, Event, QuarantineRequest, Refusal};
+pub use events::{Action, Audit, Event, NoticeRequest, QuarantineRequest, Refusal};
 pub use machine::{Lifecycle, Tally, Undo};
 pub use policy::Policy;
-pub use state::{Host, Probation, Quarantined, State, Unix};
+pub use state::{Host, Noticed, Probation, Quarantined, State, Unix};

@@ -21,12 +21,22 @@ pub struct Policy {
     pub escalation: f64,
     /// Upper bound of escalated holds.
     pub max_hold: Duration,
+    /// The notice page at most once per this (`notice.interval`).
+    pub notice_interval: Duration,
+    /// A notice is reviewed this long after it began (`notice.review`).
+    pub notice_review: Duration,
+    /// What moves a noticed subject on to quarantine (`detection.ladder`).
+    pub ladder: Option<cordon_config::Ladder>,
 }
 
 impl Policy {
-    /// The policy in a config.
-    pub fn from_config(q: &cordon_config::Quarantine) -> Self {
+    /// The policy in a config: `quarantine`, `notice` and the ladder.
+    pub fn from_config(config: &cordon_config::Config) -> Self {
+        let q = &config.quarantine;
         Policy {
+            notice_interval: config.notice.interval,
+            notice_review: config.notice.review,
+            ladder: config.detection.ladder,
             min_hold: q.min_hold,
             quiet_period: q.quiet_period,
             self_release_count: q.self_release.count,

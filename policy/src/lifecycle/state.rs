@@ -17,6 +17,9 @@ pub use cordon_proto::time::Unix;
 pub enum State {
     /// Nothing against it (a record is kept only for the self-release count).
     Clean,
+    /// Told, not blocked: its next plain-`http://` page load, at most once
+    /// per `notice.interval`, lands on the notice page.
+    Noticed(Noticed),
     /// In the walled garden.
     Quarantined(Quarantined),
     /// Released; a relapse before `until` quarantines it again, longer.
@@ -49,6 +52,46 @@ pub struct Quarantined {
     pub evidence: BTreeMap<String, u64>,
 }
 
+/// A notice in force (RFC 6108's soft answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Noticed {
+    /// When it began.
+    pub since: Unix,
+    /// What kind of decision it was.
+    pub reason: Reason,
+    /// Who decided.
+    pub actor: Actor,
+    /// Why, in words.
+    pub note: String,
+    /// When the notice is reviewed: quiet ends it, still sending keeps it
+    /// or (with the ladder's `still_sending`) quarantines it.
+    pub review_at: Unix,
+    /// The subscriber pressed "I understand": out of the kernel's notice
+    /// set until then (the timer's tick puts it back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_until: Option<Unix>,
+    /// Signal crossings since the notice began (the ladder's `crossings`
+    /// quarantines at its count).
+    #[serde(default)]
+    pub crossings: u32,
+    /// Relapses carried from a probation it was noticed on.
+    #[serde(default)]
+    pub relapses: u32,
+    /// Noticed while on probation: a quarantine from here is a relapse.
+    #[serde(default)]
+    pub relapse: bool,
+    /// Evidence counts given with the decision.
+    #[serde(default)]
+    pub evidence: BTreeMap<String, u64>,
+}
+
+impl Noticed {
+    /// Whether the notice page is due: the kernel's notice set holds it.
+    pub fn showing(&self) -> bool {
+        self.acknowledged_until.is_none()
+    }
+}
+
 /// Watching a released host for a relapse.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Probation {
@@ -65,6 +108,7 @@ impl State {
     pub fn kind(&self) -> HostState {
         match self {
             State::Clean => HostState::Clean,
+            State::Noticed(_) => HostState::Noticed,
             State::Quarantined(_) => HostState::Quarantined,
             State::Probation(_) => HostState::Probation,
         }
@@ -73,6 +117,12 @@ impl State {
     /// True while the address must be in the kernel's quarantine set.
     pub fn is_quarantined(&self) -> bool {
         matches!(self, State::Quarantined(_))
+    }
+
+    /// True while the address must be in the kernel's notice set: noticed
+    /// and not acknowledged within the interval.
+    pub fn is_showing_notice(&self) -> bool {
+        matches!(self, State::Noticed(n) if n.showing())
     }
 }
 

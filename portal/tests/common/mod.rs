@@ -119,6 +119,11 @@ impl StandIn {
                                 Request::SelfRelease { .. } => {
                                     Response::SelfRelease(a.release.clone())
                                 }
+                                Request::Acknowledge { .. } => Response::Acknowledged {
+                                    acknowledged: a.status.as_ref().is_some_and(|s| {
+                                        s.state == cordon_proto::portal::HostState::Noticed
+                                    }),
+                                },
                             }
                         };
                         if send(&mut io, &answer).await.is_err() {

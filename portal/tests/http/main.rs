@@ -12,6 +12,7 @@ mod common;
 use common::{Portal, Setup, quarantined};
 
 mod limits;
+mod notice;
 mod pages;
 mod probes;
 mod process;

@@ -78,6 +78,26 @@ pub struct HostRecord {
     /// `show`).
     #[serde(default)]
     pub sessions: Vec<SessionRecord>,
+    /// While noticed: the subscriber pressed "I understand"; the notice
+    /// page stays away until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_until: Option<i64>,
+    /// While noticed: what moves it on (the ladder's next rung).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_rung: Option<Rung>,
+}
+
+/// The next rung of the ladder for a noticed subscriber.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rung {
+    /// When the notice is reviewed (Unix seconds): quiet ends it.
+    pub review_at: i64,
+    /// What the review does if it still sends: `quarantined` with the
+    /// ladder's `still_sending`, else `noticed` (reviewed again).
+    pub if_still_sending: HostState,
+    /// Signal crossings left before the ladder quarantines (absent: no
+    /// `crossings` in the ladder).
+    pub crossings_left: Option<u32>,
 }
 
 /// One outside report as `cordon show` lists it.

@@ -11,7 +11,8 @@
 //!   row ends with `pg_notify('cordon_changes', <highest seq written>)`.
 //! - `gateways`: each gateway's name, start and heartbeat.
 //!
-//! Version 2 adds `marks` (see [`V2`]).
+//! Version 2 adds `marks` (see [`V2`]); version 3 lets records be
+//! `noticed` ([`V3`]).
 //!
 //! The audit trail is append-only as in SQLite: a trigger refuses updates,
 //! and deletes of anything at or after the purge horizon, which only the
@@ -24,7 +25,17 @@ use refinery::Migration;
 use crate::store::StoreError;
 
 /// The migrations, in order (refinery names them `V<n>__<name>`).
-const MIGRATIONS: &[(&str, &str)] = &[("V1__fleet", V1), ("V2__marks", V2)];
+const MIGRATIONS: &[(&str, &str)] = &[("V1__fleet", V1), ("V2__marks", V2), ("V3__noticed", V3)];
+
+/// v3: `noticed` records (a notice before the wall), as SQLite's v6.
+const V3: &str = r#"
+ALTER TABLE hosts DROP CONSTRAINT hosts_state_check;
+ALTER TABLE hosts ADD CONSTRAINT hosts_state_check
+    CHECK (state IN ('clean', 'noticed', 'quarantined', 'probation'));
+ALTER TABLE subscribers DROP CONSTRAINT subscribers_state_check;
+ALTER TABLE subscribers ADD CONSTRAINT subscribers_state_check
+    CHECK (state IN ('clean', 'noticed', 'quarantined', 'probation'));
+"#;
 
 /// v2: the marks of batches already applied (`Write::Mark`), so an
 /// outbox's replay of a batch the store took before the answer was lost

@@ -126,6 +126,35 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX marks_applied ON marks (applied_at);
     "#,
+    // v6: the `noticed` state (issue 16). SQLite cannot change a CHECK
+    // constraint in place, so `hosts` and `subscribers` are copied into
+    // tables that allow it, in the migration's transaction. The notice's
+    // own fields (review, acknowledgement, crossings) are in the record's
+    // JSON like every other field.
+    r#"
+    CREATE TABLE hosts_v6 (
+        address    TEXT PRIMARY KEY,
+        state      TEXT NOT NULL CHECK (state IN ('clean', 'noticed', 'quarantined', 'probation')),
+        record     TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    INSERT INTO hosts_v6 (address, state, record, updated_at)
+        SELECT address, state, record, updated_at FROM hosts;
+    DROP TABLE hosts;
+    ALTER TABLE hosts_v6 RENAME TO hosts;
+    CREATE INDEX hosts_state ON hosts (state);
+    CREATE TABLE subscribers_v6 (
+        id         TEXT PRIMARY KEY,
+        state      TEXT NOT NULL CHECK (state IN ('clean', 'noticed', 'quarantined', 'probation')),
+        record     TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    INSERT INTO subscribers_v6 (id, state, record, updated_at)
+        SELECT id, state, record, updated_at FROM subscribers;
+    DROP TABLE subscribers;
+    ALTER TABLE subscribers_v6 RENAME TO subscribers;
+    CREATE INDEX subscribers_state ON subscribers (state);
+    "#,
 ];
 
 /// Migrates the store forward to the latest version, each step in its own

@@ -414,3 +414,48 @@ async fn a_store_of_the_second_schema_version_keeps_everything_and_gains_session
         .unwrap();
     assert_eq!(at.as_deref(), Some("alice"));
 }
+
+/// v6: a file of v5 takes noticed records after its migration, in both
+/// record tables, and keeps the rows it had.
+#[tokio::test]
+async fn a_store_of_v5_is_migrated_to_take_noticed_records() {
+    let f = file();
+    let h = quarantined("100.64.1.7", 100);
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        for m in &MIGRATIONS[..5] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+        let record = serde_json::to_string(&crate::store::Record::of(&h)).unwrap();
+        conn.execute(
+            "INSERT INTO hosts (address, state, record, updated_at) VALUES ('100.64.1.7', 'quarantined', ?1, 100)",
+            [record],
+        )
+        .unwrap();
+        let refused = conn.execute(
+            "INSERT INTO subscribers (id, state, record, updated_at) VALUES ('alice', 'noticed', '{}', 1)",
+            [],
+        );
+        assert!(
+            refused.unwrap_err().to_string().contains("CHECK"),
+            "v5 refuses it"
+        );
+    }
+    let (_store, loaded) = Store::open(&f.path).unwrap();
+    assert_eq!(loaded.into_parts(&config()).0, vec![h]);
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    for table in ["hosts", "subscribers"] {
+        let key = if table == "hosts" { "address" } else { "id" };
+        conn.execute(
+            &format!("INSERT INTO {table} ({key}, state, record, updated_at) VALUES ('x', 'noticed', '{{}}', 1)"),
+            [],
+        )
+        .unwrap();
+        let bad = conn.execute(
+            &format!("INSERT INTO {table} ({key}, state, record, updated_at) VALUES ('y', 'gone', '{{}}', 1)"),
+            [],
+        );
+        assert!(bad.unwrap_err().to_string().contains("CHECK"), "{table}");
+    }
+}

@@ -1,5 +1,6 @@
 //! The transitions: quarantine, operator release, self-release, the quiet
-//! check and the tick that ends fixed holds and probations. Separate from
+//! check and the tick that ends fixed holds and probations (the notice's
+//! own are in the sibling `notice`). Separate from
 //! the bookkeeping in the parent module because this is where the policy's
 //! rules live (escalation, self-release limits, quiet periods), while the
 //! parent only keeps records, tally and journal in step.
@@ -26,6 +27,12 @@ impl Lifecycle {
                 actor,
                 note,
             } => {
+                if matches!(
+                    self.get(&subject).map(|h| &h.state),
+                    Some(State::Noticed(_))
+                ) {
+                    return Ok(self.withdraw(subject, actor, note, now));
+                }
                 let q = self.quarantine_of(&subject)?;
                 let relapses = q.relapses;
                 Ok(self.release(subject, relapses, actor, note, now))
@@ -38,6 +45,12 @@ impl Lifecycle {
                 subject,
                 since_last,
             } => {
+                if matches!(
+                    self.get(&subject).map(|h| &h.state),
+                    Some(State::Noticed(_))
+                ) {
+                    return Ok(self.review(subject, since_last, now));
+                }
                 let Ok(q) = self.quarantine_of(&subject) else {
                     return Ok(Vec::new());
                 };
@@ -53,6 +66,8 @@ impl Lifecycle {
                 Ok(self.release(subject, relapses, Actor::Cordond, note, now))
             }
             Event::Tick => Ok(self.tick(now)),
+            Event::Notice(request) => self.notice(request, now),
+            Event::Acknowledge { subject } => self.acknowledge(subject, now),
         }
     }
 
@@ -67,7 +82,7 @@ impl Lifecycle {
         quiet_for(since_last, self.policy.quiet_period)
     }
 
-    fn quarantine(
+    pub(super) fn quarantine(
         &mut self,
         request: QuarantineRequest,
         now: Unix,
@@ -131,6 +146,9 @@ impl Lifecycle {
                 }]);
             }
             State::Probation(p) => (p.relapses + 1, true),
+            // A notice on probation was a relapse waiting to be judged.
+            State::Noticed(n) if n.relapse => (n.relapses + 1, true),
+            State::Noticed(n) => (n.relapses, false),
             State::Clean => (0, false),
         };
         let hold_len = self.policy.hold(relapses);
@@ -238,7 +256,7 @@ impl Lifecycle {
     }
 
     fn tick(&mut self, now: Unix) -> Vec<Action> {
-        let mut actions = Vec::new();
+        let mut actions = self.notices_due(now);
         let ended: Vec<(Subject, bool, u32)> = self
             .hosts()
             .filter_map(|h| match &h.state {

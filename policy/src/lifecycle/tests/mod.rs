@@ -39,7 +39,7 @@ fn addr(text: &str) -> Subject {
 }
 
 fn machine() -> Lifecycle {
-    Lifecycle::new(Policy::from_config(&config().quarantine), [])
+    Lifecycle::new(Policy::from_config(&config()), [])
 }
 
 fn quarantine(a: Subject, hold: Option<Duration>) -> Event {

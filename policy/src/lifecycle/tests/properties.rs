@@ -146,6 +146,7 @@ fn the_tally_follows_every_change_and_an_undo() {
     let held = Tally {
         quarantined: 2,
         probation: 1,
+        noticed: 0,
     };
     assert_eq!(m.tally(), held);
     m.begin();
@@ -163,7 +164,8 @@ fn the_tally_follows_every_change_and_an_undo() {
         m.tally(),
         Tally {
             quarantined: 3,
-            probation: 1
+            probation: 1,
+            noticed: 0,
         }
     );
     let undo = m.finish();
