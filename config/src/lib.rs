@@ -36,6 +36,6 @@ pub use sections::{
     LogFormat, Logging, Metrics, Notice, PgTls, PgUrl, PoolSize, Port25, Port25Mode, Portal,
     PortalUser, PostgresStore, PublicUrl, Quarantine, RadiusAccounting, RadiusClient, Relays,
     ReportWeights, Reports, SecretError, SelfRelease, Sessions, Signal, SocketMode, SqliteStore,
-    Store, Subscribers, Support, TlsMode, Unbuilt, WalledGarden,
+    Store, Subscribers, Support, TlsMode, Unbuilt, WalledGarden, default_outbox_path,
 };
 pub use types::{Destination, DnsName, IfName, Prefix};

@@ -111,11 +111,20 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, ConfigErrors> {
         } else {
             format!("{key}: {message}")
         };
-        ConfigErrors(vec![at(
-            location.as_ref().map(|l| l.line()),
-            location.as_ref().map(|l| l.column()),
-            message,
-        )])
+        // A key refused only once the whole section is read (a key of the
+        // other store backend) carries the section's position, not its
+        // own: find the key's.
+        let misplaced = crate::sections::misplaced_store_key(&message);
+        let place = misplaced
+            .and_then(|k| locate(src, &[Seg::Key("store"), Seg::Key(k)]))
+            .or_else(|| location.as_ref().map(|l| (l.line(), l.column())));
+        let message = match misplaced {
+            Some(k) => {
+                message.replacen(&format!("store: store.{k} is "), &format!("store.{k}: "), 1)
+            }
+            None => message,
+        };
+        ConfigErrors(vec![at(place.map(|p| p.0), place.map(|p| p.1), message)])
     })?;
     let problems: Vec<Problem> = config.check();
     if problems.is_empty() {

@@ -43,7 +43,11 @@ pub use portal::{Portal, PortalUser, PublicUrl, Support};
 pub use quarantine::{Quarantine, SelfRelease};
 pub use relays::Relays;
 pub use sessions::{RadiusAccounting, RadiusClient, SecretError, Sessions};
-pub use store::{GatewayName, PgTls, PgUrl, PoolSize, PostgresStore, SqliteStore, Store, TlsMode};
+pub(crate) use store::misplaced_store_key;
+pub use store::{
+    GatewayName, PgTls, PgUrl, PoolSize, PostgresStore, SqliteStore, Store, TlsMode,
+    default_outbox_path,
+};
 pub use subscribers::Subscribers;
 pub use unbuilt::Unbuilt;
 pub use walled_garden::WalledGarden;

@@ -34,6 +34,9 @@ pub struct PostgresStore {
     /// A file holding the password (its first line), readable only by
     /// cordond; the URL may not carry one.
     pub password_file: Option<PathBuf>,
+    /// The local outbox: a SQLite file on this gateway's disk where its
+    /// decisions wait, acknowledged, while the database cannot be reached.
+    pub outbox: PathBuf,
 }
 
 /// The database's connection string, checked by the client library's own

@@ -55,6 +55,12 @@ pub struct SqliteStore {
     pub path: PathBuf,
 }
 
+/// Where a gateway of a fleet keeps the decisions the shared store has not
+/// taken yet (beside the SQLite default, on the gateway's own disk).
+pub fn default_outbox_path() -> PathBuf {
+    PathBuf::from("/var/lib/cordon/outbox.db")
+}
+
 fn default_store_path() -> PathBuf {
     PathBuf::from("/var/lib/cordon/cordon.db")
 }
@@ -65,6 +71,30 @@ impl Default for SqliteStore {
             path: default_store_path(),
         }
     }
+}
+
+/// Every key of the `store` section, whichever backend it belongs to.
+const KEYS: &[&str] = &[
+    "backend",
+    "path",
+    "url",
+    "gateway",
+    "pool_size",
+    "connect_timeout",
+    "tls",
+    "password_file",
+    "outbox",
+];
+
+/// The key a "key of the other backend" refusal names (its message begins
+/// `store.KEY is a key of`), so the loader can point at that key's line
+/// rather than the section's.
+pub(crate) fn misplaced_store_key(message: &str) -> Option<&'static str> {
+    let rest = message.strip_prefix("store: store.")?;
+    let (key, tail) = rest.split_once(' ')?;
+    tail.starts_with("is a key of")
+        .then(|| KEYS.iter().copied().find(|k| *k == key))
+        .flatten()
 }
 
 /// The `store` section as written: every backend's keys, read in one pass
@@ -92,6 +122,8 @@ struct StoreKeys {
     tls: Option<PgTls>,
     #[serde(default)]
     password_file: Option<PathBuf>,
+    #[serde(default)]
+    outbox: Option<PathBuf>,
 }
 
 impl TryFrom<StoreKeys> for Store {
@@ -112,6 +144,7 @@ impl TryFrom<StoreKeys> for Store {
                     ("connect_timeout", k.connect_timeout.is_some()),
                     ("tls", k.tls.is_some()),
                     ("password_file", k.password_file.is_some()),
+                    ("outbox", k.outbox.is_some()),
                 ];
                 if let Some((key, _)) = postgres_keys.iter().find(|(_, set)| *set) {
                     return Err(misplaced(key, "postgres"));
@@ -141,6 +174,7 @@ impl TryFrom<StoreKeys> for Store {
                     connect_timeout: k.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |t| t.0),
                     tls,
                     password_file: k.password_file,
+                    outbox: k.outbox.unwrap_or_else(default_outbox_path),
                 })))
             }
         }

@@ -15,20 +15,22 @@ use tokio::sync::oneshot;
 use super::*;
 use crate::kernel::FakeKernel;
 
-fn config(url: &str) -> Config {
+fn config(url: &str, dir: &std::path::Path) -> Config {
     Fixture::new()
         .prefixes("[100.64.0.0/16]")
         .set("store.backend", "postgres")
         .set("store.url", serde_json::to_string(url).unwrap())
         .set("store.gateway", "gw-a")
+        .set_path("store.outbox", &dir.join("outbox.db"))
         .load()
 }
 
 /// A core over the configured store, installed in a fake kernel.
 async fn start(config: &Arc<Config>) -> (Core, Arc<FakeKernel>, Store) {
-    let (store, loaded) = Store::open_configured(&config.store, || "unused".into())
-        .await
-        .unwrap();
+    let crate::store::Opened { store, loaded, .. } =
+        Store::open_configured(config, || "unused".into())
+            .await
+            .unwrap();
     let kernel = Arc::new(FakeKernel::default());
     let mut core = Core::builder(config.clone(), store.clone())
         .kernel(kernel.clone())
@@ -41,7 +43,8 @@ async fn start(config: &Arc<Config>) -> (Core, Arc<FakeKernel>, Store) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quarantine_on_a_postgres_store_survives_a_restart() {
     let server = PgServer::start();
-    let config = Arc::new(config(&server.database("cordon")));
+    let dir = tempfile::tempdir().unwrap();
+    let config = Arc::new(config(&server.database("cordon"), dir.path()));
     assert!(
         config
             .store

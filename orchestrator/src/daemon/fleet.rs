@@ -161,6 +161,51 @@ pub async fn heartbeat(
     }
 }
 
+/// Starts this gateway's part in the fleet: the outbox's gauges and
+/// replay, the follower, the heartbeat, and a wake-up of the replay
+/// whenever the listening connection comes back (the store is back).
+pub fn spawn(
+    fleet: &crate::store::Fleet,
+    core: &CoreHandle,
+    config: &watch::Receiver<Arc<Config>>,
+    metrics: &crate::metrics::Metrics,
+    clock: Arc<dyn cordon_proto::time::Clock>,
+    cancel: &CancellationToken,
+    tracker: &tokio_util::task::TaskTracker,
+) {
+    let outbox = fleet.outbox.clone();
+    outbox.report_to(
+        metrics.store_outbox_batches.clone(),
+        metrics.store_reachable.clone(),
+    );
+    outbox.spawn_replayer(Duration::from_secs(1), cancel.clone());
+    let pending: Arc<dyn Pending> = outbox.clone();
+    tracker.spawn(follow(
+        fleet.feed.clone(),
+        core.clone(),
+        config.clone(),
+        pending,
+        fleet.feed.start(),
+        cancel.clone(),
+    ));
+    tracker.spawn(heartbeat(fleet.feed.clone(), clock, cancel.clone()));
+    let (mut signal, stop) = (fleet.feed.signal(), cancel.clone());
+    tracker.spawn(async move {
+        let mut connection = signal.borrow().connection;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                changed = signal.changed() => if changed.is_err() { return },
+            }
+            let now = signal.borrow_and_update().connection;
+            if now != connection {
+                connection = now;
+                outbox.wake();
+            }
+        }
+    });
+}
+
 impl Pending for crate::store::outbox::Outbox {
     fn pending(&self) -> bool {
         self.state().queued > 0

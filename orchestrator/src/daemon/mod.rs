@@ -112,7 +112,11 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         warn!("{warning}");
     }
     let (control_caps, portal_caps) = socket_caps();
-    let (store, loaded) = Store::open_configured(&config.store, host_name).await?;
+    let crate::store::Opened {
+        store,
+        loaded,
+        fleet,
+    } = Store::open_configured(&config, host_name).await?;
     let records = loaded.hosts.len();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let Built {
@@ -123,8 +127,19 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     } = Core::builder(config.clone(), store.clone())
         .clock(clock.clone())
         .build(loaded);
-    for (address, why) in rejected {
-        error!(subscriber = %address, why, "a stored record is no longer a valid subscriber address under this config; it is kept in the store but not enforced");
+    if fleet.is_some() {
+        // A shared store holds every gateway's records: those outside this
+        // gateway's prefixes are the other gateways' to enforce.
+        if !rejected.is_empty() {
+            info!(
+                records = rejected.len(),
+                "records and sessions outside this gateway's subscriber prefixes are left to the gateways that serve them"
+            );
+        }
+    } else {
+        for (address, why) in rejected {
+            error!(subscriber = %address, why, "a stored record is no longer a valid subscriber address under this config; it is kept in the store but not enforced");
+        }
     }
     info!(store = %store.location(), records, reports, "store opened; report ledger rebuilt");
     let (kernel, metrics) = (core.kernel(), core.metrics());
@@ -133,6 +148,17 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let core = crate::core::spawn(core, options.reconcile_every, cancel.clone(), &tracker);
+    if let Some(f) = &fleet {
+        fleet::spawn(
+            f,
+            &core,
+            &config_rx,
+            &metrics,
+            clock.clone(),
+            &cancel,
+            &tracker,
+        );
+    }
     table_watch::spawn(core.clone(), &config.table, cancel.clone(), &tracker);
     // Listen for crossings before saying ready: a crossing logged before
     // the group is bound is lost, and the kernel repeats it only after 10 s.

@@ -78,6 +78,10 @@ pub trait Feed: Send + Sync + std::fmt::Debug {
     /// This gateway's name in the fleet.
     fn gateway(&self) -> &str;
 
+    /// The position the store's load at start reached: following from
+    /// there misses nothing written since.
+    fn start(&self) -> Position;
+
     /// Every host and subscriber row written after `after` (by any
     /// gateway, this one included), oldest first, at most `limit` rows.
     fn changes(&self, after: Position, limit: u32) -> BoxFuture<'_, Result<Changes, StoreError>>;

@@ -8,9 +8,32 @@ use cordon_proto::control::AuditEntry;
 use cordon_proto::subscriber::MAX_SUBSCRIBER_ID;
 use cordon_proto::text::{MAX_NOTE, MAX_SOURCE, clip};
 
+use super::feed::Feed;
+use super::outbox::{DEFAULT_BOUND, Outbox};
 use super::postgres::Postgres;
 use super::sqlite::Sqlite;
 use super::{Backend, Loaded, SessionRecord, StoreError, StoredReport, Write};
+
+/// What opening the configured store gives.
+#[derive(Debug)]
+pub struct Opened {
+    /// The handle.
+    pub store: Store,
+    /// What it held.
+    pub loaded: Loaded,
+    /// For a store shared by a fleet: what this gateway follows and where
+    /// its decisions wait while the store is away.
+    pub fleet: Option<Fleet>,
+}
+
+/// A gateway's part in a fleet.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    /// The shared store's change feed.
+    pub feed: Arc<dyn Feed>,
+    /// This gateway's outbox, in front of the shared store.
+    pub outbox: Arc<Outbox>,
+}
 
 /// A handle on the store; cheap to clone.
 #[derive(Debug, Clone)]
@@ -26,26 +49,49 @@ impl Store {
         Ok((Store::over(Arc::new(backend)), loaded))
     }
 
-    /// Opens the backend the config names: the SQLite file (off the async
-    /// threads), or the PostgreSQL database as gateway `gateway`.
+    /// Opens the backend `config` names: the SQLite file (off the async
+    /// threads), or the PostgreSQL database as gateway `gateway` (the host
+    /// name unless the config names it), behind this gateway's outbox, with
+    /// the change feed it follows.
     pub async fn open_configured(
-        config: &cordon_config::Store,
+        config: &cordon_config::Config,
         gateway: impl FnOnce() -> String,
-    ) -> Result<(Store, Loaded), StoreError> {
-        match config {
+    ) -> Result<Opened, StoreError> {
+        match &config.store {
             cordon_config::Store::Sqlite(s) => {
                 let path = s.path.clone();
-                tokio::task::spawn_blocking(move || Store::open(&path))
+                let (store, loaded) = tokio::task::spawn_blocking(move || Store::open(&path))
                     .await
-                    .map_err(|_| StoreError::Stopped)?
+                    .map_err(|_| StoreError::Stopped)??;
+                Ok(Opened {
+                    store,
+                    loaded,
+                    fleet: None,
+                })
             }
             cordon_config::Store::Postgres(p) => {
                 let name = p
                     .gateway
                     .as_ref()
                     .map_or_else(gateway, |g| g.as_str().to_owned());
-                let (backend, loaded) = Postgres::open(p, name).await?;
-                Ok((Store::over(Arc::new(backend)), loaded))
+                let (backend, loaded) = Postgres::open(p, name.clone()).await?;
+                let backend = Arc::new(backend);
+                let (path, config) = (p.outbox.clone(), config.clone());
+                let remote: Arc<dyn Backend> = backend.clone();
+                let outbox = tokio::task::spawn_blocking(move || {
+                    Outbox::open(remote, &path, name, config, DEFAULT_BOUND)
+                })
+                .await
+                .map_err(|_| StoreError::Stopped)??;
+                let outbox = Arc::new(outbox);
+                Ok(Opened {
+                    store: Store::over(outbox.clone()),
+                    loaded,
+                    fleet: Some(Fleet {
+                        feed: backend,
+                        outbox,
+                    }),
+                })
             }
         }
     }

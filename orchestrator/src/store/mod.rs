@@ -42,7 +42,7 @@ pub use cordon_proto::subscriber::SessionRecord;
 use futures::future::BoxFuture;
 
 pub use error::{Shared, Source, StoreError};
-pub use handle::Store;
+pub use handle::{Fleet, Opened, Store};
 pub use outbox::{Outbox, OutboxState};
 pub use records::{Loaded, Parts, Record, StoredHost, StoredReport, StoredSubscriber, Write};
 

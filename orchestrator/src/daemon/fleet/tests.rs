@@ -68,6 +68,10 @@ impl Feed for MemFeed {
         "gw-test"
     }
 
+    fn start(&self) -> Position {
+        0
+    }
+
     fn changes(&self, after: Position, limit: u32) -> BoxFuture<'_, Result<Changes, StoreError>> {
         self.asked.lock().unwrap().push(after);
         let mut out = Changes {

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use cordon_config::{PostgresStore, TlsMode};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio::sync::mpsc;
+use tokio_postgres::AsyncMessage;
 use tokio_postgres::config::SslMode;
 
 use crate::store::StoreError;
@@ -18,32 +20,16 @@ const MAX_PASSWORD: u64 = 4096;
 /// The pool over the configured server: `pool_size` connections, each
 /// attempt bounded by `connect_timeout`, and so is the wait for a free one.
 pub(super) fn pool(settings: &PostgresStore, location: &Path) -> Result<Pool, StoreError> {
-    let mut pg = settings.url.config().clone();
-    pg.connect_timeout(settings.connect_timeout);
-    pg.application_name("cordond");
-    if let Some(file) = &settings.password_file {
-        pg.password(read_password(file, location)?);
-    }
+    let pg = client_config(settings, location)?;
     let manager_config = ManagerConfig {
         // Fast: a connection that broke is found at its next use, and
         // its error is classified there; checking each one costs a round
         // trip per commit.
         recycling_method: RecyclingMethod::Fast,
     };
-    let manager = match settings.tls.mode {
-        TlsMode::Disable => {
-            pg.ssl_mode(SslMode::Disable);
-            Manager::from_config(pg, tokio_postgres::NoTls, manager_config)
-        }
-        mode => {
-            pg.ssl_mode(if mode == TlsMode::Prefer {
-                SslMode::Prefer
-            } else {
-                SslMode::Require
-            });
-            let tls = tls(settings, location)?;
-            Manager::from_config(pg, tls, manager_config)
-        }
+    let manager = match connector(settings, location)? {
+        None => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
+        Some(tls) => Manager::from_config(pg, tls, manager_config),
     };
     Pool::builder(manager)
         .max_size(settings.pool_size.get())
@@ -52,6 +38,89 @@ pub(super) fn pool(settings: &PostgresStore, location: &Path) -> Result<Pool, St
         .create_timeout(Some(settings.connect_timeout))
         .build()
         .map_err(|e| StoreError::unreadable(location, e))
+}
+
+/// What every connection is opened with: the URL's settings, the
+/// connection timeout, the password file, and the TLS mode.
+fn client_config(
+    settings: &PostgresStore,
+    location: &Path,
+) -> Result<tokio_postgres::Config, StoreError> {
+    let mut pg = settings.url.config().clone();
+    pg.connect_timeout(settings.connect_timeout);
+    pg.application_name("cordond");
+    if let Some(file) = &settings.password_file {
+        pg.password(read_password(file, location)?);
+    }
+    pg.ssl_mode(match settings.tls.mode {
+        TlsMode::Disable => SslMode::Disable,
+        TlsMode::Prefer => SslMode::Prefer,
+        _ => SslMode::Require,
+    });
+    Ok(pg)
+}
+
+/// The TLS connector the mode asks for; `None` for `disable`.
+fn connector(
+    settings: &PostgresStore,
+    location: &Path,
+) -> Result<Option<tokio_postgres_rustls::MakeRustlsConnect>, StoreError> {
+    match settings.tls.mode {
+        TlsMode::Disable => Ok(None),
+        _ => tls(settings, location).map(Some),
+    }
+}
+
+/// What a listening connection hears: notifications, notices, or the
+/// error that ended it (then nothing more).
+pub(super) type Heard = mpsc::UnboundedReceiver<Result<AsyncMessage, tokio_postgres::Error>>;
+
+/// One connection of its own, outside the pool, for `LISTEN`: the pool's
+/// connections drop what the server sends unasked. Returns the client
+/// (the connection lives as long as it) and what the connection hears.
+pub(super) async fn listener(
+    settings: &PostgresStore,
+    location: &Path,
+) -> Result<(tokio_postgres::Client, Heard), StoreError> {
+    let mut pg = client_config(settings, location)?;
+    // A link that dies silently is noticed within a minute, not hours.
+    pg.keepalives_idle(std::time::Duration::from_secs(30));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = match connector(settings, location)? {
+        None => {
+            let (client, conn) = pg
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| classify(location, e))?;
+            forward(conn, tx);
+            client
+        }
+        Some(tls) => {
+            let (client, conn) = pg.connect(tls).await.map_err(|e| classify(location, e))?;
+            forward(conn, tx);
+            client
+        }
+    };
+    Ok((client, rx))
+}
+
+/// Drives a connection, handing on everything it hears until it ends.
+fn forward<S, T>(
+    mut conn: tokio_postgres::Connection<S, T>,
+    tx: mpsc::UnboundedSender<Result<AsyncMessage, tokio_postgres::Error>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut heard = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(m) = futures::StreamExt::next(&mut heard).await {
+            let end = m.is_err();
+            if tx.send(m).is_err() || end {
+                return;
+            }
+        }
+    });
 }
 
 /// The password: the file's first line, from a file of bounded size.
@@ -182,6 +251,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             tls,
             password_file,
+            outbox: cordon_config::default_outbox_path(),
         }
     }
 

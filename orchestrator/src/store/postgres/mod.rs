@@ -17,6 +17,7 @@
 //!   server's own errors.
 
 mod connect;
+mod feed;
 mod read;
 mod schema;
 mod writer;
@@ -39,6 +40,11 @@ pub struct Postgres {
     location: PathBuf,
     pool: Pool,
     jobs: mpsc::Sender<writer::Job>,
+    gateway: String,
+    /// The change feed's position the start's load reached.
+    start: crate::store::feed::Position,
+    /// What the listening connection last heard (see `feed`).
+    signal: tokio::sync::watch::Receiver<crate::store::feed::Signal>,
 }
 
 impl Postgres {
@@ -56,14 +62,20 @@ impl Postgres {
             .await
             .map_err(|e| connect::classify_pool(&location, e))?;
         schema::migrate(&mut client, &location).await?;
+        let start = feed::position(&client, &location).await?;
         let loaded = read::snapshot(&mut client, &location).await?;
         drop(client);
-        let jobs = writer::start(pool.clone(), location.clone(), gateway);
+        let jobs = writer::start(pool.clone(), location.clone(), gateway.clone());
+        let (tx, signal) = tokio::sync::watch::channel(crate::store::feed::Signal::default());
+        tokio::spawn(feed::listen(settings.clone(), location.clone(), tx));
         Ok((
             Postgres {
                 location,
                 pool,
                 jobs,
+                gateway,
+                start,
+                signal,
             },
             loaded,
         ))

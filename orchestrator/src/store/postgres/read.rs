@@ -18,7 +18,7 @@ fn state_of(s: &str) -> HostState {
     HostState::from_name(s).unwrap_or(HostState::Clean)
 }
 
-fn record(path: &Path, what: String, json: &str) -> R<Record> {
+pub(super) fn record(path: &Path, what: String, json: &str) -> R<Record> {
     serde_json::from_str(json).map_err(|e| StoreError::BadRecord {
         path: path.to_owned(),
         what,

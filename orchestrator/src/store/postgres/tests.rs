@@ -36,6 +36,7 @@ pub(super) fn settings(url: &str) -> PostgresStore {
         connect_timeout: Duration::from_secs(5),
         tls: PgTls::default(),
         password_file: None,
+        outbox: cordon_config::default_outbox_path(),
     }
 }
 
