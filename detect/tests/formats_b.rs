@@ -219,25 +219,25 @@ fn snds_refuses_huge_backwards_and_foreign_ranges() {
 }
 
 #[test]
-fn iodef_v1_rfc5070_worm() {
+fn iodef_v1_worm_probe() {
     let data = std::fs::read(sample("iodef-v1-worm.xml")).unwrap();
     assert_eq!(detect_format(&data), FeedFormat::Iodef);
     let r = imported("iodef-v1-worm.xml");
     assert_eq!(r.reports.len(), 1);
     let w = &r.reports[0];
     assert_eq!(w.address, ip("100.64.0.200"));
-    assert_eq!(w.at, at("2001-09-13T23:19:24Z"));
+    assert_eq!(w.at, at("2024-02-12T08:41:07Z"));
     // An attempt at administrative privileges names no kind of ours.
     assert_eq!(w.kind, ReportKind::Other);
-    assert_eq!(w.source, "Example.com CSIRT");
+    assert_eq!(w.source, "Example.net CSIRT");
     assert!(
-        w.evidence.contains("impact: admin") && w.evidence.contains("Code Red"),
+        w.evidence.contains("impact: admin") && w.evidence.contains("worm's exploit"),
         "{}",
         w.evidence
     );
     assert_eq!(
         w.message_id.as_deref(),
-        Some("iodef:csirt.example.com:189493:100.64.0.200")
+        Some("iodef:csirt.example.net:40117:100.64.0.200")
     );
 }
 
