@@ -12,8 +12,8 @@
 //!   Where a record ends is found by following RFC 4180 quoting exactly as
 //!   the csv crate does ([`Splitter`]), so a quoted field with a line break
 //!   is never cut in two. A record longer than [`MAX_LINE`] is refused as
-//!   that line's error and skipped up to the end of its line; the rest of
-//!   the file is read on.
+//!   that line's error and skipped (with the lines its quoting swallowed);
+//!   the rest of the file is read on.
 //! - **Whole-document formats are read whole**, up to the caller's cap:
 //!   mail (ARF, X-ARF 0.x, SpamCop, as one message or an mbox: a message's
 //!   MIME parts end only at its end), X-ARF JSON and IODEF XML (a document
@@ -212,19 +212,39 @@ fn stream_lines(
                 }
             }
             if buf.len() > MAX_LINE {
+                // The record at `line` has not ended within MAX_LINE bytes:
+                // it is skipped with every whole line read after it (by
+                // CSV's quoting they belong to it), and reading resumes at
+                // the last line begun, quoting afresh. Skipping only to
+                // its first line end would make a file of quoted line
+                // breaks resume inside a quote again and again, each time
+                // scanning the buffer anew.
+                let end = buf.iter().rposition(|&b| b == b'\n').map(|n| n + 1);
+                let reason = match end {
+                    Some(end) => format!(
+                        "a record longer than {MAX_LINE} bytes (an unclosed quote, or not a feed line): lines {line} to {} skipped",
+                        line + newlines(&buf[..end]) - 1
+                    ),
+                    None => format!(
+                        "a record longer than {MAX_LINE} bytes (an unclosed quote, or not a feed line): skipped up to the end of its line"
+                    ),
+                };
                 let refused = ImportResult {
-                    rejected: vec![LineError {
-                        line,
-                        reason: format!(
-                            "a record longer than {MAX_LINE} bytes (an unclosed quote, or not a feed line); skipped up to the end of its line"
-                        ),
-                    }],
+                    rejected: vec![LineError { line, reason }],
                     ..ImportResult::default()
                 };
                 if piece(refused).is_break() {
                     return Ok(());
                 }
-                skipping = true;
+                match end {
+                    Some(end) => {
+                        line += newlines(&buf[..end]);
+                        buf.drain(..end);
+                        split = Splitter::new(feed.comment());
+                        scanned = 0;
+                    }
+                    None => skipping = true,
+                }
                 continue;
             }
         }
