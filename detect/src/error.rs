@@ -52,7 +52,7 @@ pub enum DetectError {
     },
     /// A feed file is in none of the formats Cordon reads.
     #[error(
-        "{}: unsupported format: {what}; Cordon reads ARF, X-ARF, SpamCop, Shadowserver CSV, Microsoft SNDS, IODEF, its own address,time,source,evidence CSV, and ZIPs of them",
+        "{}: unsupported format: {what}; Cordon reads ARF, X-ARF, SpamCop, Shadowserver CSV, AbuseHUB CSV, Microsoft SNDS, IODEF, its own address,time,source,evidence CSV, and ZIPs of them",
         path.display()
     )]
     UnsupportedFormat {
@@ -80,7 +80,7 @@ pub enum DetectError {
     },
     /// A feed read from a stream is in none of the formats Cordon reads.
     #[error(
-        "unsupported format: {what}; Cordon reads ARF, X-ARF, SpamCop, Shadowserver CSV, Microsoft SNDS, IODEF, its own address,time,source,evidence CSV, and ZIPs of them"
+        "unsupported format: {what}; Cordon reads ARF, X-ARF, SpamCop, Shadowserver CSV, AbuseHUB CSV, Microsoft SNDS, IODEF, its own address,time,source,evidence CSV, and ZIPs of them"
     )]
     Unsupported {
         /// What it was recognised as.

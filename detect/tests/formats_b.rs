@@ -68,6 +68,57 @@ fn shadowserver_sinkhole_http_events() {
 }
 
 #[test]
+fn abusehub_csv_export() {
+    let name = "abusehubcsv-2024-03-08.csv";
+    let data = std::fs::read(sample(name)).unwrap();
+    assert_eq!(detect_format(&data), FeedFormat::AbuseHub);
+    let r = imported(name);
+    let got: Vec<(IpAddr, SystemTime, ReportKind, &str)> = r
+        .reports
+        .iter()
+        .map(|r| (r.address, r.at, r.kind, r.source.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                ip("100.64.9.14"),
+                at("2024-03-08T14:02:11Z"),
+                ReportKind::Bot,
+                "abusehub"
+            ),
+            (
+                ip("100.64.9.15"),
+                at("2024-03-08T09:41:50Z"),
+                ReportKind::Spam,
+                "abusehub"
+            ),
+            (
+                ip("100.64.9.16"),
+                at("2024-03-08T03:15:00Z"),
+                ReportKind::Scan,
+                "abusehub"
+            ),
+            (
+                ip("2001:db8:9::16"),
+                at("2024-03-08T14:05:32Z"),
+                ReportKind::Bot,
+                "abusehub"
+            ),
+        ]
+    );
+    let e = &r.reports[0].evidence;
+    assert!(
+        e.contains("report: Shadowserver Botnet Drone") && e.contains("infection: andromeda"),
+        "{e}"
+    );
+    assert_eq!(
+        r.reports[0].message_id.as_deref(),
+        Some("abusehub:Shadowserver Botnet Drone:100.64.9.14:2024-03-08 14:02:11:49733")
+    );
+}
+
+#[test]
 fn shadowserver_botnet_drone() {
     let r = imported("2016-07-24-botnet_drone-nl-geo.csv");
     assert_eq!(r.reports.len(), 1);

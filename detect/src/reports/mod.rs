@@ -13,7 +13,8 @@
 //! - **CSV** otherwise: `address,time,source,evidence`, time as RFC 3339
 //!   or Unix seconds, an optional header line, quoting as RFC 4180.
 //! - **Shadowserver** CSV reports (a header naming `timestamp` and `ip` or
-//!   `src_ip`), **Microsoft SNDS** IP status (`first_ip,last_ip,…` or its
+//!   `src_ip`), **AbuseHUB**'s CSV export (`src_ip`, `event_date`,
+//!   `event_time`), **Microsoft SNDS** IP status (`first_ip,last_ip,…` or its
 //!   shape), **IODEF** XML (its namespace), and **ZIP** archives of feeds:
 //!   see their modules.
 //! - Anything else (JSON, other XML, binary data, a letter) is refused
@@ -36,6 +37,7 @@ use crate::error::DetectError;
 pub use cordon_policy::{Report, ReportKind};
 pub use stream::{Flow, HEAD, MAX_LINE, stream_feed, stream_for};
 
+mod abusehub;
 mod arf;
 mod csv;
 mod iodef;
@@ -119,6 +121,9 @@ pub enum FeedFormat {
     Shadowserver,
     /// Microsoft SNDS IP status: `first_ip,last_ip,blocked,reason`.
     Snds,
+    /// AbuseHUB's CSV export: a header naming `src_ip`, `event_date` and
+    /// `event_time` (and `report_type`, the feed it relays).
+    AbuseHub,
     /// IODEF (RFC 7970, and RFC 5070's version 1) XML incident reports.
     Iodef,
     /// A ZIP archive of feeds (Shadowserver mails carry zipped CSV).
@@ -284,6 +289,7 @@ fn parse_detected(
         FeedFormat::XarfJson => xarf::parse_json(data, admit),
         FeedFormat::Shadowserver => shadowserver::parse(data, meta, admit),
         FeedFormat::Snds => snds::parse(data, meta, admit),
+        FeedFormat::AbuseHub => abusehub::parse(data, admit),
         FeedFormat::Iodef => iodef::parse(data, admit),
         FeedFormat::Zip => zipped::parse(data, meta, admit),
         FeedFormat::Unsupported(what) => ImportResult::unsupported(what),

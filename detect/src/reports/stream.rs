@@ -6,8 +6,8 @@
 //! recognisers looks at, so the verdict is the one the whole file would
 //! get). Then:
 //!
-//! - **Line-oriented formats stream**: Cordon's CSV, Shadowserver's CSV and
-//!   SNDS's CSV. After each read, the complete records among the bytes read
+//! - **Line-oriented formats stream**: Cordon's CSV, Shadowserver's,
+//!   SNDS's and AbuseHUB's. After each read, the complete records among the bytes read
 //!   are parsed and handed on; only the unfinished last record is kept.
 //!   Where a record ends is found by following RFC 4180 quoting exactly as
 //!   the csv crate does ([`Splitter`]), so a quoted field with a line break
@@ -28,7 +28,7 @@ use std::ops::ControlFlow;
 use cordon_config::Config;
 
 use super::{
-    FeedFormat, FeedMeta, ImportResult, LineError, csv, detect_format, parse_detected,
+    FeedFormat, FeedMeta, ImportResult, LineError, abusehub, csv, detect_format, parse_detected,
     shadowserver, snds,
 };
 use crate::error::DetectError;
@@ -72,6 +72,7 @@ pub fn stream_feed(
         FeedFormat::Csv => LineFeed::Csv(csv::Feed::default()),
         FeedFormat::Shadowserver => LineFeed::Shadowserver(shadowserver::Feed::new(meta)),
         FeedFormat::Snds => LineFeed::Snds(snds::Feed::new(meta)),
+        FeedFormat::AbuseHub => LineFeed::AbuseHub(abusehub::Feed::default()),
         FeedFormat::Unsupported(what) => {
             return Err(DetectError::Unsupported { what: what.into() });
         }
@@ -140,6 +141,7 @@ enum LineFeed<'a> {
     Csv(csv::Feed),
     Shadowserver(shadowserver::Feed<'a>),
     Snds(snds::Feed<'a>),
+    AbuseHub(abusehub::Feed),
 }
 
 impl LineFeed<'_> {
@@ -153,13 +155,14 @@ impl LineFeed<'_> {
             LineFeed::Csv(f) => f.piece(data, line, admit),
             LineFeed::Shadowserver(f) => f.piece(data, line, admit),
             LineFeed::Snds(f) => f.piece(data, line, admit),
+            LineFeed::AbuseHub(f) => f.piece(data, line, admit),
         }
     }
 
     fn comment(&self) -> Option<u8> {
         match self {
             LineFeed::Csv(_) => Some(csv::COMMENT),
-            LineFeed::Shadowserver(_) | LineFeed::Snds(_) => None,
+            LineFeed::Shadowserver(_) | LineFeed::Snds(_) | LineFeed::AbuseHub(_) => None,
         }
     }
 }

@@ -77,6 +77,7 @@ fn line() -> impl Strategy<Value = String> {
         Just("not a report".to_owned()),
         Just("\"2024-03-08 14:00:00\",\"100.64.1.12\",\"22\",\"ssh\"".to_owned()),
         Just("100.64.2.0,100.64.2.3,yes,trap hits".to_owned()),
+        Just("Hotmail FBL,2024-03-08,09:41:50,100.64.1.13".to_owned()),
         "[0-9a-z.,\" #]{0,40}",
     ]
 }
@@ -102,6 +103,7 @@ proptest! {
             Just("address,time,source,evidence"),
             Just("timestamp,ip,port,tag"),
             Just("first_ip,last_ip,blocked,reason"),
+            Just("report_type,event_date,event_time,src_ip"),
             Just(""),
         ],
         lines in proptest::collection::vec((line(), ending()), 1..40),
