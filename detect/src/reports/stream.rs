@@ -18,7 +18,8 @@
 //!   mail (ARF, X-ARF 0.x, SpamCop, as one message or an mbox: a message's
 //!   MIME parts end only at its end), X-ARF JSON and IODEF XML (a document
 //!   is parsed as a tree, and is well-formed only at its end), and ZIP
-//!   (its directory is at the end of the archive).
+//!   (its directory is at the end of the archive). A ZIP's entries are
+//!   not inflated whole: each streams out of the archive like a file.
 
 use std::cell::Cell;
 use std::io::{self, Read};
@@ -29,7 +30,7 @@ use cordon_config::Config;
 
 use super::{
     FeedFormat, FeedMeta, ImportResult, LineError, abusehub, csv, detect_format, parse_detected,
-    shadowserver, snds,
+    shadowserver, snds, zipped,
 };
 use crate::error::DetectError;
 
@@ -61,6 +62,29 @@ pub fn stream_feed(
     admit: &dyn Fn(IpAddr) -> Result<(), String>,
     piece: &mut dyn FnMut(ImportResult) -> Flow,
 ) -> Result<FeedFormat, DetectError> {
+    stream(input, meta, whole_cap, admit, piece, true)
+}
+
+/// [`stream_feed`] of a ZIP's entry: a ZIP inside is not read (its format
+/// is answered and nothing handed on).
+pub(super) fn stream_entry(
+    input: &mut dyn Read,
+    meta: FeedMeta<'_>,
+    whole_cap: u64,
+    admit: &dyn Fn(IpAddr) -> Result<(), String>,
+    piece: &mut dyn FnMut(ImportResult) -> Flow,
+) -> Result<FeedFormat, DetectError> {
+    stream(input, meta, whole_cap, admit, piece, false)
+}
+
+fn stream(
+    input: &mut dyn Read,
+    meta: FeedMeta<'_>,
+    whole_cap: u64,
+    admit: &dyn Fn(IpAddr) -> Result<(), String>,
+    piece: &mut dyn FnMut(ImportResult) -> Flow,
+    open_zip: bool,
+) -> Result<FeedFormat, DetectError> {
     let mut buf = Vec::with_capacity(HEAD);
     let mut eof = false;
     while buf.len() < HEAD && !eof {
@@ -76,6 +100,7 @@ pub fn stream_feed(
         FeedFormat::Unsupported(what) => {
             return Err(DetectError::Unsupported { what: what.into() });
         }
+        FeedFormat::Zip if !open_zip => return Ok(format),
         _ => {
             if !eof {
                 let rest = whole_cap.saturating_add(1).saturating_sub(buf.len() as u64);
@@ -89,6 +114,14 @@ pub fn stream_feed(
                     what: whole_name(format),
                     cap: whole_cap,
                 });
+            }
+            // A ZIP's entries stream out of the archive, each CSV in
+            // pieces like a file's.
+            if format == FeedFormat::Zip {
+                return match zipped::stream(&buf, meta, admit, piece) {
+                    Some(what) => Err(DetectError::Unsupported { what }),
+                    None => Ok(format),
+                };
             }
             let result = parse_detected(&buf, meta, admit);
             if let Some(what) = result.unsupported {

@@ -244,3 +244,25 @@ fn old_mac_line_ends_stream() {
     assert_eq!(got.rejected, vec![]);
     assert_eq!(got.reports, whole.reports);
 }
+
+/// A zipped CSV streams out of the archive in pieces (it is not inflated
+/// whole first) and gives what the same CSV gives as a file.
+#[test]
+fn a_zipped_csv_streams_out_of_the_archive() {
+    use std::io::Write as _;
+    let mut csv = String::from("address,time,source,evidence\n");
+    while csv.len() < 4 * HEAD {
+        csv.push_str("100.64.1.7,1709906400,trap,spam\n");
+    }
+    let mut zip = Vec::new();
+    let mut z = ::zip::ZipWriter::new(std::io::Cursor::new(&mut zip));
+    z.start_file("feed.csv", ::zip::write::SimpleFileOptions::default())
+        .unwrap();
+    z.write_all(csv.as_bytes()).unwrap();
+    z.finish().unwrap();
+    let (got, pieces) = streamed(&zip, vec![BLOCK]);
+    assert!(pieces > 2, "{pieces}");
+    let whole = parse_feed_with(csv.as_bytes(), meta(), all);
+    assert_eq!(got.reports, whole.reports);
+    assert_eq!(got.rejected, whole.rejected);
+}
