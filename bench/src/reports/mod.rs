@@ -313,7 +313,16 @@ fn measure(lab: &Lab) -> Result<Measured> {
             let ours_first = round % 2 == 1;
             for side in [ours_first, !ours_first] {
                 if side {
-                    t.ours.push(b.ours(*row)?);
+                    // Each run's time with the store's size before it: an
+                    // import must not slow down as the store grows.
+                    let stored = b.counted;
+                    let took = b.ours(*row)?;
+                    eprintln!(
+                        "cordon-bench: reports: round {}, {row:?}: {} ms ({stored} reports stored before)",
+                        round + 1,
+                        took.as_millis()
+                    );
+                    t.ours.push(took);
                     sent.push(*row);
                 } else {
                     t.reference.push(b.reference(*row, &sample)?);

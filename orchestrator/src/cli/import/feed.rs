@@ -18,8 +18,12 @@ pub const MAX_STDIN: u64 = 64 * 1024 * 1024;
 /// The name `-` is shown as.
 pub(super) const STDIN: &str = "standard input";
 
-/// Pieces (each what one read of up to 64 KiB held) waiting to be sent.
-const QUEUED: usize = 8;
+/// Pieces (each what one read of up to 64 KiB held, some 300 Shadowserver
+/// rows) waiting to be sent: enough that the pieces read while a chunk
+/// was being sent fill the next one (5000 reports), so a fast feed costs
+/// cordond no more commits than whole chunks would; at most 2 MiB of
+/// input and its reports.
+const QUEUED: usize = 32;
 
 /// Starts reading `path` (`-`: standard input) on a blocking thread; its
 /// pieces come out of the receiver, in file order, and the handle tells
