@@ -249,17 +249,32 @@ async fn import_file(
     };
     let (mut pieces, reader) = feed::start(path, config);
     let mut going = true;
-    while going && let Some(first) = pieces.recv().await {
-        let mut reports = Vec::new();
-        let mut piece = Some(first);
-        while let Some(p) = piece.take() {
-            take(&mut summary, &p, outcomes.json);
-            reports.extend(p.reports.iter().map(crate::daemon::submission));
-            if reports.len() < CHUNK_REPORTS {
-                piece = pieces.try_recv().ok();
+    // Reports read and not yet sent: whole chunks go out as soon as they
+    // are there, the rest when no piece is waiting (the input paused or
+    // ended), so a fast feed goes out in whole chunks and a slow one
+    // without delay.
+    let mut pending: Vec<ReportSubmission> = Vec::new();
+    while going {
+        let piece = if pending.is_empty() {
+            match pieces.recv().await {
+                Some(p) => Some(p),
+                None => break,
             }
+        } else {
+            pieces.try_recv().ok()
+        };
+        if let Some(p) = &piece {
+            take(&mut summary, p, outcomes.json);
+            pending.extend(p.reports.iter().map(crate::daemon::submission));
         }
-        going = reports.is_empty() || sender.send(reports, &mut summary, outcomes).await;
+        let send = if pending.len() >= CHUNK_REPORTS {
+            pending.drain(..CHUNK_REPORTS).collect()
+        } else if piece.is_none() {
+            std::mem::take(&mut pending)
+        } else {
+            continue;
+        };
+        going = sender.send(send, &mut summary, outcomes).await;
     }
     // Stops the reader if sending stopped first.
     drop(pieces);
