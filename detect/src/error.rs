@@ -52,12 +52,37 @@ pub enum DetectError {
     },
     /// A feed file is in none of the formats Cordon reads.
     #[error(
-        "{}: unsupported format: {what}; Cordon reads ARF, X-ARF, SpamCop, Shadowserver CSV, Microsoft SNDS, IODEF, its own address,time,source,evidence CSV, and ZIPs of them",
+        "{}: unsupported format: {what}; Cordon reads ARF, X-ARF, SpamCop, Shadowserver CSV, AbuseHUB CSV, Microsoft SNDS, IODEF, its own address,time,source,evidence CSV, and ZIPs of them",
         path.display()
     )]
     UnsupportedFormat {
         /// The file.
         path: PathBuf,
+        /// What it was recognised as.
+        what: String,
+    },
+    /// A feed being read (standard input, a file) broke off.
+    #[error("cannot read the feed: {source}; nothing after the reports already read was taken")]
+    ReadInput {
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A feed in a format that is read whole is larger than it may be.
+    #[error(
+        "the feed is {what}, which is read whole, and larger than {cap} bytes; nothing was taken. Split it"
+    )]
+    FeedTooLarge {
+        /// The format.
+        what: &'static str,
+        /// The most bytes read.
+        cap: u64,
+    },
+    /// A feed read from a stream is in none of the formats Cordon reads.
+    #[error(
+        "unsupported format: {what}; Cordon reads ARF, X-ARF, SpamCop, Shadowserver CSV, AbuseHUB CSV, Microsoft SNDS, IODEF, its own address,time,source,evidence CSV, and ZIPs of them"
+    )]
+    Unsupported {
         /// What it was recognised as.
         what: String,
     },

@@ -27,4 +27,7 @@ pub mod nflog;
 pub mod reports;
 
 pub use error::DetectError;
-pub use reports::{FeedMeta, ImportResult, LineError, Report, import, import_for, parse_for};
+pub use reports::{
+    FeedMeta, ImportResult, LineError, Report, import, import_for, parse_for, stream_feed,
+    stream_for,
+};

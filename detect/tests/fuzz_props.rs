@@ -54,6 +54,7 @@ fn feed_samples() -> Vec<Vec<u8>> {
         "snds-ipstatus.csv",
         "iodef-v1-worm.xml",
         "iodef-v2-scan.xml",
+        "abusehubcsv-2024-03-08.csv",
     ]
     .iter()
     .map(|f| std::fs::read(samples_dir().join(f)).unwrap())
@@ -348,6 +349,7 @@ fn the_samples_parse_as_they_should() {
         ("snds-ipstatus.csv", 5),
         ("iodef-v1-worm.xml", 1),
         ("iodef-v2-scan.xml", 2),
+        ("abusehubcsv-2024-03-08.csv", 4),
     ] {
         let r = cordon_detect::import_for(&samples_dir().join(file), &config).unwrap();
         assert_eq!(r.reports.len(), reports, "{file}: {:?}", r.rejected);

@@ -81,6 +81,21 @@ pub struct RadiusLabels {
     pub result: String,
 }
 
+/// Label of a message from the abuse Maildir.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MaildirMessageLabels {
+    /// `imported` (moved to `cur/`) or `failed` (moved to `failed/`).
+    pub result: String,
+}
+
+/// Label of a report read from the abuse Maildir.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MaildirReportLabels {
+    /// `counted`, `duplicate`, `too_old`, `weighs_nothing`, or `refused`
+    /// (cordond's checks refused it: not a subscriber, bad fields).
+    pub outcome: String,
+}
+
 /// Every metric `cordond` exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -118,6 +133,10 @@ pub struct Metrics {
     /// 1 while the store answers, 0 while it cannot be reached. A local
     /// SQLite store always answers: it is 1 unless an outbox says otherwise.
     pub store_reachable: Gauge,
+    /// Messages taken from the abuse Maildir, by where they went.
+    pub maildir_messages: Family<MaildirMessageLabels, Counter>,
+    /// Reports read from the abuse Maildir's messages, by outcome.
+    pub maildir_reports: Family<MaildirReportLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -213,9 +232,23 @@ impl Metrics {
             "1 while the store answers, 0 while it cannot be reached (decisions then queue in the outbox)",
             store_reachable.clone(),
         );
+        let maildir_messages = Family::<MaildirMessageLabels, Counter>::default();
+        registry.register(
+            "maildir_messages",
+            "Messages taken from the abuse Maildir: imported (moved to cur/) or failed (moved to failed/)",
+            maildir_messages.clone(),
+        );
+        let maildir_reports = Family::<MaildirReportLabels, Counter>::default();
+        registry.register(
+            "maildir_reports",
+            "Reports read from the abuse Maildir, by outcome: counted, duplicate, too_old, weighs_nothing, refused",
+            maildir_reports.clone(),
+        );
         Metrics {
             store_outbox_batches,
             store_reachable,
+            maildir_messages,
+            maildir_reports,
             session_changes,
             radius_requests,
             table_repairs,
@@ -293,6 +326,26 @@ impl Metrics {
                 counted: counted.to_string(),
             })
             .inc();
+    }
+
+    /// Counts one message taken from the abuse Maildir.
+    pub fn maildir_message(&self, imported: bool) {
+        self.maildir_messages
+            .get_or_create(&MaildirMessageLabels {
+                result: if imported { "imported" } else { "failed" }.into(),
+            })
+            .inc();
+    }
+
+    /// Counts reports read from the abuse Maildir with one outcome.
+    pub fn maildir_reports(&self, outcome: &str, n: usize) {
+        if n > 0 {
+            self.maildir_reports
+                .get_or_create(&MaildirReportLabels {
+                    outcome: outcome.into(),
+                })
+                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        }
     }
 
     /// Sets the per-state gauges.

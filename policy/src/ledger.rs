@@ -21,8 +21,11 @@ use std::time::{Duration, SystemTime};
 
 use crate::subject::Subject;
 
-use crate::journal::{Journal, Undo};
 use crate::report::Report;
+
+mod undo;
+
+use undo::{Log, Op};
 
 /// The configured score was reached for a unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,11 +53,26 @@ struct Entry {
 struct Unit {
     /// Counted reports, oldest first.
     entries: Vec<Entry>,
+    /// The sum of the entries' weights, kept as they come and go so a
+    /// report's score costs the expired entries, not all of them.
+    total: u64,
     /// (source, message id) → until when a report with that key is a
     /// duplicate. Extended by each duplicate, so a complaint re-sent
     /// every few days never counts twice, even after the first copy
-    /// has left the window.
+    /// has left the window. A key past its time is no longer a
+    /// duplicate; [`ReportLedger::prune`] removes it.
     seen: HashMap<(String, String), SystemTime>,
+}
+
+impl Unit {
+    /// Removes the entries no longer live at `now` (a prefix: entries are
+    /// ordered by `from`) and returns them.
+    fn expire(&mut self, window: Duration, now: SystemTime) -> Vec<Entry> {
+        let k = self.entries.partition_point(|e| !live(e.from, window, now));
+        let gone: Vec<Entry> = self.entries.drain(..k).collect();
+        self.total -= weights(&gone);
+        gone
+    }
 }
 
 /// Reports per subscriber unit within a window.
@@ -63,16 +81,32 @@ pub struct ReportLedger {
     threshold: u32,
     window: Duration,
     units: HashMap<Subject, Unit>,
-    /// Open during a batch: each unit the batch touched, as it was before
-    /// (see [`ReportLedger::begin`]).
-    journal: Journal<Subject, Unit>,
+    /// Open during a batch: each change the batch made, in order (see
+    /// [`ReportLedger::begin`]).
+    journal: Log,
 }
 
-/// The units a batch changed, as they were before it: what puts the
-/// ledger back when the store refuses the batch. Costs what the batch
-/// touched, not what the ledger holds.
+/// The changes a batch made, in order: undone last first, they put the
+/// ledger back when the store refuses the batch. Each costs what it
+/// changed (an entry, a key), never a copy of the unit: a copy of each
+/// unit the batch touched made every import slower than the one before
+/// (the units hold every report of the window).
 #[derive(Debug, Default)]
-pub struct LedgerUndo(Undo<Subject, Unit>);
+pub struct LedgerUndo(Vec<Op>);
+
+impl LedgerUndo {
+    /// How many reports the undo holds (those that expired in the batch):
+    /// what it costs besides one small change per report.
+    pub fn reports_held(&self) -> usize {
+        self.0
+            .iter()
+            .map(|op| match op {
+                Op::Expired { entries, .. } => entries.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+}
 
 impl ReportLedger {
     /// A ledger for `detection.reports` (its `score` and `window`).
@@ -86,7 +120,7 @@ impl ReportLedger {
             threshold,
             window,
             units: HashMap::new(),
-            journal: Journal::default(),
+            journal: Log::default(),
         }
     }
 
@@ -102,7 +136,9 @@ impl ReportLedger {
 
     /// Puts every unit a batch changed back as it was before the batch.
     pub fn undo(&mut self, undo: LedgerUndo) {
-        undo.0.restore(&mut self.units);
+        for op in undo.0.into_iter().rev() {
+            op.revert(&mut self.units);
+        }
     }
 
     /// Records a report about `unit`. Returns `Some` when, with this
@@ -122,41 +158,65 @@ impl ReportLedger {
         }
         let window = self.window;
         let until = from.checked_add(window);
-        self.journal
-            .touch(unit.clone(), || self.units.get(&unit).cloned());
+        if !self.units.contains_key(&unit) {
+            self.journal.record(|| Op::Created(unit.clone()));
+        }
         let state = self.units.entry(unit.clone()).or_default();
-        state.entries.retain(|e| live(e.from, window, now));
-        state.seen.retain(|_, t| now < *t);
+        let gone = state.expire(window, now);
+        if !gone.is_empty() {
+            self.journal.record(|| Op::Expired {
+                unit: unit.clone(),
+                entries: gone,
+            });
+        }
         if let Some(id) = &report.message_id {
             let key = (report.source.clone(), id.clone());
-            if let Some(t) = state.seen.get_mut(&key) {
-                if let Some(until) = until {
-                    *t = (*t).max(until);
-                }
+            let before = state.seen.get(&key).copied();
+            let until = until.unwrap_or(from);
+            let (kept, duplicate) = match before {
+                Some(t) if now < t => (t.max(until), true),
+                _ => (until, false),
+            };
+            if before != Some(kept) {
+                state.seen.insert(key.clone(), kept);
+                self.journal.record(|| Op::Seen {
+                    unit: unit.clone(),
+                    key,
+                    before,
+                });
+            }
+            if duplicate {
                 return None;
             }
-            state.seen.insert(key, until.unwrap_or(from));
         }
         let entries = &mut state.entries;
         let pos = entries.partition_point(|e| e.from <= from);
+        state.total += u64::from(report.weight);
         entries.insert(pos, Entry { from, report });
-        let score = sum(entries);
+        self.journal.record(|| Op::Inserted {
+            unit: unit.clone(),
+            at: pos,
+        });
+        let score = clamp(state.total);
         (score >= self.threshold).then(|| ScoreReached {
             unit,
             score,
             threshold: self.threshold,
-            reports: entries.iter().map(|e| e.report.clone()).collect(),
+            reports: state.entries.iter().map(|e| e.report.clone()).collect(),
         })
     }
 
-    /// The unit's score at `now`.
+    /// The unit's score at `now`: its total less what has expired since
+    /// it was last pruned (a prefix of its entries).
     pub fn score(&self, unit: &Subject, now: SystemTime) -> u32 {
         self.units.get(unit).map_or(0, |state| {
-            state
+            let expired: u64 = state
                 .entries
                 .iter()
-                .filter(|e| live(e.from, self.window, now))
-                .fold(0u32, |s, e| s.saturating_add(e.report.weight))
+                .take_while(|e| !live(e.from, self.window, now))
+                .map(|e| u64::from(e.report.weight))
+                .sum();
+            clamp(state.total - expired)
         })
     }
 
@@ -165,7 +225,7 @@ impl ReportLedger {
     pub fn prune(&mut self, now: SystemTime) {
         let window = self.window;
         self.units.retain(|_, state| {
-            state.entries.retain(|e| live(e.from, window, now));
+            state.expire(window, now);
             state.seen.retain(|_, t| now < *t);
             !state.entries.is_empty() || !state.seen.is_empty()
         });
@@ -197,217 +257,15 @@ fn live(from: SystemTime, window: Duration, now: SystemTime) -> bool {
     }
 }
 
-fn sum(entries: &[Entry]) -> u32 {
-    entries
-        .iter()
-        .fold(0u32, |s, e| s.saturating_add(e.report.weight))
+/// The sum of the entries' weights.
+fn weights(entries: &[Entry]) -> u64 {
+    entries.iter().map(|e| u64::from(e.report.weight)).sum()
+}
+
+/// A score as the ledger answers it (saturating, as the weights add up).
+fn clamp(total: u64) -> u32 {
+    u32::try_from(total).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use cordon_testkit::Fixture;
-
-    use super::*;
-    use proptest::prelude::*;
-    use std::net::IpAddr;
-
-    fn config() -> cordon_config::Config {
-        Fixture::new()
-            .prefixes("[100.64.0.0/16, 2001:db8:1000::/36]")
-            .load()
-    }
-
-    fn unit(c: &cordon_config::Config, ip: &str) -> Subject {
-        Subject::Addr(c.subscriber_of(ip.parse().unwrap()).unwrap())
-    }
-
-    const T0: u64 = 1_700_000_000;
-    const WINDOW: Duration = Duration::from_secs(3600);
-
-    fn at(secs: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(T0 + secs)
-    }
-
-    fn report(ip: &str, t: u64, source: &str, id: Option<&str>, weight: u32) -> Report {
-        Report {
-            address: ip.parse::<IpAddr>().unwrap(),
-            at: at(t),
-            source: source.into(),
-            kind: crate::ReportKind::Other,
-            evidence: "spam".into(),
-            message_id: id.map(str::to_owned),
-            weight,
-        }
-    }
-
-    #[test]
-    fn score_reached_at_threshold() {
-        let c = config();
-        let u = unit(&c, "100.64.1.7");
-        let mut l = ReportLedger::with(3, WINDOW);
-        assert_eq!(
-            l.add(u.clone(), report("100.64.1.7", 0, "a", None, 1), at(0)),
-            None
-        );
-        assert_eq!(
-            l.add(u.clone(), report("100.64.1.7", 1, "b", None, 1), at(1)),
-            None
-        );
-        let hit = l
-            .add(u.clone(), report("100.64.1.7", 2, "c", None, 1), at(2))
-            .unwrap();
-        assert_eq!(hit.score, 3);
-        assert_eq!(hit.reports.len(), 3);
-        assert_eq!(hit.unit, u);
-    }
-
-    #[test]
-    fn ipv6_reports_add_up_per_prefix() {
-        let c = config();
-        let mut l = ReportLedger::with(2, WINDOW);
-        let a = "2001:db8:1000:7::1";
-        let b = "2001:db8:1000:7:abcd::9";
-        assert_eq!(unit(&c, a), unit(&c, b));
-        assert!(
-            l.add(unit(&c, a), report(a, 0, "x", None, 1), at(0))
-                .is_none()
-        );
-        assert!(
-            l.add(unit(&c, b), report(b, 0, "y", None, 1), at(0))
-                .is_some()
-        );
-    }
-
-    #[test]
-    fn duplicates_and_old_reports_do_not_count() {
-        let c = config();
-        let u = unit(&c, "100.64.1.7");
-        let mut l = ReportLedger::with(2, WINDOW);
-        assert!(
-            l.add(
-                u.clone(),
-                report("100.64.1.7", 0, "fbl", Some("m1"), 1),
-                at(0)
-            )
-            .is_none()
-        );
-        assert!(
-            l.add(
-                u.clone(),
-                report("100.64.1.7", 5, "fbl", Some("m1"), 1),
-                at(5)
-            )
-            .is_none()
-        );
-        assert_eq!(l.score(&u, at(5)), 1);
-        // Same message id from another source is other evidence.
-        assert!(
-            l.add(
-                u.clone(),
-                report("100.64.1.7", 5, "other", Some("m1"), 1),
-                at(5)
-            )
-            .is_some()
-        );
-        // Too old on arrival.
-        let mut l = ReportLedger::with(1, WINDOW);
-        assert!(
-            l.add(u, report("100.64.1.7", 0, "a", None, 1), at(3600))
-                .is_none()
-        );
-        assert_eq!(l.units(), 0);
-    }
-
-    #[test]
-    fn future_reports_count_from_now() {
-        let c = config();
-        let u = unit(&c, "100.64.1.7");
-        let mut l = ReportLedger::with(5, WINDOW);
-        l.add(u.clone(), report("100.64.1.7", 10_000, "a", None, 1), at(0));
-        assert_eq!(l.score(&u, at(3599)), 1);
-        assert_eq!(l.score(&u, at(3600)), 0);
-        l.prune(at(3600));
-        assert_eq!(l.units(), 0);
-    }
-
-    /// One generated report: time offset, source index, message id index
-    /// (None sometimes), weight.
-    fn arb_report() -> impl Strategy<Value = (u64, u8, Option<u8>, u32)> {
-        (0u64..10_000, 0u8..3, proptest::option::of(0u8..4), 0u32..4)
-    }
-
-    fn make(r: &(u64, u8, Option<u8>, u32)) -> Report {
-        let id = r.2.map(|i| format!("m{i}"));
-        report("100.64.1.7", r.0, &format!("s{}", r.1), id.as_deref(), r.3)
-    }
-
-    proptest! {
-        /// Re-adding any report still in the window never changes the score.
-        #[test]
-        fn duplicates_never_change_the_score(
-            mut reports in proptest::collection::vec(arb_report(), 1..40),
-            dup in any::<proptest::sample::Index>(),
-        ) {
-            let c = config();
-            let u = unit(&c, "100.64.1.7");
-            reports.sort_by_key(|r| r.0);
-            let mut l = ReportLedger::with(u32::MAX, WINDOW);
-            for r in &reports {
-                l.add(u.clone(), make(r), at(r.0));
-            }
-            let now = at(reports.last().unwrap().0);
-            let before = l.score(&u, now);
-            let d = dup.get(&reports);
-            if d.2.is_some() && live(at(d.0), WINDOW, now) {
-                l.add(u.clone(), make(d), now);
-                prop_assert_eq!(l.score(&u, now), before);
-            }
-        }
-
-        /// The score is the sum of the distinct reports still in the window,
-        /// whatever the order they came in; pruning changes nothing visible.
-        #[test]
-        fn expired_reports_do_not_count(
-            reports in proptest::collection::vec(arb_report(), 0..40),
-            later in 0u64..20_000,
-        ) {
-            let c = config();
-            let u = unit(&c, "100.64.1.7");
-            let mut sorted = reports.clone();
-            sorted.sort_by_key(|r| r.0);
-            let mut l = ReportLedger::with(u32::MAX, WINDOW);
-            // The model: counted reports, and per (source, id) the time
-            // until which it is a duplicate (extended by each duplicate).
-            let mut model: Vec<(u64, u8, Option<u8>, u32)> = Vec::new();
-            let mut seen: HashMap<(u8, u8), u64> = HashMap::new();
-            for r in &sorted {
-                l.add(u.clone(), make(r), at(r.0));
-                let now = r.0;
-                model.retain(|m| now < m.0 + 3600);
-                seen.retain(|_, t| now < *t);
-                match r.2 {
-                    Some(id) if seen.contains_key(&(r.1, id)) => {
-                        let t = seen.get_mut(&(r.1, id)).unwrap();
-                        *t = (*t).max(r.0 + 3600);
-                    }
-                    Some(id) => {
-                        seen.insert((r.1, id), r.0 + 3600);
-                        model.push(*r);
-                    }
-                    None => model.push(*r),
-                }
-            }
-            let now = sorted.last().map_or(0, |r| r.0) + later;
-            let expected: u32 = model.iter().filter(|m| now < m.0 + 3600).map(|m| m.3).sum();
-            prop_assert_eq!(l.score(&u, at(now)), expected);
-            l.prune(at(now));
-            prop_assert_eq!(l.score(&u, at(now)), expected);
-            if now >= seen.values().copied().max().unwrap_or(0)
-                && now >= model.iter().map(|m| m.0 + 3600).max().unwrap_or(0)
-            {
-                prop_assert_eq!(l.units(), 0);
-            }
-        }
-    }
-}
+mod tests;

@@ -119,6 +119,8 @@ struct Bench<'a> {
     runs: usize,
     counted: f64,
     commits: Vec<(Row, f64)>,
+    /// Seconds cordond spent waiting on store commits in the last run.
+    store_seconds: f64,
 }
 
 impl Bench<'_> {
@@ -196,6 +198,8 @@ impl Bench<'_> {
         let commits = after.sum("cordon_store_write_seconds_count")
             - before.sum("cordon_store_write_seconds_count");
         self.commits.push((row, commits));
+        self.store_seconds = after.sum("cordon_store_write_seconds_sum")
+            - before.sum("cordon_store_write_seconds_sum");
         Ok(took)
     }
 
@@ -304,6 +308,7 @@ fn measure(lab: &Lab) -> Result<Measured> {
         runs: 0,
         counted: 0.0,
         commits: Vec::new(),
+        store_seconds: 0.0,
     };
     let sample = Feed::new(usize::MAX / 2)?;
     let mut times: Vec<(Row, Times)> = ROWS.iter().map(|&r| (r, Times::default())).collect();
@@ -313,7 +318,17 @@ fn measure(lab: &Lab) -> Result<Measured> {
             let ours_first = round % 2 == 1;
             for side in [ours_first, !ours_first] {
                 if side {
-                    t.ours.push(b.ours(*row)?);
+                    // Each run's time with the store's size before it: an
+                    // import must not slow down as the store grows.
+                    let stored = b.counted;
+                    let took = b.ours(*row)?;
+                    eprintln!(
+                        "cordon-bench: reports: round {}, {row:?}: {} ms, {:.0} ms of it in store commits ({stored} reports stored before)",
+                        round + 1,
+                        took.as_millis(),
+                        b.store_seconds * 1000.0
+                    );
+                    t.ours.push(took);
                     sent.push(*row);
                 } else {
                     t.reference.push(b.reference(*row, &sample)?);

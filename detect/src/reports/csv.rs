@@ -5,32 +5,55 @@ use std::net::IpAddr;
 
 use super::{FEED_WEIGHT, ImportResult, LineError, Report, ReportKind, parse_address, parse_time};
 
+/// The comment character of Cordon's CSV (`#` lines are skipped).
+pub(super) const COMMENT: u8 = b'#';
+
 pub(super) fn parse(data: &[u8], admit: &dyn Fn(IpAddr) -> Result<(), String>) -> ImportResult {
-    let mut out = ImportResult::default();
-    let mut first = true;
-    each_record(data, Some(b'#'), &mut out, |out, line, record| {
-        let is_header = first
-            && record
-                .get(0)
-                .is_some_and(|f| f.eq_ignore_ascii_case("address"));
-        first = false;
-        if is_header {
-            return;
-        }
-        match csv_report(record, admit) {
-            Ok(r) => out.reports.push(r),
-            Err(reason) => out.rejected.push(LineError { line, reason }),
-        }
-    });
-    out
+    Feed::default().piece(data, 1, admit)
+}
+
+/// A Cordon CSV feed read piece by piece (see `stream`): what it must
+/// remember between pieces is whether its first record (the optional
+/// header) was seen.
+#[derive(Debug, Default)]
+pub(super) struct Feed {
+    seen_first: bool,
+}
+
+impl Feed {
+    /// Parses `data`, whole records whose first starts on line `line`.
+    pub(super) fn piece(
+        &mut self,
+        data: &[u8],
+        line: u64,
+        admit: &dyn Fn(IpAddr) -> Result<(), String>,
+    ) -> ImportResult {
+        let mut out = ImportResult::default();
+        each_record(data, line, Some(COMMENT), &mut out, |out, line, record| {
+            let is_header = !self.seen_first
+                && record
+                    .get(0)
+                    .is_some_and(|f| f.eq_ignore_ascii_case("address"));
+            self.seen_first = true;
+            if is_header {
+                return;
+            }
+            match csv_report(record, admit) {
+                Ok(r) => out.reports.push(r),
+                Err(reason) => out.rejected.push(LineError { line, reason }),
+            }
+        });
+        out
+    }
 }
 
 /// Streams the records of a CSV file (RFC 4180 quoting, fields trimmed,
-/// any number of fields) to `row` with their 1-based line, one record in
-/// memory at a time. Blank records are skipped; a line that is not CSV
-/// is listed in `out` and skipped.
+/// any number of fields) to `row` with their 1-based line (`data` begins
+/// on line `first_line`), one record in memory at a time. Blank records
+/// are skipped; a line that is not CSV is listed in `out` and skipped.
 pub(super) fn each_record(
     data: &[u8],
+    first_line: u64,
     comment: Option<u8>,
     out: &mut ImportResult,
     mut row: impl FnMut(&mut ImportResult, u64, &::csv::StringRecord),
@@ -42,7 +65,7 @@ pub(super) fn each_record(
         .comment(comment)
         .from_reader(data);
     let mut record = ::csv::StringRecord::new();
-    let mut lines = Lines::new(data);
+    let mut lines = Lines::new(data, first_line, comment);
     loop {
         let start = reader.position().byte();
         match reader.read_record(&mut record) {
@@ -78,6 +101,10 @@ pub(super) fn each_record(
 /// (seen: 8 s for 160 kB of them).
 struct Lines<'a> {
     data: &'a [u8],
+    /// The dialect's comment character: only its lines are stepped over
+    /// (a Shadowserver row starting with `#` is a record, and was
+    /// numbered as the line after it).
+    comment: Option<u8>,
     counted_to: usize,
     line: u64,
     /// The first line feed at or after `searched_from`, if there is one.
@@ -86,11 +113,12 @@ struct Lines<'a> {
 }
 
 impl<'a> Lines<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    fn new(data: &'a [u8], first_line: u64, comment: Option<u8>) -> Self {
         Lines {
             data,
+            comment,
             counted_to: 0,
-            line: 1,
+            line: first_line,
             next_feed: None,
             searched_from: usize::MAX,
         }
@@ -130,7 +158,7 @@ impl<'a> Lines<'a> {
             let end = self.feed_from(byte);
             let text = &self.data[byte..end.unwrap_or(self.data.len())];
             let blank = text.iter().all(u8::is_ascii_whitespace);
-            let comment = text.trim_ascii_start().starts_with(b"#");
+            let comment = self.comment.is_some_and(|c| text.first() == Some(&c));
             match end {
                 Some(n) if blank || comment => byte = n + 1,
                 _ => break,

@@ -13,7 +13,8 @@
 //! - **CSV** otherwise: `address,time,source,evidence`, time as RFC 3339
 //!   or Unix seconds, an optional header line, quoting as RFC 4180.
 //! - **Shadowserver** CSV reports (a header naming `timestamp` and `ip` or
-//!   `src_ip`), **Microsoft SNDS** IP status (`first_ip,last_ip,…` or its
+//!   `src_ip`), **AbuseHUB**'s CSV export (`src_ip`, `event_date`,
+//!   `event_time`), **Microsoft SNDS** IP status (`first_ip,last_ip,…` or its
 //!   shape), **IODEF** XML (its namespace), and **ZIP** archives of feeds:
 //!   see their modules.
 //! - Anything else (JSON, other XML, binary data, a letter) is refused
@@ -34,7 +35,9 @@ use mail_parser::DateTime;
 use crate::error::DetectError;
 
 pub use cordon_policy::{Report, ReportKind};
+pub use stream::{Flow, HEAD, MAX_LINE, stream_feed, stream_for};
 
+mod abusehub;
 mod arf;
 mod csv;
 mod iodef;
@@ -43,6 +46,7 @@ mod recognise;
 mod shadowserver;
 mod snds;
 mod spamcop;
+mod stream;
 mod wild_date;
 mod xarf;
 mod zipped;
@@ -117,6 +121,9 @@ pub enum FeedFormat {
     Shadowserver,
     /// Microsoft SNDS IP status: `first_ip,last_ip,blocked,reason`.
     Snds,
+    /// AbuseHUB's CSV export: a header naming `src_ip`, `event_date` and
+    /// `event_time` (and `report_type`, the feed it relays).
+    AbuseHub,
     /// IODEF (RFC 7970, and RFC 5070's version 1) XML incident reports.
     Iodef,
     /// A ZIP archive of feeds (Shadowserver mails carry zipped CSV).
@@ -127,18 +134,64 @@ pub enum FeedFormat {
 
 /// Reads a feed file. Addresses are only checked to be IP addresses; use
 /// [`import_for`] to also check them against the subscriber prefixes.
+/// Line-oriented feeds are read as they stream ([`stream_feed`]); a
+/// whole-document one is refused past [`MAX_FEED`] bytes.
 pub fn import(path: &Path) -> Result<ImportResult, DetectError> {
-    let (data, received) = read(path)?;
-    let meta = meta(path, received);
-    refuse_unsupported(path, parse_feed_with(&data, meta, |_| Ok(())))
+    import_with(path, |input, meta, piece| {
+        stream_feed(input, meta, MAX_FEED, &|_| Ok(()), piece)
+    })
 }
 
 /// Reads a feed file and rejects, line by line, addresses that `config`
 /// would not quarantine (outside the subscriber prefixes, never-quarantine).
 pub fn import_for(path: &Path, config: &Config) -> Result<ImportResult, DetectError> {
-    let (data, received) = read(path)?;
-    let meta = meta(path, received);
-    refuse_unsupported(path, parse_for(&data, meta, config))
+    import_with(path, |input, meta, piece| {
+        stream_for(input, meta, MAX_FEED, config, piece)
+    })
+}
+
+/// A streamed file's pieces gathered into one result.
+fn import_with(
+    path: &Path,
+    stream: impl FnOnce(
+        &mut dyn std::io::Read,
+        FeedMeta<'_>,
+        &mut dyn FnMut(ImportResult) -> stream::Flow,
+    ) -> Result<FeedFormat, DetectError>,
+) -> Result<ImportResult, DetectError> {
+    let (mut file, received) = open(path)?;
+    let mut all = ImportResult::default();
+    let done = stream(&mut file, meta(path, received), &mut |piece| {
+        all.reports.extend(piece.reports);
+        all.rejected.extend(piece.rejected);
+        all.outside += piece.outside;
+        std::ops::ControlFlow::Continue(())
+    });
+    match done {
+        Ok(_) => Ok(all),
+        Err(e) => Err(for_file(path, e)),
+    }
+}
+
+/// A streamed feed's error, naming the file.
+pub fn for_file(path: &Path, e: DetectError) -> DetectError {
+    match e {
+        DetectError::ReadInput { source } => DetectError::ReadFeed {
+            path: path.to_owned(),
+            source,
+        },
+        DetectError::Unsupported { what } => DetectError::UnsupportedFormat {
+            path: path.to_owned(),
+            what,
+        },
+        DetectError::FeedTooLarge { what, cap } => DetectError::ReadFeed {
+            path: path.to_owned(),
+            source: std::io::Error::other(format!(
+                "it is {what}, which is read whole, and larger than {cap} bytes: split it"
+            )),
+        },
+        other => other,
+    }
 }
 
 /// Parses a feed's bytes, keeping the addresses `config` would quarantine
@@ -155,42 +208,27 @@ pub fn parse_for(data: &[u8], meta: FeedMeta<'_>, config: &Config) -> ImportResu
     result
 }
 
-/// The largest feed file read: Shadowserver's biggest daily CSVs are tens
-/// of megabytes; anything past this is refused rather than read into
-/// memory whole.
+/// The largest feed file read whole (mail, JSON, XML, ZIP; line-oriented
+/// feeds stream and have no limit): Shadowserver's zipped reports and an
+/// mbox of feedback reports are tens of megabytes; anything past this is
+/// refused rather than read into memory whole.
 pub const MAX_FEED: u64 = 512 * 1024 * 1024;
 
-fn read(path: &Path) -> Result<(Vec<u8>, Option<SystemTime>), DetectError> {
-    let err = |source| DetectError::ReadFeed {
+/// Opens a feed file, with its modification time (when it was received).
+pub fn open(path: &Path) -> Result<(std::fs::File, Option<SystemTime>), DetectError> {
+    let file = std::fs::File::open(path).map_err(|source| DetectError::ReadFeed {
         path: path.to_owned(),
         source,
-    };
-    let size = std::fs::metadata(path).map_err(err)?.len();
-    if size > MAX_FEED {
-        return Err(err(std::io::Error::other(format!(
-            "the file is {size} bytes; feeds of at most {MAX_FEED} bytes are read: split it"
-        ))));
-    }
-    let data = std::fs::read(path).map_err(err)?;
-    let received = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    Ok((data, received))
+    })?;
+    let received = file.metadata().and_then(|m| m.modified()).ok();
+    Ok((file, received))
 }
 
-fn meta(path: &Path, received: Option<SystemTime>) -> FeedMeta<'_> {
+/// What is known of a feed file besides its bytes.
+pub fn meta(path: &Path, received: Option<SystemTime>) -> FeedMeta<'_> {
     FeedMeta {
         name: path.file_name().and_then(|n| n.to_str()),
         received,
-    }
-}
-
-/// A file in none of the formats is one error, not a line per line.
-fn refuse_unsupported(path: &Path, result: ImportResult) -> Result<ImportResult, DetectError> {
-    match result.unsupported {
-        Some(what) => Err(DetectError::UnsupportedFormat {
-            path: path.to_owned(),
-            what,
-        }),
-        None => Ok(result),
     }
 }
 
@@ -251,6 +289,7 @@ fn parse_detected(
         FeedFormat::XarfJson => xarf::parse_json(data, admit),
         FeedFormat::Shadowserver => shadowserver::parse(data, meta, admit),
         FeedFormat::Snds => snds::parse(data, meta, admit),
+        FeedFormat::AbuseHub => abusehub::parse(data, admit),
         FeedFormat::Iodef => iodef::parse(data, admit),
         FeedFormat::Zip => zipped::parse(data, meta, admit),
         FeedFormat::Unsupported(what) => ImportResult::unsupported(what),

@@ -42,6 +42,9 @@ pub(super) fn format(data: &[u8], first: &str) -> FeedFormat {
     if has("timestamp") && (has("ip") || has("src_ip")) {
         return FeedFormat::Shadowserver;
     }
+    if super::abusehub::is_header(&fields) {
+        return FeedFormat::AbuseHub;
+    }
     if is_snds(&fields) {
         return FeedFormat::Snds;
     }
@@ -53,7 +56,7 @@ pub(super) fn format(data: &[u8], first: &str) -> FeedFormat {
         });
     if header_like && fields[0] != "address" {
         return FeedFormat::Unsupported(
-            "CSV whose header names neither Cordon's columns (address,time,source,evidence) nor Shadowserver's (timestamp and ip or src_ip) nor SNDS's (first_ip,last_ip,blocked,reason)",
+            "CSV whose header names neither Cordon's columns (address,time,source,evidence) nor Shadowserver's (timestamp and ip or src_ip) nor AbuseHUB's (src_ip, event_date, event_time) nor SNDS's (first_ip,last_ip,blocked,reason)",
         );
     }
     if !any_feed_line(head) {

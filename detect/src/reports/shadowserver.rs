@@ -118,33 +118,58 @@ pub(super) fn parse(
     meta: FeedMeta<'_>,
     admit: &dyn Fn(IpAddr) -> Result<(), String>,
 ) -> ImportResult {
-    let mut out = ImportResult::default();
-    let file_type = meta
-        .name
-        .and_then(type_from_name)
-        .filter(|t| kind_from_words(t).is_some());
-    let mut columns: Option<Columns> = None;
-    let mut broken_header = false;
-    each_record(data, None, &mut out, |out, line, record| {
-        let Some(cols) = &columns else {
-            match Columns::find(record) {
-                Ok(c) => columns = Some(c),
-                Err(reason) => {
-                    broken_header = true;
-                    out.rejected.push(LineError { line, reason });
+    Feed::new(meta).piece(data, 1, admit)
+}
+
+/// A Shadowserver report read piece by piece (see `stream`): its header
+/// comes in the first piece and names the columns of all the others.
+pub(super) struct Feed<'a> {
+    file_type: Option<&'a str>,
+    columns: Option<Columns>,
+    broken_header: bool,
+}
+
+impl<'a> Feed<'a> {
+    pub(super) fn new(meta: FeedMeta<'a>) -> Self {
+        Feed {
+            file_type: meta
+                .name
+                .and_then(type_from_name)
+                .filter(|t| kind_from_words(t).is_some()),
+            columns: None,
+            broken_header: false,
+        }
+    }
+
+    /// Parses `data`, whole records whose first starts on line `line`.
+    pub(super) fn piece(
+        &mut self,
+        data: &[u8],
+        line: u64,
+        admit: &dyn Fn(IpAddr) -> Result<(), String>,
+    ) -> ImportResult {
+        let mut out = ImportResult::default();
+        each_record(data, line, None, &mut out, |out, line, record| {
+            let Some(cols) = &self.columns else {
+                match Columns::find(record) {
+                    Ok(c) => self.columns = Some(c),
+                    Err(reason) => {
+                        self.broken_header = true;
+                        out.rejected.push(LineError { line, reason });
+                    }
                 }
+                return;
+            };
+            if self.broken_header {
+                return;
             }
-            return;
-        };
-        if broken_header {
-            return;
-        }
-        match row(cols, file_type, record, admit) {
-            Ok(r) => out.reports.push(r),
-            Err(reason) => out.rejected.push(LineError { line, reason }),
-        }
-    });
-    out
+            match row(cols, self.file_type, record, admit) {
+                Ok(r) => out.reports.push(r),
+                Err(reason) => out.rejected.push(LineError { line, reason }),
+            }
+        });
+        out
+    }
 }
 
 fn row(

@@ -29,21 +29,43 @@ pub(super) fn parse(
     meta: FeedMeta<'_>,
     admit: &dyn Fn(IpAddr) -> Result<(), String>,
 ) -> ImportResult {
-    let mut out = ImportResult::default();
-    let mut expanded = 0;
-    each_record(data, None, &mut out, |out, line, record| {
-        if record
-            .get(0)
-            .is_some_and(|f| f.eq_ignore_ascii_case("first_ip"))
-        {
-            return;
-        }
-        match range(record, meta, admit, &mut expanded) {
-            Ok(reports) => out.reports.extend(reports),
-            Err(reason) => out.rejected.push(LineError { line, reason }),
-        }
-    });
-    out
+    Feed::new(meta).piece(data, 1, admit)
+}
+
+/// An SNDS file read piece by piece (see `stream`): the addresses its
+/// rows expanded to so far count against [`MAX_ADDRESSES`] across pieces.
+pub(super) struct Feed<'a> {
+    meta: FeedMeta<'a>,
+    expanded: u64,
+}
+
+impl<'a> Feed<'a> {
+    pub(super) fn new(meta: FeedMeta<'a>) -> Self {
+        Feed { meta, expanded: 0 }
+    }
+
+    /// Parses `data`, whole records whose first starts on line `line`.
+    pub(super) fn piece(
+        &mut self,
+        data: &[u8],
+        line: u64,
+        admit: &dyn Fn(IpAddr) -> Result<(), String>,
+    ) -> ImportResult {
+        let mut out = ImportResult::default();
+        each_record(data, line, None, &mut out, |out, line, record| {
+            if record
+                .get(0)
+                .is_some_and(|f| f.eq_ignore_ascii_case("first_ip"))
+            {
+                return;
+            }
+            match range(record, self.meta, admit, &mut self.expanded) {
+                Ok(reports) => out.reports.extend(reports),
+                Err(reason) => out.rejected.push(LineError { line, reason }),
+            }
+        });
+        out
+    }
 }
 
 fn range(

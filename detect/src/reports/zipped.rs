@@ -1,7 +1,8 @@
 //! ZIP archives of feeds: Shadowserver's mails carry their CSV zipped, and
 //! clearinghouses (AbuseHUB) relay them so. Each entry is read as a feed of
-//! its own (its name tells Shadowserver's report type); what it rejects is
-//! listed with the entry's name.
+//! its own (its name tells Shadowserver's report type), streamed out of the
+//! archive as it inflates (a CSV entry in pieces, never inflated whole);
+//! what it rejects is listed with the entry's name.
 //!
 //! Bounded: at most [`MAX_ENTRIES`] entries, and all entries together
 //! inflate to at most [`MAX_RATIO`] times the archive's size (or
@@ -10,10 +11,13 @@
 //! tenfold). The sizes the archive declares are not trusted: inflation
 //! stops one byte past the limit. A ZIP inside a ZIP is not opened.
 
+use std::cell::Cell;
 use std::io::{Cursor, Read};
 use std::net::IpAddr;
 
-use super::{FeedFormat, FeedMeta, ImportResult, LineError, detect_format, parse_feed_with};
+use super::stream::{Flow, stream_entry};
+use super::{FeedFormat, FeedMeta, ImportResult, LineError};
+use crate::error::DetectError;
 
 /// A local file header's signature: what every ZIP starts with.
 pub(super) const MAGIC: &[u8] = b"PK\x03\x04";
@@ -42,27 +46,76 @@ pub(super) fn parse(
     meta: FeedMeta<'_>,
     admit: &dyn Fn(IpAddr) -> Result<(), String>,
 ) -> ImportResult {
+    let mut out = ImportResult::default();
+    let refused = stream(data, meta, admit, &mut |p| {
+        out.reports.extend(p.reports);
+        out.rejected.extend(p.rejected);
+        Flow::Continue(())
+    });
+    match refused {
+        Some(what) => ImportResult::unsupported(what),
+        None => out,
+    }
+}
+
+/// An entry's inflated bytes, counted against the archive's budget: past
+/// it, reading fails (rather than ends), so the unfinished record the
+/// reader holds is never parsed as if the entry ended there.
+struct Inflating<'a, R> {
+    inner: R,
+    read: &'a Cell<u64>,
+    budget: u64,
+}
+
+impl<R: Read> Read for Inflating<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        if self.read.get() > self.budget {
+            return Err(std::io::Error::other(
+                "the archive's inflation budget is spent",
+            ));
+        }
+        Ok(n)
+    }
+}
+
+/// Hands `piece` each entry's reports and rejected lines as they are
+/// inflated. Answers what the archive was taken for when it is refused
+/// whole (unreadable, too many entries, no feed inside).
+pub(super) fn stream(
+    data: &[u8],
+    meta: FeedMeta<'_>,
+    admit: &dyn Fn(IpAddr) -> Result<(), String>,
+    piece: &mut dyn FnMut(ImportResult) -> Flow,
+) -> Option<String> {
     let mut archive = match ::zip::ZipArchive::new(Cursor::new(data)) {
         Ok(a) => a,
-        Err(e) => return ImportResult::unsupported(format!("a ZIP that cannot be read ({e})")),
+        Err(e) => return Some(format!("a ZIP that cannot be read ({e})")),
     };
     if archive.len() > MAX_ENTRIES {
-        return ImportResult::unsupported(format!(
+        return Some(format!(
             "a ZIP of {} entries, more than the {MAX_ENTRIES} a report archive holds",
             archive.len()
         ));
     }
     let mut budget = budget_for(data.len());
-    let mut out = ImportResult::default();
     let mut feeds = 0;
+    let mut rejected = false;
+    let reject = |piece: &mut dyn FnMut(ImportResult) -> Flow, reason: String| {
+        piece(ImportResult {
+            rejected: vec![LineError { line: 1, reason }],
+            ..ImportResult::default()
+        })
+    };
     for i in 0..archive.len() {
-        let mut entry = match archive.by_index(i) {
+        let entry = match archive.by_index(i) {
             Ok(e) => e,
             Err(e) => {
-                out.rejected.push(LineError {
-                    line: 1,
-                    reason: format!("ZIP entry {}: cannot be read ({e})", i + 1),
-                });
+                rejected = true;
+                if reject(piece, format!("ZIP entry {}: cannot be read ({e})", i + 1)).is_break() {
+                    return None;
+                }
                 continue;
             }
         };
@@ -77,53 +130,62 @@ pub(super) fn parse(
             .map(|c| if c.is_control() { '?' } else { c })
             .take(200)
             .collect();
-        let mut inflated = Vec::new();
-        let read = (&mut entry).take(budget + 1).read_to_end(&mut inflated);
-        if let Err(e) = read {
-            out.rejected.push(LineError {
-                line: 1,
-                reason: format!("ZIP entry {name}: cannot be inflated ({e})"),
-            });
-            continue;
-        }
-        let size = inflated.len() as u64;
-        if size > budget {
-            out.rejected.push(LineError {
-                line: 1,
-                reason: format!(
-                    "ZIP entry {name}: the archive inflates past {} bytes ({MAX_RATIO} times its size, at most {MAX_INFLATED}); a zip bomb? Nothing more was read from it",
-                    budget_for(data.len())
-                ),
-            });
-            break;
-        }
-        budget -= size;
-        match detect_format(&inflated) {
-            FeedFormat::Zip => {
-                out.rejected.push(LineError {
-                    line: 1,
-                    reason: format!("ZIP entry {name}: a ZIP inside a ZIP is not opened"),
-                });
-                continue;
-            }
-            FeedFormat::Unsupported(_) => continue,
-            _ => {}
-        }
-        feeds += 1;
+        let inflated = Cell::new(0);
+        let mut input = Inflating {
+            inner: entry,
+            read: &inflated,
+            budget,
+        };
         let entry_meta = FeedMeta {
             name: Some(&name),
             ..meta
         };
-        let found = parse_feed_with(&inflated, entry_meta, admit);
-        out.reports.extend(found.reports);
-        out.rejected
-            .extend(found.rejected.into_iter().map(|e| LineError {
-                line: e.line,
-                reason: format!("in {name}: {}", e.reason),
-            }));
+        let mut stopped = false;
+        let mut relabel = |mut p: ImportResult| {
+            for e in &mut p.rejected {
+                e.reason = format!("in {name}: {}", e.reason);
+            }
+            rejected |= !p.rejected.is_empty();
+            let flow = piece(p);
+            stopped |= flow.is_break();
+            flow
+        };
+        let streamed = stream_entry(&mut input, entry_meta, budget, admit, &mut relabel);
+        if stopped {
+            return None;
+        }
+        // Past the budget (or a whole-document entry larger than what is
+        // left of it): what was read stays, nothing more is.
+        let spent =
+            inflated.get() > budget || matches!(streamed, Err(DetectError::FeedTooLarge { .. }));
+        if spent {
+            let _ = reject(
+                piece,
+                format!(
+                    "ZIP entry {name}: the archive inflates past {} bytes ({MAX_RATIO} times its size, at most {MAX_INFLATED}); a zip bomb? Nothing more was read from it",
+                    budget_for(data.len())
+                ),
+            );
+            return None;
+        }
+        let why = match streamed {
+            Ok(FeedFormat::Zip) => Some(format!(
+                "ZIP entry {name}: a ZIP inside a ZIP is not opened"
+            )),
+            Ok(_) => {
+                feeds += 1;
+                None
+            }
+            Err(DetectError::Unsupported { .. }) => None,
+            Err(e) => Some(format!("ZIP entry {name}: cannot be inflated ({e})")),
+        };
+        if let Some(why) = why {
+            rejected = true;
+            if reject(piece, why).is_break() {
+                return None;
+            }
+        }
+        budget -= inflated.get();
     }
-    if feeds == 0 && out.rejected.is_empty() {
-        return ImportResult::unsupported("a ZIP without a CSV or another feed inside");
-    }
-    out
+    (feeds == 0 && !rejected).then(|| "a ZIP without a CSV or another feed inside".to_owned())
 }

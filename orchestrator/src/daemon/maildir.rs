@@ -25,6 +25,7 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cordon_config::Config;
@@ -36,6 +37,7 @@ use tracing::{debug, info, warn};
 
 use super::reports::{Answer, Stopping, submission, submit};
 use super::shared::Shared;
+use crate::metrics::Metrics;
 
 /// How often `new/` is listed.
 const POLL: Duration = Duration::from_secs(1);
@@ -57,13 +59,43 @@ const REASON: usize = 512;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     /// Its reports are stored; moved to `cur/`.
-    Imported { taken: usize, refused: usize },
-    /// Nothing in it could be taken; moved to `failed/`.
-    Failed(String),
+    Imported(Tally),
+    /// Nothing in it could be taken; moved to `failed/`. What its reports
+    /// came to (all refused, when it had any).
+    Failed(String, Tally),
     /// Gone before it was read (another reader took it).
     Gone,
     /// The core could not take it now; left in `new/` for the next round.
     Later(String),
+}
+
+/// What became of one message's reports, for the log and the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Tally {
+    counted: usize,
+    duplicate: usize,
+    too_old: usize,
+    weighs_nothing: usize,
+    refused: usize,
+}
+
+impl Tally {
+    /// Stored, counted or not.
+    fn taken(&self) -> usize {
+        self.counted + self.duplicate + self.too_old + self.weighs_nothing
+    }
+
+    fn count(&self, metrics: &Metrics) {
+        for (outcome, n) in [
+            ("counted", self.counted),
+            ("duplicate", self.duplicate),
+            ("too_old", self.too_old),
+            ("weighs_nothing", self.weighs_nothing),
+            ("refused", self.refused),
+        ] {
+            metrics.maildir_reports(outcome, n);
+        }
+    }
 }
 
 /// Messages read and submitted at once (each at most 10 MiB): their
@@ -74,13 +106,13 @@ pub const AT_ONCE: usize = 16;
 /// Watches the configured Maildir until `cancel` fires. The path is read
 /// from the config in force each round, so a reload can turn it on, off or
 /// elsewhere.
-pub async fn run(shared: Shared, cancel: CancellationToken) {
+pub async fn run(shared: Shared, metrics: Arc<Metrics>, cancel: CancellationToken) {
     let mut last_error: Option<String> = None;
     loop {
         let config = shared.config.borrow().clone();
         let mut full = false;
         if let Some(dir) = config.detection.reports.maildir.clone() {
-            match round(&shared, &config, &dir, &cancel).await {
+            match round(&shared, &metrics, &config, &dir, &cancel).await {
                 Ok(n) => {
                     full = n == PER_ROUND;
                     last_error = None;
@@ -106,6 +138,7 @@ pub async fn run(shared: Shared, cancel: CancellationToken) {
 /// Answers how many were listed.
 async fn round(
     shared: &Shared,
+    metrics: &Metrics,
     config: &Config,
     dir: &Path,
     cancel: &CancellationToken,
@@ -131,13 +164,17 @@ async fn round(
         for (name, outcome) in chunk.iter().zip(outcomes) {
             let shown = printable(&name.to_string_lossy()).into_owned();
             match outcome {
-                Outcome::Imported { taken, refused } => {
+                Outcome::Imported(tally) => {
                     let to = cur_name(name);
                     move_to(dir, name, "cur", &to).await?;
-                    info!(message = %shown, reports = taken, refused, "abuse message imported; moved to cur/");
+                    metrics.maildir_message(true);
+                    tally.count(metrics);
+                    info!(message = %shown, reports = tally.taken(), refused = tally.refused, "abuse message imported; moved to cur/");
                 }
-                Outcome::Failed(reason) => {
+                Outcome::Failed(reason, tally) => {
                     move_to(dir, name, "failed", name).await?;
+                    metrics.maildir_message(false);
+                    tally.count(metrics);
                     warn!(message = %shown, reason = %printable(&clip(&reason, REASON)), "abuse message not imported; moved to failed/");
                 }
                 Outcome::Gone => {
@@ -158,7 +195,7 @@ async fn one(shared: &Shared, config: &Config, dir: &Path, name: &OsString) -> O
     let data = match blocking(move || read_bounded(&path)).await {
         Ok(Ok(Some(d))) => d,
         Ok(Ok(None)) => return Outcome::Gone,
-        Ok(Err(why)) => return Outcome::Failed(why),
+        Ok(Err(why)) => return Outcome::Failed(why, Tally::default()),
         Err(why) => return Outcome::Later(why),
     };
     let admitting = config.clone();
@@ -178,11 +215,11 @@ async fn one(shared: &Shared, config: &Config, dir: &Path, name: &OsString) -> O
             ),
             None => "no report in it (not a format cordon reads)".to_owned(),
         };
-        return Outcome::Failed(why);
+        return Outcome::Failed(why, Tally::default());
     }
     name_reports(&mut parsed.reports, name);
     let submissions: Vec<_> = parsed.reports.iter().map(submission).collect();
-    let (mut taken, mut refused, mut first_refusal) = (0, 0, None);
+    let (mut tally, mut first_refusal) = (Tally::default(), None);
     for chunk in submissions.chunks(CHUNK) {
         let answers = match submit(shared, config, &Actor::Report, chunk).await {
             Ok(a) => a,
@@ -190,25 +227,32 @@ async fn one(shared: &Shared, config: &Config, dir: &Path, name: &OsString) -> O
         };
         for answer in answers {
             match answer {
-                Answer::Taken(o) => match o.error {
+                Answer::Taken(o) => match (o.error, o.not_counted.as_deref()) {
                     // Stored chunks count once when the message comes again.
-                    Some(e) => return Outcome::Later(e),
-                    None => taken += 1,
+                    (Some(e), _) => return Outcome::Later(e),
+                    (None, None) => tally.counted += 1,
+                    (None, Some("too_old")) => tally.too_old += 1,
+                    (None, Some("weighs_nothing")) => tally.weighs_nothing += 1,
+                    (None, Some(_)) => tally.duplicate += 1,
                 },
                 Answer::Refused(e) => {
-                    refused += 1;
+                    tally.refused += 1;
                     first_refusal.get_or_insert(e);
                 }
             }
         }
     }
-    if taken == 0 {
-        return Outcome::Failed(format!(
-            "cordond refused all {refused} reports in it; the first: {}",
-            first_refusal.unwrap_or_default()
-        ));
+    if tally.taken() == 0 {
+        return Outcome::Failed(
+            format!(
+                "cordond refused all {} reports in it; the first: {}",
+                tally.refused,
+                first_refusal.unwrap_or_default()
+            ),
+            tally,
+        );
     }
-    Outcome::Imported { taken, refused }
+    Outcome::Imported(tally)
 }
 
 /// Gives every report without a message id one made from the Maildir

@@ -215,7 +215,11 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
     )
     .await
     .map_err(listen(&c.portal_socket))?;
-    tracker.spawn(maildir::run(shared.clone(), cancel.clone()));
+    tracker.spawn(maildir::run(
+        shared.clone(),
+        metrics.clone(),
+        cancel.clone(),
+    ));
     tracker.spawn(control::serve(
         control,
         conns::ConnTable::new(control_caps),

@@ -12,7 +12,7 @@ use cordon_lab::{Lab, wait_for};
 
 use super::common::lab;
 use super::reports::arf;
-use super::{cordond_log, with_log};
+use super::{cordond_log, metric, with_log};
 
 /// Subscribers the messages are about (each gets a quarter of them).
 const ABOUT: usize = 4;
@@ -114,6 +114,8 @@ fn maildir_messages_survive_a_crash_and_count_exactly_once() {
         "1700000001.M999P1.mx.isp.example",
         "From: someone@example.net\nSubject: your service is \x1b[31mslow\n\nHello.\n",
     );
+    // What the restarted cordond finds in new/ (its metrics start at 0).
+    let waiting = names(&dir.join("new")).len();
     lab.start_cordond().unwrap();
 
     with_log(
@@ -122,6 +124,29 @@ fn maildir_messages_survive_a_crash_and_count_exactly_once() {
             names(&dir.join("new")).is_empty()
         }),
     );
+    // Each message it found is counted where it went, once moved.
+    let messages = |result: &str| {
+        metric(
+            &lab,
+            &format!("cordon_maildir_messages_total{{result=\"{result}\"}}"),
+        )
+    };
+    with_log(
+        &lab,
+        wait_for(Duration::from_secs(10), "the messages' metrics", || {
+            messages("imported") + messages("failed") >= waiting as f64
+        }),
+    );
+    assert_eq!(
+        (messages("imported"), messages("failed")),
+        ((waiting - 1) as f64, 1.0)
+    );
+    let maildir_reports = |outcome: &str| {
+        metric(
+            &lab,
+            &format!("cordon_maildir_reports_total{{outcome=\"{outcome}\"}}"),
+        )
+    };
     let cur = names(&dir.join("cur"));
     let failed = names(&dir.join("failed"));
     assert_eq!(cur.len(), MESSAGES, "{cur:?}");
@@ -154,6 +179,16 @@ fn maildir_messages_survive_a_crash_and_count_exactly_once() {
     assert!(
         (10..=10 + 16).contains(&duplicates),
         "the messages imported twice are duplicates: {duplicates}"
+    );
+    // One report a message: every one imported again after the restart
+    // is a duplicate there; the rest counted.
+    assert_eq!(
+        (
+            maildir_reports("counted"),
+            maildir_reports("duplicate"),
+            maildir_reports("refused")
+        ),
+        ((waiting - 1 - duplicates) as f64, duplicates as f64, 0.0)
     );
 
     // `cordon import -`: one message on standard input, as a pipe alias

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
-use cordon_lab::Lab;
+use cordon_lab::{Lab, wait_for};
 use cordon_proto::time::{Clock, SystemClock};
 
 use super::common::lab;
@@ -139,4 +140,76 @@ this is not a report\n\
         .cordon(&["report", "198.51.100.9", "--source", "x", "--evidence", "y"])
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A feed on a pipe streams: its first reports count in cordond while the
+/// writer still holds the pipe open (a CLI that read the feed whole first
+/// would count nothing until the writer closed it), and the totals at the
+/// end are those of the whole feed.
+#[test]
+fn a_feed_on_a_pipe_counts_its_first_reports_before_the_writer_closes_it() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+
+    let lab = lab("repstream")
+        .subscribers(1)
+        .report_score(1_000_000)
+        .daemons(true)
+        .up()
+        .unwrap();
+    let a = lab.subscriber(0).ipv4().to_string();
+    let t = SystemClock.now() - 60;
+    let lines = |from: usize, to: usize| -> String {
+        (from..to)
+            .map(|n| format!("{a},{t},spamtrap,trap hit {n}\n"))
+            .collect()
+    };
+    // More than the 64 KiB the format is told from, then a pause.
+    let (first, total) = (4000, 6000);
+    let gw = lab.gateway();
+    let mut child = Command::new(lab.cordon_exe().unwrap())
+        .arg("--socket")
+        .arg(gw.control_socket())
+        .arg("--config")
+        .arg(gw.config_path())
+        .args(["import", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("address,time,source,evidence\n{}", lines(0, first)).as_bytes())
+        .unwrap();
+    stdin.flush().unwrap();
+    let score = || lab.show(&a).unwrap()["report_score"].as_u64().unwrap_or(0);
+    let seen = wait_for(
+        Duration::from_secs(30),
+        "the first reports to count while the pipe is open",
+        || score() > 0,
+    );
+    let early = score();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "cordon import exited before its input ended"
+    );
+    seen.unwrap();
+    assert!((1..=first as u64).contains(&early), "{early}");
+    stdin.write_all(lines(first, total).as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "standard input: {total} reports accepted ({total} counted)\n"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(score(), total as u64);
 }
