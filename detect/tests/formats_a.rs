@@ -52,14 +52,14 @@ fn check(r: &Report, address: &str, unix: u64, kind: ReportKind, source: &str) {
 }
 
 #[test]
-fn arf_rfc5965_example() {
+fn arf_feedback_loop_report() {
     let r = one("feedback-report.eml", "100.64.");
     check(
         &r,
         "100.64.1.7",
         1_709_906_400,
         ReportKind::Spam,
-        "mail.fbl.example.net",
+        "mx1.complaints.example.net",
     );
 }
 

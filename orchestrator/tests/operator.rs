@@ -129,9 +129,9 @@ const HOSTILE: &str = "\u{1b}]0;PWNED\u{7}\u{1b}[2J\r\nFAKE line\u{9b}1m";
 
 /// An ARF report (RFC 5965) about `@ADDR@` from a reporter whose
 /// User-Agent is `@UA@`.
-const ARF: &str = "From: <abuse@fbl.example.net>\r
+const ARF: &str = "From: <fbl@complaints.example.net>\r
 Date: Thu, 8 Mar 2024 14:00:00 +0000\r
-Subject: FW: Earn money\r
+Subject: Complaint about a message from your network\r
 MIME-Version: 1.0\r
 Content-Type: multipart/report; report-type=feedback-report;\r
      boundary=\"b1\"\r
@@ -148,7 +148,7 @@ Feedback-Type: abuse\r
 User-Agent: @UA@\r
 Version: 1\r
 Arrival-Date: @DATE@\r
-Reporting-MTA: dns; mail.fbl.example.net\r
+Reporting-MTA: dns; mx1.complaints.example.net\r
 Source-IP: @ADDR@\r
 \r
 --b1--\r

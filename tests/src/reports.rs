@@ -7,9 +7,9 @@
 /// once). One message, without an mbox `From ` line.
 pub fn arf_report(ip: &str, date: &str, message_id: &str, agent: &str) -> String {
     format!(
-        "From: <abuse@fbl.example.net>\n\
+        "From: <fbl@complaints.example.net>\n\
 Date: {date}\n\
-Subject: FW: Earn money\n\
+Subject: Complaint about a message from your network\n\
 To: <abuse@isp.example>\n\
 MIME-Version: 1.0\n\
 Content-Type: multipart/report; report-type=feedback-report;\n boundary=\"b1\"\n\
@@ -26,7 +26,7 @@ Feedback-Type: abuse\n\
 User-Agent: {agent}\n\
 Version: 1\n\
 Arrival-Date: {date}\n\
-Reporting-MTA: dns; mail.fbl.example.net\n\
+Reporting-MTA: dns; mx1.complaints.example.net\n\
 Source-IP: {ip}\n\
 \n\
 --b1\n\
@@ -34,10 +34,10 @@ Content-Type: message/rfc822\n\
 Content-Disposition: inline\n\
 \n\
 From: <spammer@example.net>\n\
-Subject: Earn money\n\
+Subject: A great offer\n\
 Message-ID: <{message_id}@example.net>\n\
 \n\
-Spam Spam Spam\n\
+Buy now.\n\
 --b1--\n"
     )
 }

@@ -16,19 +16,19 @@ fn arf_message_is_one_report() {
     assert_eq!(r.rejected, vec![]);
     let rep = &r.reports[0];
     assert_eq!(rep.address, "100.64.1.7".parse::<IpAddr>().unwrap());
-    assert_eq!(rep.source, "mail.fbl.example.net");
+    assert_eq!(rep.source, "mx1.complaints.example.net");
     assert_eq!(rep.at, from_unix(1_709_906_400).unwrap());
     assert_eq!(
         rep.message_id.as_deref(),
-        Some("8787KJKJ3K4J3K4J3K4J3.mail@example.net")
+        Some("cordon-fixture-0001@bulk.example.net")
     );
     assert!(
         rep.evidence.contains("Feedback-Type: abuse"),
         "{}",
         rep.evidence
     );
-    assert!(rep.evidence.contains("Reported-Domain: example.net"));
-    assert!(rep.evidence.contains("User-Agent: SomeGenerator/1.0"));
+    assert!(rep.evidence.contains("Reported-Domain: bulk.example.net"));
+    assert!(rep.evidence.contains("User-Agent: CordonFixtureFBL/1.0"));
     assert_eq!(rep.weight, 1);
 }
 

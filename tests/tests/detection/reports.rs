@@ -113,7 +113,7 @@ this is not a report\n\
     );
     let history = lab.cordon_ok(&["history", &b]).unwrap();
     assert!(
-        history.contains("report from mail.fbl.example.net"),
+        history.contains("report from mx1.complaints.example.net"),
         "{history}"
     );
 
