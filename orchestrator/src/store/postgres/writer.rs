@@ -129,26 +129,52 @@ async fn commit(
 /// The advisory lock key that orders commits by `seq` ("cordon" in ASCII).
 const SEQ_LOCK: i64 = 0x636f_7264_6f6e;
 
-/// Records the marks of the group's calls (`Write::Mark`); answers, per
-/// call, whether it was applied before (by an earlier commit, or by an
-/// earlier call of this group), so nothing of it is written again.
+/// Records the marks of the group's calls (`Write::Mark`) in one
+/// statement; answers, per call, whether it was applied before (by an
+/// earlier commit, or by an earlier call of this group with the same
+/// mark), so nothing of it is written again. One statement rather than one
+/// per call: every call from the outbox carries a mark, and a group of a
+/// thousand would otherwise wait on a thousand round trips.
 async fn marked(tx: &Transaction<'_>, group: &[Job]) -> Result<Vec<bool>, tokio_postgres::Error> {
-    const MARK: &str = "INSERT INTO marks (gateway, seq, applied_at)
-         VALUES ($1, $2, extract(epoch from now())::bigint)
-         ON CONFLICT DO NOTHING";
-    let mut done = Vec::with_capacity(group.len());
-    for job in group {
-        let mut seen = false;
-        for w in &job.writes {
-            if let Write::Mark { gateway, seq } = w {
+    const MARKS: &str = "INSERT INTO marks (gateway, seq, applied_at)
+         SELECT g, s, extract(epoch from now())::bigint
+         FROM unnest($1::TEXT[], $2::BIGINT[]) AS m(g, s)
+         ON CONFLICT DO NOTHING
+         RETURNING gateway, seq";
+    let marks_of = |job: &Job| -> Vec<(String, i64)> {
+        job.writes
+            .iter()
+            .filter_map(|w| match w {
                 // Refused by the outbox before it gets here; kept total.
-                let seq = i64::try_from(*seq).unwrap_or(i64::MAX);
-                seen |= tx.execute(MARK, &[gateway, &seq]).await? == 0;
-            }
-        }
-        done.push(seen);
+                Write::Mark { gateway, seq } => {
+                    Some((gateway.clone(), i64::try_from(*seq).unwrap_or(i64::MAX)))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let per_job: Vec<Vec<(String, i64)>> = group.iter().map(marks_of).collect();
+    // Each mark once, so the first call carrying it is the one applied.
+    let mut first = std::collections::HashSet::new();
+    let mut earlier = Vec::with_capacity(group.len());
+    for marks in &per_job {
+        earlier.push(marks.iter().any(|m| !first.insert(m.clone())));
     }
-    Ok(done)
+    if first.is_empty() {
+        return Ok(vec![false; group.len()]);
+    }
+    let (gateways, seqs): (Vec<String>, Vec<i64>) = first.into_iter().unzip();
+    let taken: std::collections::HashSet<(String, i64)> = tx
+        .query(MARKS, &[&gateways, &seqs])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok(per_job
+        .iter()
+        .zip(earlier)
+        .map(|(marks, earlier)| earlier || marks.iter().any(|m| !taken.contains(m)))
+        .collect())
 }
 
 /// One statement's future: its rows' `seq`s, if it writes any.
