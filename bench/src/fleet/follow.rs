@@ -29,6 +29,11 @@ pub const SINGLE_ROUNDS: usize = 30;
 pub const MANY: usize = 10_000;
 /// Control connections the many quarantines are sent through.
 pub const CONNECTIONS: usize = 64;
+/// Rounds of the many (each side once a round, on subscribers of its own).
+pub const MANY_ROUNDS: usize = 3;
+/// Every this many-th of the many is timed on its own (a sweep over all
+/// of them takes too long to time each).
+pub const SAMPLE_EVERY: usize = 20;
 /// Pause between two lookups of one subscriber.
 const POLL: Duration = Duration::from_micros(200);
 /// Longest wait for B to enforce anything.
@@ -41,28 +46,36 @@ pub struct Follows {
     pub fleet: Vec<Duration>,
     /// One subscriber: A's request sent to enforced on B.
     pub fleet_sent: Vec<Duration>,
+    /// One subscriber: A's request sent to A's answer.
+    pub fleet_answer: Vec<Duration>,
+    /// B's request sent to B's answer.
+    pub local_answer: Vec<Duration>,
     /// The same on B alone: B's answer to enforced on B.
     pub local: Vec<Duration>,
     /// B's request sent to enforced on B.
     pub local_sent: Vec<Duration>,
-    /// Many at once, A deciding.
-    pub many_fleet: Many,
-    /// Many at once, B deciding.
-    pub many_local: Many,
+    /// Many at once, A deciding, one per round.
+    pub many_fleet: Vec<Many>,
+    /// Many at once, B deciding, one per round.
+    pub many_local: Vec<Many>,
 }
 
 /// One run of [`MANY`] quarantines at once.
 #[derive(Debug, Default)]
 pub struct Many {
-    /// Each subscriber: the decider's answer to enforced on B.
+    /// Every [`SAMPLE_EVERY`]-th subscriber: the decider's answer to
+    /// enforced on B.
     pub each: Vec<Duration>,
     /// First request sent to the last subscriber enforced on B.
     pub all: Duration,
     /// First request sent to the last answer.
     pub answered: Duration,
-    /// The longest sweep of the watcher over the subscribers still
-    /// waiting: the resolution of `each`.
+    /// The longest sweep of the watcher over the sampled subscribers
+    /// still waiting: the resolution of `each`.
     pub sweep: Duration,
+    /// The longest sweep over all the others, once the sampled ones were
+    /// in: the resolution of `all`.
+    pub sweep_all: Duration,
 }
 
 /// The prefixes of A and B.
@@ -101,12 +114,21 @@ pub fn run(bin: &Path, pg: &PgServer, dir: &Path, runs: usize) -> Result<Follows
     let kernel = Kernel::new(&config_b, NftCommand::in_netns(b.ns.name()));
     let mut out = Follows::default();
     single(&a, &b, &config_b, &kernel, runs.max(1) * SINGLE_ROUNDS / 5, &mut out)?;
-    // Two sets of subscribers: one for each side, so that neither waits
-    // for the other's releases.
-    let fleet_set = sessions(&b, &config_b, "many-a", Ipv4Addr::new(100, 65, 16, 0))?;
-    let local_set = sessions(&b, &config_b, "many-b", Ipv4Addr::new(100, 65, 80, 0))?;
-    out.many_local = many(&b, &kernel, &local_set)?;
-    out.many_fleet = many(&a, &kernel, &fleet_set)?;
+    // A set of subscribers for each side and round, so that none waits
+    // for releases.
+    let mut set = 0;
+    for round in 0..MANY_ROUNDS {
+        for fleet in [round % 2 == 1, round % 2 == 0] {
+            let base = nth(Ipv4Addr::new(100, 65, 16, 0), set * MANY);
+            let subs = sessions(&b, &config_b, &format!("many{set}"), base)?;
+            set += 1;
+            if fleet {
+                out.many_fleet.push(many(&a, &kernel, &subs)?);
+            } else {
+                out.many_local.push(many(&b, &kernel, &subs)?);
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -150,9 +172,11 @@ fn single(
             if fleet {
                 out.fleet.push(t2.saturating_duration_since(t1));
                 out.fleet_sent.push(t2 - t0);
+                out.fleet_answer.push(t1 - t0);
             } else {
                 out.local.push(t2.saturating_duration_since(t1));
                 out.local_sent.push(t2 - t0);
+                out.local_answer.push(t1 - t0);
             }
             decider.call(&Request::Release {
                 address: None,
@@ -238,47 +262,67 @@ fn many(decider: &Gateway, kernel: &Kernel, subs: &[(String, SubscriberAddr)]) -
     let t0 = Instant::now();
     let answered = bulk_timed(&decider.socket, requests, CONNECTIONS);
     let last_answer = Instant::now();
-    let (seen, sweep) = watcher
+    let watched = watcher
         .join()
         .map_err(|_| anyhow::anyhow!("the watcher panicked"))??;
     let answered = answered?;
-    let each = seen
-        .iter()
-        .zip(&answered)
-        .map(|(s, a)| s.saturating_duration_since(*a))
+    let each = (0..subs.len())
+        .step_by(SAMPLE_EVERY)
+        .map(|i| watched.seen[i].saturating_duration_since(answered[i]))
         .collect();
-    let last_seen = seen.iter().max().copied().unwrap_or(t0);
+    let last_seen = watched.seen.iter().max().copied().unwrap_or(t0);
     Ok(Many {
         each,
         all: last_seen - t0,
         answered: last_answer - t0,
-        sweep,
+        sweep: watched.sweep,
+        sweep_all: watched.sweep_all,
     })
 }
 
-/// Sweeps over the addresses not yet seen quarantined until all are;
-/// when each was first seen, and the longest sweep.
-fn watch(kernel: &Kernel, addrs: &[SubscriberAddr]) -> Result<(Vec<Instant>, Duration)> {
+/// What the watcher saw.
+struct Watched {
+    /// When each address was first seen quarantined.
+    seen: Vec<Instant>,
+    sweep: Duration,
+    sweep_all: Duration,
+}
+
+/// Sweeps over the sampled addresses (every [`SAMPLE_EVERY`]-th) not yet
+/// seen quarantined until all are, then over all the others: when each
+/// was first seen, and the longest sweep of each kind.
+fn watch(kernel: &Kernel, addrs: &[SubscriberAddr]) -> Result<Watched> {
     let deadline = Instant::now() + DEADLINE;
     let mut seen: Vec<Option<Instant>> = vec![None; addrs.len()];
-    let mut waiting: Vec<usize> = (0..addrs.len()).collect();
-    let mut longest = Duration::ZERO;
-    while !waiting.is_empty() {
-        let t = Instant::now();
-        let mut still = Vec::with_capacity(waiting.len());
-        for i in waiting {
-            if kernel.is_quarantined(&addrs[i])? {
-                seen[i] = Some(Instant::now());
-            } else {
-                still.push(i);
+    let (sample, rest): (Vec<usize>, Vec<usize>) =
+        (0..addrs.len()).partition(|i| i % SAMPLE_EVERY == 0);
+    let mut longest = [Duration::ZERO; 2];
+    for (kind, mut waiting) in [sample, rest].into_iter().enumerate() {
+        while !waiting.is_empty() {
+            let t = Instant::now();
+            let mut still = Vec::with_capacity(waiting.len());
+            for i in waiting {
+                if kernel.is_quarantined(&addrs[i])? {
+                    seen[i] = Some(Instant::now());
+                } else {
+                    still.push(i);
+                }
             }
+            longest[kind] = longest[kind].max(t.elapsed());
+            waiting = still;
+            if Instant::now() > deadline {
+                bail!(
+                    "{} of {} subscribers not quarantined on B within {DEADLINE:?}",
+                    waiting.len(),
+                    addrs.len()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
-        longest = longest.max(t.elapsed());
-        waiting = still;
-        if Instant::now() > deadline {
-            bail!("{} of {} subscribers not quarantined on B within {DEADLINE:?}", waiting.len(), addrs.len());
-        }
-        std::thread::sleep(Duration::from_millis(1));
     }
-    Ok((seen.into_iter().flatten().collect(), longest))
+    Ok(Watched {
+        seen: seen.into_iter().flatten().collect(),
+        sweep: longest[0],
+        sweep_all: longest[1],
+    })
 }
