@@ -46,7 +46,12 @@ impl Daemon {
     /// Starts `bin/cordond --config CONFIG` in namespace `netns`, its
     /// standard error going to `log` (or nowhere), and waits for its
     /// "cordond ready" line.
-    pub(crate) fn start(bin: &Path, netns: &str, config: &Path, log: Option<&Path>) -> Result<Daemon> {
+    pub(crate) fn start(
+        bin: &Path,
+        netns: &str,
+        config: &Path,
+        log: Option<&Path>,
+    ) -> Result<Daemon> {
         let t = Instant::now();
         let stderr = match log {
             Some(path) => Stdio::from(std::fs::File::create(path)?),

@@ -67,7 +67,11 @@ pub fn run(pg: &PgServer, dir: &Path, runs: usize) -> Result<Commits> {
 async fn measure(pg: &PgServer, dir: &Path, runs: usize) -> Result<Commits> {
     let dir = dir.join("commit");
     let db = dir.join("cordon.db");
-    let (_, sqlite_config) = write_config(&dir, "sqlite", &cordond_config(&dir, PREFIX, &sqlite_store(&db)))?;
+    let (_, sqlite_config) = write_config(
+        &dir,
+        "sqlite",
+        &cordond_config(&dir, PREFIX, &sqlite_store(&db)),
+    )?;
     pg.database("commits");
     let (_, pg_config) = write_config(
         &dir,
@@ -113,7 +117,10 @@ async fn measure(pg: &PgServer, dir: &Path, runs: usize) -> Result<Commits> {
 /// The writes of one quarantine per address.
 fn writes(config: &cordon_config::Config, addresses: &[Ipv4Addr]) -> Result<Vec<Vec<Write>>> {
     let at = unix_now();
-    addresses.iter().map(|a| quarantine(config, *a, at)).collect()
+    addresses
+        .iter()
+        .map(|a| quarantine(config, *a, at))
+        .collect()
 }
 
 /// [`TASKS`] tasks commit `all` through `store`, each its share one
@@ -146,7 +153,8 @@ fn per_second(n: usize, d: Duration) -> f64 {
 }
 
 /// The SQLite writer's statements (orchestrator/src/store/sqlite/writer.rs).
-const SQLITE_HOST: &str = "INSERT INTO hosts (address, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
+const SQLITE_HOST: &str =
+    "INSERT INTO hosts (address, state, record, updated_at) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (address) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4";
 const SQLITE_AUDIT: &str = "INSERT INTO audit (at, address, from_state, to_state, actor, note, subscriber) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
@@ -233,35 +241,38 @@ async fn pg_one_by_one(clients: &[tokio_postgres::Client], addresses: &[Ipv4Addr
     let json = record_json(at);
     let share = addresses.len().div_ceil(clients.len());
     let t = Instant::now();
-    let jobs = clients.iter().zip(addresses.chunks(share)).map(|(c, part)| {
-        let json = &json;
-        async move {
-            let host = c.prepare(PG_HOST).await?;
-            let audit = c.prepare(PG_AUDIT).await?;
-            for a in part {
-                let a = a.to_string();
-                c.batch_execute("BEGIN").await?;
-                c.query_one(&host, &[&a, &"quarantined", json, &at, &"raw"])
+    let jobs = clients
+        .iter()
+        .zip(addresses.chunks(share))
+        .map(|(c, part)| {
+            let json = &json;
+            async move {
+                let host = c.prepare(PG_HOST).await?;
+                let audit = c.prepare(PG_AUDIT).await?;
+                for a in part {
+                    let a = a.to_string();
+                    c.batch_execute("BEGIN").await?;
+                    c.query_one(&host, &[&a, &"quarantined", json, &at, &"raw"])
+                        .await?;
+                    c.execute(
+                        &audit,
+                        &[
+                            &at,
+                            &a,
+                            &"clean",
+                            &"quarantined",
+                            &"bench",
+                            &"bench",
+                            &Option::<String>::None,
+                            &"raw",
+                        ],
+                    )
                     .await?;
-                c.execute(
-                    &audit,
-                    &[
-                        &at,
-                        &a,
-                        &"clean",
-                        &"quarantined",
-                        &"bench",
-                        &"bench",
-                        &Option::<String>::None,
-                        &"raw",
-                    ],
-                )
-                .await?;
-                c.batch_execute("COMMIT").await?;
+                    c.batch_execute("COMMIT").await?;
+                }
+                anyhow::Ok(())
             }
-            anyhow::Ok(())
-        }
-    });
+        });
     futures::future::try_join_all(jobs).await?;
     Ok(per_second(addresses.len(), t.elapsed()))
 }

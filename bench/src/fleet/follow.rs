@@ -89,13 +89,24 @@ struct Gateway {
     socket: std::path::PathBuf,
 }
 
-fn gateway(bin: &Path, pg: &PgServer, dir: &Path, name: &str, prefix: &str) -> Result<(Gateway, Config)> {
+fn gateway(
+    bin: &Path,
+    pg: &PgServer,
+    dir: &Path,
+    name: &str,
+    prefix: &str,
+) -> Result<(Gateway, Config)> {
     let dir = dir.join(name);
     let ns = Netns::try_new(&format!("bench-fleet-{}", name.to_lowercase()))?;
     let text = cordond_config(&dir, prefix, &pg_store(pg, "fleet", name, &dir));
     let (path, config) = write_config(&dir, "cordon", &text)?;
     let daemon = Daemon::start(bin, ns.name(), &path, Some(&dir.join("cordond.log")))
-        .with_context(|| format!("starting cordond {name} (log: {})", dir.join("cordond.log").display()))?;
+        .with_context(|| {
+            format!(
+                "starting cordond {name} (log: {})",
+                dir.join("cordond.log").display()
+            )
+        })?;
     Ok((
         Gateway {
             _daemon: daemon,
@@ -113,7 +124,14 @@ pub fn run(bin: &Path, pg: &PgServer, dir: &Path, runs: usize) -> Result<Follows
     let (b, config_b) = gateway(bin, pg, dir, "B", PREFIX_B)?;
     let kernel = Kernel::new(&config_b, NftCommand::in_netns(b.ns.name()));
     let mut out = Follows::default();
-    single(&a, &b, &config_b, &kernel, runs.max(1) * SINGLE_ROUNDS / 5, &mut out)?;
+    single(
+        &a,
+        &b,
+        &config_b,
+        &kernel,
+        runs.max(1) * SINGLE_ROUNDS / 5,
+        &mut out,
+    )?;
     // A set of subscribers for each side and round, so that none waits
     // for releases.
     let mut set = 0;
@@ -202,7 +220,10 @@ fn until(kernel: &Kernel, addr: &SubscriberAddr, held: bool) -> Result<Instant> 
             return Ok(Instant::now());
         }
         if Instant::now() > deadline {
-            bail!("{addr} not {} on B within {DEADLINE:?}", if held { "quarantined" } else { "released" });
+            bail!(
+                "{addr} not {} on B within {DEADLINE:?}",
+                if held { "quarantined" } else { "released" }
+            );
         }
         std::thread::sleep(POLL);
     }
@@ -230,7 +251,12 @@ fn settled(c: &mut Client, subscriber: &str) -> Result<()> {
 }
 
 /// [`MANY`] subscribers `STEM-i` with sessions on B at `base + i`.
-fn sessions(b: &Gateway, config_b: &Config, stem: &str, base: Ipv4Addr) -> Result<Vec<(String, SubscriberAddr)>> {
+fn sessions(
+    b: &Gateway,
+    config_b: &Config,
+    stem: &str,
+    base: Ipv4Addr,
+) -> Result<Vec<(String, SubscriberAddr)>> {
     let mut subs = Vec::with_capacity(MANY);
     let mut requests = Vec::with_capacity(MANY);
     for i in 0..MANY {

@@ -30,7 +30,7 @@ use cordon_testkit::pg::PgServer;
 /// Runs the fleet benchmark and returns its Markdown section.
 pub fn run(bin: &Path, runs: usize) -> Result<String> {
     let dir = tempfile::Builder::new()
-        .prefix("cordon-bench-fleet-")
+        .prefix(&format!("cordon-bench-fleet-{}-", std::process::id()))
         .tempdir()
         .context("a temporary directory")?;
     let pg = PgServer::start();
@@ -78,8 +78,8 @@ fn write_config(dir: &Path, name: &str, text: &str) -> Result<(std::path::PathBu
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, text)?;
-    let config = cordon_config::load_str(text, &path)
-        .map_err(|e| anyhow::anyhow!("{name}.yaml: {e}"))?;
+    let config =
+        cordon_config::load_str(text, &path).map_err(|e| anyhow::anyhow!("{name}.yaml: {e}"))?;
     Ok((path, config))
 }
 

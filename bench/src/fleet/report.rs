@@ -18,7 +18,10 @@ fn rates(v: &[f64]) -> (f64, String) {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     let med = v.get(v.len() / 2).copied().unwrap_or(0.0);
-    let (lo, hi) = (v.first().copied().unwrap_or(0.0), v.last().copied().unwrap_or(0.0));
+    let (lo, hi) = (
+        v.first().copied().unwrap_or(0.0),
+        v.last().copied().unwrap_or(0.0),
+    );
     (med, format!("{med:.0}/s ({lo:.0}–{hi:.0})"))
 }
 
@@ -39,7 +42,11 @@ fn p(v: &[Duration], pct: usize) -> Duration {
 
 /// Renders the section.
 pub fn render(c: &Commits, f: &Follows, r: &Restarts) -> Result<String> {
-    let build = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     let mut s = String::new();
     writeln!(s, "## Fleet: gateways sharing PostgreSQL\n")?;
     writeln!(
@@ -69,10 +76,17 @@ pub fn render(c: &Commits, f: &Follows, r: &Restarts) -> Result<String> {
         commit::PG_CONNECTIONS,
         commit::REF_PG
     )?;
-    writeln!(s, "| backend | Cordon, `Store::write` (group commit) | raw driver, one transaction each (reference) | ratio |")?;
+    writeln!(
+        s,
+        "| backend | Cordon, `Store::write` (group commit) | raw driver, one transaction each (reference) | ratio |"
+    )?;
     writeln!(s, "|---|---|---|---|")?;
     writeln!(s, "| SQLite | {sq_s} | {sqr_s} | {} |", rate_ratio(sq, sqr))?;
-    writeln!(s, "| PostgreSQL | {pq_s} | {pqr_s} | {} |", rate_ratio(pq, pqr))?;
+    writeln!(
+        s,
+        "| PostgreSQL | {pq_s} | {pqr_s} | {} |",
+        rate_ratio(pq, pqr)
+    )?;
     let met = |x: f64| if x >= TARGET { "met" } else { "not met" };
     writeln!(
         s,
@@ -94,7 +108,10 @@ pub fn render(c: &Commits, f: &Follows, r: &Restarts) -> Result<String> {
         200,
         f.fleet.len()
     )?;
-    writeln!(s, "| measure | A decides, B enforces | B decides and enforces (reference) | ratio |")?;
+    writeln!(
+        s,
+        "| measure | A decides, B enforces | B decides and enforces (reference) | ratio |"
+    )?;
     writeln!(s, "|---|---|---|---|")?;
     for (what, pct) in [("p50", 50), ("p99", 99)] {
         writeln!(
@@ -122,7 +139,8 @@ pub fn render(c: &Commits, f: &Follows, r: &Restarts) -> Result<String> {
         ratio(p(&f.fleet_answer, 50), p(&f.local_answer, 50))
     )?;
     many_rows(&mut s, &f.many_fleet, &f.many_local)?;
-    let longest = |v: &[Many], pick: fn(&Many) -> Duration| v.iter().map(pick).max().unwrap_or_default();
+    let longest =
+        |v: &[Many], pick: fn(&Many) -> Duration| v.iter().map(pick).max().unwrap_or_default();
     writeln!(
         s,
         "\nThe answer comes after the decider's own store commit (and, on B, its kernel change), so on B the address is in the kernel \
@@ -144,7 +162,10 @@ pub fn render(c: &Commits, f: &Follows, r: &Restarts) -> Result<String> {
     )?;
 
     // 3. Restart.
-    let (pg, sq) = (Samples::new(r.postgres.clone()), Samples::new(r.sqlite.clone()));
+    let (pg, sq) = (
+        Samples::new(r.postgres.clone()),
+        Samples::new(r.sqlite.clone()),
+    );
     writeln!(
         s,
         "### Restart to reconciled with {n} records\n\n\
@@ -173,10 +194,16 @@ pub fn render(c: &Commits, f: &Follows, r: &Restarts) -> Result<String> {
 
 fn many_rows(s: &mut String, fleet: &[Many], local: &[Many]) -> Result<()> {
     let n = follow::MANY;
-    let rounds = |v: &[Many], pick: fn(&Many) -> Duration| Samples::new(v.iter().map(pick).collect());
+    let rounds =
+        |v: &[Many], pick: fn(&Many) -> Duration| Samples::new(v.iter().map(pick).collect());
     for (what, pick) in [
-        ("first request sent to all enforced on B", (|m: &Many| m.all) as fn(&Many) -> Duration),
-        ("first request sent to the last answer", |m: &Many| m.answered),
+        (
+            "first request sent to all enforced on B",
+            (|m: &Many| m.all) as fn(&Many) -> Duration,
+        ),
+        ("first request sent to the last answer", |m: &Many| {
+            m.answered
+        }),
     ] {
         let (a, b) = (rounds(fleet, pick), rounds(local, pick));
         writeln!(
@@ -187,7 +214,11 @@ fn many_rows(s: &mut String, fleet: &[Many], local: &[Many]) -> Result<()> {
             ratio(a.median(), b.median())
         )?;
     }
-    let pooled = |v: &[Many]| v.iter().flat_map(|m| m.each.iter().copied()).collect::<Vec<_>>();
+    let pooled = |v: &[Many]| {
+        v.iter()
+            .flat_map(|m| m.each.iter().copied())
+            .collect::<Vec<_>>()
+    };
     let (a, b) = (pooled(fleet), pooled(local));
     for (what, pct) in [("p50", 50), ("p99", 99)] {
         writeln!(

@@ -48,8 +48,11 @@ pub fn run(bin: &Path, pg: &PgServer, dir: &Path, runs: usize) -> Result<Restart
         "postgres",
         &cordond_config(&dir, PREFIX, &pg_store(pg, "restart", "C", &dir)),
     )?;
-    let (sqlite_path, sqlite_config) =
-        write_config(&dir, "sqlite", &cordond_config(&dir, PREFIX, &sqlite_store(&db)))?;
+    let (sqlite_path, sqlite_config) = write_config(
+        &dir,
+        "sqlite",
+        &cordond_config(&dir, PREFIX, &sqlite_store(&db)),
+    )?;
     let mut out = Restarts {
         seed_postgres: seed(&pg_config)?,
         seed_sqlite: seed(&sqlite_config)?,
@@ -95,7 +98,10 @@ fn seed(config: &Config) -> Result<Duration> {
         if let Some(o) = opened.store.outbox()
             && o.queued > 0
         {
-            bail!("{} seeding batches went to the outbox, not the store", o.queued);
+            bail!(
+                "{} seeding batches went to the outbox, not the store",
+                o.queued
+            );
         }
         Ok(took)
     })
@@ -104,10 +110,26 @@ fn seed(config: &Config) -> Result<Duration> {
 /// Starts cordond on `config` with no table in the kernel; the time to
 /// ready, once checked that the kernel holds every record and the
 /// control socket answers.
-fn start(bin: &Path, ns: &Netns, kernel: &Kernel, config: &Path, socket: &Path, dir: &Path) -> Result<Duration> {
+fn start(
+    bin: &Path,
+    ns: &Netns,
+    kernel: &Kernel,
+    config: &Path,
+    socket: &Path,
+    dir: &Path,
+) -> Result<Duration> {
     // As after a reboot: no table (absent the first time).
     let _ = Command::new("ip")
-        .args(["netns", "exec", ns.name(), "nft", "delete", "table", "inet", "cordon"])
+        .args([
+            "netns",
+            "exec",
+            ns.name(),
+            "nft",
+            "delete",
+            "table",
+            "inet",
+            "cordon",
+        ])
         .output();
     if kernel.exists()? {
         bail!("the table is still in {} after deleting it", ns.name());
