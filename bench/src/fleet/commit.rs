@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use cordon_orchestrator::store::postgres::Postgres;
 use cordon_orchestrator::store::{Store, Write};
 use cordon_testkit::pg::PgServer;
 
@@ -36,6 +37,9 @@ pub struct Commits {
     pub sqlite: Vec<f64>,
     pub sqlite_raw: Vec<f64>,
     pub postgres: Vec<f64>,
+    /// The PostgreSQL backend alone, without the outbox in front (so no
+    /// batch marks): where the outbox's cost shows.
+    pub postgres_bare: Vec<f64>,
     pub postgres_raw: Vec<f64>,
 }
 
@@ -87,6 +91,15 @@ async fn measure(pg: &PgServer, dir: &Path, runs: usize) -> Result<Commits> {
         .await
         .context("opening the PostgreSQL store")?
         .store;
+    let bare = match &pg_config.store {
+        cordon_config::Store::Postgres(p) => Store::over(std::sync::Arc::new(
+            Postgres::open(p, "bare".into())
+                .await
+                .context("opening the PostgreSQL backend")?
+                .0,
+        )),
+        cordon_config::Store::Sqlite(_) => bail!("postgres.yaml names no PostgreSQL store"),
+    };
     let raw_sqlite = raw_sqlite(&dir.join("cordon.db"))?;
     let raw_pg = raw_pg(&pg.url("commits")).await?;
 
@@ -99,6 +112,8 @@ async fn measure(pg: &PgServer, dir: &Path, runs: usize) -> Result<Commits> {
                 out.sqlite.push(through_store(&sqlite, w).await?);
                 let w = writes(&config, &addresses.take(QUARANTINES))?;
                 out.postgres.push(through_store(&postgres, w).await?);
+                let w = writes(&config, &addresses.take(QUARANTINES))?;
+                out.postgres_bare.push(through_store(&bare, w).await?);
             } else {
                 let a = addresses.take(REF_SQLITE);
                 let conn = raw_sqlite.clone();
