@@ -178,12 +178,13 @@ pub fn render(c: &Commits, f: &Follows, r: &Restarts) -> Result<String> {
          {n} quarantined address records in the store (written through `Store::write` in batches of 2000: PostgreSQL {:.1} s, SQLite {:.1} s), \
          then cordond started in a namespace with no table (as after a reboot) and timed from spawning to its `cordond ready` line, which it \
          prints once every record is read, the table with all {n} quarantines installed in one transaction and its control socket \
-         listening; after each start the kernel's set was listed ({n} elements every time) and the control socket asked for its status. \
+         listening; after each start every {every}th record's address and the last were looked up in the kernel (netlink) and the control socket asked for its status. \
          Reference: the same cordond on a SQLite store holding the same records. {} starts each, alternating.\n",
         r.seed_postgres.as_secs_f64(),
         r.seed_sqlite.as_secs_f64(),
         r.postgres.len(),
         n = restart::RECORDS,
+        every = restart::CHECK_EVERY,
     )?;
     writeln!(s, "| measure | PostgreSQL | SQLite (reference) | ratio |")?;
     writeln!(s, "|---|---|---|---|")?;
