@@ -35,9 +35,53 @@ const CONNECTIONS: usize = 64;
 /// requests), so more connections make fewer, larger batches.
 const SEED_CONNECTIONS: usize = 1024;
 
-struct Daemon {
+/// A cordond the benchmark started: killed and reaped on drop.
+pub(crate) struct Daemon {
     child: Child,
-    started: Duration,
+    /// From spawning to its "cordond ready" line.
+    pub(crate) started: Duration,
+}
+
+impl Daemon {
+    /// Starts `bin/cordond --config CONFIG` in namespace `netns`, its
+    /// standard error going to `log` (or nowhere), and waits for its
+    /// "cordond ready" line.
+    pub(crate) fn start(
+        bin: &Path,
+        netns: &str,
+        config: &Path,
+        log: Option<&Path>,
+    ) -> Result<Daemon> {
+        let t = Instant::now();
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path)?),
+            None => Stdio::null(),
+        };
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", netns])
+            .arg(bin.join("cordond"))
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .context("starting cordond")?;
+        let out = child.stdout.take().context("cordond stdout")?;
+        let mut daemon = Daemon {
+            child,
+            started: Duration::ZERO,
+        };
+        let mut lines = BufReader::new(out).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(l)) if l.trim() == "cordond ready" => break,
+                Some(_) => {}
+                None => bail!("cordond exited before it was ready"),
+            }
+        }
+        daemon.started = t.elapsed();
+        Ok(daemon)
+    }
 }
 
 impl Drop for Daemon {
@@ -64,29 +108,7 @@ impl Bench {
 
     /// Starts cordond and waits for its "cordond ready" line.
     fn start(&self) -> Result<Daemon> {
-        let t = Instant::now();
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", self.ns.name()])
-            .arg(self.bin.join("cordond"))
-            .arg("--config")
-            .arg(self.config())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting cordond")?;
-        let out = child.stdout.take().context("cordond stdout")?;
-        let mut lines = BufReader::new(out).lines();
-        loop {
-            match lines.next() {
-                Some(Ok(l)) if l.trim() == "cordond ready" => break,
-                Some(_) => {}
-                None => bail!("cordond exited before it was ready"),
-            }
-        }
-        Ok(Daemon {
-            child,
-            started: t.elapsed(),
-        })
+        Daemon::start(&self.bin, self.ns.name(), &self.config(), None)
     }
 
     fn cli(&self, args: &[&str]) -> Result<()> {

@@ -13,6 +13,7 @@ mod control;
 mod daemon;
 mod datapath;
 mod detection;
+mod fleet;
 mod metrics;
 mod portal;
 mod process;
@@ -66,6 +67,9 @@ fn main() -> Result<()> {
     }
     if wanted("reports") {
         print!("{}", reports::run(bin)?);
+    }
+    if wanted("fleet") {
+        print!("{}", fleet::run(bin, args.runs)?);
     }
     Ok(())
 }
