@@ -333,10 +333,10 @@ fn an_import_cut_off_says_which_reports_were_applied() {
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(code(&o), 1, "{err}");
-    assert!(err.contains("confirmed 5000 of 12000 reports"), "{err}");
+    // The file streams: how much was read when cordond went away depends
+    // on the reader; the first chunk is whole and confirmed.
+    assert!(err.contains("confirmed 5000 of the "), "{err}");
+    assert!(err.contains("reports read so far"), "{err}");
     assert!(err.contains("may or may not have been applied"), "{err}");
-    assert!(
-        err.contains("the first 5000 of 12000 valid reports confirmed"),
-        "{err}"
-    );
+    assert!(err.contains("the first 5000 valid reports confirmed ("), "{err}");
 }
