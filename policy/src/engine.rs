@@ -89,6 +89,9 @@ pub enum Outcome {
         subject: Option<Subject>,
         /// Whether the lifecycle took it.
         result: Result<(), Refusal>,
+        /// Whether it changed a record (false: taken, but there was
+        /// nothing to do, e.g. a quarantine of a host already in).
+        changed: bool,
     },
     /// A report: what it did to the unit's score.
     Report(ReportTaken),
@@ -319,7 +322,9 @@ impl Engine {
     fn event(&mut self, event: Event, now: Unix, plan: &mut Plan) -> Outcome {
         let event = self.bind(event);
         let subject = event_subject(&event);
+        let mut changed = false;
         let result = self.lifecycle.handle(event, now).map(|actions| {
+            changed = !actions.is_empty();
             for action in actions {
                 match action {
                     Action::Persist { host, mut audit } => {
@@ -330,6 +335,7 @@ impl Engine {
                         plan.changes.push(Change::Audit(audit.clone()));
                         plan.transitions.push(audit);
                     }
+                    Action::Record(host) => plan.changes.push(Change::Host(*host)),
                     Action::Enforce(x) | Action::Lift(x) => {
                         let addrs = self.addresses_of(&x);
                         self.touched.extend(addrs);
@@ -338,7 +344,11 @@ impl Engine {
                 }
             }
         });
-        Outcome::Event { subject, result }
+        Outcome::Event {
+            subject,
+            result,
+            changed,
+        }
     }
 
     /// The addresses a subject stands for now: an address itself, a
@@ -358,6 +368,7 @@ fn event_subject(e: &Event) -> Option<Subject> {
         Event::Release { subject, .. }
         | Event::SelfRelease { subject, .. }
         | Event::QuietChecked { subject, .. } => Some(subject.clone()),
+        Event::Evidence(u) => Some(u.subject.clone()),
         Event::Tick => None,
     }
 }
@@ -370,3 +381,6 @@ mod session_tests;
 
 #[cfg(test)]
 mod stored_tests;
+
+#[cfg(test)]
+mod evidence_tests;

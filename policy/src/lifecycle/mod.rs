@@ -21,7 +21,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use events::{Action, Audit, Event, QuarantineRequest, Refusal};
+pub use events::{Action, Audit, Event, EvidenceUpdate, QuarantineRequest, Refusal};
 pub use machine::{Lifecycle, Tally, Undo};
 pub use policy::Policy;
 pub use state::{Host, Probation, Quarantined, State, Unix};
