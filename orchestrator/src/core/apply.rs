@@ -11,7 +11,7 @@ use cordon_policy::{Change, Input, Outcome, Plan, ReportTaken};
 use cordon_proto::control::ReportOutcome;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::handle::{Applied, Failure, Reply, SessionApplied, SubscriberNow};
+use super::handle::{Applied, AppliedMany, Failure, Reply, SessionApplied, SubscriberNow, Taken};
 use super::{Core, blocking};
 use crate::kernel::KernelError;
 use crate::metrics::Metrics;
@@ -22,6 +22,9 @@ use crate::store::{StoreError, Write};
 pub(super) enum Waiting {
     /// One event; its asker wants the host as it then stands.
     Event(Reply<Applied>),
+    /// This many events, answered together, each with whether it changed
+    /// anything.
+    Events(Reply<AppliedMany>, usize),
     /// This many reports, answered together.
     Reports(Reply<Vec<ReportOutcome>>, usize),
     /// One session event; its asker wants the subscriber as it then
@@ -35,7 +38,7 @@ impl Waiting {
     fn inputs(&self) -> usize {
         match self {
             Waiting::Event(_) | Waiting::Session(_) | Waiting::Nobody => 1,
-            Waiting::Reports(_, n) => *n,
+            Waiting::Reports(_, n) | Waiting::Events(_, n) => *n,
         }
     }
 }
@@ -175,11 +178,14 @@ impl Core {
             waiting,
             |outcome| match outcome {
                 Some(Outcome::Event { result: Err(r), .. }) => Err(Failure::Refused(r)),
-                Some(Outcome::Event { subject, .. }) => match kernel {
+                Some(Outcome::Event {
+                    subject, changed, ..
+                }) => match kernel {
                     Some(e) => Err(Failure::Kernel(e.clone())),
-                    None => Ok(One::Host(
-                        subject.and_then(|s| self.engine.lifecycle().get(&s).cloned()),
-                    )),
+                    None => Ok(One::Host(Taken {
+                        changed,
+                        host: subject.and_then(|s| self.engine.lifecycle().get(&s).cloned()),
+                    })),
                 },
                 Some(Outcome::Session { result: Err(r), .. }) => Err(Failure::SessionRefused(r)),
                 Some(Outcome::Session { subscriber, .. }) => match kernel {
@@ -222,6 +228,14 @@ fn hand_out(
             Waiting::Event(reply) => {
                 let _ = reply.send(one(mine.into_iter().next()).and_then(One::host));
             }
+            Waiting::Events(reply, n) => {
+                // One answer per event even when the batch came out short.
+                let mut mine = mine.into_iter();
+                let answers = (0..n)
+                    .map(|_| one(mine.next()).and_then(One::taken))
+                    .collect();
+                let _ = reply.send(answers);
+            }
             Waiting::Session(reply) => {
                 let _ = reply.send(one(mine.into_iter().next()).and_then(One::subscriber));
             }
@@ -243,14 +257,18 @@ fn hand_out(
 
 /// What one event or session event answers: the host, or the subscriber.
 enum One {
-    Host(Option<cordon_policy::lifecycle::Host>),
+    Host(Taken),
     Subscriber(SubscriberNow),
 }
 
 impl One {
     fn host(self) -> Applied {
+        self.taken().map(|t| t.host)
+    }
+
+    fn taken(self) -> Result<Taken, Failure> {
         match self {
-            One::Host(h) => Ok(h),
+            One::Host(t) => Ok(t),
             One::Subscriber(_) => Err(Failure::Stopping),
         }
     }

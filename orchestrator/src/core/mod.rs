@@ -22,6 +22,9 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod many_tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +43,8 @@ use apply::Waiting;
 
 pub use cordon_policy::View;
 pub use handle::{
-    Applied, Command, CoreHandle, Counts, Failure, ReloadError, SessionApplied, SubscriberNow,
+    Applied, AppliedMany, Command, CoreHandle, Counts, Failure, ReloadError, SessionApplied,
+    SubscriberNow, Taken,
 };
 pub use repair::Asked;
 
@@ -225,6 +229,10 @@ impl Core {
                 Command::Apply(event, reply) => {
                     inputs.push(Input::Event(event));
                     waiting.push(Waiting::Event(reply));
+                }
+                Command::ApplyMany(events, reply) => {
+                    waiting.push(Waiting::Events(reply, events.len()));
+                    inputs.extend(events.into_iter().map(Input::Event));
                 }
                 Command::Report(incoming, reply) => {
                     waiting.push(Waiting::Reports(reply, incoming.len()));
