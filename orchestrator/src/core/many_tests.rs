@@ -59,7 +59,11 @@ async fn crossings_handed_over_together_are_one_commit_and_one_transaction() {
     );
     assert_eq!(a.len(), 400);
     assert_eq!(b.len(), 201);
-    assert!(a.iter().chain(&b[..200]).all(|t| t.as_ref().unwrap().changed));
+    assert!(
+        a.iter()
+            .chain(&b[..200])
+            .all(|t| t.as_ref().unwrap().changed)
+    );
     // Already quarantined: taken, nothing done.
     assert!(!b[200].as_ref().unwrap().changed);
     let (held, transactions, flushes) = {
@@ -70,11 +74,19 @@ async fn crossings_handed_over_together_are_one_commit_and_one_transaction() {
     // At most one batch each (the core may take them together).
     assert!((1..=2).contains(&transactions), "{transactions}");
     assert_eq!(flushes, transactions);
-    assert_eq!(count(&metrics, "store_write_seconds") as usize, transactions);
+    assert_eq!(
+        count(&metrics, "store_write_seconds") as usize,
+        transactions
+    );
 
     // The evidence, looked up afterwards, for all of them at once: one
     // commit, no kernel change, no flush.
-    let Some(State::Quarantined(q)) = a[0].as_ref().unwrap().host.as_ref().map(|h| h.state.clone())
+    let Some(State::Quarantined(q)) = a[0]
+        .as_ref()
+        .unwrap()
+        .host
+        .as_ref()
+        .map(|h| h.state.clone())
     else {
         panic!("{:?}", a[0])
     };
@@ -93,7 +105,12 @@ async fn crossings_handed_over_together_are_one_commit_and_one_transaction() {
         .collect();
     let filled = handle.apply_many(evidence).await;
     assert!(filled.iter().all(|t| t.as_ref().unwrap().changed));
-    let Some(State::Quarantined(q)) = filled[7].as_ref().unwrap().host.as_ref().map(|h| h.state.clone())
+    let Some(State::Quarantined(q)) = filled[7]
+        .as_ref()
+        .unwrap()
+        .host
+        .as_ref()
+        .map(|h| h.state.clone())
     else {
         panic!()
     };

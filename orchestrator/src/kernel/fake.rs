@@ -38,6 +38,9 @@ pub struct FakeState {
     pub stubborn: bool,
     /// Installs done, in place or anew.
     pub installs: usize,
+    /// Each single host's SMTP count looked up, and whether its quarantine
+    /// was in the set when it was (detection enforces before it looks).
+    pub smtp_lookups: Vec<(SubscriberAddr, bool)>,
     /// Of the installs, those that deleted and created the table.
     pub installs_anew: usize,
 }
@@ -158,7 +161,11 @@ impl Enforcer for FakeKernel {
     }
 
     fn smtp_seen(&self, addr: &SubscriberAddr) -> Result<Option<SmtpSeen>, KernelError> {
-        Ok(self.with(|s| s.smtp.get(&addr.net().network()).copied()))
+        Ok(self.with(|s| {
+            let held = s.quarantined.contains(&addr.net());
+            s.smtp_lookups.push((*addr, held));
+            s.smtp.get(&addr.net().network()).copied()
+        }))
     }
 
     fn smtp_recent(&self) -> Result<Vec<SmtpSeen>, KernelError> {
