@@ -14,6 +14,7 @@ mod daemon;
 mod datapath;
 mod detection;
 mod metrics;
+mod outbreak;
 mod portal;
 mod process;
 mod reports;
@@ -57,6 +58,9 @@ fn main() -> Result<()> {
     }
     if wanted("detection") {
         print!("{}", detection::run(bin, args.runs)?);
+    }
+    if wanted("outbreak") {
+        print!("{}", outbreak::run(bin)?);
     }
     if wanted("scale") {
         print!("{}", scale::run(bin, args.runs)?);
