@@ -52,14 +52,6 @@ fn a_burst_of_zombies_is_enforced_together_and_each_gets_its_evidence() {
         "mean crossing to enforced (cordond's histogram): {:.1} ms",
         mean * 1000.0
     );
-    eprintln!(
-        "{}",
-        super::metrics(&lab)
-            .lines()
-            .filter(|l| l.contains("_sum") || l.contains("_count"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
     // One crossing per transaction would be ZOMBIES; crossings that come
     // in together go together.
     assert!(
