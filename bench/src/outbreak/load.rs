@@ -20,23 +20,21 @@ use super::{
 use crate::detection::load::{ip_batch, mail_server, syn};
 
 /// Sockets a namespace's thread keeps open (answered by a reset already;
-/// closed oldest first).
-const HELD: usize = 256;
+/// closed oldest first): 250 threads' worth stay well inside the
+/// process's descriptor limit, which the `nft` and `ip` processes the
+/// bench starts meanwhile need too.
+const HELD: usize = 16;
 
 /// Runs the outbreak: normal senders from the start, zombies spread over
 /// [`SPREAD`], until `until` returns (it waits for the enforcements).
-/// Returns each zombie's crossing and the normal attempts sent.
-pub(super) fn outbreak(
-    lab: &Lab,
-    passes: u32,
-    until: impl FnOnce(),
-) -> Result<(BTreeMap<Ipv4Addr, Instant>, u64)> {
+/// Returns each zombie's crossing and what was sent.
+pub(super) fn outbreak(lab: &Lab, passes: u32, until: impl FnOnce()) -> Result<Sent> {
     let subs = lab.subscribers();
     let stop = AtomicBool::new(false);
-    let sent = AtomicU64::new(0);
+    let counts = Counts::default();
     let start = Instant::now() + Duration::from_millis(200);
     std::thread::scope(|s| {
-        let (stop, sent) = (&stop, &sent);
+        let (stop, sent) = (&stop, &counts);
         let threads: Vec<_> = subs
             .iter()
             .enumerate()
@@ -52,8 +50,28 @@ pub(super) fn outbreak(
                 Err(_) => anyhow::bail!("a sender thread panicked"),
             }
         }
-        Ok((crossed, sent.load(Ordering::Relaxed)))
+        Ok(Sent {
+            crossed,
+            normal: counts.normal.load(Ordering::Relaxed),
+            failed: counts.failed.load(Ordering::Relaxed),
+        })
     })
+}
+
+/// What the senders did.
+pub(super) struct Sent {
+    /// Each zombie's crossing, for those whose every attempt was sent.
+    pub(super) crossed: BTreeMap<Ipv4Addr, Instant>,
+    /// Normal senders' attempts.
+    pub(super) normal: u64,
+    /// Attempts that could not be sent (a socket refused).
+    pub(super) failed: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    normal: AtomicU64,
+    failed: AtomicU64,
 }
 
 /// Namespace `i`'s senders until `stop`; its zombies' crossings.
@@ -62,7 +80,7 @@ fn namespace(
     passes: u32,
     start: Instant,
     stop: &AtomicBool,
-    sent: &AtomicU64,
+    sent: &Counts,
 ) -> Vec<(Ipv4Addr, Instant)> {
     let total = u32::try_from(NAMESPACES * ZOMBIES_PER).unwrap_or(u32::MAX);
     let slot = |n: usize| SPREAD * u32::try_from(n).unwrap_or(0) / total;
@@ -75,12 +93,17 @@ fn namespace(
         .map(|k| start + NORMAL_EVERY * u32::try_from(i * NORMAL_PER + k).unwrap_or(0) / slots)
         .collect();
     let mut held: VecDeque<Socket> = VecDeque::new();
-    let mut keep = |s: Option<Socket>| {
-        if let Some(s) = s {
+    let mut keep = |s: std::io::Result<Socket>| match s {
+        Ok(s) => {
             held.push_back(s);
             if held.len() > HELD {
                 held.pop_front();
             }
+            true
+        }
+        Err(_) => {
+            sent.failed.fetch_add(1, Ordering::Relaxed);
+            false
         }
     };
     let mut crossed = Vec::new();
@@ -93,19 +116,22 @@ fn namespace(
             // One server, so only the attempts signal crosses, on the
             // attempt after those the meter lets pass.
             let (src, dst) = (zombie(i, k), mail_server(i * ZOMBIES_PER + k));
+            let mut all = true;
             for _ in 0..passes {
-                keep(syn(src, dst).ok());
+                all &= keep(syn(src, dst));
             }
             let t = Instant::now();
-            keep(syn(src, dst).ok());
-            crossed.push((src, t));
+            if keep(syn(src, dst)) && all {
+                crossed.push((src, t));
+            }
             continue;
         }
         if let Some((k, at)) = normals.iter().copied().enumerate().min_by_key(|(_, d)| *d)
             && at <= now
         {
-            keep(syn(normal(i, k), mail_server(i * NORMAL_PER + k + 7)).ok());
-            sent.fetch_add(1, Ordering::Relaxed);
+            if keep(syn(normal(i, k), mail_server(i * NORMAL_PER + k + 7))) {
+                sent.normal.fetch_add(1, Ordering::Relaxed);
+            }
             normals[k] += NORMAL_EVERY;
             continue;
         }

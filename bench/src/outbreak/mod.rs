@@ -82,6 +82,8 @@ struct Measured {
     hwm_kib: u64,
     rss_before_kib: u64,
     normal_sent: u64,
+    /// Attempts the senders could not send.
+    failed: u64,
     /// cordond's own crossing-to-enforced histogram over the outbreak.
     own: Vec<(f64, f64)>,
     /// Kernel transactions and store commits cordond made.
@@ -123,7 +125,7 @@ fn measure(lab: &Lab) -> Result<Measured> {
     let zombies: Vec<Ipv4Addr> = (0..NAMESPACES)
         .flat_map(|i| (0..ZOMBIES_PER).map(move |k| zombie(i, k)))
         .collect();
-    let (crossed, normal_sent) = load::outbreak(lab, passes, || {
+    let sent = load::outbreak(lab, passes, || {
         monitor.wait_for(&zombies, SPREAD + SETTLE);
     })?;
     let cpu = Cpu::of(pid)?.since(&cpu0);
@@ -132,6 +134,7 @@ fn measure(lab: &Lab) -> Result<Measured> {
     let after = Scrape::fetch(&gw)?;
     let logged = sampler.stop();
     let enforced = monitor.stop();
+    let crossed = sent.crossed;
     let first = crossed.values().min().copied();
     let last = crossed.values().max().copied();
     let sent_over = match (first, last) {
@@ -149,7 +152,8 @@ fn measure(lab: &Lab) -> Result<Measured> {
         wall,
         hwm_kib,
         rss_before_kib,
-        normal_sent,
+        normal_sent: sent.normal,
+        failed: sent.failed,
         own: bucket_delta(&before.buckets(hist), &after.buckets(hist)),
         transactions: delta("cordon_rule_change_seconds_count"),
         commits: delta("cordon_store_write_seconds_count"),

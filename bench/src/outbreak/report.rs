@@ -84,6 +84,12 @@ pub(super) fn report(m: &Measured) -> Result<String> {
     )?;
     writeln!(
         s,
+        "| zombies whose every attempt was sent / attempts that failed to send | {} of {zombies} / {} | all / 0 |",
+        m.crossed.len(),
+        m.failed
+    )?;
+    writeln!(
+        s,
         "| zombies whose crossing the kernel logged | {logged} of {zombies} | all |"
     )?;
     writeln!(s, "| zombies quarantined | {enforced} of {zombies} | all |")?;
