@@ -89,6 +89,9 @@ struct Measured {
     /// Kernel transactions and store commits cordond made.
     transactions: f64,
     commits: f64,
+    /// Seconds cordond spent in kernel changes, store commits and
+    /// conntrack flushes (its histograms' sums).
+    spent: [f64; 3],
     detections: f64,
 }
 
@@ -157,6 +160,11 @@ fn measure(lab: &Lab) -> Result<Measured> {
         own: bucket_delta(&before.buckets(hist), &after.buckets(hist)),
         transactions: delta("cordon_rule_change_seconds_count"),
         commits: delta("cordon_store_write_seconds_count"),
+        spent: [
+            delta("cordon_rule_change_seconds_sum"),
+            delta("cordon_store_write_seconds_sum"),
+            delta("cordon_conntrack_flush_seconds_sum"),
+        ],
         detections: delta("cordon_detections_total"),
     })
 }

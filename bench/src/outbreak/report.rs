@@ -119,6 +119,11 @@ pub(super) fn report(m: &Measured) -> Result<String> {
         "| kernel transactions / store commits / NFLOG events handled | {:.0} / {:.0} / {:.0} | – |",
         m.transactions, m.commits, m.detections
     )?;
+    writeln!(
+        s,
+        "| cordond's time in kernel changes / store commits / conntrack flushes (sums) | {:.2} s / {:.2} s / {:.2} s | – |",
+        m.spent[0], m.spent[1], m.spent[2]
+    )?;
     let met = |ok: bool| if ok { "met" } else { "not met" };
     writeln!(
         s,

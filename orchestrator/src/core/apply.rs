@@ -114,7 +114,10 @@ impl Core {
             // conntrack table, whatever the number of hosts it is given.
             let hosts = flush.len();
             let kernel = self.kernel.clone();
-            match blocking(move || kernel.flush_conntrack(&flush)).await {
+            let started = Instant::now();
+            let flushed = blocking(move || kernel.flush_conntrack(&flush)).await;
+            Metrics::observe(&self.metrics.conntrack_flush, started.elapsed());
+            match flushed {
                 Ok(n) => debug!(hosts, deleted = n, "conntrack entries deleted"),
                 Err(e) => warn!(
                     hosts,
