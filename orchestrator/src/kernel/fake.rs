@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::time::Duration;
 
 use cordon_config::{Config, SubscriberAddr};
 use cordon_rules::{Difference, RulesError, SmtpSeen};
@@ -41,6 +42,8 @@ pub struct FakeState {
     /// Each single host's SMTP count looked up, and whether its quarantine
     /// was in the set when it was (detection enforces before it looks).
     pub smtp_lookups: Vec<(SubscriberAddr, bool)>,
+    /// How long a conntrack flush takes (a big table's dump).
+    pub flush_delay: Duration,
     /// Of the installs, those that deleted and created the table.
     pub installs_anew: usize,
 }
@@ -177,6 +180,8 @@ impl Enforcer for FakeKernel {
     }
 
     fn flush_conntrack(&self, addrs: &[SubscriberAddr]) -> Result<usize, KernelError> {
+        let delay = self.with(|s| s.flush_delay);
+        std::thread::sleep(delay);
         self.with(|s| s.flushed.push(addrs.to_vec()));
         Ok(0)
     }
