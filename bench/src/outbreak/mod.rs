@@ -89,6 +89,7 @@ struct Measured {
     /// Kernel transactions and store commits cordond made.
     transactions: f64,
     commits: f64,
+    flushes: f64,
     /// Seconds cordond spent in kernel changes, store commits and
     /// conntrack flushes (its histograms' sums).
     spent: [f64; 3],
@@ -160,6 +161,7 @@ fn measure(lab: &Lab) -> Result<Measured> {
         own: bucket_delta(&before.buckets(hist), &after.buckets(hist)),
         transactions: delta("cordon_rule_change_seconds_count"),
         commits: delta("cordon_store_write_seconds_count"),
+        flushes: delta("cordon_conntrack_flush_seconds_count"),
         spent: [
             delta("cordon_rule_change_seconds_sum"),
             delta("cordon_store_write_seconds_sum"),

@@ -116,8 +116,8 @@ pub(super) fn report(m: &Measured) -> Result<String> {
     )?;
     writeln!(
         s,
-        "| kernel transactions / store commits / NFLOG events handled | {:.0} / {:.0} / {:.0} | – |",
-        m.transactions, m.commits, m.detections
+        "| kernel transactions / store commits / conntrack flushes / NFLOG events handled | {:.0} / {:.0} / {:.0} / {:.0} | – |",
+        m.transactions, m.commits, m.flushes, m.detections
     )?;
     writeln!(
         s,
