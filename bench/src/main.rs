@@ -15,6 +15,7 @@ mod datapath;
 mod detection;
 mod fleet;
 mod metrics;
+mod outbreak;
 mod portal;
 mod process;
 mod reports;
@@ -58,6 +59,9 @@ fn main() -> Result<()> {
     }
     if wanted("detection") {
         print!("{}", detection::run(bin, args.runs)?);
+    }
+    if wanted("outbreak") {
+        print!("{}", outbreak::run(bin)?);
     }
     if wanted("scale") {
         print!("{}", scale::run(bin, args.runs)?);

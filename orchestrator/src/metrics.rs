@@ -108,6 +108,9 @@ pub struct Metrics {
     pub rule_change: Histogram,
     /// Seconds from queuing a store write to its commit.
     pub store_write: Histogram,
+    /// Seconds one batch's conntrack flush took (a dump of the machine's
+    /// table and the deletions), which a batch waits for before answering.
+    pub conntrack_flush: Histogram,
     /// Detection signals that fired, by signal and configured action.
     pub detections: Family<DetectionLabels, Counter>,
     /// Seconds from the kernel's threshold-crossing event to the quarantine
@@ -169,6 +172,12 @@ impl Metrics {
             "store_write_seconds",
             "Time from queuing a store write to its durable commit",
             store_write.clone(),
+        );
+        let conntrack_flush = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "conntrack_flush_seconds",
+            "Time to delete one batch's hosts' conntrack entries",
+            conntrack_flush.clone(),
         );
         let detections = Family::<DetectionLabels, Counter>::default();
         registry.register(
@@ -258,6 +267,7 @@ impl Metrics {
             transitions,
             rule_change,
             store_write,
+            conntrack_flush,
             detections,
             detection_latency,
             reports,

@@ -338,5 +338,8 @@ fn an_import_cut_off_says_which_reports_were_applied() {
     assert!(err.contains("confirmed 5000 of the "), "{err}");
     assert!(err.contains("reports read so far"), "{err}");
     assert!(err.contains("may or may not have been applied"), "{err}");
-    assert!(err.contains("the first 5000 valid reports confirmed ("), "{err}");
+    assert!(
+        err.contains("the first 5000 valid reports confirmed ("),
+        "{err}"
+    );
 }

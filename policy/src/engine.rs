@@ -90,6 +90,9 @@ pub enum Outcome {
         subject: Option<Subject>,
         /// Whether the lifecycle took it.
         result: Result<(), Refusal>,
+        /// Whether it changed a record (false: taken, but there was
+        /// nothing to do, e.g. a quarantine of a host already in).
+        changed: bool,
     },
     /// A report: what it did to the unit's score.
     Report(ReportTaken),
@@ -346,7 +349,9 @@ impl Engine {
     fn event(&mut self, event: Event, now: Unix, plan: &mut Plan) -> Outcome {
         let event = self.bind(event);
         let subject = event_subject(&event);
+        let mut changed = false;
         let result = self.lifecycle.handle(event, now).map(|actions| {
+            changed = !actions.is_empty();
             for action in actions {
                 match action {
                     Action::Persist { host, mut audit } => {
@@ -366,7 +371,11 @@ impl Engine {
                 }
             }
         });
-        Outcome::Event { subject, result }
+        Outcome::Event {
+            subject,
+            result,
+            changed,
+        }
     }
 
     /// The addresses a subject stands for now: an address itself, a
@@ -388,6 +397,7 @@ fn event_subject(e: &Event) -> Option<Subject> {
         | Event::Acknowledge { subject }
         | Event::SelfRelease { subject, .. }
         | Event::QuietChecked { subject, .. } => Some(subject.clone()),
+        Event::Evidence(u) => Some(u.subject.clone()),
         Event::Tick => None,
     }
 }
@@ -403,3 +413,6 @@ mod stored_tests;
 
 #[cfg(test)]
 mod notice_tests;
+
+#[cfg(test)]
+mod evidence_tests;

@@ -19,7 +19,7 @@ use crate::metrics::Scrape;
 use crate::process::Cpu;
 
 /// The i-th "other network" mail server, port 25.
-pub(super) fn mail_server(i: usize) -> SocketAddr {
+pub(crate) fn mail_server(i: usize) -> SocketAddr {
     let last = u8::try_from(i % 64 + 1).unwrap_or(1);
     SocketAddr::new(Ipv4Addr::new(198, 51, 100, last).into(), 25)
 }
@@ -30,7 +30,7 @@ pub(super) fn subscriber_addr(i: usize, host: u8) -> Ipv4Addr {
 
 /// Sends one SYN from `src` to `dst` without waiting for the answer. The
 /// socket is returned so that the caller decides when it closes.
-pub(super) fn syn(src: Ipv4Addr, dst: SocketAddr) -> std::io::Result<Socket> {
+pub(crate) fn syn(src: Ipv4Addr, dst: SocketAddr) -> std::io::Result<Socket> {
     let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
     s.set_nonblocking(true)?;
     s.bind(&SocketAddr::new(src.into(), 0).into())?;
@@ -202,7 +202,7 @@ pub(super) fn add_addresses(lab: &Lab) -> Result<()> {
 }
 
 /// `ip -n NETNS -batch -` with `script` on its input.
-fn ip_batch(netns: &str, script: &str) -> Result<()> {
+pub(crate) fn ip_batch(netns: &str, script: &str) -> Result<()> {
     let mut child = Command::new("ip")
         .args(["-n", netns, "-batch", "-"])
         .stdin(Stdio::piped())

@@ -28,7 +28,7 @@ use crate::metrics::{Scrape, bucket_delta};
 use crate::stats::Samples;
 
 mod latency;
-mod load;
+pub(crate) mod load;
 mod report;
 
 use latency::{cli_latency, zombie_latency};
@@ -180,7 +180,7 @@ pub(crate) fn keep_logs(lab: &Lab) {
 /// The burst of the kernel's attempts meter for IPv4 (`update @smtp_rate_v4
 /// { ip saddr limit rate over R burst B packets }`): on this kernel B
 /// attempts back to back pass and the next one crosses.
-fn kernel_burst(lab: &Lab) -> Result<u32> {
+pub(crate) fn kernel_burst(lab: &Lab) -> Result<u32> {
     let table = &lab.config().table;
     let out = lab
         .gateway()

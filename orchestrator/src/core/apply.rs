@@ -11,8 +11,10 @@ use cordon_policy::{Change, Input, Outcome, Plan, ReportTaken};
 use cordon_proto::control::ReportOutcome;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::handle::{Applied, Failure, Reply, SessionApplied, SubscriberNow};
-use super::{Core, blocking};
+use super::Core;
+use super::blocking;
+use super::flush::Job;
+use super::handle::{Applied, AppliedMany, Failure, Reply, SessionApplied, SubscriberNow, Taken};
 use crate::kernel::KernelError;
 use crate::metrics::Metrics;
 use crate::store::{StoreError, Write};
@@ -22,6 +24,9 @@ use crate::store::{StoreError, Write};
 pub(super) enum Waiting {
     /// One event; its asker wants the host as it then stands.
     Event(Reply<Applied>),
+    /// This many events, answered together, each with whether it changed
+    /// anything.
+    Events(Reply<AppliedMany>, usize),
     /// This many reports, answered together.
     Reports(Reply<Vec<ReportOutcome>>, usize),
     /// One session event; its asker wants the subscriber as it then
@@ -35,7 +40,7 @@ impl Waiting {
     fn inputs(&self) -> usize {
         match self {
             Waiting::Event(_) | Waiting::Session(_) | Waiting::Nobody => 1,
-            Waiting::Reports(_, n) => *n,
+            Waiting::Reports(_, n) | Waiting::Events(_, n) => *n,
         }
     }
 }
@@ -83,17 +88,28 @@ impl Core {
             .await;
             self.metrics.transition(a.to, &a.actor);
         }
+        let flush = std::mem::take(&mut plan.flush);
         let kernel_error = self.enforce(plan).await.err().map(Arc::new);
         self.update_gauges();
-        self.answer(outcomes, waiting, kernel_error.as_ref());
+        let answers = self.answer(outcomes, waiting, kernel_error.as_ref());
+        if flush.is_empty() {
+            answers.into_iter().for_each(Delivery::send);
+        } else {
+            // One flush for the batch (each reads the machine's whole
+            // conntrack table), beside the core: see `flush`.
+            self.flusher().queue(Job {
+                hosts: flush,
+                answers,
+            });
+        }
     }
 
-    /// The kernel's part of a stored plan: the set change, then conntrack.
+    /// The kernel's part of a stored plan: the set change (conntrack
+    /// follows in the flusher).
     async fn enforce(&mut self, plan: Plan) -> Result<(), KernelError> {
         let Plan {
             add,
             remove,
-            flush,
             notice_add,
             notice_remove,
             ..
@@ -122,20 +138,6 @@ impl Core {
                     warn!(error = %e, "reconcile failed too; the store keeps the decisions and the next reconcile retries");
                     return Err(e);
                 }
-            }
-        }
-        if !flush.is_empty() {
-            // One call for the batch: each call reads the machine's whole
-            // conntrack table, whatever the number of hosts it is given.
-            let hosts = flush.len();
-            let kernel = self.kernel.clone();
-            match blocking(move || kernel.flush_conntrack(&flush)).await {
-                Ok(n) => debug!(hosts, deleted = n, "conntrack entries deleted"),
-                Err(e) => warn!(
-                    hosts,
-                    error = %e,
-                    "cannot delete the conntrack entries of {hosts} quarantined or released hosts; their established flows keep going until they end"
-                ),
             }
         }
         Ok(())
@@ -181,23 +183,26 @@ impl Core {
         }
     }
 
-    /// Answers each asker once the batch is in force.
+    /// What each asker hears once the batch is in force.
     fn answer(
         &self,
         outcomes: Vec<Outcome>,
         waiting: Vec<Waiting>,
         kernel: Option<&Arc<KernelError>>,
-    ) {
+    ) -> Vec<Delivery> {
         hand_out(
             outcomes,
             waiting,
             |outcome| match outcome {
                 Some(Outcome::Event { result: Err(r), .. }) => Err(Failure::Refused(r)),
-                Some(Outcome::Event { subject, .. }) => match kernel {
+                Some(Outcome::Event {
+                    subject, changed, ..
+                }) => match kernel {
                     Some(e) => Err(Failure::Kernel(e.clone())),
-                    None => Ok(One::Host(
-                        subject.and_then(|s| self.engine.lifecycle().get(&s).cloned()),
-                    )),
+                    None => Ok(One::Host(Taken {
+                        changed,
+                        host: subject.and_then(|s| self.engine.lifecycle().get(&s).cloned()),
+                    })),
                 },
                 Some(Outcome::Session { result: Err(r), .. }) => Err(Failure::SessionRefused(r)),
                 Some(Outcome::Session { subscriber, .. }) => match kernel {
@@ -217,11 +222,33 @@ impl Core {
                 state: self.engine.state_of(&t.unit),
                 error: None,
             },
-        );
+        )
     }
 }
 
-/// Hands each asker its share of a batch's outcomes, in the order asked:
+/// An answer and the asker it is for, to be sent once the batch's
+/// conntrack flush is done.
+#[derive(Debug)]
+pub(super) enum Delivery {
+    Event(Reply<Applied>, Applied),
+    Events(Reply<AppliedMany>, AppliedMany),
+    Session(Reply<SessionApplied>, SessionApplied),
+    Reports(Reply<Vec<ReportOutcome>>, Vec<ReportOutcome>),
+}
+
+impl Delivery {
+    /// Sends it (an asker that gave up is no error).
+    pub(super) fn send(self) {
+        let _ = match self {
+            Delivery::Event(r, a) => r.send(a).map_err(drop),
+            Delivery::Events(r, a) => r.send(a).map_err(drop),
+            Delivery::Session(r, a) => r.send(a).map_err(drop),
+            Delivery::Reports(r, a) => r.send(a).map_err(drop),
+        };
+    }
+}
+
+/// Works out each asker's share of a batch's outcomes, in the order asked:
 /// an event's or a session's asker what `one` makes of its outcome (none
 /// when the batch came out short), a report request's asker what `report`
 /// makes of each of its reports. Answering and refusing a batch differ
@@ -231,17 +258,32 @@ fn hand_out(
     waiting: Vec<Waiting>,
     one: impl Fn(Option<Outcome>) -> Result<One, Failure>,
     report: impl Fn(ReportTaken) -> ReportOutcome,
-) {
+) -> Vec<Delivery> {
     let mut outcomes = outcomes.into_iter();
+    let mut out = Vec::with_capacity(waiting.len());
     for w in waiting {
         let mine: Vec<Outcome> = outcomes.by_ref().take(w.inputs()).collect();
         match w {
             Waiting::Nobody => {}
             Waiting::Event(reply) => {
-                let _ = reply.send(one(mine.into_iter().next()).and_then(One::host));
+                out.push(Delivery::Event(
+                    reply,
+                    one(mine.into_iter().next()).and_then(One::host),
+                ));
+            }
+            Waiting::Events(reply, n) => {
+                // One answer per event even when the batch came out short.
+                let mut mine = mine.into_iter();
+                let answers = (0..n)
+                    .map(|_| one(mine.next()).and_then(One::taken))
+                    .collect();
+                out.push(Delivery::Events(reply, answers));
             }
             Waiting::Session(reply) => {
-                let _ = reply.send(one(mine.into_iter().next()).and_then(One::subscriber));
+                out.push(Delivery::Session(
+                    reply,
+                    one(mine.into_iter().next()).and_then(One::subscriber),
+                ));
             }
             Waiting::Reports(reply, _) => {
                 let answers = mine
@@ -253,22 +295,27 @@ fn hand_out(
                         | Outcome::Stored { .. } => None,
                     })
                     .collect();
-                let _ = reply.send(answers);
+                out.push(Delivery::Reports(reply, answers));
             }
         }
     }
+    out
 }
 
 /// What one event or session event answers: the host, or the subscriber.
 enum One {
-    Host(Option<cordon_policy::lifecycle::Host>),
+    Host(Taken),
     Subscriber(SubscriberNow),
 }
 
 impl One {
     fn host(self) -> Applied {
+        self.taken().map(|t| t.host)
+    }
+
+    fn taken(self) -> Result<Taken, Failure> {
         match self {
-            One::Host(h) => Ok(h),
+            One::Host(t) => Ok(t),
             One::Subscriber(_) => Err(Failure::Stopping),
         }
     }
@@ -306,7 +353,7 @@ fn writes(changes: Vec<Change>, now: i64) -> Vec<Write> {
 /// The store refused the batch: every asker hears so; refusals by the
 /// policy stay refusals.
 fn refuse(outcomes: Vec<Outcome>, waiting: Vec<Waiting>, e: &Arc<StoreError>) {
-    hand_out(
+    let answers = hand_out(
         outcomes,
         waiting,
         |outcome| match outcome {
@@ -324,4 +371,5 @@ fn refuse(outcomes: Vec<Outcome>, waiting: Vec<Waiting>, e: &Arc<StoreError>) {
             error: Some(e.to_string()),
         },
     );
+    answers.into_iter().for_each(Delivery::send);
 }

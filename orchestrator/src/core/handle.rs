@@ -83,6 +83,19 @@ pub struct SubscriberNow {
     pub state: HostState,
 }
 
+/// What one of many events did, once the kernel follows the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Taken {
+    /// Whether it changed a record (false: nothing to do, e.g. a
+    /// quarantine of a host already in).
+    pub changed: bool,
+    /// The record it was about as it then stands.
+    pub host: Option<Host>,
+}
+
+/// The answers to many events, one each, in the order given.
+pub type AppliedMany = Vec<Result<Taken, Failure>>;
+
 /// The answer to a session event.
 pub type SessionApplied = Result<SubscriberNow, Failure>;
 
@@ -91,6 +104,9 @@ pub type SessionApplied = Result<SubscriberNow, Failure>;
 pub enum Command {
     /// Carry out an event and answer with the host as it then stands.
     Apply(Event, Reply<Applied>),
+    /// Carry out events that arrived together (detection's crossings) in
+    /// the same batch; answer each.
+    ApplyMany(Vec<Event>, Reply<AppliedMany>),
     /// Carry out a session event and answer once the kernel follows it.
     Session(SessionEvent, Reply<SessionApplied>),
     /// The record deciding about an address.
@@ -139,6 +155,17 @@ impl CoreHandle {
         self.ask(|r| Command::Apply(event, r))
             .await
             .unwrap_or(Err(Failure::Stopping))
+    }
+
+    /// Carries out events together, in one batch with whatever else is
+    /// queued: one store commit and one kernel transaction however many
+    /// they are. Answers each, in order, once the kernel follows.
+    pub async fn apply_many(&self, events: Vec<Event>) -> AppliedMany {
+        let n = events.len();
+        match self.ask(|r| Command::ApplyMany(events, r)).await {
+            Some(answers) => answers,
+            None => (0..n).map(|_| Err(Failure::Stopping)).collect(),
+        }
     }
 
     /// Carries out a session event; answers once every address of a

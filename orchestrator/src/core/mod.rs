@@ -4,9 +4,10 @@
 //! [`CoreHandle`]. Requests that arrive together are one batch (`batch`):
 //! the policy's [`Engine`] decides it and returns a plan, which the core
 //! carries out in order — store first, then the kernel, then conntrack —
-//! and only then answers (`apply`). Time passes through `timers`; the
-//! table is installed and reloaded by `install` and kept as installed by
-//! `repair`.
+//! and only then answers (`apply`); the conntrack flush runs beside the
+//! core so the next batch need not wait for it (`flush`). Time passes
+//! through `timers`; the table is installed and reloaded by `install` and
+//! kept as installed by `repair`.
 //!
 //! The core depends on the policy, the store, the kernel and the metrics;
 //! nothing here knows about sockets or detection's tasks (they hold a
@@ -14,6 +15,7 @@
 
 mod apply;
 mod batch;
+mod flush;
 mod handle;
 mod install;
 mod repair;
@@ -23,6 +25,9 @@ mod timers;
 mod tests;
 #[cfg(test)]
 mod tests_pg;
+
+#[cfg(test)]
+mod many_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +47,8 @@ use apply::Waiting;
 
 pub use cordon_policy::View;
 pub use handle::{
-    Applied, Command, CoreHandle, Counts, Failure, ReloadError, SessionApplied, SubscriberNow,
+    Applied, AppliedMany, Command, CoreHandle, Counts, Failure, ReloadError, SessionApplied,
+    SubscriberNow, Taken,
 };
 pub use repair::Asked;
 
@@ -59,6 +65,9 @@ pub struct Core {
     last_reconcile: Option<i64>,
     /// What the last repair of the table could not undo.
     table_unrepaired: Vec<cordon_rules::Difference>,
+    /// Conntrack flushes and the answers waiting on them (started on
+    /// first use, inside the runtime).
+    flusher: Option<flush::Flusher>,
 }
 
 /// Wires a core: the one way `cordond` and the tests build one. The kernel,
@@ -129,6 +138,7 @@ impl Builder {
                 clock,
                 last_reconcile: None,
                 table_unrepaired: Vec::new(),
+                flusher: None,
             },
             config: config_rx,
             rejected,
@@ -169,6 +179,12 @@ impl Core {
     /// The metrics the core counts into.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    fn flusher(&mut self) -> &flush::Flusher {
+        let (kernel, metrics) = (self.kernel.clone(), self.metrics.clone());
+        self.flusher
+            .get_or_insert_with(|| flush::Flusher::spawn(kernel, metrics))
     }
 
     fn update_gauges(&self) {
@@ -227,6 +243,10 @@ impl Core {
                 Command::Apply(event, reply) => {
                     inputs.push(Input::Event(event));
                     waiting.push(Waiting::Event(reply));
+                }
+                Command::ApplyMany(events, reply) => {
+                    waiting.push(Waiting::Events(reply, events.len()));
+                    inputs.extend(events.into_iter().map(Input::Event));
                 }
                 Command::Report(incoming, reply) => {
                     waiting.push(Waiting::Reports(reply, incoming.len()));

@@ -15,21 +15,22 @@
 //! message per host crossing a threshold, never one per packet.
 
 mod dnsbl_task;
+mod enforce;
 mod nflog_task;
 mod relay_task;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+#[cfg(test)]
+mod burst_tests;
+
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use cordon_config::{Action, Config, SubscriberAddr};
 use cordon_detect::nflog::{Crossing, NflogConfig, NflogSubscriber};
-use cordon_policy::Actor;
-use cordon_proto::portal::{HostState, Reason};
 use cordon_proto::time::Clock;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -38,10 +39,14 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use cordon_policy::signal::{self as policy, action_name};
 
-use cordon_policy::lifecycle::{Event, NoticeRequest, QuarantineRequest};
+use std::collections::BTreeMap;
+
+use cordon_policy::Actor;
+use cordon_policy::lifecycle::{Event, NoticeRequest};
+use cordon_proto::portal::{HostState, Reason};
 
 use crate::core::CoreHandle;
-use crate::kernel::{Enforcer, mac_of};
+use crate::kernel::Enforcer;
 use crate::metrics::Metrics;
 
 /// What became of one crossing (for logs and tests).
@@ -80,43 +85,66 @@ pub struct Detector {
     pub clock: Arc<dyn Clock>,
 }
 
-/// How long the MAC lookup may take before a detection quarantine goes
-/// ahead without it: the quarantine must not wait on a nicety.
-const MAC_WITHIN: Duration = Duration::from_millis(100);
+/// A crossing to enforce: whom, about what, and in which words.
+#[derive(Debug)]
+struct Found {
+    unit: SubscriberAddr,
+    crossing: Crossing,
+    note: String,
+}
+
+/// A crossing once judged.
+enum Sorted {
+    /// Nothing more to do.
+    Done(CrossingOutcome),
+    /// To be quarantined.
+    Enforce(Found),
+}
 
 impl Detector {
-    /// Acts on one crossing: skip, suspect, or quarantine.
+    /// Acts on one crossing: skip, suspect, or quarantine (see
+    /// [`Detector::handle_crossings`]).
     pub async fn handle_crossing(&self, crossing: Crossing) -> CrossingOutcome {
-        let config = self.config.borrow().clone();
-        let signal = crossing.signal;
-        let (unit, action) = match policy::judge(&config, signal, crossing.source) {
-            policy::Verdict::Skip(why) => {
-                debug!(source = %crossing.source, signal = signal.name(), %why, "threshold crossing left alone");
-                return CrossingOutcome::Skipped(why);
-            }
-            policy::Verdict::Act { unit, action } => (unit, action),
-        };
-        let span = info_span!("detection", subscriber = %unit, signal = signal.name());
-        async {
-            self.metrics.detection(signal.name(), action_name(action));
-            if let Some(tx) = &self.dnsbl {
-                // Best effort: a full queue means the DNSBL task is busy;
-                // the kernel logs the sender again one interval later.
-                let _ = tx.try_send(crossing.source);
-            }
-            let note = policy::crossing_note(&config, signal);
-            match action {
-                Action::Notice => self.notice(unit, note).await,
-                Action::Observe => {
-                    info!(%note, action = action_name(action), "suspect: threshold crossed, not quarantined");
-                    self.core.suspect(unit, signal.name(), action, self.clock.now()).await;
-                    CrossingOutcome::Suspect(unit)
-                }
-                Action::Enforce => self.enforce(unit, &crossing, note).await,
+        match self.sort(crossing).await {
+            Sorted::Done(outcome) => outcome,
+            Sorted::Enforce(found) => {
+                let unit = found.unit;
+                self.enforce(vec![found])
+                    .await
+                    .pop()
+                    .unwrap_or_else(|| CrossingOutcome::Failed(unit, "no answer".into()))
             }
         }
-        .instrument(span)
-        .await
+    }
+
+    /// Acts on crossings that arrived together: each is judged, and those
+    /// to enforce are quarantined in one request to the core (one store
+    /// commit, one kernel transaction), before anything is looked up about
+    /// them. One outcome per crossing, in order.
+    pub async fn handle_crossings(&self, crossings: Vec<Crossing>) -> Vec<CrossingOutcome> {
+        let mut outcomes = Vec::with_capacity(crossings.len());
+        let mut found = Vec::new();
+        let mut places = Vec::new();
+        for crossing in crossings {
+            match self.sort(crossing).await {
+                Sorted::Done(outcome) => outcomes.push(Some(outcome)),
+                Sorted::Enforce(f) => {
+                    places.push(outcomes.len());
+                    outcomes.push(None);
+                    found.push(f);
+                }
+            }
+        }
+        let units: Vec<SubscriberAddr> = found.iter().map(|f| f.unit).collect();
+        let mut enforced = self.enforce(found).await.into_iter();
+        for (place, unit) in places.into_iter().zip(units) {
+            outcomes[place] = Some(
+                enforced
+                    .next()
+                    .unwrap_or_else(|| CrossingOutcome::Failed(unit, "no answer".into())),
+            );
+        }
+        outcomes.into_iter().flatten().collect()
     }
 
     /// A notice, or for a subscriber already noticed a crossing the
@@ -143,65 +171,45 @@ impl Detector {
         }
     }
 
-    async fn enforce(
-        &self,
-        unit: SubscriberAddr,
-        crossing: &Crossing,
-        note: String,
-    ) -> CrossingOutcome {
-        if let Some(view) = self.core.view(unit).await
-            && view.host.as_ref().map(|h| h.state.kind()) == Some(HostState::Quarantined)
-        {
-            debug!("already quarantined; its attempts are counted, nothing more to do");
-            return CrossingOutcome::AlreadyQuarantined(unit);
-        }
-        let kernel = self.kernel.clone();
-        let seen = tokio::task::spawn_blocking(move || kernel.smtp_seen(&unit));
-        let mac = tokio::time::timeout(MAC_WITHIN, mac_of(unit.net()));
-        let (seen, mac) = tokio::join!(seen, mac);
-        let attempts = match seen {
-            Ok(Ok(s)) => s.map_or(0, |s| s.attempts),
-            Ok(Err(e)) => {
-                warn!(error = %e, "cannot read the host's SMTP count; quarantining without it");
-                0
-            }
-            Err(_) => 0,
-        };
+    /// Judges one crossing: left alone, remembered as a suspect, or to be
+    /// quarantined.
+    async fn sort(&self, crossing: Crossing) -> Sorted {
+        let config = self.config.borrow().clone();
         let signal = crossing.signal;
-        let threshold = u64::from(policy::signal_of(&self.config.borrow(), signal).threshold);
-        let mut evidence = BTreeMap::from([("smtp_attempts".to_owned(), attempts)]);
-        evidence.insert(format!("{}_threshold", signal.name()), threshold);
-        let event = Event::Quarantine(QuarantineRequest {
-            subject: cordon_policy::subject::Subject::Addr(unit),
-            reason: Reason::Detection,
-            actor: Actor::Detection,
-            note,
-            hold: None,
-            mac: mac.ok().flatten(),
-            evidence,
-        });
-        match self.core.apply(event).await {
-            Ok(host) => {
-                let latency = SystemTime::now()
-                    .duration_since(crossing.observed_at)
-                    .unwrap_or_default();
-                Metrics::observe(&self.metrics.detection_latency, latency);
-                let relapses = match host.map(|h| h.state) {
-                    Some(cordon_policy::lifecycle::State::Quarantined(q)) => q.relapses,
-                    _ => 0,
-                };
-                info!(
-                    latency_ms = latency.as_secs_f64() * 1000.0,
-                    smtp_attempts = attempts,
-                    relapses,
-                    "quarantined by detection"
-                );
-                CrossingOutcome::Quarantined(unit, latency)
+        let (unit, action) = match policy::judge(&config, signal, crossing.source) {
+            policy::Verdict::Skip(why) => {
+                debug!(source = %crossing.source, signal = signal.name(), %why, "threshold crossing left alone");
+                return Sorted::Done(CrossingOutcome::Skipped(why));
             }
-            Err(e) => {
-                warn!(error = %e, "detection could not quarantine the host");
-                CrossingOutcome::Failed(unit, e.to_string())
+            policy::Verdict::Act { unit, action } => (unit, action),
+        };
+        self.metrics.detection(signal.name(), action_name(action));
+        if let Some(tx) = &self.dnsbl {
+            // Best effort: a full queue means the DNSBL task is busy;
+            // the kernel logs the sender again one interval later.
+            let _ = tx.try_send(crossing.source);
+        }
+        let note = policy::crossing_note(&config, signal);
+        match action {
+            Action::Notice => {
+                let span = info_span!("detection", subscriber = %unit, signal = signal.name());
+                Sorted::Done(self.notice(unit, note).instrument(span).await)
             }
+            Action::Observe => {
+                let span = info_span!("detection", subscriber = %unit, signal = signal.name());
+                async {
+                    info!(%note, action = action_name(action), "suspect: threshold crossed, not quarantined");
+                    self.core.suspect(unit, signal.name(), action, self.clock.now()).await;
+                }
+                .instrument(span)
+                .await;
+                Sorted::Done(CrossingOutcome::Suspect(unit))
+            }
+            Action::Enforce => Sorted::Enforce(Found {
+                unit,
+                crossing,
+                note,
+            }),
         }
     }
 }

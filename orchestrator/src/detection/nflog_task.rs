@@ -1,6 +1,10 @@
-//! The NFLOG task: reads the kernel's threshold crossings and hands each to
-//! [`Detector::handle_crossing`] in a task of its own, so a slow quarantine
-//! (a busy store) never holds up reading the next crossing.
+//! The NFLOG task: reads the kernel's threshold crossings and hands them to
+//! [`Detector::handle_crossings`] in a task of their own, so a slow
+//! quarantine (a busy store) never holds up reading the next crossing.
+//! Every crossing already read when one arrives goes with it, up to
+//! [`READ_BATCH`]: in an outbreak the crossings that came in together are
+//! one request to the core (one commit, one kernel transaction), not one
+//! task and one round trip each.
 //!
 //! The socket is reopened with a backoff when it closes (`next()` gives
 //! `None`) or when the configured group changes on reload.
@@ -15,7 +19,8 @@
 
 use std::time::Duration;
 
-use cordon_detect::nflog::{NflogEvent, NflogSubscriber};
+use cordon_detect::nflog::{Crossing, NflogEvent, NflogSubscriber};
+use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -24,6 +29,9 @@ use super::{Detector, open_nflog};
 /// First pause before reopening; doubled up to [`BACKOFF_MAX`].
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Most crossings handed over together (the core's own batch is 1024
+/// requests; a read batch is one of them).
+const READ_BATCH: usize = 4096;
 
 /// Runs until cancelled. `first` is the subscriber opened before readiness.
 pub async fn run(detector: Detector, first: Option<NflogSubscriber>, cancel: CancellationToken) {
@@ -52,32 +60,33 @@ pub async fn run(detector: Detector, first: Option<NflogSubscriber>, cancel: Can
                             break;
                         }
                     }
-                    event = sub.next() => match event {
-                        Some(NflogEvent::Crossing(crossing)) => {
-                            backoff = BACKOFF_MIN;
-                            let d = detector.clone();
-                            tokio::spawn(async move { d.handle_crossing(crossing).await });
-                        }
-                        Some(NflogEvent::Sender(ip)) => {
-                            backoff = BACKOFF_MIN;
-                            if let Some(tx) = &detector.dnsbl {
-                                // A full queue: the kernel logs the sender
-                                // again one DNSBL interval later.
-                                if tx.try_send(ip).is_err() {
-                                    debug!(sender = %ip, "DNSBL checks busy; this sender is asked about next interval");
-                                }
+                    event = sub.next() => {
+                        let Some(event) = event else {
+                            warn!(group, "the NFLOG socket closed; reopening");
+                            break;
+                        };
+                        backoff = BACKOFF_MIN;
+                        let mut crossings = Vec::new();
+                        take(&detector, group, event, &mut crossings);
+                        let mut open = true;
+                        // What has been read already goes with it. `next`
+                        // gives up nothing when it is not ready.
+                        while open && crossings.len() < READ_BATCH {
+                            match sub.next().now_or_never() {
+                                Some(Some(event)) => take(&detector, group, event, &mut crossings),
+                                Some(None) => open = false,
+                                None => break,
                             }
                         }
-                        Some(NflogEvent::Resync) => {
-                            warn!(group, "threshold crossings were lost (NFLOG overflow); hosts still over a threshold are reported again by the kernel within 10 s");
+                        if !crossings.is_empty() {
+                            let d = detector.clone();
+                            tokio::spawn(async move { d.handle_crossings(crossings).await });
                         }
-                        // `NflogEvent` is non-exhaustive: nothing else is ours.
-                        Some(_) => {}
-                        None => {
+                        if !open {
                             warn!(group, "the NFLOG socket closed; reopening");
                             break;
                         }
-                    },
+                    }
                 }
             }
         }
@@ -89,5 +98,30 @@ pub async fn run(detector: Detector, first: Option<NflogSubscriber>, cancel: Can
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Takes one event: a crossing is kept for the batch, a sender goes to the
+/// DNSBL checks, an overflow is said.
+fn take(detector: &Detector, group: u16, event: NflogEvent, crossings: &mut Vec<Crossing>) {
+    match event {
+        NflogEvent::Crossing(c) => crossings.push(c),
+        NflogEvent::Sender(ip) => {
+            if let Some(tx) = &detector.dnsbl {
+                // A full queue: the kernel logs the sender again one DNSBL
+                // interval later.
+                if tx.try_send(ip).is_err() {
+                    debug!(sender = %ip, "DNSBL checks busy; this sender is asked about next interval");
+                }
+            }
+        }
+        NflogEvent::Resync => {
+            warn!(
+                group,
+                "threshold crossings were lost (NFLOG overflow); hosts still over a threshold are reported again by the kernel within 10 s"
+            );
+        }
+        // `NflogEvent` is non-exhaustive: nothing else is ours.
+        _ => {}
     }
 }

@@ -48,13 +48,13 @@ quarantine: {{ min_hold: 30m, quiet_period: 2h }}
     .unwrap()
 }
 
-struct Rig {
-    detector: Detector,
-    kernel: Arc<FakeKernel>,
-    core: CoreHandle,
-    cancel: CancellationToken,
-    config: Arc<Config>,
-    db: std::path::PathBuf,
+pub(super) struct Rig {
+    pub(super) detector: Detector,
+    pub(super) kernel: Arc<FakeKernel>,
+    pub(super) core: CoreHandle,
+    pub(super) cancel: CancellationToken,
+    pub(super) config: Arc<Config>,
+    pub(super) db: std::path::PathBuf,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -101,14 +101,14 @@ async fn rig_in(dir: &Path, config: Config) -> Rig {
     }
 }
 
-async fn rig(attempts: &str, reports: &str) -> Rig {
+pub(super) async fn rig(attempts: &str, reports: &str) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let mut r = rig_in(dir.path(), config(attempts, reports)).await;
     r._dir = Some(dir);
     r
 }
 
-fn crossing(source: &str) -> Crossing {
+pub(super) fn crossing(source: &str) -> Crossing {
     Crossing {
         signal: SignalKind::SmtpAttempts,
         source: source.parse().unwrap(),
@@ -117,7 +117,7 @@ fn crossing(source: &str) -> Crossing {
 }
 
 impl Rig {
-    fn unit(&self, text: &str) -> SubscriberAddr {
+    pub(super) fn unit(&self, text: &str) -> SubscriberAddr {
         self.config.subscriber_addr(text).unwrap()
     }
 
@@ -126,7 +126,7 @@ impl Rig {
         self.kernel.state.lock().quarantined.contains(&net)
     }
 
-    fn seen(&self, key: &str, attempts: u64) {
+    pub(super) fn seen(&self, key: &str, attempts: u64) {
         let key: IpAddr = key.parse().unwrap();
         self.kernel.state.lock().smtp.insert(
             key,
@@ -138,7 +138,7 @@ impl Rig {
         );
     }
 
-    async fn state(&self, text: &str) -> Option<State> {
+    pub(super) async fn state(&self, text: &str) -> Option<State> {
         self.core
             .view(self.unit(text))
             .await

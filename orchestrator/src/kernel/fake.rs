@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::time::Duration;
 
 use cordon_config::{Config, SubscriberAddr};
 use cordon_rules::{Difference, RulesError, SmtpSeen};
@@ -40,6 +41,11 @@ pub struct FakeState {
     pub stubborn: bool,
     /// Installs done, in place or anew.
     pub installs: usize,
+    /// Each single host's SMTP count looked up, and whether its quarantine
+    /// was in the set when it was (detection enforces before it looks).
+    pub smtp_lookups: Vec<(SubscriberAddr, bool)>,
+    /// How long a conntrack flush takes (a big table's dump).
+    pub flush_delay: Duration,
     /// Of the installs, those that deleted and created the table.
     pub installs_anew: usize,
 }
@@ -159,7 +165,11 @@ impl Enforcer for FakeKernel {
     }
 
     fn smtp_seen(&self, addr: &SubscriberAddr) -> Result<Option<SmtpSeen>, KernelError> {
-        Ok(self.with(|s| s.smtp.get(&addr.net().network()).copied()))
+        Ok(self.with(|s| {
+            let held = s.quarantined.contains(&addr.net());
+            s.smtp_lookups.push((*addr, held));
+            s.smtp.get(&addr.net().network()).copied()
+        }))
     }
 
     fn smtp_recent(&self) -> Result<Vec<SmtpSeen>, KernelError> {
@@ -171,6 +181,8 @@ impl Enforcer for FakeKernel {
     }
 
     fn flush_conntrack(&self, addrs: &[SubscriberAddr]) -> Result<usize, KernelError> {
+        let delay = self.with(|s| s.flush_delay);
+        std::thread::sleep(delay);
         self.with(|s| s.flushed.push(addrs.to_vec()));
         Ok(0)
     }

@@ -18,7 +18,7 @@ use ipnet::IpNet;
 
 pub use fake::FakeKernel;
 pub use monitor::{Notice, TableEvents, watch_table};
-pub use neighbours::mac_of;
+pub use neighbours::{mac_of, macs_of};
 pub use real::NetKernel;
 
 /// A kernel operation that failed.

@@ -12,6 +12,7 @@
 //! IPv6 unit, an IPv4 range): those still need a dump, and lookups waiting
 //! at the same time share one.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -41,6 +42,42 @@ pub async fn mac_of(net: IpNet) -> Option<String> {
     let found = point(handle, net.addr()).await;
     task.abort();
     found
+}
+
+/// Batches up to this size are looked up one host at a time; larger ones
+/// read each family's table once (a dump costs about what a few dozen
+/// point lookups do, and then answers any number of hosts).
+const POINT_LOOKUPS: usize = 16;
+
+/// The MAC of each of `nets`, in order (as [`mac_of`] answers for one).
+/// A burst of quarantines is looked up together: a few hosts one by one,
+/// many from one dump per family.
+pub async fn macs_of(nets: &[IpNet]) -> Vec<Option<String>> {
+    if nets.len() <= POINT_LOOKUPS {
+        return futures::future::join_all(nets.iter().map(|n| mac_of(*n))).await;
+    }
+    let mut tables = [None, None];
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        if nets.iter().any(|n| family_of(n) == family) {
+            let table: Table = shared_dump(family).await;
+            let hosts: HashMap<IpAddr, String> = table.iter().cloned().collect();
+            tables[usize::from(family == AddressFamily::Inet6)] = Some((table, hosts));
+        }
+    }
+    nets.iter()
+        .map(|net| {
+            let (table, hosts) =
+                tables[usize::from(family_of(net) == AddressFamily::Inet6)].as_ref()?;
+            if net.prefix_len() == net.max_prefix_len() {
+                hosts.get(&net.addr()).cloned()
+            } else {
+                table
+                    .iter()
+                    .find(|(ip, _)| net.contains(ip))
+                    .map(|(_, mac)| mac.clone())
+            }
+        })
+        .collect()
 }
 
 fn family_of(net: &IpNet) -> AddressFamily {

@@ -241,7 +241,7 @@ fn a_quarantine_of_a_held_address_follows_the_subscriber_to_its_next_address() {
     e.handle(vec![start(0, a1)], NOW);
     let (plan, outcomes) = e.handle(vec![quarantine(Subject::Addr(a1))], NOW + 1);
     assert!(
-        matches!(&outcomes[0], Outcome::Event { subject: Some(Subject::Subscriber(s)), result: Ok(()) } if *s == sub(0))
+        matches!(&outcomes[0], Outcome::Event { subject: Some(Subject::Subscriber(s)), result: Ok(()), .. } if *s == sub(0))
     );
     assert_eq!(plan.add, [a1]);
     // Alice's lease ends; she comes back on a2; Bob gets a1.

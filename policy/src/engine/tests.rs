@@ -150,7 +150,7 @@ fn a_refusal_is_an_outcome_and_asks_nothing_of_the_store() {
     assert!(plan.is_empty());
     assert!(matches!(
         &outcomes[0],
-        Outcome::Event { subject: Some(x), result: Err(Refusal::NotQuarantined(_)) } if *x == Subject::Addr(a)
+        Outcome::Event { subject: Some(x), result: Err(Refusal::NotQuarantined(_)), .. } if *x == Subject::Addr(a)
     ));
 }
 

@@ -59,6 +59,9 @@ pub enum Event {
         /// Whom.
         subject: Subject,
     },
+    /// What a quarantine was decided on, looked up after it was enforced
+    /// (detection enforces first: the attempt count and the MAC follow).
+    Evidence(EvidenceUpdate),
 }
 
 /// A request to notice one subscriber unit.
@@ -75,6 +78,26 @@ pub struct NoticeRequest {
     /// The host's MAC, when the neighbour table knew it.
     pub mac: Option<String>,
     /// Evidence counts behind the decision.
+    pub evidence: BTreeMap<String, u64>,
+}
+
+/// Evidence for a quarantine already in force, filled into its record.
+///
+/// Not a decision, so not a transition: the quarantine's own audit line
+/// says why it was made ("crossed the threshold"); this only completes the
+/// record with what the kernel counted by then. It applies to the
+/// quarantine that began at `since` and to no later one, so a count looked
+/// up for one quarantine never lands on the next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvidenceUpdate {
+    /// Whom, as the quarantine's record names it (already bound).
+    pub subject: Subject,
+    /// When the quarantine it belongs to began.
+    pub since: Unix,
+    /// The host's MAC, when the neighbour table knew it.
+    pub mac: Option<String>,
+    /// Counts added to the quarantine's evidence (a key given replaces the
+    /// one held).
     pub evidence: BTreeMap<String, u64>,
 }
 

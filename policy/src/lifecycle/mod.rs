@@ -34,7 +34,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use events::{Action, Audit, Event, NoticeRequest, QuarantineRequest, Refusal};
+pub use events::{Action, Audit, Event, EvidenceUpdate, NoticeRequest, QuarantineRequest, Refusal};
 pub use machine::{Lifecycle, Tally, Undo};
 pub use policy::Policy;
 pub use state::{Host, Noticed, Probation, Quarantined, State, Unix};

@@ -23,6 +23,7 @@ use cordon_lab::{Lab, wait_for};
 
 use common::{cordond_log, metric, metrics, quarantined_in_kernel, with_log};
 
+mod burst;
 mod dnsbl;
 mod mail;
 mod maildir;

@@ -13,7 +13,7 @@ use cordon_proto::time::{duration, secs};
 
 use super::Lifecycle;
 use crate::actor::Actor;
-use crate::lifecycle::events::{Action, Audit, Event, QuarantineRequest, Refusal};
+use crate::lifecycle::events::{Action, Audit, Event, EvidenceUpdate, QuarantineRequest, Refusal};
 use crate::lifecycle::state::{Host, Probation, Quarantined, State, Unix};
 use crate::subject::Subject;
 
@@ -68,7 +68,39 @@ impl Lifecycle {
             Event::Tick => Ok(self.tick(now)),
             Event::Notice(request) => self.notice(request, now),
             Event::Acknowledge { subject } => self.acknowledge(subject, now),
+            Event::Evidence(update) => Ok(self.evidence(update)),
         }
+    }
+
+    /// Fills evidence into the quarantine that began at `update.since`.
+    /// Nothing when that quarantine has ended (released, or replaced by a
+    /// later one) or when nothing new is given: the counts belong to it
+    /// alone.
+    fn evidence(&mut self, update: EvidenceUpdate) -> Vec<Action> {
+        let EvidenceUpdate {
+            subject,
+            since,
+            mac,
+            evidence,
+        } = update;
+        let Some(held) = self.get(&subject) else {
+            return Vec::new();
+        };
+        if !matches!(&held.state, State::Quarantined(q) if q.since == since) {
+            return Vec::new();
+        }
+        let mut host = held.clone();
+        if let State::Quarantined(q) = &mut host.state {
+            q.evidence.extend(evidence);
+        }
+        if mac.is_some() {
+            host.mac = mac;
+        }
+        if host == *held {
+            return Vec::new();
+        }
+        self.set(subject, Some(host.clone()));
+        vec![Action::Store(Box::new(host))]
     }
 
     fn quarantine_of(&self, subject: &Subject) -> Result<&Quarantined, Refusal> {
