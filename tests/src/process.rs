@@ -127,6 +127,23 @@ impl LabProcess {
         }
     }
 
+    /// Ends the process with `signal` (PostgreSQL's SIGQUIT: an immediate
+    /// shutdown, as a crash, that takes its backends with it), then
+    /// SIGKILL if it lingers past the grace period; reaps it.
+    pub fn end_with(&mut self, signal: Signal) {
+        if let Some(mut child) = self.child.take() {
+            let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+            let _ = kill(pid, signal);
+            let gone = crate::poll::wait_for(GRACE, "the process to end", || {
+                matches!(child.try_wait(), Ok(Some(_)))
+            });
+            if gone.is_err() {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+
     /// Ends the process: SIGTERM, then SIGKILL after a grace period; reaps it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -72,6 +72,16 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Whom a host record is about, for a one-line answer: its address, or
+/// `subscriber ID` when asked by id while it holds no address here (a
+/// fleet's subscriber behind another gateway), never an empty name.
+pub fn whom(h: &HostRecord) -> String {
+    match (h.address.as_str(), &h.subscriber) {
+        ("", Some(id)) => format!("subscriber {id}"),
+        (a, _) => a.to_owned(),
+    }
+}
+
 /// `cordon list`.
 pub fn list(hosts: &[HostRecord], now: i64) -> String {
     if hosts.is_empty() {
@@ -464,6 +474,24 @@ mod tests {
             !t.trim_end().chars().any(|c| c.is_control() && c != '\n'),
             "{t:?}"
         );
+    }
+
+    #[test]
+    fn a_subscriber_without_an_address_here_is_named_by_id() {
+        let h: HostRecord = serde_json::from_value(serde_json::json!({
+            "address": "", "subscriber": "alice", "state": "quarantined",
+            "reason": null, "since": null, "until": null, "smtp_attempts": 0,
+            "last_smtp_attempt": null, "self_releases_left": 0,
+            "report_score": 0, "evidence": {}, "actor": null, "note": null,
+            "relapses": 0
+        }))
+        .unwrap();
+        assert_eq!(whom(&h), "subscriber alice");
+        let h = HostRecord {
+            address: "100.64.1.7".into(),
+            ..h
+        };
+        assert_eq!(whom(&h), "100.64.1.7");
     }
 
     #[test]

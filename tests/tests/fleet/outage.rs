@@ -1,0 +1,74 @@
+//! The database goes away in the middle of a zombie's flood: the gateway
+//! quarantines anyway (enforcement never waits on the database), says the
+//! store is unreachable and queues the decision in its outbox; once the
+//! database is back the decision reaches it, and the rest of the fleet,
+//! exactly once.
+
+use std::time::Duration;
+
+use cordon_lab::{Gateway, wait_for};
+
+use super::common::quarantined_in_kernel;
+use super::{fleet, history, logs};
+
+/// `cordon --json status` on `gw`.
+fn status(gw: &Gateway) -> serde_json::Value {
+    gw.cordon_json(&["status"]).unwrap()
+}
+
+#[test]
+fn a_zombie_caught_while_postgres_is_down_is_quarantined_and_reaches_it_once_after() {
+    let mut lab = fleet("flpg");
+    let (gw0, gw1) = (lab.gateway_at(0), lab.gateway_at(1));
+    let zombie = lab.subscriber(0);
+    let addr = zombie.ipv4().to_string();
+    let fleet_sees = |gw: &Gateway| -> Vec<serde_json::Value> {
+        history(gw, &["--limit", "500"])
+            .into_iter()
+            .filter(|e| e["address"] == addr.as_str() && e["to"] == "quarantined")
+            .collect()
+    };
+
+    // The flood starts below the threshold (20 attempts in 10 s)...
+    zombie.flood_smtp(10, zombie.ipv4().into()).unwrap();
+    assert!(!quarantined_in_kernel(&lab, &addr));
+    // ...the database dies...
+    lab.kill_postgres().unwrap();
+    // ...and the flood goes on past the threshold.
+    zombie.flood_smtp(30, zombie.ipv4().into()).unwrap();
+    wait_for(
+        Duration::from_secs(2),
+        "the zombie quarantined on gw0",
+        || quarantined_in_kernel(&lab, &addr),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lab)));
+    assert_eq!(gw0.state(&addr).unwrap(), "quarantined");
+    let down = status(&gw0);
+    assert!(down["store_unreachable_since"].is_i64(), "{down}");
+    assert!(down["store_outbox"].as_u64().unwrap() > 0, "{down}");
+    let text = gw0.cordon_ok(&["status"]).unwrap();
+    assert!(text.contains("UNREACHABLE"), "{text}");
+
+    lab.start_postgres().unwrap();
+    // The decision reaches the database: gateway 1 reads it there, made
+    // by gw0.
+    wait_for(
+        Duration::from_secs(10),
+        "gw1 to see gw0's quarantine",
+        || !fleet_sees(&gw1).is_empty(),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lab)));
+    wait_for(Duration::from_secs(10), "gw0's outbox to drain", || {
+        let s = status(&gw0);
+        s["store_outbox"] == 0 && s["store_unreachable_since"].is_null()
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lab)));
+    // Once, on every gateway's view of the fleet's trail; still walled in.
+    for gw in [&gw0, &gw1] {
+        let seen = fleet_sees(gw);
+        assert_eq!(seen.len(), 1, "{}: {seen:?}", gw.name());
+        assert_eq!(seen[0]["gateway"], "gw0", "{seen:?}");
+    }
+    assert!(quarantined_in_kernel(&lab, &addr));
+    assert_eq!(gw0.state(&addr).unwrap(), "quarantined");
+}
