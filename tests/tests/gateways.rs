@@ -94,6 +94,7 @@ fn the_cli_plans_every_gateway_with_the_keys_of_gateway_and_disjoint_prefixes() 
         "2",
         "--subscribers",
         "3",
+        "--daemons",
         "--json",
     ]);
     let plan: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -179,6 +180,18 @@ fn the_cli_plans_every_gateway_with_the_keys_of_gateway_and_disjoint_prefixes() 
         let config = std::fs::read_to_string(g["config"].as_str().unwrap()).unwrap();
         let url = format!("host={} dbname=cordon", socket_dir.display());
         assert!(config.contains(&url), "{config}");
+        // Each cordond runs on it (their connections are open when `down`
+        // comes).
+        let cordon = Path::new(LAB_EXE).with_file_name("cordon");
+        let mut status = std::process::Command::new(cordon);
+        status
+            .arg("--socket")
+            .arg(g["control_socket"].as_str().unwrap())
+            .args(["--json", "status"]);
+        let out = cordon_testkit::command::checked(status, std::time::Duration::from_secs(10));
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(status["store_outbox"], 0, "{status}");
+        assert!(status["store_unreachable_since"].is_null(), "{status}");
     }
 
     lab_cli_ok(&["down", "--name", &name]);
