@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use cordon_lab::addresses::WEB_V4;
 use cordon_lab::{Gateway, Host, Lab, url, wait_for};
 
-use common::lab;
+use common::{lab, quarantined_in_kernel_of};
 
 /// How long a gateway may take to enforce another's decision.
 const FLEET_DELAY: Duration = Duration::from_secs(1);
@@ -37,11 +37,14 @@ fn fleet(stem: &str) -> Lab {
         .unwrap()
 }
 
+/// How long one probe may take. A request in flight when the gateway
+/// changes its rules may hang (its packets are now dropped) until this
+/// ends, so it is well under the second a test allows.
+const PROBE: &[&str] = &["--max-time", "0.5"];
+
 /// True when `host`'s plain http:// lands on `gw`'s portal.
 fn walled_in_by(host: &Host, gw: &Gateway) -> bool {
-    let page = host
-        .curl(&url(WEB_V4, 80, "/"), &["--max-time", "1"])
-        .unwrap();
+    let page = host.curl(&url(WEB_V4, 80, "/"), PROBE).unwrap();
     page.status == Some(302)
         && page
             .header("location")
@@ -50,7 +53,7 @@ fn walled_in_by(host: &Host, gw: &Gateway) -> bool {
 
 /// True when `host`'s plain http:// reaches the real site.
 fn browses_freely(host: &Host) -> bool {
-    host.curl(&url(WEB_V4, 80, "/"), &["--max-time", "1"])
+    host.curl(&url(WEB_V4, 80, "/"), PROBE)
         .unwrap()
         .from_real_site()
 }
@@ -127,6 +130,11 @@ fn a_quarantine_on_one_gateway_walls_in_the_subscriber_behind_another_within_a_s
         said.starts_with("subscriber alice is quarantined."),
         "{said}"
     );
+    // gw1's kernel first (how long the fleet took), then her browser.
+    let ipv4 = alice.ipv4().to_string();
+    within_a_second(&lab, answered, "gw1's kernel holds alice's address", || {
+        quarantined_in_kernel_of(&gw1, &ipv4)
+    });
     within_a_second(
         &lab,
         answered,
