@@ -232,3 +232,37 @@ fn a_quarantined_subscriber_whose_session_moves_is_walled_in_on_the_new_gateway(
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lab)));
 }
+
+#[test]
+fn one_gateway_may_keep_its_decisions_in_the_labs_postgres_and_a_sqlite_lab_runs_none() {
+    let mut lab = lab("flone")
+        .subscribers(1)
+        .postgres(true)
+        .daemons(true)
+        .up()
+        .unwrap();
+    let socket_dir = lab.plan().store.clone().unwrap().socket_dir;
+    assert_eq!(socket_dir, lab.run_dir().join("pg"));
+    let status = lab.cordon_json(&["status"]).unwrap();
+    assert!(
+        status["store"]
+            .as_str()
+            .unwrap()
+            .contains(&*socket_dir.to_string_lossy()),
+        "{status}"
+    );
+    assert_eq!(status["store_outbox"], 0, "{status}");
+    let addr = lab.subscriber(0).ipv4().to_string();
+    lab.cordon_ok(&["quarantine", &addr, "--reason", "one gateway on postgres"])
+        .unwrap();
+    // A crashed cordond comes back with what the database holds.
+    lab.restart_cordond().unwrap();
+    assert_eq!(lab.state(&addr).unwrap(), "quarantined");
+
+    let mut plain = lab("flsql").subscribers(1).up().unwrap();
+    assert!(plain.plan().store.is_none());
+    let e = plain.kill_postgres().unwrap_err();
+    assert!(matches!(e, cordon_lab::LabError::InvalidOption(_)), "{e}");
+    let e = plain.start_postgres().unwrap_err();
+    assert!(e.to_string().contains("no PostgreSQL"), "{e}");
+}

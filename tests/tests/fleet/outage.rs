@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use cordon_lab::{Gateway, wait_for};
 
-use super::common::quarantined_in_kernel;
+use super::common::{metric, quarantined_in_kernel};
 use super::{history, logs, session, walled_in_by};
 
 /// `cordon --json status` on `gw`.
@@ -63,6 +63,8 @@ fn a_zombie_caught_while_postgres_is_down_is_quarantined_and_reaches_it_once_aft
     assert!(down["store_outbox"].as_u64().unwrap() > 0, "{down}");
     let text = gw0.cordon_ok(&["status"]).unwrap();
     assert!(text.contains("UNREACHABLE"), "{text}");
+    assert!(metric(&lab, "cordon_store_outbox_batches") >= 1.0);
+    assert_eq!(metric(&lab, "cordon_store_reachable"), 0.0);
 
     lab.start_postgres().unwrap();
     let back = Instant::now();
@@ -80,6 +82,8 @@ fn a_zombie_caught_while_postgres_is_down_is_quarantined_and_reaches_it_once_aft
         s["store_outbox"] == 0 && s["store_unreachable_since"].is_null()
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lab)));
+    assert_eq!(metric(&lab, "cordon_store_outbox_batches"), 0.0);
+    assert_eq!(metric(&lab, "cordon_store_reachable"), 1.0);
     eprintln!("outbox drained, store reachable: {:?}", back.elapsed());
     // Once, on every gateway's view of the fleet's trail; still walled in.
     for gw in [&gw0, &gw1] {
