@@ -259,7 +259,7 @@ fn one_gateway_may_keep_its_decisions_in_the_labs_postgres_and_a_sqlite_lab_runs
     lab.restart_cordond().unwrap();
     assert_eq!(lab.state(&addr).unwrap(), "quarantined");
 
-    let mut plain = lab("flsql").subscribers(1).up().unwrap();
+    let mut plain = common::lab("flsql").subscribers(1).up().unwrap();
     assert!(plain.plan().store.is_none());
     let e = plain.kill_postgres().unwrap_err();
     assert!(matches!(e, cordon_lab::LabError::InvalidOption(_)), "{e}");
