@@ -95,7 +95,7 @@ pub fn list(hosts: &[HostRecord], now: i64) -> String {
                 _ => h.state.as_str().into(),
             };
             vec![
-                h.address.clone(),
+                whom(h),
                 st,
                 reason(h.reason).into(),
                 opt_rel(h.since, now),
@@ -487,6 +487,15 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(whom(&h), "subscriber alice");
+        let listed = list(std::slice::from_ref(&h), 0);
+        assert!(
+            listed
+                .lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("subscriber alice  "),
+            "{listed}"
+        );
         let h = HostRecord {
             address: "100.64.1.7".into(),
             ..h
