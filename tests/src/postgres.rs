@@ -1,7 +1,7 @@
 //! The lab's own PostgreSQL, shared by its gateways (a fleet): Debian's
 //! server, its data and its Unix socket in the run directory
 //! (`RUN_DIR/pg/`, no TCP), running inside the internet namespace as a
-//! [`LabProcess`]. It is not the test kit's fixture, whose server dies with
+//! `LabProcess`. It is not the test kit's fixture, whose server dies with
 //! the thread that started it: a lab built by `cordon-lab up` outlives the
 //! process that built it, and its server must too. The lab's teardown ends
 //! it with every other process of the lab's namespaces and removes its
@@ -26,7 +26,7 @@ use crate::process::LabProcess;
 /// The database the gateways share.
 pub const DATABASE: &str = "cordon";
 
-/// What the lab's server runs as, for [`LabProcess::what`].
+/// What the lab's server runs as, for `LabProcess::what`.
 pub const LABEL: &str = "postgres";
 
 /// How long `initdb` and `createdb` may take.
