@@ -17,6 +17,7 @@
 //! SIGQUIT if the thread that started it dies (`setpriv --pdeathsig`), so
 //! a test process killed outright leaves no server running.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -25,8 +26,13 @@ use std::time::{Duration, Instant};
 use crate::command::checked;
 use crate::poll_until;
 
-/// The user the server runs as.
-const USER: &str = "postgres";
+/// The user the server runs as (Debian's `postgresql` package creates it).
+pub const USER: &str = "postgres";
+
+/// The server's settings beyond its data directory and socket directory:
+/// no TCP at all, and room for the connections of several gateways'
+/// pools. Shared with the lab's own server.
+pub const SETTINGS: &[&str] = &["-c", "listen_addresses=", "-c", "max_connections=200"];
 
 /// A running server and its directory, both gone on drop.
 #[derive(Debug)]
@@ -36,10 +42,32 @@ pub struct PgServer {
     bin: PathBuf,
 }
 
+/// Why PostgreSQL cannot be run here.
+#[derive(Debug, thiserror::Error)]
+pub enum PgMissing {
+    /// No `/usr/lib/postgresql/*/bin/postgres`.
+    #[error(
+        "no /usr/lib/postgresql/*/bin/postgres: install Debian's postgresql (scripts/install-deps test)"
+    )]
+    NoServer,
+    /// No `postgres` user to run it as (root may not).
+    #[error("no `postgres` user: install Debian's postgresql, which creates it")]
+    NoUser,
+    /// The user database or a directory could not be read or changed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// The directory of the highest installed PostgreSQL's binaries.
-pub fn bin_dir() -> PathBuf {
+pub fn find_bin_dir() -> Result<PathBuf, PgMissing> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is not installed: run scripts/install-deps test (Debian's postgresql)")
+        .map_err(|_| PgMissing::NoServer)?
         .filter_map(Result::ok)
         .filter_map(|e| {
             let v = e.file_name().to_str()?.parse::<u32>().ok()?;
@@ -48,24 +76,78 @@ pub fn bin_dir() -> PathBuf {
         })
         .collect();
     found.sort();
-    found
-        .pop()
-        .map(|(_, bin)| bin)
-        .expect("no /usr/lib/postgresql/*/bin/postgres: install Debian's postgresql")
+    found.pop().map(|(_, bin)| bin).ok_or(PgMissing::NoServer)
 }
 
-/// A command of the server's, dying with the thread that starts it: as
-/// the `postgres` user without supplementary groups when the test runs as
-/// root (PostgreSQL refuses root), as the test's own user otherwise.
-fn as_postgres(program: &Path) -> Command {
-    let mut c = Command::new("setpriv");
-    if nix::unistd::geteuid().is_root() {
-        c.args(["--reuid", USER, "--regid", USER, "--clear-groups"]);
+/// [`find_bin_dir`] for a test: panics naming the remedy.
+pub fn bin_dir() -> PathBuf {
+    find_bin_dir().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Gives `dir` to the `postgres` user when running as root (the server
+/// writes its data and socket there); does nothing otherwise.
+pub fn give_to_postgres(dir: &Path) -> Result<(), PgMissing> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
     }
-    c.args(["--pdeathsig", "QUIT", "--"])
-        .arg(program)
-        .env_clear()
-        .env("LC_ALL", "C");
+    let io = |what: String| {
+        move |e: nix::Error| PgMissing::Io {
+            what,
+            source: std::io::Error::from(e),
+        }
+    };
+    let pw = nix::unistd::User::from_name(USER)
+        .map_err(io("reading the user database".into()))?
+        .ok_or(PgMissing::NoUser)?;
+    nix::unistd::chown(dir, Some(pw.uid), Some(pw.gid))
+        .map_err(io(format!("giving {} to {USER}", dir.display())))
+}
+
+/// The command line that runs a server program (`initdb`, `postgres`) in
+/// a clean environment as the `postgres` user without supplementary groups
+/// when running as root (PostgreSQL refuses root), as the current user
+/// otherwise. With `dies_with_thread`, it gets SIGQUIT when the thread
+/// that starts it ends (a test's fixture); without, it outlives its
+/// starter (the lab's server, which `cordon-lab down` ends). Every program
+/// on it execs the next, so the pid of the child is the server's own.
+pub fn server_argv(program: &Path, dies_with_thread: bool) -> Vec<OsString> {
+    let mut v: Vec<OsString> = ["env", "-i", "LC_ALL=C", "setpriv"]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    if nix::unistd::geteuid().is_root() {
+        v.extend(
+            ["--reuid", USER, "--regid", USER, "--clear-groups"]
+                .into_iter()
+                .map(OsString::from),
+        );
+    }
+    if dies_with_thread {
+        v.extend(["--pdeathsig", "QUIT"].into_iter().map(OsString::from));
+    }
+    v.push("--".into());
+    v.push(program.into());
+    v
+}
+
+/// True when a server answers on the socket in `socket_dir`
+/// (`pg_isready`, at most a second).
+pub fn is_ready(bin: &Path, socket_dir: &Path) -> bool {
+    Command::new(bin.join("pg_isready"))
+        .arg("-h")
+        .arg(socket_dir)
+        .args(["-U", USER, "-t", "1", "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A command of the server's, dying with the thread that starts it.
+fn as_postgres(program: &Path) -> Command {
+    let argv = server_argv(program, true);
+    let mut c = Command::new(&argv[0]);
+    c.args(&argv[1..]);
     c
 }
 
@@ -86,13 +168,7 @@ impl PgServer {
             child: None,
             bin,
         };
-        if nix::unistd::geteuid().is_root() {
-            let pw = nix::unistd::User::from_name(USER)
-                .expect("read the user database")
-                .expect("no `postgres` user: install Debian's postgresql, which creates it");
-            nix::unistd::chown(&server.root, Some(pw.uid), Some(pw.gid))
-                .expect("chown to postgres");
-        }
+        give_to_postgres(&server.root).unwrap_or_else(|e| panic!("{e}"));
         let data = server.root.join("data");
         let mut initdb = as_postgres(&server.bin.join("initdb"));
         initdb
@@ -106,7 +182,7 @@ impl PgServer {
             .arg(&data)
             .arg("-k")
             .arg(&server.root)
-            .args(["-c", "listen_addresses=", "-c", "max_connections=200"])
+            .args(SETTINGS)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(server.root.join("log")).expect("create the log"));
@@ -123,13 +199,7 @@ impl PgServer {
                         std::fs::read_to_string(server.root.join("log")).unwrap_or_default()
                     );
                 }
-                let ready = Command::new(server.bin.join("pg_isready"))
-                    .arg("-h")
-                    .arg(&server.root)
-                    .args(["-U", USER, "-t", "1", "-q"])
-                    .status()
-                    .is_ok_and(|s| s.success());
-                ready.then_some(())
+                is_ready(&server.bin, &server.root).then_some(())
             },
         );
         server

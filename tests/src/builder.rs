@@ -38,6 +38,7 @@ pub struct LabBuilder {
     pub(crate) edits: Vec<ConfigEdit>,
     pub(crate) lab_exe: Option<PathBuf>,
     pub(crate) daemons: DaemonOptions,
+    pub(crate) postgres: bool,
 }
 
 impl fmt::Debug for LabBuilder {
@@ -51,6 +52,7 @@ impl fmt::Debug for LabBuilder {
             .field("edits", &self.edits.len())
             .field("lab_exe", &self.lab_exe)
             .field("daemons", &self.daemons)
+            .field("postgres", &self.postgres)
             .finish()
     }
 }
@@ -66,6 +68,7 @@ impl LabBuilder {
             edits: Vec::new(),
             lab_exe: None,
             daemons: DaemonOptions::default(),
+            postgres: false,
         }
     }
 
@@ -84,6 +87,15 @@ impl LabBuilder {
     /// there must be at least as many subscribers as gateways.
     pub fn gateways(mut self, n: usize) -> Self {
         self.gateways = n;
+        self
+    }
+
+    /// Keeps the gateways' decisions in a PostgreSQL the lab runs
+    /// ([`crate::postgres`]) even with one gateway (default off: one
+    /// gateway keeps its own SQLite file). A lab of several gateways always
+    /// shares one, as a fleet does.
+    pub fn postgres(mut self, on: bool) -> Self {
+        self.postgres = on;
         self
     }
 

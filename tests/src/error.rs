@@ -155,6 +155,10 @@ pub enum LabError {
     /// A DNS message could not be built or read.
     #[error("DNS: {0}")]
     Dns(String),
+
+    /// The lab's PostgreSQL (for a fleet of gateways) cannot be run here.
+    #[error("the lab's PostgreSQL: {0}")]
+    Postgres(#[from] cordon_testkit::pg::PgMissing),
 }
 
 impl From<cordon_testkit::TimedOut> for LabError {

@@ -14,6 +14,7 @@ use crate::host::Host;
 use crate::internet::READY_LINE;
 use crate::names::{LabName, RUN_ROOT};
 use crate::plan::Plan;
+use crate::postgres::LabPostgres;
 use crate::process::LabProcess;
 use crate::roles::{Gateway, Internet};
 use crate::teardown::{Removed, namespaces_of, teardown};
@@ -30,8 +31,11 @@ pub struct Lab {
     plan: Plan,
     /// Each gateway's config, by index.
     configs: Vec<Config>,
-    processes: Vec<LabProcess>,
+    /// Everything it started, in order (stopped in reverse).
+    pub(crate) processes: Vec<LabProcess>,
     daemons: daemons::DaemonOptions,
+    /// The PostgreSQL its gateways share, if they share one.
+    pub(crate) postgres: Option<LabPostgres>,
     armed: bool,
 }
 
@@ -68,7 +72,10 @@ impl Lab {
         // Everything that can fail without side effects comes first.
         let lab_exe = exe::find("cordon-lab", b.lab_exe.as_deref())?;
         let run_dir = name.run_dir();
-        let store = store_choice();
+        let postgres = (n > 1 || b.postgres)
+            .then(|| LabPostgres::find(&run_dir, &name.internet_netns()))
+            .transpose()?;
+        let store = store_choice(postgres.as_ref());
         let mut sites = Vec::with_capacity(n);
         for g in 0..n {
             let site = GatewaySite::new(&name, g, n, store.clone());
@@ -113,6 +120,7 @@ impl Lab {
             configs: planned.into_iter().map(|(_, c)| c).collect(),
             processes: Vec::new(),
             daemons: b.daemons.clone(),
+            postgres,
             armed: true,
         };
         let write = |file: &Path, text: &str| {
@@ -148,6 +156,10 @@ impl Lab {
         }
         wiring::wire(&lab.name, k, n, b.shared_link)?;
         lab.start_internet(&lab_exe)?;
+        if let Some(pg) = &lab.postgres {
+            let server = pg.init()?;
+            lab.processes.push(server);
+        }
         if !b.daemons.names().is_empty() {
             for g in lab.plan.gateways.clone() {
                 let started = daemons::start(
@@ -390,7 +402,9 @@ impl Lab {
     }
 
     fn remove(&mut self) -> Result<Removed, LabError> {
-        for p in &mut self.processes {
+        // Newest first: the daemons leave before the database they use,
+        // so its shutdown waits for no client.
+        for p in self.processes.iter_mut().rev() {
             p.stop();
         }
         self.processes.clear();
@@ -399,11 +413,16 @@ impl Lab {
 }
 
 /// Where a lab's gateways keep their decisions, decided once for all of
-/// them: the store hook (see [`crate::config`]). Each its own SQLite file
-/// for now; a fleet sharing PostgreSQL starts its server here and returns
-/// that choice.
-fn store_choice() -> StoreChoice {
-    StoreChoice::Sqlite
+/// them: the store hook (see [`crate::config`]). The PostgreSQL the lab
+/// runs when it runs one (a fleet of several gateways, or when asked
+/// for), each gateway its own SQLite file otherwise.
+fn store_choice(postgres: Option<&LabPostgres>) -> StoreChoice {
+    match postgres {
+        Some(pg) => StoreChoice::Postgres {
+            socket_dir: pg.socket_dir().to_owned(),
+        },
+        None => StoreChoice::Sqlite,
+    }
 }
 
 impl Drop for Lab {

@@ -14,7 +14,7 @@ use cordon_config::Config;
 use serde::{Deserialize, Serialize};
 
 use crate::addresses::*;
-use crate::config::GatewaySite;
+use crate::config::{GatewaySite, StoreChoice};
 use crate::internet::{SMTP_PORTS, STATS_SOCKET, WEB_PORTS};
 use crate::names::LabName;
 
@@ -131,6 +131,14 @@ pub struct InternetPlan {
     pub stats_socket: PathBuf,
 }
 
+/// The store the gateways share, when they share one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorePlan {
+    /// The lab's PostgreSQL's socket directory (libpq's `host`; the
+    /// database is `cordon`, the user `postgres`).
+    pub socket_dir: PathBuf,
+}
+
 /// The whole lab.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -146,12 +154,15 @@ pub struct Plan {
     pub subscribers: Vec<SubscriberPlan>,
     /// The internet.
     pub internet: InternetPlan,
+    /// The shared store: null when each gateway keeps its own SQLite file.
+    pub store: Option<StorePlan>,
 }
 
 impl Plan {
     /// The plan for lab `name` with `subscribers` subscribers (on one
     /// shared link per gateway or a link each) and the gateways `sites`,
-    /// each with the config the lab wrote for it and running `daemons`.
+    /// each with the config the lab wrote for it and running `daemons`;
+    /// the shared store from the first site's choice (made once for all).
     ///
     /// # Panics
     /// If `sites` is empty (the lab refuses zero gateways first).
@@ -211,6 +222,12 @@ impl Plan {
                 mail_servers: mail_servers(),
                 garden: vec![GARDEN_V4.into(), GARDEN_V6.into()],
                 stats_socket: run_dir.join(STATS_SOCKET),
+            },
+            store: match &sites[0].0.store {
+                StoreChoice::Sqlite => None,
+                StoreChoice::Postgres { socket_dir } => Some(StorePlan {
+                    socket_dir: socket_dir.clone(),
+                }),
             },
             run_dir,
         }

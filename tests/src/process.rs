@@ -24,6 +24,8 @@ pub struct LabProcess {
     what: String,
     child: Option<Child>,
     log: PathBuf,
+    /// What [`Self::stop`] sends first (SIGTERM unless told otherwise).
+    stop_signal: Signal,
 }
 
 impl LabProcess {
@@ -56,7 +58,16 @@ impl LabProcess {
             what: what.to_owned(),
             child: Some(child),
             log,
+            stop_signal: Signal::SIGTERM,
         })
+    }
+
+    /// Makes [`Self::stop`] begin with `signal` instead of SIGTERM
+    /// (PostgreSQL's SIGINT, a fast shutdown: its SIGTERM would wait for
+    /// every client to leave).
+    pub fn stopped_by(mut self, signal: Signal) -> Self {
+        self.stop_signal = signal;
+        self
     }
 
     /// Its process id while it runs (the daemon's own: `ip netns exec` and
@@ -127,8 +138,29 @@ impl LabProcess {
         }
     }
 
-    /// Ends the process: SIGTERM, then SIGKILL after a grace period; reaps it.
+    /// Ends the process with `signal` (PostgreSQL's SIGQUIT: an immediate
+    /// shutdown, as a crash, that takes its backends with it), then
+    /// SIGKILL if it lingers past the grace period; reaps it.
+    pub fn end_with(&mut self, signal: Signal) {
+        if let Some(mut child) = self.child.take() {
+            let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+            let _ = kill(pid, signal);
+            let gone = crate::poll::wait_for(GRACE, "the process to end", || {
+                matches!(child.try_wait(), Ok(Some(_)))
+            });
+            if gone.is_err() {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// Ends the process: SIGTERM (or its [`Self::stopped_by`] signal),
+    /// then SIGKILL after a grace period; reaps it.
     pub fn stop(&mut self) {
+        if self.stop_signal != Signal::SIGTERM {
+            return self.end_with(self.stop_signal);
+        }
         if let Some(mut child) = self.child.take() {
             if let Ok(None) = child.try_wait() {
                 end_pids(&[i32::try_from(child.id()).unwrap_or(i32::MAX)]);

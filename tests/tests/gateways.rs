@@ -58,8 +58,8 @@ fn a_quarantine_on_one_gateway_walls_in_its_subscriber_and_leaves_another_gatewa
         let reply = free.curl(&url(web, 80, "/"), &[]).unwrap();
         assert!(reply.from_real_site(), "{web}: {reply:?}");
     }
-    // ...and gateway 1's cordond, with its own store, has decided nothing
-    // about it; gateway 0's refuses an address from gateway 1's pool.
+    // ...and gateway 1's cordond has decided nothing about it; gateway
+    // 0's refuses an address from gateway 1's pool.
     let other = free.ipv4().to_string();
     assert_eq!(gw1.state(&other).unwrap(), "clean");
     let refused = gw0.cordon(&["show", &other]).unwrap();
@@ -94,6 +94,7 @@ fn the_cli_plans_every_gateway_with_the_keys_of_gateway_and_disjoint_prefixes() 
         "2",
         "--subscribers",
         "3",
+        "--daemons",
         "--json",
     ]);
     let plan: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -167,6 +168,31 @@ fn the_cli_plans_every_gateway_with_the_keys_of_gateway_and_disjoint_prefixes() 
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).unwrap()).unwrap();
     assert_eq!(saved, plan);
+    // The gateways share the lab's PostgreSQL: its socket is in the run
+    // directory, and each gateway's config reaches it there.
+    let socket_dir = Path::new(plan["store"]["socket_dir"].as_str().unwrap());
+    assert_eq!(socket_dir, run_dir.join("pg"));
+    assert!(
+        socket_dir.join(".s.PGSQL.5432").exists(),
+        "the server listens"
+    );
+    for g in gateways {
+        let config = std::fs::read_to_string(g["config"].as_str().unwrap()).unwrap();
+        let url = format!("host={} dbname=cordon", socket_dir.display());
+        assert!(config.contains(&url), "{config}");
+        // Each cordond runs on it (their connections are open when `down`
+        // comes).
+        let cordon = Path::new(LAB_EXE).with_file_name("cordon");
+        let mut status = std::process::Command::new(cordon);
+        status
+            .arg("--socket")
+            .arg(g["control_socket"].as_str().unwrap())
+            .args(["--json", "status"]);
+        let out = cordon_testkit::command::checked(status, std::time::Duration::from_secs(10));
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(status["store_outbox"], 0, "{status}");
+        assert!(status["store_unreachable_since"].is_null(), "{status}");
+    }
 
     lab_cli_ok(&["down", "--name", &name]);
     assert_gone(&name);

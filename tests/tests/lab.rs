@@ -335,6 +335,7 @@ fn the_cli_prints_the_plan_as_json_and_removes_the_lab() {
     assert_eq!(plan["gateway"]["portal"], "http://100.64.0.1:8080/");
     assert_eq!(plan["internet"]["smtp"][0], "192.0.2.25");
     assert_eq!(plan["gateway"]["quiet_period_s"], 4);
+    assert!(plan["store"].is_null(), "one gateway, its own SQLite file");
     // The services outlive `up` until `down`.
     let stats = poll_until(SHORT, "the CLI lab's services", || {
         cordon_lab::internet::read_stats(

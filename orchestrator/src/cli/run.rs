@@ -64,12 +64,12 @@ pub async fn run(cli: Cli) -> Exit {
         Response::List { hosts, .. } => out.doc(&serde_json::json!({ "hosts": hosts }), || output::list(&hosts, now)),
         Response::Host(h) => out.doc(&h, || {
             let head = match &cli.command {
-                Command::Quarantine { .. } => format!("{} is quarantined.\n", h.address),
-                Command::Notice { .. } => format!("{} is {}.\n", h.address, h.state),
+                Command::Quarantine { .. } => format!("{} is quarantined.\n", output::whom(&h)),
+                Command::Notice { .. } => format!("{} is {}.\n", output::whom(&h), h.state),
                 Command::Release { .. } if h.state == HostState::Clean => {
-                    format!("{} is released (its notice withdrawn).\n", h.address)
+                    format!("{} is released (its notice withdrawn).\n", output::whom(&h))
                 }
-                Command::Release { .. } => format!("{} is released (on probation).\n", h.address),
+                Command::Release { .. } => format!("{} is released (on probation).\n", output::whom(&h)),
                 _ => String::new(),
             };
             head + &output::show(&h, now)

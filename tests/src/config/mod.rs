@@ -446,4 +446,29 @@ mod tests {
             "store:\n  backend: sqlite\n  path: \"/run/cordon-lab/t/gw1/cordon.db\"\n"
         );
     }
+
+    /// A fleet's gateway names itself, reaches the lab's server by its
+    /// socket and keeps its outbox in its own directory; cordond's loader
+    /// takes the section.
+    #[test]
+    fn a_postgres_choice_names_the_gateway_its_socket_and_its_outbox() {
+        let choice = StoreChoice::Postgres {
+            socket_dir: run_dir().join("pg"),
+        };
+        let mut s = site(1, 2);
+        s.store = choice;
+        let (text, c) = build("t", &s, &ConfigOptions::default(), &[]).unwrap();
+        assert!(
+            text.contains("url: \"host=/run/cordon-lab/t/pg dbname=cordon user=postgres\""),
+            "{text}"
+        );
+        let cordon_config::Store::Postgres(p) = &c.store else {
+            panic!("not postgres: {:?}", c.store);
+        };
+        assert_eq!(
+            p.gateway.as_ref().map(ToString::to_string),
+            Some("gw1".into())
+        );
+        assert_eq!(p.outbox, run_dir().join("gw1/outbox.db"));
+    }
 }

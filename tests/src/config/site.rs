@@ -16,6 +16,13 @@ use crate::names::{LabName, gateway_name};
 pub enum StoreChoice {
     /// Each gateway its own SQLite file, `cordon.db` in its directory.
     Sqlite,
+    /// One PostgreSQL the lab runs ([`crate::postgres`]), shared by every
+    /// gateway, each naming itself (`gw0`, `gw1`, ...) and keeping its
+    /// outbox, `outbox.db`, in its own directory.
+    Postgres {
+        /// The server's socket directory (libpq's `host`).
+        socket_dir: PathBuf,
+    },
 }
 
 /// The `store:` section of gateway `site`'s config for `choice`: the one
@@ -25,6 +32,12 @@ pub fn store_section(choice: &StoreChoice, site: &GatewaySite) -> String {
         StoreChoice::Sqlite => format!(
             "store:\n  backend: sqlite\n  path: {}\n",
             q(site.dir.join("cordon.db").display())
+        ),
+        StoreChoice::Postgres { socket_dir } => format!(
+            "store:\n  backend: postgres\n  url: {}\n  gateway: {}\n  outbox: {}\n",
+            q(crate::postgres::url(socket_dir)),
+            q(site.name()),
+            q(site.dir.join("outbox.db").display())
         ),
     }
 }

@@ -118,24 +118,28 @@ pub fn with_log<T>(lab: &Lab, r: Result<T, cordon_lab::LabError>) -> T {
 /// True when the gateway's kernel set holds `addr` (an address, or an
 /// IPv6 prefix, held by its first address).
 pub fn quarantined_in_kernel(lab: &Lab, addr: &str) -> bool {
+    quarantined_in_kernel_of(&lab.gateway(), addr)
+}
+
+/// [`quarantined_in_kernel`] on gateway `gw` of a fleet.
+pub fn quarantined_in_kernel_of(gw: &cordon_lab::Gateway, addr: &str) -> bool {
     let (set, addr) = if addr.contains(':') {
         ("quarantined_v6", addr.split('/').next().unwrap_or(addr))
     } else {
         ("quarantined_v4", addr)
     };
-    lab.gateway()
-        .exec(
-            "nft",
-            &[
-                "get",
-                "element",
-                "inet",
-                "cordon",
-                set,
-                &format!("{{ {addr} }}"),
-            ],
-        )
-        .unwrap()
-        .status
-        .success()
+    gw.exec(
+        "nft",
+        &[
+            "get",
+            "element",
+            "inet",
+            "cordon",
+            set,
+            &format!("{{ {addr} }}"),
+        ],
+    )
+    .unwrap()
+    .status
+    .success()
 }
