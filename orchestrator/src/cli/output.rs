@@ -87,6 +87,9 @@ pub fn list(hosts: &[HostRecord], now: i64) -> String {
     if hosts.is_empty() {
         return "No host is noticed, quarantined, on probation or suspect.\n".into();
     }
+    // A fleet's list names the gateway that decided each; one gateway's
+    // list has no such column.
+    let fleet = hosts.iter().any(|h| h.gateway.is_some());
     let rows: Vec<Vec<String>> = hosts
         .iter()
         .map(|h| {
@@ -94,7 +97,7 @@ pub fn list(hosts: &[HostRecord], now: i64) -> String {
                 (Some(_), HostState::Clean) => "suspect".to_owned(),
                 _ => h.state.as_str().into(),
             };
-            vec![
+            let mut row = vec![
                 whom(h),
                 st,
                 reason(h.reason).into(),
@@ -105,15 +108,20 @@ pub fn list(hosts: &[HostRecord], now: i64) -> String {
                 h.next_rung
                     .as_ref()
                     .map_or_else(|| "-".into(), |r| next_rung(r, now)),
-            ]
+            ];
+            if fleet {
+                row.push(h.gateway.clone().unwrap_or_else(|| "-".into()));
+            }
+            row
         })
         .collect();
-    table(
-        &[
-            "ADDRESS", "STATE", "REASON", "SINCE", "UNTIL", "SMTP", "BY", "NEXT",
-        ],
-        &rows,
-    )
+    let mut head = vec![
+        "ADDRESS", "STATE", "REASON", "SINCE", "UNTIL", "SMTP", "BY", "NEXT",
+    ];
+    if fleet {
+        head.push("GATEWAY");
+    }
+    table(&head, &rows)
 }
 
 /// The ladder's next rung in words: "quarantined at 3 more crossings or

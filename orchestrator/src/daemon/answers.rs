@@ -8,6 +8,7 @@ use cordon_rules::SmtpSeen;
 use std::time::Duration;
 
 use crate::core::View;
+use crate::store::feed::FleetRow;
 use cordon_policy::lifecycle::{State, Unix};
 
 /// An address's or a subscriber's record for `cordon show`/`list` and for
@@ -45,6 +46,7 @@ pub fn host_record(view: &View, seen: Option<SmtpSeen>, quiet: Duration, now: Un
         sessions: Vec::new(),
         acknowledged_until: None,
         next_rung: view.next_rung.clone(),
+        gateway: None,
     };
     let Some(host) = &view.host else {
         return r;
@@ -52,9 +54,58 @@ pub fn host_record(view: &View, seen: Option<SmtpSeen>, quiet: Duration, now: Un
     if let Some(a) = host.subject.addr() {
         r.address = a.to_string();
     }
-    r.state = host.state.kind();
     r.mac = host.mac.clone();
-    match &host.state {
+    fill_state(&mut r, &host.state);
+    r
+}
+
+/// A record decided on another gateway of the fleet and kept only in the
+/// shared store (an address outside this gateway's prefixes): what `cordon
+/// list` shows of it, with the gateway that decided. Nothing of this
+/// gateway's kernel or memory is known about it.
+pub fn stored_record(row: &FleetRow) -> HostRecord {
+    let (address, subscriber) = if row.subscriber {
+        (String::new(), Some(row.key.clone()))
+    } else {
+        (row.key.clone(), None)
+    };
+    let mut r = HostRecord {
+        addresses: if row.subscriber {
+            Vec::new()
+        } else {
+            vec![row.key.clone()]
+        },
+        address,
+        subscriber,
+        state: HostState::Clean,
+        reason: None,
+        actor: None,
+        note: None,
+        since: None,
+        until: None,
+        hold_until: None,
+        smtp_attempts: 0,
+        last_smtp_attempt: None,
+        self_releases_left: 0,
+        relapses: 0,
+        mac: row.record.mac.clone(),
+        suspect: None,
+        report_score: 0,
+        evidence: Default::default(),
+        reports: Vec::new(),
+        sessions: Vec::new(),
+        acknowledged_until: None,
+        next_rung: None,
+        gateway: row.gateway.clone(),
+    };
+    fill_state(&mut r, &row.record.state);
+    r
+}
+
+/// The state's part of a record: its kind and what it carries.
+fn fill_state(r: &mut HostRecord, state: &State) {
+    r.state = state.kind();
+    match state {
         State::Clean => {}
         State::Quarantined(q) => {
             r.reason = Some(q.reason);
@@ -83,7 +134,6 @@ pub fn host_record(view: &View, seen: Option<SmtpSeen>, quiet: Duration, now: Un
             r.relapses = p.relapses;
         }
     }
-    r
 }
 
 /// The portal's view of the same.

@@ -150,7 +150,8 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                     host_record(v, seen, quiet, now)
                 })
                 .collect();
-            Response::List { hosts, more: false }
+            let (hosts, more) = with_the_fleet(shared, hosts).await;
+            Response::List { hosts, more }
         }
         Request::Show {
             address,
@@ -399,4 +400,54 @@ async fn answer(
         }
         Err(e) => failed(e.to_string()),
     }
+}
+
+/// In a fleet, `cordon list` shows every decision in force: this gateway's
+/// records gain the gateway that decided them, and the records of
+/// addresses other gateways serve are added from the shared store. When
+/// the store does not answer within 2 s, this gateway's own list is still
+/// the answer (the status says the store is away).
+async fn with_the_fleet(
+    shared: &Shared,
+    mut hosts: Vec<cordon_proto::control::HostRecord>,
+) -> (Vec<cordon_proto::control::HostRecord>, bool) {
+    use crate::store::feed::MAX_FLEET_ROWS;
+    let Some(feed) = &shared.fleet else {
+        return (hosts, false);
+    };
+    let rows = match tokio::time::timeout(
+        Duration::from_secs(2),
+        feed.decisions(MAX_FLEET_ROWS + 1),
+    )
+    .await
+    {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "the fleet's decisions could not be read; listing this gateway's");
+            return (hosts, false);
+        }
+        Err(_) => return (hosts, false),
+    };
+    let more = rows.len() > MAX_FLEET_ROWS as usize;
+    let mut by_key: std::collections::HashMap<(bool, &str), &crate::store::feed::FleetRow> = rows
+        .iter()
+        .take(MAX_FLEET_ROWS as usize)
+        .map(|r| ((r.subscriber, r.key.as_str()), r))
+        .collect();
+    for h in &mut hosts {
+        let key = match &h.subscriber {
+            Some(id) => (true, id.as_str()),
+            None => (false, h.address.as_str()),
+        };
+        if let Some(row) = by_key.remove(&key) {
+            h.gateway.clone_from(&row.gateway);
+        }
+    }
+    let mut elsewhere: Vec<cordon_proto::control::HostRecord> = by_key
+        .into_values()
+        .map(super::answers::stored_record)
+        .collect();
+    elsewhere.sort_by(|a, b| (&a.subscriber, &a.address).cmp(&(&b.subscriber, &b.address)));
+    hosts.extend(elsewhere);
+    (hosts, more)
 }

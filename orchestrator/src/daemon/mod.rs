@@ -184,6 +184,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         started: clock.now(),
         clock,
         seen: seen::SeenCache::default(),
+        fleet: fleet.as_ref().map(|f| f.feed.clone()),
     };
     let listen = |what: &std::path::Path| {
         let what = what.display().to_string();

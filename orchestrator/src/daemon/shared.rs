@@ -30,4 +30,6 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// Recent kernel answers about hosts' SMTP attempts, for displays.
     pub seen: SeenCache,
+    /// The shared store's view of the fleet, when there is one.
+    pub fleet: Option<std::sync::Arc<dyn crate::store::feed::Feed>>,
 }

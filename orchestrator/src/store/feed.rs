@@ -73,6 +73,23 @@ impl Changes {
     }
 }
 
+/// A decision in force somewhere in the fleet, as the shared store holds
+/// it: for `cordon list` on any gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetRow {
+    /// The address (as stored) or the subscriber id.
+    pub key: String,
+    /// Whether `key` is a subscriber id.
+    pub subscriber: bool,
+    /// The record.
+    pub record: super::Record,
+    /// The gateway that wrote it.
+    pub gateway: Option<String>,
+}
+
+/// The most [`Feed::decisions`] returns: a listing, not an export.
+pub const MAX_FLEET_ROWS: u32 = 10_000;
+
 /// What a store shared by a fleet offers beside [`Backend`](super::Backend).
 pub trait Feed: Send + Sync + std::fmt::Debug {
     /// This gateway's name in the fleet.
@@ -89,6 +106,10 @@ pub trait Feed: Send + Sync + std::fmt::Debug {
     /// What the database last said about the feed; changes when it says
     /// more.
     fn signal(&self) -> watch::Receiver<Signal>;
+
+    /// Every record not clean, fleet-wide, with the gateway that wrote it;
+    /// at most `limit`.
+    fn decisions(&self, limit: u32) -> BoxFuture<'_, Result<Vec<FleetRow>, StoreError>>;
 
     /// Tells the fleet this gateway is alive at `at`.
     fn heartbeat(&self, at: Unix) -> BoxFuture<'_, Result<(), StoreError>>;

@@ -85,6 +85,10 @@ pub struct HostRecord {
     /// While noticed: what moves it on (the ladder's next rung).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_rung: Option<Rung>,
+    /// In a fleet sharing one store, the gateway that made the decision in
+    /// force (in `cordon list`; absent on a single gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 /// The next rung of the ladder for a noticed subscriber.

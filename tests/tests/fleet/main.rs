@@ -266,3 +266,32 @@ fn one_gateway_may_keep_its_decisions_in_the_labs_postgres_and_a_sqlite_lab_runs
     let e = plain.start_postgres().unwrap_err();
     assert!(e.to_string().contains("no PostgreSQL"), "{e}");
 }
+
+/// `cordon list` on any gateway shows the fleet's decisions with the
+/// gateway that made each: an address quarantine of gw0's (an address gw1
+/// does not serve), and gw1's own, listed on gw1.
+#[test]
+fn the_list_on_any_gateway_shows_the_fleets_decisions_and_who_made_them() {
+    let lab = fleet("fll");
+    let (gw0, gw1) = (lab.gateway_at(0), lab.gateway_at(1));
+    let here = lab.subscriber(0).ipv4().to_string();
+    let there = lab.subscriber(1).ipv4().to_string();
+    gw0.cordon_ok(&["quarantine", &here, "--reason", "ticket 1"])
+        .unwrap();
+    gw1.cordon_ok(&["quarantine", &there, "--reason", "ticket 2"])
+        .unwrap();
+    let listed = gw1.cordon_json(&["list"]).unwrap();
+    let hosts = listed["hosts"].as_array().unwrap();
+    let find = |addr: &str| {
+        hosts
+            .iter()
+            .find(|h| h["address"] == addr)
+            .unwrap_or_else(|| panic!("{addr} not in {listed}"))
+    };
+    assert_eq!(find(&here)["state"], "quarantined", "{listed}");
+    assert_eq!(find(&here)["gateway"], "gw0", "{listed}");
+    assert_eq!(find(&here)["note"], "ticket 1", "{listed}");
+    assert_eq!(find(&there)["gateway"], "gw1", "{listed}");
+    let text = gw1.cordon_ok(&["list"]).unwrap();
+    assert!(text.contains("GATEWAY"), "{text}");
+}

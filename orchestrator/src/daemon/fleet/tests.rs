@@ -95,6 +95,13 @@ impl Feed for MemFeed {
         Box::pin(async move { Ok(out) })
     }
 
+    fn decisions(
+        &self,
+        _: u32,
+    ) -> BoxFuture<'_, Result<Vec<crate::store::feed::FleetRow>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     fn signal(&self) -> watch::Receiver<Signal> {
         self.signal.subscribe()
     }

@@ -21,7 +21,7 @@ use super::Postgres;
 use super::connect::{classify, listener};
 use super::read::record;
 use super::writer::CHANNEL;
-use crate::store::feed::{Changes, Feed, Position, Signal};
+use crate::store::feed::{Changes, Feed, FleetRow, Position, Signal};
 use crate::store::{StoreError, StoredHost, StoredSubscriber};
 
 /// The longest pause between attempts to listen again.
@@ -140,6 +140,33 @@ impl Feed for Postgres {
 
     fn signal(&self) -> watch::Receiver<Signal> {
         self.signal.clone()
+    }
+
+    fn decisions(&self, limit: u32) -> BoxFuture<'_, Result<Vec<FleetRow>, StoreError>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "SELECT false, address, record, gateway FROM hosts WHERE state <> 'clean'
+                     UNION ALL
+                     SELECT true, id, record, gateway FROM subscribers WHERE state <> 'clean'
+                     ORDER BY 2 LIMIT $1",
+                    &[&i64::from(limit)],
+                )
+                .await
+                .map_err(|e| classify(&self.location, e))?;
+            rows.iter()
+                .map(|r| {
+                    let key: String = r.get(1);
+                    Ok(FleetRow {
+                        record: record(&self.location, format!("row {key}"), r.get(2))?,
+                        subscriber: r.get(0),
+                        key,
+                        gateway: r.get(3),
+                    })
+                })
+                .collect()
+        })
     }
 
     fn heartbeat(&self, at: Unix) -> BoxFuture<'_, Result<(), StoreError>> {
