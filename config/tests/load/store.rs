@@ -39,7 +39,9 @@ fn misplaced_or_unknown_store_backends_and_keys_are_refused() {
     ));
     // At the misplaced key's own line and column, not the section's.
     assert!(
-        e.starts_with("12:8: store.url: a key of the postgres backend, but store.backend is sqlite"),
+        e.starts_with(
+            "12:8: store.url: a key of the postgres backend, but store.backend is sqlite"
+        ),
         "{e}"
     );
     let e = one_error(&format!(
