@@ -81,6 +81,24 @@ pub struct RadiusLabels {
     pub result: String,
 }
 
+/// Label of a webhook's events.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HookLabels {
+    /// The hook's URL.
+    pub hook: String,
+}
+
+/// Labels of a webhook delivery that failed.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HookFailureLabels {
+    /// The hook's URL.
+    pub hook: String,
+    /// `status` (an answer other than 2xx), `error` (no answer: refused,
+    /// TLS, timeout), `expired` (older than `max_age`, dropped), `dropped`
+    /// (beyond `max_queued`, dropped).
+    pub why: String,
+}
+
 /// Every metric `cordond` exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -118,6 +136,15 @@ pub struct Metrics {
     /// 1 while the store answers, 0 while it cannot be reached. A local
     /// SQLite store always answers: it is 1 unless an outbox says otherwise.
     pub store_reachable: Gauge,
+    /// Events a webhook acknowledged (2xx), per hook.
+    pub webhooks_sent: Family<HookLabels, Counter>,
+    /// Webhook attempts that failed and events given up, per hook and why.
+    pub webhooks_failed: Family<HookFailureLabels, Counter>,
+    /// Events waiting for each hook.
+    pub webhooks_queued: Family<HookLabels, Gauge>,
+    /// The alarm: 1 while a hook's queue is at its `max_queued` (the
+    /// oldest events are being dropped), else 0.
+    pub webhooks_queue_full: Family<HookLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -213,7 +240,35 @@ impl Metrics {
             "1 while the store answers, 0 while it cannot be reached (decisions then queue in the outbox)",
             store_reachable.clone(),
         );
+        let webhooks_sent = Family::<HookLabels, Counter>::default();
+        registry.register(
+            "webhooks_sent",
+            "Events a webhook acknowledged with a 2xx",
+            webhooks_sent.clone(),
+        );
+        let webhooks_failed = Family::<HookFailureLabels, Counter>::default();
+        registry.register(
+            "webhooks_failed",
+            "Webhook attempts that failed (status, error) and events given up (expired, dropped)",
+            webhooks_failed.clone(),
+        );
+        let webhooks_queued = Family::<HookLabels, Gauge>::default();
+        registry.register(
+            "webhooks_queued",
+            "Events waiting for a webhook",
+            webhooks_queued.clone(),
+        );
+        let webhooks_queue_full = Family::<HookLabels, Gauge>::default();
+        registry.register(
+            "webhooks_queue_full",
+            "1 while a webhook's queue is at its max_queued and the oldest events are dropped",
+            webhooks_queue_full.clone(),
+        );
         Metrics {
+            webhooks_sent,
+            webhooks_failed,
+            webhooks_queued,
+            webhooks_queue_full,
             store_outbox_batches,
             store_reachable,
             session_changes,
@@ -230,6 +285,16 @@ impl Metrics {
             reports,
             relay_limit_hits,
         }
+    }
+
+    /// Counts a webhook's failure or an event given up.
+    pub fn webhook_failed(&self, hook: &str, why: &'static str, n: u64) {
+        self.webhooks_failed
+            .get_or_create(&HookFailureLabels {
+                hook: hook.into(),
+                why: why.into(),
+            })
+            .inc_by(n);
     }
 
     /// Counts one transition.
