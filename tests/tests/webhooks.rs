@@ -188,7 +188,13 @@ fn story(got: &[Got]) -> Vec<(String, String)> {
             let j = g.json();
             (
                 j["type"].as_str().unwrap().to_owned(),
-                j["note"].as_str().unwrap().split(" (").next().unwrap().to_owned(),
+                j["note"]
+                    .as_str()
+                    .unwrap()
+                    .split(" (")
+                    .next()
+                    .unwrap()
+                    .to_owned(),
             )
         })
         .collect()
@@ -241,8 +247,22 @@ fn every_transition_reaches_the_receiver_signed_and_once_even_across_an_outage_a
                 || j["subject"]["id"] == addr.as_str(),
             "{j}"
         );
-        assert_eq!(j["from"].is_string() && j["to"].is_string(), true);
+        assert_eq!(j["gateway"].as_str().map(str::is_empty), Some(false), "{j}");
     }
+    let states = |g: &Got| {
+        let j = g.json();
+        (
+            j["from"].as_str().unwrap().to_owned(),
+            j["to"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(states(&got[0]), ("clean".into(), "quarantined".into()));
+    assert_eq!(states(&got[1]), ("quarantined".into(), "probation".into()));
+    assert_eq!(
+        got[0].json()["actor"],
+        got[1].json()["actor"],
+        "the same operator"
+    );
 
     // Down: decided while nobody listens, and cordond crashes meanwhile.
     receiver.stop();
