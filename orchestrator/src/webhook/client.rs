@@ -125,3 +125,6 @@ pub async fn post(
         Err(_) => Attempt::Failed(format!("no answer within {timeout:?}")),
     }
 }
+
+#[cfg(test)]
+mod tests;
