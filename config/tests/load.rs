@@ -198,10 +198,63 @@ fn values_the_daemons_or_nft_would_refuse_are_refused_at_their_key() {
 }
 
 #[test]
-fn keys_nothing_reads_are_refused_saying_so() {
-    let e = one_error(&format!("{MINIMAL}webhooks: []\n"));
-    assert!(e.starts_with("10:11: webhooks: "), "{e}");
-    assert!(e.contains("not available in this version"), "{e}");
+fn webhooks_are_read_with_their_defaults() {
+    let c = load(&format!(
+        "{MINIMAL}webhooks:\n  - url: https://crm.isp.example/cordon\n    secret_file: /etc/cordon/crm.key\n  \
+         - url: http://10.0.0.9:8080/hook\n    secret_file: /etc/cordon/t.key\n    events: [quarantined, released]\n    \
+         timeout: 3s\n    max_age: 1d\n    max_queued: 500\n"
+    ))
+    .unwrap();
+    assert_eq!(c.webhooks.len(), 2);
+    let (a, b) = (&c.webhooks[0], &c.webhooks[1]);
+    assert_eq!(a.url.as_str(), "https://crm.isp.example/cordon");
+    assert_eq!(a.events, cordon_config::WebhookEvent::all());
+    assert_eq!(
+        (a.timeout.as_secs(), a.max_age.as_secs(), a.max_queued),
+        (10, 3 * 86_400, 100_000)
+    );
+    assert_eq!(
+        b.events,
+        [
+            cordon_config::WebhookEvent::Quarantined,
+            cordon_config::WebhookEvent::Released
+        ]
+    );
+    assert_eq!(
+        (b.timeout.as_secs(), b.max_age.as_secs(), b.max_queued),
+        (3, 86_400, 500)
+    );
+}
+
+#[test]
+fn bad_webhooks_are_refused_at_their_line() {
+    let hook = |rest: &str| {
+        format!("{MINIMAL}webhooks:\n  - url: http://crm.example/h\n    secret_file: /k\n{rest}")
+    };
+    let e = one_error(&hook("    secret: inline\n"));
+    assert!(e.contains("unknown field `secret`"), "{e}");
+    let e = one_error(&hook("    events: [quarantined, exploded]\n"));
+    assert!(e.contains("exploded"), "{e}");
+    let e = one_error(&format!(
+        "{MINIMAL}webhooks:\n  - url: ftp://crm.example/h\n    secret_file: /k\n"
+    ));
+    assert!(e.starts_with("11:5: webhooks[0].url: "), "{e}");
+    let e = one_error(&format!(
+        "{MINIMAL}webhooks:\n  - url: http://u:p@crm.example/h\n    secret_file: /k\n"
+    ));
+    assert!(e.contains("password"), "{e}");
+    let e = one_error(&format!(
+        "{MINIMAL}webhooks:\n  - url: http://crm.example/h\n    secret_file: /k\n  - url: http://crm.example/h\n    secret_file: /k\n"
+    ));
+    assert!(e.contains("given twice"), "{e}");
+    let e = one_error(&hook("    events: []\n"));
+    assert!(e.contains("at least one event"), "{e}");
+    let e = one_error(&hook("    ca_file: /ca.pem\n"));
+    assert!(e.contains("only an https://"), "{e}");
+    let e = one_error(&format!(
+        "{MINIMAL}webhooks:\n  - url: http://crm.example/h\n"
+    ));
+    assert!(e.contains("secret_file"), "{e}");
 }
 
 #[test]

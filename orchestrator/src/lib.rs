@@ -10,6 +10,8 @@
 //! - [`detection`]: kernel crossings, outside reports and DNS block lists
 //!   turned into decisions.
 //! - [`metrics`]: the Prometheus endpoint.
+//! - [`webhook`]: every transition POSTed, signed, to the configured
+//!   hooks from a durable queue in the store.
 //! - [`cli`]: `cordon`, the operators' command line.
 
 #![forbid(unsafe_code)]
@@ -22,3 +24,5 @@ pub mod kernel;
 pub mod logging;
 pub mod metrics;
 pub mod store;
+pub mod tls;
+pub mod webhook;

@@ -96,6 +96,24 @@ pub struct MaildirReportLabels {
     pub outcome: String,
 }
 
+/// Label of a webhook's events.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HookLabels {
+    /// The hook's URL.
+    pub hook: String,
+}
+
+/// Labels of a webhook delivery that failed.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HookFailureLabels {
+    /// The hook's URL.
+    pub hook: String,
+    /// `status` (an answer other than 2xx), `error` (no answer: refused,
+    /// TLS, timeout), `expired` (older than `max_age`, dropped), `dropped`
+    /// (beyond `max_queued`, dropped).
+    pub why: String,
+}
+
 /// Every metric `cordond` exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -140,6 +158,15 @@ pub struct Metrics {
     pub maildir_messages: Family<MaildirMessageLabels, Counter>,
     /// Reports read from the abuse Maildir's messages, by outcome.
     pub maildir_reports: Family<MaildirReportLabels, Counter>,
+    /// Events a webhook acknowledged (2xx), per hook.
+    pub webhooks_sent: Family<HookLabels, Counter>,
+    /// Webhook attempts that failed and events given up, per hook and why.
+    pub webhooks_failed: Family<HookFailureLabels, Counter>,
+    /// Events waiting for each hook.
+    pub webhooks_queued: Family<HookLabels, Gauge>,
+    /// The alarm: 1 while a hook's queue is at its `max_queued` (the
+    /// oldest events are being dropped), else 0.
+    pub webhooks_queue_full: Family<HookLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -253,7 +280,35 @@ impl Metrics {
             "Reports read from the abuse Maildir, by outcome: counted, duplicate, too_old, weighs_nothing, refused",
             maildir_reports.clone(),
         );
+        let webhooks_sent = Family::<HookLabels, Counter>::default();
+        registry.register(
+            "webhooks_sent",
+            "Events a webhook acknowledged with a 2xx",
+            webhooks_sent.clone(),
+        );
+        let webhooks_failed = Family::<HookFailureLabels, Counter>::default();
+        registry.register(
+            "webhooks_failed",
+            "Webhook attempts that failed (status, error) and events given up (expired, dropped)",
+            webhooks_failed.clone(),
+        );
+        let webhooks_queued = Family::<HookLabels, Gauge>::default();
+        registry.register(
+            "webhooks_queued",
+            "Events waiting for a webhook",
+            webhooks_queued.clone(),
+        );
+        let webhooks_queue_full = Family::<HookLabels, Gauge>::default();
+        registry.register(
+            "webhooks_queue_full",
+            "1 while a webhook's queue is at its max_queued and the oldest events are dropped",
+            webhooks_queue_full.clone(),
+        );
         Metrics {
+            webhooks_sent,
+            webhooks_failed,
+            webhooks_queued,
+            webhooks_queue_full,
             store_outbox_batches,
             store_reachable,
             maildir_messages,
@@ -273,6 +328,16 @@ impl Metrics {
             reports,
             relay_limit_hits,
         }
+    }
+
+    /// Counts a webhook's failure or an event given up.
+    pub fn webhook_failed(&self, hook: &str, why: &'static str, n: u64) {
+        self.webhooks_failed
+            .get_or_create(&HookFailureLabels {
+                hook: hook.into(),
+                why: why.into(),
+            })
+            .inc_by(n);
     }
 
     /// Counts one transition.

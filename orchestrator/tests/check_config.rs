@@ -117,11 +117,14 @@ fn a_shared_or_root_portal_user_is_refused() {
 
 #[test]
 fn keys_nothing_reads_are_refused() {
+    // Webhooks are built: a key of a hook nothing reads is refused.
     refused(
-        &format!("{BASE}{PORTAL}webhooks: []\n"),
-        6,
-        "webhooks",
-        "not available in this version",
+        &format!(
+            "{BASE}{PORTAL}webhooks:\n  - url: http://crm.test/h\n    secret_file: /k\n    retries: 3\n"
+        ),
+        9,
+        "webhooks[0]",
+        "unknown field `retries`",
     );
     // A key of the other store backend, at its own line.
     refused(

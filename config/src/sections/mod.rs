@@ -31,6 +31,7 @@ mod store;
 mod subscribers;
 mod unbuilt;
 mod walled_garden;
+mod webhooks;
 
 pub use control::{Control, SocketMode};
 pub use detection::{Action, Detection, Dnsbl, DnsblZone, ReportWeights, Reports, Signal};
@@ -51,6 +52,10 @@ pub use store::{
 pub use subscribers::Subscribers;
 pub use unbuilt::Unbuilt;
 pub use walled_garden::WalledGarden;
+pub use webhooks::{
+    Event as WebhookEvent, MAX_SECRET as MAX_WEBHOOK_SECRET, MIN_SECRET as MIN_WEBHOOK_SECRET,
+    Webhook, WebhookSecretError, WebhookUrl,
+};
 
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -100,10 +105,9 @@ pub struct Config {
     /// How long records about subscribers are kept (personal data).
     #[serde(default = "default_retention", with = "duration")]
     pub retention: Duration,
-    /// Where transitions are POSTed (CRM, ticketing): not built yet, so the
-    /// key is refused when present.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhooks: Option<Unbuilt>,
+    /// Where transitions are POSTed, signed (CRM, ticketing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<Webhook>,
     /// Log output.
     #[serde(default)]
     pub logging: Logging,
@@ -146,8 +150,7 @@ impl Config {
         p.into_vec()
     }
 
-    /// The keys at the root: `table`, `retention`, and the unbuilt
-    /// `webhooks`.
+    /// The keys at the root: `table`, `retention`, `webhooks`.
     fn check_root(&self, p: &mut Problems) {
         if !valid_table_name(&self.table) {
             p.push(
@@ -164,12 +167,7 @@ impl Config {
                 "expected at least 1d, or the audit trail is gone before anyone can read it",
             );
         }
-        if self.webhooks.is_some() {
-            p.push(
-                &[Key("webhooks")],
-                unbuilt::not_yet("webhooks are", "remove the `webhooks` key"),
-            );
-        }
+        webhooks::check(&self.webhooks, p);
     }
 }
 

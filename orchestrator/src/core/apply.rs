@@ -67,7 +67,10 @@ impl Core {
         }
         if !plan.is_empty() {
             let started = Instant::now();
-            let writes = writes(std::mem::take(&mut plan.changes), now);
+            let mut writes = writes(std::mem::take(&mut plan.changes), now);
+            let events = self.webhook_events(&plan.transitions);
+            let queued = !events.is_empty();
+            writes.extend(events);
             if let Err(e) = self.store.write(writes).await {
                 warn!(error = %e, "store write failed; nothing was changed");
                 self.engine.undo(plan);
@@ -75,6 +78,9 @@ impl Core {
                 return;
             }
             Metrics::observe(&self.metrics.store_write, started.elapsed());
+            if queued {
+                self.webhook_wake.notify_waiters();
+            }
         }
         if plan.session_changes > 0 {
             self.metrics.session_changes(plan.session_changes);
@@ -141,6 +147,35 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// The webhook events of a batch's transitions, for the hooks in the
+    /// config in force: committed with the decision itself.
+    fn webhook_events(&self, transitions: &[cordon_policy::lifecycle::Audit]) -> Vec<Write> {
+        if self.config.webhooks.is_empty() {
+            return Vec::new();
+        }
+        let mut events = Vec::new();
+        for t in transitions {
+            let mut addresses: Vec<String> = self
+                .engine
+                .addresses_of(&t.subject)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            if addresses.is_empty() {
+                addresses.extend(t.address.map(|a| a.to_string()));
+            }
+            let state = self.engine.lifecycle().get(&t.subject).map(|h| &h.state);
+            events.extend(crate::webhook::payload::rows(
+                &self.config.webhooks,
+                &self.gateway,
+                t,
+                state,
+                &addresses,
+            ));
+        }
+        events
     }
 
     fn log_report(&self, taken: &ReportTaken) {

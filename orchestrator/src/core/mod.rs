@@ -68,6 +68,11 @@ pub struct Core {
     /// Conntrack flushes and the answers waiting on them (started on
     /// first use, inside the runtime).
     flusher: Option<flush::Flusher>,
+    /// This gateway's name, on the webhook events it queues.
+    gateway: String,
+    /// Rung after a commit that queued webhook events (the senders wait on
+    /// it).
+    webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Wires a core: the one way `cordond` and the tests build one. The kernel,
@@ -79,6 +84,7 @@ pub struct Builder {
     kernel: Option<Arc<dyn Enforcer>>,
     metrics: Option<Arc<Metrics>>,
     clock: Option<Arc<dyn Clock>>,
+    webhooks: Option<(String, Arc<tokio::sync::Notify>)>,
 }
 
 /// A core built over what the store held.
@@ -115,6 +121,13 @@ impl Builder {
         self
     }
 
+    /// This gateway's name and the webhook senders' wake-up (default: the
+    /// name `gateway` and a wake-up nobody waits on).
+    pub fn webhooks(mut self, gateway: String, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.webhooks = Some((gateway, wake));
+        self
+    }
+
     /// The core over the records and reports the store loaded.
     pub fn build(self, mut loaded: Loaded) -> Built {
         let config = self.config;
@@ -127,6 +140,9 @@ impl Builder {
         let kernel = self
             .kernel
             .unwrap_or_else(|| Arc::new(NetKernel::new(&config)));
+        let (gateway, webhook_wake) = self
+            .webhooks
+            .unwrap_or_else(|| ("gateway".into(), Arc::default()));
         Built {
             core: Core {
                 config,
@@ -139,6 +155,8 @@ impl Builder {
                 last_reconcile: None,
                 table_unrepaired: Vec::new(),
                 flusher: None,
+                gateway,
+                webhook_wake,
             },
             config: config_rx,
             rejected,
@@ -168,6 +186,7 @@ impl Core {
             kernel: None,
             metrics: None,
             clock: None,
+            webhooks: None,
         }
     }
 

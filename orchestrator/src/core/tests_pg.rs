@@ -79,3 +79,74 @@ async fn a_quarantine_on_a_postgres_store_survives_a_restart() {
         "rebuilt from the database at start"
     );
 }
+
+/// A core of gateway `gateway` over the shared database, with a webhook.
+async fn start_as(url: &str, dir: &std::path::Path, gateway: &str) -> (Core, Store) {
+    let config = Arc::new(
+        Fixture::new()
+            .prefixes("[100.64.0.0/16]")
+            .set("store.backend", "postgres")
+            .set("store.url", serde_json::to_string(url).unwrap())
+            .set("store.gateway", gateway)
+            .set_path("store.outbox", &dir.join(format!("{gateway}.db")))
+            .set(
+                "webhooks",
+                "[{url: \"http://crm.example/h\", secret_file: /k}]",
+            )
+            .load(),
+    );
+    let crate::store::Opened { store, loaded, .. } =
+        Store::open_configured(&config, || "unused".into())
+            .await
+            .unwrap();
+    let mut core = Core::builder(config.clone(), store.clone())
+        .kernel(Arc::new(FakeKernel::default()))
+        .webhooks(gateway.into(), Arc::default())
+        .build(loaded)
+        .core;
+    core.install().await.unwrap();
+    (core, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_gateway_queues_webhook_events_only_for_what_it_decided() {
+    let server = PgServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.database("cordon");
+    let (mut a, store) = start_as(&url, dir.path(), "gw-a").await;
+    let (mut b, _) = start_as(&url, dir.path(), "gw-b").await;
+    let addr = a.config.subscriber_addr("100.64.1.7").unwrap();
+    let (tx, rx) = oneshot::channel();
+    let event = Event::Quarantine(QuarantineRequest {
+        subject: Subject::Addr(addr),
+        reason: Reason::Operator,
+        actor: cordon_policy::Actor::Operator("alice".into()),
+        note: "ticket".into(),
+        hold: None,
+        mac: None,
+        evidence: Default::default(),
+    });
+    a.decide(vec![Input::Event(event)], vec![Waiting::Event(tx)])
+        .await;
+    let host = rx.await.unwrap().unwrap().unwrap();
+    // Gateway B adopts the record A stored (as its change feed hands it).
+    b.decide(vec![Input::Stored(host)], vec![Waiting::Nobody])
+        .await;
+    assert_eq!(
+        b.engine.state_of(&Subject::Addr(addr)),
+        cordon_proto::portal::HostState::Quarantined
+    );
+    let hook = "http://crm.example/h";
+    let queued_a = store.webhooks_due("gw-a", hook, 10).await.unwrap();
+    assert_eq!(queued_a.queued, 1, "the deciding gateway's event");
+    let body: serde_json::Value = serde_json::from_str(&queued_a.rows[0].body).unwrap();
+    assert_eq!(
+        (body["type"].as_str(), body["gateway"].as_str()),
+        (Some("quarantined"), Some("gw-a"))
+    );
+    assert_eq!(
+        store.webhooks_due("gw-b", hook, 10).await.unwrap().queued,
+        0,
+        "an adopted record is not published again"
+    );
+}

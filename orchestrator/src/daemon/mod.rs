@@ -77,6 +77,9 @@ pub enum DaemonError {
     /// A RADIUS client's secret file could not be used.
     #[error(transparent)]
     RadiusSecret(#[from] cordon_config::SecretError),
+    /// A webhook's key or TLS roots could not be used.
+    #[error(transparent)]
+    Webhook(#[from] crate::webhook::HookError),
     /// A socket or the metrics address could not be bound.
     #[error("cannot listen on {what}: {source}")]
     Listen {
@@ -112,11 +115,22 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         warn!("{warning}");
     }
     let (control_caps, portal_caps) = socket_caps();
+    // Read before anything starts: a hook whose key is missing stops the
+    // start with the file named, not the first delivery later.
+    let hooks = crate::webhook::hooks(&config)?;
     let crate::store::Opened {
         store,
         loaded,
         fleet,
     } = Store::open_configured(&config, host_name).await?;
+    let gateway = match &config.store {
+        cordon_config::Store::Postgres(p) => p
+            .gateway
+            .as_ref()
+            .map_or_else(host_name, |g| g.as_str().to_owned()),
+        cordon_config::Store::Sqlite(_) => host_name(),
+    };
+    let webhook_wake = Arc::new(tokio::sync::Notify::new());
     let records = loaded.hosts.len();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let Built {
@@ -126,6 +140,7 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         reports,
     } = Core::builder(config.clone(), store.clone())
         .clock(clock.clone())
+        .webhooks(gateway.clone(), webhook_wake.clone())
         .build(loaded);
     if fleet.is_some() {
         // A shared store holds every gateway's records: those outside this
@@ -160,6 +175,19 @@ pub async fn run(options: Options) -> Result<(), DaemonError> {
         );
     }
     table_watch::spawn(core.clone(), &config.table, cancel.clone(), &tracker);
+    crate::webhook::spawn(
+        hooks,
+        crate::webhook::Context {
+            store: store.clone(),
+            gateway,
+            wake: webhook_wake,
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+        },
+        config_rx.clone(),
+        cancel.clone(),
+        &tracker,
+    );
     // Listen for crossings before saying ready: a crossing logged before
     // the group is bound is lost, and the kernel repeats it only after 10 s.
     let nflog = crate::detection::open_nflog(config.detection.nflog_group).await;

@@ -13,6 +13,7 @@
 mod marks;
 mod sessions;
 mod states;
+mod webhooks;
 
 use cordon_config::Config;
 use cordon_proto::portal::{HostState, Reason};
@@ -25,6 +26,7 @@ use cordon_policy::subject::Subject;
 pub use marks::*;
 pub use sessions::*;
 pub use states::*;
+pub use webhooks::*;
 
 /// A backend under test: one store, opened as often as a test restarts.
 pub trait Harness: Send + Sync {
@@ -75,7 +77,12 @@ macro_rules! store_battery {
             an_unmarked_batch_committed_twice_is_stored_twice,
             a_batch_already_applied_is_not_run_again,
             a_repeated_mark_among_concurrent_calls_skips_only_that_call,
-            a_purge_keeps_marks_applied_after_its_horizon
+            a_purge_keeps_marks_applied_after_its_horizon,
+            webhook_events_queue_in_order_per_gateway_and_hook,
+            webhook_events_go_with_their_decision_or_not_at_all,
+            webhooks_done_removes_through_a_row_of_one_queue_only,
+            webhooks_trim_keeps_the_newest,
+            retention_purge_removes_old_webhook_events
         );
     };
     (@each $harness:expr; $($name:ident),*) => {

@@ -127,6 +127,19 @@ impl Store {
         self.backend.commit(writes).await
     }
 
+    /// The oldest `limit` events `gateway` queued for `hook`, and how many
+    /// it queued in all (see [`Backend::webhooks_due`]).
+    pub async fn webhooks_due(
+        &self,
+        gateway: &str,
+        hook: &str,
+        limit: u32,
+    ) -> Result<super::WebhookQueue, StoreError> {
+        self.backend
+            .webhooks_due(gateway.to_owned(), hook.to_owned(), limit)
+            .await
+    }
+
     /// Every stored report, oldest first (to rebuild the ledger after the
     /// score or window changed).
     pub async fn reports(&self) -> Result<Vec<StoredReport>, StoreError> {

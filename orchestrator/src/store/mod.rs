@@ -44,7 +44,10 @@ use futures::future::BoxFuture;
 pub use error::{Shared, Source, StoreError};
 pub use handle::{Fleet, Opened, Store};
 pub use outbox::{Outbox, OutboxState};
-pub use records::{Loaded, Parts, Record, StoredHost, StoredReport, StoredSubscriber, Write};
+pub use records::{
+    Loaded, Outgoing, Parts, QueuedWebhook, Record, StoredHost, StoredReport, StoredSubscriber,
+    WebhookQueue, Write,
+};
 
 /// What a store backend must do and guarantee. The battery
 /// (`store::battery`, built for tests and under the `test-battery` feature)
@@ -100,7 +103,14 @@ pub use records::{Loaded, Parts, Record, StoredHost, StoredReport, StoredSubscri
 ///   is sent again only while it waits in a gateway's outbox, so a replay
 ///   could repeat a batch only after the gateway had been cut off from the
 ///   store for longer than the retention period, and by then the purge
-///   has removed that batch's audit entries and reports too. Keeping them
+///   has removed that batch's audit entries and reports too.
+/// - **Webhooks** ([`Write::Webhook`]): a queued event is a row numbered
+///   in the order committed; [`webhooks_due`](Backend::webhooks_due)
+///   reads one gateway's rows for one hook oldest first;
+///   [`Write::WebhooksDone`] deletes that gateway's rows for the hook up
+///   to a number, [`Write::WebhooksTrim`] all but the newest `keep`, and
+///   the retention purge those whose event is older than its horizon
+///   (they are personal data too). Keeping them
 ///   forever would grow the table by a row per commit without end.
 /// - **Ordering:** history is newest first (in the order written, not by
 ///   `at`), filtered by address when asked, at most `limit` entries;
@@ -186,6 +196,15 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         addresses: Vec<String>,
         at: Unix,
     ) -> BoxFuture<'_, Result<Option<String>, StoreError>>;
+
+    /// The oldest `limit` events `gateway` queued for `hook`, oldest first
+    /// (in the order queued), and how many it queued in all.
+    fn webhooks_due(
+        &self,
+        gateway: String,
+        hook: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<WebhookQueue, StoreError>>;
 
     /// The local outbox in front of the store, when there is one
     /// ([`Outbox`]): since when the store has not answered, and how many

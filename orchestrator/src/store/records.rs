@@ -57,6 +57,69 @@ pub enum Write {
         /// 64-bit integer).
         seq: u64,
     },
+    /// Queue an event for a webhook, in the same commit as the decision it
+    /// tells of, so a crash cannot lose an acknowledged transition.
+    Webhook(Outgoing),
+    /// Remove `gateway`'s queued events for `hook` up to and including row
+    /// `through` (delivered, or given up): one statement, so an event the
+    /// receiver acknowledged is gone as soon as this commits.
+    WebhooksDone {
+        /// Whose queue.
+        gateway: String,
+        /// The hook's URL.
+        hook: String,
+        /// The last row removed ([`QueuedWebhook::id`]).
+        through: i64,
+    },
+    /// Keep only the newest `keep` of `gateway`'s events for `hook` (the
+    /// queue's length bound; the oldest go).
+    WebhooksTrim {
+        /// Whose queue.
+        gateway: String,
+        /// The hook's URL.
+        hook: String,
+        /// How many stay.
+        keep: u64,
+    },
+}
+
+/// An event to queue for one webhook: the payload is made when the
+/// decision is, so what is sent is what was decided, however late.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outgoing {
+    /// The gateway that decided it, which alone sends it (in a fleet each
+    /// gateway sends its own decisions).
+    pub gateway: String,
+    /// The hook's URL (its queue's name).
+    pub hook: String,
+    /// The event's id, the same for every hook (receivers dedupe by it).
+    pub event_id: String,
+    /// When the transition happened (Unix seconds): `max_age` goes by it.
+    pub at: Unix,
+    /// The JSON body to POST.
+    pub body: String,
+}
+
+/// A queued event as read back, oldest first per hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedWebhook {
+    /// The row's number: increasing in the order queued.
+    pub id: i64,
+    /// The event's id.
+    pub event_id: String,
+    /// When the transition happened.
+    pub at: Unix,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// The head of one hook's queue, and its length.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookQueue {
+    /// The oldest rows, at most the limit asked.
+    pub rows: Vec<QueuedWebhook>,
+    /// How many rows the queue holds in all.
+    pub queued: u64,
 }
 
 /// A host row as stored: the address as text (checked against the config

@@ -452,6 +452,15 @@ impl Backend for Outbox {
         Box::pin(self.bounded(self.remote.holder_at(addresses, at)))
     }
 
+    fn webhooks_due(
+        &self,
+        gateway: String,
+        hook: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<crate::store::WebhookQueue, StoreError>> {
+        Box::pin(self.bounded(self.remote.webhooks_due(gateway, hook, limit)))
+    }
+
     fn outbox(&self) -> Option<OutboxState> {
         Some(self.state())
     }

@@ -17,7 +17,7 @@ use cordon_proto::subscriber::{SessionRecord, SubscriberId};
 use serde::{Deserialize, Serialize};
 
 use crate::store::records::host;
-use crate::store::{Record, StoredReport, Write};
+use crate::store::{Outgoing, Record, StoredReport, Write};
 
 /// The format written; a batch with a higher one is refused.
 pub(super) const VERSION: u32 = 1;
@@ -82,6 +82,19 @@ enum Wire {
         gateway: String,
         seq: u64,
     },
+    Webhook {
+        event: Outgoing,
+    },
+    WebhooksDone {
+        gateway: String,
+        hook: String,
+        through: i64,
+    },
+    WebhooksTrim {
+        gateway: String,
+        hook: String,
+        keep: u64,
+    },
 }
 
 fn subject(s: &Subject) -> WireSubject {
@@ -125,6 +138,25 @@ pub(super) fn encode(writes: &[Write]) -> Result<String, serde_json::Error> {
             Write::Mark { gateway, seq } => Wire::Mark {
                 gateway: gateway.clone(),
                 seq: *seq,
+            },
+            Write::Webhook(o) => Wire::Webhook { event: o.clone() },
+            Write::WebhooksDone {
+                gateway,
+                hook,
+                through,
+            } => Wire::WebhooksDone {
+                gateway: gateway.clone(),
+                hook: hook.clone(),
+                through: *through,
+            },
+            Write::WebhooksTrim {
+                gateway,
+                hook,
+                keep,
+            } => Wire::WebhooksTrim {
+                gateway: gateway.clone(),
+                hook: hook.clone(),
+                keep: *keep,
             },
         })
         .collect();
@@ -219,6 +251,25 @@ pub(super) fn decode(text: &str, config: &Config) -> Result<Vec<Write>, Unreadab
                 },
                 Wire::Purge { before } => Write::Purge { before },
                 Wire::Mark { gateway, seq } => Write::Mark { gateway, seq },
+                Wire::Webhook { event } => Write::Webhook(event),
+                Wire::WebhooksDone {
+                    gateway,
+                    hook,
+                    through,
+                } => Write::WebhooksDone {
+                    gateway,
+                    hook,
+                    through,
+                },
+                Wire::WebhooksTrim {
+                    gateway,
+                    hook,
+                    keep,
+                } => Write::WebhooksTrim {
+                    gateway,
+                    hook,
+                    keep,
+                },
             })
         })
         .collect()

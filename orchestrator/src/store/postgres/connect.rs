@@ -4,7 +4,6 @@
 //! decisions on the first and not on the second.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use cordon_config::{PostgresStore, TlsMode};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
@@ -147,45 +146,12 @@ fn tls(
     settings: &PostgresStore,
     location: &Path,
 ) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
     let bad = |what: String| StoreError::unreadable(location, what);
     let Some(ca_file) = &settings.tls.ca_file else {
         return Err(bad("store.tls.ca_file is missing".into()));
     };
-    let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(ca_file).map_err(|e| {
-        bad(format!(
-            "cannot read store.tls.ca_file {}: {e}",
-            ca_file.display()
-        ))
-    })?;
-    for cert in certs {
-        let cert = cert.map_err(|e| {
-            bad(format!(
-                "store.tls.ca_file {} is not PEM certificates: {e}",
-                ca_file.display()
-            ))
-        })?;
-        roots.add(cert).map_err(|e| {
-            bad(format!(
-                "store.tls.ca_file {} holds a certificate rustls refuses: {e}",
-                ca_file.display()
-            ))
-        })?;
-    }
-    if roots.is_empty() {
-        return Err(bad(format!(
-            "store.tls.ca_file {} holds no certificate",
-            ca_file.display()
-        )));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let roots = crate::tls::roots(ca_file, "store.tls.ca_file").map_err(bad)?;
+    let config = crate::tls::client_config(roots).map_err(bad)?;
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 

@@ -203,6 +203,18 @@ impl Backend for Postgres {
             read::holder_at(&**c, &self.location, &addresses, at).await
         })
     }
+
+    fn webhooks_due(
+        &self,
+        gateway: String,
+        hook: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<crate::store::WebhookQueue, StoreError>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            read::webhooks_due(&**c, &self.location, &gateway, &hook, limit).await
+        })
+    }
 }
 
 #[cfg(test)]

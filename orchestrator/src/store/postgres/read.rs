@@ -211,3 +211,43 @@ pub(super) async fn holder_at(
     .await?;
     Ok(found.first().map(|r| r.get(0)))
 }
+
+/// One gateway's oldest `limit` events for one hook, and the queue's
+/// length.
+pub(super) async fn webhooks_due(
+    c: &impl GenericClient,
+    path: &Path,
+    gateway: &str,
+    hook: &str,
+    limit: u32,
+) -> R<crate::store::WebhookQueue> {
+    let limit = i64::from(limit);
+    let found = rows(
+        c,
+        path,
+        "SELECT id, event_id, at, body FROM webhooks WHERE gateway = $1 AND hook = $2
+         ORDER BY id LIMIT $3",
+        &[&gateway, &hook, &limit],
+    )
+    .await?;
+    let count = rows(
+        c,
+        path,
+        "SELECT count(*) FROM webhooks WHERE gateway = $1 AND hook = $2",
+        &[&gateway, &hook],
+    )
+    .await?;
+    let queued: i64 = count.first().map_or(0, |r| r.get(0));
+    Ok(crate::store::WebhookQueue {
+        rows: found
+            .iter()
+            .map(|r| crate::store::QueuedWebhook {
+                id: r.get(0),
+                event_id: r.get(1),
+                at: r.get(2),
+                body: r.get(3),
+            })
+            .collect(),
+        queued: u64::try_from(queued).unwrap_or(0),
+    })
+}

@@ -12,7 +12,7 @@
 //! - `gateways`: each gateway's name, start and heartbeat.
 //!
 //! Version 2 adds `marks` (see [`V2`]); version 3 lets records be
-//! `noticed` ([`V3`]).
+//! `noticed` ([`V3`]); version 4 adds the webhooks' queue ([`V4`]).
 //!
 //! The audit trail is append-only as in SQLite: a trigger refuses updates,
 //! and deletes of anything at or after the purge horizon, which only the
@@ -25,7 +25,28 @@ use refinery::Migration;
 use crate::store::StoreError;
 
 /// The migrations, in order (refinery names them `V<n>__<name>`).
-const MIGRATIONS: &[(&str, &str)] = &[("V1__fleet", V1), ("V2__marks", V2), ("V3__noticed", V3)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("V1__fleet", V1),
+    ("V2__marks", V2),
+    ("V3__noticed", V3),
+    ("V4__webhooks", V4),
+];
+
+/// v4: the webhooks' queue, as SQLite's v7: one row per event per hook,
+/// committed with the decision, deleted after the hook's 2xx. Each
+/// gateway reads and sends only the rows it wrote (`gateway`).
+const V4: &str = r#"
+CREATE TABLE webhooks (
+    id       BIGSERIAL PRIMARY KEY,
+    gateway  TEXT NOT NULL,
+    hook     TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    at       BIGINT NOT NULL,
+    body     TEXT NOT NULL
+);
+CREATE INDEX webhooks_queue ON webhooks (gateway, hook, id);
+CREATE INDEX webhooks_at ON webhooks (at);
+"#;
 
 /// v3: `noticed` records (a notice before the wall), as SQLite's v6.
 const V3: &str = r#"

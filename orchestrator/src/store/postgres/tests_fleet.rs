@@ -162,7 +162,7 @@ async fn a_newer_schema_is_refused() {
             err,
             StoreError::TooNew {
                 found: 99,
-                known: 3,
+                known: 4,
                 ..
             }
         ),

@@ -227,6 +227,15 @@ const SESSION_ENDED: &str =
      WHERE subscriber = $1 AND address = $2 AND ended IS NULL
      RETURNING seq";
 
+const WEBHOOK: &str = "INSERT INTO webhooks (gateway, hook, event_id, at, body)
+     VALUES ($1, $2, $3, $4, $5)";
+
+const WEBHOOKS_DONE: &str = "DELETE FROM webhooks WHERE gateway = $1 AND hook = $2 AND id <= $3";
+
+const WEBHOOKS_TRIM: &str = "DELETE FROM webhooks WHERE gateway = $1 AND hook = $2 AND id <= (
+         SELECT id FROM webhooks WHERE gateway = $1 AND hook = $2
+         ORDER BY id DESC LIMIT 1 OFFSET $3)";
+
 /// Sends every write of the group, pipelined, in order; returns the
 /// highest `seq` written (`None` when no row of the change feed changed).
 async fn write_all(
@@ -311,6 +320,28 @@ async fn write_all(
                 let rows = tx.query(ended, &p).await?;
                 Ok(rows.iter().map(|r| r.get::<_, i64>(0)).max())
             }),
+            Write::Webhook(o) => Box::pin(async move {
+                let p: [&(dyn ToSql + Sync); 5] =
+                    [&o.gateway, &o.hook, &o.event_id, &o.at, &o.body];
+                tx.execute(WEBHOOK, &p).await.map(|_| None)
+            }),
+            Write::WebhooksDone {
+                gateway,
+                hook,
+                through,
+            } => Box::pin(async move {
+                let p: [&(dyn ToSql + Sync); 3] = [gateway, hook, through];
+                tx.execute(WEBHOOKS_DONE, &p).await.map(|_| None)
+            }),
+            Write::WebhooksTrim {
+                gateway,
+                hook,
+                keep,
+            } => Box::pin(async move {
+                let keep = i64::try_from(*keep).unwrap_or(i64::MAX);
+                let p: [&(dyn ToSql + Sync); 3] = [gateway, hook, &keep];
+                tx.execute(WEBHOOKS_TRIM, &p).await.map(|_| None)
+            }),
             // Recorded by `marked` before anything else.
             Write::Mark { .. } => continue,
             Write::Purge { before } => {
@@ -383,6 +414,7 @@ async fn purge(tx: &Transaction<'_>, before: i64) -> Result<Option<i64>, tokio_p
         ("DELETE FROM reports WHERE received_at < $1", true),
         ("DELETE FROM sessions WHERE ended < $1", true),
         ("DELETE FROM marks WHERE applied_at < $1", true),
+        ("DELETE FROM webhooks WHERE at < $1", true),
         (
             "DELETE FROM hosts WHERE state = 'clean' AND updated_at < $1",
             true,

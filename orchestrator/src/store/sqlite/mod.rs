@@ -206,6 +206,15 @@ impl Backend for Sqlite {
     ) -> BoxFuture<'_, Result<Option<String>, StoreError>> {
         self.read(move |conn, path| sessions::holder_at(conn, path, &addresses, at))
     }
+
+    fn webhooks_due(
+        &self,
+        gateway: String,
+        hook: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<super::WebhookQueue, StoreError>> {
+        self.read(move |conn, path| read::webhooks_due(conn, path, &gateway, &hook, limit))
+    }
 }
 
 #[cfg(test)]

@@ -183,3 +183,44 @@ pub fn schema_version(path: &Path) -> Result<Option<i64>, StoreError> {
         .optional()
         .map_err(|e| StoreError::io(path, e))
 }
+
+/// One gateway's oldest `limit` events for one hook, and the queue's
+/// length.
+pub(super) fn webhooks_due(
+    conn: &Connection,
+    path: &Path,
+    gateway: &str,
+    hook: &str,
+    limit: u32,
+) -> Result<crate::store::WebhookQueue, StoreError> {
+    let io = |e| StoreError::io(path, e);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, event_id, at, body FROM webhooks WHERE gateway = ?1 AND hook = ?2
+             ORDER BY id LIMIT ?3",
+        )
+        .map_err(io)?;
+    let rows = stmt
+        .query_map(params![gateway, hook, limit], |r| {
+            Ok(crate::store::QueuedWebhook {
+                id: r.get(0)?,
+                event_id: r.get(1)?,
+                at: r.get(2)?,
+                body: r.get(3)?,
+            })
+        })
+        .map_err(io)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io)?;
+    let queued: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM webhooks WHERE gateway = ?1 AND hook = ?2",
+            params![gateway, hook],
+            |r| r.get(0),
+        )
+        .map_err(io)?;
+    Ok(crate::store::WebhookQueue {
+        rows,
+        queued: u64::try_from(queued).unwrap_or(0),
+    })
+}

@@ -155,6 +155,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE subscribers_v6 RENAME TO subscribers;
     CREATE INDEX subscribers_state ON subscribers (state);
     "#,
+    // v7: the webhooks' queue (issue 16): one row per event per hook,
+    // written in the commit of the decision it tells of, deleted once the
+    // hook answered 2xx. `id` orders each hook's events; `gateway` is who
+    // decided (each gateway sends its own).
+    r#"
+    CREATE TABLE webhooks (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        gateway  TEXT NOT NULL,
+        hook     TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        at       INTEGER NOT NULL,
+        body     TEXT NOT NULL
+    );
+    CREATE INDEX webhooks_queue ON webhooks (gateway, hook, id);
+    CREATE INDEX webhooks_at ON webhooks (at);
+    "#,
 ];
 
 /// Migrates the store forward to the latest version, each step in its own

@@ -459,3 +459,44 @@ async fn a_store_of_v5_is_migrated_to_take_noticed_records() {
         assert!(bad.unwrap_err().to_string().contains("CHECK"), "{table}");
     }
 }
+
+/// v7: a file of v6 keeps its records and gains the webhooks' queue.
+#[tokio::test]
+async fn a_store_of_v6_is_migrated_to_queue_webhook_events() {
+    let f = file();
+    let h = quarantined("100.64.1.7", 100);
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        for m in &MIGRATIONS[..6] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 6;").unwrap();
+        let record = serde_json::to_string(&crate::store::Record::of(&h)).unwrap();
+        conn.execute(
+            "INSERT INTO hosts (address, state, record, updated_at) VALUES ('100.64.1.7', 'quarantined', ?1, 100)",
+            [record],
+        )
+        .unwrap();
+    }
+    let (store, loaded) = Store::open(&f.path).unwrap();
+    assert_eq!(schema_version(&f.path).unwrap(), Some(7));
+    assert_eq!(loaded.into_parts(&config()).0, vec![h]);
+    store
+        .write(vec![Write::Webhook(crate::store::Outgoing {
+            gateway: "gw".into(),
+            hook: "http://crm/".into(),
+            event_id: "e1".into(),
+            at: 100,
+            body: "{}".into(),
+        })])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .webhooks_due("gw", "http://crm/", 5)
+            .await
+            .unwrap()
+            .queued,
+        1
+    );
+}

@@ -185,6 +185,36 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
             )?;
             tx.execute("UPDATE purge_horizon SET before = 0 WHERE id = 1", [])?;
             tx.execute("DELETE FROM marks WHERE applied_at < ?1", [before])?;
+            tx.execute("DELETE FROM webhooks WHERE at < ?1", [before])?;
+        }
+        Write::Webhook(o) => {
+            tx.prepare_cached(
+                "INSERT INTO webhooks (gateway, hook, event_id, at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![o.gateway, o.hook, o.event_id, o.at, o.body])?;
+        }
+        Write::WebhooksDone {
+            gateway,
+            hook,
+            through,
+        } => {
+            tx.prepare_cached(
+                "DELETE FROM webhooks WHERE gateway = ?1 AND hook = ?2 AND id <= ?3",
+            )?
+            .execute(params![gateway, hook, through])?;
+        }
+        Write::WebhooksTrim {
+            gateway,
+            hook,
+            keep,
+        } => {
+            let keep = i64::try_from(*keep).unwrap_or(i64::MAX);
+            tx.prepare_cached(
+                "DELETE FROM webhooks WHERE gateway = ?1 AND hook = ?2 AND id <= (
+                     SELECT id FROM webhooks WHERE gateway = ?1 AND hook = ?2
+                     ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+            )?
+            .execute(params![gateway, hook, keep])?;
         }
         // Handled by `marked` before the call's writes.
         Write::Mark { .. } => {}

@@ -139,6 +139,15 @@ impl Backend for Faulty {
         self.read(self.inner.holders_at(questions))
     }
 
+    fn webhooks_due(
+        &self,
+        gateway: String,
+        hook: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<crate::store::WebhookQueue, StoreError>> {
+        self.read(self.inner.webhooks_due(gateway, hook, limit))
+    }
+
     fn recent_subscriber_reports(
         &self,
         subscriber: String,

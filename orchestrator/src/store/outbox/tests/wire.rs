@@ -36,6 +36,23 @@ fn every_kind_of_write_reads_back_as_written() {
             ended: 14,
         },
         Write::Purge { before: 5 },
+        Write::Webhook(crate::store::Outgoing {
+            gateway: "gw-a".into(),
+            hook: "https://crm.example/h".into(),
+            event_id: "0123abcd".into(),
+            at: 15,
+            body: r#"{"type":"quarantined"}"#.into(),
+        }),
+        Write::WebhooksDone {
+            gateway: "gw-a".into(),
+            hook: "https://crm.example/h".into(),
+            through: 7,
+        },
+        Write::WebhooksTrim {
+            gateway: "gw-a".into(),
+            hook: "https://crm.example/h".into(),
+            keep: 100,
+        },
     ];
     let text = encode(&writes).unwrap();
     let back = decode(&text, &config()).unwrap();
