@@ -157,6 +157,9 @@ pub fn show(h: &HostRecord, now: i64) -> String {
         if let Some(n) = &h.note {
             rows.push(vec!["note".into(), n.clone()]);
         }
+        if let Some(g) = &h.gateway {
+            rows.push(vec!["decided on".into(), g.clone()]);
+        }
         rows.push(vec!["since".into(), opt_rel(h.since, now)]);
         let until = match (h.state, h.until, h.hold_until) {
             (_, Some(u), _) => relative(u, now),

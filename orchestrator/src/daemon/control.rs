@@ -340,6 +340,19 @@ async fn show(shared: &Shared, t: Target, quiet: Duration) -> Response {
         Ok(reports) => record.reports = reports.iter().map(shown_report).collect(),
         Err(e) => tracing::warn!(error = %e, "cannot read the latest reports for show"),
     }
+    if let (Some(feed), Some(_)) = (&shared.fleet, &view.host) {
+        let (subscriber, key) = match &view.subject {
+            Subject::Addr(a) => (false, a.to_string()),
+            Subject::Subscriber(s) => (true, s.to_string()),
+        };
+        match tokio::time::timeout(Duration::from_secs(2), feed.decided_by(key, subscriber)).await {
+            Ok(Ok(gateway)) => record.gateway = gateway,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "cannot read which gateway decided, for show")
+            }
+            Err(_) => {}
+        }
+    }
     if let Some(s) = view.subject.subscriber() {
         match shared
             .store

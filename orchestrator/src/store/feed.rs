@@ -111,6 +111,14 @@ pub trait Feed: Send + Sync + std::fmt::Debug {
     /// at most `limit`.
     fn decisions(&self, limit: u32) -> BoxFuture<'_, Result<Vec<FleetRow>, StoreError>>;
 
+    /// The gateway that wrote the stored record of an address (`key` as
+    /// stored) or of a subscriber (`subscriber`), if there is one.
+    fn decided_by(
+        &self,
+        key: String,
+        subscriber: bool,
+    ) -> BoxFuture<'_, Result<Option<String>, StoreError>>;
+
     /// Tells the fleet this gateway is alive at `at`.
     fn heartbeat(&self, at: Unix) -> BoxFuture<'_, Result<(), StoreError>>;
 }

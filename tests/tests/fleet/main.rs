@@ -294,4 +294,16 @@ fn the_list_on_any_gateway_shows_the_fleets_decisions_and_who_made_them() {
     assert_eq!(find(&there)["gateway"], "gw1", "{listed}");
     let text = gw1.cordon_ok(&["list"]).unwrap();
     assert!(text.contains("GATEWAY"), "{text}");
+    // `show` of a subscriber decided elsewhere names the gateway too.
+    gw0.cordon_ok(&["quarantine", "--subscriber", "dana", "--reason", "ticket 3"])
+        .unwrap();
+    let show = || gw1.cordon_json(&["show", "--subscriber", "dana"]).unwrap();
+    wait_for(FLEET_DELAY, "gw1 to hold dana's quarantine", || {
+        show()["state"] == "quarantined"
+    })
+    .unwrap();
+    let dana = show();
+    assert_eq!(dana["gateway"], "gw0", "{dana}");
+    let text = gw1.cordon_ok(&["show", "--subscriber", "dana"]).unwrap();
+    assert!(text.contains("decided on"), "{text}");
 }

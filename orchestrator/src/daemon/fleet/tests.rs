@@ -102,6 +102,10 @@ impl Feed for MemFeed {
         Box::pin(async { Ok(Vec::new()) })
     }
 
+    fn decided_by(&self, _: String, _: bool) -> BoxFuture<'_, Result<Option<String>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
+
     fn signal(&self) -> watch::Receiver<Signal> {
         self.signal.subscribe()
     }

@@ -169,6 +169,26 @@ impl Feed for Postgres {
         })
     }
 
+    fn decided_by(
+        &self,
+        key: String,
+        subscriber: bool,
+    ) -> BoxFuture<'_, Result<Option<String>, StoreError>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            let sql = if subscriber {
+                "SELECT gateway FROM subscribers WHERE id = $1"
+            } else {
+                "SELECT gateway FROM hosts WHERE address = $1"
+            };
+            let row = c
+                .query_opt(sql, &[&key])
+                .await
+                .map_err(|e| classify(&self.location, e))?;
+            Ok(row.and_then(|r| r.get(0)))
+        })
+    }
+
     fn heartbeat(&self, at: Unix) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let c = self.client().await?;
