@@ -17,6 +17,7 @@ use crate::types::Prefix;
 mod control;
 mod cross;
 mod detection;
+mod http_url;
 mod interfaces;
 mod logging;
 mod metrics;

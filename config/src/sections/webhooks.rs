@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use http::Uri;
 use serde::{Deserialize, Serialize};
 
 use crate::check::Problems;
@@ -114,8 +113,6 @@ impl Event {
 #[serde(try_from = "String", into = "String")]
 pub struct WebhookUrl(String);
 
-const URL_MAX: usize = 2048;
-
 impl WebhookUrl {
     /// The URL as written.
     pub fn as_str(&self) -> &str {
@@ -131,28 +128,9 @@ impl WebhookUrl {
 impl FromStr for WebhookUrl {
     type Err = String;
     fn from_str(url: &str) -> Result<Self, String> {
-        let shown = url.escape_debug();
-        let bad = |why: &str| {
-            format!(
-                "`{shown}` {why}: give the receiver's address, e.g. https://crm.isp.example/cordon"
-            )
-        };
-        if url.len() > URL_MAX {
-            return Err(bad(&format!("is longer than {URL_MAX} bytes")));
-        }
-        if !url.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(bad(
-                "has spaces, control characters or non-ASCII characters",
-            ));
-        }
-        let uri: Uri = url.parse().map_err(|_| bad("is not a URL"))?;
-        match uri.scheme_str() {
-            Some("http" | "https") => {}
-            _ => return Err(bad("must start with http:// or https://")),
-        }
-        if uri.host().is_none_or(str::is_empty) {
-            return Err(bad("has no host"));
-        }
+        const GIVE: &str = "give the receiver's address, e.g. https://crm.isp.example/cordon";
+        let uri = super::http_url::checked(url, GIVE)?;
+        let bad = |why: &str| super::http_url::bad(url, why, GIVE);
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
             return Err(bad(
                 "carries a user name or password, which would show in logs; the signature authenticates cordond",

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use http::{HeaderValue, Uri};
+use http::HeaderValue;
 
 use crate::types::serde_via_str;
 
@@ -16,10 +16,6 @@ pub struct PublicUrl {
     text: String,
     header: HeaderValue,
 }
-
-/// URLs longer than this are refused: a redirect target of kilobytes is a
-/// paste accident, and some clients drop long `Location` headers.
-const URL_MAX: usize = 2048;
 
 impl PublicUrl {
     /// The URL as written.
@@ -36,30 +32,10 @@ impl PublicUrl {
 impl FromStr for PublicUrl {
     type Err = String;
     fn from_str(url: &str) -> Result<Self, String> {
-        let shown = url.escape_debug();
-        let bad = |why: &str| {
-            format!(
-                "`{shown}` {why}: give the portal's absolute address, e.g. http://portal.isp.example:8080/"
-            )
-        };
-        if url.len() > URL_MAX {
-            return Err(bad(&format!("is longer than {URL_MAX} bytes")));
-        }
-        // Only visible ASCII: no space, no CR or LF that would split a
-        // header, nothing a `Location` header cannot carry.
-        if !url.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(bad(
-                "has spaces, control characters or non-ASCII characters a header cannot carry",
-            ));
-        }
-        let uri: Uri = url.parse().map_err(|_| bad("is not a URL"))?;
-        match uri.scheme_str() {
-            Some("http" | "https") => {}
-            _ => return Err(bad("must start with http:// or https://")),
-        }
-        if uri.host().is_none_or(str::is_empty) {
-            return Err(bad("has no host"));
-        }
+        const GIVE: &str =
+            "give the portal's absolute address, e.g. http://portal.isp.example:8080/";
+        super::super::http_url::checked(url, GIVE)?;
+        let bad = |why: &str| super::super::http_url::bad(url, why, GIVE);
         let header =
             HeaderValue::from_str(url).map_err(|_| bad("has characters a header cannot carry"))?;
         Ok(PublicUrl {
@@ -182,7 +158,10 @@ mod tests {
             "control characters escaped: {e}"
         );
         assert!(e.contains("control characters"), "{e}");
-        let long = format!("http://p/{}", "a".repeat(URL_MAX));
+        let long = format!(
+            "http://p/{}",
+            "a".repeat(crate::sections::http_url::URL_MAX)
+        );
         assert!(long.parse::<PublicUrl>().is_err());
     }
 
