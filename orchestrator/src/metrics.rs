@@ -424,8 +424,12 @@ impl Metrics {
     }
 
     /// Sets the per-state gauges.
-    pub fn set_hosts(&self, quarantined: usize, probation: usize) {
-        for (state, n) in [("quarantined", quarantined), ("probation", probation)] {
+    pub fn set_hosts(&self, t: cordon_policy::lifecycle::Tally) {
+        for (state, n) in [
+            ("quarantined", t.quarantined),
+            ("noticed", t.noticed),
+            ("probation", t.probation),
+        ] {
             self.hosts
                 .get_or_create(&StateLabel {
                     state: state.into(),

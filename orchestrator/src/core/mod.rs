@@ -207,8 +207,7 @@ impl Core {
     }
 
     fn update_gauges(&self) {
-        let t = self.engine.tally();
-        self.metrics.set_hosts(t.quarantined, t.probation);
+        self.metrics.set_hosts(self.engine.tally());
     }
 
     /// How often the quiet test and the timers are checked: a fraction of

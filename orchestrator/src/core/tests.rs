@@ -148,6 +148,7 @@ async fn a_refused_store_write_puts_back_exactly_the_records_the_batch_touched()
     assert_eq!(
         gauges,
         [
+            r#"cordon_hosts{state="noticed"} 0"#,
             r#"cordon_hosts{state="probation"} 1"#,
             r#"cordon_hosts{state="quarantined"} 3"#
         ]
@@ -211,6 +212,7 @@ async fn a_refused_store_write_puts_back_exactly_the_records_the_batch_touched()
     assert_eq!(
         r.gauges(),
         [
+            r#"cordon_hosts{state="noticed"} 0"#,
             r#"cordon_hosts{state="probation"} 0"#,
             r#"cordon_hosts{state="quarantined"} 5"#
         ]
@@ -239,6 +241,7 @@ async fn a_record_decided_elsewhere_is_enforced_here_and_nothing_is_written() {
     assert_eq!(
         here.gauges(),
         [
+            r#"cordon_hosts{state="noticed"} 0"#,
             r#"cordon_hosts{state="probation"} 0"#,
             r#"cordon_hosts{state="quarantined"} 1"#
         ]

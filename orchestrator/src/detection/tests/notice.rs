@@ -35,6 +35,11 @@ async fn a_crossing_notices_and_touches_nothing_else() {
     );
     assert!(r.noticed_in_kernel("100.64.1.2"));
     assert!(!r.in_kernel("100.64.1.2"), "a notice walls nothing in");
+    let gauges = r.detector.metrics.encode();
+    assert!(
+        gauges.contains(r#"cordon_hosts{state="noticed"} 1"#),
+        "{gauges}"
+    );
     assert!(
         r.kernel.state.lock().flushed.is_empty(),
         "a notice ends no flow"
