@@ -222,21 +222,9 @@ fn sqlite_one_by_one(conn: &SharedConn, addresses: &[Ipv4Addr]) -> Result<f64> {
     Ok(per_second(addresses.len(), t.elapsed()))
 }
 
-/// The PostgreSQL writer's statements
-/// (orchestrator/src/store/postgres/writer.rs), without its group's
-/// advisory lock, marks and NOTIFY.
-const PG_HOST: &str = "INSERT INTO hosts (address, state, record, updated_at, gateway, seq)
-     VALUES ($1, $2, $3, $4, $5, nextval('change_seq'))
-     ON CONFLICT (address) DO UPDATE SET
-        state = CASE WHEN hosts.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.state ELSE hosts.state END,
-        record = CASE WHEN hosts.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.record ELSE hosts.record END,
-        gateway = CASE WHEN hosts.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.gateway ELSE hosts.gateway END,
-        updated_at = GREATEST(hosts.updated_at, EXCLUDED.updated_at),
-        seq = EXCLUDED.seq
-     RETURNING seq";
-const PG_AUDIT: &str =
-    "INSERT INTO audit (at, address, from_state, to_state, actor, note, subscriber, gateway)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+// The PostgreSQL writer's own statements, sent one transaction each here,
+// without its group's advisory lock, marks and NOTIFY.
+use cordon_orchestrator::store::postgres::{AUDIT as PG_AUDIT, HOST as PG_HOST};
 
 /// [`PG_CONNECTIONS`] plain connections to the store's database.
 async fn raw_pg(url: &str) -> Result<Vec<tokio_postgres::Client>> {

@@ -32,7 +32,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Backend, Loaded, SessionRecord, StoreError, StoredReport, Write};
-pub use writer::CHANNEL;
+pub use writer::{AUDIT, CHANNEL, HOST};
 
 /// The PostgreSQL backend: its pool and the queue to its writer.
 #[derive(Debug)]

@@ -190,7 +190,7 @@ type Step<'a> = BoxFuture<'a, Result<Option<i64>, tokio_postgres::Error>>;
 /// commit order: a gateway whose commit was delayed (a slow link, an
 /// outbox replayed after an outage) must not overwrite a newer decision
 /// made elsewhere meanwhile.
-const HOST: &str = "INSERT INTO hosts (address, state, record, updated_at, gateway, seq)
+pub const HOST: &str = "INSERT INTO hosts (address, state, record, updated_at, gateway, seq)
      VALUES ($1, $2, $3, $4, $5, nextval('change_seq'))
      ON CONFLICT (address) DO UPDATE SET
         state = CASE WHEN hosts.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.state ELSE hosts.state END,
@@ -211,7 +211,8 @@ const SUBSCRIBER: &str = "INSERT INTO subscribers (id, state, record, updated_at
         seq = EXCLUDED.seq
      RETURNING seq";
 
-const AUDIT: &str =
+/// An audit entry (the trail is append-only: see the schema).
+pub const AUDIT: &str =
     "INSERT INTO audit (at, address, from_state, to_state, actor, note, subscriber, gateway)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
