@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cordon_lab::{Lab, wait_for};
@@ -195,18 +194,7 @@ fn maildir_messages_survive_a_crash_and_count_exactly_once() {
     // hands it; the same message again counts nothing.
     let piped = message(&addrs[0], "piped-1");
     for (round, score) in [(1, MESSAGES / ABOUT + 1), (2, MESSAGES / ABOUT + 1)] {
-        let gw = lab.gateway();
-        let mut child = Command::new(lab.cordon_exe().unwrap())
-            .arg("--socket")
-            .arg(gw.control_socket())
-            .arg("--config")
-            .arg(gw.config_path())
-            .args(["import", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = super::import_from_stdin(&lab);
         child
             .stdin
             .take()

@@ -31,6 +31,24 @@ mod reports;
 
 const SHORT: Duration = Duration::from_secs(2);
 
+/// `cordon import -` against gateway 0, as an MTA's pipe alias runs it:
+/// stdin, stdout and stderr piped for the test.
+fn import_from_stdin(lab: &Lab) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    let gw = lab.gateway();
+    Command::new(lab.cordon_exe().unwrap())
+        .arg("--socket")
+        .arg(gw.control_socket())
+        .arg("--config")
+        .arg(gw.config_path())
+        .args(["import", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Waits until `addr` is quarantined (in the store's view and the
 /// kernel's set) and returns how long that took.
 fn until_quarantined(lab: &Lab, addr: &str, within: Duration) -> Duration {

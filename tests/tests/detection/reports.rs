@@ -149,7 +149,6 @@ this is not a report\n\
 #[test]
 fn a_feed_on_a_pipe_counts_its_first_reports_before_the_writer_closes_it() {
     use std::io::Write as _;
-    use std::process::Stdio;
 
     let lab = lab("repstream")
         .subscribers(1)
@@ -166,18 +165,7 @@ fn a_feed_on_a_pipe_counts_its_first_reports_before_the_writer_closes_it() {
     };
     // More than the 64 KiB the format is told from, then a pause.
     let (first, total) = (4000, 6000);
-    let gw = lab.gateway();
-    let mut child = Command::new(lab.cordon_exe().unwrap())
-        .arg("--socket")
-        .arg(gw.control_socket())
-        .arg("--config")
-        .arg(gw.config_path())
-        .args(["import", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = super::import_from_stdin(&lab);
     let mut stdin = child.stdin.take().unwrap();
     stdin
         .write_all(format!("address,time,source,evidence\n{}", lines(0, first)).as_bytes())
