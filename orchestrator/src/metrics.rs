@@ -154,6 +154,9 @@ pub struct Metrics {
     /// 1 while the store answers, 0 while it cannot be reached. A local
     /// SQLite store always answers: it is 1 unless an outbox says otherwise.
     pub store_reachable: Gauge,
+    /// Batches of decisions the store refused for their data, kept aside
+    /// in the outbox file for the operator (see `store::outbox`).
+    pub store_outbox_refused: Gauge,
     /// Messages taken from the abuse Maildir, by where they went.
     pub maildir_messages: Family<MaildirMessageLabels, Counter>,
     /// Reports read from the abuse Maildir's messages, by outcome.
@@ -268,6 +271,12 @@ impl Metrics {
             "1 while the store answers, 0 while it cannot be reached (decisions then queue in the outbox)",
             store_reachable.clone(),
         );
+        let store_outbox_refused = Gauge::default();
+        registry.register(
+            "store_outbox_refused",
+            "Batches of queued decisions the store refused for their data, kept aside in the outbox file's `refused` table for the operator",
+            store_outbox_refused.clone(),
+        );
         let maildir_messages = Family::<MaildirMessageLabels, Counter>::default();
         registry.register(
             "maildir_messages",
@@ -311,6 +320,7 @@ impl Metrics {
             webhooks_queue_full,
             store_outbox_batches,
             store_reachable,
+            store_outbox_refused,
             maildir_messages,
             maildir_reports,
             session_changes,

@@ -176,33 +176,56 @@ impl PgServer {
             .args(["--username", USER, "-D"])
             .arg(&data);
         checked(initdb, Duration::from_secs(60));
-        let mut postgres = as_postgres(&server.bin.join("postgres"));
+        server.run();
+        server
+    }
+
+    /// Runs the server on the data directory (again, after [`PgServer::kill`])
+    /// and returns once it accepts connections.
+    fn run(&mut self) {
+        let mut postgres = as_postgres(&self.bin.join("postgres"));
         postgres
             .arg("-D")
-            .arg(&data)
+            .arg(self.root.join("data"))
             .arg("-k")
-            .arg(&server.root)
+            .arg(&self.root)
             .args(SETTINGS)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(server.root.join("log")).expect("create the log"));
-        server.child = Some(postgres.spawn().expect("start postgres"));
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.root.join("log"))
+                    .expect("open the log"),
+            );
+        self.child = Some(postgres.spawn().expect("start postgres"));
         let started = Instant::now();
+        let (bin, root) = (self.bin.clone(), self.root.clone());
+        let child = &mut self.child;
         poll_until(
             Duration::from_secs(30),
             "PostgreSQL to accept connections",
             || {
-                if let Some(Ok(Some(status))) = server.child.as_mut().map(Child::try_wait) {
+                if let Some(Ok(Some(status))) = child.as_mut().map(Child::try_wait) {
                     panic!(
                         "postgres exited ({status}) after {:?}: {}",
                         started.elapsed(),
-                        std::fs::read_to_string(server.root.join("log")).unwrap_or_default()
+                        std::fs::read_to_string(root.join("log")).unwrap_or_default()
                     );
                 }
-                is_ready(&server.bin, &server.root).then_some(())
+                is_ready(&bin, &root).then_some(())
             },
         );
-        server
+    }
+
+    /// Starts the server again on its data after [`PgServer::kill`] (as an
+    /// operator restarts a crashed database), returning once it accepts
+    /// connections; does nothing while it runs.
+    pub fn restart(&mut self) {
+        if self.child.is_none() {
+            self.run();
+        }
     }
 
     /// The directory of the server's socket (libpq's `host`).

@@ -327,7 +327,7 @@ pub fn status(s: &DaemonStatus, now: i64) -> String {
 /// The rest of the store's line of `cordon status`: whether it answers,
 /// and what waits in the outbox (nothing for a store without one).
 fn store_state(s: &DaemonStatus, now: i64) -> String {
-    match (s.store_unreachable_since, s.store_outbox) {
+    let state = match (s.store_unreachable_since, s.store_outbox) {
         (Some(since), queued) => format!(
             ": UNREACHABLE since {}; {} batches of decisions queued in the outbox, replayed when it answers",
             relative(since, now),
@@ -340,6 +340,12 @@ fn store_state(s: &DaemonStatus, now: i64) -> String {
         }
         (None, Some(_)) => ": reachable, outbox empty".into(),
         (None, None) => String::new(),
+    };
+    match s.store_outbox_refused {
+        Some(refused) if refused > 0 => format!(
+            "{state}; {refused} batches REFUSED by the store kept aside in the outbox file's `refused` table (see cordond's log)"
+        ),
+        _ => state,
     }
 }
 

@@ -120,6 +120,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                     .and_then(|o| o.unreachable_since)
                     .map(cordon_proto::time::unix),
                 store_outbox: outbox.map(|o| o.queued),
+                store_outbox_refused: outbox.map(|o| o.refused),
                 quarantined: counts.quarantined,
                 probation: counts.probation,
                 last_reconcile: counts.last_reconcile,

@@ -174,10 +174,7 @@ pub fn spawn(
     tracker: &tokio_util::task::TaskTracker,
 ) {
     let outbox = fleet.outbox.clone();
-    outbox.report_to(
-        metrics.store_outbox_batches.clone(),
-        metrics.store_reachable.clone(),
-    );
+    outbox.report_to(metrics);
     outbox.spawn_replayer(Duration::from_secs(1), cancel.clone());
     let pending: Arc<dyn Pending> = outbox.clone();
     tracker.spawn(follow(

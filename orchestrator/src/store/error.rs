@@ -91,6 +91,22 @@ pub enum StoreError {
         /// Why (the connection's error, or that no answer came in time).
         source: Source,
     },
+    /// A server backend answered that the data of this batch breaks one of
+    /// its rules (a constraint, or a value it cannot hold, such as a NUL
+    /// character in a text): sending the same batch again cannot succeed.
+    /// Distinct from [`StoreError::Io`] (the server failed, or refused for
+    /// a reason of its own that may pass, such as permissions or a full
+    /// disk) because a gateway's outbox moves such a batch aside, keeping
+    /// it, rather than letting it block every decision queued behind it.
+    #[error(
+        "the store {location} refused the data of this batch: {source}; it cannot be stored as it is (cordond's log and the outbox's `refused` table keep it for the operator)"
+    )]
+    Refused {
+        /// The store's address, without credentials.
+        location: String,
+        /// The server's answer.
+        source: Source,
+    },
     /// The backend's worker is gone (cordond is stopping).
     #[error("the store's writer has stopped (cordond is shutting down)")]
     Stopped,
@@ -120,7 +136,13 @@ impl StoreError {
         matches!(self, StoreError::Unreachable { .. })
     }
 
-    /// The store could not be opened ([`StoreError::Unreadable`]).
+    /// Whether the store refused the batch's data itself
+    /// ([`StoreError::Refused`]): sending it again cannot succeed.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, StoreError::Refused { .. })
+    }
+
+    /// The store cannot be opened ([`StoreError::Unreadable`]).
     pub fn unreadable(path: impl Into<PathBuf>, source: impl Into<Source>) -> Self {
         StoreError::Unreadable {
             path: path.into(),

@@ -181,6 +181,11 @@ pub struct DaemonStatus {
     /// absent for a store without an outbox (SQLite, which is local).
     #[serde(default)]
     pub store_outbox: Option<u64>,
+    /// Batches of decisions the store refused for their data, moved aside
+    /// in the gateway's outbox file (its `refused` table) so the ones
+    /// behind them could go on; absent for a store without an outbox.
+    #[serde(default)]
+    pub store_outbox_refused: Option<u64>,
     /// Hosts quarantined.
     pub quarantined: u64,
     /// Hosts on probation.

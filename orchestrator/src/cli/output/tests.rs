@@ -52,6 +52,7 @@ fn status_says_when_the_table_is_not_the_one_installed() {
         store: "s.db".into(),
         store_unreachable_since: None,
         store_outbox: None,
+        store_outbox_refused: None,
         quarantined: 0,
         probation: 0,
         last_reconcile: None,
@@ -84,6 +85,7 @@ fn status_says_when_the_store_is_away_and_what_waits() {
         store: "postgres://db/cordon".into(),
         store_unreachable_since: None,
         store_outbox: None,
+        store_outbox_refused: None,
         quarantined: 0,
         probation: 0,
         last_reconcile: None,
@@ -107,6 +109,13 @@ fn status_says_when_the_store_is_away_and_what_waits() {
     let text = status(&s, 1000);
     assert!(
         text.contains("reachable; 7 batches of decisions still queued"),
+        "{text}"
+    );
+    s.store_outbox = Some(0);
+    s.store_outbox_refused = Some(2);
+    let text = status(&s, 1000);
+    assert!(
+        text.contains("reachable, outbox empty; 2 batches REFUSED by the store kept aside"),
         "{text}"
     );
 }

@@ -12,7 +12,7 @@ use crate::store::StoreError;
 use crate::store::sqlite::connect;
 
 /// The outbox file's schema version (its own, not the store's).
-const SCHEMA: i64 = 1;
+const SCHEMA: i64 = 2;
 
 /// Version 1: `batches` keyed by the batch number (handed out in call
 /// order, so it is also the replay order), and the one-row `ceiling`: no
@@ -28,6 +28,20 @@ const TABLES: &str = "
     CREATE TABLE ceiling (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
     INSERT INTO ceiling (id, seq) VALUES (1, 0);
     PRAGMA user_version = 1;
+";
+
+/// Version 2: `refused`, the batches the store refused (its answer kept
+/// beside each), moved aside so the ones behind them replay; kept for the
+/// operator, never replayed by cordond and never deleted by it.
+const V2: &str = "
+    CREATE TABLE refused (
+        seq        INTEGER PRIMARY KEY,
+        queued_at  INTEGER NOT NULL,
+        refused_at INTEGER NOT NULL,
+        error      TEXT NOT NULL,
+        body       TEXT NOT NULL
+    );
+    PRAGMA user_version = 2;
 ";
 
 /// The open outbox file. Its calls block (an fsync each); the outbox runs
@@ -59,7 +73,10 @@ impl Local {
             .map_err(io)?;
         match version {
             0 => conn
-                .execute_batch(&format!("BEGIN; {TABLES} COMMIT;"))
+                .execute_batch(&format!("BEGIN; {TABLES} {V2} COMMIT;"))
+                .map_err(io)?,
+            1 => conn
+                .execute_batch(&format!("BEGIN; {V2} COMMIT;"))
                 .map_err(io)?,
             SCHEMA => {}
             found => {
@@ -119,6 +136,27 @@ impl Local {
         })
     }
 
+    /// Moves a batch the store refused (or that cannot be read back) out
+    /// of the queue into `refused`, with why, in one transaction: it is
+    /// never in both tables, and never in neither.
+    pub(super) fn refuse(&self, seq: u64, error: &str, now: i64) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO refused (seq, queued_at, refused_at, error, body)
+                 SELECT seq, queued_at, ?2, ?3, body FROM batches WHERE seq = ?1",
+                params![int(seq)?, now, error],
+            )?;
+            tx.execute("DELETE FROM batches WHERE seq = ?1", [int(seq)?])?;
+            tx.commit()
+        })
+    }
+
+    /// How many refused batches are kept.
+    pub(super) fn refused(&self) -> Result<u64, StoreError> {
+        self.with(|c| c.query_row("SELECT COUNT(*) FROM refused", [], |r| Ok(uint(r.get(0)?))))
+    }
+
     /// How many batches wait, and the highest number handed out or
     /// reserved (the ceiling, or a queued batch's if higher).
     pub(super) fn count_and_ceiling(&self) -> Result<(u64, u64), StoreError> {
@@ -126,7 +164,8 @@ impl Local {
             c.query_row(
                 "SELECT (SELECT COUNT(*) FROM batches),
                         MAX((SELECT seq FROM ceiling WHERE id = 1),
-                            COALESCE((SELECT MAX(seq) + 1 FROM batches), 0))",
+                            COALESCE((SELECT MAX(seq) + 1 FROM batches), 0),
+                            COALESCE((SELECT MAX(seq) + 1 FROM refused), 0))",
                 [],
                 |r| Ok((uint(r.get(0)?), uint(r.get(1)?))),
             )

@@ -20,6 +20,18 @@
 //!   only after the store acknowledged it. A crash between the two, or an
 //!   answer lost on the way, sends it again, which the mark makes harmless
 //!   (the store skips a batch whose mark it has).
+//! - A batch the store refuses for its data ([`StoreError::Refused`]: a
+//!   constraint, a value it cannot hold) would be refused again at every
+//!   try, holding up every batch behind it and, with them, the fleet's
+//!   follower (it waits for an empty outbox) for ever. It is moved, in one
+//!   local transaction, to the file's `refused` table with the store's
+//!   answer, logged, counted (`cordon_store_outbox_refused`, `cordon
+//!   status`), and the replay goes on. Nothing is deleted: the operator
+//!   reads it there (`sqlite3 FILE 'SELECT * FROM refused'`). So is a
+//!   batch whose JSON this cordond cannot parse. Any other failure (the
+//!   server's own, such as permissions or a full disk; a batch queued by a
+//!   newer cordond; an address the config no longer admits) may pass, or
+//!   names its remedy: it stays queued and blocks the ones behind it.
 //! - Batch numbers are never reused, across restarts and even if the outbox
 //!   file is lost: a number is at least the microseconds since the epoch at
 //!   open, and the file keeps a ceiling reserved in blocks (one fsync per
@@ -81,6 +93,8 @@ pub struct OutboxState {
     pub unreachable_since: Option<SystemTime>,
     /// Batches waiting to be replayed.
     pub queued: u64,
+    /// Batches the store refused, kept aside in the outbox file.
+    pub refused: u64,
 }
 
 /// The next batch number, and the reserved ceiling it must stay under.
@@ -95,6 +109,7 @@ struct Seqs {
 struct Gauges {
     queued: Gauge,
     reachable: Gauge,
+    refused: Gauge,
 }
 
 /// A [`Backend`] decorator that queues commits locally while the store it
@@ -142,6 +157,7 @@ impl Outbox {
     ) -> Result<Outbox, StoreError> {
         let local = Local::open(path)?;
         let (queued, ceiling) = local.count_and_ceiling()?;
+        let refused = local.refused()?;
         let next = ceiling.max(micros_now()).max(1);
         Ok(Outbox {
             remote,
@@ -156,6 +172,7 @@ impl Outbox {
             state: Mutex::new(OutboxState {
                 unreachable_since: None,
                 queued,
+                refused,
             }),
             replaying: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
@@ -163,13 +180,18 @@ impl Outbox {
         })
     }
 
-    /// Keeps `queued` (batches waiting) and `reachable` (1 while the store
-    /// answers, 0 while it does not) current from now on: the daemon passes
-    /// `cordon_store_outbox_batches` and `cordon_store_reachable`
-    /// (`Metrics::store_outbox_batches`, `Metrics::store_reachable`). Only
-    /// the first call counts: the metrics are registered once.
-    pub fn report_to(&self, queued: Gauge, reachable: Gauge) {
-        if self.gauges.set(Gauges { queued, reachable }).is_ok() {
+    /// Keeps `cordon_store_outbox_batches` (batches waiting),
+    /// `cordon_store_reachable` (1 while the store answers, 0 while it does
+    /// not) and `cordon_store_outbox_refused` (batches kept aside) of
+    /// `metrics` current from now on. Only the first call counts: the
+    /// metrics are registered once.
+    pub fn report_to(&self, metrics: &crate::metrics::Metrics) {
+        let gauges = Gauges {
+            queued: metrics.store_outbox_batches.clone(),
+            reachable: metrics.store_reachable.clone(),
+            refused: metrics.store_outbox_refused.clone(),
+        };
+        if self.gauges.set(gauges).is_ok() {
             self.publish(&self.state());
         }
     }
@@ -224,13 +246,17 @@ impl Outbox {
         if let Some(g) = self.gauges.get() {
             g.queued.set(i64::try_from(s.queued).unwrap_or(i64::MAX));
             g.reachable.set(i64::from(s.unreachable_since.is_none()));
+            g.refused.set(i64::try_from(s.refused).unwrap_or(i64::MAX));
         }
     }
 
     /// Notes what a call to the store said about its reachability.
     fn observe<T>(&self, result: &Result<T, StoreError>) {
         match result {
-            Ok(_) => self.update(|s| s.unreachable_since = None),
+            // A refusal is an answer: the store is there.
+            Ok(_) | Err(StoreError::Refused { .. }) => {
+                self.update(|s| s.unreachable_since = None);
+            }
             Err(e) if e.is_unreachable() => self.update(|s| {
                 s.unreachable_since.get_or_insert_with(SystemTime::now);
             }),
@@ -321,30 +347,68 @@ impl Outbox {
 
     /// Sends the queued batches to the store, oldest first, each with its
     /// mark, deleting each only once the store acknowledged it; returns
-    /// how many it sent. Stops at the first failure, and the batch stays
-    /// queued: [`StoreError::Unreachable`] when the store is still away; a
-    /// refusal by the store, or a batch this cordond cannot read back
-    /// ([`StoreError::BadRecord`], saying why), blocks the ones behind it
-    /// (they must not overtake it) until the operator acts on the error.
+    /// how many it sent. A batch the store refuses for its data, or whose
+    /// JSON cannot be parsed, is moved aside (see the module's
+    /// documentation) and the replay goes on. Stops at any other failure,
+    /// and the batch stays queued: [`StoreError::Unreachable`] when the
+    /// store is still away; a failure of the store's own, or a batch this
+    /// cordond cannot read back ([`StoreError::BadRecord`], saying why and
+    /// what to do), blocks the ones behind it (they must not overtake it).
     /// One replay runs at a time.
     pub async fn replay(&self) -> Result<u64, StoreError> {
         let _one = self.replaying.lock().await;
         let mut sent = 0;
         while let Some((seq, body)) = self.on_file(Local::oldest).await? {
-            let writes = wire::decode(&body, &self.config).map_err(|e| StoreError::BadRecord {
-                path: self.path().to_owned(),
-                what: format!("queued batch {seq}"),
-                source: Box::new(e),
-            })?;
+            let writes = match wire::decode(&body, &self.config) {
+                Ok(writes) => writes,
+                Err(e @ wire::Unreadable::Json(_)) => {
+                    self.set_aside(seq, &format!("cannot be read back: {e}"))
+                        .await?;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(StoreError::BadRecord {
+                        path: self.path().to_owned(),
+                        what: format!("queued batch {seq}"),
+                        source: Box::new(e),
+                    });
+                }
+            };
             let mut batch = Vec::with_capacity(writes.len() + 1);
             batch.push(self.mark(seq));
             batch.extend(writes);
-            self.bounded(self.remote.commit(batch)).await?;
+            match self.bounded(self.remote.commit(batch)).await {
+                Ok(()) => {}
+                Err(StoreError::Refused { source, .. }) => {
+                    self.set_aside(seq, &source.to_string()).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             self.on_file(move |l| l.delete(seq)).await?;
             self.update(|s| s.queued = s.queued.saturating_sub(1));
             sent += 1;
         }
         Ok(sent)
+    }
+
+    /// Moves queued batch `seq` to the `refused` table with `why`, and
+    /// says so in the log (escaped: the store's answer may quote the
+    /// batch's words, which came from outside).
+    async fn set_aside(&self, seq: u64, why: &str) -> Result<(), StoreError> {
+        let (text, now) = (why.to_owned(), unix_now());
+        self.on_file(move |l| l.refuse(seq, &text, now)).await?;
+        self.update(|s| {
+            s.queued = s.queued.saturating_sub(1);
+            s.refused += 1;
+        });
+        tracing::error!(
+            seq,
+            error = %cordon_proto::text::printable(why),
+            outbox = %self.path().display(),
+            "the store refused a queued batch of decisions; it is kept in the outbox file's `refused` table (sqlite3 FILE 'SELECT * FROM refused') and the batches behind it go on"
+        );
+        Ok(())
     }
 
     /// Starts the replay task: it replays whenever batches wait, every

@@ -194,7 +194,7 @@ async fn state_says_since_when_the_store_is_away_and_how_much_waits() {
     let metrics = crate::metrics::Metrics::new();
     let (queued, reachable) = (&metrics.store_outbox_batches, &metrics.store_reachable);
     let outbox = rig.open();
-    outbox.report_to(queued.clone(), reachable.clone());
+    outbox.report_to(&metrics);
     assert_eq!(outbox.state(), super::OutboxState::default());
     assert_eq!((queued.get(), reachable.get()), (0, 1));
     rig.set(Mode::Down);

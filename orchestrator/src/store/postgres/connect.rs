@@ -162,10 +162,31 @@ fn away(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
+/// SQLSTATE classes that mean the statement's own data broke a rule: a
+/// data exception (22: a value the column cannot hold, such as a NUL in a
+/// text) or an integrity constraint violation (23). Sending the same data
+/// again fails the same way, whatever the server's state; every other
+/// error (permissions, a full disk, a read-only standby, a deadlock) may
+/// pass and is retried.
+fn refuses_data(code: &str) -> bool {
+    code.starts_with("22") || code.starts_with("23")
+}
+
 /// A client error as a store error: [`StoreError::Unreachable`] when the
-/// server could not be reached or went away, [`StoreError::Io`] when it
-/// answered with an error.
+/// server could not be reached or went away, [`StoreError::Refused`] when
+/// it refused the data itself, [`StoreError::Io`] for any other error.
 pub(super) fn classify(location: &Path, e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error()
+        && refuses_data(db.code().code())
+    {
+        // The server's own words (`ERROR: invalid byte sequence ...`),
+        // not the client's `db error` around them.
+        let text = db.to_string();
+        return StoreError::Refused {
+            location: location.display().to_string(),
+            source: e.into_source().unwrap_or_else(|| text.into()),
+        };
+    }
     let unreachable = match e.as_db_error() {
         Some(db) => away(db.code().code()),
         // The connection closed, or its socket failed (refused, reset,

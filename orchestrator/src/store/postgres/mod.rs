@@ -221,3 +221,5 @@ impl Backend for Postgres {
 mod tests;
 #[cfg(test)]
 mod tests_fleet;
+#[cfg(test)]
+mod tests_outbox;

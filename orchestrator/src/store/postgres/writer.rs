@@ -55,23 +55,54 @@ async fn writer(pool: Pool, mut jobs: mpsc::Receiver<Job>, location: PathBuf, ga
             }
         }
         let result = commit(&pool, &group, &location, &gateway).await;
-        // Each caller gets the same reason, kept as its source, and the
-        // same kind (unreachable or not), which the outbox acts on.
-        let unreachable = matches!(result, Err(StoreError::Unreachable { .. }));
-        let result = result.map_err(Shared::new);
-        for job in group {
-            let answer = result.clone().map_err(|reason| {
-                if unreachable {
-                    StoreError::Unreachable {
-                        location: location.display().to_string(),
-                        source: Box::new(reason),
-                    }
-                } else {
-                    StoreError::io(&location, reason)
+        match result {
+            // One caller's data refused (or another failure that is not
+            // the server being away) fails the whole group: commit each
+            // alone, so every caller gets its own answer and one bad
+            // batch does not fail the decisions grouped with it.
+            Err(ref e) if group.len() > 1 && !e.is_unreachable() => {
+                tracing::debug!(jobs = group.len(), error = %e, "a group commit failed; committing its calls one by one");
+                for job in group {
+                    let alone =
+                        commit(&pool, std::slice::from_ref(&job), &location, &gateway).await;
+                    let _ = job.reply.send(alone);
                 }
-            });
-            let _ = job.reply.send(answer);
+            }
+            result => answer_all(group, result, &location),
         }
+    }
+}
+
+/// Answers every caller of a group with the group's result: the same
+/// reason, kept as its source, and the same kind (unreachable, refused,
+/// or failed), which the outbox acts on.
+fn answer_all(group: Vec<Job>, result: Result<(), StoreError>, location: &Path) {
+    let (kind, reason) = match result {
+        Ok(()) => {
+            for job in group {
+                let _ = job.reply.send(Ok(()));
+            }
+            return;
+        }
+        Err(StoreError::Unreachable { source, .. }) => (1, Shared::new(source)),
+        Err(StoreError::Refused { source, .. }) => (2, Shared::new(source)),
+        Err(StoreError::Io { source, .. }) => (0, Shared::new(source)),
+        Err(other) => (0, Shared::new(other)),
+    };
+    for job in group {
+        let reason = reason.clone();
+        let answer = match kind {
+            1 => StoreError::Unreachable {
+                location: location.display().to_string(),
+                source: Box::new(reason),
+            },
+            2 => StoreError::Refused {
+                location: location.display().to_string(),
+                source: Box::new(reason),
+            },
+            _ => StoreError::io(location, reason),
+        };
+        let _ = job.reply.send(Err(answer));
     }
 }
 
