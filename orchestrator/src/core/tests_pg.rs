@@ -150,3 +150,73 @@ async fn each_gateway_queues_webhook_events_only_for_what_it_decided() {
         "an adopted record is not published again"
     );
 }
+
+/// Quarantines `text` by operator, waiting for the answer.
+async fn quarantine(core: &mut Core, text: &str) {
+    let (tx, rx) = oneshot::channel();
+    let event = Event::Quarantine(QuarantineRequest {
+        subject: Subject::Addr(core.config.subscriber_addr(text).unwrap()),
+        reason: Reason::Operator,
+        actor: cordon_policy::Actor::Operator("alice".into()),
+        note: "ticket".into(),
+        hold: None,
+        mac: None,
+        evidence: Default::default(),
+    });
+    core.decide(vec![Input::Event(event)], vec![Waiting::Event(tx)])
+        .await;
+    rx.await.unwrap().unwrap();
+}
+
+/// A start while the database is away enforces the local snapshot and the
+/// decisions queued since; a first start with neither is refused, naming
+/// the remedy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_while_postgres_is_away_enforces_the_local_snapshot() {
+    let mut server = PgServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.database("cordon");
+    let cfg = Arc::new(config(&url, dir.path()));
+    let (mut core, _, store) = start(&cfg).await;
+    quarantine(&mut core, "100.64.1.7").await;
+    drop((core, store));
+    server.kill();
+    let unit = |t: &str| -> ipnet::IpNet { format!("{t}/32").parse().unwrap() };
+
+    let (mut core, kernel, store) = start(&cfg).await;
+    assert!(
+        kernel
+            .state
+            .lock()
+            .quarantined
+            .contains(&unit("100.64.1.7"))
+    );
+    let outbox = store.outbox().unwrap();
+    assert!(outbox.unreachable_since.is_some(), "{outbox:?}");
+    // Decided while away: queued, and enforced by the next start too.
+    quarantine(&mut core, "100.64.1.8").await;
+    assert_eq!(store.outbox().unwrap().queued, 1);
+    drop((core, store));
+    let (_core, kernel, _store) = start(&cfg).await;
+    let q = kernel.state.lock().quarantined.clone();
+    assert!(
+        q.contains(&unit("100.64.1.7")) && q.contains(&unit("100.64.1.8")),
+        "{q:?}"
+    );
+
+    // Another gateway's first start, with no snapshot of its own.
+    let other = tempfile::tempdir().unwrap();
+    let err = Store::open_configured(&config(&url, other.path()), || "unused".into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, crate::store::StoreError::NoSnapshot { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("no local snapshot"), "{err}");
+    assert!(
+        err.to_string().contains("make the database reachable"),
+        "{err}"
+    );
+    server.restart();
+}

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cordon_config::Config;
+use futures::future::BoxFuture;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -40,6 +41,12 @@ const POLL: Duration = Duration::from_secs(1);
 pub trait Pending: Send + Sync {
     /// Whether anything waits.
     fn pending(&self) -> bool;
+
+    /// Keeps what the follower adopted in the local snapshot a start
+    /// uses when the store is away (the outbox's); nothing by default.
+    fn remember(&self, _hosts: Vec<cordon_policy::lifecycle::Host>) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Follows `feed` from `after` (the position the start's load reached)
@@ -76,7 +83,7 @@ pub async fn follow(
         if pending.pending() {
             continue;
         }
-        match catch_up(feed.as_ref(), &core, &config, after).await {
+        match catch_up(feed.as_ref(), &core, &config, pending.as_ref(), after).await {
             Ok(upto) => {
                 if failing {
                     info!("the fleet's store answers again");
@@ -100,6 +107,7 @@ async fn catch_up(
     feed: &dyn Feed,
     core: &CoreHandle,
     config: &watch::Receiver<Arc<Config>>,
+    pending: &dyn Pending,
     mut after: Position,
 ) -> Result<Position, crate::store::StoreError> {
     loop {
@@ -113,9 +121,10 @@ async fn catch_up(
                 records = hosts.len(),
                 elsewhere, upto, "adopting what the fleet decided"
             );
-            if !core.stored(hosts).await {
+            if !core.stored(hosts.clone()).await {
                 return Ok(after);
             }
+            pending.remember(hosts).await;
         }
         after = upto.max(after);
         if rows < PAGE as usize {
@@ -206,6 +215,10 @@ pub fn spawn(
 impl Pending for crate::store::outbox::Outbox {
     fn pending(&self) -> bool {
         self.state().queued > 0
+    }
+
+    fn remember(&self, hosts: Vec<cordon_policy::lifecycle::Host>) -> BoxFuture<'_, ()> {
+        Box::pin(crate::store::outbox::Outbox::remember(self, hosts))
     }
 }
 

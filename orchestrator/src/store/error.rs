@@ -107,6 +107,20 @@ pub enum StoreError {
         /// The server's answer.
         source: Source,
     },
+    /// The shared store cannot be reached at start, and this gateway has
+    /// no snapshot of the fleet's state to start from: it has never
+    /// loaded from the store (a first start), or its outbox file is new.
+    #[error(
+        "cannot reach the store {location} ({source}), and this gateway has no local snapshot of the fleet's state in {outbox} to start from (it is made by a start that reaches the store): make the database reachable (check that it is up, store.url, store.password_file, store.tls, the firewall) and start cordond again; later starts keep enforcing from the snapshot when it is away"
+    )]
+    NoSnapshot {
+        /// The store's address, without credentials.
+        location: String,
+        /// The outbox file the snapshot lives in.
+        outbox: PathBuf,
+        /// Why the store could not be reached.
+        source: Source,
+    },
     /// The backend's worker is gone (cordond is stopping).
     #[error("the store's writer has stopped (cordond is shutting down)")]
     Stopped,

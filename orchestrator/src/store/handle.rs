@@ -74,8 +74,7 @@ impl Store {
                     .gateway
                     .as_ref()
                     .map_or_else(gateway, |g| g.as_str().to_owned());
-                let (backend, loaded) = Postgres::open(p, name.clone()).await?;
-                let backend = Arc::new(backend);
+                let backend = Arc::new(Postgres::new(p, name.clone())?);
                 let (path, config) = (p.outbox.clone(), config.clone());
                 let remote: Arc<dyn Backend> = backend.clone();
                 let outbox = tokio::task::spawn_blocking(move || {
@@ -84,6 +83,21 @@ impl Store {
                 .await
                 .map_err(|_| StoreError::Stopped)??;
                 let outbox = Arc::new(outbox);
+                // Enforcement never waits on the database, not even at
+                // start: when it is away, start from the local snapshot.
+                let bounded = tokio::time::timeout(p.connect_timeout * 2, backend.prepare()).await;
+                let loaded = match bounded {
+                    Ok(Ok(loaded)) => outbox.loaded_from_store(loaded).await?,
+                    Ok(Err(e)) if e.is_unreachable() => outbox.loaded_from_snapshot(e).await?,
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => {
+                        let why = StoreError::unreachable(
+                            backend.location().display().to_string(),
+                            format!("no answer within {:?}", p.connect_timeout * 2),
+                        );
+                        outbox.loaded_from_snapshot(why).await?
+                    }
+                };
                 Ok(Opened {
                     store: Store::over(outbox.clone()),
                     loaded,

@@ -30,6 +30,9 @@ const TABLES: &str = "
     PRAGMA user_version = 1;
 ";
 
+/// Version 2 also adds the snapshot's tables (see `snapshot`).
+use super::snapshot::TABLES as SNAP;
+
 /// Version 2: `refused`, the batches the store refused (its answer kept
 /// beside each), moved aside so the ones behind them replay; kept for the
 /// operator, never replayed by cordond and never deleted by it.
@@ -73,10 +76,10 @@ impl Local {
             .map_err(io)?;
         match version {
             0 => conn
-                .execute_batch(&format!("BEGIN; {TABLES} {V2} COMMIT;"))
+                .execute_batch(&format!("BEGIN; {TABLES} {SNAP} {V2} COMMIT;"))
                 .map_err(io)?,
             1 => conn
-                .execute_batch(&format!("BEGIN; {V2} COMMIT;"))
+                .execute_batch(&format!("BEGIN; {SNAP} {V2} COMMIT;"))
                 .map_err(io)?,
             SCHEMA => {}
             found => {
@@ -124,6 +127,15 @@ impl Local {
             c.prepare_cached("SELECT seq, body FROM batches ORDER BY seq LIMIT 1")?
                 .query_row([], |r| Ok((uint(r.get(0)?), r.get(1)?)))
                 .optional()
+        })
+    }
+
+    /// Every queued batch, oldest first.
+    pub(super) fn all(&self) -> Result<Vec<Queued>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached("SELECT seq, body FROM batches ORDER BY seq")?
+                .query_map([], |r| Ok((uint(r.get(0)?), r.get(1)?)))?
+                .collect()
         })
     }
 

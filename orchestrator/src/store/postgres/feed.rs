@@ -102,7 +102,7 @@ impl Feed for Postgres {
     }
 
     fn start(&self) -> Position {
-        self.start
+        self.start.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn changes(&self, after: Position, limit: u32) -> BoxFuture<'_, Result<Changes, StoreError>> {

@@ -23,6 +23,7 @@ mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cordon_config::PostgresStore;
 use cordon_policy::lifecycle::Unix;
@@ -41,10 +42,39 @@ pub struct Postgres {
     pool: Pool,
     jobs: mpsc::Sender<writer::Job>,
     gateway: String,
-    /// The change feed's position the start's load reached.
-    start: crate::store::feed::Position,
+    /// The change feed's position the start's load reached (0 until it
+    /// loaded, or when the start found the database away: the follower
+    /// then reads everything, as after a reconnect).
+    start: std::sync::atomic::AtomicU64,
+    /// Migrated once per process, before anything else is read or
+    /// written (see [`Gate`]).
+    gate: Arc<Gate>,
     /// What the listening connection last heard (see `feed`).
     signal: tokio::sync::watch::Receiver<crate::store::feed::Signal>,
+}
+
+/// The schema is migrated (or found newer and refused) on the first
+/// connection that succeeds, before that connection does anything else,
+/// whether that is the start's load or, after a start that found the
+/// database away, the outbox's first replay.
+#[derive(Debug)]
+pub(super) struct Gate {
+    migrated: tokio::sync::OnceCell<()>,
+    location: PathBuf,
+}
+
+impl Gate {
+    /// A connection from `pool`, the schema migrated.
+    pub(super) async fn client(&self, pool: &Pool) -> Result<Object, StoreError> {
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|e| connect::classify_pool(&self.location, e))?;
+        self.migrated
+            .get_or_try_init(|| schema::migrate(&mut client, &self.location))
+            .await?;
+        Ok(client)
+    }
 }
 
 impl Postgres {
@@ -55,37 +85,54 @@ impl Postgres {
         settings: &PostgresStore,
         gateway: String,
     ) -> Result<(Postgres, Loaded), StoreError> {
+        let pg = Postgres::new(settings, gateway)?;
+        let loaded = pg.prepare().await?;
+        Ok((pg, loaded))
+    }
+
+    /// The backend without a word to the server yet: its pool, writer and
+    /// listening task start, and connect when they are used (the listener
+    /// at once, retrying). A start that finds the database away goes on
+    /// from the outbox's snapshot ([`Postgres::prepare`] later is not
+    /// needed: every call migrates first through the [`Gate`]).
+    pub fn new(settings: &PostgresStore, gateway: String) -> Result<Postgres, StoreError> {
         let location = PathBuf::from(settings.url.location());
         let pool = connect::pool(settings, &location)?;
-        let mut client = pool
-            .get()
-            .await
-            .map_err(|e| connect::classify_pool(&location, e))?;
-        schema::migrate(&mut client, &location).await?;
-        let start = feed::position(&client, &location).await?;
-        let loaded = read::snapshot(&mut client, &location).await?;
-        drop(client);
-        let jobs = writer::start(pool.clone(), location.clone(), gateway.clone());
+        let gate = Arc::new(Gate {
+            migrated: tokio::sync::OnceCell::new(),
+            location: location.clone(),
+        });
+        let jobs = writer::start(
+            pool.clone(),
+            location.clone(),
+            gateway.clone(),
+            gate.clone(),
+        );
         let (tx, signal) = tokio::sync::watch::channel(crate::store::feed::Signal::default());
         tokio::spawn(feed::listen(settings.clone(), location.clone(), tx));
-        Ok((
-            Postgres {
-                location,
-                pool,
-                jobs,
-                gateway,
-                start,
-                signal,
-            },
-            loaded,
-        ))
+        Ok(Postgres {
+            location,
+            pool,
+            jobs,
+            gateway,
+            start: std::sync::atomic::AtomicU64::new(0),
+            gate,
+            signal,
+        })
+    }
+
+    /// Migrates the database and reads every record, as a start does;
+    /// the change feed's start is the position reached.
+    pub async fn prepare(&self) -> Result<Loaded, StoreError> {
+        let mut client = self.client().await?;
+        let start = feed::position(&client, &self.location).await?;
+        let loaded = read::snapshot(&mut client, &self.location).await?;
+        self.start.store(start, std::sync::atomic::Ordering::SeqCst);
+        Ok(loaded)
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| connect::classify_pool(&self.location, e))
+        self.gate.client(&self.pool).await
     }
 }
 

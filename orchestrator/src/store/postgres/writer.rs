@@ -14,7 +14,10 @@ use futures::future::{BoxFuture, try_join_all};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
-use super::connect::{classify, classify_pool};
+use std::sync::Arc;
+
+use super::Gate;
+use super::connect::classify;
 use crate::store::{Record, Shared, StoreError, Write};
 
 /// One caller's batch, and where to answer.
@@ -39,13 +42,25 @@ const GROUP: usize = 1024;
 pub const CHANNEL: &str = "cordon_changes";
 
 /// Starts the writer task; it ends when every sender is dropped.
-pub(super) fn start(pool: Pool, location: PathBuf, gateway: String) -> mpsc::Sender<Job> {
+pub(super) fn start(
+    pool: Pool,
+    location: PathBuf,
+    gateway: String,
+    gate: Arc<Gate>,
+) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel(8192);
-    tokio::spawn(writer(pool, rx, location, gateway));
+    tokio::spawn(writer(pool, rx, location, gateway, gate));
     tx
 }
 
-async fn writer(pool: Pool, mut jobs: mpsc::Receiver<Job>, location: PathBuf, gateway: String) {
+async fn writer(
+    pool: Pool,
+    mut jobs: mpsc::Receiver<Job>,
+    location: PathBuf,
+    gateway: String,
+    gate: Arc<Gate>,
+) {
+    let pool = Target { pool, gate };
     while let Some(first) = jobs.recv().await {
         let mut group = vec![first];
         while group.len() < GROUP {
@@ -106,14 +121,20 @@ fn answer_all(group: Vec<Job>, result: Result<(), StoreError>, location: &Path) 
     }
 }
 
+/// Where the writer commits: the pool, through the migration gate.
+struct Target {
+    pool: Pool,
+    gate: Arc<Gate>,
+}
+
 /// Commits a group in one transaction.
 async fn commit(
-    pool: &Pool,
+    target: &Target,
     group: &[Job],
     location: &Path,
     gateway: &str,
 ) -> Result<(), StoreError> {
-    let mut client = pool.get().await.map_err(|e| classify_pool(location, e))?;
+    let mut client = target.gate.client(&target.pool).await?;
     // Prepared once per connection (deadpool caches them).
     let prepared = futures::try_join!(
         client.prepare_cached(HOST),
