@@ -44,6 +44,16 @@ pub enum RulesError {
     /// was applied (boxed: it names the element, and errors stay small).
     #[error(transparent)]
     ElementRefused(Box<ElementRefusal>),
+    /// A bug in the caller: only single units (an IPv4 host, an IPv6
+    /// subscriber prefix) are enforced before they are recorded; a wider
+    /// quarantine takes the recorded path.
+    #[error(
+        "{addr} is wider than one subscriber: only single subscribers are enforced before their record is written"
+    )]
+    NotAUnit {
+        /// The quarantine asked for.
+        addr: ipnet::IpNet,
+    },
     /// A bug: the ruleset template failed to render.
     #[error("cannot render the ruleset: {0}")]
     Template(#[from] minijinja::Error),

@@ -194,6 +194,56 @@ impl Kernel {
         self.apply(&changes, "change noticed hosts")
     }
 
+    /// Enforces detection's quarantines before their records are written:
+    /// each goes into the quarantine set and into [`names::UNRECORDED`] in
+    /// one transaction (all or none). Units only ([`names::is_unit`]);
+    /// anything wider is refused without touching the kernel.
+    pub fn enforce_unrecorded(&self, add: &[SubscriberAddr]) -> Result<(), RulesError> {
+        self.units_only(add)?;
+        let changes = plan::change_unrecorded(self.ipv6_unit, add, true);
+        self.apply(&changes, "enforce quarantines before recording them")
+    }
+
+    /// Takes back quarantines [`Kernel::enforce_unrecorded`] put in, with
+    /// their marks, in one transaction: the store refused their records.
+    pub fn withdraw_unrecorded(&self, addrs: &[SubscriberAddr]) -> Result<(), RulesError> {
+        self.units_only(addrs)?;
+        let changes = plan::change_unrecorded(self.ipv6_unit, addrs, false);
+        self.apply(&changes, "withdraw quarantines the store refused")
+    }
+
+    /// Takes the marks off quarantines whose records are now written.
+    pub fn mark_recorded(&self, addrs: &[SubscriberAddr]) -> Result<(), RulesError> {
+        self.units_only(addrs)?;
+        let changes = plan::change_recorded(self.ipv6_unit, addrs);
+        self.apply(&changes, "mark quarantines recorded")
+    }
+
+    /// The quarantines still marked unrecorded (their first addresses),
+    /// read at start: enforced, but `cordond` stopped before writing them.
+    /// A table from before the marks has no such set: none marked.
+    pub fn unrecorded(&self) -> Result<Vec<IpAddr>, RulesError> {
+        let mut out = Vec::new();
+        for v4 in [true, false] {
+            let set = set_name(names::UNRECORDED, v4);
+            let read = self.read_set(&set, |l| l.net());
+            match read {
+                Ok(nets) => out.extend(nets.into_iter().map(|n| n.addr())),
+                Err(RulesError::Refused { stderr, .. })
+                    if stderr.contains("No such file or directory") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    fn units_only(&self, addrs: &[SubscriberAddr]) -> Result<(), RulesError> {
+        match addrs.iter().find(|a| !names::is_unit(a, self.ipv6_unit)) {
+            None => Ok(()),
+            Some(a) => Err(RulesError::NotAUnit { addr: a.net() }),
+        }
+    }
+
     /// Whether `addr` is in the kernel's notice set (its element, or a
     /// noticed range holding it), asked without listing a set.
     pub fn is_noticed(&self, addr: &SubscriberAddr) -> Result<bool, RulesError> {

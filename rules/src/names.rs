@@ -22,6 +22,15 @@ pub const QUARANTINED_RANGES: &str = "quarantined_ranges";
 pub const NOTICED: &str = "noticed";
 /// Noticed ranges wider than one subscriber: an interval set, and small.
 pub const NOTICED_RANGES: &str = "noticed_ranges";
+/// Detection's quarantines enforced before their records are durable: a
+/// hash set of the same elements as [`QUARANTINED`], which no rule reads.
+/// The store's commit is an fsync (4–8 ms on the machines measured), so a
+/// crossing goes into the kernel first, marked here in the same
+/// transaction, and the mark is taken off once the record is written. A
+/// mark still there when `cordond` starts is a quarantine enforced but
+/// never recorded (it stopped in between): the start records it, so a
+/// crash neither loses the record nor frees the host.
+pub const UNRECORDED: &str = "unrecorded";
 /// Walled-garden destinations (config prefixes plus resolved names).
 pub const GARDEN: &str = "garden";
 /// Resolvers quarantined hosts may ask.
@@ -83,6 +92,12 @@ pub fn quarantine_placement(net: &IpNet, ipv6_unit: u8) -> (&'static str, IpNet)
 /// or a range in [`NOTICED_RANGES`].
 pub fn notice_placement(net: &IpNet, ipv6_unit: u8) -> (&'static str, IpNet) {
     placement(net, ipv6_unit, (NOTICED, NOTICED_RANGES))
+}
+
+/// Whether `addr` is one unit (an IPv4 host, an IPv6 subscriber prefix):
+/// one element of the hash sets, which is all [`UNRECORDED`] marks.
+pub fn is_unit(addr: &SubscriberAddr, ipv6_unit: u8) -> bool {
+    quarantine_placement(&addr.net(), ipv6_unit).0 == QUARANTINED
 }
 
 /// A unit (an IPv4 host, an IPv6 subscriber prefix) goes in the hash set

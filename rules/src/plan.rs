@@ -238,6 +238,28 @@ pub(crate) fn change_noticed(
     changes
 }
 
+/// Detection's quarantines enforced before their records are written
+/// (see [`names::UNRECORDED`]): added to (`add`) or taken out of the
+/// quarantine set, with their marks, in one transaction. Units only; the
+/// caller checks ([`names::is_unit`]).
+pub(crate) fn change_unrecorded(
+    ipv6_unit: u8,
+    addrs: &[SubscriberAddr],
+    add: bool,
+) -> Vec<SetChange> {
+    let placed = names::placed_in(names::QUARANTINED, addrs, ipv6_unit);
+    let (added, removed): (&[IpNet], &[IpNet]) = if add { (&placed, &[]) } else { (&[], &placed) };
+    let mut changes = element_changes(names::QUARANTINED, added, removed);
+    changes.extend(element_changes(names::UNRECORDED, added, removed));
+    changes
+}
+
+/// Takes the marks off quarantines whose records are now written.
+pub(crate) fn change_recorded(ipv6_unit: u8, addrs: &[SubscriberAddr]) -> Vec<SetChange> {
+    let placed = names::placed_in(names::QUARANTINED, addrs, ipv6_unit);
+    element_changes(names::UNRECORDED, &[], &placed)
+}
+
 /// Adds and removes walled-garden addresses: the element changes of one
 /// transaction (empty: nothing to do).
 pub(crate) fn change_garden(add: &[IpNet], remove: &[IpNet]) -> Vec<SetChange> {

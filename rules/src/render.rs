@@ -243,6 +243,12 @@ pub(crate) fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
         &["interval"],
         noticed_in(names::NOTICED_RANGES),
     );
+    pair(
+        names::UNRECORDED,
+        "quarantines enforced by detection whose records are still being written (cordond; empty at rest)",
+        &[],
+        (Vec::new(), Vec::new()),
+    );
     let garden_prefixes = config
         .walled_garden
         .destinations

@@ -222,3 +222,45 @@ fn changes_without_a_table_are_refused_with_the_remedy() {
     assert!(!k.is_quarantined(&host).unwrap());
     assert_eq!(k.smtp_seen(&host).unwrap(), None);
 }
+
+#[test]
+fn crossings_enforced_before_their_records_are_marked_until_recorded() {
+    let (ns, c, k) = installed("elunrec");
+    let held = addrs(&c, &["100.64.4.1", "100.64.4.2", "2001:db8:100:4::9"]);
+    k.enforce_unrecorded(&held).unwrap();
+    assert_eq!(listed(&ns, "quarantined_v4"), "100.64.4.1, 100.64.4.2");
+    assert_eq!(listed(&ns, "unrecorded_v4"), "100.64.4.1, 100.64.4.2");
+    assert_eq!(listed(&ns, "unrecorded_v6"), "2001:db8:100:4::");
+    let mut marked = k.unrecorded().unwrap();
+    marked.sort();
+    assert_eq!(
+        marked,
+        ["100.64.4.1", "100.64.4.2", "2001:db8:100:4::"]
+            .map(|a| a.parse::<std::net::IpAddr>().unwrap())
+    );
+    // The first one's record is written: its mark comes off, its wall stays.
+    k.mark_recorded(&held[..1]).unwrap();
+    assert_eq!(listed(&ns, "unrecorded_v4"), "100.64.4.2");
+    assert!(k.is_quarantined(&held[0]).unwrap());
+    // The store refused the second's: out of both sets, in one transaction.
+    k.withdraw_unrecorded(&held[1..2]).unwrap();
+    assert_eq!(listed(&ns, "quarantined_v4"), "100.64.4.1");
+    assert_eq!(listed(&ns, "unrecorded_v4"), "");
+    // An install (every start) empties the marks and keeps the carried walls.
+    let carried = Carried {
+        quarantined: held[..1].to_vec(),
+        ..Carried::default()
+    };
+    k.install(&c, &carried).unwrap();
+    assert!(k.unrecorded().unwrap().is_empty());
+    assert_eq!(listed(&ns, "quarantined_v4"), "100.64.4.1");
+}
+
+#[test]
+fn only_single_subscribers_are_enforced_before_their_records() {
+    let (ns, c, k) = installed("elunwide");
+    let wide = addrs(&c, &["100.64.4.1", "100.64.8.0/24"]);
+    let e = k.enforce_unrecorded(&wide).unwrap_err();
+    assert!(matches!(e, RulesError::NotAUnit { .. }), "{e}");
+    assert_eq!(listed(&ns, "quarantined_v4"), "", "nothing of it went in");
+}

@@ -1,7 +1,9 @@
 //! Carrying out a batch: the policy decides it and returns a plan; the
 //! core writes the plan's records, then changes the kernel, then flushes
 //! conntrack, and only then answers. If the store refuses, the policy puts
-//! its memory back and nothing else happens.
+//! its memory back and nothing else happens. Detection's new quarantines
+//! are the one exception to the order: enforced first, marked, and the mark
+//! taken off once recorded (see `first`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,6 +52,7 @@ impl Core {
     /// each waiting asker.
     pub(super) async fn decide(&mut self, inputs: Vec<Input>, waiting: Vec<Waiting>) {
         let now = self.clock.now();
+        let detection_only = inputs.iter().all(super::first::is_detection);
         let (mut plan, outcomes) = self.engine.handle(inputs, now);
         let (mut reports, mut counted) = (0usize, 0usize);
         for outcome in &outcomes {
@@ -65,35 +68,27 @@ impl Core {
         if reports > 0 {
             info!(reports, counted, "outside reports taken");
         }
-        if !plan.is_empty() {
-            let started = Instant::now();
-            let mut writes = writes(std::mem::take(&mut plan.changes), now);
-            let events = self.webhook_events(&plan.transitions);
-            let queued = !events.is_empty();
-            writes.extend(events);
-            if let Err(e) = self.store.write(writes).await {
-                warn!(error = %e, "store write failed; nothing was changed");
-                self.engine.undo(plan);
-                refuse(outcomes, waiting, &Arc::new(e));
-                return;
-            }
-            Metrics::observe(&self.metrics.store_write, started.elapsed());
-            if queued {
-                self.webhook_wake.notify_waiters();
-            }
+        // Detection's new quarantines go into the kernel before their
+        // records, marked until the records are written (see `first`).
+        let unrecorded = if detection_only {
+            self.enforce_first(&mut plan).await
+        } else {
+            Vec::new()
+        };
+        if !plan.is_empty()
+            && let Err(e) = self.record(&mut plan, now).await
+        {
+            warn!(error = %e, "store write failed; nothing was changed");
+            self.engine.undo(plan);
+            self.withdraw(unrecorded).await;
+            refuse(outcomes, waiting, &Arc::new(e));
+            return;
         }
+        self.recorded(unrecorded).await;
         if plan.session_changes > 0 {
             self.metrics.session_changes(plan.session_changes);
         }
-        for a in &plan.transitions {
-            let span = info_span!("transition", subscriber = %a.subject);
-            async {
-                info!(from = ?a.from, to = ?a.to, actor = %a.actor, note = %a.note, "state changed");
-            }
-            .instrument(span)
-            .await;
-            self.metrics.transition(a.to, &a.actor);
-        }
+        self.log_transitions(&plan).await;
         let flush = std::mem::take(&mut plan.flush);
         let kernel_error = self.enforce(plan).await.err().map(Arc::new);
         self.update_gauges();
@@ -107,6 +102,36 @@ impl Core {
                 hosts: flush,
                 answers,
             });
+        }
+    }
+
+    /// Writes the plan's records, with the webhook events of its
+    /// transitions, in one commit; takes the records out of the plan.
+    pub(super) async fn record(&mut self, plan: &mut Plan, now: i64) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut writes = writes(std::mem::take(&mut plan.changes), now);
+        let events = self.webhook_events(&plan.transitions);
+        let queued = !events.is_empty();
+        writes.extend(events);
+        self.store.write(writes).await?;
+        Metrics::observe(&self.metrics.store_write, started.elapsed());
+        if queued {
+            self.webhook_wake.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// One log line and one metric per state change, in the subscriber's
+    /// span.
+    pub(super) async fn log_transitions(&self, plan: &Plan) {
+        for a in &plan.transitions {
+            let span = info_span!("transition", subscriber = %a.subject);
+            async {
+                info!(from = ?a.from, to = ?a.to, actor = %a.actor, note = %a.note, "state changed");
+            }
+            .instrument(span)
+            .await;
+            self.metrics.transition(a.to, &a.actor);
         }
     }
 

@@ -14,6 +14,9 @@ impl Core {
     /// Installs the table with the store's quarantines (the store is the
     /// truth), logging how the kernel differed if a table was there.
     pub async fn install(&mut self) -> Result<(), KernelError> {
+        // Quarantines enforced but never recorded are recorded first: the
+        // install empties their marks and keeps only what the store holds.
+        self.adopt_unrecorded().await;
         let desired = self.engine.quarantined();
         let noticed = self.engine.noticed();
         let held = desired.len();

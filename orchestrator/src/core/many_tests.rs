@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::tests::rig;
 use super::*;
 
-fn detected(addr: SubscriberAddr) -> Event {
+pub(super) fn detected(addr: SubscriberAddr) -> Event {
     Event::Quarantine(QuarantineRequest {
         subject: Subject::Addr(addr),
         reason: Reason::Detection,

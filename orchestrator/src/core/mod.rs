@@ -4,7 +4,8 @@
 //! [`CoreHandle`]. Requests that arrive together are one batch (`batch`):
 //! the policy's [`Engine`] decides it and returns a plan, which the core
 //! carries out in order — store first, then the kernel, then conntrack —
-//! and only then answers (`apply`); the conntrack flush runs beside the
+//! and only then answers (`apply`), except that detection's crossings are
+//! enforced before they are recorded (`first`); the conntrack flush runs beside the
 //! core so the next batch need not wait for it (`flush`). Time passes
 //! through `timers`; the table is installed and reloaded by `install` and
 //! kept as installed by `repair`.
@@ -15,6 +16,7 @@
 
 mod apply;
 mod batch;
+mod first;
 mod flush;
 mod handle;
 mod install;
@@ -28,6 +30,9 @@ mod tests_pg;
 
 #[cfg(test)]
 mod many_tests;
+
+#[cfg(test)]
+mod first_tests;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -30,7 +30,7 @@ pub(super) struct Rig {
     pub(super) core: Core,
     pub(super) kernel: Arc<FakeKernel>,
     pub(super) metrics: Arc<Metrics>,
-    db: std::path::PathBuf,
+    pub(super) db: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -100,7 +100,7 @@ impl Rig {
         out
     }
 
-    fn refuse_writes(&self, refuse: bool) {
+    pub(super) fn refuse_writes(&self, refuse: bool) {
         let conn = rusqlite::Connection::open(&self.db).unwrap();
         conn.execute_batch(if refuse {
             "CREATE TRIGGER refuse BEFORE INSERT ON hosts BEGIN SELECT RAISE(ABORT, 'disk full'); END;"

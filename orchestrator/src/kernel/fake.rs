@@ -48,6 +48,12 @@ pub struct FakeState {
     pub flush_delay: Duration,
     /// Of the installs, those that deleted and created the table.
     pub installs_anew: usize,
+    /// Quarantines marked unrecorded (enforced before their records).
+    pub unrecorded: BTreeSet<IpNet>,
+    /// Every quarantine set change, in order: `+`/`-` and whether it was
+    /// the unrecorded path (`enforce`, `withdraw`) or the recorded one
+    /// (`change`), for tests of what happened before the store.
+    pub journal: Vec<String>,
 }
 
 /// A kernel in memory.
@@ -86,6 +92,8 @@ impl Enforcer for FakeKernel {
             s.table = true;
             s.quarantined = quarantined.iter().map(SubscriberAddr::net).collect();
             s.noticed = noticed.iter().map(SubscriberAddr::net).collect();
+            // The marks are no set of the store's: an install empties them.
+            s.unrecorded.clear();
             s.installs += 1;
             // In place, the real installer redoes the table's attributes,
             // chains, rules and sets, and leaves other objects alone.
@@ -149,6 +157,8 @@ impl Enforcer for FakeKernel {
                 "change quarantined hosts",
             )?;
             s.changes += 1;
+            s.journal
+                .push(format!("change +{} -{}", list(add), list(remove)));
             Ok(())
         })
     }
@@ -162,6 +172,38 @@ impl Enforcer for FakeKernel {
             s.noticed = changed(s.table, &s.noticed, add, remove, "change noticed hosts")?;
             Ok(())
         })
+    }
+
+    fn enforce_unrecorded(&self, add: &[SubscriberAddr]) -> Result<(), KernelError> {
+        self.with(|s| {
+            let what = "enforce quarantines before recording them";
+            s.quarantined = changed(s.table, &s.quarantined, add, &[], what)?;
+            s.unrecorded = changed(s.table, &s.unrecorded, add, &[], what)?;
+            s.changes += 1;
+            s.journal.push(format!("enforce {}", list(add)));
+            Ok(())
+        })
+    }
+
+    fn withdraw_unrecorded(&self, addrs: &[SubscriberAddr]) -> Result<(), KernelError> {
+        self.with(|s| {
+            let what = "withdraw quarantines the store refused";
+            s.quarantined = changed(s.table, &s.quarantined, &[], addrs, what)?;
+            s.unrecorded = changed(s.table, &s.unrecorded, &[], addrs, what)?;
+            s.journal.push(format!("withdraw {}", list(addrs)));
+            Ok(())
+        })
+    }
+
+    fn mark_recorded(&self, addrs: &[SubscriberAddr]) -> Result<(), KernelError> {
+        self.with(|s| {
+            s.unrecorded = changed(s.table, &s.unrecorded, &[], addrs, "mark recorded")?;
+            Ok(())
+        })
+    }
+
+    fn unrecorded(&self) -> Result<Vec<IpAddr>, KernelError> {
+        Ok(self.with(|s| s.unrecorded.iter().map(IpNet::network).collect()))
     }
 
     fn smtp_seen(&self, addr: &SubscriberAddr) -> Result<Option<SmtpSeen>, KernelError> {
@@ -194,6 +236,15 @@ impl Enforcer for FakeKernel {
 
 /// A set after a change, refused as nftables refuses it: no table, an
 /// absent element deleted, overlapping intervals added.
+/// Addresses as a journal line shows them.
+fn list(addrs: &[SubscriberAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn changed(
     table: bool,
     set: &BTreeSet<IpNet>,

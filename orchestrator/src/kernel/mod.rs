@@ -12,6 +12,8 @@ mod monitor;
 mod neighbours;
 mod real;
 
+use std::net::IpAddr;
+
 use cordon_config::{Config, SubscriberAddr};
 use cordon_rules::{Difference, SmtpSeen};
 use ipnet::IpNet;
@@ -75,6 +77,18 @@ pub trait Enforcer: Send + Sync + std::fmt::Debug + 'static {
         add: &[SubscriberAddr],
         remove: &[SubscriberAddr],
     ) -> Result<(), KernelError>;
+    /// Enforces detection's quarantines (single units) before their
+    /// records are written: each into the quarantine set, marked
+    /// unrecorded, in one transaction (see [`cordon_rules::names::UNRECORDED`]).
+    fn enforce_unrecorded(&self, add: &[SubscriberAddr]) -> Result<(), KernelError>;
+    /// Takes back, with their marks, quarantines enforced unrecorded whose
+    /// records the store refused.
+    fn withdraw_unrecorded(&self, addrs: &[SubscriberAddr]) -> Result<(), KernelError>;
+    /// Takes the marks off quarantines whose records are now written.
+    fn mark_recorded(&self, addrs: &[SubscriberAddr]) -> Result<(), KernelError>;
+    /// The quarantines still marked unrecorded (first addresses): read at
+    /// start, before the install empties the marks.
+    fn unrecorded(&self) -> Result<Vec<IpAddr>, KernelError>;
     /// One host's recent SMTP activity (a point lookup).
     fn smtp_seen(&self, addr: &SubscriberAddr) -> Result<Option<SmtpSeen>, KernelError>;
     /// Every host with SMTP activity within the quiet period (one listing).

@@ -2,6 +2,7 @@
 //! installed with `nft`, set elements changed and looked up over netlink
 //! from cordond itself), ctnetlink for conntrack.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use cordon_config::{Config, SubscriberAddr};
@@ -131,6 +132,22 @@ impl Enforcer for NetKernel {
         remove: &[SubscriberAddr],
     ) -> Result<(), KernelError> {
         Ok(self.nft.change_noticed(add, remove)?)
+    }
+
+    fn enforce_unrecorded(&self, add: &[SubscriberAddr]) -> Result<(), KernelError> {
+        Ok(self.nft.enforce_unrecorded(add)?)
+    }
+
+    fn withdraw_unrecorded(&self, addrs: &[SubscriberAddr]) -> Result<(), KernelError> {
+        Ok(self.nft.withdraw_unrecorded(addrs)?)
+    }
+
+    fn mark_recorded(&self, addrs: &[SubscriberAddr]) -> Result<(), KernelError> {
+        Ok(self.nft.mark_recorded(addrs)?)
+    }
+
+    fn unrecorded(&self) -> Result<Vec<IpAddr>, KernelError> {
+        Ok(self.nft.unrecorded()?)
     }
 
     fn smtp_seen(&self, addr: &SubscriberAddr) -> Result<Option<SmtpSeen>, KernelError> {

@@ -28,6 +28,7 @@ mod dnsbl;
 mod mail;
 mod maildir;
 mod reports;
+mod unrecorded;
 
 const SHORT: Duration = Duration::from_secs(2);
 
