@@ -202,6 +202,38 @@ fn kill_9_during_200_parallel_quarantines_loses_nothing_acknowledged() {
     );
 }
 
+/// `cordon status` counts noticed hosts beside quarantined ones, in words
+/// and in `--json`.
+#[test]
+fn status_counts_noticed_and_quarantined_hosts() {
+    let mut lab = Lab::new("st");
+    lab.start();
+    for args in [
+        ["quarantine", "100.64.5.1", "--reason", "x"],
+        ["notice", "100.64.5.2", "--reason", "x"],
+        ["notice", "2001:db8:1:5::9", "--reason", "x"],
+    ] {
+        let o = lab.cordon(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let o = lab.cordon(&["--json", "status"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["quarantined"], 1, "{doc}");
+    assert_eq!(doc["noticed"], 2, "{doc}");
+    assert_eq!(doc["probation"], 0, "{doc}");
+    let o = lab.cordon(&["status"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("\nquarantined 1, noticed 2, on probation 0\n"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_table_deleted_by_hand_is_restored_at_the_next_reconcile() {
     let mut lab = Lab::new("rt");

@@ -121,6 +121,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                     .map(cordon_proto::time::unix),
                 store_outbox: outbox.map(|o| o.queued),
                 quarantined: counts.quarantined,
+                noticed: counts.noticed,
                 probation: counts.probation,
                 last_reconcile: counts.last_reconcile,
             })
