@@ -4,6 +4,7 @@
 
 use cordon_lab::addresses::WEB_V4;
 use cordon_lab::internet::http::BODY_PREFIX;
+use cordon_lab::tools::{CHECKLIST, checklist};
 
 use crate::axe;
 use crate::common::lab;
@@ -18,6 +19,8 @@ const ASKED: &str = "Du bad om: ";
 
 /// The notice form's button (portal/templates/notice.html).
 const BUTTON: &str = "form button#acknowledge";
+/// The cleanup tools' download links (portal/templates/tools.html).
+const TOOL: &str = "ul.tools a[download]";
 
 /// A subscriber the operator noticed (`cordon notice`) opens an article:
 /// the notice, in Danish, at the article's own address; the button takes it
@@ -39,6 +42,7 @@ fn a_danish_browser_sees_the_notice_and_the_button_leads_back_to_its_page() {
     let driver = Chromedriver::start(&home, DRIVER_PORT, &screens.dir.join("chromedriver.log"));
     let path = "/nyheder/artikel?id=7";
     let article = format!("http://{WEB_V4}{path}");
+    let portal = lab.gateway().portal_url().to_owned();
 
     home.run(|| {
         let browser = Browser::open(driver.port, profile.path(), &DANISH);
@@ -74,6 +78,13 @@ fn a_danish_browser_sees_the_notice_and_the_button_leads_back_to_its_page() {
             format!("{ASKED}{article}")
         );
         browser.audit(&axe, "the notice page");
+        // The tools download from the portal, not from the site asked for
+        // (where a noticed subscriber's http lands on the notice again).
+        let tool = browser.resolved(TOOL, "href");
+        assert_eq!(tool, format!("{portal}tools/{CHECKLIST}"));
+        let download = home.curl(&tool, &[]).unwrap();
+        assert_eq!(download.status, Some(200), "{download:?}");
+        assert_eq!(download.body.as_bytes(), checklist(), "{tool}");
         screens.save_scrolling(&browser, "1-notice");
 
         // "I understand": back on the article, on the real site.

@@ -127,6 +127,19 @@ impl Browser {
         })
     }
 
+    /// The property `name` of the element `css` finds: an `href` as the
+    /// browser resolved it against the page's address.
+    pub fn resolved(&self, css: &str, name: &str) -> String {
+        self.step(&format!("reading {css} .{name}"), async {
+            self.client()
+                .find(Locator::Css(css))
+                .await?
+                .prop(name)
+                .await
+        })
+        .unwrap_or_default()
+    }
+
     /// Presses the button `css` finds and waits until `answered` says the
     /// answer is shown (a click returns before the next page has loaded).
     pub fn press(&self, css: &str, answered: impl Fn(&Browser) -> bool) {
