@@ -1,7 +1,8 @@
 //! The real `cordond` and `cordon` in a network namespace of their own (a
 //! unique `cl-` name, removed by a guard even when a test panics): the
 //! kernel's set follows the CLI, a `kill -9` mid-burst loses nothing that
-//! was acknowledged, a table deleted by hand comes back, a broken config on
+//! was acknowledged, a table deleted by hand comes back (and elements of
+//! the quarantine and notice sets changed by hand), a broken config on
 //! SIGHUP is refused. Needs root (CAP_NET_ADMIN) and nftables.
 
 #![allow(clippy::unwrap_used)]
@@ -202,6 +203,38 @@ fn kill_9_during_200_parallel_quarantines_loses_nothing_acknowledged() {
     );
 }
 
+/// `cordon status` counts noticed hosts beside quarantined ones, in words
+/// and in `--json`.
+#[test]
+fn status_counts_noticed_and_quarantined_hosts() {
+    let mut lab = Lab::new("st");
+    lab.start();
+    for args in [
+        ["quarantine", "100.64.5.1", "--reason", "x"],
+        ["notice", "100.64.5.2", "--reason", "x"],
+        ["notice", "2001:db8:1:5::9", "--reason", "x"],
+    ] {
+        let o = lab.cordon(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let o = lab.cordon(&["--json", "status"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["quarantined"], 1, "{doc}");
+    assert_eq!(doc["noticed"], 2, "{doc}");
+    assert_eq!(doc["probation"], 0, "{doc}");
+    let o = lab.cordon(&["status"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("\nquarantined 1, noticed 2, on probation 0\n"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_table_deleted_by_hand_is_restored_at_the_next_reconcile() {
     let mut lab = Lab::new("rt");
@@ -234,6 +267,73 @@ fn a_table_deleted_by_hand_is_restored_at_the_next_reconcile() {
     eventually(Duration::from_secs(10), "the element restored", || {
         lab.kernel_set() == Some(set(&["100.64.3.3"]))
     });
+}
+
+/// The reconcile compares the notice sets with the store too: a notice
+/// element deleted by hand comes back, and one added by hand (no notice in
+/// the store) goes. (The nftables monitor hears no element changes; the
+/// reconcile, every second here, is what finds these.)
+#[test]
+fn notice_elements_changed_by_hand_are_put_right_at_the_next_reconcile() {
+    let mut lab = Lab::new("rn");
+    lab.start();
+    for addr in ["100.64.6.1", "2001:db8:1:6::9"] {
+        let o = lab.cordon(&["notice", addr, "--reason", "x"]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let noticed = set(&["100.64.6.1", "2001:db8:1:6::"]);
+    assert_eq!(lab.kernel_noticed(), Some(noticed.clone()));
+    let nft_ok = |args: &[&str]| {
+        let o = lab.nft(args);
+        assert!(
+            o.status.success(),
+            "nft {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    nft_ok(&[
+        "delete",
+        "element",
+        "inet",
+        "cordon",
+        "noticed_v4",
+        "{ 100.64.6.1 }",
+    ]);
+    nft_ok(&[
+        "add",
+        "element",
+        "inet",
+        "cordon",
+        "noticed_v4",
+        "{ 100.64.6.2 }",
+    ]);
+    nft_ok(&[
+        "delete",
+        "element",
+        "inet",
+        "cordon",
+        "noticed_v6",
+        "{ 2001:db8:1:6:: }",
+    ]);
+    eventually(
+        Duration::from_secs(10),
+        "the notice set as the store says",
+        || lab.kernel_noticed() == Some(noticed.clone()),
+    );
+    // The quarantine set was never part of it.
+    assert_eq!(lab.kernel_set(), Some(set(&[])));
+    let log = lab.log();
+    assert!(
+        log.contains(
+            "in the kernel's notice set but not noticed (and showing) in the store; removing it"
+        ),
+        "{log}"
+    );
 }
 
 #[test]

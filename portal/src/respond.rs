@@ -48,6 +48,32 @@ pub fn html(status: StatusCode, page: impl Into<Bytes>) -> Response<Body> {
     r
 }
 
+/// The notice page's policy: [`PAGE_CSP`], except that its form may also
+/// go to the portal at `public_url`. The notice is shown at the address the
+/// subscriber asked for, so `'self'` is that site, while its button posts
+/// to the portal's own origin; with `form-action 'self'` alone a browser
+/// refuses the button silently. (The portal's answer, a redirect back to
+/// the page asked for, is `'self'` again.) A CSP host source cannot name an
+/// IPv6 literal, so a portal at one is allowed by its scheme.
+pub fn notice_csp(public_url: &str) -> HeaderValue {
+    let portal = public_url.parse::<http::Uri>().ok().and_then(|uri| {
+        let scheme = uri.scheme_str()?;
+        let authority = uri.authority()?;
+        Some(if authority.host().starts_with('[') {
+            format!("{scheme}:")
+        } else {
+            format!("{scheme}://{authority}")
+        })
+    });
+    // A checked public URL always parses, and an authority is made of
+    // characters a header can carry; failing either, the page keeps the
+    // stricter policy.
+    portal
+        .map(|p| PAGE_CSP.replace("form-action 'self'", &format!("form-action 'self' {p}")))
+        .and_then(|policy| HeaderValue::from_str(&policy).ok())
+        .unwrap_or(HeaderValue::from_static(PAGE_CSP))
+}
+
 /// Plain text.
 pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut r = Response::new(full(body));
@@ -122,6 +148,30 @@ mod tests {
         assert_eq!(
             escape_html(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn the_notice_may_post_to_the_portals_origin_and_nowhere_else() {
+        let csp = notice_csp("http://portal.isp.example:8080/cordon/");
+        assert_eq!(
+            csp.to_str().unwrap(),
+            PAGE_CSP.replace(
+                "form-action 'self'",
+                "form-action 'self' http://portal.isp.example:8080"
+            )
+        );
+        let csp = notice_csp("https://100.64.0.1/");
+        assert!(
+            csp.to_str()
+                .unwrap()
+                .contains("form-action 'self' https://100.64.0.1;"),
+            "{csp:?}"
+        );
+        let csp = notice_csp("http://[2001:db8::1]:8080/");
+        assert!(
+            csp.to_str().unwrap().contains("form-action 'self' http:;"),
+            "{csp:?}"
         );
     }
 }

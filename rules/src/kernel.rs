@@ -302,9 +302,22 @@ impl Kernel {
     /// Every quarantine in the kernel's sets, as the prefixes quarantined
     /// (an IPv6 subscriber's element read back as its prefix).
     pub fn quarantined(&self) -> Result<Vec<IpNet>, RulesError> {
+        self.placed((names::QUARANTINED, names::QUARANTINED_RANGES))
+    }
+
+    /// Every notice in the kernel's notice sets, as [`Kernel::quarantined`]
+    /// reads the quarantines: what the reconcile compares with the store.
+    pub fn noticed(&self) -> Result<Vec<IpNet>, RulesError> {
+        self.placed((names::NOTICED, names::NOTICED_RANGES))
+    }
+
+    /// The units of the hash sets named `hash` (an IPv6 element read back
+    /// as its subscriber prefix) and the ranges of those named `ranges`,
+    /// sorted: the reverse of [`names::quarantine_placement`].
+    fn placed(&self, (hash, ranges): (&str, &str)) -> Result<Vec<IpNet>, RulesError> {
         let unit = self.ipv6_unit;
         let mut out: Vec<IpNet> = self
-            .prefixes(names::QUARANTINED)?
+            .prefixes(hash)?
             .into_iter()
             .map(|n| match n {
                 IpNet::V6(v6) => {
@@ -313,7 +326,7 @@ impl Kernel {
                 v4 => v4,
             })
             .collect();
-        out.extend(self.prefixes(names::QUARANTINED_RANGES)?);
+        out.extend(self.prefixes(ranges)?);
         out.sort();
         Ok(out)
     }

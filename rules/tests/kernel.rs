@@ -310,7 +310,20 @@ fn notices_change_their_own_sets() {
     assert!(list("noticed_v4").contains("100.64.3.7"));
     assert!(list("noticed_v6").contains("2001:db8:1000:7::"));
     assert!(list("noticed_ranges_v4").contains("100.64.9.0/24"));
+    // Read back as the units noticed, as the quarantines are.
+    let noticed = |k: &Kernel| -> Vec<String> {
+        k.noticed()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        noticed(&k),
+        ["100.64.3.7/32", "100.64.9.0/24", "2001:db8:1000:7::/64"]
+    );
     k.change_noticed(&[], &[a, range]).unwrap();
+    assert_eq!(noticed(&k), ["2001:db8:1000:7::/64"]);
     assert!(!k.is_noticed(&a).unwrap());
     assert!(!k.is_noticed(&inside).unwrap());
     assert!(k.is_noticed(&v6).unwrap());

@@ -311,7 +311,7 @@ pub fn history(entries: &[AuditEntry], now: i64) -> String {
 /// `cordon status`.
 pub fn status(s: &DaemonStatus, now: i64) -> String {
     format!(
-        "cordond {}, up since {}\ntable inet {}: {}\nstore {}{}\nquarantined {}, on probation {}\nlast reconcile {}\n",
+        "cordond {}, up since {}\ntable inet {}: {}\nstore {}{}\nquarantined {}, noticed {}, on probation {}\nlast reconcile {}\n",
         s.version,
         relative(s.started, now),
         s.table,
@@ -319,6 +319,7 @@ pub fn status(s: &DaemonStatus, now: i64) -> String {
         printable(&s.store),
         store_state(s, now),
         s.quarantined,
+        s.noticed,
         s.probation,
         opt_rel(s.last_reconcile, now),
     )

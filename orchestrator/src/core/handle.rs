@@ -58,6 +58,8 @@ pub enum ReloadError {
 pub struct Counts {
     /// Quarantined hosts.
     pub quarantined: u64,
+    /// Noticed hosts.
+    pub noticed: u64,
     /// Hosts on probation.
     pub probation: u64,
     /// The last reconcile.

@@ -7,6 +7,7 @@ use cordon_config::Config;
 use tracing::{info, warn};
 
 use super::handle::ReloadError;
+use super::repair::Sets;
 use super::{Core, blocking};
 use crate::kernel::KernelError;
 
@@ -35,7 +36,7 @@ impl Core {
         match before {
             None => info!(quarantined = held, "table installed from the store"),
             Some(before) => {
-                self.log_diff(&before, "at start");
+                self.log_diff(Sets::Quarantine, &before, "at start");
                 info!(quarantined = held, "table replaced from the store");
             }
         }

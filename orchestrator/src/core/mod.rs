@@ -292,6 +292,7 @@ impl Core {
                     let t = self.engine.tally();
                     let _ = reply.send(Counts {
                         quarantined: u64::try_from(t.quarantined).unwrap_or(u64::MAX),
+                        noticed: u64::try_from(t.noticed).unwrap_or(u64::MAX),
                         probation: u64::try_from(t.probation).unwrap_or(u64::MAX),
                         last_reconcile: self.last_reconcile,
                         table_unrepaired: self.unrepaired(),

@@ -6,7 +6,7 @@
 //! declares, such as a named counter), by deleting and creating the table.
 //! Asked by the nftables monitor within milliseconds of a change, and by
 //! every reconcile as the backstop, which then also brings the quarantine
-//! sets in line with the store.
+//! and notice sets in line with the store.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -38,33 +38,62 @@ fn words(found: &[Difference]) -> String {
         .join("; ")
 }
 
+/// The kernel's two sets of subscribers, which the reconcile brings in
+/// line with the store alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sets {
+    /// The quarantine sets: the walled garden.
+    Quarantine,
+    /// The notice sets: the notices that show (not acknowledged).
+    Notice,
+}
+
+impl Sets {
+    /// What the store holds, and what the kernel's sets are called, in
+    /// the log's words.
+    fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Sets::Quarantine => ("quarantined", "quarantine set"),
+            Sets::Notice => ("noticed (and showing)", "notice set"),
+        }
+    }
+}
+
 impl Core {
+    /// What is missing from the kernel's `sets` and what is there that the
+    /// store does not have, each logged.
     pub(super) fn log_diff(
         &self,
+        sets: Sets,
         actual: &[IpNet],
         when: &str,
     ) -> (Vec<SubscriberAddr>, Vec<IpNet>) {
-        let desired: BTreeSet<IpNet> = self.engine.quarantined().iter().map(|a| a.net()).collect();
+        let wanted = match sets {
+            Sets::Quarantine => self.engine.quarantined(),
+            Sets::Notice => self.engine.noticed(),
+        };
+        let desired: BTreeSet<IpNet> = wanted.iter().map(SubscriberAddr::net).collect();
         let actual: BTreeSet<IpNet> = actual.iter().copied().collect();
-        let missing: Vec<SubscriberAddr> = self
-            .engine
-            .quarantined()
+        let missing: Vec<SubscriberAddr> = wanted
             .into_iter()
             .filter(|a| !actual.contains(&a.net()))
             .collect();
         let extra: Vec<IpNet> = actual.difference(&desired).copied().collect();
+        let (state, set) = sets.words();
         for m in &missing {
-            warn!(subscriber = %m, when, "quarantined in the store but missing from the kernel; adding it");
+            warn!(subscriber = %m, when, "{state} in the store but missing from the kernel's {set}; adding it");
         }
         for x in &extra {
-            warn!(subscriber = %x, when, "in the kernel's quarantine set but not quarantined in the store; removing it");
+            warn!(subscriber = %x, when, "in the kernel's {set} but not {state} in the store; removing it");
         }
         (missing, extra)
     }
 
     /// Brings the kernel in line with the store: repairs a table changed
-    /// by hand, reinstalls a missing one, adds missing quarantines, removes
-    /// ones the store does not have.
+    /// by hand, reinstalls a missing one, adds missing quarantines and
+    /// notices, removes ones the store does not have. (The monitor hears
+    /// no element changes, so an element added or deleted by hand is found
+    /// here.)
     pub async fn reconcile(&mut self) -> Result<(), KernelError> {
         self.repair_table(Asked::Reconcile).await?;
         let kernel = self.kernel.clone();
@@ -73,28 +102,48 @@ impl Core {
             warn!(table = %self.config.table, "Cordon's table is missing from the kernel (deleted by hand?); installing it again from the store");
             return self.install().await;
         }
-        let kernel = self.kernel.clone();
-        let actual = blocking(move || kernel.quarantined()).await?;
-        let (missing, extra) = self.log_diff(&actual, "at reconcile");
-        if !missing.is_empty() || !extra.is_empty() {
-            let admitted: Option<Vec<SubscriberAddr>> = extra
-                .iter()
-                .map(|n| {
-                    self.config
-                        .subscriber_addr(&n.to_string())
-                        .ok()
-                        .filter(|a| a.net() == *n)
-                })
-                .collect();
-            let kernel = self.kernel.clone();
-            match admitted {
-                Some(remove) => blocking(move || kernel.change(&missing, &remove)).await?,
-                // Something that is no subscriber at all: replace the table.
-                None => return self.install().await,
+        for sets in [Sets::Quarantine, Sets::Notice] {
+            if !self.align(sets).await? {
+                return self.install().await;
             }
         }
         self.last_reconcile = Some(self.clock.now());
         Ok(())
+    }
+
+    /// Brings one of the kernel's sets in line with the store in one
+    /// transaction; false when it holds something that is no subscriber at
+    /// all, which only replacing the table removes.
+    async fn align(&mut self, sets: Sets) -> Result<bool, KernelError> {
+        let kernel = self.kernel.clone();
+        let actual = blocking(move || match sets {
+            Sets::Quarantine => kernel.quarantined(),
+            Sets::Notice => kernel.noticed(),
+        })
+        .await?;
+        let (missing, extra) = self.log_diff(sets, &actual, "at reconcile");
+        if missing.is_empty() && extra.is_empty() {
+            return Ok(true);
+        }
+        let admitted: Option<Vec<SubscriberAddr>> = extra
+            .iter()
+            .map(|n| {
+                self.config
+                    .subscriber_addr(&n.to_string())
+                    .ok()
+                    .filter(|a| a.net() == *n)
+            })
+            .collect();
+        let Some(remove) = admitted else {
+            return Ok(false);
+        };
+        let kernel = self.kernel.clone();
+        blocking(move || match sets {
+            Sets::Quarantine => kernel.change(&missing, &remove),
+            Sets::Notice => kernel.change_noticed(&missing, &remove),
+        })
+        .await?;
+        Ok(true)
     }
 
     /// Compares the live table with the installed one and repairs it.

@@ -122,6 +122,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 store_outbox: outbox.map(|o| o.queued),
                 store_outbox_refused: outbox.map(|o| o.refused),
                 quarantined: counts.quarantined,
+                noticed: counts.noticed,
                 probation: counts.probation,
                 last_reconcile: counts.last_reconcile,
             })

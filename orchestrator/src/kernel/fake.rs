@@ -134,6 +134,7 @@ impl Enforcer for FakeKernel {
         self.with(|s| {
             s.table = false;
             s.quarantined.clear();
+            s.noticed.clear();
         });
         Ok(())
     }
@@ -144,6 +145,15 @@ impl Enforcer for FakeKernel {
                 return Err(refused("read a set", "No such file or directory"));
             }
             Ok(s.quarantined.iter().copied().collect())
+        })
+    }
+
+    fn noticed(&self) -> Result<Vec<IpNet>, KernelError> {
+        self.with(|s| {
+            if !s.table {
+                return Err(refused("read a set", "No such file or directory"));
+            }
+            Ok(s.noticed.iter().copied().collect())
         })
     }
 

@@ -69,6 +69,9 @@ pub trait Enforcer: Send + Sync + std::fmt::Debug + 'static {
     fn remove(&self) -> Result<(), KernelError>;
     /// Every element of the quarantine sets.
     fn quarantined(&self) -> Result<Vec<IpNet>, KernelError>;
+    /// Every element of the notice sets (what the reconcile compares with
+    /// the notices that show).
+    fn noticed(&self) -> Result<Vec<IpNet>, KernelError>;
     /// Adds and removes quarantines in one transaction.
     fn change(&self, add: &[SubscriberAddr], remove: &[SubscriberAddr]) -> Result<(), KernelError>;
     /// Adds and removes notices (the notice set) in one transaction.

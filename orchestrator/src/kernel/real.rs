@@ -122,6 +122,10 @@ impl Enforcer for NetKernel {
         Ok(self.nft.quarantined()?)
     }
 
+    fn noticed(&self) -> Result<Vec<IpNet>, KernelError> {
+        Ok(self.nft.noticed()?)
+    }
+
     fn change(&self, add: &[SubscriberAddr], remove: &[SubscriberAddr]) -> Result<(), KernelError> {
         Ok(self.nft.change_quarantined(add, remove)?)
     }

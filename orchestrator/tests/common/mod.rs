@@ -127,15 +127,25 @@ impl Lab {
 
     /// The kernel's quarantine set (both families), or None without the table.
     pub fn kernel_set(&self) -> Option<BTreeSet<String>> {
+        self.elements("quarantined")
+    }
+
+    /// The kernel's notice set (both families), or None without the table.
+    pub fn kernel_noticed(&self) -> Option<BTreeSet<String>> {
+        self.elements("noticed")
+    }
+
+    /// The elements of the sets named `base` (hosts and IPv6 subscriber
+    /// prefixes by first address, then ranges), or None without the table.
+    fn elements(&self, base: &str) -> Option<BTreeSet<String>> {
         let mut out = BTreeSet::new();
-        // Hosts and IPv6 subscriber prefixes (by first address), then ranges.
         for set in [
-            "quarantined_v4",
-            "quarantined_v6",
-            "quarantined_ranges_v4",
-            "quarantined_ranges_v6",
+            format!("{base}_v4"),
+            format!("{base}_v6"),
+            format!("{base}_ranges_v4"),
+            format!("{base}_ranges_v6"),
         ] {
-            let o = self.nft(&["-j", "list", "set", "inet", "cordon", set]);
+            let o = self.nft(&["-j", "list", "set", "inet", "cordon", &set]);
             if !o.status.success() {
                 return None;
             }

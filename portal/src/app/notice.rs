@@ -84,6 +84,10 @@ impl App {
         // this connection: after the button it belongs to the real site.
         r.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            respond::notice_csp(self.public_url.as_str()),
+        );
         r
     }
 

@@ -115,3 +115,24 @@ fn a_noticed_caller_is_not_captive() {
     assert_eq!(doc["captive"], false);
     assert_eq!(doc["user-portal-url"], PUBLIC_URL);
 }
+
+/// The notice is shown at the address asked for, so `'self'` in its policy
+/// is that site; its button posts to the portal's origin, which the policy
+/// must name, or a browser refuses the button without a word.
+#[test]
+fn the_notice_pages_policy_lets_its_button_reach_the_portal() {
+    let p = noticed_portal();
+    let page = curl(&[
+        "-H",
+        "Host: news.example.org",
+        &format!("http://{}/", p.redirect),
+    ]);
+    let csp = page.header("content-security-policy").unwrap();
+    let origin = PUBLIC_URL.trim_end_matches('/');
+    let form_action = csp
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("form-action"))
+        .unwrap();
+    assert_eq!(form_action, format!("form-action 'self' {origin}"), "{csp}");
+}

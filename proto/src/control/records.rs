@@ -188,6 +188,10 @@ pub struct DaemonStatus {
     pub store_outbox_refused: Option<u64>,
     /// Hosts quarantined.
     pub quarantined: u64,
+    /// Hosts noticed (told, nothing blocked); absent from a cordond older
+    /// than notices.
+    #[serde(default)]
+    pub noticed: u64,
     /// Hosts on probation.
     pub probation: u64,
     /// The last reconcile of kernel against store (Unix seconds).

@@ -54,6 +54,7 @@ fn status_says_when_the_table_is_not_the_one_installed() {
         store_outbox: None,
         store_outbox_refused: None,
         quarantined: 0,
+        noticed: 0,
         probation: 0,
         last_reconcile: None,
     };
@@ -87,6 +88,7 @@ fn status_says_when_the_store_is_away_and_what_waits() {
         store_outbox: None,
         store_outbox_refused: None,
         quarantined: 0,
+        noticed: 0,
         probation: 0,
         last_reconcile: None,
     };
@@ -164,4 +166,28 @@ fn a_subscriber_without_an_address_here_is_named_by_id() {
 fn tables_align() {
     let t = table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]);
     assert_eq!(t, "A    BB\nxxx  y\n");
+}
+
+#[test]
+fn status_counts_noticed_hosts_beside_quarantined_ones() {
+    let s = DaemonStatus {
+        version: "1".into(),
+        started: 0,
+        table: "cordon".into(),
+        table_present: true,
+        table_differences: Vec::new(),
+        table_repair_failed: false,
+        store: "s.db".into(),
+        store_unreachable_since: None,
+        store_outbox: None,
+        quarantined: 2,
+        noticed: 3,
+        probation: 1,
+        last_reconcile: None,
+    };
+    let text = status(&s, 0);
+    assert!(
+        text.contains("\nquarantined 2, noticed 3, on probation 1\n"),
+        "{text}"
+    );
 }

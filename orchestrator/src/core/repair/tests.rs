@@ -2,7 +2,10 @@
 
 use cordon_rules::Difference;
 
-use super::super::tests::rig;
+use cordon_policy::lifecycle::{Event, NoticeRequest};
+use cordon_policy::subject::Subject;
+
+use super::super::tests::{Rig, rig};
 use super::*;
 
 fn flushed() -> Vec<Difference> {
@@ -99,4 +102,54 @@ async fn an_unrepairable_change_is_reported_and_retried_by_the_reconcile_only() 
     rig.core.reconcile().await.unwrap();
     assert!(rig.core.unrepaired().is_empty());
     assert!(rig.kernel.state.lock().drift.is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_reconcile_puts_the_notice_set_back_as_the_store_says() {
+    let mut rig = rig().await;
+    let notice = |rig: &Rig, text: &str| {
+        Event::Notice(NoticeRequest {
+            subject: Subject::Addr(rig.addr(text)),
+            reason: cordon_proto::portal::Reason::Operator,
+            actor: cordon_policy::Actor::Operator("alice".into()),
+            note: "ticket".into(),
+            mac: None,
+            evidence: Default::default(),
+        })
+    };
+    let (showing, acknowledged) = (notice(&rig, "100.64.1.7"), notice(&rig, "100.64.1.8"));
+    let ack = Event::Acknowledge {
+        subject: Subject::Addr(rig.addr("100.64.1.8")),
+    };
+    for answer in rig.batch(vec![showing, acknowledged, ack]).await {
+        answer.unwrap();
+    }
+    let noticed = |rig: &Rig| -> Vec<String> {
+        let s = rig.kernel.state.lock();
+        s.noticed.iter().map(ToString::to_string).collect()
+    };
+    assert_eq!(noticed(&rig), ["100.64.1.7/32"]);
+    // By hand: the showing notice deleted, the acknowledged one put back,
+    // and a stray subscriber noticed that the store knows nothing of.
+    {
+        let mut s = rig.kernel.state.lock();
+        s.noticed.clear();
+        s.noticed.insert(rig.addr("100.64.1.8").net());
+        s.noticed.insert(rig.addr("100.64.2.0/24").net());
+    }
+    let installs = rig.kernel.state.lock().installs;
+    rig.core.reconcile().await.unwrap();
+    assert_eq!(noticed(&rig), ["100.64.1.7/32"]);
+    assert_eq!(
+        rig.kernel.state.lock().installs,
+        installs,
+        "changed element by element"
+    );
+    assert!(rig.kernel.state.lock().quarantined.is_empty());
+    // Something that is no subscriber at all: the table is replaced.
+    let stray: IpNet = "198.51.100.7/32".parse().unwrap();
+    rig.kernel.state.lock().noticed.insert(stray);
+    rig.core.reconcile().await.unwrap();
+    assert_eq!(noticed(&rig), ["100.64.1.7/32"]);
+    assert_eq!(rig.kernel.state.lock().installs, installs + 1);
 }

@@ -1,0 +1,106 @@
+//! The noticed person's story, in Danish: an ordinary page shows the notice
+//! in place of the page asked for, and "Jeg forstår, før mig til min side"
+//! leads back to that page on the real site.
+
+use cordon_lab::addresses::WEB_V4;
+use cordon_lab::internet::http::BODY_PREFIX;
+use cordon_lab::tools::{CHECKLIST, checklist};
+
+use crate::axe;
+use crate::common::lab;
+use crate::session::{Browser, Chromedriver, DANISH, DRIVER_PORT, Screens};
+
+// The Danish the notice must show (portal/translations/da.ftl).
+const NOTICED_TITLE: &str = "En enhed i dit hjem sender måske uønsket post";
+const CONTINUE_TITLE: &str = "Din side er et klik væk";
+const NOTICE_BUTTON: &str = "Jeg forstår, før mig til min side";
+/// `notice-asked`, before the address.
+const ASKED: &str = "Du bad om: ";
+
+/// The notice form's button (portal/templates/notice.html).
+const BUTTON: &str = "form button#acknowledge";
+/// The cleanup tools' download links (portal/templates/tools.html).
+const TOOL: &str = "ul.tools a[download]";
+
+/// A subscriber the operator noticed (`cordon notice`) opens an article:
+/// the notice, in Danish, at the article's own address; the button takes it
+/// to the article on the real site, and the article keeps opening there
+/// (the notice shows once per interval, not at every page load).
+#[test]
+fn a_danish_browser_sees_the_notice_and_the_button_leads_back_to_its_page() {
+    let lab = lab("browser-notice")
+        .subscribers(1)
+        .daemons(true)
+        .up()
+        .unwrap();
+    let home = lab.subscriber(0);
+    let addr = home.ipv4().to_string();
+    let axe = axe::script();
+    let screens = Screens::new("notice-da");
+    let profile = tempfile::tempdir().unwrap();
+    // Declared after `lab` and `profile`, so dropped before them.
+    let driver = Chromedriver::start(&home, DRIVER_PORT, &screens.dir.join("chromedriver.log"));
+    let path = "/nyheder/artikel?id=7";
+    let article = format!("http://{WEB_V4}{path}");
+    let portal = lab.gateway().portal_url().to_owned();
+
+    home.run(|| {
+        let browser = Browser::open(driver.port, profile.path(), &DANISH);
+        let on_the_real_site = |b: &Browser| {
+            b.source().contains(BODY_PREFIX) && b.text("body").starts_with(BODY_PREFIX)
+        };
+
+        // Before any notice, the article is the real site's.
+        browser.goto(&article);
+        assert!(on_the_real_site(&browser), "{}", browser.source());
+
+        lab.cordon_ok(&["notice", &addr, "--reason", "lab browser notice"])
+            .unwrap();
+        assert_eq!(lab.state(&addr).unwrap(), "noticed");
+
+        // The same address now shows the notice, in Danish, in place of
+        // the article (the address bar still names the article).
+        browser.goto(&article);
+        assert_eq!(browser.url(), article, "{}", browser.source());
+        assert_eq!(
+            browser.attr("html", "lang").as_deref(),
+            Some("da"),
+            "{}",
+            browser.source()
+        );
+        assert_eq!(browser.text("h1"), NOTICED_TITLE);
+        let title = browser.title();
+        assert!(title.starts_with(NOTICED_TITLE), "title: {title}");
+        assert_eq!(browser.text("#notice-h"), CONTINUE_TITLE);
+        assert_eq!(browser.text(BUTTON), NOTICE_BUTTON);
+        assert_eq!(
+            browser.text("section.release p.small"),
+            format!("{ASKED}{article}")
+        );
+        browser.audit(&axe, "the notice page");
+        // The tools download from the portal, not from the site asked for
+        // (where a noticed subscriber's http lands on the notice again).
+        let tool = browser.resolved(TOOL, "href");
+        assert_eq!(tool, format!("{portal}tools/{CHECKLIST}"));
+        let download = home.curl(&tool, &[]).unwrap();
+        assert_eq!(download.status, Some(200), "{download:?}");
+        assert_eq!(download.body.as_bytes(), checklist(), "{tool}");
+        screens.save_scrolling(&browser, "1-notice");
+
+        // "I understand": back on the article, on the real site.
+        browser.press(BUTTON, on_the_real_site);
+        assert_eq!(browser.url(), article);
+        let body = browser.text("body");
+        assert!(body.contains(&format!("path: {path}")), "{body}");
+        assert!(body.contains(&format!("host: {WEB_V4}")), "{body}");
+        screens.save(&browser, "2-article");
+
+        // Acknowledged: the next load of the article is the article again.
+        browser.goto(&article);
+        assert!(on_the_real_site(&browser), "{}", browser.source());
+    })
+    .unwrap();
+
+    // Acknowledging hides the notice for the interval; it does not end it.
+    assert_eq!(lab.state(&addr).unwrap(), "noticed");
+}
