@@ -121,15 +121,18 @@ fn a_flood_notices_first_and_the_ladder_quarantines_a_zombie_that_keeps_sending(
         poll_until(NEXT_CROSSING, "the ladder to quarantine the zombie", || {
             keep_sending();
             let h = lab.show(&addr).unwrap();
-            (h["state"] != "noticed").then_some(h)
+            if h["state"] == "noticed" {
+                // Never a crossing counted that did not quarantine.
+                assert_eq!(h["next_rung"]["crossings_left"], 1, "{h}");
+                return None;
+            }
+            Some(h)
         }),
     );
     assert_eq!(walled["state"], "quarantined", "{walled}");
+    let note = walled["note"].as_str().unwrap_or_default();
     assert!(
-        walled["note"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("ladder"),
+        note.contains(&format!("crossing {CROSSINGS} since the notice")) && note.contains("ladder"),
         "{walled}"
     );
     assert!(quarantined_in_kernel(&lab, &addr));
