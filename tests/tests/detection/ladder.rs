@@ -3,7 +3,8 @@
 //! first notices it (its http:// lands on the notice page, nothing else of
 //! it changes), and as it keeps sending, its crossings are counted and the
 //! second one after the notice walls it in (its http:// now lands on the
-//! cleanup page). A mail user beside it is untouched throughout.
+//! cleanup page). Both records name the signal and the attempts the
+//! kernel counted. A mail user beside it is untouched throughout.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -53,6 +54,26 @@ fn crossings_left(lab: &cordon_lab::Lab, addr: &str) -> Option<u64> {
         .flatten()
 }
 
+/// Waits until the record of `addr` (in `state`) names a signal's
+/// threshold and the attempts counted, at least that many; returns them.
+fn evidence_filled(lab: &cordon_lab::Lab, addr: &str, state: &str) -> u64 {
+    let h = with_log(
+        lab,
+        poll_until(SHORT, "the evidence filled in", || {
+            let h = lab.show(addr).unwrap();
+            (h["state"] == state && h["evidence"]["smtp_attempts"].is_u64()).then_some(h)
+        }),
+    );
+    let evidence = &h["evidence"];
+    let threshold = ["smtp_attempts_threshold", "smtp_destinations_threshold"]
+        .iter()
+        .find_map(|k| evidence[*k].as_u64())
+        .unwrap_or_else(|| panic!("no signal's threshold in the evidence: {h}"));
+    let attempts = evidence["smtp_attempts"].as_u64().unwrap();
+    assert!(attempts >= threshold, "{h}");
+    attempts
+}
+
 #[test]
 fn a_flood_notices_first_and_the_ladder_quarantines_a_zombie_that_keeps_sending() {
     let lab = lab("ladder")
@@ -89,6 +110,9 @@ fn a_flood_notices_first_and_the_ladder_quarantines_a_zombie_that_keeps_sending(
         "{noticed}"
     );
     assert!(!quarantined_in_kernel(&lab, &addr));
+    // The record says what crossed: the signal's threshold, and the
+    // attempts the kernel counted (filled in just after).
+    let counted = evidence_filled(&lab, &addr, "noticed");
     // Its http:// lands on the notice page; its mail submission works and
     // its port 25 is refused, exactly as for any subscriber.
     let form = expect_notice(&zombie, &asked);
@@ -136,6 +160,11 @@ fn a_flood_notices_first_and_the_ladder_quarantines_a_zombie_that_keeps_sending(
         "{walled}"
     );
     assert!(quarantined_in_kernel(&lab, &addr));
+    let walled_count = evidence_filled(&lab, &addr, "quarantined");
+    assert!(
+        walled_count > counted,
+        "the quarantine's count ({walled_count}) is the kernel's by then, past the notice's ({counted})"
+    );
 
     // Now its http:// lands on the cleanup page, not the notice.
     let page = zombie.curl(&asked, &[]).unwrap();
