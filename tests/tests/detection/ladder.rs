@@ -4,7 +4,9 @@
 //! it changes), and as it keeps sending, its crossings are counted and the
 //! second one after the notice walls it in (its http:// now lands on the
 //! cleanup page). Both records name the signal and the attempts the
-//! kernel counted. A mail user beside it is untouched throughout.
+//! kernel counted. A mail user beside it is untouched throughout. And the
+//! other rung, `still_sending`: at the notice's review a zombie still
+//! sending is walled in, one that stopped is clean again.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use std::time::Duration;
 use cordon_config::{Action, Ladder};
 use cordon_lab::addresses::{RELAY_V4, WEB_V4, mail_server_v4};
 use cordon_lab::{Host, TcpOutcome, poll_until};
+use cordon_proto::time::{Clock, SystemClock};
 
 use super::common::lab;
 use super::common::notice::{expect_notice, notice_form};
@@ -187,4 +190,88 @@ fn a_flood_notices_first_and_the_ladder_quarantines_a_zombie_that_keeps_sending(
     assert_eq!(m["state"], "clean", "{m}");
     assert_eq!(m["smtp_attempts"], 0, "{m}");
     assert!(mailer.curl(&asked, &[]).unwrap().from_real_site());
+}
+
+/// The ladder's other rung: with `still_sending` (and no `crossings`), the
+/// notice's review (a minute: the shortest the config takes) quarantines a
+/// zombie that still sends, and ends the notice of one that stopped.
+#[test]
+fn at_the_review_a_zombie_still_sending_is_walled_in_and_one_that_stopped_is_clean() {
+    let lab = lab("review")
+        .subscribers(2)
+        .smtp_attempts_action(Action::Notice)
+        .configure(|c| {
+            c.detection.smtp_destinations.action = Action::Notice;
+            c.detection.ladder = Some(Ladder {
+                still_sending: true,
+                crossings: None,
+            });
+            c.notice.interval = Duration::from_secs(60);
+            c.notice.review = Duration::from_secs(60);
+        })
+        .daemons(true)
+        .up()
+        .unwrap();
+    let (zombie, stopped) = (lab.subscriber(0), lab.subscriber(1));
+    let (z, s) = (zombie.ipv4().to_string(), stopped.ipv4().to_string());
+    swaks_flood(&zombie, 25, 0);
+    swaks_flood(&stopped, 25, 25);
+    let noticed = |addr: &str| {
+        with_log(
+            &lab,
+            poll_until(SHORT * 2, "the flood to notice it", || {
+                let h = lab.show(addr).unwrap();
+                (h["state"] == "noticed").then_some(h)
+            }),
+        )
+    };
+    let (hz, hs) = (noticed(&z), noticed(&s));
+    let rung = &hz["next_rung"];
+    assert_eq!(rung["if_still_sending"], "quarantined", "{hz}");
+    assert!(rung["crossings_left"].is_null(), "{hz}");
+    let review_at = rung["review_at"].as_i64().unwrap();
+
+    // The zombie goes on sending at its own pace (below the thresholds:
+    // no crossing, only attempts) until something happens.
+    let mx = mail_server_v4(5);
+    let walled = loop {
+        let h = lab.show(&z).unwrap();
+        if h["state"] != "noticed" {
+            break h;
+        }
+        assert!(
+            SystemClock.now() < review_at + 15,
+            "not reviewed 15 s after its review time: {h}"
+        );
+        assert!(!zombie.swaks(mx, 25, &[]).unwrap().delivered());
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert!(
+        SystemClock.now() >= review_at,
+        "moved before its review: {walled}"
+    );
+    assert_eq!(walled["state"], "quarantined", "{walled}");
+    let note = walled["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("still sending at the notice's review"),
+        "{walled}"
+    );
+    assert!(quarantined_in_kernel(&lab, &z));
+
+    // The one that stopped: its notice ended at its review.
+    let review_s = hs["next_rung"]["review_at"].as_i64().unwrap();
+    let clean = with_log(
+        &lab,
+        poll_until(SHORT * 5, "the quiet one's notice to end", || {
+            let h = lab.show(&s).unwrap();
+            (h["state"] != "noticed").then_some(h)
+        }),
+    );
+    assert_eq!(clean["state"], "clean", "{clean}");
+    assert!(SystemClock.now() >= review_s);
+    assert!(!quarantined_in_kernel(&lab, &s));
+    let history = lab.cordon_ok(&["history", &s]).unwrap();
+    assert!(history.contains("at the notice's review"), "{history}");
+    let page = stopped.curl(&format!("http://{WEB_V4}/"), &[]).unwrap();
+    assert!(page.from_real_site(), "{page:?}");
 }
