@@ -32,6 +32,29 @@ pub fn empty() -> Body {
 const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
                         form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// Lets the forms of page `r` post to `origin` as well (`scheme://host[:port]`):
+/// the notice page is shown at the address of the page the subscriber asked
+/// for, so its "I understand" form posts to another origin, the portal's,
+/// which `form-action 'self'` alone makes browsers refuse. An origin that
+/// is not plainly one (characters beyond a host, a port and the scheme's
+/// `://`) leaves the policy as it is.
+pub fn allow_forms_to(r: &mut Response<Body>, origin: &str) {
+    let plain = origin
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || ".-:/[]".contains(c));
+    if !plain || origin.is_empty() {
+        return;
+    }
+    let policy = PAGE_CSP.replacen(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+        1,
+    );
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+}
+
 /// An HTML page.
 pub fn html(status: StatusCode, page: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(full(page));

@@ -52,6 +52,13 @@ pub fn safe_target(url: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(url).ok()
 }
 
+/// The origin (`scheme://authority`) of the portal's public URL, which
+/// the notice page's form posts to.
+fn origin_of(public_url: &str) -> Option<String> {
+    let uri: Uri = public_url.parse().ok()?;
+    Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?))
+}
+
 impl App {
     /// The redirect listener's answer: the notice page for a noticed
     /// caller whose notice shows, the redirect to the portal otherwise.
@@ -78,8 +85,12 @@ impl App {
             tools => tools,
             os => super::detect_os(header_str(&parts, header::USER_AGENT).unwrap_or("")),
             asked => asked,
+            shown_to => peer.to_string(),
         });
         let mut r = self.render(StatusCode::OK, "notice.html", ctx);
+        if let Some(origin) = origin_of(self.public_url.as_str()) {
+            respond::allow_forms_to(&mut r, &origin);
+        }
         // The browser must not send its next request for this site down
         // this connection: after the button it belongs to the real site.
         r.headers_mut()
@@ -106,17 +117,27 @@ impl App {
             Ok(b) => b,
             Err(refused) => return refused,
         };
-        let (mut token, mut url, mut form_lang) = (None, None, None);
+        let (mut token, mut url, mut form_lang, mut shown_to) = (None, None, None, None);
         for (k, v) in form_urlencoded::parse(&bytes) {
             match &*k {
                 "csrf" => token = Some(v.into_owned()),
                 "url" => url = Some(v.into_owned()),
                 "lang" => form_lang = Some(v.into_owned()),
+                "shown_to" => shown_to = v.parse::<IpAddr>().ok(),
                 _ => {}
             }
         }
+        // The address the notice was shown to, which the token is bound
+        // to: a dual-stack subscriber sees the notice over IPv6 and posts
+        // over the portal's IPv4 address (or the other way round), and it
+        // is that address's notice the button acknowledges. Only a page
+        // served to that address carries a token for it.
+        let shown_to = shown_to.unwrap_or(peer);
         let now = self.clock.now();
-        if let Err(refusal) = self.csrf.verify(token.as_deref().unwrap_or(""), peer, now) {
+        if let Err(refusal) = self
+            .csrf
+            .verify(token.as_deref().unwrap_or(""), shown_to, now)
+        {
             tracing::info!(?refusal, "notice acknowledgement refused");
             let lang = self
                 .translations
@@ -127,10 +148,11 @@ impl App {
                 .to_owned();
             return self.problem(StatusCode::FORBIDDEN, &lang, "problem-form-expired");
         }
-        match self.cordond.acknowledge(peer).await {
+        match self.cordond.acknowledge(shown_to).await {
             Ok(had) => tracing::info!(had_notice = had, "notice acknowledged"),
             Err(e) => tracing::warn!(error = %e, "the notice could not be acknowledged"),
         }
+        self.facts_cache.forget(shown_to);
         self.facts_cache.forget(peer);
         let target = url.as_deref().and_then(safe_target);
         if url.is_some() && target.is_none() {
@@ -164,6 +186,19 @@ mod tests {
         assert_eq!(asked_url(Some("user@evil.example"), Some("/")), None);
         let long = format!("/{}", "a".repeat(MAX_ASKED_URL));
         assert_eq!(asked_url(Some("example.org"), Some(&long)), None);
+    }
+
+    #[test]
+    fn the_portals_origin_is_scheme_and_authority() {
+        assert_eq!(
+            origin_of("http://portal.isp.example:8080/cleanup/").as_deref(),
+            Some("http://portal.isp.example:8080")
+        );
+        assert_eq!(
+            origin_of("https://[2001:db8::1]/").as_deref(),
+            Some("https://[2001:db8::1]")
+        );
+        assert_eq!(origin_of("/relative"), None);
     }
 
     #[test]

@@ -115,3 +115,90 @@ fn a_noticed_caller_is_not_captive() {
     assert_eq!(doc["captive"], false);
     assert_eq!(doc["user-portal-url"], PUBLIC_URL);
 }
+
+/// A browser shows the notice at the address of the page asked for, so
+/// `form-action 'self'` alone would refuse to post its form to the portal
+/// (Chromium and Firefox both enforce it); and a relative tool link would
+/// point into the site asked for.
+#[test]
+fn the_notice_page_may_post_to_the_portal_and_links_its_tools_there() {
+    let mut s = clean();
+    s.state = HostState::Noticed;
+    let p = Portal::start(Setup {
+        status: Some(s),
+        tools: vec![("small tool.bin", b"0123456789".to_vec())],
+        ..Setup::default()
+    });
+    let page = curl(&[
+        "-H",
+        "Host: news.example.org",
+        &format!("http://{}/story", p.redirect),
+    ]);
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("form-action 'self' http://portal.isp.test:8080;"),
+        "{csp}"
+    );
+    let html = page.text();
+    assert!(
+        html.contains(
+            "href=\"http:&#x2f;&#x2f;portal.isp.test:8080&#x2f;tools&#x2f;small%20tool.bin\""
+        ),
+        "{html}"
+    );
+    // The portal's own pages keep forms to themselves.
+    let own = curl(&[&p.url("/")]);
+    let csp = own.header("content-security-policy").unwrap();
+    assert!(csp.contains("form-action 'self';"), "{csp}");
+}
+
+/// A dual-stack subscriber sees the notice over one address (IPv6, say)
+/// and its browser posts the form to the portal over another: the button
+/// acknowledges the address the notice was shown to, with the token issued
+/// for it.
+#[test]
+fn the_button_acknowledges_the_address_the_notice_was_shown_to() {
+    let p = noticed_portal();
+    let html = curl(&[&format!("http://{}/a?b=c", p.redirect)]).text();
+    let token = csrf_token(&html);
+    let url = asked(&html);
+    let at = html.find("name=\"shown_to\" value=\"").unwrap() + "name=\"shown_to\" value=\"".len();
+    let shown_to = html[at..].split('"').next().unwrap().to_owned();
+    assert_eq!(shown_to, p.redirect.ip().to_string());
+    let from_elsewhere = |extra: &[&str]| {
+        let mut args = vec!["--interface", "127.0.0.2", "-X", "POST", "--data-urlencode"];
+        let csrf = format!("csrf={token}");
+        let u = format!("url={url}");
+        args.push(&csrf);
+        args.extend_from_slice(&["--data-urlencode", &u]);
+        args.extend_from_slice(extra);
+        let target = p.url("/acknowledge");
+        args.push(&target);
+        curl(&args)
+    };
+    // Without the address, the token is checked against the poster's own:
+    // refused, nothing acknowledged.
+    let a = from_elsewhere(&[]);
+    assert_eq!(a.status, 403);
+    let shown = format!("shown_to={shown_to}");
+    let a = from_elsewhere(&["--data-urlencode", &shown]);
+    assert_eq!(a.status, 303);
+    assert_eq!(a.header("location"), Some(url.as_str()));
+    let acknowledged: Vec<_> = p
+        .stand_in()
+        .seen()
+        .into_iter()
+        .filter_map(|r| match r {
+            Request::Acknowledge { address } => Some(address),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        acknowledged,
+        [p.redirect.ip()],
+        "the address shown the notice"
+    );
+    // A token is good for its own address only.
+    let a = from_elsewhere(&["--data-urlencode", "shown_to=127.0.0.9"]);
+    assert_eq!(a.status, 403);
+}
