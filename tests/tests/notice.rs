@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::lab;
 use common::notice::{acknowledge, expect_notice, notice_form};
-use cordon_lab::addresses::{RELAY_V4, RESOLVER_V4, WEB_V4};
+use cordon_lab::addresses::{RELAY_V4, RESOLVER_V4, WEB_V4, WEB_V6, subscriber_v6_prefix};
 use cordon_lab::{Host, Lab, RecordType, TcpOutcome, poll_until, url};
 use cordon_proto::time::{Clock, SystemClock};
 
@@ -39,6 +39,10 @@ fn acknowledge_and_return(host: &Host, asked: &str) {
     let form = expect_notice(host, asked);
     assert_eq!(form.url, asked, "the form carries the page asked for");
     assert!(!form.csrf.is_empty(), "{form:?}");
+    assert!(
+        form.browser_may_submit(),
+        "the page's policy forbids posting its form: {form:?}"
+    );
     let back = acknowledge(host, &form);
     assert_eq!(back.status, Some(303), "{back:?}");
     assert_eq!(back.header("location"), Some(asked), "{back:?}");
@@ -137,7 +141,8 @@ fn a_noticed_subscriber_sees_the_notice_once_and_the_button_returns_it_to_its_pa
     }
     untouched(&noticed);
 
-    // A subscriber noticed by its id: the address its session holds.
+    // A subscriber noticed by its id: every address its session holds,
+    // its IPv4 address and its IPv6 prefix.
     let id_addr = by_id.ipv4().to_string();
     lab.cordon_ok(&[
         "session",
@@ -146,6 +151,8 @@ fn a_noticed_subscriber_sees_the_notice_once_and_the_button_returns_it_to_its_pa
         "alice",
         "--address",
         &id_addr,
+        "--prefix",
+        &subscriber_v6_prefix(1),
     ])
     .unwrap();
     lab.cordon_ok(&["notice", "--subscriber", "alice", "--reason", "by id"])
@@ -153,8 +160,14 @@ fn a_noticed_subscriber_sees_the_notice_once_and_the_button_returns_it_to_its_pa
     let alice = lab.cordon_json(&["show", "--subscriber", "alice"]).unwrap();
     assert_eq!(alice["state"], "noticed", "{alice}");
     assert_eq!(lab.show(&id_addr).unwrap()["subscriber"], "alice");
-    acknowledge_and_return(&by_id, &asked);
     untouched(&by_id);
+    // Its first page over IPv6 shows the notice; the button (posted to
+    // the portal over IPv4) acknowledges it for the subscriber, so its
+    // IPv4 pages go straight through too.
+    let asked6 = format!("http://[{WEB_V6}]/news/today?id=7&lang=en");
+    acknowledge_and_return(&by_id, &asked6);
+    let page = by_id.curl(&asked, &[]).unwrap();
+    assert!(page.from_real_site(), "acknowledged for alice: {page:?}");
 
     // `list` shows both with their next rung; the neighbour browses freely.
     let list = lab.cordon_ok(&["list"]).unwrap();
