@@ -1,4 +1,4 @@
-//! What a quarantined person sees, seen by a real browser: Debian's Chromium,
+//! What a quarantined or noticed person sees, seen by a real browser: Debian's Chromium,
 //! driven through Debian's `chromedriver` from inside a quarantined
 //! subscriber's namespace, opens an ordinary `http://` address, lands on the
 //! portal's cleanup page in Spanish (its Accept-Language), presses "He
@@ -6,10 +6,12 @@
 //! still sends mail); once the computer is quiet, the portal says the
 //! internet works again and the address opens the real site. axe-core
 //! audits each of those pages (WCAG 2.1 A/AA and best practice) on the way.
+//! And a noticed person's Danish browser: the notice in place of the page
+//! asked for, and the button back to it.
 //!
 //! The screenshots are kept as test output in
-//! `target/tmp/browser-screens/` (`CARGO_TARGET_TMPDIR`), with
-//! chromedriver's log, for a person to look at.
+//! `target/tmp/browser-screens/` (`CARGO_TARGET_TMPDIR`), named
+//! `cleanup-…`, with chromedriver's log, for a person to look at.
 //!
 //! Needs root, `chromium`, `chromium-driver` and axe-core
 //! (`scripts/install-deps test`), and the workspace's binaries beside the test executable, which
@@ -20,29 +22,18 @@
 // The same accessibility audit as the portal's browser test.
 #[path = "../../portal/tests/axe/mod.rs"]
 mod axe;
+#[path = "common/browser.rs"]
+mod chromium;
 mod common;
 
-use std::fs::File;
-use std::future::Future;
-use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
+use chromium::{Browser, Chromedriver, DRIVER_PORT, Screens};
 use common::lab;
 use cordon_lab::addresses::{WEB_V4, mail_server_v4};
-use cordon_lab::{Host, Lab, TcpOutcome, poll_until, wait_for};
+use cordon_lab::{Lab, TcpOutcome, poll_until, wait_for};
 use cordon_proto::time::{Clock, SystemClock};
-use cordon_testkit::chromium::{Group, phone_capabilities};
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
-use serde_json::{Map, json};
 
-/// chromedriver's port inside the subscriber's namespace: the namespace is
-/// this lab's own, so nothing else listens there.
-const DRIVER_PORT: u16 = 9515;
-/// How long one WebDriver command (a page load, a click) may take.
-const STEP: Duration = Duration::from_secs(30);
 const SHORT: Duration = Duration::from_secs(2);
 
 // The Spanish the page must show (portal/translations/es.ftl).
@@ -82,10 +73,10 @@ fn a_spanish_browser_lands_on_the_cleanup_page_and_hears_not_yet() {
     let home = lab.subscriber(0);
     let addr = home.ipv4().to_string();
     let axe = axe::script();
-    let screens = Screens::new();
+    let screens = Screens::new("cleanup");
     let profile = tempfile::tempdir().unwrap();
     // Declared after `lab` and `profile`, so dropped before them.
-    let driver = Chromedriver::start(&home, DRIVER_PORT, &screens.dir.join("chromedriver.log"));
+    let driver = Chromedriver::start(&home, DRIVER_PORT, &screens.driver_log());
     let portal = lab.gateway().portal_url().to_owned();
     let news = format!("http://{WEB_V4}/noticias");
     // What a spam zombie does, from the subscriber's namespace: a new
@@ -107,7 +98,8 @@ fn a_spanish_browser_lands_on_the_cleanup_page_and_hears_not_yet() {
     };
 
     home.run(|| {
-        let browser = Browser::open(driver.port, profile.path());
+        // A Spanish speaker's browser.
+        let browser = Browser::open(driver.port, profile.path(), "es", "es-ES,es");
 
         // Caught: quarantined, and the computer goes on sending.
         lab.cordon_ok(&["quarantine", &addr, "--reason", "lab browser"])
@@ -139,7 +131,9 @@ fn a_spanish_browser_lands_on_the_cleanup_page_and_hears_not_yet() {
         })
         .unwrap();
         zombie_sends();
-        browser.press_release();
+        browser.click_until(BUTTON, "the answer to the button", |b| {
+            b.url().ends_with("/release")
+        });
         assert_eq!(browser.text("h1"), NOT_YET_TITLE);
         let answer = browser.text("p.lead");
         assert!(
@@ -175,226 +169,57 @@ fn a_spanish_browser_lands_on_the_cleanup_page_and_hears_not_yet() {
     assert_eq!(lab.state(&addr).unwrap(), "probation");
 }
 
-/// A WebDriver session with Chromium, driven from the calling thread (its
-/// sockets are opened in that thread's namespace). Ending it (also on a
-/// panic) quits the browser.
-struct Browser {
-    rt: tokio::runtime::Runtime,
-    client: Option<Client>,
-}
+// The Danish the notice page must show (portal/translations/da.ftl).
+const NOTICED_TITLE: &str = "En enhed i dit hjem sender måske uønsket post";
+const NOTICE_BUTTON: &str = "Jeg forstår, før mig til min side";
 
-impl Browser {
-    fn open(port: u16, profile: &Path) -> Browser {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        // A Spanish speaker's browser.
-        let mut prefs = Map::new();
-        prefs.insert("intl.accept_languages".into(), json!("es-ES,es"));
-        let caps = phone_capabilities(profile, &["--lang=es"], prefs);
-        let webdriver = format!("http://{}:{port}", Ipv4Addr::LOCALHOST);
-        let mut builder = ClientBuilder::new(HttpConnector::new());
-        let connecting = builder.capabilities(caps).connect(&webdriver);
-        let client = rt
-            .block_on(async { tokio::time::timeout(STEP, connecting).await })
-            .unwrap_or_else(|_| panic!("no WebDriver session within {STEP:?}"))
-            .unwrap();
-        Browser {
-            rt,
-            client: Some(client),
-        }
-    }
-
-    /// Runs one WebDriver command to its end, or fails the test.
-    fn step<T, E: std::fmt::Debug>(
-        &self,
-        what: &str,
-        command: impl Future<Output = Result<T, E>>,
-    ) -> T {
-        match self
-            .rt
-            .block_on(async { tokio::time::timeout(STEP, command).await })
-        {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => panic!("{what}: {e:?}"),
-            Err(_) => panic!("{what}: no answer within {STEP:?}"),
-        }
-    }
-
-    fn client(&self) -> &Client {
-        self.client.as_ref().unwrap()
-    }
-
-    fn goto(&self, url: &str) {
-        self.step(&format!("opening {url}"), self.client().goto(url));
-    }
-
-    fn url(&self) -> String {
-        self.step("reading the URL", self.client().current_url())
-            .to_string()
-    }
-
-    fn title(&self) -> String {
-        self.step("reading the title", self.client().title())
-    }
-
-    fn source(&self) -> String {
-        self.step("reading the page", self.client().source())
-    }
-
-    fn text(&self, css: &str) -> String {
-        self.step(&format!("reading {css}"), async {
-            self.client().find(Locator::Css(css)).await?.text().await
-        })
-    }
-
-    fn attr(&self, css: &str, name: &str) -> Option<String> {
-        self.step(&format!("reading {css} {name}"), async {
-            self.client()
-                .find(Locator::Css(css))
-                .await?
-                .attr(name)
-                .await
-        })
-    }
-
-    /// Presses "He limpiado mi equipo" and waits for the answer page.
-    fn press_release(&self) {
-        let before = self.url();
-        self.step("pressing the button", async {
-            self.client()
-                .find(Locator::Css(BUTTON))
-                .await?
-                .click()
-                .await
-        });
-        wait_for(STEP, "the answer to the button", || {
-            let now = self.url();
-            now != before && now.ends_with("/release")
-        })
+/// The notice as a Danish person meets it: an ordinary `http://` page
+/// shows the notice in Danish in its place (the address bar still says the
+/// page asked for), the button leads back to exactly that page, which the
+/// real site then serves, and the next page within the interval too.
+#[test]
+fn a_danish_browser_sees_the_notice_and_the_button_leads_back_to_its_page() {
+    let lab = lab("brnotice").subscribers(1).daemons(true).up().unwrap();
+    let home = lab.subscriber(0);
+    let addr = home.ipv4().to_string();
+    let axe = axe::script();
+    let screens = Screens::new("notice");
+    let profile = tempfile::tempdir().unwrap();
+    // Declared after `lab` and `profile`, so dropped before them.
+    let driver = Chromedriver::start(&home, DRIVER_PORT, &screens.driver_log());
+    let news = format!("http://{WEB_V4}/nyheder?side=2");
+    lab.cordon_ok(&["notice", &addr, "--reason", "lab browser"])
         .unwrap();
-    }
 
-    /// axe-core's audit (WCAG 2.1 A/AA and best practice) of the page shown
-    /// now, at the phone's size: any violation fails the test, named.
-    fn audit(&self, axe: &str, what: &str) {
-        let found = self.step(&format!("auditing {what}"), async {
-            Ok::<_, ()>(axe::violations(self.client(), axe).await)
-        });
-        assert!(
-            found.is_empty(),
-            "axe-core found {} violation(s) on {what}:\n{}",
-            found.len(),
-            found.join("\n")
+    home.run(|| {
+        let browser = Browser::open(driver.port, profile.path(), "da", "da-DK,da");
+        browser.goto(&news);
+        assert_eq!(browser.url(), news, "shown in place of the page asked for");
+        assert_eq!(browser.attr("html", "lang").as_deref(), Some("da"));
+        assert_eq!(browser.text("h1"), NOTICED_TITLE, "{}", browser.source());
+        assert_eq!(browser.text("#acknowledge"), NOTICE_BUTTON);
+        browser.audit(&axe, "the notice page");
+        screens.save_scrolling(&browser, "1-notice");
+
+        browser.click_until(
+            "#acknowledge",
+            "the page asked for, from the real site",
+            |b| b.url() == news && b.source().contains("real site"),
         );
-    }
+        let body = browser.text("body");
+        assert!(body.contains("path: /nyheder?side=2"), "{body}");
+        screens.save(&browser, "2-back-on-the-page");
 
-    fn screenshot(&self) -> Vec<u8> {
-        self.step("taking a screenshot", self.client().screenshot())
-    }
-}
+        // Within the interval, the next page goes straight through.
+        let other = format!("http://{WEB_V4}/vejret");
+        browser.goto(&other);
+        assert!(browser.text("body").starts_with("real site"));
+    })
+    .unwrap();
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            // Ends the session, which quits Chromium; chromedriver's guard
-            // and the lab's guard catch what is left if this fails.
-            let _ = self
-                .rt
-                .block_on(async { tokio::time::timeout(SHORT * 5, client.close()).await });
-        }
-    }
-}
-
-/// chromedriver running inside a namespace, in its own process group
-/// (with the Chromium it starts); dropping it ends the group.
-struct Chromedriver {
-    /// Ends chromedriver and its Chromium on drop.
-    group: Group,
-    port: u16,
-}
-
-impl Chromedriver {
-    fn start(host: &Host, port: u16, log: &Path) -> Chromedriver {
-        let out = File::create(log).unwrap();
-        let err = out.try_clone().unwrap();
-        let mut cmd = cordon_lab::netns::command(host.netns(), "chromedriver");
-        cmd.arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        let mut driver = Chromedriver {
-            group: Group::spawn(&mut cmd).unwrap(),
-            port,
-        };
-        wait_for(SHORT * 10, "chromedriver to listen", || {
-            if let Some(status) = driver.group.child().try_wait().unwrap() {
-                panic!(
-                    "chromedriver ended ({status}): {}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                );
-            }
-            host.tcp_connect(Ipv4Addr::LOCALHOST, port, SHORT).unwrap() == TcpOutcome::Connected
-        })
-        .unwrap();
-        driver
-    }
-}
-
-/// Where the screenshots go: test output a person looks at.
-struct Screens {
-    dir: PathBuf,
-}
-
-impl Screens {
-    fn new() -> Screens {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screens");
-        std::fs::create_dir_all(&dir).unwrap();
-        // Only this run's pictures.
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            if entry.path().extension().is_some_and(|e| e == "png") {
-                std::fs::remove_file(entry.path()).unwrap();
-            }
-        }
-        Screens { dir }
-    }
-
-    /// What the person sees on the phone's screen.
-    fn save(&self, browser: &Browser, name: &str) {
-        let path = self.dir.join(format!("{name}.png"));
-        std::fs::write(&path, browser.screenshot()).unwrap();
-        eprintln!("screenshot: {}", path.display());
-    }
-
-    /// The whole page as the person scrolls through it, one screen at a
-    /// time (`NAME-1.png`, `NAME-2.png`, ...), then back to the top.
-    fn save_scrolling(&self, browser: &Browser, name: &str) {
-        let client = browser.client();
-        let sizes = browser.step(
-            "measuring the page",
-            client.execute(
-                "return [window.innerHeight, document.documentElement.scrollHeight]",
-                vec![],
-            ),
-        );
-        let (screen, page) = (sizes[0].as_u64().unwrap(), sizes[1].as_u64().unwrap());
-        assert!(screen > 0, "a window with no height");
-        for (i, top) in (0..page)
-            .step_by(usize::try_from(screen).unwrap())
-            .enumerate()
-        {
-            browser.step(
-                "scrolling",
-                client.execute("window.scrollTo(0, arguments[0])", vec![json!(top)]),
-            );
-            self.save(browser, &format!("{name}-{}", i + 1));
-        }
-        browser.step(
-            "scrolling back",
-            client.execute("window.scrollTo(0, 0)", vec![]),
-        );
-    }
+    let shown = lab.show(&addr).unwrap();
+    assert_eq!(shown["state"], "noticed", "{shown}");
+    assert!(shown["acknowledged_until"].is_i64(), "{shown}");
 }
 
 /// Mail attempts the gateway counts for the address now (the count starts
