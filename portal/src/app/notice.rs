@@ -9,6 +9,12 @@
 //! with a host and no user info is ever a redirect target (no
 //! `javascript:`, no other scheme, no `//evil` path tricks); anything else
 //! goes to the portal's own page.
+//!
+//! The page is shown at the address of the page asked for, not the
+//! portal's: its policy lets the form post to the portal's origin (else
+//! browsers refuse), its links are absolute, and the form names the
+//! address it was shown to, whose notice the button acknowledges (a
+//! dual-stack browser may post over the other family).
 
 use std::net::IpAddr;
 

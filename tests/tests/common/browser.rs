@@ -118,7 +118,9 @@ impl Browser {
         self.step(&format!("clicking {css}"), async {
             self.client().find(Locator::Css(css)).await?.click().await
         });
-        wait_for(STEP, what, || arrived(self)).unwrap();
+        if let Err(e) = wait_for(STEP, what, || arrived(self)) {
+            panic!("{e}: on {} now:\n{}", self.url(), self.source());
+        }
     }
 
     /// axe-core's audit (WCAG 2.1 A/AA and best practice) of the page shown
