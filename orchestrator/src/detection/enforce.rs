@@ -7,6 +7,10 @@
 //! transition (`Event::Evidence`): the audit line says why the host was
 //! quarantined, the record says what the kernel had counted by then.
 //!
+//! A crossing whose signal says `notice` takes the same path: the notice
+//! names the threshold at once, and the count is filled in after, into
+//! the notice, or into the quarantine when the ladder moved it on.
+//!
 //! Looking the evidence up first cost every detection a netlink round
 //! trip and a neighbour lookup (up to 100 ms when the host had no entry)
 //! before the kernel changed; in an outbreak those lookups stood between
@@ -16,10 +20,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use cordon_config::SubscriberAddr;
+use cordon_detect::nflog::SignalKind;
 use cordon_policy::Actor;
-use cordon_policy::lifecycle::{Event, EvidenceUpdate, QuarantineRequest, State};
+use cordon_policy::lifecycle::{Event, EvidenceUpdate, NoticeRequest, QuarantineRequest, State};
 use cordon_policy::subject::Subject;
-use cordon_proto::portal::Reason;
+use cordon_proto::portal::{HostState, Reason};
 use cordon_proto::time::Unix;
 use ipnet::IpNet;
 use tracing::{debug, info, warn};
@@ -81,6 +86,58 @@ impl Detector {
         outcomes
     }
 
+    /// A notice, or for a subscriber already noticed a crossing the
+    /// ladder counts (the policy decides which), naming the signal's
+    /// threshold. Its evidence is filled in after, as for a quarantine:
+    /// the attempts the kernel counted, into the notice, or into the
+    /// quarantine when this crossing was the ladder's last.
+    pub(super) async fn notice(
+        &self,
+        unit: SubscriberAddr,
+        signal: SignalKind,
+        note: String,
+    ) -> CrossingOutcome {
+        let threshold = {
+            let config = self.config.borrow();
+            u64::from(policy::signal_of(&config, signal).threshold)
+        };
+        let event = Event::Notice(NoticeRequest {
+            subject: Subject::Addr(unit),
+            reason: Reason::Detection,
+            actor: Actor::Detection,
+            note,
+            mac: None,
+            evidence: BTreeMap::from([(format!("{}_threshold", signal.name()), threshold)]),
+        });
+        let answer = self.core.apply_many(vec![event]).await.pop();
+        match answer {
+            Some(Ok(Taken { changed, host })) => {
+                let state = host.as_ref().map_or(HostState::Clean, |h| h.state.kind());
+                info!(state = %state, "noticed by detection");
+                let since = host.as_ref().and_then(|h| match &h.state {
+                    State::Noticed(n) => Some(n.since),
+                    State::Quarantined(q) => Some(q.since),
+                    _ => None,
+                });
+                if let (true, Some(h), Some(since)) = (changed, &host, since) {
+                    let subject = h.subject.clone();
+                    self.fill_evidence(vec![Pending {
+                        unit,
+                        subject,
+                        since,
+                    }])
+                    .await;
+                }
+                CrossingOutcome::Noticed(unit, state)
+            }
+            Some(Err(e)) => {
+                warn!(error = %e, "detection could not notice the host");
+                CrossingOutcome::Failed(unit, e.to_string())
+            }
+            None => CrossingOutcome::Failed(unit, "no answer".into()),
+        }
+    }
+
     fn outcome(
         &self,
         f: Found,
@@ -129,9 +186,10 @@ impl Detector {
         }
     }
 
-    /// Looks up what the kernel counted for each quarantine just made and
-    /// the hosts' MACs, and fills them into the records in one batch. A
-    /// count that cannot be read is left out rather than written as zero.
+    /// Looks up what the kernel counted for each quarantine (or notice)
+    /// just made and the hosts' MACs, and fills them into the records in
+    /// one batch. A count that cannot be read is left out rather than
+    /// written as zero.
     async fn fill_evidence(&self, pending: Vec<Pending>) {
         if pending.is_empty() {
             return;
@@ -159,7 +217,7 @@ impl Detector {
                         evidence.insert("smtp_attempts".to_owned(), s.map_or(0, |s| s.attempts));
                     }
                     Some(Err(e)) => {
-                        warn!(subscriber = %p.unit, error = %e, "cannot read the host's SMTP count; its quarantine stays without it");
+                        warn!(subscriber = %p.unit, error = %e, "cannot read the host's SMTP count; its record stays without it");
                     }
                     None => {}
                 }
@@ -175,7 +233,7 @@ impl Detector {
         let answers = self.core.apply_many(events).await;
         let failed = answers.iter().filter(|a| a.is_err()).count();
         if let Some(Err(e)) = answers.iter().find(|a| a.is_err()) {
-            warn!(failed, error = %e, "the evidence of {failed} detection quarantines could not be written; the quarantines stand");
+            warn!(failed, error = %e, "the evidence of {failed} detection quarantines or notices could not be written; the decisions stand");
         }
         debug!(quarantines = n, "evidence filled in");
     }

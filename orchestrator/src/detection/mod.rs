@@ -39,11 +39,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use cordon_policy::signal::{self as policy, action_name};
 
-use std::collections::BTreeMap;
-
-use cordon_policy::Actor;
-use cordon_policy::lifecycle::{Event, NoticeRequest};
-use cordon_proto::portal::{HostState, Reason};
+use cordon_proto::portal::HostState;
 
 use crate::core::CoreHandle;
 use crate::kernel::Enforcer;
@@ -147,30 +143,6 @@ impl Detector {
         outcomes.into_iter().flatten().collect()
     }
 
-    /// A notice, or for a subscriber already noticed a crossing the
-    /// ladder counts (the policy decides which).
-    async fn notice(&self, unit: SubscriberAddr, note: String) -> CrossingOutcome {
-        let event = Event::Notice(NoticeRequest {
-            subject: cordon_policy::subject::Subject::Addr(unit),
-            reason: Reason::Detection,
-            actor: Actor::Detection,
-            note,
-            mac: None,
-            evidence: BTreeMap::new(),
-        });
-        match self.core.apply(event).await {
-            Ok(host) => {
-                let state = host.map_or(HostState::Clean, |h| h.state.kind());
-                info!(state = %state, "noticed by detection");
-                CrossingOutcome::Noticed(unit, state)
-            }
-            Err(e) => {
-                warn!(error = %e, "detection could not notice the host");
-                CrossingOutcome::Failed(unit, e.to_string())
-            }
-        }
-    }
-
     /// Judges one crossing: left alone, remembered as a suspect, or to be
     /// quarantined.
     async fn sort(&self, crossing: Crossing) -> Sorted {
@@ -193,7 +165,7 @@ impl Detector {
         match action {
             Action::Notice => {
                 let span = info_span!("detection", subscriber = %unit, signal = signal.name());
-                Sorted::Done(self.notice(unit, note).instrument(span).await)
+                Sorted::Done(self.notice(unit, signal, note).instrument(span).await)
             }
             Action::Observe => {
                 let span = info_span!("detection", subscriber = %unit, signal = signal.name());

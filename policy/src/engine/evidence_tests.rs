@@ -146,3 +146,52 @@ fn evidence_for_an_ended_quarantine_is_dropped() {
     assert!(plan.is_empty());
     assert!(matches!(outcomes[0], Outcome::Event { changed: false, .. }));
 }
+
+/// A crossing with `action: notice`, as detection asks for it: the
+/// signal's threshold given at once, the kernel's count filled in after.
+fn detected_notice(a: SubscriberAddr) -> Input {
+    Input::Event(Event::Notice(crate::lifecycle::NoticeRequest {
+        subject: Subject::Addr(a),
+        reason: Reason::Detection,
+        actor: Actor::Detection,
+        note: "smtp_attempts over 20 in 10s".into(),
+        mac: None,
+        evidence: BTreeMap::from([("smtp_attempts_threshold".to_owned(), 20)]),
+    }))
+}
+
+#[test]
+fn a_notice_keeps_its_evidence_and_the_ladders_quarantine_carries_it() {
+    let c = Fixture::new()
+        .prefixes("[100.64.0.0/16]")
+        .section("quarantine", "min_hold: 30m, quiet_period: 2h")
+        .set("detection.ladder", "{crossings: 1}")
+        .load();
+    let a = c.subscriber_addr("100.64.1.7").unwrap();
+    let mut e = Engine::new(&c, [], []);
+    e.handle(vec![detected_notice(a)], NOW);
+    let (plan, _) = e.handle(vec![evidence(a, NOW, 25)], NOW + 1);
+    assert!(matches!(plan.changes.as_slice(), [Change::Host(_)]));
+    assert!(plan.transitions.is_empty() && plan.add.is_empty());
+    let h = e.lifecycle().get(&Subject::Addr(a)).unwrap().clone();
+    let State::Noticed(n) = &h.state else {
+        panic!("{h:?}")
+    };
+    assert_eq!(n.evidence["smtp_attempts"], 25);
+    assert_eq!(n.evidence["smtp_attempts_threshold"], 20);
+    assert_eq!(h.mac.as_deref(), Some("02:00:00:00:00:07"));
+
+    // The next crossing: the ladder's quarantine names what the notice
+    // counted, and its own count lands on the quarantine, not the notice.
+    e.handle(vec![detected_notice(a)], NOW + 20);
+    let (q, _) = quarantined(&e, a);
+    assert_eq!(q.evidence["smtp_attempts"], 25);
+    assert_eq!(q.evidence["smtp_attempts_threshold"], 20);
+    let (plan, _) = e.handle(vec![evidence(a, NOW, 90)], NOW + 21);
+    assert!(
+        plan.is_empty(),
+        "the notice's look-up is for the notice only"
+    );
+    e.handle(vec![evidence(a, NOW + 20, 90)], NOW + 22);
+    assert_eq!(quarantined(&e, a).0.evidence["smtp_attempts"], 90);
+}

@@ -81,18 +81,19 @@ pub struct NoticeRequest {
     pub evidence: BTreeMap<String, u64>,
 }
 
-/// Evidence for a quarantine already in force, filled into its record.
+/// Evidence for a quarantine or notice already in force, filled into its
+/// record.
 ///
-/// Not a decision, so not a transition: the quarantine's own audit line
-/// says why it was made ("crossed the threshold"); this only completes the
-/// record with what the kernel counted by then. It applies to the
-/// quarantine that began at `since` and to no later one, so a count looked
-/// up for one quarantine never lands on the next.
+/// Not a decision, so not a transition: the quarantine's (or notice's) own
+/// audit line says why it was made ("crossed the threshold"); this only
+/// completes the record with what the kernel counted by then. It applies
+/// to the quarantine or notice that began at `since` and to no later one,
+/// so a count looked up for one never lands on the next.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvidenceUpdate {
     /// Whom, as the quarantine's record names it (already bound).
     pub subject: Subject,
-    /// When the quarantine it belongs to began.
+    /// When the quarantine or notice it belongs to began.
     pub since: Unix,
     /// The host's MAC, when the neighbour table knew it.
     pub mac: Option<String>,

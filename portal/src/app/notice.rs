@@ -9,6 +9,12 @@
 //! with a host and no user info is ever a redirect target (no
 //! `javascript:`, no other scheme, no `//evil` path tricks); anything else
 //! goes to the portal's own page.
+//!
+//! The page is shown at the address of the page asked for, not the
+//! portal's: its policy lets the form post to the portal's origin (else
+//! browsers refuse), its links are absolute, and the form names the
+//! address it was shown to, whose notice the button acknowledges (a
+//! dual-stack browser may post over the other family).
 
 use std::net::IpAddr;
 
@@ -78,6 +84,7 @@ impl App {
             tools => tools,
             os => super::detect_os(header_str(&parts, header::USER_AGENT).unwrap_or("")),
             asked => asked,
+            shown_to => peer.to_string(),
         });
         let mut r = self.render(StatusCode::OK, "notice.html", ctx);
         // The browser must not send its next request for this site down
@@ -110,17 +117,27 @@ impl App {
             Ok(b) => b,
             Err(refused) => return refused,
         };
-        let (mut token, mut url, mut form_lang) = (None, None, None);
+        let (mut token, mut url, mut form_lang, mut shown_to) = (None, None, None, None);
         for (k, v) in form_urlencoded::parse(&bytes) {
             match &*k {
                 "csrf" => token = Some(v.into_owned()),
                 "url" => url = Some(v.into_owned()),
                 "lang" => form_lang = Some(v.into_owned()),
+                "shown_to" => shown_to = v.parse::<IpAddr>().ok(),
                 _ => {}
             }
         }
+        // The address the notice was shown to, which the token is bound
+        // to: a dual-stack subscriber sees the notice over IPv6 and posts
+        // over the portal's IPv4 address (or the other way round), and it
+        // is that address's notice the button acknowledges. Only a page
+        // served to that address carries a token for it.
+        let shown_to = shown_to.unwrap_or(peer);
         let now = self.clock.now();
-        if let Err(refusal) = self.csrf.verify(token.as_deref().unwrap_or(""), peer, now) {
+        if let Err(refusal) = self
+            .csrf
+            .verify(token.as_deref().unwrap_or(""), shown_to, now)
+        {
             tracing::info!(?refusal, "notice acknowledgement refused");
             let lang = self
                 .translations
@@ -131,10 +148,11 @@ impl App {
                 .to_owned();
             return self.problem(StatusCode::FORBIDDEN, &lang, "problem-form-expired");
         }
-        match self.cordond.acknowledge(peer).await {
+        match self.cordond.acknowledge(shown_to).await {
             Ok(had) => tracing::info!(had_notice = had, "notice acknowledged"),
             Err(e) => tracing::warn!(error = %e, "the notice could not be acknowledged"),
         }
+        self.facts_cache.forget(shown_to);
         self.facts_cache.forget(peer);
         let target = url.as_deref().and_then(safe_target);
         if url.is_some() && target.is_none() {

@@ -136,3 +136,54 @@ fn the_notice_pages_policy_lets_its_button_reach_the_portal() {
         .unwrap();
     assert_eq!(form_action, format!("form-action 'self' {origin}"), "{csp}");
 }
+
+/// A dual-stack subscriber sees the notice over one address (IPv6, say)
+/// and its browser posts the form to the portal over another: the button
+/// acknowledges the address the notice was shown to, with the token issued
+/// for it.
+#[test]
+fn the_button_acknowledges_the_address_the_notice_was_shown_to() {
+    let p = noticed_portal();
+    let html = curl(&[&format!("http://{}/a?b=c", p.redirect)]).text();
+    let token = csrf_token(&html);
+    let url = asked(&html);
+    let at = html.find("name=\"shown_to\" value=\"").unwrap() + "name=\"shown_to\" value=\"".len();
+    let shown_to = html[at..].split('"').next().unwrap().to_owned();
+    assert_eq!(shown_to, p.redirect.ip().to_string());
+    let from_elsewhere = |extra: &[&str]| {
+        let mut args = vec!["--interface", "127.0.0.2", "-X", "POST", "--data-urlencode"];
+        let csrf = format!("csrf={token}");
+        let u = format!("url={url}");
+        args.push(&csrf);
+        args.extend_from_slice(&["--data-urlencode", &u]);
+        args.extend_from_slice(extra);
+        let target = p.url("/acknowledge");
+        args.push(&target);
+        curl(&args)
+    };
+    // Without the address, the token is checked against the poster's own:
+    // refused, nothing acknowledged.
+    let a = from_elsewhere(&[]);
+    assert_eq!(a.status, 403);
+    let shown = format!("shown_to={shown_to}");
+    let a = from_elsewhere(&["--data-urlencode", &shown]);
+    assert_eq!(a.status, 303);
+    assert_eq!(a.header("location"), Some(url.as_str()));
+    let acknowledged: Vec<_> = p
+        .stand_in()
+        .seen()
+        .into_iter()
+        .filter_map(|r| match r {
+            Request::Acknowledge { address } => Some(address),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        acknowledged,
+        [p.redirect.ip()],
+        "the address shown the notice"
+    );
+    // A token is good for its own address only.
+    let a = from_elsewhere(&["--data-urlencode", "shown_to=127.0.0.9"]);
+    assert_eq!(a.status, 403);
+}

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod notice;
 pub mod repo;
 
 use std::path::Path;

@@ -25,6 +25,7 @@ use common::{cordond_log, metric, metrics, quarantined_in_kernel, with_log};
 
 mod burst;
 mod dnsbl;
+mod ladder;
 mod mail;
 mod maildir;
 mod reports;

@@ -94,3 +94,29 @@ async fn a_report_score_with_action_notice_notices() {
     assert!(r.noticed_in_kernel(a));
     assert!(!r.in_kernel(a));
 }
+
+#[tokio::test]
+async fn a_detection_notice_and_the_ladders_quarantine_carry_the_kernels_count() {
+    let r = notice_rig(1).await;
+    let a = "100.64.1.2";
+    r.seen(a, 25);
+    r.detector.handle_crossing(crossing(a)).await;
+    let Some(State::Noticed(n)) = r.state(a).await else {
+        panic!("not noticed")
+    };
+    assert_eq!(n.evidence["smtp_attempts_threshold"], 20);
+    assert_eq!(n.evidence["smtp_attempts"], 25);
+    // Still sending: the ladder's quarantine names the signal and the
+    // count the kernel had by then.
+    r.seen(a, 70);
+    let again = r.detector.handle_crossing(crossing(a)).await;
+    assert_eq!(
+        again,
+        CrossingOutcome::Noticed(r.unit(a), HostState::Quarantined)
+    );
+    let Some(State::Quarantined(q)) = r.state(a).await else {
+        panic!("not quarantined")
+    };
+    assert_eq!(q.evidence["smtp_attempts_threshold"], 20);
+    assert_eq!(q.evidence["smtp_attempts"], 70);
+}

@@ -81,6 +81,10 @@ impl Lifecycle {
         now: Unix,
     ) -> Vec<Action> {
         n.crossings = n.crossings.saturating_add(1);
+        // What the notice counted so far, and what this crossing names (its
+        // signal's threshold): the record, and the ladder's quarantine,
+        // keep both.
+        n.evidence.extend(request.evidence);
         let limit = self.policy.ladder.and_then(|l| l.crossings);
         if limit.is_some_and(|l| n.crossings >= l) {
             let note = format!(
@@ -92,7 +96,7 @@ impl Lifecycle {
                 request.reason,
                 request.actor,
                 note,
-                request.evidence,
+                n.evidence.clone(),
                 now,
             );
         }

@@ -72,10 +72,10 @@ impl Lifecycle {
         }
     }
 
-    /// Fills evidence into the quarantine that began at `update.since`.
-    /// Nothing when that quarantine has ended (released, or replaced by a
-    /// later one) or when nothing new is given: the counts belong to it
-    /// alone.
+    /// Fills evidence into the quarantine or notice that began at
+    /// `update.since`. Nothing when it has ended (released, withdrawn, or
+    /// replaced by a later one, a ladder's quarantine included) or when
+    /// nothing new is given: the counts belong to it alone.
     fn evidence(&mut self, update: EvidenceUpdate) -> Vec<Action> {
         let EvidenceUpdate {
             subject,
@@ -86,12 +86,11 @@ impl Lifecycle {
         let Some(held) = self.get(&subject) else {
             return Vec::new();
         };
-        if !matches!(&held.state, State::Quarantined(q) if q.since == since) {
-            return Vec::new();
-        }
         let mut host = held.clone();
-        if let State::Quarantined(q) = &mut host.state {
-            q.evidence.extend(evidence);
+        match &mut host.state {
+            State::Quarantined(q) if q.since == since => q.evidence.extend(evidence),
+            State::Noticed(n) if n.since == since => n.evidence.extend(evidence),
+            _ => return Vec::new(),
         }
         if mac.is_some() {
             host.mac = mac;
