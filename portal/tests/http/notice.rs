@@ -241,3 +241,43 @@ fn the_portals_notice_shows_only_safe_targets_and_only_to_the_noticed() {
     let a = curl(&["-X", "POST", &q.url("/notice")]);
     assert_eq!(a.status, 405);
 }
+
+/// `portal.public_url: http://portal.isp.test:8080`, without the `/` people
+/// leave off: the notice's button, tool and language links and the
+/// redirects are still the portal's paths, not `…:8080acknowledge`.
+#[test]
+fn a_public_url_without_a_slash_still_links_to_the_portal() {
+    let given = PUBLIC_URL.trim_end_matches('/');
+    let mut s = clean();
+    s.state = HostState::Noticed;
+    let p = Portal::start(Setup {
+        status: Some(s),
+        tools: vec![("scanner.exe", b"MZ scanner".to_vec())],
+        portal: vec![("public_url", format!("\"{given}\""))],
+        ..Setup::default()
+    });
+    let page = curl(&[
+        "-H",
+        "Host: news.example.org",
+        &format!("http://{}/a?id=7", p.redirect),
+    ]);
+    let html = page.text();
+    let action = html.split("action=\"").nth(1).unwrap().split('"').next();
+    assert_eq!(
+        action.map(unescape),
+        Some(format!("{given}/acknowledge")),
+        "{html}"
+    );
+    let tool = html.split("<a href=\"").find(|a| a.contains("download>"));
+    let tool = unescape(tool.unwrap().split('"').next().unwrap());
+    assert_eq!(tool, format!("{given}/tools/scanner.exe"));
+    assert_eq!(follow(&p, &tool).body, b"MZ scanner");
+    let spanish = follow(&p, &lang_link(&html, "es"));
+    assert_eq!(asked(&spanish.text()), "http://news.example.org/a?id=7");
+
+    let captive: serde_json::Value =
+        serde_json::from_str(&curl(&[&p.url("/api/captive")]).text()).unwrap();
+    assert_eq!(captive["user-portal-url"], PUBLIC_URL);
+    let a = acknowledge(&p, &csrf_token(&html), "javascript:x");
+    assert_eq!(a.header("location"), Some(PUBLIC_URL));
+}
