@@ -130,12 +130,12 @@ impl App {
             tools => tools,
             os => super::detect_os(header_str(parts, header::USER_AGENT).unwrap_or("")),
             lang_base => lang_links_base(self.public_url.as_str(), &asked),
-            asked => asked,
+            asked => &asked,
         });
         let mut r = self.render(StatusCode::OK, "notice.html", ctx);
         r.headers_mut().insert(
             header::CONTENT_SECURITY_POLICY,
-            respond::notice_csp(self.public_url.as_str()),
+            respond::notice_csp(self.public_url.as_str(), &asked),
         );
         r
     }
