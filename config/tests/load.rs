@@ -440,6 +440,12 @@ fn the_public_url_is_parsed_once_into_what_the_portal_uses() {
         let e = one_error(&MINIMAL.replace("http://portal.example/", bad));
         assert!(e.starts_with("9:15: portal.public_url: "), "{e}");
     }
+    // What people write, without the `/`: the links joined onto it need one.
+    let c = load(&MINIMAL.replace("http://portal.example/", "http://portal.example")).unwrap();
+    assert_eq!(c.portal.public_url.as_str(), "http://portal.example/");
+    let e = one_error(&MINIMAL.replace("http://portal.example/", "http://portal.example/?a=1"));
+    assert!(e.starts_with("9:15: portal.public_url: "), "{e}");
+    assert!(e.contains("query or fragment"), "{e}");
 }
 
 #[test]

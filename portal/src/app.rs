@@ -165,6 +165,18 @@ impl App {
         respond::redirect(status, self.public_url.header_value())
     }
 
+    /// A redirect to the portal's page, in the language the query's `lang`
+    /// names when it is one offered.
+    fn home_in(&self, query: Option<&str>) -> Response<Body> {
+        let switched = query_param(query, "lang")
+            .and_then(|l| self.translations.offers(&l).map(str::to_owned))
+            .and_then(|l| HeaderValue::from_str(&format!("{}?lang={l}", self.public_url)).ok());
+        respond::redirect(
+            StatusCode::SEE_OTHER,
+            switched.as_ref().unwrap_or(self.public_url.header_value()),
+        )
+    }
+
     async fn route<B>(&self, peer: IpAddr, req: Request<B>) -> Response<Body>
     where
         B: hyper::body::Body + Send,
@@ -200,19 +212,15 @@ impl App {
                 Method::POST => self.release(peer, &parts, body).await,
                 // A reload of the answer page, a bookmark, or the language
                 // switcher on the answer page: back to the cleanup page.
-                Method::GET | Method::HEAD => {
-                    let switched = query_param(parts.uri.query(), "lang")
-                        .and_then(|l| self.translations.offers(&l).map(str::to_owned))
-                        .and_then(|l| {
-                            HeaderValue::from_str(&format!("{}?lang={l}", self.public_url)).ok()
-                        });
-                    respond::redirect(
-                        StatusCode::SEE_OTHER,
-                        switched.as_ref().unwrap_or(self.public_url.header_value()),
-                    )
-                }
+                Method::GET | Method::HEAD => self.home_in(parts.uri.query()),
                 _ => method_not_allowed("GET, HEAD, POST"),
             },
+            "/notice" => {
+                if !readonly {
+                    return method_not_allowed("GET, HEAD");
+                }
+                self.portal_notice(peer, &parts, &lang).await
+            }
             "/acknowledge" => match parts.method {
                 Method::POST => self.acknowledge(peer, &parts, body).await,
                 _ => method_not_allowed("POST"),

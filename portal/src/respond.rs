@@ -49,29 +49,47 @@ pub fn html(status: StatusCode, page: impl Into<Bytes>) -> Response<Body> {
 }
 
 /// The notice page's policy: [`PAGE_CSP`], except that its form may also
-/// go to the portal at `public_url`. The notice is shown at the address the
-/// subscriber asked for, so `'self'` is that site, while its button posts
-/// to the portal's own origin; with `form-action 'self'` alone a browser
-/// refuses the button silently. (The portal's answer, a redirect back to
-/// the page asked for, is `'self'` again.) A CSP host source cannot name an
-/// IPv6 literal, so a portal at one is allowed by its scheme.
-pub fn notice_csp(public_url: &str) -> HeaderValue {
-    let portal = public_url.parse::<http::Uri>().ok().and_then(|uri| {
-        let scheme = uri.scheme_str()?;
-        let authority = uri.authority()?;
-        Some(if authority.host().starts_with('[') {
-            format!("{scheme}:")
-        } else {
-            format!("{scheme}://{authority}")
-        })
-    });
-    // A checked public URL always parses, and an authority is made of
-    // characters a header can carry; failing either, the page keeps the
-    // stricter policy.
-    portal
-        .map(|p| PAGE_CSP.replace("form-action 'self'", &format!("form-action 'self' {p}")))
-        .and_then(|policy| HeaderValue::from_str(&policy).ok())
-        .unwrap_or(HeaderValue::from_static(PAGE_CSP))
+/// go to the portal at `public_url` and on to `asked`, the page it names.
+/// A browser holds a form to `form-action` through the redirects that
+/// answer it, and refuses silently what the policy does not name. The
+/// notice is shown at the address asked for (`'self'` is that site, the
+/// button posts to the portal's origin, whose answer redirects back) and,
+/// after a language switch, on the portal's own origin (`'self'` is the
+/// portal, and the redirect goes to the site asked for).
+pub fn notice_csp(public_url: &str, asked: &str) -> HeaderValue {
+    let mut sources = String::new();
+    for origin in [public_url, asked].iter().filter_map(|u| csp_origin(u)) {
+        if !sources.split(' ').any(|s| s == origin) {
+            sources.push(' ');
+            sources.push_str(&origin);
+        }
+    }
+    let policy = PAGE_CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self'{sources}"),
+    );
+    // Every source is made of characters a header can carry; failing that,
+    // the page keeps the stricter policy.
+    HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static(PAGE_CSP))
+}
+
+/// `url`'s origin as a CSP source: `scheme://host[:port]` when the host is
+/// a plain name or IPv4 address; the scheme alone otherwise (a CSP host
+/// source cannot name an IPv6 literal, and any other character, such as a
+/// `;` a `Host` header may carry, must not reach the policy).
+fn csp_origin(url: &str) -> Option<String> {
+    let uri = url.parse::<http::Uri>().ok()?;
+    let scheme = uri.scheme_str()?;
+    let authority = uri.authority()?;
+    let plain_host = authority
+        .host()
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    Some(if plain_host && !authority.host().is_empty() {
+        format!("{scheme}://{authority}")
+    } else {
+        format!("{scheme}:")
+    })
 }
 
 /// Plain text.
@@ -153,25 +171,35 @@ mod tests {
 
     #[test]
     fn the_notice_may_post_to_the_portals_origin_and_nowhere_else() {
-        let csp = notice_csp("http://portal.isp.example:8080/cordon/");
+        let portal = "http://portal.isp.example:8080/cordon/";
+        let csp = notice_csp(portal, "http://news.example/a?b=c");
         assert_eq!(
             csp.to_str().unwrap(),
             PAGE_CSP.replace(
                 "form-action 'self'",
-                "form-action 'self' http://portal.isp.example:8080"
+                "form-action 'self' http://portal.isp.example:8080 http://news.example"
             )
         );
-        let csp = notice_csp("https://100.64.0.1/");
+        // The portal's own page asked for: named once.
+        let csp = notice_csp("https://100.64.0.1/", "https://100.64.0.1/");
         assert!(
             csp.to_str()
                 .unwrap()
                 .contains("form-action 'self' https://100.64.0.1;"),
             "{csp:?}"
         );
-        let csp = notice_csp("http://[2001:db8::1]:8080/");
+        let csp = notice_csp("http://[2001:db8::1]:8080/", "http://[2001:db8::2]/");
         assert!(
             csp.to_str().unwrap().contains("form-action 'self' http:;"),
             "{csp:?}"
         );
+        // A host no CSP source can name stays out of the policy.
+        let csp = notice_csp(portal, "http://a;script-src*/");
+        let csp = csp.to_str().unwrap();
+        assert!(
+            csp.contains("form-action 'self' http://portal.isp.example:8080 http:;"),
+            "{csp}"
+        );
+        assert!(!csp.contains("script-src"), "{csp}");
     }
 }

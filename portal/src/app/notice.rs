@@ -58,6 +58,21 @@ pub fn safe_target(url: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(url).ok()
 }
 
+/// Where the notice's language links lead, on the portal's own origin
+/// (below the public URL). The notice is shown at the address asked for, so
+/// a link relative to it (`?lang=da`) would be that site's page with its
+/// query replaced, and the button would then go back to the wrong page.
+pub const NOTICE_PATH: &str = "notice";
+
+/// The start of the notice's language links: the portal's notice carrying
+/// the page asked for; the language code goes last.
+fn lang_links_base(public_url: &str, asked: &str) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("url", asked)
+        .finish();
+    format!("{public_url}{NOTICE_PATH}?{query}&lang=")
+}
+
 impl App {
     /// The redirect listener's answer: the notice page for a noticed
     /// caller whose notice shows, the redirect to the portal otherwise.
@@ -67,33 +82,67 @@ impl App {
             return self.redirect(req.method());
         }
         let (parts, _body) = req.into_parts();
+        // The query is the site's, not the portal's: a `lang` in it is that
+        // site's parameter and does not choose the notice's language.
         let lang = self
             .translations
-            .negotiate(
-                super::query_param(parts.uri.query(), "lang").as_deref(),
-                header_str(&parts, header::ACCEPT_LANGUAGE),
-            )
+            .negotiate(None, header_str(&parts, header::ACCEPT_LANGUAGE))
             .to_owned();
         let host = header_str(&parts, header::HOST);
         let asked = asked_url(host, parts.uri.path_and_query().map(|p| p.as_str()))
             .unwrap_or_else(|| self.public_url.as_str().to_owned());
-        let tools = self.tools.list(&lang).await;
-        let ctx = page_context!(self, &lang, {
-            facts => facts,
-            csrf => self.csrf.issue(peer, self.clock.now()),
-            tools => tools,
-            os => super::detect_os(header_str(&parts, header::USER_AGENT).unwrap_or("")),
-            asked => asked,
-            shown_to => peer.to_string(),
-        });
-        let mut r = self.render(StatusCode::OK, "notice.html", ctx);
+        let mut r = self.notice_page(peer, &parts, &lang, facts, asked).await;
         // The browser must not send its next request for this site down
         // this connection: after the button it belongs to the real site.
         r.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    }
+
+    /// `GET /notice?url=…&lang=…` on the portal's own origin, where the
+    /// notice's language links lead: the notice again for a noticed caller,
+    /// for the page in `url` when it is a safe target (the button's check),
+    /// else for the portal's page. Anyone else goes to the portal's page,
+    /// never to `url`: this is no redirector.
+    pub(super) async fn portal_notice(
+        &self,
+        peer: IpAddr,
+        parts: &http::request::Parts,
+        lang: &str,
+    ) -> Response<Body> {
+        let facts = self.facts(peer).await;
+        if facts.standing != Standing::Noticed {
+            return self.home_in(parts.uri.query());
+        }
+        let asked = super::query_param(parts.uri.query(), "url")
+            .filter(|url| safe_target(url).is_some())
+            .unwrap_or_else(|| self.public_url.as_str().to_owned());
+        self.notice_page(peer, parts, lang, facts, asked).await
+    }
+
+    /// The notice page for `asked`, wherever it is shown.
+    async fn notice_page(
+        &self,
+        peer: IpAddr,
+        parts: &http::request::Parts,
+        lang: &str,
+        facts: crate::facts::Facts,
+        asked: String,
+    ) -> Response<Body> {
+        let tools = self.tools.list(lang).await;
+        let ctx = page_context!(self, lang, {
+            facts => facts,
+            csrf => self.csrf.issue(peer, self.clock.now()),
+            tools => tools,
+            os => super::detect_os(header_str(parts, header::USER_AGENT).unwrap_or("")),
+            lang_base => lang_links_base(self.public_url.as_str(), &asked),
+            asked => &asked,
+            shown_to => peer.to_string(),
+        });
+        let mut r = self.render(StatusCode::OK, "notice.html", ctx);
         r.headers_mut().insert(
             header::CONTENT_SECURITY_POLICY,
-            respond::notice_csp(self.public_url.as_str()),
+            respond::notice_csp(self.public_url.as_str(), &asked),
         );
         r
     }
@@ -208,5 +257,22 @@ mod tests {
             assert!(safe_target(bad).is_none(), "{bad:?}");
         }
         assert!(safe_target(&format!("http://e.org/{}", "a".repeat(MAX_ASKED_URL))).is_none());
+    }
+
+    #[test]
+    fn language_links_carry_the_page_asked_for_whole() {
+        let base = lang_links_base(
+            "http://portal.example/",
+            "http://news.example/a?id=7&x=1#top",
+        );
+        assert_eq!(
+            base,
+            "http://portal.example/notice?url=http%3A%2F%2Fnews.example%2Fa%3Fid%3D7%26x%3D1%23top&lang="
+        );
+        let query = base.split_once('?').map(|(_, q)| format!("{q}da"));
+        assert_eq!(
+            super::super::query_param(query.as_deref(), "url").as_deref(),
+            Some("http://news.example/a?id=7&x=1#top")
+        );
     }
 }

@@ -134,7 +134,159 @@ fn the_notice_pages_policy_lets_its_button_reach_the_portal() {
         .map(str::trim)
         .find(|d| d.starts_with("form-action"))
         .unwrap();
-    assert_eq!(form_action, format!("form-action 'self' {origin}"), "{csp}");
+    assert_eq!(
+        form_action,
+        format!("form-action 'self' {origin} http://news.example.org"),
+        "{csp}"
+    );
+}
+
+/// The `href` of the notice page's link to language `code`, as a browser
+/// reads it.
+fn lang_link(html: &str, code: &str) -> String {
+    let marker = format!("\" hreflang=\"{code}\"");
+    let end = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no link to {code}: {html}"));
+    let start = html[..end].rfind("href=\"").unwrap() + "href=\"".len();
+    unescape(&html[start..end])
+}
+
+/// Follows a link to the portal's public URL on the portal under test.
+fn follow(p: &Portal, href: &str) -> super::common::Answer {
+    let rest = href
+        .strip_prefix(PUBLIC_URL)
+        .unwrap_or_else(|| panic!("{href} is not on the portal's own address"));
+    curl(&[&p.url(&format!("/{rest}"))])
+}
+
+/// The notice is shown at the article's own address, so a language link
+/// relative to it (`?lang=en`) went to the article with its query replaced
+/// (`id=7` lost), and the button then led to the wrong page. The links go
+/// to the portal's own notice, carrying the page asked for.
+#[test]
+fn choosing_a_language_on_the_notice_keeps_the_page_asked_for() {
+    let p = noticed_portal();
+    // The site's own `lang` is the site's: it stays in the address and
+    // does not choose the notice's language.
+    let original = "http://news.example.org/story?id=7&lang=es&x=1";
+    let page = curl(&[
+        "-H",
+        "Host: news.example.org",
+        "-H",
+        "Accept-Language: da-DK,da;q=0.9",
+        &format!("http://{}/story?id=7&lang=es&x=1", p.redirect),
+    ]);
+    let html = page.text();
+    assert!(html.contains("<html lang=\"da\">"), "{html}");
+    assert_eq!(asked(&html), original);
+
+    let english = follow(&p, &lang_link(&html, "en"));
+    assert_eq!(english.status, 200);
+    let html = english.text();
+    assert!(html.contains("<html lang=\"en\">"), "{html}");
+    assert!(html.contains("id=\"acknowledge\""), "{html}");
+    assert_eq!(asked(&html), original);
+    // There the page is the portal's own, and the button's answer goes on
+    // to the site asked for: a browser holds the form to `form-action`
+    // through that redirect, so the policy names both.
+    let csp = english.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains(&format!(
+            "form-action 'self' {} http://news.example.org;",
+            PUBLIC_URL.trim_end_matches('/')
+        )),
+        "{csp}"
+    );
+
+    let danish = follow(&p, &lang_link(&html, "da"));
+    assert_eq!(danish.status, 200);
+    let html = danish.text();
+    assert!(html.contains("<html lang=\"da\">"), "{html}");
+    assert!(html.contains("Jeg forstår, før mig til min side"), "{html}");
+    assert_eq!(asked(&html), original);
+    // The links there still carry it, to every language.
+    assert_eq!(asked(&follow(&p, &lang_link(&html, "es")).text()), original);
+
+    let a = acknowledge(&p, &csrf_token(&html), &asked(&html));
+    assert_eq!(a.status, 303);
+    assert_eq!(a.header("location"), Some(original));
+}
+
+/// The portal's notice takes the page asked for from its query: the same
+/// check as the button's (an unsafe target becomes the portal's page), and
+/// only a noticed caller sees it; anyone else goes to the portal's page,
+/// never to the target.
+#[test]
+fn the_portals_notice_shows_only_safe_targets_and_only_to_the_noticed() {
+    let p = noticed_portal();
+    for bad in [
+        "javascript:alert(1)",
+        "https://evil.example/",
+        "//evil.example/",
+    ] {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("url", bad)
+            .append_pair("lang", "es")
+            .finish();
+        let page = curl(&[&p.url(&format!("/notice?{query}"))]);
+        assert_eq!(page.status, 200, "{bad}");
+        let html = page.text();
+        assert!(html.contains("<html lang=\"es\">"), "{html}");
+        assert_eq!(asked(&html), PUBLIC_URL, "{bad}");
+        assert!(!html.contains("evil"), "{bad}: {html}");
+    }
+
+    let q = super::quarantined_portal();
+    let a = curl(&[&q.url("/notice?url=http%3A%2F%2Fevil.example%2F&lang=es")]);
+    assert_eq!(a.status, 303);
+    assert_eq!(
+        a.header("location"),
+        Some(&*format!("{PUBLIC_URL}?lang=es"))
+    );
+    assert!(!a.text().contains("evil"));
+    let a = curl(&["-X", "POST", &q.url("/notice")]);
+    assert_eq!(a.status, 405);
+}
+
+/// `portal.public_url: http://portal.isp.test:8080`, without the `/` people
+/// leave off: the notice's button, tool and language links and the
+/// redirects are still the portal's paths, not `…:8080acknowledge`.
+#[test]
+fn a_public_url_without_a_slash_still_links_to_the_portal() {
+    let given = PUBLIC_URL.trim_end_matches('/');
+    let mut s = clean();
+    s.state = HostState::Noticed;
+    let p = Portal::start(Setup {
+        status: Some(s),
+        tools: vec![("scanner.exe", b"MZ scanner".to_vec())],
+        portal: vec![("public_url", format!("\"{given}\""))],
+        ..Setup::default()
+    });
+    let page = curl(&[
+        "-H",
+        "Host: news.example.org",
+        &format!("http://{}/a?id=7", p.redirect),
+    ]);
+    let html = page.text();
+    let action = html.split("action=\"").nth(1).unwrap().split('"').next();
+    assert_eq!(
+        action.map(unescape),
+        Some(format!("{given}/acknowledge")),
+        "{html}"
+    );
+    let tool = html.split("<a href=\"").find(|a| a.contains("download>"));
+    let tool = unescape(tool.unwrap().split('"').next().unwrap());
+    assert_eq!(tool, format!("{given}/tools/scanner.exe"));
+    assert_eq!(follow(&p, &tool).body, b"MZ scanner");
+    let spanish = follow(&p, &lang_link(&html, "es"));
+    assert_eq!(asked(&spanish.text()), "http://news.example.org/a?id=7");
+
+    let captive: serde_json::Value =
+        serde_json::from_str(&curl(&[&p.url("/api/captive")]).text()).unwrap();
+    assert_eq!(captive["user-portal-url"], PUBLIC_URL);
+    let a = acknowledge(&p, &csrf_token(&html), "javascript:x");
+    assert_eq!(a.header("location"), Some(PUBLIC_URL));
 }
 
 /// A dual-stack subscriber sees the notice over one address (IPv6, say)

@@ -17,15 +17,26 @@ const NOTICE_BUTTON: &str = "Jeg forstår, før mig til min side";
 /// `notice-asked`, before the address.
 const ASKED: &str = "Du bad om: ";
 
+/// `notice-asked` in English (portal/translations/en.ftl).
+const ASKED_EN: &str = "You asked for: ";
+
+/// The notice form's field carrying the page asked for.
+const ASKED_FIELD: &str = "form input[name=url]";
 /// The notice form's button (portal/templates/notice.html).
 const BUTTON: &str = "form button#acknowledge";
 /// The cleanup tools' download links (portal/templates/tools.html).
 const TOOL: &str = "ul.tools a[download]";
 
+/// The language switcher's link to `code` (portal/templates/base.html).
+fn lang_link(code: &str) -> String {
+    format!("nav ul.langs a[hreflang={code}]")
+}
+
 /// A subscriber the operator noticed (`cordon notice`) opens an article:
 /// the notice, in Danish, at the article's own address; the button takes it
 /// to the article on the real site, and the article keeps opening there
-/// (the notice shows once per interval, not at every page load).
+/// (the notice shows once per interval, not at every page load). Switching
+/// the notice to English and back on the way changes nothing of that.
 #[test]
 fn a_danish_browser_sees_the_notice_and_the_button_leads_back_to_its_page() {
     let lab = lab("browser-notice")
@@ -87,13 +98,33 @@ fn a_danish_browser_sees_the_notice_and_the_button_leads_back_to_its_page() {
         assert_eq!(download.body.as_bytes(), checklist(), "{tool}");
         screens.save_scrolling(&browser, "1-notice");
 
+        // English and back: the language links lead to the portal's own
+        // notice, which keeps the article's address whole (`?id=7` too).
+        let in_lang =
+            |code: &'static str| move |b: &Browser| b.attr("html", "lang").as_deref() == Some(code);
+        browser.press(&lang_link("en"), in_lang("en"));
+        assert!(
+            browser.url().starts_with(&format!("{portal}notice?")),
+            "{}",
+            browser.url()
+        );
+        assert_eq!(browser.attr(ASKED_FIELD, "value"), Some(article.clone()));
+        assert_eq!(
+            browser.text("section.release p.small"),
+            format!("{ASKED_EN}{article}")
+        );
+        screens.save(&browser, "2-notice-en");
+        browser.press(&lang_link("da"), in_lang("da"));
+        assert_eq!(browser.text(BUTTON), NOTICE_BUTTON);
+        assert_eq!(browser.attr(ASKED_FIELD, "value"), Some(article.clone()));
+
         // "I understand": back on the article, on the real site.
         browser.press(BUTTON, on_the_real_site);
         assert_eq!(browser.url(), article);
         let body = browser.text("body");
         assert!(body.contains(&format!("path: {path}")), "{body}");
         assert!(body.contains(&format!("host: {WEB_V4}")), "{body}");
-        screens.save(&browser, "2-article");
+        screens.save(&browser, "3-article");
 
         // Acknowledged: the next load of the article is the article again.
         browser.goto(&article);

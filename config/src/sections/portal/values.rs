@@ -11,6 +11,9 @@ use crate::types::serde_via_str;
 /// The portal's public base URL: an absolute `http://` or `https://` URL with
 /// a host, usable as it is in a `Location` header (every redirect points
 /// here), so the portal never refuses at start what `check-config` passed.
+/// Its path always ends in `/` (one is added when missing) and it has no
+/// query or fragment, because the pages' links are this URL joined with a
+/// path (`{{ home }}acknowledge`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicUrl {
     text: String,
@@ -36,12 +39,24 @@ impl FromStr for PublicUrl {
             "give the portal's absolute address, e.g. http://portal.isp.example:8080/";
         super::super::http_url::checked(url, GIVE)?;
         let bad = |why: &str| super::super::http_url::bad(url, why, GIVE);
-        let header =
-            HeaderValue::from_str(url).map_err(|_| bad("has characters a header cannot carry"))?;
-        Ok(PublicUrl {
-            text: url.to_owned(),
-            header,
-        })
+        // The pages join paths onto this URL (`acknowledge`, `tools/…`,
+        // `?lang=`): a query or fragment would swallow them.
+        if url.contains(['?', '#']) {
+            return Err(bad(
+                "has a query or fragment, and the portal's links are joined onto it; give the address without `?…` or `#…`",
+            ));
+        }
+        // `http://portal.isp.example` is what people write: it is the
+        // directory `http://portal.isp.example/`, not a page beside
+        // `acknowledge`.
+        let text = if url.ends_with('/') {
+            url.to_owned()
+        } else {
+            format!("{url}/")
+        };
+        let header = HeaderValue::from_str(&text)
+            .map_err(|_| bad("has characters a header cannot carry"))?;
+        Ok(PublicUrl { text, header })
     }
 }
 
@@ -163,6 +178,45 @@ mod tests {
             "a".repeat(crate::sections::http_url::URL_MAX)
         );
         assert!(long.parse::<PublicUrl>().is_err());
+    }
+
+    /// `http://portal.isp.example` is what people write; the pages join
+    /// `acknowledge` and `tools/…` onto the URL, so it gains the `/` that
+    /// makes those land below it rather than on `…exampleacknowledge`.
+    #[test]
+    fn public_url_without_a_trailing_slash_gains_one() {
+        for (given, kept) in [
+            ("http://portal.isp.example", "http://portal.isp.example/"),
+            (
+                "http://portal.isp.example:8080",
+                "http://portal.isp.example:8080/",
+            ),
+            ("https://isp.example/portal", "https://isp.example/portal/"),
+            ("http://[2001:db8::1]:8080", "http://[2001:db8::1]:8080/"),
+            ("http://portal.isp.example/", "http://portal.isp.example/"),
+            ("https://isp.example/portal/", "https://isp.example/portal/"),
+        ] {
+            let u: PublicUrl = given.parse().unwrap();
+            assert_eq!(u.as_str(), kept, "{given}");
+            assert_eq!(u.header_value(), kept, "{given}");
+            assert_eq!(u.to_string(), kept, "{given}");
+        }
+    }
+
+    /// A query or fragment cannot be a base the pages join paths onto
+    /// (`…/?a=1acknowledge`): refused, naming the fix.
+    #[test]
+    fn public_url_with_a_query_or_fragment_is_refused() {
+        for bad in [
+            "http://portal.isp.example/?a=1",
+            "http://portal.isp.example?a=1",
+            "http://portal.isp.example/#top",
+            "http://portal.isp.example/?",
+        ] {
+            let e = bad.parse::<PublicUrl>().unwrap_err();
+            assert!(e.contains("query or fragment"), "{bad}: {e}");
+            assert!(e.contains("http://portal.isp.example:8080/"), "{bad}: {e}");
+        }
     }
 
     #[test]
