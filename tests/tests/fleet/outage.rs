@@ -9,12 +9,7 @@ use std::time::{Duration, Instant};
 use cordon_lab::{Gateway, wait_for};
 
 use super::common::{metric, quarantined_in_kernel};
-use super::{history, logs, session, walled_in_by};
-
-/// `cordon --json status` on `gw`.
-fn status(gw: &Gateway) -> serde_json::Value {
-    gw.cordon_json(&["status"]).unwrap()
-}
+use super::{history, logs, session, status, walled_in_by};
 
 #[test]
 fn a_zombie_caught_while_postgres_is_down_is_quarantined_and_reaches_it_once_after() {
