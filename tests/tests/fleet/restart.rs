@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cordon_lab::{Gateway, wait_for};
 
-use super::common::{metric, quarantined_in_kernel_of};
+use super::common::{metric, metric_of, quarantined_in_kernel_of};
 use super::{history, logs, session, status, walled_in_by};
 
 /// The quarantines of `who` in `gw`'s view of the fleet's trail.
@@ -69,7 +69,7 @@ fn a_gateway_restarted_while_postgres_is_down_keeps_its_quarantines_and_hands_it
     assert!(down["store_unreachable_since"].is_i64(), "{down}");
     let text = gw0.cordon_ok(&["status"]).unwrap();
     assert!(text.contains("UNREACHABLE"), "{text}");
-    assert_eq!(metric(&lab, "cordon_store_reachable"), 0.0);
+    assert_eq!(metric_of(&lab, "cordon_store_reachable"), Some(0.0));
 
     // zed's computer floods port 25 past the threshold (20 in 10 s): gw0
     // quarantines it on its own.
@@ -118,6 +118,8 @@ fn a_gateway_restarted_while_postgres_is_down_keeps_its_quarantines_and_hands_it
     let text = gw0.cordon_ok(&["status"]).unwrap();
     assert!(!text.contains("UNREACHABLE"), "{text}");
     assert_eq!(metric(&lab, "cordon_store_reachable"), 1.0);
+    // Nothing was set aside as refused by the database.
+    assert_eq!(metric_of(&lab, "cordon_store_outbox_refused"), Some(0.0));
 
     // Each decision once in the fleet's trail, on both gateways: the
     // restart recorded nothing again, the replay nothing twice.
