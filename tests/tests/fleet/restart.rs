@@ -95,6 +95,12 @@ fn a_gateway_restarted_while_postgres_is_down_keeps_its_quarantines_and_hands_it
     .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lab)));
     let shown = gw1.cordon_json(&["show", "--subscriber", "zed"]).unwrap();
     assert_eq!(shown["gateway"], "gw0", "{shown}");
+    let text = gw1.cordon_ok(&["show", "--subscriber", "zed"]).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("decided on") && l.ends_with(" gw0")),
+        "{text}"
+    );
     let listed = gw1.cordon_json(&["list"]).unwrap();
     let hosts = listed["hosts"].as_array().unwrap();
     // A subscriber's quarantine, listed by subscriber (gw1 serves none of
