@@ -39,3 +39,49 @@ pub fn client_config(roots: rustls::RootCertStore) -> Result<rustls::ClientConfi
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
+
+/// The rustls error somewhere in `e`'s chain of sources, if TLS is why
+/// `e` happened. Looks inside I/O errors too: TLS streams report rustls'
+/// errors wrapped in one, and `io::Error::source` skips what it wraps.
+pub fn rustls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        if let Some(r) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(r);
+        }
+        next = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rustls_error_is_found_inside_an_io_error_inside_another_error() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("connecting failed")]
+        struct Outer(#[source] std::io::Error);
+        let io = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let outer = Outer(io);
+        assert_eq!(
+            rustls_cause(&outer),
+            Some(&rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer
+            ))
+        );
+        let plain = Outer(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(rustls_cause(&plain), None);
+    }
+}

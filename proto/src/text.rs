@@ -57,6 +57,23 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `s` as a store keeps it: every NUL written as `\u{0}` (as [`printable`]
+/// shows one), then clipped to `max` bytes ([`clip`]); borrowed when
+/// nothing needed either. PostgreSQL's `TEXT` cannot hold a NUL (SQLite
+/// can), and one arrives easily (a JSON `\u0000` on the control socket, a
+/// feed's stray byte, an abuse mail's quoted-printable `=00`): kept raw, it
+/// would make a fleet's database refuse the whole batch it came in. So
+/// text from outside is made storable where it comes in, once, and the
+/// record is the same in memory, in either store and in the outbox; the
+/// clip keeps the bound the escape may have pushed it past.
+pub fn storable(s: &str, max: usize) -> Cow<'_, str> {
+    if !s.contains('\0') {
+        return clip(s, max);
+    }
+    let escaped = s.replace('\0', "\\u{0}");
+    Cow::Owned(clip(&escaped, max).into_owned())
+}
+
 /// Room kept for [`clip`]'s marker: `… [` and `20 digits more bytes not shown]`.
 const MARKER: usize = 48;
 
@@ -123,6 +140,26 @@ mod tests {
         assert!(c.len() <= 1023);
         let huge = "y".repeat(5_000_000);
         assert!(clip(&huge, MAX_EVIDENCE).len() <= MAX_EVIDENCE);
+    }
+
+    #[test]
+    fn a_nul_is_stored_escaped_within_the_bound_and_the_rest_kept() {
+        assert!(matches!(
+            storable("spam\nfrom Ærø", MAX_EVIDENCE),
+            Cow::Borrowed("spam\nfrom Ærø")
+        ));
+        let s = storable("a NUL \0 here\0", MAX_EVIDENCE);
+        assert_eq!(s, "a NUL \\u{0} here\\u{0}");
+        assert!(!s.contains('\0'));
+        // Shown as a raw NUL would be shown.
+        assert_eq!(printable("\0"), "\\u{0}");
+        // The escape grows the text: the bound still holds.
+        let nuls = "\0".repeat(MAX_EVIDENCE);
+        let s = storable(&nuls, MAX_EVIDENCE);
+        assert!(s.len() <= MAX_EVIDENCE && !s.contains('\0'), "{}", s.len());
+        assert!(s.starts_with("\\u{0}\\u{0}"));
+        // Too long without any NUL: clipped as before.
+        assert_eq!(storable(&"x".repeat(20), 10), clip(&"x".repeat(20), 10));
     }
 
     #[test]

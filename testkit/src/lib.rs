@@ -15,6 +15,9 @@
 //!   collected (errors, not panics: the lab reports them as its own).
 //! - [`pg::PgServer`]: a real PostgreSQL server on a Unix socket in a
 //!   temporary directory, stopped and removed on drop.
+//! - [`tls::Issued`]: a CA and a server certificate made by the test, for
+//!   TLS with verification on (the PostgreSQL fixture's
+//!   [`pg::PgServer::start_tls`]).
 //! - [`Fixture`]: the smallest valid config, as a builder each test
 //!   changes only where its assertions depend on the value ([`MINIMAL`]
 //!   is its text, for tests of the loader's own messages).
@@ -25,6 +28,7 @@ mod fixture;
 pub mod netns;
 pub mod pg;
 mod poll;
+pub mod tls;
 
 pub use fixture::{Fixture, MINIMAL};
 pub use netns::{Netns, NetnsError};

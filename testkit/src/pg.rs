@@ -40,7 +40,16 @@ pub struct PgServer {
     root: PathBuf,
     child: Option<Child>,
     bin: PathBuf,
+    /// The port: the Unix socket's name (`.s.PGSQL.PORT`), and the TCP
+    /// port when [`Self::tls`] is set.
+    port: u16,
+    /// Whether it listens on TCP 127.0.0.1 with TLS (and nothing else on
+    /// TCP), with these certificates.
+    tls: Option<crate::tls::Issued>,
 }
+
+/// The port PostgreSQL uses when told none.
+const DEFAULT_PORT: u16 = 5432;
 
 /// Why PostgreSQL cannot be run here.
 #[derive(Debug, thiserror::Error)]
@@ -133,10 +142,15 @@ pub fn server_argv(program: &Path, dies_with_thread: bool) -> Vec<OsString> {
 /// True when a server answers on the socket in `socket_dir`
 /// (`pg_isready`, at most a second).
 pub fn is_ready(bin: &Path, socket_dir: &Path) -> bool {
+    is_ready_on(bin, socket_dir, DEFAULT_PORT)
+}
+
+/// [`is_ready`] for a server on `port`.
+fn is_ready_on(bin: &Path, socket_dir: &Path, port: u16) -> bool {
     Command::new(bin.join("pg_isready"))
         .arg("-h")
         .arg(socket_dir)
-        .args(["-U", USER, "-t", "1", "-q"])
+        .args(["-p", &port.to_string(), "-U", USER, "-t", "1", "-q"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -155,6 +169,61 @@ impl PgServer {
     /// Initialises a data directory and starts a server on a Unix socket in
     /// it, returning once it accepts connections.
     pub fn start() -> PgServer {
+        let mut server = PgServer::init();
+        server.run();
+        server
+    }
+
+    /// [`Self::start`], and the server also listens on TCP 127.0.0.1 (a
+    /// free port) for TLS connections only (`ssl = on`, every TCP line of
+    /// `pg_hba.conf` made `hostssl`): its certificate, for `127.0.0.1`
+    /// and `localhost`, is signed by a CA of the test's
+    /// ([`Self::tls_ca_pem`]). [`Self::url`] is then the TCP one. The
+    /// socket stays (trusted, plain) for the test's own tools.
+    pub fn start_tls() -> PgServer {
+        let mut server = PgServer::init();
+        let issued = crate::tls::Issued::new("cordon test CA", &["127.0.0.1", "localhost"]);
+        let data = server.root.join("data");
+        for (file, pem) in [
+            ("server.crt", &issued.cert_pem),
+            ("server.key", &issued.key_pem),
+        ] {
+            let path = data.join(file);
+            std::fs::write(&path, pem).expect("write the server's certificate");
+            // PostgreSQL refuses a key others may read.
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("make the key private");
+            give_to_postgres(&path).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let hba = data.join("pg_hba.conf");
+        let text = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        let ssl_only: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&hba, ssl_only).expect("write pg_hba.conf");
+        server.port = free_port();
+        server.tls = Some(issued);
+        server.run();
+        server
+    }
+
+    /// The CA that signed the server's certificate (after
+    /// [`Self::start_tls`]).
+    pub fn tls_ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|t| t.ca_pem.as_str())
+    }
+
+    /// The TCP port, when the server listens on one ([`Self::start_tls`]).
+    pub fn tcp_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|_| self.port)
+    }
+
+    /// A fresh data directory, the server not started.
+    fn init() -> PgServer {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let bin = bin_dir();
         let root = std::env::temp_dir().join(format!(
@@ -163,10 +232,12 @@ impl PgServer {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir(&root).expect("create the server's directory");
-        let mut server = PgServer {
+        let server = PgServer {
             root,
             child: None,
             bin,
+            port: DEFAULT_PORT,
+            tls: None,
         };
         give_to_postgres(&server.root).unwrap_or_else(|e| panic!("{e}"));
         let data = server.root.join("data");
@@ -176,7 +247,6 @@ impl PgServer {
             .args(["--username", USER, "-D"])
             .arg(&data);
         checked(initdb, Duration::from_secs(60));
-        server.run();
         server
     }
 
@@ -190,18 +260,29 @@ impl PgServer {
             .arg("-k")
             .arg(&self.root)
             .args(SETTINGS)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(self.root.join("log"))
-                    .expect("open the log"),
-            );
+            .args(["-c", &format!("port={}", self.port)]);
+        if self.tls.is_some() {
+            postgres.args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "ssl=on",
+                "-c",
+                "ssl_cert_file=server.crt",
+                "-c",
+                "ssl_key_file=server.key",
+            ]);
+        }
+        postgres.stdin(Stdio::null()).stdout(Stdio::null()).stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.root.join("log"))
+                .expect("open the log"),
+        );
         self.child = Some(postgres.spawn().expect("start postgres"));
         let started = Instant::now();
-        let (bin, root) = (self.bin.clone(), self.root.clone());
+        let (bin, root, port) = (self.bin.clone(), self.root.clone(), self.port);
         let child = &mut self.child;
         poll_until(
             Duration::from_secs(30),
@@ -214,7 +295,7 @@ impl PgServer {
                         std::fs::read_to_string(root.join("log")).unwrap_or_default()
                     );
                 }
-                is_ready(&bin, &root).then_some(())
+                is_ready_on(&bin, &root, port).then_some(())
             },
         );
     }
@@ -233,16 +314,33 @@ impl PgServer {
         &self.root
     }
 
-    /// A key=value connection string for `dbname` on this server.
+    /// A key=value connection string for `dbname` on this server: its
+    /// socket, or TCP 127.0.0.1 after [`Self::start_tls`].
     pub fn url(&self, dbname: &str) -> String {
-        format!("host={} user={USER} dbname={dbname}", self.root.display())
+        match self.tls {
+            None => self.socket_url(USER, dbname),
+            Some(_) => format!(
+                "host=127.0.0.1 port={} user={USER} dbname={dbname}",
+                self.port
+            ),
+        }
+    }
+
+    /// A client program of the server's (`createdb`, `psql`) on its
+    /// socket, as `user`.
+    fn client(&self, program: &str, user: &str) -> Command {
+        let mut c = Command::new(self.bin.join(program));
+        c.arg("-h")
+            .arg(&self.root)
+            .args(["-p", &self.port.to_string(), "-U", user]);
+        c
     }
 
     /// Creates a database named `name` (a plain identifier) and returns
     /// its connection string.
     pub fn database(&self, name: &str) -> String {
-        let mut c = Command::new(self.bin.join("createdb"));
-        c.arg("-h").arg(&self.root).args(["-U", USER, name]);
+        let mut c = self.client("createdb", USER);
+        c.arg(name);
         checked(c, Duration::from_secs(30));
         self.url(name)
     }
@@ -256,10 +354,8 @@ impl PgServer {
         let old = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
         std::fs::write(&hba, format!("local all {user} scram-sha-256\n{old}"))
             .expect("write pg_hba.conf");
-        let mut c = Command::new(self.bin.join("psql"));
-        c.arg("-h")
-            .arg(&self.root)
-            .args(["-U", USER, "-d", "postgres", "-v", "ON_ERROR_STOP=1"])
+        let mut c = self.client("psql", USER);
+        c.args(["-d", "postgres", "-v", "ON_ERROR_STOP=1"])
             // One statement per -c: psql runs a -c of several statements
             // as one transaction, and CREATE DATABASE refuses that.
             .arg("-c")
@@ -276,10 +372,9 @@ impl PgServer {
             Duration::from_secs(10),
             "pg_hba.conf to be reloaded",
             || {
-                let trusted = Command::new(self.bin.join("psql"))
-                    .arg("-h")
-                    .arg(&self.root)
-                    .args(["-w", "-U", user, "-d", dbname, "-c", "SELECT 1"])
+                let trusted = self
+                    .client("psql", user)
+                    .args(["-w", "-d", dbname, "-c", "SELECT 1"])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .status()
@@ -287,7 +382,16 @@ impl PgServer {
                 (!trusted).then_some(())
             },
         );
-        format!("host={} user={user} dbname={dbname}", self.root.display())
+        self.socket_url(user, dbname)
+    }
+
+    /// A connection string for `dbname` as `user` on the server's socket.
+    fn socket_url(&self, user: &str, dbname: &str) -> String {
+        let url = format!("host={} user={user} dbname={dbname}", self.root.display());
+        match self.port {
+            DEFAULT_PORT => url,
+            port => format!("{url} port={port}"),
+        }
     }
 
     /// Stops the server at once (as a crash would), keeping its data, so a
@@ -312,6 +416,16 @@ impl PgServer {
     }
 }
 
+/// A TCP port on 127.0.0.1 that is free now (the kernel's pick; another
+/// program could take it before the server binds, which then fails
+/// loudly rather than silently).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free TCP port on 127.0.0.1")
+}
+
 impl Drop for PgServer {
     fn drop(&mut self) {
         self.kill();
@@ -320,33 +434,4 @@ impl Drop for PgServer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The server answers on its socket only, and dropping the guard stops
-    /// it and removes its directory.
-    #[test]
-    fn a_server_starts_on_its_socket_and_is_gone_after_drop() {
-        let server = PgServer::start();
-        let dir = server.socket_dir().to_owned();
-        assert!(dir.join(".s.PGSQL.5432").exists());
-        let url = server.database("t1");
-        assert!(url.contains("dbname=t1"), "{url}");
-        let pid = std::fs::read_to_string(dir.join("data/postmaster.pid"))
-            .expect("postmaster.pid")
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse::<i32>().ok())
-            .expect("a pid");
-        let mut psql = Command::new(server.bin.join("psql"));
-        psql.arg("-h")
-            .arg(&dir)
-            .args(["-U", USER, "-d", "t1", "-Atc", "SHOW listen_addresses"]);
-        let out = checked(psql, Duration::from_secs(30));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "no TCP");
-        drop(server);
-        assert!(!dir.exists(), "{} removed", dir.display());
-        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
-        assert!(!alive, "postgres {pid} stopped");
-    }
-}
+mod tests;

@@ -110,6 +110,18 @@ impl FromStr for PgUrl {
         if s.len() > 4096 {
             return Err("a connection string of at most 4096 bytes".into());
         }
+        // TLS is store.tls's alone, which would override an sslmode here
+        // (to plain TCP under its default `disable`): a setting not taken
+        // is refused rather than silently ignored.
+        let lower = s.to_ascii_lowercase();
+        if let Some(key) = ["sslmode", "sslnegotiation"]
+            .into_iter()
+            .find(|k| lower.contains(k))
+        {
+            return Err(format!(
+                "the connection string sets {key}, which cordon does not take from it; remove it and set TLS with store.tls (mode: verify-full and ca_file: the PEM file of the CA that signed the server's certificate, or mode: disable)"
+            ));
+        }
         let parsed = tokio_postgres::Config::from_str(s).map_err(|e| {
             format!(
                 "not a PostgreSQL connection string ({e}); write a URL such as postgresql://cordon@db.example/cordon or key=value pairs such as \"host=db.example dbname=cordon user=cordon\""

@@ -178,4 +178,15 @@ fn the_postgres_backend_reads_its_keys() {
     assert!(e.contains("not a PostgreSQL connection string"), "{e}");
     let e = url("dbname=cordon");
     assert!(e.contains("names no server"), "{e}");
+    // TLS is store.tls's: an sslmode in the string would be overridden by
+    // it (plain TCP under the default `disable`), so it is refused.
+    for u in [
+        "postgresql://cordon@db.example/cordon?sslmode=require",
+        "host=db.example dbname=cordon sslmode=verify-full",
+        "host=db.example dbname=cordon SSLMODE=disable",
+    ] {
+        let e = url(u);
+        assert!(e.starts_with("12:8: store.url: "), "{u}: {e}");
+        assert!(e.contains("sslmode") && e.contains("store.tls"), "{u}: {e}");
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cordon_proto::control::{DaemonStatus, ErrorClass, RecentReport, Request, Response};
 use cordon_proto::portal::Reason;
-use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, clip};
+use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded, clip, storable};
 use cordon_rules::Difference;
 use cordon_runtime::frame::framed;
 use tokio::net::{UnixListener, UnixStream};
@@ -172,9 +172,10 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 Ok(t) => t,
                 Err(r) => return *r,
             };
-            if let Some(r) = check_reason(&reason, "--reason \"abuse ticket 4711\"") {
-                return r;
-            }
+            let note = match operator_note(&reason, "--reason \"abuse ticket 4711\"") {
+                Ok(note) => note,
+                Err(r) => return *r,
+            };
             let hold = hold_s.map(Duration::from_secs);
             let span = info_span!("quarantine", subscriber = %t, operator);
             async {
@@ -191,7 +192,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                     subject: t.subject(),
                     reason: Reason::Operator,
                     actor: cordon_policy::Actor::Operator(operator.to_owned()),
-                    note: reason.trim().to_owned(),
+                    note,
                     hold,
                     mac,
                     evidence: Default::default(),
@@ -210,14 +211,15 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 Ok(t) => t,
                 Err(r) => return *r,
             };
-            if let Some(r) = check_reason(&reason, "--reason \"abuse ticket 4711\"") {
-                return r;
-            }
+            let note = match operator_note(&reason, "--reason \"abuse ticket 4711\"") {
+                Ok(note) => note,
+                Err(r) => return *r,
+            };
             let event = Event::Notice(NoticeRequest {
                 subject: t.subject(),
                 reason: Reason::Operator,
                 actor: cordon_policy::Actor::Operator(operator.to_owned()),
-                note: reason.trim().to_owned(),
+                note,
                 mac: None,
                 evidence: Default::default(),
             });
@@ -235,13 +237,14 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 Ok(t) => t,
                 Err(r) => return *r,
             };
-            if let Some(r) = check_reason(&reason, "--reason \"customer cleaned the PC\"") {
-                return r;
-            }
+            let note = match operator_note(&reason, "--reason \"customer cleaned the PC\"") {
+                Ok(note) => note,
+                Err(r) => return *r,
+            };
             let event = Event::Release {
                 subject: t.subject(),
                 actor: cordon_policy::Actor::Operator(operator.to_owned()),
-                note: reason.trim().to_owned(),
+                note,
             };
             let span = info_span!("release", subscriber = %t, operator);
             async { answer(shared, t, shared.core.apply(event).await, quiet).await }
@@ -293,16 +296,19 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
     }
 }
 
-/// An operator's reason: not empty, and within [`MAX_REASON`] whoever sent
-/// it (the CLI checks too; anything else on the socket is held to it here).
-/// The refusal, if any.
-fn check_reason(reason: &str, example: &str) -> Option<Response> {
-    if reason.trim().is_empty() {
-        return Some(bad(format!("the reason is empty; say why, e.g. {example}")));
+/// An operator's reason as the audit note: not empty, and within
+/// [`MAX_REASON`] whoever sent it (the CLI checks too; anything else on the
+/// socket is held to it here), a NUL escaped so either store can hold it
+/// ([`storable`]). The refusal otherwise.
+fn operator_note(reason: &str, example: &str) -> Result<String, Box<Response>> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Box::new(bad(format!(
+            "the reason is empty; say why, e.g. {example}"
+        ))));
     }
-    bounded("the reason", reason.trim(), MAX_REASON)
-        .err()
-        .map(bad)
+    bounded("the reason", reason, MAX_REASON).map_err(|e| Box::new(bad(e)))?;
+    Ok(storable(reason, MAX_REASON).into_owned())
 }
 
 /// How many of a host's latest reports `cordon show` lists.
@@ -466,3 +472,6 @@ async fn with_the_fleet(
     hosts.extend(elsewhere);
     (hosts, more)
 }
+
+#[cfg(test)]
+mod tests;

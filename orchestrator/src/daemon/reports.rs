@@ -14,7 +14,7 @@ use cordon_config::Config;
 use cordon_detect::Report;
 use cordon_proto::control::{ErrorClass, ReportOutcome, ReportSubmission, Response};
 use cordon_proto::portal::HostState;
-use cordon_proto::text::{MAX_EVIDENCE, MAX_SOURCE, bounded, clip};
+use cordon_proto::text::{MAX_EVIDENCE, MAX_SOURCE, bounded, clip, storable};
 
 use super::shared::Shared;
 use cordon_proto::time::system_time;
@@ -99,19 +99,22 @@ fn check(config: &Config, actor: &Actor, r: &ReportSubmission) -> Result<Incomin
         Some(w) => w,
         None => kind.weight(&config.detection.reports.weights),
     };
+    // Storable by either store (a NUL escaped), here where they come in,
+    // whichever way they came (the socket, `cordon import`, the Maildir).
+    let text = |t: &str, max| storable(t.trim(), max).into_owned();
     Ok(Incoming {
         unit,
         holder: None,
         report: Report {
             address,
             at: system_time(r.at),
-            source: r.source.trim().to_owned(),
+            source: text(&r.source, MAX_SOURCE),
             kind,
-            evidence: r.evidence.trim().to_owned(),
+            evidence: text(&r.evidence, MAX_EVIDENCE),
             message_id: r
                 .message_id
                 .as_deref()
-                .map(|m| m.trim().to_owned())
+                .map(|m| text(m, MAX_SOURCE))
                 .filter(|m| !m.is_empty()),
             weight,
         },
@@ -266,4 +269,35 @@ pub async fn take(
         })
         .collect();
     Response::Reported { outcomes }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A report whose texts carry NULs (a JSON `\u0000` on the socket)
+    /// is taken with each NUL escaped: nothing of it is lost, and
+    /// PostgreSQL's TEXT can hold it.
+    #[test]
+    fn a_reports_nul_characters_are_escaped_where_it_comes_in() {
+        let config = crate::store::battery::config();
+        let sent = ReportSubmission {
+            address: "100.64.1.7".into(),
+            at: 1_700_000_000,
+            source: "feed\0x".into(),
+            evidence: "spam \0 from here\0".into(),
+            message_id: Some("<id\0@example>".into()),
+            kind: Some("spam".into()),
+            weight: None,
+        };
+        let taken = check(&config, &Actor::Operator("alice".into()), &sent).unwrap();
+        assert_eq!(taken.report.source, "feed\\u{0}x");
+        assert_eq!(taken.report.evidence, "spam \\u{0} from here\\u{0}");
+        assert_eq!(
+            taken.report.message_id.as_deref(),
+            Some("<id\\u{0}@example>")
+        );
+    }
 }

@@ -96,14 +96,20 @@ pub fn metrics(lab: &Lab) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The value of a metric line that starts with `name` (labels included).
+/// The value of a metric line that starts with `name` (labels included),
+/// 0 when there is none yet (a labelled counter appears at its first use).
 pub fn metric(lab: &Lab, name: &str) -> f64 {
+    metric_of(lab, name).unwrap_or(0.0)
+}
+
+/// [`metric`], `None` when cordond exposes no such line: for asserting a
+/// gauge is 0, which a missing metric must not pass.
+pub fn metric_of(lab: &Lab, name: &str) -> Option<f64> {
     metrics(lab)
         .lines()
         .find(|l| l.starts_with(name))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// What cordond logged so far.

@@ -15,6 +15,7 @@
 mod common;
 
 mod outage;
+mod restart;
 
 use std::time::{Duration, Instant};
 
@@ -92,6 +93,11 @@ fn logs(lab: &Lab) -> String {
 fn session(gw: &Gateway, verb: &str, who: &str, addr: &str) {
     gw.cordon_ok(&["session", verb, "--subscriber", who, "--address", addr])
         .unwrap();
+}
+
+/// `cordon --json status` on `gw`.
+fn status(gw: &Gateway) -> serde_json::Value {
+    gw.cordon_json(&["status"]).unwrap()
 }
 
 /// `cordon --json history` entries on `gw` (for `args`, e.g. an address).

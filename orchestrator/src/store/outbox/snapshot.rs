@@ -81,7 +81,14 @@ fn apply(tx: &Transaction<'_>, writes: &[Write]) -> Result<(), Failed> {
                 tx.prepare_cached(sql)?
                     .execute(params![key, clean, record])?;
             }
+            // One row per holding (an end closes them all anyway): a
+            // queued batch is both kept here when it is queued and laid
+            // over again at a start (`load`), and must not hold twice.
             Write::SessionBegan(s) => {
+                tx.prepare_cached(
+                    "DELETE FROM snap_sessions WHERE subscriber = ?1 AND address = ?2",
+                )?
+                .execute(params![s.subscriber, s.address])?;
                 tx.prepare_cached(
                     "INSERT INTO snap_sessions (subscriber, address, body) VALUES (?1, ?2, ?3)",
                 )?
@@ -137,7 +144,8 @@ fn read(tx: &Transaction<'_>, path: &Path) -> Result<Loaded, StoreError> {
         let record = serde_json::from_str(&text).map_err(bad(format!("snapshot of {id}")))?;
         loaded.subscribers.push(StoredSubscriber { id, record });
     }
-    for (_, text) in rows("SELECT id, body FROM snap_sessions ORDER BY id")? {
+    // Two TEXT columns, as `rows` reads them; the INTEGER id only orders.
+    for (_, text) in rows("SELECT subscriber, body FROM snap_sessions ORDER BY id")? {
         let s: SessionRecord =
             serde_json::from_str(&text).map_err(bad("a session in the snapshot".into()))?;
         loaded.sessions.push(s);

@@ -289,3 +289,47 @@ async fn the_replay_task_drains_the_outbox_once_the_store_is_back() {
     task.await.unwrap();
     assert_eq!(rig.remote().await, (vec![1, 2, 3, 4], 4));
 }
+
+/// An open session of `who` on `address`, as accounting would start it.
+fn session(who: &str, address: &str, started: i64) -> cordon_proto::subscriber::SessionRecord {
+    cordon_proto::subscriber::SessionRecord {
+        subscriber: who.into(),
+        address: address.into(),
+        source: cordon_proto::subscriber::SessionSource::Radius,
+        session_id: None,
+        nas: None,
+        calling_station: None,
+        started,
+        ended: None,
+    }
+}
+
+/// A start from the snapshot reads back the open sessions it holds (the
+/// database's at the last start, and one begun while the store is away),
+/// so a restarted gateway still knows who holds which address.
+#[tokio::test]
+async fn a_start_from_the_snapshot_reads_back_its_open_sessions() {
+    let rig = Rig::new();
+    let outbox = rig.open();
+    let loaded = crate::store::Loaded {
+        sessions: vec![session("erin", "100.64.1.2", 10)],
+        ..Default::default()
+    };
+    outbox.loaded_from_store(loaded).await.unwrap();
+    rig.set(Mode::Down);
+    outbox
+        .commit(vec![Write::SessionBegan(session("zed", "100.64.1.3", 20))])
+        .await
+        .unwrap();
+    drop(outbox);
+
+    let outbox = rig.open();
+    let why = StoreError::unreachable("remote", "down in the test");
+    let loaded = outbox.loaded_from_snapshot(why).await.unwrap();
+    let held: Vec<(&str, &str)> = loaded
+        .sessions
+        .iter()
+        .map(|s| (s.subscriber.as_str(), s.address.as_str()))
+        .collect();
+    assert_eq!(held, [("erin", "100.64.1.2"), ("zed", "100.64.1.3")]);
+}

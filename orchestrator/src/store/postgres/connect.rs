@@ -196,10 +196,7 @@ pub(super) fn classify(location: &Path, e: tokio_postgres::Error) -> StoreError 
         }
     };
     if unreachable {
-        StoreError::Unreachable {
-            location: location.display().to_string(),
-            source: Box::new(e),
-        }
+        unreachable_because(location, e)
     } else {
         StoreError::io(location, e)
     }
@@ -211,12 +208,43 @@ pub(super) fn classify(location: &Path, e: tokio_postgres::Error) -> StoreError 
 /// without holding up enforcement (the source says which it was).
 pub(super) fn classify_pool(location: &Path, e: PoolError) -> StoreError {
     match e {
-        PoolError::Backend(_) | PoolError::Timeout(_) => StoreError::Unreachable {
-            location: location.display().to_string(),
-            source: Box::new(e),
-        },
+        PoolError::Backend(_) | PoolError::Timeout(_) => unreachable_because(location, e),
         PoolError::Closed => StoreError::Stopped,
         other => StoreError::io(location, other),
+    }
+}
+
+/// TLS with the server failed: said first, with what to check, ahead of
+/// the client's own words (`error performing TLS handshake`), which name
+/// neither the cause nor the key to fix.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "TLS with the database server failed ({why}): check that store.tls.ca_file holds the CA that signed the server's certificate, that the certificate names store.url's host (verify-full checks the name, or the address), and that it has not expired"
+)]
+struct TlsFailed {
+    /// rustls' reason (`invalid peer certificate: UnknownIssuer`).
+    why: rustls::Error,
+    /// The error it came in.
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// [`StoreError::Unreachable`] for `e`, saying so first when TLS is why.
+fn unreachable_because(
+    location: &Path,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
+    let source: Box<dyn std::error::Error + Send + Sync> =
+        match crate::tls::rustls_cause(&e).cloned() {
+            Some(why) => Box::new(TlsFailed {
+                why,
+                source: Box::new(e),
+            }),
+            None => Box::new(e),
+        };
+    StoreError::Unreachable {
+        location: location.display().to_string(),
+        source,
     }
 }
 

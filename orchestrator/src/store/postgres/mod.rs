@@ -270,3 +270,5 @@ mod tests;
 mod tests_fleet;
 #[cfg(test)]
 mod tests_outbox;
+#[cfg(test)]
+mod tests_tls;

@@ -1,8 +1,10 @@
 //! A batch PostgreSQL refuses for its data, against a real server: a
-//! report whose evidence holds a NUL character (a feed's stray byte, an
-//! abuse mail's quoted-printable `=00`: cordond clips and bounds evidence
-//! but keeps its characters, and SQLite stores them), which PostgreSQL's
-//! `TEXT` cannot hold (SQLSTATE 22021). Refused when sent directly, it
+//! report whose evidence holds a NUL character, which PostgreSQL's `TEXT`
+//! cannot hold (SQLSTATE 22021). cordond escapes a NUL where text comes in
+//! (`cordon_proto::text::storable`), so this stands for any batch the
+//! database refuses for its data (one queued by an older cordond, a rule
+//! of a newer schema), written here past that escape. Refused when sent
+//! directly, it
 //! must fail only its own caller; queued while the database was away, it
 //! must not block the outbox (and the follower waiting on it) for ever.
 
