@@ -1,6 +1,7 @@
 //! The subscribers' side: every host visits once, each visit a few requests
 //! from that host's own address, from many namespaces at once, with
-//! keep-alive (one connection per visit) or a new connection per request.
+//! keep-alive (one connection per visit, requests in turn) or a new
+//! connection per request (all of a visit's requests at once).
 //!
 //! wrk cannot choose a source address, and the portal's costs are per
 //! caller, so the load is made here: one thread per namespace, each a
@@ -150,47 +151,77 @@ async fn connect(src: Ipv4Addr, server: SocketAddr) -> Result<TcpStream> {
         .context("connect timed out")??)
 }
 
+/// One host's visit: its requests one after another on one connection
+/// (keep-alive), or all at once on a connection each, as a browser opening
+/// several connections and the OS probing beside it send them.
 async fn one_visit(
     src: Ipv4Addr,
     visit: &Visit,
     keep_alive: bool,
     lat: &mut Vec<u32>,
 ) -> Result<()> {
-    let mut kept = None;
-    let mut buf = Vec::with_capacity(16 * 1024);
-    for (path, want) in &visit.requests {
-        let t = Instant::now();
-        let mut stream = match kept.take() {
-            Some(s) => s,
-            None => connect(src, visit.server).await?,
-        };
-        let close = if keep_alive {
-            ""
-        } else {
-            "Connection: close\r\n"
-        };
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\n\
-             Accept: text/html,*/*\r\nAccept-Language: en\r\n{close}\r\n",
-            visit.host_header
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let status = read_response(&mut stream, &mut buf).await?;
-        ensure!(status == *want, "{path} answered {status}, not {want}");
-        if keep_alive {
-            kept = Some(stream);
-        } else {
-            // The server closes after its answer; wait for it, as a browser
-            // told `Connection: close` would.
-            let mut rest = [0u8; 64];
-            let n = tokio::time::timeout(IO_DEADLINE, stream.read(&mut rest))
-                .await
-                .context("no close after the answer")??;
-            ensure!(n == 0, "{path}: bytes after the answer");
+    if keep_alive {
+        let mut stream = None;
+        for &(path, want) in &visit.requests {
+            let t = Instant::now();
+            let s = match stream.take() {
+                Some(s) => s,
+                None => connect(src, visit.server).await?,
+            };
+            stream = Some(exchange(s, visit, path, want, true).await?);
+            lat.push(micros(t));
         }
-        lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+        return Ok(());
+    }
+    let all = visit.requests.iter().map(|&(path, want)| async move {
+        let t = Instant::now();
+        let s = connect(src, visit.server).await?;
+        exchange(s, visit, path, want, false).await?;
+        anyhow::Ok(micros(t))
+    });
+    for r in futures::future::join_all(all).await {
+        lat.push(r?);
     }
     Ok(())
+}
+
+fn micros(since: Instant) -> u32 {
+    u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX)
+}
+
+/// One request and its answer on `stream`; the stream back when it stays
+/// open (keep-alive).
+async fn exchange(
+    mut stream: TcpStream,
+    visit: &Visit,
+    path: &str,
+    want: u16,
+    keep_alive: bool,
+) -> Result<TcpStream> {
+    let close = if keep_alive {
+        ""
+    } else {
+        "Connection: close\r\n"
+    };
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\n\
+         Accept: text/html,*/*\r\nAccept-Language: en\r\n{close}\r\n",
+        visit.host_header
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let status = read_response(&mut stream, &mut buf).await?;
+    ensure!(status == want, "{path} answered {status}, not {want}");
+    if !keep_alive {
+        // The server closes after its answer; wait for it, as a client
+        // that said `Connection: close` would.
+        let mut rest = [0u8; 64];
+        let n = tokio::time::timeout(IO_DEADLINE, stream.read(&mut rest))
+            .await
+            .context("no close after the answer")??;
+        ensure!(n == 0, "{path}: bytes after the answer");
+    }
+    Ok(stream)
 }
 
 /// Reads one response (head and `Content-Length` body) and returns its

@@ -45,8 +45,8 @@ pub(super) fn report(m: &Measured) -> Result<String> {
     writeln!(
         s,
         "{hosts} quarantined hosts ({NAMESPACES} subscriber namespaces, {HOSTS_PER} addresses each, routed to them by the gateway) \
-         reach the gateway at once, {} connections open at a time ({CONNECTIONS_PER} per namespace). In each run every host visits \
-         once: four requests from its own address, on one connection (keep-alive) or a connection each (`Connection: close`). \
+         reach the gateway at once, {} hosts visiting at a time ({CONNECTIONS_PER} per namespace). In each run every host visits \
+         once: four requests from its own address, one after another on one connection (keep-alive), or all four at once on a connection each (`Connection: close`), as a browser opening several connections and the OS probing beside it send them. \
          The portal knows a caller only by its address and asks cordond about one it has not seen within the last second; \
          a portal run starts only once that memory of the previous run's hosts has lapsed, so every visit is a first sight, \
          as each new zombie's is. nginx (`worker_processes auto`, {} workers) serves the same bytes in the same gateway: the page \
