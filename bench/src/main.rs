@@ -15,8 +15,10 @@ mod datapath;
 mod detection;
 mod fleet;
 mod metrics;
+mod nginx;
 mod outbreak;
 mod portal;
+mod portal_outbreak;
 mod process;
 mod reports;
 mod rules;
@@ -53,6 +55,9 @@ fn main() -> Result<()> {
     }
     if wanted("portal") {
         print!("{}", portal::run(bin)?);
+    }
+    if wanted("portal-outbreak") {
+        print!("{}", portal_outbreak::run(bin)?);
     }
     if wanted("datapath") {
         print!("{}", datapath::run(args.runs)?);

@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use cordon_lab::{Host, Lab, unique_name};
@@ -17,47 +17,6 @@ const SECONDS: &str = "5s";
 /// nginx's ports in the gateway, beside the portal's 8080 and 8081.
 const NGINX_PAGE: u16 = 8090;
 const NGINX_REDIRECT: u16 = 8091;
-
-struct Nginx(Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_nginx(lab: &Lab, page: &[u8], portal_url: &str) -> Result<Nginx> {
-    let dir = lab.run_dir().join("nginx");
-    std::fs::create_dir_all(dir.join("root"))?;
-    std::fs::write(dir.join("root/index.html"), page)?;
-    let d = dir.to_str().context("nginx dir")?;
-    let conf = format!(
-        "worker_processes auto;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\ndaemon off;\n\
-         events {{ worker_connections 1024; }}\n\
-         http {{\n access_log off;\n keepalive_requests 100000;\n client_body_temp_path {d}/tmp;\n proxy_temp_path {d}/tmp;\n fastcgi_temp_path {d}/tmp;\n uwsgi_temp_path {d}/tmp;\n scgi_temp_path {d}/tmp;\n\
-         server {{ listen {NGINX_PAGE}; root {d}/root; default_type text/html; add_header Cache-Control no-store; }}\n\
-         server {{ listen {NGINX_REDIRECT}; add_header Cache-Control no-store; return 302 {portal_url}; }}\n}}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), conf)?;
-    std::fs::create_dir_all(dir.join("tmp"))?;
-    let child = Command::new("ip")
-        .args(["netns", "exec", lab.gateway().netns(), "nginx", "-c"])
-        .arg(dir.join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting nginx (apt-get install nginx)")?;
-    let nginx = Nginx(child);
-    let s0 = lab.subscriber(0);
-    let url = format!("http://100.64.0.1:{NGINX_PAGE}/");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s0.curl(&url, &[])?.status != Some(200) {
-        ensure!(Instant::now() < deadline, "nginx did not answer on {url}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(nginx)
-}
 
 /// Requests per second from wrk's report.
 fn wrk(host: &Host, url: &str, new_connections: bool) -> Result<f64> {
@@ -136,7 +95,17 @@ pub fn run(bin: &Path) -> Result<String> {
         "the cleanup page answered {:?}",
         page.status
     );
-    let nginx = start_nginx(&lab, page.body.as_bytes(), &portal_url)?;
+    let servers = format!(
+        "server {{ listen {NGINX_PAGE}; root ROOT; default_type text/html; add_header Cache-Control no-store; }}\n\
+         server {{ listen {NGINX_REDIRECT}; add_header Cache-Control no-store; return 302 {portal_url}; }}\n"
+    );
+    let nginx = crate::nginx::start(
+        &lab,
+        &[("index.html", page.body.as_bytes())],
+        &servers,
+        crate::nginx::Caps::default(),
+        &format!("http://100.64.0.1:{NGINX_PAGE}/"),
+    )?;
 
     let redirect_port = lab.config().portal.redirect_port;
     let cases = [

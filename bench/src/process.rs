@@ -7,13 +7,23 @@ use anyhow::{Context, Result, bail};
 
 /// The process called `comm` living in `netns` (`ip netns pids`).
 pub fn find(netns: &str, comm: &str) -> Result<i32> {
+    Ok(find_all(netns, comm)?[0])
+}
+
+/// Every process called `comm` living in `netns` (nginx's master and
+/// workers).
+pub fn find_all(netns: &str, comm: &str) -> Result<Vec<i32>> {
+    let mut found = Vec::new();
     for pid in cordon_lab::netns::pids(netns)? {
         let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if name.trim() == comm {
-            return Ok(pid);
+            found.push(pid);
         }
     }
-    bail!("no {comm} process in namespace {netns}")
+    if found.is_empty() {
+        bail!("no {comm} process in namespace {netns}");
+    }
+    Ok(found)
 }
 
 /// CPU time a process has used so far.

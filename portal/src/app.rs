@@ -20,6 +20,7 @@ use crate::cordond::Cordond;
 use crate::csrf::Csrf;
 use crate::facts::{Facts, Outcome};
 use crate::i18n::Translations;
+use crate::inflight::{self, InFlight, Turn, Waited};
 use crate::percent::percent_decode;
 use crate::probes::Probe;
 use crate::respond::{self, Body};
@@ -75,6 +76,8 @@ pub struct App {
     pub cordond: Cordond,
     /// The daemon's recent answers, per caller.
     pub facts_cache: FactsCache,
+    /// Questions to the daemon under way, per caller.
+    pub in_flight: InFlight,
     /// Cleanup pages rendered this second, per caller.
     pub page_cache: PageCache,
     /// Form tokens.
@@ -246,6 +249,8 @@ impl App {
     }
 
     /// The caller's facts; `Unknown` (and a log line) when `cordond` cannot say.
+    /// Requests of one caller that arrive together ask `cordond` once
+    /// (see [`crate::inflight`]).
     async fn facts(&self, peer: IpAddr) -> Facts {
         // Taken before asking: the answer is at least as old as the question.
         let asked = Instant::now();
@@ -253,14 +258,30 @@ impl App {
             Lookup::Hit(status) => return Facts::from_status(&status, self.clock.now()),
             Lookup::Miss(ticket) => ticket,
         };
+        let asking = match self.in_flight.turn(peer) {
+            Turn::Ask(asking) => Some(asking),
+            Turn::Wait(rx) => match inflight::wait(rx).await {
+                Waited::Answered(Some(status)) => {
+                    return Facts::from_status(&status, self.clock.now());
+                }
+                Waited::Answered(None) => return Facts::unknown(),
+                Waited::Abandoned => None,
+            },
+        };
         match self.cordond.status(peer).await {
             Ok(status) => {
                 let facts = Facts::from_status(&status, self.clock.now());
-                self.facts_cache.put(peer, status, ticket, asked);
+                self.facts_cache.put(peer, status.clone(), ticket, asked);
+                if let Some(a) = asking {
+                    a.done(Some(status));
+                }
                 facts
             }
             Err(e) => {
                 tracing::warn!(error = %e, "showing general advice");
+                if let Some(a) = asking {
+                    a.done(None);
+                }
                 Facts::unknown()
             }
         }

@@ -21,6 +21,7 @@
 //! | [`csrf`] | tokens for the self-release form |
 //! | [`cordond`] | the portal-socket client, its kept connections |
 //! | [`cache`] | `cordond`'s answers and rendered pages, kept for a second |
+//! | [`inflight`] | one question to `cordond` per caller at a time |
 //! | [`server`] | accepting, caps, timeouts, graceful shutdown |
 //! | [`connlimit`] | connection counts overall and per subscriber, refusals |
 //! | [`stall`] | the write timeout for responses |
@@ -40,6 +41,7 @@ pub mod csrf;
 pub mod error;
 pub mod facts;
 pub mod i18n;
+pub mod inflight;
 pub mod listen;
 pub mod metrics;
 mod percent;
@@ -194,6 +196,7 @@ impl App {
             tools,
             cordond: cordond::Cordond::new(config.control.portal_socket.clone(), CORDOND_TIMEOUT),
             facts_cache: cache::FactsCache::new(cache::FACTS_TTL, cache::FACTS_CAPACITY),
+            in_flight: inflight::InFlight::default(),
             page_cache: cache::PageCache::new(cache::PAGE_CAPACITY),
             csrf,
             limits: RequestLimits {

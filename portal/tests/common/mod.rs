@@ -23,6 +23,8 @@ pub struct Answers {
     pub release: SelfReleaseOutcome,
     /// Requests seen.
     pub seen: Vec<Request>,
+    /// How long a status answer takes (a busy daemon).
+    pub status_delay: Duration,
 }
 
 /// A quarantined subscriber: 2 hours in, 412 attempts, the last 25 minutes
@@ -89,6 +91,7 @@ impl StandIn {
             status,
             release: SelfReleaseOutcome::Released,
             seen: Vec::new(),
+            status_delay: Duration::ZERO,
         }));
         let (ready_tx, ready_rx) = mpsc::channel();
         let shared = Arc::clone(&answers);
@@ -106,6 +109,11 @@ impl StandIn {
                 tokio::spawn(async move {
                     let mut io = framed(stream);
                     while let Ok(Some(req)) = recv::<Request>(&mut io).await {
+                        let delay = match req {
+                            Request::Status { .. } => shared.lock().unwrap().status_delay,
+                            _ => Duration::ZERO,
+                        };
+                        tokio::time::sleep(delay).await;
                         let answer = {
                             let mut a = shared.lock().unwrap();
                             a.seen.push(req.clone());
@@ -139,6 +147,10 @@ impl StandIn {
 
     pub fn set_status(&self, status: Option<HostStatus>) {
         self.answers.lock().unwrap().status = status;
+    }
+
+    pub fn set_status_delay(&self, delay: Duration) {
+        self.answers.lock().unwrap().status_delay = delay;
     }
 
     pub fn set_release(&self, outcome: SelfReleaseOutcome) {

@@ -122,3 +122,38 @@ fn captive_api_follows_rfc_8908() {
     assert_eq!(doc["user-portal-url"], PUBLIC_URL);
     assert!(doc.get("seconds-remaining").is_none());
 }
+
+/// A new zombie's browser and OS send the redirect, the page, the probes
+/// and the RFC 8908 API at once; in an outbreak thousands of hosts do. Their
+/// requests that arrive together ask cordond once, not once each (the
+/// stand-in answers slowly, so all of them arrive before the first answer).
+#[test]
+fn a_callers_requests_arriving_together_ask_cordond_once() {
+    let p = quarantined_portal();
+    let stand_in = p.stand_in();
+    stand_in.set_status_delay(Duration::from_millis(500));
+    let urls = [
+        p.url("/"),
+        p.url("/generate_204"),
+        p.url("/hotspot-detect.html"),
+        p.url("/connecttest.txt"),
+        p.url("/api/captive"),
+        format!("http://{}/", p.redirect),
+        format!("http://{}/news.html", p.redirect),
+        p.url("/success.txt"),
+    ];
+    let answers: Vec<u16> = std::thread::scope(|s| {
+        let threads: Vec<_> = urls
+            .iter()
+            .map(|u| s.spawn(move || curl(&[u.as_str()]).status))
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(answers, [200, 302, 302, 302, 200, 302, 302, 302]);
+    let asked = stand_in
+        .seen()
+        .iter()
+        .filter(|r| matches!(r, cordon_proto::portal::Request::Status { .. }))
+        .count();
+    assert_eq!(asked, 1, "{:?}", stand_in.seen());
+}

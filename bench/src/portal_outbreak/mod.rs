@@ -1,0 +1,312 @@
+//! The portal under an outbreak: thousands of newly quarantined hosts whose
+//! browsers and OS probes all reach the gateway at once, beside nginx
+//! (`worker_processes auto`, held to the portal's connection caps) serving
+//! the same bytes, in rounds that alternate the two.
+//!
+//! 16 subscriber namespaces hold 1 000 quarantined addresses each (routed to
+//! them by the gateway, as a BNG routes a delegated prefix). In a run every
+//! one of the 16 000 hosts visits once: four requests, on one connection
+//! (keep-alive) or one connection each. The portal knows a caller only by
+//! its address and asks cordond about each one it has not seen within the
+//! last second, so each visit here is a first sight: the portal's memory of
+//! a host's previous visit has lapsed before its next run starts.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use cordon_config::Prefix;
+use cordon_lab::{Lab, unique_name};
+
+use crate::process::Cpu;
+
+mod client;
+mod report;
+
+use client::Visit;
+
+/// Subscriber namespaces sending.
+const NAMESPACES: usize = 16;
+/// Quarantined hosts per namespace.
+const HOSTS_PER: usize = 1000;
+/// Connections open at once per namespace (64 in all).
+const CONNECTIONS_PER: usize = 4;
+/// Rounds; each runs every case on both servers, alternating who goes first.
+const ROUNDS: usize = 3;
+/// The IPv4 subscriber prefix, widened from the lab's /16 to hold the hosts.
+const PREFIX: &str = "100.64.0.0/14";
+/// The gateway's portal address (the lab's).
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+/// nginx's ports: the page, the redirect, the probes and API.
+const NGINX_PAGE: u16 = 8090;
+const NGINX_REDIRECT: u16 = 8091;
+const NGINX_PROBES: u16 = 8092;
+
+/// Host `k` of namespace `i`: 100.66.(4i + k/250).(1 + k%250), so each
+/// namespace's hosts are in a /22 of their own.
+fn host(i: usize, k: usize) -> Ipv4Addr {
+    let third = u8::try_from(4 * i + k / 250).unwrap_or(255);
+    let fourth = u8::try_from(1 + k % 250).unwrap_or(255);
+    Ipv4Addr::new(100, 66, third, fourth)
+}
+
+/// One case, served by both sides.
+struct Case {
+    what: &'static str,
+    portal: Visit,
+    nginx: Visit,
+}
+
+/// Figures of one (case, connections, side) over the rounds.
+#[derive(Debug, Default, Clone)]
+struct Side {
+    rates: Vec<f64>,
+    latencies_us: Vec<u32>,
+    /// CPU of the side's processes (portal: cordon-portal and cordond).
+    cpu: Vec<(Duration, Duration)>,
+    requests: usize,
+}
+
+/// Everything the section reports.
+struct Measured {
+    rows: Vec<(&'static str, &'static str, Side, Side)>,
+    page_bytes: usize,
+    caps: cordon_portal::ConnLimits,
+    quarantine_took: Duration,
+}
+
+/// Runs the section and returns its Markdown.
+pub fn run(bin: &Path) -> Result<String> {
+    let wide: Prefix = PREFIX.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let lab = Lab::builder(&unique_name("bpo"))
+        .subscribers(NAMESPACES)
+        // Nobody is released by the lifecycle while the rounds run.
+        .min_hold(Duration::from_secs(30 * 60))
+        .quiet_period(Duration::from_secs(2 * 3600))
+        .configure(move |c| {
+            c.quarantine.max_hold = Duration::from_secs(7 * 86_400);
+            c.subscribers.prefixes.retain(|p| !p.is_ipv4());
+            c.subscribers.prefixes.insert(0, wide);
+        })
+        .lab_exe(bin.join("cordon-lab"))
+        .cordond(bin.join("cordond"))
+        .portal(bin.join("cordon-portal"))
+        .up()?;
+    let measured = measure(&lab);
+    if measured.is_err() || std::env::var_os("CORDON_BENCH_KEEP_LOGS").is_some() {
+        crate::detection::keep_logs(&lab);
+    }
+    drop(lab);
+    report::report(&measured?)
+}
+
+fn measure(lab: &Lab) -> Result<Measured> {
+    add_addresses(lab)?;
+    let gw = lab.gateway();
+    // A run opens up to 64 000 connections; each closed one stays in the
+    // gateway's conntrack table for TIME_WAIT's two minutes, and the table
+    // (262 144 entries) would fill within a round and drop new connections.
+    // A short TIME_WAIT in this namespace only, for both sides alike.
+    cordon_lab::netns::set_sysctls(
+        gw.netns(),
+        &[("net.netfilter.nf_conntrack_tcp_timeout_time_wait", "1")],
+    )?;
+    let all: Vec<String> = (0..NAMESPACES)
+        .flat_map(|i| (0..HOSTS_PER).map(move |k| host(i, k).to_string()))
+        .collect();
+    let quarantine_took = crate::control::bulk_quarantine(gw.control_socket(), &all, 64)?;
+
+    let portal_url = gw.portal_url().to_owned();
+    let portal_port = lab.config().portal.listen[0].port();
+    let redirect_port = lab.config().portal.redirect_port;
+    let page = lab.subscriber(0).curl(&portal_url, &[])?;
+    ensure!(
+        page.status == Some(200),
+        "the cleanup page answered {:?}",
+        page.status
+    );
+    let portal_pid = crate::process::find(gw.netns(), "cordon-portal")?;
+    let cordond_pid = crate::process::find(gw.netns(), "cordond")?;
+    let caps = portal_caps(portal_pid, lab)?;
+    let api = format!(
+        "{{\"captive\":true,\"user-portal-url\":\"{}\"}}",
+        portal_url
+    );
+    let nginx = start_nginx(lab, page.body.as_bytes(), &portal_url, &api, &caps)?;
+
+    let cases = cases(portal_port, redirect_port);
+    let mut sides: Vec<[Side; 2]> = vec![Default::default(); cases.len() * 2];
+    let hosts = lab.subscribers();
+    // The portal's memory of a caller lasts FACTS_TTL: a portal run starts
+    // only once its previous one ended at least that long ago (and cordond's
+    // one-second memory of the kernel's counts has lapsed with it), so every
+    // visit is a first sight.
+    let mut portal_ended = Instant::now();
+    for round in 0..ROUNDS {
+        for (c, case) in cases.iter().enumerate() {
+            for (m, keep_alive) in [true, false].into_iter().enumerate() {
+                let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+                for side in order {
+                    let (visit, pids) = if side == 0 {
+                        let lapse =
+                            cordon_portal::cache::FACTS_TTL.saturating_sub(portal_ended.elapsed());
+                        std::thread::sleep(lapse + Duration::from_millis(50));
+                        (&case.portal, vec![portal_pid, cordond_pid])
+                    } else {
+                        (&case.nginx, nginx_pids(lab)?)
+                    };
+                    let cpu0 = cpus(&pids)?;
+                    let out =
+                        client::run(&hosts, HOSTS_PER, host, CONNECTIONS_PER, visit, keep_alive)
+                            .with_context(|| {
+                                format!("{} ({})", case.what, ["cordon-portal", "nginx"][side])
+                            })?;
+                    let cpu1 = cpus(&pids)?;
+                    if side == 0 {
+                        portal_ended = Instant::now();
+                    }
+                    let s = &mut sides[c * 2 + m][side];
+                    s.rates.push(out.rate());
+                    s.requests = out.requests;
+                    s.latencies_us.extend(&out.latencies_us);
+                    let used: Vec<Duration> = cpu0
+                        .iter()
+                        .zip(&cpu1)
+                        .map(|(a, b)| b.since(a).own)
+                        .collect();
+                    let first = used.first().copied().unwrap_or_default();
+                    let rest = used.iter().skip(1).sum::<Duration>();
+                    s.cpu.push(if side == 0 {
+                        (first, rest)
+                    } else {
+                        (used.iter().sum(), Duration::ZERO)
+                    });
+                }
+            }
+        }
+    }
+    drop(nginx);
+    let mut rows = Vec::new();
+    for (c, case) in cases.iter().enumerate() {
+        for (m, label) in ["keep-alive", "new per request"].into_iter().enumerate() {
+            let [ours, theirs] = sides[c * 2 + m].clone();
+            rows.push((case.what, label, ours, theirs));
+        }
+    }
+    Ok(Measured {
+        rows,
+        page_bytes: page.body.len(),
+        caps,
+        quarantine_took,
+    })
+}
+
+fn cases(portal_port: u16, redirect_port: u16) -> Vec<Case> {
+    let at = |port| SocketAddr::from((GATEWAY, port));
+    let probes = vec![
+        ("/generate_204", 302),
+        ("/hotspot-detect.html", 302),
+        ("/connecttest.txt", 302),
+        ("/api/captive", 200),
+    ];
+    let page = vec![("/", 200); 4];
+    let redirect = vec![
+        ("/", 302),
+        ("/news/today.html", 302),
+        ("/favicon.ico", 302),
+        ("/style.css", 302),
+    ];
+    let visit = |port, host_header, requests: &Vec<(&'static str, u16)>| Visit {
+        server: at(port),
+        host_header,
+        requests: requests.clone(),
+    };
+    let portal_host = "100.64.0.1:8080";
+    vec![
+        Case {
+            what: "redirect (302) of http:// elsewhere",
+            portal: visit(redirect_port, "example.org", &redirect),
+            nginx: visit(NGINX_REDIRECT, "example.org", &redirect),
+        },
+        Case {
+            what: "cleanup page",
+            portal: visit(portal_port, portal_host, &page),
+            nginx: visit(NGINX_PAGE, portal_host, &page),
+        },
+        Case {
+            what: "OS probes and RFC 8908 API",
+            portal: visit(portal_port, portal_host, &probes),
+            nginx: visit(NGINX_PROBES, portal_host, &probes),
+        },
+    ]
+}
+
+/// The portal's connection caps, as it computes them from the descriptor
+/// limit it runs under.
+fn portal_caps(pid: i32, lab: &Lab) -> Result<cordon_portal::ConnLimits> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits"))?;
+    let soft: usize = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+        .context("no descriptor limit in /proc/PID/limits")?;
+    Ok(cordon_portal::ConnLimits::for_nofile(
+        soft,
+        lab.config().subscribers.ipv6_quarantine_prefix,
+    ))
+}
+
+/// nginx serving the same bytes: the page from a file, the same 302 to the
+/// portal for the redirect and the probes, the same RFC 8908 document; its
+/// connections capped as the portal's are (in all, and per address).
+fn start_nginx(
+    lab: &Lab,
+    page: &[u8],
+    portal_url: &str,
+    api: &str,
+    caps: &cordon_portal::ConnLimits,
+) -> Result<crate::nginx::Nginx> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let servers = format!(
+        "server {{ listen {NGINX_PAGE}; root ROOT; default_type text/html; add_header Cache-Control no-store; }}\n\
+         server {{ listen {NGINX_REDIRECT}; add_header Cache-Control no-store; return 302 {portal_url}; }}\n\
+         server {{ listen {NGINX_PROBES}; add_header Cache-Control no-store;\n\
+           location = /api/captive {{ default_type application/captive+json; return 200 '{api}'; }}\n\
+           location / {{ return 302 {portal_url}; }} }}\n"
+    );
+    crate::nginx::start(
+        lab,
+        &[("index.html", page)],
+        &servers,
+        crate::nginx::Caps {
+            per_worker: caps.max_connections.div_ceil(workers),
+            per_address: Some(caps.max_connections_per_client),
+        },
+        &format!("http://{GATEWAY}:{NGINX_PAGE}/"),
+    )
+}
+
+fn nginx_pids(lab: &Lab) -> Result<Vec<i32>> {
+    crate::process::find_all(lab.gateway().netns(), "nginx")
+}
+
+fn cpus(pids: &[i32]) -> Result<Vec<Cpu>> {
+    pids.iter().map(|&p| Cpu::of(p)).collect()
+}
+
+/// Gives each namespace its hosts, routed to it by the gateway.
+fn add_addresses(lab: &Lab) -> Result<()> {
+    let mut routes = String::new();
+    for (i, h) in lab.subscribers().iter().enumerate() {
+        let script: String = (0..HOSTS_PER)
+            .map(|k| format!("addr add {}/32 dev lo\n", host(i, k)))
+            .collect();
+        crate::detection::load::ip_batch(h.netns(), &script)?;
+        let via = Ipv4Addr::new(100, 64, u8::try_from(i + 1).unwrap_or(255), 2);
+        let net = Ipv4Addr::new(100, 66, u8::try_from(4 * i).unwrap_or(255), 0);
+        writeln!(routes, "route add {net}/22 via {via} dev sub{i}")?;
+    }
+    crate::detection::load::ip_batch(lab.gateway().netns(), &routes)
+}

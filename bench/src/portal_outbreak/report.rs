@@ -1,0 +1,91 @@
+//! The section's Markdown.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::{CONNECTIONS_PER, HOSTS_PER, Measured, NAMESPACES, ROUNDS, Side};
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn percentile_ms(v: &[u32], p: usize) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    let i = (v.len().saturating_sub(1)) * p / 100;
+    f64::from(v.get(i).copied().unwrap_or(0)) / 1000.0
+}
+
+/// CPU time per 1 000 requests, median over the rounds, as milliseconds:
+/// `(first, rest)` of each run.
+fn cpu_per_k(s: &Side) -> (f64, f64) {
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / s.requests.max(1) as f64;
+    let first: Vec<f64> = s.cpu.iter().map(|c| per(c.0)).collect();
+    let rest: Vec<f64> = s.cpu.iter().map(|c| per(c.1)).collect();
+    (median(&first), median(&rest))
+}
+
+fn range(v: &[f64]) -> String {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(0.0, f64::max);
+    format!("{:.0}/s ({lo:.0}–{hi:.0})", median(v))
+}
+
+pub(super) fn report(m: &Measured) -> Result<String> {
+    let hosts = NAMESPACES * HOSTS_PER;
+    let mut s = String::new();
+    writeln!(
+        s,
+        "## Portal under an outbreak: many quarantined hosts at once\n"
+    )?;
+    writeln!(
+        s,
+        "{hosts} quarantined hosts ({NAMESPACES} subscriber namespaces, {HOSTS_PER} addresses each, routed to them by the gateway) \
+         reach the gateway at once, {} hosts visiting at a time ({CONNECTIONS_PER} per namespace). In each run every host visits \
+         once: four requests from its own address, one after another on one connection (keep-alive), or all four at once on a connection each (`Connection: close`), as a browser opening several connections and the OS probing beside it send them. \
+         The portal knows a caller only by its address and asks cordond about one it has not seen within the last second; \
+         a portal run starts only once that memory of the previous run's hosts has lapsed, so every visit is a first sight, \
+         as each new zombie's is. nginx (`worker_processes auto`, {} workers) serves the same bytes in the same gateway: the page \
+         (taken from the portal) from a file, the same 302 to the portal, the same RFC 8908 document; it is held to the portal's \
+         connection caps ({} in all, as `worker_connections` per worker, and {} per address, as `limit_conn`). The client is the \
+         same for both (a tokio task per connection, in the namespaces). {ROUNDS} rounds alternate which side goes first; \
+         requests per second are the median (min–max) of the rounds, latencies pooled over them, CPU is the processes' \
+         utime+stime per 1 000 requests (the portal's column adds cordond's, which answers its questions).\n",
+        NAMESPACES * CONNECTIONS_PER,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        m.caps.max_connections,
+        m.caps.max_connections_per_client,
+    )?;
+    writeln!(
+        s,
+        "| what (4 requests a visit) | connections | cordon-portal | nginx | ratio | latency p50 / p99, portal | nginx | CPU per 1 000, portal + cordond | nginx |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|---|---|---|---|")?;
+    for (what, label, ours, theirs) in &m.rows {
+        let (a, b) = (median(&ours.rates), median(&theirs.rates));
+        let (p, d) = cpu_per_k(ours);
+        let (n, _) = cpu_per_k(theirs);
+        writeln!(
+            s,
+            "| {what} | {label} | {} | {} | {:.2}× | {:.2} / {:.2} ms | {:.2} / {:.2} ms | {p:.0} + {d:.0} ms | {n:.0} ms |",
+            range(&ours.rates),
+            range(&theirs.rates),
+            a / b.max(1e-9),
+            percentile_ms(&ours.latencies_us, 50),
+            percentile_ms(&ours.latencies_us, 99),
+            percentile_ms(&theirs.latencies_us, 50),
+            percentile_ms(&theirs.latencies_us, 99),
+        )?;
+    }
+    writeln!(
+        s,
+        "\nThe {hosts} quarantines went in through the control socket in {} ms. Page size: {} bytes.\n",
+        m.quarantine_took.as_millis(),
+        m.page_bytes
+    )?;
+    Ok(s)
+}
