@@ -180,6 +180,7 @@ fn status_counts_noticed_hosts_beside_quarantined_ones() {
         store: "s.db".into(),
         store_unreachable_since: None,
         store_outbox: None,
+        store_outbox_refused: None,
         quarantined: 2,
         noticed: 3,
         probation: 1,
