@@ -370,6 +370,16 @@ async fn show(shared: &Shared, t: Target, quiet: Duration) -> Response {
             Ok(sessions) => record.sessions = sessions,
             Err(e) => tracing::warn!(error = %e, "cannot read the session history for show"),
         }
+        // A subscriber online behind another gateway of the fleet holds
+        // nothing here, but its open sessions in the shared store say
+        // what it holds now.
+        if record.addresses.is_empty() {
+            for s in record.sessions.iter().filter(|s| s.ended.is_none()) {
+                if !record.addresses.contains(&s.address) {
+                    record.addresses.push(s.address.clone());
+                }
+            }
+        }
     }
     if record.evidence.is_empty() && record.report_score > 0 {
         record

@@ -300,7 +300,9 @@ fn the_list_on_any_gateway_shows_the_fleets_decisions_and_who_made_them() {
     assert_eq!(find(&there)["gateway"], "gw1", "{listed}");
     let text = gw1.cordon_ok(&["list"]).unwrap();
     assert!(text.contains("GATEWAY"), "{text}");
-    // `show` of a subscriber decided elsewhere names the gateway too.
+    // `show` of a subscriber decided elsewhere names the gateway too, and
+    // what it holds behind the other gateway.
+    session(&gw0, "start", "dana", "100.64.1.9");
     gw0.cordon_ok(&["quarantine", "--subscriber", "dana", "--reason", "ticket 3"])
         .unwrap();
     let show = || gw1.cordon_json(&["show", "--subscriber", "dana"]).unwrap();
@@ -310,6 +312,11 @@ fn the_list_on_any_gateway_shows_the_fleets_decisions_and_who_made_them() {
     .unwrap();
     let dana = show();
     assert_eq!(dana["gateway"], "gw0", "{dana}");
+    assert_eq!(
+        dana["addresses"],
+        serde_json::json!(["100.64.1.9"]),
+        "{dana}"
+    );
     let text = gw1.cordon_ok(&["show", "--subscriber", "dana"]).unwrap();
     assert!(text.contains("decided on"), "{text}");
 }
