@@ -71,7 +71,7 @@ pub fn stored_record(row: &FleetRow) -> HostRecord {
     };
     let mut r = HostRecord {
         addresses: if row.subscriber {
-            Vec::new()
+            row.addresses.clone()
         } else {
             vec![row.key.clone()]
         },

@@ -472,6 +472,10 @@ async fn with_the_fleet(
         };
         if let Some(row) = by_key.remove(&key) {
             h.gateway.clone_from(&row.gateway);
+            // Online behind another gateway: nothing held here.
+            if h.addresses.is_empty() {
+                h.addresses.clone_from(&row.addresses);
+            }
         }
     }
     let mut elsewhere: Vec<cordon_proto::control::HostRecord> = by_key

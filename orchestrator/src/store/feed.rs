@@ -85,6 +85,10 @@ pub struct FleetRow {
     pub record: super::Record,
     /// The gateway that wrote it.
     pub gateway: Option<String>,
+    /// What a subscriber holds now, by its open sessions anywhere in the
+    /// fleet (empty for an address row): a gateway serving none of them
+    /// still lists them.
+    pub addresses: Vec<String>,
 }
 
 /// The most [`Feed::decisions`] returns: a listing, not an export.

@@ -319,4 +319,13 @@ fn the_list_on_any_gateway_shows_the_fleets_decisions_and_who_made_them() {
     );
     let text = gw1.cordon_ok(&["show", "--subscriber", "dana"]).unwrap();
     assert!(text.contains("decided on"), "{text}");
+    let listed = gw1.cordon_json(&["list"]).unwrap();
+    let row = listed["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["subscriber"] == "dana")
+        .cloned()
+        .unwrap_or_else(|| panic!("dana not in {listed}"));
+    assert_eq!(row["addresses"], serde_json::json!(["100.64.1.9"]), "{row}");
 }

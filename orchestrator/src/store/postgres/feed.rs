@@ -147,9 +147,14 @@ impl Feed for Postgres {
             let c = self.client().await?;
             let rows = c
                 .query(
-                    "SELECT false, address, record, gateway FROM hosts WHERE state <> 'clean'
+                    "SELECT false, address, record, gateway, ARRAY[]::text[] FROM hosts
+                       WHERE state <> 'clean'
                      UNION ALL
-                     SELECT true, id, record, gateway FROM subscribers WHERE state <> 'clean'
+                     SELECT true, id, record, gateway,
+                            ARRAY(SELECT DISTINCT s.address FROM sessions s
+                                   WHERE s.subscriber = subscribers.id AND s.ended IS NULL
+                                   ORDER BY 1)
+                       FROM subscribers WHERE state <> 'clean'
                      ORDER BY 2 LIMIT $1",
                     &[&i64::from(limit)],
                 )
@@ -163,6 +168,7 @@ impl Feed for Postgres {
                         subscriber: r.get(0),
                         key,
                         gateway: r.get(3),
+                        addresses: r.get(4),
                     })
                 })
                 .collect()
