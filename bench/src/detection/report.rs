@@ -139,7 +139,8 @@ pub(super) fn report(runs: usize, m: &Measured) -> Result<String> {
         "\nThe {senders} normal senders cost cordond {:.2} s of CPU over the idle reference ({} NFLOG events): their attempts are counted in the kernel's sets and never reach userspace, \
          which is the target. The zombies cost what their crossings cost, about {:.0} ms of CPU each (cordond and its `nft` processes) for one event per zombie, \
          however fast they flood. Detection enforces first: the crossing goes to the core at once, in one request with every crossing read with it, \
-         and takes the same store-and-kernel path as the CLI; the host's attempt count and MAC are looked up only afterwards and filled into the record. \
+         and the core puts its quarantine into the kernel (marked unrecorded) before the store commits, where the CLI's waits for the commit (an fsync); \
+         the host's attempt count and MAC are looked up only afterwards and filled into the record. \
          cordond's own histogram is coarse (buckets double from 1 ms) and ends later, after the conntrack flush that follows the kernel change, so it reads above the probe.\n",
         (n - i).max(0.0),
         median_u(normal.iter().map(|p| p.detections)),
