@@ -55,19 +55,21 @@ fn a_danish_browser_sees_the_notice_and_the_button_leads_back_to_its_page() {
     let article = format!("http://{WEB_V4}{path}");
     let portal = lab.gateway().portal_url().to_owned();
 
+    // Before any notice, the article is the real site's. Asked with curl,
+    // not the browser: a notice redirects new connections only (it touches
+    // no flow already open), and Chromium would keep this one alive for
+    // the visit after the notice.
+    let before = home.curl(&article, &[]).unwrap();
+    assert!(before.body.starts_with(BODY_PREFIX), "{}", before.body);
+    lab.cordon_ok(&["notice", &addr, "--reason", "lab browser notice"])
+        .unwrap();
+    assert_eq!(lab.state(&addr).unwrap(), "noticed");
+
     home.run(|| {
         let browser = Browser::open(driver.port, profile.path(), &DANISH);
         let on_the_real_site = |b: &Browser| {
             b.source().contains(BODY_PREFIX) && b.text("body").starts_with(BODY_PREFIX)
         };
-
-        // Before any notice, the article is the real site's.
-        browser.goto(&article);
-        assert!(on_the_real_site(&browser), "{}", browser.source());
-
-        lab.cordon_ok(&["notice", &addr, "--reason", "lab browser notice"])
-            .unwrap();
-        assert_eq!(lab.state(&addr).unwrap(), "noticed");
 
         // The same address now shows the notice, in Danish, in place of
         // the article (the address bar still names the article).
