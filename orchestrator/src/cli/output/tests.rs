@@ -40,9 +40,9 @@ fn relative_times_read_naturally() {
     assert_eq!(relative(995, 1000), "just now");
 }
 
-#[test]
-fn status_says_when_the_table_is_not_the_one_installed() {
-    let mut s = DaemonStatus {
+/// A daemon's status with an installed table, a local store and nothing held.
+fn daemon_status() -> DaemonStatus {
+    DaemonStatus {
         version: "1".into(),
         started: 0,
         table: "cordon".into(),
@@ -57,7 +57,12 @@ fn status_says_when_the_table_is_not_the_one_installed() {
         noticed: 0,
         probation: 0,
         last_reconcile: None,
-    };
+    }
+}
+
+#[test]
+fn status_says_when_the_table_is_not_the_one_installed() {
+    let mut s = daemon_status();
     assert!(status(&s, 0).contains("table inet cordon: installed\n"));
     s.table_differences = vec!["chain forward: 0 rules, expected 15".into()];
     let text = status(&s, 0);
@@ -77,20 +82,8 @@ fn status_says_when_the_table_is_not_the_one_installed() {
 #[test]
 fn status_says_when_the_store_is_away_and_what_waits() {
     let mut s = DaemonStatus {
-        version: "1".into(),
-        started: 0,
-        table: "cordon".into(),
-        table_present: true,
-        table_differences: Vec::new(),
-        table_repair_failed: false,
         store: "postgres://db/cordon".into(),
-        store_unreachable_since: None,
-        store_outbox: None,
-        store_outbox_refused: None,
-        quarantined: 0,
-        noticed: 0,
-        probation: 0,
-        last_reconcile: None,
+        ..daemon_status()
     };
     // A store without an outbox (SQLite): the line is as it was.
     assert!(status(&s, 1000).contains("store postgres://db/cordon\n"));
@@ -171,20 +164,10 @@ fn tables_align() {
 #[test]
 fn status_counts_noticed_hosts_beside_quarantined_ones() {
     let s = DaemonStatus {
-        version: "1".into(),
-        started: 0,
-        table: "cordon".into(),
-        table_present: true,
-        table_differences: Vec::new(),
-        table_repair_failed: false,
-        store: "s.db".into(),
-        store_unreachable_since: None,
-        store_outbox: None,
-        store_outbox_refused: None,
         quarantined: 2,
         noticed: 3,
         probation: 1,
-        last_reconcile: None,
+        ..daemon_status()
     };
     let text = status(&s, 0);
     assert!(
