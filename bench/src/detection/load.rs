@@ -24,7 +24,7 @@ pub(crate) fn mail_server(i: usize) -> SocketAddr {
     SocketAddr::new(Ipv4Addr::new(198, 51, 100, last).into(), 25)
 }
 
-pub(super) fn subscriber_addr(i: usize, host: u8) -> Ipv4Addr {
+pub(crate) fn subscriber_addr(i: usize, host: u8) -> Ipv4Addr {
     Ipv4Addr::new(100, 64, u8::try_from(i + 1).unwrap_or(255), host)
 }
 
@@ -184,19 +184,32 @@ pub(super) fn phase(lab: &Lab, pid: i32, normal: bool, flooders: &[usize]) -> Re
 /// each, and 1 000 more overflow the kernel's ARP table (`gc_thresh3` is
 /// 1 024 for all namespaces together).
 pub(super) fn add_addresses(lab: &Lab) -> Result<()> {
+    routed_to_subscribers(lab, |i| {
+        let addrs = EXTRA.iter().map(|&x| subscriber_addr(i, x)).collect();
+        (addrs, vec![format!("{}/30", subscriber_addr(i, EXTRA[0]))])
+    })
+}
+
+/// Puts the addresses `plan(i).0` on subscriber namespace `i`'s loopback
+/// and has the gateway route each prefix of `plan(i).1` (`net/len`) to it
+/// via the subscriber's own link address, as a BNG routes a delegated
+/// prefix: one `ip -batch` per namespace, one for the gateway.
+pub(crate) fn routed_to_subscribers(
+    lab: &Lab,
+    plan: impl Fn(usize) -> (Vec<Ipv4Addr>, Vec<String>),
+) -> Result<()> {
     let mut routes = String::new();
     for (i, h) in lab.subscribers().iter().enumerate() {
-        let script: String = EXTRA
+        let (addrs, prefixes) = plan(i);
+        let script: String = addrs
             .iter()
-            .map(|&x| format!("addr add {}/32 dev lo\n", subscriber_addr(i, x)))
+            .map(|a| format!("addr add {a}/32 dev lo\n"))
             .collect();
         ip_batch(h.netns(), &script)?;
-        writeln!(
-            routes,
-            "route add {}/30 via {} dev sub{i}",
-            subscriber_addr(i, EXTRA[0]),
-            subscriber_addr(i, 2)
-        )?;
+        let via = subscriber_addr(i, 2);
+        for p in prefixes {
+            writeln!(routes, "route add {p} via {via} dev sub{i}")?;
+        }
     }
     ip_batch(lab.gateway().netns(), &routes)
 }

@@ -4,7 +4,6 @@
 //! [`SPREAD`]; and the addresses and routes they send from.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use super::{
     NAMESPACES, NORMAL_EVERY, NORMAL_FROM, NORMAL_PER, SPREAD, ZOMBIE_FROM, ZOMBIES_PER, normal,
     zombie,
 };
-use crate::detection::load::{ip_batch, mail_server, syn};
+use crate::detection::load::{mail_server, routed_to_subscribers, syn};
 
 /// Sockets a namespace's thread keeps open (answered by a reset already;
 /// closed oldest first): 250 threads' worth stay well inside the
@@ -151,27 +150,13 @@ fn namespace(
 /// Gives every namespace its zombie and normal addresses, routed to it by
 /// the gateway.
 pub(super) fn add_addresses(lab: &Lab) -> Result<()> {
-    let mut routes = String::new();
-    for (i, h) in lab.subscribers().iter().enumerate() {
-        let mut script = String::new();
-        for k in 0..ZOMBIES_PER {
-            writeln!(script, "addr add {}/32 dev lo", zombie(i, k))?;
-        }
-        for k in 0..NORMAL_PER {
-            writeln!(script, "addr add {}/32 dev lo", normal(i, k))?;
-        }
-        ip_batch(h.netns(), &script)?;
-        let via = Ipv4Addr::new(100, 64, u8::try_from(i + 1).unwrap_or(255), 2);
-        writeln!(
-            routes,
-            "route add {}/26 via {via} dev sub{i}",
-            super::host(i, ZOMBIE_FROM)
-        )?;
-        writeln!(
-            routes,
-            "route add {}/30 via {via} dev sub{i}",
-            super::host(i, NORMAL_FROM)
-        )?;
-    }
-    ip_batch(lab.gateway().netns(), &routes)
+    routed_to_subscribers(lab, |i| {
+        let zombies = (0..ZOMBIES_PER).map(|k| zombie(i, k));
+        let normal = (0..NORMAL_PER).map(|k| normal(i, k));
+        let prefixes = vec![
+            format!("{}/26", super::host(i, ZOMBIE_FROM)),
+            format!("{}/30", super::host(i, NORMAL_FROM)),
+        ];
+        (zombies.chain(normal).collect(), prefixes)
+    })
 }

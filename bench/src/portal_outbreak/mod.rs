@@ -11,7 +11,6 @@
 //! last second, so each visit here is a first sight: the portal's memory of
 //! a host's previous visit has lapsed before its next run starts.
 
-use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -298,15 +297,11 @@ fn cpus(pids: &[i32]) -> Result<Vec<Cpu>> {
 
 /// Gives each namespace its hosts, routed to it by the gateway.
 fn add_addresses(lab: &Lab) -> Result<()> {
-    let mut routes = String::new();
-    for (i, h) in lab.subscribers().iter().enumerate() {
-        let script: String = (0..HOSTS_PER)
-            .map(|k| format!("addr add {}/32 dev lo\n", host(i, k)))
-            .collect();
-        crate::detection::load::ip_batch(h.netns(), &script)?;
-        let via = Ipv4Addr::new(100, 64, u8::try_from(i + 1).unwrap_or(255), 2);
+    crate::detection::load::routed_to_subscribers(lab, |i| {
         let net = Ipv4Addr::new(100, 66, u8::try_from(4 * i).unwrap_or(255), 0);
-        writeln!(routes, "route add {net}/22 via {via} dev sub{i}")?;
-    }
-    crate::detection::load::ip_batch(lab.gateway().netns(), &routes)
+        (
+            (0..HOSTS_PER).map(|k| host(i, k)).collect(),
+            vec![format!("{net}/22")],
+        )
+    })
 }
