@@ -1,9 +1,10 @@
-//! Carrying out a batch: the policy decides it and returns a plan; the
-//! core writes the plan's records, then changes the kernel, then flushes
-//! conntrack, and only then answers. If the store refuses, the policy puts
-//! its memory back and nothing else happens. Detection's new quarantines
-//! are the one exception to the order: enforced first, marked, and the mark
-//! taken off once recorded (see `first`).
+//! Deciding a batch: the policy decides it and returns a plan, and the
+//! core queues the plan's records for the store (`pipeline`); once they
+//! are in, it changes the kernel, then flushes conntrack, and only then
+//! answers. If the store refuses, the policy puts its memory back and
+//! nothing else happens. Detection's new quarantines are the one
+//! exception to the order: enforced first, marked, and the mark taken off
+//! once recorded (see `first`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,12 +12,13 @@ use std::time::Instant;
 use cordon_policy::signal::action_name;
 use cordon_policy::{Change, Input, Outcome, Plan, ReportTaken};
 use cordon_proto::control::ReportOutcome;
+use cordon_proto::portal::HostState;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::Core;
 use super::blocking;
-use super::flush::Job;
 use super::handle::{Applied, AppliedMany, Failure, Reply, SessionApplied, SubscriberNow, Taken};
+use super::pipeline::Decided;
 use crate::kernel::KernelError;
 use crate::metrics::Metrics;
 use crate::store::{StoreError, Write};
@@ -75,34 +77,17 @@ impl Core {
         } else {
             Vec::new()
         };
-        if !plan.is_empty()
-            && let Err(e) = self.record(&mut plan, now).await
-        {
-            warn!(error = %e, "store write failed; nothing was changed");
-            self.engine.undo(plan);
-            self.withdraw(unrecorded).await;
-            refuse(outcomes, waiting, &Arc::new(e));
-            return;
-        }
-        self.recorded(unrecorded).await;
-        if plan.session_changes > 0 {
-            self.metrics.session_changes(plan.session_changes);
-        }
-        self.log_transitions(&plan).await;
-        let flush = std::mem::take(&mut plan.flush);
-        let kernel_error = self.enforce(plan).await.err().map(Arc::new);
-        self.update_gauges();
-        let answers = self.answer(outcomes, waiting, kernel_error.as_ref());
-        if flush.is_empty() {
-            answers.into_iter().for_each(Delivery::send);
-        } else {
-            // One flush for the batch (each reads the machine's whole
-            // conntrack table), beside the core: see `flush`.
-            self.flusher().queue(Job {
-                hosts: flush,
-                answers,
-            });
-        }
+        let mut writes = writes(std::mem::take(&mut plan.changes), now);
+        writes.extend(self.webhook_events(&plan.transitions));
+        // Worked out now: by the time the commit is in, later batches may
+        // have changed these hosts (see `pipeline`).
+        let answers = self.answer(outcomes, waiting);
+        self.queue(Decided {
+            plan,
+            writes,
+            unrecorded,
+            answers,
+        });
     }
 
     /// Writes the plan's records, with the webhook events of its
@@ -137,7 +122,7 @@ impl Core {
 
     /// The kernel's part of a stored plan: the set change (conntrack
     /// follows in the flusher).
-    async fn enforce(&mut self, plan: Plan) -> Result<(), KernelError> {
+    pub(super) async fn enforce(&mut self, plan: Plan) -> Result<(), KernelError> {
         let Plan {
             add,
             remove,
@@ -243,13 +228,9 @@ impl Core {
         }
     }
 
-    /// What each asker hears once the batch is in force.
-    fn answer(
-        &self,
-        outcomes: Vec<Outcome>,
-        waiting: Vec<Waiting>,
-        kernel: Option<&Arc<KernelError>>,
-    ) -> Vec<Delivery> {
+    /// What each asker hears once the batch is in force, as memory stands
+    /// just after deciding it.
+    fn answer(&self, outcomes: Vec<Outcome>, waiting: Vec<Waiting>) -> Vec<Delivery> {
         hand_out(
             outcomes,
             waiting,
@@ -257,33 +238,40 @@ impl Core {
                 Some(Outcome::Event { result: Err(r), .. }) => Err(Failure::Refused(r)),
                 Some(Outcome::Event {
                     subject, changed, ..
-                }) => match kernel {
-                    Some(e) => Err(Failure::Kernel(e.clone())),
-                    None => Ok(One::Host(Taken {
-                        changed,
-                        host: subject.and_then(|s| self.engine.lifecycle().get(&s).cloned()),
-                    })),
-                },
+                }) => Ok(One::Host(Taken {
+                    changed,
+                    host: subject.and_then(|s| self.engine.lifecycle().get(&s).cloned()),
+                })),
                 Some(Outcome::Session { result: Err(r), .. }) => Err(Failure::SessionRefused(r)),
-                Some(Outcome::Session { subscriber, .. }) => match kernel {
-                    Some(e) => Err(Failure::Kernel(e.clone())),
-                    None => Ok(One::Subscriber(self.subscriber_now(subscriber))),
-                },
+                Some(Outcome::Session { subscriber, .. }) => {
+                    Ok(One::Subscriber(self.subscriber_now(subscriber)))
+                }
                 _ => Err(Failure::Stopping),
             },
-            |t| ReportOutcome {
-                address: t.unit.to_string(),
-                counted: t.counted,
-                not_counted: t.not_counted.map(|n| n.as_str().to_owned()),
-                score: t.score,
-                threshold: t.threshold,
-                // After the whole request: a report that reached the score
-                // shows the quarantine.
-                state: self.engine.state_of(&t.unit),
-                error: None,
+            |t| Said {
+                outcome: ReportOutcome {
+                    address: t.unit.to_string(),
+                    counted: t.counted,
+                    not_counted: t.not_counted.map(|n| n.as_str().to_owned()),
+                    score: t.score,
+                    threshold: t.threshold,
+                    // After the whole request: a report that reached the
+                    // score shows the quarantine.
+                    state: self.engine.state_of(&t.unit),
+                    error: None,
+                },
+                before: t.state,
             },
         )
     }
+}
+
+/// A report's answer, with the unit's state when the report came in (what
+/// the answer says instead if the store refuses the batch).
+#[derive(Debug)]
+pub(super) struct Said {
+    outcome: ReportOutcome,
+    before: HostState,
 }
 
 /// An answer and the asker it is for, to be sent once the batch's
@@ -293,7 +281,7 @@ pub(super) enum Delivery {
     Event(Reply<Applied>, Applied),
     Events(Reply<AppliedMany>, AppliedMany),
     Session(Reply<SessionApplied>, SessionApplied),
-    Reports(Reply<Vec<ReportOutcome>>, Vec<ReportOutcome>),
+    Reports(Reply<Vec<ReportOutcome>>, Vec<Said>),
 }
 
 impl Delivery {
@@ -303,8 +291,55 @@ impl Delivery {
             Delivery::Event(r, a) => r.send(a).map_err(drop),
             Delivery::Events(r, a) => r.send(a).map_err(drop),
             Delivery::Session(r, a) => r.send(a).map_err(drop),
-            Delivery::Reports(r, a) => r.send(a).map_err(drop),
+            Delivery::Reports(r, a) => r
+                .send(a.into_iter().map(|s| s.outcome).collect())
+                .map_err(drop),
         };
+    }
+
+    /// The same answer for a batch stored whose kernel change was refused:
+    /// what would have been done is, as stored (a report's answer is about
+    /// its score, which stands).
+    pub(super) fn kernel_failed(self, e: &Arc<KernelError>) -> Delivery {
+        let fail = || Failure::Kernel(e.clone());
+        match self {
+            Delivery::Event(r, a) => Delivery::Event(r, a.and_then(|_| Err(fail()))),
+            Delivery::Events(r, a) => Delivery::Events(
+                r,
+                a.into_iter().map(|t| t.and_then(|_| Err(fail()))).collect(),
+            ),
+            Delivery::Session(r, a) => Delivery::Session(r, a.and_then(|_| Err(fail()))),
+            reports @ Delivery::Reports(..) => reports,
+        }
+    }
+
+    /// The answer for a batch the store refused: nothing was done.
+    /// Refusals by the policy stay refusals.
+    pub(super) fn store_refused(self, e: &Arc<StoreError>) -> Delivery {
+        let fail = || Failure::Store(e.clone());
+        match self {
+            Delivery::Event(r, a) => Delivery::Event(r, a.and_then(|_| Err(fail()))),
+            Delivery::Events(r, a) => Delivery::Events(
+                r,
+                a.into_iter().map(|t| t.and_then(|_| Err(fail()))).collect(),
+            ),
+            Delivery::Session(r, a) => Delivery::Session(r, a.and_then(|_| Err(fail()))),
+            Delivery::Reports(r, said) => Delivery::Reports(
+                r,
+                said.into_iter()
+                    .map(|Said { outcome, before }| Said {
+                        outcome: ReportOutcome {
+                            counted: false,
+                            not_counted: None,
+                            state: before,
+                            error: Some(e.to_string()),
+                            ..outcome
+                        },
+                        before,
+                    })
+                    .collect(),
+            ),
+        }
     }
 }
 
@@ -317,7 +352,7 @@ fn hand_out(
     outcomes: Vec<Outcome>,
     waiting: Vec<Waiting>,
     one: impl Fn(Option<Outcome>) -> Result<One, Failure>,
-    report: impl Fn(ReportTaken) -> ReportOutcome,
+    report: impl Fn(ReportTaken) -> Said,
 ) -> Vec<Delivery> {
     let mut outcomes = outcomes.into_iter();
     let mut out = Vec::with_capacity(waiting.len());
@@ -408,28 +443,4 @@ fn writes(changes: Vec<Change>, now: i64) -> Vec<Write> {
             },
         })
         .collect()
-}
-
-/// The store refused the batch: every asker hears so; refusals by the
-/// policy stay refusals.
-fn refuse(outcomes: Vec<Outcome>, waiting: Vec<Waiting>, e: &Arc<StoreError>) {
-    let answers = hand_out(
-        outcomes,
-        waiting,
-        |outcome| match outcome {
-            Some(Outcome::Event { result: Err(r), .. }) => Err(Failure::Refused(r)),
-            Some(Outcome::Session { result: Err(r), .. }) => Err(Failure::SessionRefused(r)),
-            _ => Err(Failure::Store(e.clone())),
-        },
-        |t| ReportOutcome {
-            address: t.unit.to_string(),
-            counted: false,
-            not_counted: None,
-            score: t.score,
-            threshold: t.threshold,
-            state: t.state,
-            error: Some(e.to_string()),
-        },
-    );
-    answers.into_iter().for_each(Delivery::send);
 }

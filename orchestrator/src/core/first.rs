@@ -45,8 +45,9 @@ impl Core {
     /// Puts a batch of crossings' new quarantines into the kernel, marked
     /// unrecorded, and takes them out of the plan; returns them (none when
     /// the plan also removes or notices, holds something wider than one
-    /// unit, or the kernel refused: then the plan is carried out in the
-    /// usual order).
+    /// unit, or the kernel refused, or an earlier batch still has to
+    /// change one of them in the kernel: then the plan is carried out in
+    /// the usual order).
     pub(super) async fn enforce_first(&mut self, plan: &mut Plan) -> Vec<SubscriberAddr> {
         let unit = self.config.subscribers.ipv6_quarantine_prefix;
         if plan.add.is_empty()
@@ -59,6 +60,12 @@ impl Core {
                 .all(|a| cordon_rules::names::is_unit(a, unit))
         {
             return Vec::new();
+        }
+        if self.pipeline.busy() {
+            let pending = self.pipeline.kernel_pending();
+            if plan.add.iter().any(|a| pending.contains(a)) {
+                return Vec::new();
+            }
         }
         let add = plan.add.clone();
         let kernel = self.kernel.clone();

@@ -5,8 +5,10 @@
 //! the policy's [`Engine`] decides it and returns a plan, which the core
 //! carries out in order — store first, then the kernel, then conntrack —
 //! and only then answers (`apply`), except that detection's crossings are
-//! enforced before they are recorded (`first`); the conntrack flush runs beside the
-//! core so the next batch need not wait for it (`flush`). Time passes
+//! enforced before they are recorded (`first`). The store's commit runs
+//! while the core decides the next batches, which go together into the
+//! next commit (`pipeline`); the conntrack flush runs beside the core too
+//! (`flush`). Time passes
 //! through `timers`; the table is installed and reloaded by `install` and
 //! kept as installed by `repair`.
 //!
@@ -20,6 +22,7 @@ mod first;
 mod flush;
 mod handle;
 mod install;
+mod pipeline;
 mod repair;
 mod timers;
 
@@ -33,6 +36,9 @@ mod many_tests;
 
 #[cfg(test)]
 mod first_tests;
+
+#[cfg(test)]
+mod pipeline_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +84,8 @@ pub struct Core {
     /// Rung after a commit that queued webhook events (the senders wait on
     /// it).
     webhook_wake: Arc<tokio::sync::Notify>,
+    /// The commit under way and the batches decided behind it.
+    pipeline: pipeline::Pipeline,
 }
 
 /// Wires a core: the one way `cordond` and the tests build one. The kernel,
@@ -162,6 +170,7 @@ impl Builder {
                 flusher: None,
                 gateway,
                 webhook_wake,
+                pipeline: pipeline::Pipeline::default(),
             },
             config: config_rx,
             rejected,
@@ -234,26 +243,32 @@ impl Core {
         reconciles.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         reconciles.reset();
         let mut purges = tokio::time::interval(Duration::from_secs(3600));
-        let mut last = 0;
         loop {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
+                result = self.pipeline.committed() => self.after_commit(result).await,
                 first = commands.recv() => {
                     let Some(first) = first else { break };
-                    let batch = batch::gather(&mut commands, first, last).await;
-                    last = batch.len();
+                    let batch = batch::gather(&mut commands, first);
                     self.commands(batch).await;
                 }
                 _ = checks.tick() => self.timers().await,
                 _ = reconciles.tick() => {
+                    self.drain().await;
                     if let Err(e) = self.reconcile().await {
                         warn!(error = %e, "reconcile failed; retrying at the next one");
                     }
                 }
-                _ = purges.tick() => self.purge().await,
+                _ = purges.tick() => {
+                    self.drain().await;
+                    self.purge().await;
+                }
             }
         }
+        // What was decided is carried out and answered before the core
+        // goes.
+        self.drain().await;
     }
 
     /// Answers what only reads at once; decides the rest as one batch.
@@ -299,6 +314,7 @@ impl Core {
                     });
                 }
                 Command::Reload(config, reply) => {
+                    self.drain().await;
                     let _ = reply.send(self.reload(config).await);
                 }
                 Command::CheckTable(asked) => check = check.max(Some(asked)),
@@ -317,10 +333,11 @@ impl Core {
         if !inputs.is_empty() {
             self.decide(inputs, waiting).await;
         }
-        if let Some(asked) = check
-            && let Err(e) = self.repair_table(asked).await
-        {
-            warn!(error = %e, "comparing the table failed; the next reconcile retries");
+        if let Some(asked) = check {
+            self.drain().await;
+            if let Err(e) = self.repair_table(asked).await {
+                warn!(error = %e, "comparing the table failed; the next reconcile retries");
+            }
         }
     }
 }

@@ -17,6 +17,8 @@ use tokio::sync::oneshot;
 
 use super::*;
 use crate::kernel::FakeKernel;
+use crate::store::Backend;
+use crate::store::faulty::{Faulty, Switch};
 
 fn config(dir: &Path) -> Config {
     Fixture::new()
@@ -35,10 +37,26 @@ pub(super) struct Rig {
 }
 
 pub(super) async fn rig() -> Rig {
+    rig_over(None).await
+}
+
+/// The rig over a store whose commits `switch` can hold back or fail.
+pub(super) async fn switched(switch: &Switch) -> Rig {
+    rig_over(Some(switch)).await
+}
+
+async fn rig_over(switch: Option<&Switch>) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let config = Arc::new(config(dir.path()));
     let db = dir.path().join("c.db");
-    let (store, loaded) = Store::open(&db).unwrap();
+    let (store, loaded) = match switch {
+        None => Store::open(&db).unwrap(),
+        Some(switch) => {
+            let backend = Faulty::open(&db, switch);
+            let loaded = backend.load().await.unwrap();
+            (Store::over(Arc::new(backend)), loaded)
+        }
+    };
     let kernel = Arc::new(FakeKernel::default());
     let metrics = Arc::new(Metrics::new());
     let mut core = Core::builder(config, store)
@@ -73,7 +91,7 @@ impl Rig {
         })
     }
 
-    fn release(&self, text: &str) -> Event {
+    pub(super) fn release(&self, text: &str) -> Event {
         Event::Release {
             subject: Subject::Addr(self.addr(text)),
             actor: cordon_policy::Actor::Operator("alice".into()),
@@ -83,6 +101,18 @@ impl Rig {
 
     /// Carries out `events` as one batch; the answers in order.
     pub(super) async fn batch(&mut self, events: Vec<Event>) -> Vec<Result<Option<Host>, Failure>> {
+        let answers = self.decide(events).await;
+        self.core.drain().await;
+        let mut out = Vec::new();
+        for rx in answers {
+            out.push(rx.await.unwrap());
+        }
+        out
+    }
+
+    /// Decides `events` as one batch and queues it for the store, without
+    /// waiting for its commit; where each answer will come.
+    pub(super) async fn decide(&mut self, events: Vec<Event>) -> Vec<oneshot::Receiver<Applied>> {
         let mut answers = Vec::new();
         let mut inputs = Vec::new();
         let mut waiting = Vec::new();
@@ -93,11 +123,7 @@ impl Rig {
             answers.push(rx);
         }
         self.core.decide(inputs, waiting).await;
-        let mut out = Vec::new();
-        for rx in answers {
-            out.push(rx.await.unwrap());
-        }
-        out
+        answers
     }
 
     pub(super) fn refuse_writes(&self, refuse: bool) {
@@ -110,7 +136,7 @@ impl Rig {
         .unwrap();
     }
 
-    fn kernel_set(&self) -> BTreeSet<IpNet> {
+    pub(super) fn kernel_set(&self) -> BTreeSet<IpNet> {
         self.kernel.state.lock().quarantined.clone()
     }
 
@@ -237,6 +263,7 @@ async fn a_record_decided_elsewhere_is_enforced_here_and_nothing_is_written() {
     here.core
         .commands(vec![Command::Stored(vec![decided])])
         .await;
+    here.core.drain().await;
     assert!(here.kernel_set().contains(&here.addr("100.64.1.7").net()));
     assert_eq!(
         here.gauges(),
@@ -253,6 +280,7 @@ async fn a_record_decided_elsewhere_is_enforced_here_and_nothing_is_written() {
     here.core
         .commands(vec![Command::Stored(vec![Host::clean(subject)])])
         .await;
+    here.core.drain().await;
     assert!(here.kernel_set().is_empty());
     assert!(
         here.core

@@ -65,6 +65,7 @@ async fn a_quarantine_on_a_postgres_store_survives_a_restart() {
     });
     core.decide(vec![Input::Event(event)], vec![Waiting::Event(tx)])
         .await;
+    core.drain().await;
     rx.await.unwrap().unwrap();
     let unit: ipnet::IpNet = "100.64.1.7/32".parse().unwrap();
     assert!(kernel.state.lock().quarantined.contains(&unit));
@@ -128,10 +129,12 @@ async fn each_gateway_queues_webhook_events_only_for_what_it_decided() {
     });
     a.decide(vec![Input::Event(event)], vec![Waiting::Event(tx)])
         .await;
+    a.drain().await;
     let host = rx.await.unwrap().unwrap().unwrap();
     // Gateway B adopts the record A stored (as its change feed hands it).
     b.decide(vec![Input::Stored(host)], vec![Waiting::Nobody])
         .await;
+    b.drain().await;
     assert_eq!(
         b.engine.state_of(&Subject::Addr(addr)),
         cordon_proto::portal::HostState::Quarantined
@@ -165,6 +168,7 @@ async fn quarantine(core: &mut Core, text: &str) {
     });
     core.decide(vec![Input::Event(event)], vec![Waiting::Event(tx)])
         .await;
+    core.drain().await;
     rx.await.unwrap().unwrap();
 }
 

@@ -24,6 +24,8 @@
 //! - `battery`: the tests every backend runs (see [`Backend`]).
 
 mod error;
+#[cfg(test)]
+pub(crate) mod faulty;
 pub mod feed;
 mod handle;
 pub mod outbox;

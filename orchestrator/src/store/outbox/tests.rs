@@ -1,10 +1,9 @@
 //! The outbox against real SQLite files on both sides: the "remote" is a
-//! SQLite store behind a switch ([`faulty`]) that fails as a server store
+//! SQLite store behind a switch (`store::faulty`) that fails as a server store
 //! fails; the outbox file is its own.
 
 #![allow(clippy::unwrap_used)]
 
-mod faulty;
 mod prop;
 mod wire;
 
@@ -17,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::Outbox;
 use crate::store::battery::{audit, config, quarantined, report};
+use crate::store::faulty::{Faulty, Mode, Switch};
 use crate::store::sqlite::Sqlite;
 use crate::store::{Backend, StoreError, Write};
-use faulty::{Faulty, Mode, Switch};
 
 /// How long the tests let a store call take before it counts as away.
 const BOUND: Duration = Duration::from_millis(300);

@@ -5,9 +5,9 @@
 
 use proptest::prelude::*;
 
-use super::faulty::Mode;
 use super::{Rig, decision};
 use crate::store::Backend;
+use crate::store::faulty::Mode;
 
 #[derive(Debug, Clone, Copy)]
 enum Op {

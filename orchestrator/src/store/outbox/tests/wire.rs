@@ -7,9 +7,9 @@ use cordon_policy::subject::Subject;
 use cordon_proto::subscriber::SubscriberId;
 
 use super::super::wire::{Unreadable, decode, encode};
-use super::faulty::{Faulty, Mode};
 use super::{BOUND, Rig, decision};
 use crate::store::battery::{audit, config, quarantined, report, session};
+use crate::store::faulty::{Faulty, Mode};
 use crate::store::{Backend, Outbox, StoreError, Write};
 
 #[test]

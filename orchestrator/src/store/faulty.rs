@@ -1,20 +1,22 @@
-//! A test seam, not a mock: a real SQLite store, as the "remote" behind the
-//! outbox, that can be switched to fail the way a server store fails.
+//! A test seam, not a mock: a real SQLite store (the "remote" behind the
+//! outbox, or the core's own store) that can be switched to fail the way a
+//! server store fails, or to hold its commits until let go.
+
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use cordon_policy::lifecycle::Unix;
 use cordon_proto::control::AuditEntry;
 use futures::future::BoxFuture;
+use tokio::sync::watch;
 
 use crate::store::sqlite::Sqlite;
 use crate::store::{Backend, Loaded, SessionRecord, StoreError, StoredReport, Write};
 
 /// How the remote answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Mode {
     /// As the store does.
     Up = 0,
@@ -25,6 +27,9 @@ pub enum Mode {
     LostAnswer = 2,
     /// A commit is stored, but the answer comes only after an hour.
     Late = 3,
+    /// A commit waits until the switch is set to another mode, then goes
+    /// as that mode says (reads go on as `Up`).
+    Held = 4,
 }
 
 /// The real store behind a switch.
@@ -32,7 +37,7 @@ pub enum Mode {
 pub struct Faulty {
     inner: Sqlite,
     path: PathBuf,
-    mode: Arc<AtomicU8>,
+    mode: Arc<watch::Sender<Mode>>,
 }
 
 impl Faulty {
@@ -47,12 +52,7 @@ impl Faulty {
     }
 
     fn mode(&self) -> Mode {
-        match self.mode.load(Ordering::SeqCst) {
-            0 => Mode::Up,
-            1 => Mode::Down,
-            2 => Mode::LostAnswer,
-            _ => Mode::Late,
-        }
+        *self.mode.borrow()
     }
 
     fn away(&self) -> StoreError {
@@ -64,7 +64,7 @@ impl Faulty {
         call: BoxFuture<'a, Result<T, StoreError>>,
     ) -> BoxFuture<'a, Result<T, StoreError>> {
         Box::pin(async move {
-            if self.mode() == Mode::Up {
+            if matches!(self.mode(), Mode::Up | Mode::Held) {
                 call.await
             } else {
                 Err(self.away())
@@ -74,13 +74,20 @@ impl Faulty {
 }
 
 /// The switch the test holds (shared by every `Faulty` it opens).
-#[derive(Debug, Clone, Default)]
-pub struct Switch(Arc<AtomicU8>);
+#[derive(Debug, Clone)]
+pub struct Switch(Arc<watch::Sender<Mode>>);
+
+impl Default for Switch {
+    fn default() -> Self {
+        Switch(Arc::new(watch::Sender::new(Mode::Up)))
+    }
+}
 
 impl Switch {
-    /// From now on, answer as `mode`.
+    /// From now on, answer as `mode` (commits held until now go as it
+    /// says).
     pub fn set(&self, mode: Mode) {
-        self.0.store(mode as u8, Ordering::SeqCst);
+        self.0.send_replace(mode);
     }
 }
 
@@ -95,8 +102,10 @@ impl Backend for Faulty {
 
     fn commit(&self, writes: Vec<Write>) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            match self.mode() {
-                Mode::Up => self.inner.commit(writes).await,
+            let mut mode = self.mode.subscribe();
+            let now = *mode.wait_for(|m| *m != Mode::Held).await.unwrap();
+            match now {
+                Mode::Held | Mode::Up => self.inner.commit(writes).await,
                 Mode::Down => Err(self.away()),
                 Mode::LostAnswer => {
                     self.inner.commit(writes).await.unwrap();

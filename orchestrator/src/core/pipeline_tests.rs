@@ -1,0 +1,140 @@
+//! The pipeline: a crossing is walled in while an earlier batch's commit
+//! is still being written; a refused commit undoes every batch decided
+//! behind it; a crossing that an earlier batch's kernel change would race
+//! waits its turn; each asker hears its own batch. The store is real
+//! SQLite behind a switch that holds its commits back.
+
+#![allow(clippy::unwrap_used)]
+
+use cordon_policy::lifecycle::State;
+use cordon_policy::subject::Subject;
+use cordon_proto::portal::HostState;
+use tokio::sync::oneshot;
+use tokio::sync::oneshot::error::TryRecvError;
+
+use super::many_tests::detected;
+use super::tests::switched;
+use super::*;
+use crate::store::faulty::{Mode, Switch};
+
+#[tokio::test]
+async fn a_crossing_is_walled_in_while_an_earlier_commit_is_still_being_written() {
+    let switch = Switch::default();
+    let mut r = switched(&switch).await;
+    let (a, b) = (r.addr("100.64.3.1"), r.addr("100.64.3.2"));
+    switch.set(Mode::Held);
+    let mut operator = r.decide(vec![r.quarantine("100.64.3.1", None)]).await;
+    let mut crossing = r.decide(vec![detected(b)]).await;
+    {
+        let s = r.kernel.state.lock();
+        assert!(
+            s.quarantined.contains(&b.net()) && s.unrecorded.contains(&b.net()),
+            "the crossing waited for the commit ahead of it: {:?}",
+            s.journal
+        );
+        assert!(
+            !s.quarantined.contains(&a.net()),
+            "the operator's quarantine went in before its record"
+        );
+    }
+    assert_eq!(operator[0].try_recv().unwrap_err(), TryRecvError::Empty);
+    assert_eq!(crossing[0].try_recv().unwrap_err(), TryRecvError::Empty);
+
+    switch.set(Mode::Up);
+    r.core.drain().await;
+    assert!(operator.pop().unwrap().await.unwrap().is_ok());
+    assert!(crossing.pop().unwrap().await.unwrap().is_ok());
+    {
+        let s = r.kernel.state.lock();
+        assert!(s.quarantined.contains(&a.net()) && s.quarantined.contains(&b.net()));
+        assert!(s.unrecorded.is_empty(), "a mark stayed: {:?}", s.unrecorded);
+    }
+    assert_eq!(r.core.store.history(None, None, 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_commit_undoes_the_batches_decided_behind_it_and_takes_their_walls_down() {
+    let switch = Switch::default();
+    let mut r = switched(&switch).await;
+    let (a, b) = (r.addr("100.64.3.3"), r.addr("100.64.3.4"));
+    switch.set(Mode::Held);
+    let operator = r.decide(vec![r.quarantine("100.64.3.3", None)]).await;
+    let crossing = r.decide(vec![detected(b)]).await;
+    assert!(r.kernel_set().contains(&b.net()));
+
+    // The first commit fails; the crossing behind it was decided on top
+    // of it and goes too.
+    switch.set(Mode::Down);
+    r.core.drain().await;
+    for rx in operator.into_iter().chain(crossing) {
+        let answer = rx.await.unwrap();
+        assert!(matches!(answer, Err(Failure::Store(_))), "{answer:?}");
+    }
+    {
+        let s = r.kernel.state.lock();
+        assert!(s.quarantined.is_empty(), "{:?}", s.quarantined);
+        assert!(s.unrecorded.is_empty(), "{:?}", s.unrecorded);
+        assert_eq!(s.journal, [format!("enforce {b}"), format!("withdraw {b}")]);
+    }
+    for x in [a, b] {
+        assert!(r.core.engine.lifecycle().get(&Subject::Addr(x)).is_none());
+    }
+    assert_eq!(r.core.engine.lifecycle().tally().quarantined, 0);
+
+    // Once the store answers, the same crossing goes through.
+    switch.set(Mode::Up);
+    assert!(r.batch(vec![detected(b)]).await[0].is_ok());
+    assert!(r.kernel_set().contains(&b.net()));
+}
+
+#[tokio::test]
+async fn a_crossing_of_a_host_an_earlier_batch_is_releasing_waits_its_turn() {
+    let switch = Switch::default();
+    let mut r = switched(&switch).await;
+    let a = r.addr("100.64.3.5");
+    assert!(r.batch(vec![r.quarantine("100.64.3.5", None)]).await[0].is_ok());
+    r.kernel.state.lock().journal.clear();
+    switch.set(Mode::Held);
+    let release = r.decide(vec![r.release("100.64.3.5")]).await;
+    // The host relapses while its release is being written: enforced
+    // first, the release's removal (after its commit) would take the new
+    // wall down.
+    let crossing = r.decide(vec![detected(a)]).await;
+    assert!(
+        r.kernel.state.lock().journal.is_empty(),
+        "nothing may reach the kernel before the release's commit"
+    );
+    switch.set(Mode::Up);
+    r.core.drain().await;
+    assert!(release.into_iter().next().unwrap().await.unwrap().is_ok());
+    assert!(crossing.into_iter().next().unwrap().await.unwrap().is_ok());
+    let s = r.kernel.state.lock();
+    assert!(
+        s.quarantined.contains(&a.net()),
+        "the relapsed host is free: {:?}",
+        s.journal
+    );
+    assert!(s.unrecorded.is_empty());
+    drop(s);
+    assert!(matches!(
+        r.core.engine.lifecycle().get(&Subject::Addr(a)).map(|h| &h.state),
+        Some(State::Quarantined(q)) if q.relapses == 1
+    ));
+}
+
+#[tokio::test]
+async fn each_asker_hears_the_host_as_its_own_batch_left_it() {
+    let switch = Switch::default();
+    let mut r = switched(&switch).await;
+    switch.set(Mode::Held);
+    let quarantine = r.decide(vec![r.quarantine("100.64.3.6", None)]).await;
+    let release = r.decide(vec![r.release("100.64.3.6")]).await;
+    switch.set(Mode::Up);
+    r.core.drain().await;
+    let state = |rx: Vec<oneshot::Receiver<Applied>>| async move {
+        let host = rx.into_iter().next().unwrap().await.unwrap().unwrap();
+        host.unwrap().state.kind()
+    };
+    assert_eq!(state(quarantine).await, HostState::Quarantined);
+    assert_eq!(state(release).await, HostState::Probation);
+}
