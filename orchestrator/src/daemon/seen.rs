@@ -1,9 +1,10 @@
 //! The kernel's answer to "when did this host last try SMTP?", kept for a
 //! moment for pages and `cordon show`.
 //!
-//! Each answer costs an `nft` process. A subscriber reloading the cleanup
-//! page, or a browser fetching it with its probes, would otherwise start one
-//! per request; displays can be a second old. Decisions (self-release, the
+//! Each answer costs a netlink round trip on a blocking thread. A
+//! subscriber reloading the cleanup page, or a browser fetching it with its
+//! probes, would otherwise make one per request; displays can be a second
+//! old. Decisions (self-release, the
 //! quiet checks) always ask the kernel afresh.
 
 use std::sync::Arc;
