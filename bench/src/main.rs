@@ -14,6 +14,7 @@ mod daemon;
 mod datapath;
 mod detection;
 mod fleet;
+mod lab;
 mod metrics;
 mod nginx;
 mod outbreak;

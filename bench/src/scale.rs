@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use cordon_config::{DnsblZone, Prefix};
-use cordon_lab::{Lab, unique_name};
+use cordon_lab::Lab;
 
 use crate::metrics::Scrape;
 use crate::process::{Cpu, meminfo_kib, mib, status_kib};
@@ -120,7 +120,7 @@ fn measure(bin: &Path, runs: usize) -> Result<(Vec<Run>, Duration, i64, f64)> {
         weight: 1,
     };
     let wide: Prefix = PREFIX.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-    let lab = Lab::builder(&unique_name("bscale"))
+    let lab = crate::lab::with_cordond("bscale", bin)
         .subscribers(1)
         .quiet_period(QUIET)
         .configure(move |c| {
@@ -129,8 +129,6 @@ fn measure(bin: &Path, runs: usize) -> Result<(Vec<Run>, Duration, i64, f64)> {
             // A block list makes cordond read the recent set on a timer.
             c.detection.dnsbl.zones = vec![zone.clone()];
         })
-        .lab_exe(bin.join("cordon-lab"))
-        .cordond(bin.join("cordond"))
         .up()?;
     let gw = lab.gateway();
     let pid = crate::process::find(gw.netns(), "cordond")?;

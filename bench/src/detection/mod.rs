@@ -21,8 +21,8 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use cordon_lab::Lab;
 use cordon_lab::addresses::MAX_SUBSCRIBERS;
-use cordon_lab::{Lab, unique_name};
 
 use crate::metrics::{Scrape, bucket_delta};
 use crate::stats::Samples;
@@ -63,24 +63,9 @@ const EINPROGRESS: i32 = 115;
 /// Runs the detection benchmark and returns its Markdown section.
 pub fn run(bin: &Path, runs: usize) -> Result<String> {
     let runs = runs.max(1);
-    // Quarantine timings of cordon.example.yaml rather than the lab's
-    // seconds: with a 4 s quiet period cordond would read the kernel for
-    // every held zombie each second, which no gateway does.
-    let lab = Lab::builder(&unique_name("bdet"))
-        .subscribers(SUBSCRIBERS)
-        .min_hold(Duration::from_secs(30 * 60))
-        .quiet_period(Duration::from_secs(2 * 3600))
-        .configure(|c| c.quarantine.max_hold = Duration::from_secs(7 * 86_400))
-        .lab_exe(bin.join("cordon-lab"))
-        .cordond(bin.join("cordond"))
-        .up()?;
-    let measured = measure(&lab, bin, runs);
-    // CORDON_BENCH_KEEP_LOGS=1 keeps cordond's log of a good run too.
-    if measured.is_err() || std::env::var_os("CORDON_BENCH_KEEP_LOGS").is_some() {
-        keep_logs(&lab);
-    }
-    drop(lab);
-    report(runs, &measured?)
+    let lab = crate::lab::with_gateway_timings("bdet", SUBSCRIBERS, bin).up()?;
+    let measured = crate::lab::measure_in(lab, |lab| measure(lab, bin, runs))?;
+    report(runs, &measured)
 }
 
 /// Everything one lab measured.
@@ -161,20 +146,6 @@ fn measure(lab: &Lab, bin: &Path, runs: usize) -> Result<Measured> {
         own,
         cli,
     })
-}
-
-/// Copies the lab's logs to /tmp so that a failed run can be looked into
-/// after the lab is gone.
-pub(crate) fn keep_logs(lab: &Lab) {
-    for log in lab.logs() {
-        if let Some(name) = log.file_name() {
-            let to =
-                std::env::temp_dir().join(format!("{}-{}", lab.name(), name.to_string_lossy()));
-            if std::fs::copy(&log, &to).is_ok() {
-                eprintln!("cordon-bench: kept {}", to.display());
-            }
-        }
-    }
 }
 
 /// The burst of the kernel's attempts meter for IPv4 (`update @smtp_rate_v4

@@ -31,17 +31,9 @@ fn median_u(v: impl Iterator<Item = f64>) -> f64 {
 const DETECTION_P99: Duration = Duration::from_millis(5);
 
 pub(super) fn report(runs: usize, m: &Measured) -> Result<String> {
-    let Measured {
-        threshold,
-        passes,
-        idle,
-        normal,
-        zombies,
-        det,
-        own,
-        cli,
-    } = m;
-    let (threshold, passes) = (*threshold, *passes);
+    let (threshold, passes) = (m.threshold, m.passes);
+    let (idle, normal, zombies) = (&m.idle, &m.normal, &m.zombies);
+    let (det, own, cli) = (&m.det, &m.own, &m.cli);
     let senders = SUBSCRIBERS * EXTRA.len();
     let wall = median_u(
         idle.iter()

@@ -23,8 +23,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use cordon_lab::Lab;
 use cordon_lab::addresses::MAX_SUBSCRIBERS;
-use cordon_lab::{Lab, unique_name};
 
 use crate::metrics::{Scrape, bucket_delta};
 use crate::process::Cpu;
@@ -98,20 +98,8 @@ struct Measured {
 
 /// Runs the outbreak and returns its Markdown section.
 pub fn run(bin: &Path) -> Result<String> {
-    let lab = Lab::builder(&unique_name("bob"))
-        .subscribers(NAMESPACES)
-        .min_hold(Duration::from_secs(30 * 60))
-        .quiet_period(Duration::from_secs(2 * 3600))
-        .configure(|c| c.quarantine.max_hold = Duration::from_secs(7 * 86_400))
-        .lab_exe(bin.join("cordon-lab"))
-        .cordond(bin.join("cordond"))
-        .up()?;
-    let measured = measure(&lab);
-    if measured.is_err() || std::env::var_os("CORDON_BENCH_KEEP_LOGS").is_some() {
-        crate::detection::keep_logs(&lab);
-    }
-    drop(lab);
-    report::report(&measured?)
+    let lab = crate::lab::with_gateway_timings("bob", NAMESPACES, bin).up()?;
+    report::report(&crate::lab::measure_in(lab, measure)?)
 }
 
 fn measure(lab: &Lab) -> Result<Measured> {

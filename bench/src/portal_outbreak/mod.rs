@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use cordon_config::Prefix;
-use cordon_lab::{Lab, unique_name};
+use cordon_lab::Lab;
 
 use crate::process::Cpu;
 
@@ -79,26 +79,15 @@ struct Measured {
 /// Runs the section and returns its Markdown.
 pub fn run(bin: &Path) -> Result<String> {
     let wide: Prefix = PREFIX.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-    let lab = Lab::builder(&unique_name("bpo"))
-        .subscribers(NAMESPACES)
-        // Nobody is released by the lifecycle while the rounds run.
-        .min_hold(Duration::from_secs(30 * 60))
-        .quiet_period(Duration::from_secs(2 * 3600))
+    // Nobody is released by the lifecycle while the rounds run.
+    let lab = crate::lab::with_gateway_timings("bpo", NAMESPACES, bin)
         .configure(move |c| {
-            c.quarantine.max_hold = Duration::from_secs(7 * 86_400);
             c.subscribers.prefixes.retain(|p| !p.is_ipv4());
             c.subscribers.prefixes.insert(0, wide);
         })
-        .lab_exe(bin.join("cordon-lab"))
-        .cordond(bin.join("cordond"))
         .portal(bin.join("cordon-portal"))
         .up()?;
-    let measured = measure(&lab);
-    if measured.is_err() || std::env::var_os("CORDON_BENCH_KEEP_LOGS").is_some() {
-        crate::detection::keep_logs(&lab);
-    }
-    drop(lab);
-    report::report(&measured?)
+    report::report(&crate::lab::measure_in(lab, measure)?)
 }
 
 fn measure(lab: &Lab) -> Result<Measured> {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result, bail};
 use cordon_config::Config;
 use cordon_detect::reports::parse_feed;
-use cordon_lab::{Lab, unique_name};
+use cordon_lab::Lab;
 
 use crate::metrics::Scrape;
 
@@ -351,19 +351,12 @@ fn measure(lab: &Lab) -> Result<Measured> {
 
 /// Runs the reports benchmark and returns its Markdown section.
 pub fn run(bin: &Path) -> Result<String> {
-    let lab = Lab::builder(&unique_name("brep"))
+    let lab = crate::lab::with_cordond("brep", bin)
         .subscribers(1)
         .report_score(SCORE)
         .configure(|c| {
             c.detection.reports.maildir = Some(c.control.socket.with_file_name("Maildir"));
         })
-        .lab_exe(bin.join("cordon-lab"))
-        .cordond(bin.join("cordond"))
         .up()?;
-    let m = measure(&lab);
-    if m.is_err() {
-        crate::detection::keep_logs(&lab);
-    }
-    drop(lab);
-    report::section(&m?)
+    report::section(&crate::lab::measure_in(lab, measure)?)
 }

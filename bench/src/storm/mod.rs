@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use cordon_config::Prefix;
-use cordon_lab::{Lab, unique_name};
+use cordon_lab::Lab;
 use cordon_proto::control::{Request, SessionSource};
 use cordon_radius::{Accounting, Status};
 
@@ -305,7 +305,7 @@ fn seed(lab: &Lab) -> Result<usize> {
 
 fn measure(bin: &Path) -> Result<Measured> {
     let wide: Prefix = PREFIX.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-    let lab = Lab::builder(&unique_name("bstorm"))
+    let lab = crate::lab::with_cordond("bstorm", bin)
         .subscribers(1)
         // No quarantine may end by itself during the run.
         .quiet_period(Duration::from_secs(1800))
@@ -313,8 +313,6 @@ fn measure(bin: &Path) -> Result<Measured> {
             c.subscribers.prefixes.retain(|p| !p.is_ipv4());
             c.subscribers.prefixes.insert(0, wide);
         })
-        .lab_exe(bin.join("cordon-lab"))
-        .cordond(bin.join("cordond"))
         .up()?;
     let plan = lab
         .plan()

@@ -11,11 +11,11 @@
 //! found the service) a scan, otherwise the words
 //! [`super::shadowserver::kind_from_words`] knows, else `other`.
 
-use std::net::IpAddr;
+use ::csv::StringRecord;
 
-use super::csv::each_record;
+use super::csv::{Admit, Headed, Names, Row, evidence, field};
 use super::shadowserver::kind_from_words;
-use super::{FEED_WEIGHT, ImportResult, LineError, Report, ReportKind, parse_address, parse_time};
+use super::{FEED_WEIGHT, Report, ReportKind, parse_address, parse_time};
 
 /// The sender named on every report: the clearinghouse that relayed it.
 const SOURCE: &str = "abusehub";
@@ -37,9 +37,8 @@ struct Columns {
 }
 
 impl Columns {
-    fn find(header: &::csv::StringRecord) -> Result<Self, String> {
-        let names: Vec<String> = header.iter().map(str::to_ascii_lowercase).collect();
-        let at = |name: &str| names.iter().position(|n| n == name);
+    fn find(names: &Names) -> Result<Self, String> {
+        let at = |name: &str| names.at(name);
         let need =
             |name: &str| at(name).ok_or_else(|| format!("AbuseHUB header without a {name} column"));
         Ok(Columns {
@@ -53,47 +52,19 @@ impl Columns {
     }
 }
 
-pub(super) fn parse(data: &[u8], admit: &dyn Fn(IpAddr) -> Result<(), String>) -> ImportResult {
-    Feed::default().piece(data, 1, admit)
-}
-
 /// An AbuseHUB export read piece by piece (see `stream`): its header comes
 /// in the first piece and names the columns of all the others.
 #[derive(Default)]
 pub(super) struct Feed {
-    columns: Option<Columns>,
-    broken_header: bool,
+    header: Headed<Columns>,
 }
 
 impl Feed {
-    /// Parses `data`, whole records whose first starts on line `line`.
-    pub(super) fn piece(
-        &mut self,
-        data: &[u8],
-        line: u64,
-        admit: &dyn Fn(IpAddr) -> Result<(), String>,
-    ) -> ImportResult {
-        let mut out = ImportResult::default();
-        each_record(data, line, None, &mut out, |out, line, record| {
-            if self.broken_header {
-                return;
-            }
-            let Some(cols) = &self.columns else {
-                match Columns::find(record) {
-                    Ok(c) => self.columns = Some(c),
-                    Err(reason) => {
-                        self.broken_header = true;
-                        out.rejected.push(LineError { line, reason });
-                    }
-                }
-                return;
-            };
-            match row(cols, record, admit) {
-                Ok(r) => out.reports.push(r),
-                Err(reason) => out.rejected.push(LineError { line, reason }),
-            }
-        });
-        out
+    /// The report of one record (see [`records`](super::csv::records)); none
+    /// for the header.
+    pub(super) fn row(&mut self, record: &StringRecord, admit: &Admit<'_>) -> Row {
+        self.header
+            .row(record, Columns::find, |cols| report(cols, record, admit))
     }
 }
 
@@ -111,12 +82,8 @@ fn kind_of(report_type: &str) -> ReportKind {
     }
 }
 
-fn row(
-    cols: &Columns,
-    record: &::csv::StringRecord,
-    admit: &dyn Fn(IpAddr) -> Result<(), String>,
-) -> Result<Report, String> {
-    let field = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or_default();
+fn report(cols: &Columns, record: &StringRecord, admit: &Admit<'_>) -> Result<Report, String> {
+    let field = |i: Option<usize>| field(record, i);
     let address = parse_address(field(Some(cols.ip)))?;
     admit(address)?;
     let (date, time) = (field(Some(cols.date)), field(Some(cols.time)));
@@ -128,22 +95,16 @@ fn row(
         field(cols.port),
         field(cols.infection),
     );
-    let mut evidence = Vec::new();
-    for (name, value) in [
-        ("report", report_type),
-        ("infection", infection),
-        ("port", port),
-    ] {
-        if !value.is_empty() {
-            evidence.push(format!("{name}: {value}"));
-        }
-    }
     Ok(Report {
         address,
         at,
         source: SOURCE.to_owned(),
         kind: kind_of(report_type),
-        evidence: evidence.join("; "),
+        evidence: evidence(&[
+            ("report", report_type),
+            ("infection", infection),
+            ("port", port),
+        ]),
         // The same event relayed twice counts once.
         message_id: Some(format!(
             "{SOURCE}:{report_type}:{address}:{date} {time}:{port}"

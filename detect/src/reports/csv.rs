@@ -3,14 +3,20 @@
 
 use std::net::IpAddr;
 
+use ::csv::StringRecord;
+
 use super::{FEED_WEIGHT, ImportResult, LineError, Report, ReportKind, parse_address, parse_time};
+
+/// Which addresses a feed's reports may name (the caller's subscriber
+/// prefixes); why not, for the others.
+pub(super) type Admit<'a> = dyn Fn(IpAddr) -> Result<(), String> + 'a;
+
+/// What a record of a feed that makes one report per record makes: its
+/// report, none (a header), or why it is refused.
+pub(super) type Row = Result<Option<Report>, String>;
 
 /// The comment character of Cordon's CSV (`#` lines are skipped).
 pub(super) const COMMENT: u8 = b'#';
-
-pub(super) fn parse(data: &[u8], admit: &dyn Fn(IpAddr) -> Result<(), String>) -> ImportResult {
-    Feed::default().piece(data, 1, admit)
-}
 
 /// A Cordon CSV feed read piece by piece (see `stream`): what it must
 /// remember between pieces is whether its first record (the optional
@@ -21,50 +27,41 @@ pub(super) struct Feed {
 }
 
 impl Feed {
-    /// Parses `data`, whole records whose first starts on line `line`.
-    pub(super) fn piece(
-        &mut self,
-        data: &[u8],
-        line: u64,
-        admit: &dyn Fn(IpAddr) -> Result<(), String>,
-    ) -> ImportResult {
-        let mut out = ImportResult::default();
-        each_record(data, line, Some(COMMENT), &mut out, |out, line, record| {
-            let is_header = !self.seen_first
-                && record
-                    .get(0)
-                    .is_some_and(|f| f.eq_ignore_ascii_case("address"));
-            self.seen_first = true;
-            if is_header {
-                return;
-            }
-            match csv_report(record, admit) {
-                Ok(r) => out.reports.push(r),
-                Err(reason) => out.rejected.push(LineError { line, reason }),
-            }
-        });
-        out
+    /// The report of one record (see [`records`]); none for the header.
+    pub(super) fn row(&mut self, record: &StringRecord, admit: &Admit<'_>) -> Row {
+        let is_header = !self.seen_first
+            && record
+                .get(0)
+                .is_some_and(|f| f.eq_ignore_ascii_case("address"));
+        self.seen_first = true;
+        if is_header {
+            return Ok(None);
+        }
+        csv_report(record, admit).map(Some)
     }
 }
 
-/// Streams the records of a CSV file (RFC 4180 quoting, fields trimmed,
-/// any number of fields) to `row` with their 1-based line (`data` begins
-/// on line `first_line`), one record in memory at a time. Blank records
-/// are skipped; a line that is not CSV is listed in `out` and skipped.
-pub(super) fn each_record(
+/// The reports of a CSV file's records (RFC 4180 quoting, fields trimmed,
+/// any number of fields), read one record at a time: `row` makes each
+/// record's reports (none for a header), or says why it is refused, which
+/// lists the record's 1-based line (`data` begins on line `first_line`).
+/// Every CSV dialect Cordon reads goes through here, so all number their
+/// lines alike. Blank records are skipped; a line that is not CSV is
+/// listed and skipped.
+pub(super) fn records<I: IntoIterator<Item = Report>>(
     data: &[u8],
     first_line: u64,
     comment: Option<u8>,
-    out: &mut ImportResult,
-    mut row: impl FnMut(&mut ImportResult, u64, &::csv::StringRecord),
-) {
+    mut row: impl FnMut(&StringRecord) -> Result<I, String>,
+) -> ImportResult {
+    let mut out = ImportResult::default();
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(::csv::Trim::All)
         .comment(comment)
         .from_reader(data);
-    let mut record = ::csv::StringRecord::new();
+    let mut record = StringRecord::new();
     let mut lines = Lines::new(data, first_line, comment);
     loop {
         let start = reader.position().byte();
@@ -73,7 +70,10 @@ pub(super) fn each_record(
             Ok(true) => {
                 let line = lines.at(record.position().map_or(start, ::csv::Position::byte));
                 if !record.iter().all(str::is_empty) {
-                    row(out, line, &record);
+                    match row(&record) {
+                        Ok(reports) => out.reports.extend(reports),
+                        Err(reason) => out.rejected.push(LineError { line, reason }),
+                    }
                 }
             }
             Err(e) => {
@@ -90,6 +90,84 @@ pub(super) fn each_record(
             }
         }
     }
+    out
+}
+
+/// The columns of a feed whose first record is a header naming them
+/// (Shadowserver's, AbuseHUB's), found once for all the rows after it, in
+/// whichever piece of the file they come. A header without a column the
+/// feed needs is the file's one error: the rows after it are skipped, as
+/// nothing says which of their fields is which.
+#[derive(Debug)]
+pub(super) struct Headed<C> {
+    columns: Option<C>,
+    broken: bool,
+}
+
+impl<C> Default for Headed<C> {
+    fn default() -> Self {
+        Headed {
+            columns: None,
+            broken: false,
+        }
+    }
+}
+
+impl<C> Headed<C> {
+    /// What `record` makes: when it is a row, the `report` read by the
+    /// columns; none for the header (whose names `find` reads the columns
+    /// from) and for every row after a broken header; `find`'s error for a
+    /// broken header.
+    pub(super) fn row(
+        &mut self,
+        record: &StringRecord,
+        find: impl FnOnce(&Names) -> Result<C, String>,
+        report: impl FnOnce(&C) -> Result<Report, String>,
+    ) -> Row {
+        if self.broken {
+            return Ok(None);
+        }
+        let Some(columns) = &self.columns else {
+            let names = Names(record.iter().map(str::to_ascii_lowercase).collect());
+            match find(&names) {
+                Ok(c) => self.columns = Some(c),
+                Err(reason) => {
+                    self.broken = true;
+                    return Err(reason);
+                }
+            }
+            return Ok(None);
+        };
+        report(columns).map(Some)
+    }
+}
+
+/// A header row's names, lower-cased, to find columns by.
+pub(super) struct Names(Vec<String>);
+
+impl Names {
+    /// The column named `name` (lower case).
+    pub(super) fn at(&self, name: &str) -> Option<usize> {
+        self.0.iter().position(|n| n == name)
+    }
+}
+
+/// The field of `record` in column `i`; empty when the feed has no such
+/// column or the row is short, as an absent optional field reads.
+pub(super) fn field(record: &StringRecord, i: Option<usize>) -> &str {
+    i.and_then(|i| record.get(i)).unwrap_or_default()
+}
+
+/// A row's evidence: its non-empty fields as `name: value`, joined by
+/// `; `, in the order given (how the feeds that name their columns tell
+/// what they reported).
+pub(super) fn evidence(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| format!("{name}: {value}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Line numbers counted from byte offsets, by the line feeds before them.
@@ -175,7 +253,7 @@ impl<'a> Lines<'a> {
 }
 
 fn csv_report(
-    record: &::csv::StringRecord,
+    record: &StringRecord,
     admit: &dyn Fn(IpAddr) -> Result<(), String>,
 ) -> Result<Report, String> {
     if record.len() != 4 {

@@ -283,16 +283,20 @@ fn parse_detected(
     meta: FeedMeta<'_>,
     admit: &dyn Fn(IpAddr) -> Result<(), String>,
 ) -> ImportResult {
-    match detect_format(data) {
-        FeedFormat::Csv => csv::parse(data, admit),
+    let format = detect_format(data);
+    if let Some(mut feed) = stream::LineFeed::new(format, meta) {
+        return feed.piece(data, 1, admit);
+    }
+    match format {
         FeedFormat::Arf | FeedFormat::SpamCop | FeedFormat::Xarf => arf::parse_mbox(data, admit),
         FeedFormat::XarfJson => xarf::parse_json(data, admit),
-        FeedFormat::Shadowserver => shadowserver::parse(data, meta, admit),
-        FeedFormat::Snds => snds::parse(data, meta, admit),
-        FeedFormat::AbuseHub => abusehub::parse(data, admit),
         FeedFormat::Iodef => iodef::parse(data, admit),
         FeedFormat::Zip => zipped::parse(data, meta, admit),
         FeedFormat::Unsupported(what) => ImportResult::unsupported(what),
+        // Read by their `LineFeed` above.
+        FeedFormat::Csv | FeedFormat::Shadowserver | FeedFormat::Snds | FeedFormat::AbuseHub => {
+            ImportResult::default()
+        }
     }
 }
 

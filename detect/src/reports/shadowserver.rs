@@ -19,13 +19,12 @@
 //! (Shadowserver's own scans finding an open or vulnerable service) are
 //! `scan`, which the config can weigh 0.
 
-use std::net::IpAddr;
 use std::time::SystemTime;
 
-use super::csv::each_record;
-use super::{
-    FEED_WEIGHT, FeedMeta, ImportResult, LineError, Report, ReportKind, parse_address, parse_time,
-};
+use ::csv::StringRecord;
+
+use super::csv::{Admit, Headed, Names, Row, evidence, field};
+use super::{FEED_WEIGHT, FeedMeta, Report, ReportKind, parse_address, parse_time};
 
 /// The sender named on every report.
 const SOURCE: &str = "shadowserver";
@@ -95,9 +94,8 @@ struct Columns {
 }
 
 impl Columns {
-    fn find(header: &::csv::StringRecord) -> Result<Self, String> {
-        let names: Vec<String> = header.iter().map(str::to_ascii_lowercase).collect();
-        let at = |name: &str| names.iter().position(|n| n == name);
+    fn find(names: &Names) -> Result<Self, String> {
+        let at = |name: &str| names.at(name);
         Ok(Columns {
             ip: at("ip")
                 .or_else(|| at("src_ip"))
@@ -113,20 +111,11 @@ impl Columns {
     }
 }
 
-pub(super) fn parse(
-    data: &[u8],
-    meta: FeedMeta<'_>,
-    admit: &dyn Fn(IpAddr) -> Result<(), String>,
-) -> ImportResult {
-    Feed::new(meta).piece(data, 1, admit)
-}
-
 /// A Shadowserver report read piece by piece (see `stream`): its header
 /// comes in the first piece and names the columns of all the others.
 pub(super) struct Feed<'a> {
     file_type: Option<&'a str>,
-    columns: Option<Columns>,
-    broken_header: bool,
+    header: Headed<Columns>,
 }
 
 impl<'a> Feed<'a> {
@@ -136,49 +125,27 @@ impl<'a> Feed<'a> {
                 .name
                 .and_then(type_from_name)
                 .filter(|t| kind_from_words(t).is_some()),
-            columns: None,
-            broken_header: false,
+            header: Headed::default(),
         }
     }
 
-    /// Parses `data`, whole records whose first starts on line `line`.
-    pub(super) fn piece(
-        &mut self,
-        data: &[u8],
-        line: u64,
-        admit: &dyn Fn(IpAddr) -> Result<(), String>,
-    ) -> ImportResult {
-        let mut out = ImportResult::default();
-        each_record(data, line, None, &mut out, |out, line, record| {
-            let Some(cols) = &self.columns else {
-                match Columns::find(record) {
-                    Ok(c) => self.columns = Some(c),
-                    Err(reason) => {
-                        self.broken_header = true;
-                        out.rejected.push(LineError { line, reason });
-                    }
-                }
-                return;
-            };
-            if self.broken_header {
-                return;
-            }
-            match row(cols, self.file_type, record, admit) {
-                Ok(r) => out.reports.push(r),
-                Err(reason) => out.rejected.push(LineError { line, reason }),
-            }
-        });
-        out
+    /// The report of one record (see [`records`](super::csv::records)); none
+    /// for the header.
+    pub(super) fn row(&mut self, record: &StringRecord, admit: &Admit<'_>) -> Row {
+        let file_type = self.file_type;
+        self.header.row(record, Columns::find, |cols| {
+            report(cols, file_type, record, admit)
+        })
     }
 }
 
-fn row(
+fn report(
     cols: &Columns,
     file_type: Option<&str>,
-    record: &::csv::StringRecord,
-    admit: &dyn Fn(IpAddr) -> Result<(), String>,
+    record: &StringRecord,
+    admit: &Admit<'_>,
 ) -> Result<Report, String> {
-    let field = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or_default();
+    let field = |i: Option<usize>| field(record, i);
     let address = parse_address(field(Some(cols.ip)))?;
     admit(address)?;
     let stamp = field(Some(cols.timestamp));
@@ -201,24 +168,18 @@ fn row(
         .unwrap_or(ReportKind::Other);
     let report_type = report_type.unwrap_or(row_type);
     let port = field(cols.port);
-    let mut evidence = Vec::new();
-    for (name, value) in [
-        ("report", report_type),
-        ("infection", infection),
-        ("tag", tag),
-        ("protocol", field(cols.protocol)),
-        ("port", port),
-    ] {
-        if !value.is_empty() {
-            evidence.push(format!("{name}: {value}"));
-        }
-    }
     Ok(Report {
         address,
         at,
         source: SOURCE.to_owned(),
         kind,
-        evidence: evidence.join("; "),
+        evidence: evidence(&[
+            ("report", report_type),
+            ("infection", infection),
+            ("tag", tag),
+            ("protocol", field(cols.protocol)),
+            ("port", port),
+        ]),
         // The same event imported twice (a resent mail, a relayed copy)
         // counts once.
         message_id: Some(format!(
@@ -245,6 +206,24 @@ fn shadowserver_time(text: &str) -> Result<SystemTime, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A header without a column the feed needs names the file's one
+    /// error, on its line; the rows after it are not each tried as a
+    /// header again (each a second error of the same header).
+    #[test]
+    fn a_header_without_a_timestamp_is_the_files_one_error() {
+        let data = b"ip,port\n192.0.2.1,25\n192.0.2.2,25\n";
+        let mut feed = super::super::stream::LineFeed::Shadowserver(Feed::new(FeedMeta::default()));
+        let r = feed.piece(data, 1, &|_| Ok(()));
+        assert!(r.reports.is_empty(), "{:?}", r.reports);
+        assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
+        assert_eq!(r.rejected[0].line, 1);
+        assert!(
+            r.rejected[0].reason.contains("timestamp"),
+            "{:?}",
+            r.rejected
+        );
+    }
 
     #[test]
     fn report_types_name_their_kinds() {

@@ -9,8 +9,10 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::csv::each_record;
-use super::{FEED_WEIGHT, FeedMeta, ImportResult, LineError, Report, ReportKind};
+use ::csv::StringRecord;
+
+use super::csv::Admit;
+use super::{FEED_WEIGHT, FeedMeta, Report, ReportKind};
 
 /// The sender named on every report.
 const SOURCE: &str = "snds";
@@ -24,14 +26,6 @@ pub(super) const MAX_RANGE: u32 = 65_536;
 /// a few hundred bytes of rows must not become millions of reports.
 pub(super) const MAX_ADDRESSES: u64 = 131_072;
 
-pub(super) fn parse(
-    data: &[u8],
-    meta: FeedMeta<'_>,
-    admit: &dyn Fn(IpAddr) -> Result<(), String>,
-) -> ImportResult {
-    Feed::new(meta).piece(data, 1, admit)
-}
-
 /// An SNDS file read piece by piece (see `stream`): the addresses its
 /// rows expanded to so far count against [`MAX_ADDRESSES`] across pieces.
 pub(super) struct Feed<'a> {
@@ -44,27 +38,20 @@ impl<'a> Feed<'a> {
         Feed { meta, expanded: 0 }
     }
 
-    /// Parses `data`, whole records whose first starts on line `line`.
-    pub(super) fn piece(
+    /// The reports of one record (see [`records`](super::csv::records));
+    /// none for the header.
+    pub(super) fn row(
         &mut self,
-        data: &[u8],
-        line: u64,
-        admit: &dyn Fn(IpAddr) -> Result<(), String>,
-    ) -> ImportResult {
-        let mut out = ImportResult::default();
-        each_record(data, line, None, &mut out, |out, line, record| {
-            if record
-                .get(0)
-                .is_some_and(|f| f.eq_ignore_ascii_case("first_ip"))
-            {
-                return;
-            }
-            match range(record, self.meta, admit, &mut self.expanded) {
-                Ok(reports) => out.reports.extend(reports),
-                Err(reason) => out.rejected.push(LineError { line, reason }),
-            }
-        });
-        out
+        record: &StringRecord,
+        admit: &Admit<'_>,
+    ) -> Result<Vec<Report>, String> {
+        if record
+            .get(0)
+            .is_some_and(|f| f.eq_ignore_ascii_case("first_ip"))
+        {
+            return Ok(Vec::new());
+        }
+        range(record, self.meta, admit, &mut self.expanded)
     }
 }
 

@@ -28,6 +28,7 @@ use std::ops::ControlFlow;
 
 use cordon_config::Config;
 
+use super::csv::{Admit, records};
 use super::{
     FeedFormat, FeedMeta, ImportResult, LineError, abusehub, csv, detect_format, parse_detected,
     shadowserver, snds, zipped,
@@ -65,19 +66,9 @@ pub fn stream_feed(
     stream(input, meta, whole_cap, admit, piece, true)
 }
 
-/// [`stream_feed`] of a ZIP's entry: a ZIP inside is not read (its format
-/// is answered and nothing handed on).
-pub(super) fn stream_entry(
-    input: &mut dyn Read,
-    meta: FeedMeta<'_>,
-    whole_cap: u64,
-    admit: &dyn Fn(IpAddr) -> Result<(), String>,
-    piece: &mut dyn FnMut(ImportResult) -> Flow,
-) -> Result<FeedFormat, DetectError> {
-    stream(input, meta, whole_cap, admit, piece, false)
-}
-
-fn stream(
+/// [`stream_feed`]; with `open_zip` false (a ZIP's entry), a ZIP inside
+/// is not read: its format is answered and nothing handed on.
+pub(super) fn stream(
     input: &mut dyn Read,
     meta: FeedMeta<'_>,
     whole_cap: u64,
@@ -92,15 +83,13 @@ fn stream(
         eof = read_block(input, &mut buf, want)?;
     }
     let format = detect_format(&buf);
-    let mut feed = match format {
-        FeedFormat::Csv => LineFeed::Csv(csv::Feed::default()),
-        FeedFormat::Shadowserver => LineFeed::Shadowserver(shadowserver::Feed::new(meta)),
-        FeedFormat::Snds => LineFeed::Snds(snds::Feed::new(meta)),
-        FeedFormat::AbuseHub => LineFeed::AbuseHub(abusehub::Feed::default()),
-        FeedFormat::Unsupported(what) => {
-            return Err(DetectError::Unsupported { what: what.into() });
-        }
-        FeedFormat::Zip if !open_zip => return Ok(format),
+    if let Some(mut feed) = LineFeed::new(format, meta) {
+        stream_lines(buf, eof, input, &mut feed, admit, piece)?;
+        return Ok(format);
+    }
+    match format {
+        FeedFormat::Unsupported(what) => Err(DetectError::Unsupported { what: what.into() }),
+        FeedFormat::Zip if !open_zip => Ok(format),
         _ => {
             if !eof {
                 let rest = whole_cap.saturating_add(1).saturating_sub(buf.len() as u64);
@@ -128,11 +117,9 @@ fn stream(
                 return Err(DetectError::Unsupported { what });
             }
             let _ = piece(result);
-            return Ok(format);
+            Ok(format)
         }
-    };
-    stream_lines(buf, eof, input, &mut feed, admit, piece)?;
-    Ok(format)
+    }
 }
 
 /// [`stream_feed`], rejecting (and counting in [`ImportResult::outside`])
@@ -170,25 +157,34 @@ fn whole_name(format: FeedFormat) -> &'static str {
 }
 
 /// A line-oriented feed's parser, which keeps what it must between pieces.
-enum LineFeed<'a> {
+pub(super) enum LineFeed<'a> {
     Csv(csv::Feed),
     Shadowserver(shadowserver::Feed<'a>),
     Snds(snds::Feed<'a>),
     AbuseHub(abusehub::Feed),
 }
 
-impl LineFeed<'_> {
-    fn piece(
-        &mut self,
-        data: &[u8],
-        line: u64,
-        admit: &dyn Fn(IpAddr) -> Result<(), String>,
-    ) -> ImportResult {
+impl<'a> LineFeed<'a> {
+    /// The parser of a line-oriented `format`; `None` for the others.
+    /// A file read whole is read as one piece by the same parser.
+    pub(super) fn new(format: FeedFormat, meta: FeedMeta<'a>) -> Option<Self> {
+        Some(match format {
+            FeedFormat::Csv => LineFeed::Csv(csv::Feed::default()),
+            FeedFormat::Shadowserver => LineFeed::Shadowserver(shadowserver::Feed::new(meta)),
+            FeedFormat::Snds => LineFeed::Snds(snds::Feed::new(meta)),
+            FeedFormat::AbuseHub => LineFeed::AbuseHub(abusehub::Feed::default()),
+            _ => return None,
+        })
+    }
+
+    /// Parses `data`, whole records whose first starts on line `line`.
+    pub(super) fn piece(&mut self, data: &[u8], line: u64, admit: &Admit<'_>) -> ImportResult {
+        let comment = self.comment();
         match self {
-            LineFeed::Csv(f) => f.piece(data, line, admit),
-            LineFeed::Shadowserver(f) => f.piece(data, line, admit),
-            LineFeed::Snds(f) => f.piece(data, line, admit),
-            LineFeed::AbuseHub(f) => f.piece(data, line, admit),
+            LineFeed::Csv(f) => records(data, line, comment, |r| f.row(r, admit)),
+            LineFeed::Shadowserver(f) => records(data, line, comment, |r| f.row(r, admit)),
+            LineFeed::Snds(f) => records(data, line, comment, |r| f.row(r, admit)),
+            LineFeed::AbuseHub(f) => records(data, line, comment, |r| f.row(r, admit)),
         }
     }
 

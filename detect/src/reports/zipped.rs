@@ -15,7 +15,7 @@ use std::cell::Cell;
 use std::io::{Cursor, Read};
 use std::net::IpAddr;
 
-use super::stream::{Flow, stream_entry};
+use super::stream::{self, Flow};
 use super::{FeedFormat, FeedMeta, ImportResult, LineError};
 use crate::error::DetectError;
 
@@ -150,7 +150,7 @@ pub(super) fn stream(
             stopped |= flow.is_break();
             flow
         };
-        let streamed = stream_entry(&mut input, entry_meta, budget, admit, &mut relabel);
+        let streamed = stream::stream(&mut input, entry_meta, budget, admit, &mut relabel, false);
         if stopped {
             return None;
         }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// The default config file.
 pub const DEFAULT_CONFIG: &str = "/etc/cordon/cordon.yaml";
@@ -35,27 +35,14 @@ pub enum Command {
     List,
     /// One address or subscriber: its state, reason, times, SMTP attempts,
     /// and a subscriber's sessions.
-    Show {
-        /// IPv4 address, IPv6 address (its /64), or a CIDR range.
-        #[arg(required_unless_present = "subscriber")]
-        address: Option<String>,
-        /// A subscriber id in place of the address.
-        #[arg(long, value_name = "ID", conflicts_with = "address")]
-        subscriber: Option<String>,
-    },
+    Show(Whom),
     /// Put an address in the walled garden: the subscriber holding it when
     /// a session names one (it stays walled in at its next addresses), else
     /// the address.
     Quarantine {
-        /// IPv4 address, IPv6 address (its /64), or a CIDR range.
-        #[arg(required_unless_present = "subscriber")]
-        address: Option<String>,
-        /// A subscriber id in place of the address.
-        #[arg(long, value_name = "ID", conflicts_with = "address")]
-        subscriber: Option<String>,
-        /// Why (recorded in the audit trail).
-        #[arg(long)]
-        reason: String,
+        /// Whom, and why.
+        #[command(flatten)]
+        change: Change,
         /// A fixed length (30m, 2h, 7d): it ends then, whatever the host does.
         #[arg(long, value_name = "DURATION")]
         hold: Option<String>,
@@ -65,30 +52,11 @@ pub enum Command {
     /// steps; nothing is blocked. The subscriber holding the address when
     /// a session names one. `detection.ladder` may move it on to
     /// quarantine if it keeps sending.
-    Notice {
-        /// IPv4 address, IPv6 address (its /64), or a CIDR range.
-        #[arg(required_unless_present = "subscriber")]
-        address: Option<String>,
-        /// A subscriber id in place of the address.
-        #[arg(long, value_name = "ID", conflicts_with = "address")]
-        subscriber: Option<String>,
-        /// Why (recorded in the audit trail).
-        #[arg(long)]
-        reason: String,
-    },
+    Notice(Change),
     /// Lift a quarantine (the host goes on probation), or withdraw a
     /// notice (the host is clean).
-    Release {
-        /// The address as quarantined (or one its subscriber holds).
-        #[arg(required_unless_present = "subscriber")]
-        address: Option<String>,
-        /// A subscriber id in place of the address.
-        #[arg(long, value_name = "ID", conflicts_with = "address")]
-        subscriber: Option<String>,
-        /// Why (recorded in the audit trail).
-        #[arg(long)]
-        reason: String,
-    },
+    #[command(mut_arg("address", |a| a.help("The address as quarantined (or one its subscriber holds)")))]
+    Release(Change),
     /// The audit trail, newest first.
     History {
         /// Only this address.
@@ -165,6 +133,30 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         config: PathBuf,
     },
+}
+
+/// Whom a command about one host is about: an address, or a subscriber
+/// (exactly one), as `show`, `quarantine`, `notice` and `release` take it.
+#[derive(Debug, Args)]
+pub struct Whom {
+    /// IPv4 address, IPv6 address (its /64), or a CIDR range.
+    #[arg(required_unless_present = "subscriber")]
+    pub address: Option<String>,
+    /// A subscriber id in place of the address.
+    #[arg(long, value_name = "ID", conflicts_with = "address")]
+    pub subscriber: Option<String>,
+}
+
+/// An operator's change to one host (quarantine, notice, release): whom,
+/// and the reason the audit trail keeps.
+#[derive(Debug, Args)]
+pub struct Change {
+    /// Whom.
+    #[command(flatten)]
+    pub whom: Whom,
+    /// Why (recorded in the audit trail).
+    #[arg(long)]
+    pub reason: String,
 }
 
 /// `cordon session start|stop`.

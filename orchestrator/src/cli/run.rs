@@ -9,7 +9,7 @@ use cordon_proto::portal::HostState;
 use cordon_proto::text::{MAX_EVIDENCE, MAX_REASON, MAX_SOURCE, bounded};
 use cordon_proto::time::{Clock, SystemClock};
 
-use super::args::{Cli, Command, DEFAULT_CONFIG};
+use super::args::{Change, Cli, Command, DEFAULT_CONFIG, Whom};
 use super::conn::{AskError, ask};
 use super::out::{Exit, Out, emit, for_people};
 use super::output;
@@ -104,25 +104,33 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
             Ok(r.trim().to_owned())
         }
     };
+    // Whom, checked: the address against the config, the subscriber's id.
+    let whom = |w: &Whom| -> Result<(Option<String>, Option<String>), String> {
+        Ok((
+            w.address.as_deref().map(check).transpose()?,
+            w.subscriber
+                .as_deref()
+                .map(super::sessions::id)
+                .transpose()?,
+        ))
+    };
+    // A change's whom and reason, checked.
+    let change = |c: &Change| -> Result<(Option<String>, Option<String>, String), String> {
+        let (address, subscriber) = whom(&c.whom)?;
+        Ok((address, subscriber, reason(&c.reason)?))
+    };
     Ok(match command {
         Command::Status => Request::Status,
         Command::List => Request::List,
-        Command::Show {
-            address,
-            subscriber,
-        } => Request::Show {
-            address: address.as_deref().map(check).transpose()?,
-            subscriber: subscriber.as_deref().map(super::sessions::id).transpose()?,
-        },
-        Command::Quarantine {
-            address,
-            subscriber,
-            reason: r,
-            hold,
-        } => {
-            let address = address.as_deref().map(check).transpose()?;
-            let subscriber = subscriber.as_deref().map(super::sessions::id).transpose()?;
-            let reason = reason(r)?;
+        Command::Show(w) => {
+            let (address, subscriber) = whom(w)?;
+            Request::Show {
+                address,
+                subscriber,
+            }
+        }
+        Command::Quarantine { change: c, hold } => {
+            let (address, subscriber, reason) = change(c)?;
             let hold_s = match hold {
                 None => None,
                 Some(text) => {
@@ -144,24 +152,22 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
                 hold_s,
             }
         }
-        Command::Notice {
-            address,
-            subscriber,
-            reason: r,
-        } => Request::Notice {
-            address: address.as_deref().map(check).transpose()?,
-            subscriber: subscriber.as_deref().map(super::sessions::id).transpose()?,
-            reason: reason(r)?,
-        },
-        Command::Release {
-            address,
-            subscriber,
-            reason: r,
-        } => Request::Release {
-            address: address.as_deref().map(check).transpose()?,
-            subscriber: subscriber.as_deref().map(super::sessions::id).transpose()?,
-            reason: reason(r)?,
-        },
+        Command::Notice(c) => {
+            let (address, subscriber, reason) = change(c)?;
+            Request::Notice {
+                address,
+                subscriber,
+                reason,
+            }
+        }
+        Command::Release(c) => {
+            let (address, subscriber, reason) = change(c)?;
+            Request::Release {
+                address,
+                subscriber,
+                reason,
+            }
+        }
         Command::History {
             address,
             subscriber,
@@ -234,24 +240,10 @@ fn request(command: &Command, config: Option<&Config>) -> Result<Request, String
 fn maybe_applied(command: &Command, e: AskError) -> String {
     match (command, e) {
         (
-            Command::Quarantine {
-                address,
-                subscriber,
-                ..
-            }
-            | Command::Release {
-                address,
-                subscriber,
-                ..
-            }
-            | Command::Notice {
-                address,
-                subscriber,
-                ..
-            },
+            Command::Quarantine { change: c, .. } | Command::Release(c) | Command::Notice(c),
             AskError::Lost(m),
         ) => {
-            let target = match (address, subscriber) {
+            let target = match (&c.whom.address, &c.whom.subscriber) {
                 (Some(a), _) => a.clone(),
                 (None, Some(s)) => format!("--subscriber {s}"),
                 (None, None) => String::new(),

@@ -168,12 +168,8 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
             reason,
             hold_s,
         } => {
-            let t = match target(&config, address, subscriber) {
-                Ok(t) => t,
-                Err(r) => return *r,
-            };
-            let note = match operator_note(&reason, "--reason \"abuse ticket 4711\"") {
-                Ok(note) => note,
+            let (t, note) = match operator_change(&config, address, subscriber, &reason, EXAMPLE) {
+                Ok(checked) => checked,
                 Err(r) => return *r,
             };
             let hold = hold_s.map(Duration::from_secs);
@@ -197,7 +193,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                     mac,
                     evidence: Default::default(),
                 });
-                answer(shared, t, shared.core.apply(event).await, quiet).await
+                apply(shared, t, event, quiet).await
             }
             .instrument(span)
             .await
@@ -207,12 +203,8 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
             subscriber,
             reason,
         } => {
-            let t = match target(&config, address, subscriber) {
-                Ok(t) => t,
-                Err(r) => return *r,
-            };
-            let note = match operator_note(&reason, "--reason \"abuse ticket 4711\"") {
-                Ok(note) => note,
+            let (t, note) = match operator_change(&config, address, subscriber, &reason, EXAMPLE) {
+                Ok(checked) => checked,
                 Err(r) => return *r,
             };
             let event = Event::Notice(NoticeRequest {
@@ -224,21 +216,16 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 evidence: Default::default(),
             });
             let span = info_span!("notice", subscriber = %t, operator);
-            async { answer(shared, t, shared.core.apply(event).await, quiet).await }
-                .instrument(span)
-                .await
+            apply(shared, t, event, quiet).instrument(span).await
         }
         Request::Release {
             address,
             subscriber,
             reason,
         } => {
-            let t = match target(&config, address, subscriber) {
-                Ok(t) => t,
-                Err(r) => return *r,
-            };
-            let note = match operator_note(&reason, "--reason \"customer cleaned the PC\"") {
-                Ok(note) => note,
+            let example = "--reason \"customer cleaned the PC\"";
+            let (t, note) = match operator_change(&config, address, subscriber, &reason, example) {
+                Ok(checked) => checked,
                 Err(r) => return *r,
             };
             let event = Event::Release {
@@ -247,9 +234,7 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
                 note,
             };
             let span = info_span!("release", subscriber = %t, operator);
-            async { answer(shared, t, shared.core.apply(event).await, quiet).await }
-                .instrument(span)
-                .await
+            apply(shared, t, event, quiet).instrument(span).await
         }
         Request::History {
             address,
@@ -294,6 +279,25 @@ pub async fn handle(shared: &Shared, operator: &str, request: Request) -> Respon
             bad("this cordond does not know that request; are cordon and cordond the same version?")
         }
     }
+}
+
+/// The example reason a refusal of an empty quarantine or notice reason
+/// gives.
+const EXAMPLE: &str = "--reason \"abuse ticket 4711\"";
+
+/// What an operator's quarantine, notice and release all check before
+/// anything changes: exactly one target the config admits, and a reason
+/// fit for the audit trail (`example` shows one in the refusal of an empty
+/// reason). The target and the audit note, or the refusal to answer with.
+fn operator_change(
+    config: &cordon_config::Config,
+    address: Option<String>,
+    subscriber: Option<String>,
+    reason: &str,
+    example: &str,
+) -> Result<(Target, String), Box<Response>> {
+    let t = target(config, address, subscriber)?;
+    Ok((t, operator_note(reason, example)?))
 }
 
 /// An operator's reason as the audit note: not empty, and within
@@ -418,13 +422,11 @@ async fn view(shared: &Shared, t: &Target) -> Option<crate::core::View> {
     }
 }
 
-async fn answer(
-    shared: &Shared,
-    t: Target,
-    result: Result<Option<cordon_policy::lifecycle::Host>, Failure>,
-    quiet: Duration,
-) -> Response {
-    match result {
+/// Applies an operator's event and answers with the record after it; a
+/// refusal of the request itself (an overlap, a zero hold) is bad input,
+/// anything else a failure.
+async fn apply(shared: &Shared, t: Target, event: Event, quiet: Duration) -> Response {
+    match shared.core.apply(event).await {
         Ok(_) => changed(shared, t, quiet).await,
         Err(Failure::Refused(r @ (Refusal::Overlaps { .. } | Refusal::ZeroHold))) => {
             bad(r.to_string())

@@ -30,6 +30,7 @@ pub mod feed;
 mod handle;
 pub mod outbox;
 pub mod postgres;
+mod queue;
 mod records;
 pub mod sqlite;
 

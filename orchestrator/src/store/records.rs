@@ -249,6 +249,25 @@ pub(crate) fn row_host(config: &Config, row: StoredHost) -> Result<Host, String>
     }
 }
 
+/// The key a record of `subject` is stored under, in either backend: the
+/// address (`hosts.address`) or the subscriber's id (`subscribers.id`).
+pub(crate) fn key(subject: &Subject) -> String {
+    match subject {
+        Subject::Addr(a) => a.to_string(),
+        Subject::Subscriber(s) => s.to_string(),
+    }
+}
+
+/// The address an audit entry is stored under (`audit.address`), in
+/// either backend: the address it names, else its subject's; empty for a
+/// subscriber's entry that names none.
+pub(crate) fn audit_address(a: &Audit) -> String {
+    a.address
+        .or(a.subject.addr())
+        .map(|x| x.to_string())
+        .unwrap_or_default()
+}
+
 /// The lifecycle record of `subject` as stored.
 pub(crate) fn host(subject: Subject, r: Record) -> Host {
     Host {

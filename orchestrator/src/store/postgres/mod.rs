@@ -30,9 +30,9 @@ use cordon_policy::lifecycle::Unix;
 use cordon_proto::control::AuditEntry;
 use deadpool_postgres::{Object, Pool};
 use futures::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::{Backend, Loaded, SessionRecord, StoreError, StoredReport, Write};
+use super::{Backend, Loaded, SessionRecord, StoreError, StoredReport, Write, queue};
 pub use writer::{AUDIT, CHANNEL, HOST};
 
 /// The PostgreSQL backend: its pool and the queue to its writer.
@@ -40,7 +40,7 @@ pub use writer::{AUDIT, CHANNEL, HOST};
 pub struct Postgres {
     location: PathBuf,
     pool: Pool,
-    jobs: mpsc::Sender<writer::Job>,
+    jobs: mpsc::Sender<queue::Job>,
     gateway: String,
     /// The change feed's position the start's load reached (0 until it
     /// loaded, or when the start found the database away: the follower
@@ -149,14 +149,7 @@ impl Backend for Postgres {
     }
 
     fn commit(&self, writes: Vec<Write>) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            self.jobs
-                .send(writer::Job { writes, reply })
-                .await
-                .map_err(|_| StoreError::Stopped)?;
-            answer.await.map_err(|_| StoreError::Stopped)?
-        })
+        Box::pin(queue::commit(&self.jobs, writes))
     }
 
     fn history(

@@ -11,28 +11,16 @@ use cordon_policy::subject::Subject;
 use deadpool_postgres::Pool;
 use deadpool_postgres::Transaction;
 use futures::future::{BoxFuture, try_join_all};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
 use std::sync::Arc;
 
 use super::Gate;
 use super::connect::classify;
+use crate::store::queue::{Job, group};
+use crate::store::records::{audit_address, key};
 use crate::store::{Record, Shared, StoreError, Write};
-
-/// One caller's batch, and where to answer.
-pub(super) struct Job {
-    pub(super) writes: Vec<Write>,
-    pub(super) reply: oneshot::Sender<Result<(), StoreError>>,
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job")
-            .field("writes", &self.writes.len())
-            .finish()
-    }
-}
 
 /// Largest group of queued jobs committed in one transaction.
 const GROUP: usize = 1024;
@@ -62,13 +50,7 @@ async fn writer(
 ) {
     let pool = Target { pool, gate };
     while let Some(first) = jobs.recv().await {
-        let mut group = vec![first];
-        while group.len() < GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+        let group = group(first, &mut jobs, GROUP);
         let result = commit(&pool, &group, &location, &gateway).await;
         match result {
             // One caller's data refused (or another failure that is not
@@ -232,6 +214,45 @@ async fn marked(tx: &Transaction<'_>, group: &[Job]) -> Result<Vec<bool>, tokio_
 /// One statement's future: its rows' `seq`s, if it writes any.
 type Step<'a> = BoxFuture<'a, Result<Option<i64>, tokio_postgres::Error>>;
 
+/// The upsert of a decision's row in `$table`, keyed by `$key`, by the
+/// conflict rule [`HOST`] describes: one text for both tables, so that
+/// hosts and subscribers cannot come to follow different rules.
+macro_rules! decision_upsert {
+    ($table:literal, $key:literal) => {
+        concat!(
+            "INSERT INTO ",
+            $table,
+            " (",
+            $key,
+            ", state, record, updated_at, gateway, seq)
+     VALUES ($1, $2, $3, $4, $5, nextval('change_seq'))
+     ON CONFLICT (",
+            $key,
+            ") DO UPDATE SET
+        state = CASE WHEN ",
+            $table,
+            ".updated_at <= EXCLUDED.updated_at THEN EXCLUDED.state ELSE ",
+            $table,
+            ".state END,
+        record = CASE WHEN ",
+            $table,
+            ".updated_at <= EXCLUDED.updated_at THEN EXCLUDED.record ELSE ",
+            $table,
+            ".record END,
+        gateway = CASE WHEN ",
+            $table,
+            ".updated_at <= EXCLUDED.updated_at THEN EXCLUDED.gateway ELSE ",
+            $table,
+            ".gateway END,
+        updated_at = GREATEST(",
+            $table,
+            ".updated_at, EXCLUDED.updated_at),
+        seq = EXCLUDED.seq
+     RETURNING seq"
+        )
+    };
+}
+
 /// Host rows: the conflict rule of two gateways deciding about one
 /// subject at once. `Write::Host(host, at)` replaces the stored row only
 /// if the stored row's `updated_at <= at`: the later decision wins, and of
@@ -242,26 +263,10 @@ type Step<'a> = BoxFuture<'a, Result<Option<i64>, tokio_postgres::Error>>;
 /// commit order: a gateway whose commit was delayed (a slow link, an
 /// outbox replayed after an outage) must not overwrite a newer decision
 /// made elsewhere meanwhile.
-pub const HOST: &str = "INSERT INTO hosts (address, state, record, updated_at, gateway, seq)
-     VALUES ($1, $2, $3, $4, $5, nextval('change_seq'))
-     ON CONFLICT (address) DO UPDATE SET
-        state = CASE WHEN hosts.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.state ELSE hosts.state END,
-        record = CASE WHEN hosts.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.record ELSE hosts.record END,
-        gateway = CASE WHEN hosts.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.gateway ELSE hosts.gateway END,
-        updated_at = GREATEST(hosts.updated_at, EXCLUDED.updated_at),
-        seq = EXCLUDED.seq
-     RETURNING seq";
+pub const HOST: &str = decision_upsert!("hosts", "address");
 
 /// Subscriber rows, by the same rule as [`HOST`].
-const SUBSCRIBER: &str = "INSERT INTO subscribers (id, state, record, updated_at, gateway, seq)
-     VALUES ($1, $2, $3, $4, $5, nextval('change_seq'))
-     ON CONFLICT (id) DO UPDATE SET
-        state = CASE WHEN subscribers.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.state ELSE subscribers.state END,
-        record = CASE WHEN subscribers.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.record ELSE subscribers.record END,
-        gateway = CASE WHEN subscribers.updated_at <= EXCLUDED.updated_at THEN EXCLUDED.gateway ELSE subscribers.gateway END,
-        updated_at = GREATEST(subscribers.updated_at, EXCLUDED.updated_at),
-        seq = EXCLUDED.seq
-     RETURNING seq";
+const SUBSCRIBER: &str = decision_upsert!("subscribers", "id");
 
 /// An audit entry (the trail is append-only: see the schema).
 pub const AUDIT: &str =
@@ -418,20 +423,11 @@ fn texts(writes: &[&Write]) -> Result<Vec<[String; 2]>, serde_json::Error> {
     for w in writes {
         match w {
             Write::Host(h, _) => {
-                let key = match &h.subject {
-                    Subject::Addr(a) => a.to_string(),
-                    Subject::Subscriber(s) => s.to_string(),
-                };
                 let json = serde_json::to_string(&Record::of(h))?;
-                texts.push([key, json]);
+                texts.push([key(&h.subject), json]);
             }
             Write::Audit(a) => {
-                let address = a
-                    .address
-                    .or(a.subject.addr())
-                    .map(|x| x.to_string())
-                    .unwrap_or_default();
-                texts.push([address, a.actor.name().to_string()]);
+                texts.push([audit_address(a), a.actor.name().to_string()]);
             }
             _ => texts.push([String::new(), String::new()]),
         }

@@ -24,9 +24,9 @@ use std::time::Duration;
 use cordon_proto::control::AuditEntry;
 use futures::future::BoxFuture;
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::{Backend, Loaded, SessionRecord, StoreError, StoredReport, Write};
+use super::{Backend, Loaded, SessionRecord, StoreError, StoredReport, Write, queue};
 use cordon_policy::lifecycle::Unix;
 pub use read::schema_version;
 
@@ -34,7 +34,7 @@ pub use read::schema_version;
 #[derive(Debug)]
 pub struct Sqlite {
     path: PathBuf,
-    jobs: mpsc::Sender<writer::Job>,
+    jobs: mpsc::Sender<queue::Job>,
 }
 
 impl Sqlite {
@@ -138,14 +138,7 @@ impl Backend for Sqlite {
     }
 
     fn commit(&self, writes: Vec<Write>) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            self.jobs
-                .send(writer::Job { writes, reply })
-                .await
-                .map_err(|_| StoreError::Stopped)?;
-            answer.await.map_err(|_| StoreError::Stopped)?
-        })
+        Box::pin(queue::commit(&self.jobs, writes))
     }
 
     fn history(

@@ -4,26 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, Transaction, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::sessions;
 use cordon_policy::subject::Subject;
 
+use crate::store::queue::{Job, group};
+use crate::store::records::{audit_address, key};
 use crate::store::{Record, Shared, StoreError, Write};
-
-/// One caller's batch, and where to answer.
-pub(super) struct Job {
-    pub(super) writes: Vec<Write>,
-    pub(super) reply: oneshot::Sender<Result<(), StoreError>>,
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job")
-            .field("writes", &self.writes.len())
-            .finish()
-    }
-}
 
 /// Largest group of queued jobs committed in one transaction.
 const GROUP: usize = 512;
@@ -45,13 +33,7 @@ pub(super) fn start(conn: Connection, path: &Path) -> Result<mpsc::Sender<Job>, 
 /// hundreds of parallel requests finish quickly with synchronous = FULL.
 fn writer(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, path: PathBuf) {
     while let Some(first) = jobs.blocking_recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+        let group = group(first, &mut jobs, GROUP);
         let result = commit(&mut conn, &group).map_err(Shared::new);
         for job in group {
             let answer = result
@@ -129,19 +111,15 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                          ON CONFLICT (id) DO UPDATE SET state = ?2, record = ?3, updated_at = ?4"
                     }
                 };
-            let key = match &host.subject {
-                Subject::Addr(a) => a.to_string(),
-                Subject::Subscriber(s) => s.to_string(),
-            };
-            tx.prepare_cached(sql)?
-                .execute(params![key, host.state.kind().as_str(), json, at])?;
+            tx.prepare_cached(sql)?.execute(params![
+                key(&host.subject),
+                host.state.kind().as_str(),
+                json,
+                at
+            ])?;
         }
         Write::Audit(a) => {
-            let address = a
-                .address
-                .or(a.subject.addr())
-                .map(|x| x.to_string())
-                .unwrap_or_default();
+            let address = audit_address(a);
             let subscriber = a.subject.subscriber().map(ToString::to_string);
             tx.prepare_cached("INSERT INTO audit (at, address, from_state, to_state, actor, note, subscriber) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![a.at, address, a.from.as_str(), a.to.as_str(), a.actor.name(), a.note, subscriber])?;
         }
