@@ -12,7 +12,7 @@ use cordon_lab::addresses::WEB_V4;
 use cordon_lab::{Host, Lab};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::load::{mail_server, subscriber_addr, syn};
+use super::load::{mail_server, syn};
 use super::{ENFORCED_WITHIN, PROBE_PAUSE};
 
 /// One connection from `src` to the web server on 443: `Ok(true)` when it
@@ -51,8 +51,7 @@ fn enforced_since(src: Ipv4Addr, t0: Instant) -> Result<Duration, String> {
 /// meter lets through), then the one that crosses (time stamped just before
 /// it is sent), then polling until the walled garden resets its web
 /// connections.
-pub(super) fn zombie_latency(h: &Host, i: usize, passes: u32) -> Result<Duration> {
-    let src = subscriber_addr(i, 2);
+pub(super) fn zombie_latency(h: &Host, src: Ipv4Addr, passes: u32) -> Result<Duration> {
     let measured = h.run(|| -> std::io::Result<Result<Duration, String>> {
         if garden_resets(src)? {
             return Ok(Err("it was in the walled garden before it sent".into()));
@@ -73,8 +72,7 @@ pub(super) fn zombie_latency(h: &Host, i: usize, passes: u32) -> Result<Duration
 
 /// The reference: an operator's `cordon quarantine`, started from the
 /// host's namespace so that the same probe times it.
-pub(super) fn cli_latency(lab: &Lab, bin: &Path, h: &Host, i: usize) -> Result<Duration> {
-    let src = subscriber_addr(i, 2);
+pub(super) fn cli_latency(lab: &Lab, bin: &Path, h: &Host, src: Ipv4Addr) -> Result<Duration> {
     let gw = lab.gateway();
     let cordon = bin.join("cordon");
     let measured = h.run(|| -> std::io::Result<Result<Duration, String>> {

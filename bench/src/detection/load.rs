@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use cordon_lab::{Host, Lab};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{EINPROGRESS, EXTRA, FLOOD_EVERY, NORMAL_EVERY, PHASE, SUBSCRIBERS};
+use super::{EINPROGRESS, EXTRA, FLOOD_EVERY, LATENCY_EXTRA, NORMAL_EVERY, PHASE, SUBSCRIBERS};
 use crate::metrics::Scrape;
 use crate::process::Cpu;
 
@@ -178,15 +178,23 @@ pub(super) fn phase(lab: &Lab, pid: i32, normal: bool, flooders: &[usize]) -> Re
     })
 }
 
-/// Gives every subscriber the extra addresses of [`EXTRA`], routed to it
+/// Gives every subscriber the extra addresses of [`EXTRA`] (the normal
+/// senders) and [`LATENCY_EXTRA`] (more latency zombies), routed to it
 /// by the gateway (a /30 via its own address, as a BNG routes a delegated
 /// prefix). On-link addresses would cost the gateway a neighbour entry
 /// each, and 1 000 more overflow the kernel's ARP table (`gc_thresh3` is
 /// 1 024 for all namespaces together).
 pub(super) fn add_addresses(lab: &Lab) -> Result<()> {
     routed_to_subscribers(lab, |i| {
-        let addrs = EXTRA.iter().map(|&x| subscriber_addr(i, x)).collect();
-        (addrs, vec![format!("{}/30", subscriber_addr(i, EXTRA[0]))])
+        let addrs = EXTRA
+            .iter()
+            .chain(&LATENCY_EXTRA)
+            .map(|&x| subscriber_addr(i, x))
+            .collect();
+        let nets = [EXTRA[0], LATENCY_EXTRA[0]]
+            .map(|x| format!("{}/30", subscriber_addr(i, x)))
+            .into();
+        (addrs, nets)
     })
 }
 

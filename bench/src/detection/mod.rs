@@ -41,8 +41,14 @@ const SUBSCRIBERS: usize = MAX_SUBSCRIBERS;
 const EXTRA: [u8; 4] = [4, 5, 6, 7];
 /// Zombies flooding during the CPU measurement.
 const FLOODERS: usize = 10;
-/// Zombies measured one at a time for latency (and as many CLI quarantines).
-const LATENCY_HOSTS: usize = 30;
+/// Zombies measured one at a time for latency (and as many CLI
+/// quarantines): enough that the p99 is not simply the slowest one.
+const LATENCY_HOSTS: usize = 100;
+/// The host numbers measured in each latency namespace: its own address
+/// and three more routed to it ([`LATENCY_EXTRA`]).
+const LATENCY_AT: [u8; 4] = [2, LATENCY_EXTRA[0], LATENCY_EXTRA[1], LATENCY_EXTRA[2]];
+/// More host numbers per subscriber for the latency zombies (a /30).
+const LATENCY_EXTRA: [u8; 4] = [8, 9, 10, 11];
 /// First subscriber of the latency zombies, and of the CLI reference.
 const LATENCY_FROM: usize = 100;
 const CLI_FROM: usize = 150;
@@ -120,19 +126,14 @@ fn measure(lab: &Lab, bin: &Path, runs: usize) -> Result<Measured> {
         std::thread::sleep(Duration::from_millis(500));
         let before = Scrape::fetch(&gw)?.buckets(hist);
         let mut det = Vec::new();
-        for (i, h) in subs
-            .iter()
-            .enumerate()
-            .skip(LATENCY_FROM)
-            .take(LATENCY_HOSTS)
-        {
-            det.push(zombie_latency(h, i, passes)?);
+        for (h, src) in latency_hosts(&subs, LATENCY_FROM) {
+            det.push(zombie_latency(h, src, passes)?);
         }
         let after = Scrape::fetch(&gw)?.buckets(hist);
         let own = bucket_delta(&before, &after);
         let mut cli = Vec::new();
-        for (i, h) in subs.iter().enumerate().skip(CLI_FROM).take(LATENCY_HOSTS) {
-            cli.push(cli_latency(lab, bin, h, i)?);
+        for (h, src) in latency_hosts(&subs, CLI_FROM) {
+            cli.push(cli_latency(lab, bin, h, src)?);
         }
         Ok((Samples::new(det), own, Samples::new(cli)))
     })?;
@@ -163,4 +164,17 @@ pub(crate) fn kernel_burst(lab: &Lab) -> Result<u32> {
         .and_then(|r| r.split_whitespace().next())
         .and_then(|b| b.parse().ok())
         .context("no burst in the smtp_rate_v4 rule of smtp_attempt")
+}
+
+/// The [`LATENCY_HOSTS`] measured from namespace `from` on: each
+/// namespace's [`LATENCY_AT`] addresses in turn.
+fn latency_hosts(
+    subs: &[cordon_lab::Host],
+    from: usize,
+) -> impl Iterator<Item = (&cordon_lab::Host, std::net::Ipv4Addr)> {
+    subs.iter()
+        .enumerate()
+        .skip(from)
+        .flat_map(|(i, h)| LATENCY_AT.map(|x| (h, load::subscriber_addr(i, x))))
+        .take(LATENCY_HOSTS)
 }

@@ -83,9 +83,9 @@ pub(super) fn report(runs: usize, m: &Measured) -> Result<String> {
     let own99 = quantile(own, 0.99).unwrap_or_default();
     writeln!(
         s,
-        "\nLatency: {LATENCY_HOSTS} zombies one after another, with the {senders} normal senders running. Each sends {passes} attempts back to back to one mail server \
+        "\nLatency: {LATENCY_HOSTS} zombies one after another (four addresses in each of 25 namespaces), with the {senders} normal senders running. Each sends {passes} attempts back to back to one mail server \
          (the kernel meter's burst for a threshold of {threshold} in 10 s, read from the live ruleset; attempt {crossing} crosses), then the crossing one, time stamped just before it is sent; enforced is when its next connection to the web server (192.0.2.80:443) is reset \
-         by the walled garden (polled every 0.5 ms). Reference: an operator's `cordon quarantine` of another host, started from that host's namespace \
+         by the walled garden (polled every 0.5 ms). Reference: an operator's `cordon quarantine` of as many other hosts, each started from that host's namespace \
          and timed by the same probe, same run (the kernel alone, crossing to NFLOG delivery, is not measured).\n"
     )?;
     writeln!(
