@@ -33,8 +33,13 @@ use crate::tools::Tools;
 pub enum Role {
     /// The portal's own origin (`portal.listen`).
     Portal,
-    /// Where the kernel sends quarantined hosts' `http` (`portal.redirect_port`).
+    /// Where the kernel sends quarantined hosts' `http`
+    /// (`portal.redirect_port`): a redirect to the portal's page, without
+    /// asking `cordond` (the kernel sends nobody else here).
     Redirect,
+    /// Where the kernel sends noticed hosts' `http` (`portal.notice_port`):
+    /// the notice page for the page they asked for.
+    Notice,
 }
 
 impl std::fmt::Display for Role {
@@ -42,6 +47,7 @@ impl std::fmt::Display for Role {
         f.write_str(match self {
             Role::Portal => "portal",
             Role::Redirect => "redirect",
+            Role::Notice => "notice",
         })
     }
 }
@@ -148,7 +154,8 @@ impl App {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let response = match role {
-            Role::Redirect => self.redirected(peer.ip().to_canonical(), req).await,
+            Role::Redirect => self.redirect(req.method()),
+            Role::Notice => self.noticed(peer.ip().to_canonical(), req).await,
             Role::Portal => self.route(peer.ip().to_canonical(), req).await,
         };
         tracing::debug!(%method, %path, status = response.status().as_u16(), "answered");

@@ -105,7 +105,7 @@ impl Portal {
             per_subscriber = limits.max_connections_per_client,
             "connection caps"
         );
-        let listeners = listen::bind_all(&p.listen, p.redirect_port)?;
+        let listeners = listen::bind_all(&p.listen, p.redirect_port, p.notice_port)?;
         let metrics_listener = p
             .metrics_listen
             .map(|addr| listen::bind(addr).map_err(|source| Error::Bind { addr, source }))

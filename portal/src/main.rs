@@ -1,5 +1,5 @@
 //! `cordon-portal --config PATH`: reads the config, opens the ports, leaves
-//! root, prints one `listening on ADDR` line per subscriber-facing socket
+//! root, prints one `listening on ADDR ROLE` line per subscriber-facing socket
 //! (then `metrics on ADDR` when metrics are served), serves until SIGTERM.
 
 #![forbid(unsafe_code)]
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     };
     for (role, addr) in portal.local_addrs() {
         tracing::info!(%addr, %role, "listening");
-        println!("listening on {addr}");
+        println!("listening on {addr} {role}");
     }
     if let Some(addr) = portal.metrics_addr() {
         tracing::info!(%addr, "metrics listening");

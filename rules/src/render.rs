@@ -51,6 +51,7 @@ pub(crate) fn render_with(config: &Config, sets: &[SetSpec]) -> Result<String, R
         downlink => config.interfaces.downlink.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
         mask6 => v6_mask(config.subscribers.ipv6_quarantine_prefix),
         redirect_port => config.portal.redirect_port,
+        notice_port => config.portal.notice_port,
         port25_mode => match config.port25.mode {
             Port25Mode::Block => "block",
             Port25Mode::Monitor => "monitor",

@@ -48,6 +48,8 @@ pub struct GatewayPlan {
     pub portal_address: Addrs,
     /// Where quarantined `http` traffic is redirected.
     pub redirect_port: u16,
+    /// Where noticed hosts' `http` traffic is redirected.
+    pub notice_port: u16,
     /// The subscriber prefixes it serves (IPv4, IPv6), apart from every
     /// other gateway's.
     pub subscriber_prefixes: Vec<String>,
@@ -263,6 +265,7 @@ fn gateway_plan(
             ipv6: net.portal_v6(),
         },
         redirect_port: config.portal.redirect_port,
+        notice_port: config.portal.notice_port,
         subscriber_prefixes: config
             .subscribers
             .prefixes

@@ -33,18 +33,22 @@ fn install(lab: &Lab, carried: &Carried) -> Kernel {
     k
 }
 
-/// Stands in for the portal's redirect listener on the gateway, so these
-/// tests see where the kernel sends quarantined `http` without the portal.
-struct RedirectStandIn {
+/// Stands in for one of the portal's kernel-fed listeners on the gateway
+/// (the redirect port, the notice port), so these tests see where the
+/// kernel sends `http` without the portal: its answers carry an
+/// `X-Stand-In` header naming the port.
+struct StandIn {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-const STAND_IN: &str = "X-Stand-In: redirect-port";
+/// The stand-in for the redirect port, where quarantined `http` lands.
+fn redirect_stand_in(lab: &Lab) -> StandIn {
+    StandIn::start(lab, lab.config().portal.redirect_port, "redirect-port")
+}
 
-impl RedirectStandIn {
-    fn start(lab: &Lab) -> RedirectStandIn {
-        let port = lab.config().portal.redirect_port;
+impl StandIn {
+    fn start(lab: &Lab, port: u16, tag: &'static str) -> StandIn {
         let listener = lab
             .gateway()
             .run(move || TcpListener::bind(("::", port)))
@@ -62,7 +66,7 @@ impl RedirectStandIn {
                         let mut buf = [0u8; 2048];
                         let _ = conn.read(&mut buf);
                         let _ = conn.write_all(
-                            format!("HTTP/1.1 200 OK\r\n{STAND_IN}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes(),
+                            format!("HTTP/1.1 200 OK\r\nX-Stand-In: {tag}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes(),
                         );
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -72,14 +76,14 @@ impl RedirectStandIn {
                 }
             }
         });
-        RedirectStandIn {
+        StandIn {
             stop,
             thread: Some(thread),
         }
     }
 }
 
-impl Drop for RedirectStandIn {
+impl Drop for StandIn {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
@@ -138,7 +142,7 @@ fn walled_garden(family_v4: bool) {
     };
     let own: IpAddr = pick(caught.ipv4().into(), caught.ipv6().into());
 
-    let _stand_in = RedirectStandIn::start(&lab);
+    let _stand_in = redirect_stand_in(&lab);
     let k = install(&lab, &Carried::default());
     assert!(
         caught
@@ -155,7 +159,7 @@ fn walled_garden(family_v4: bool) {
 
     let page = caught.curl(&url(web, 80, "/any/page"), &[]).unwrap();
     assert!(
-        page.header("X-Stand-In").is_some() && !page.from_real_site(),
+        page.header("X-Stand-In") == Some("redirect-port") && !page.from_real_site(),
         "http lands on the redirect port: {page:?}"
     );
     assert_eq!(
@@ -232,7 +236,7 @@ fn a_quarantined_ipv6_prefix_meets_the_walled_garden() {
 fn a_quarantined_range_meets_the_walled_garden() {
     let lab = lab("range").subscribers(2).up().unwrap();
     let (free, caught) = (lab.subscriber(0), lab.subscriber(1));
-    let _stand_in = RedirectStandIn::start(&lab);
+    let _stand_in = redirect_stand_in(&lab);
     let k = install(&lab, &Carried::default());
     // Wider than one subscriber: these go in the interval sets.
     let v4 = lab.config().subscriber_addr("100.64.2.0/24").unwrap();
@@ -245,7 +249,11 @@ fn a_quarantined_range_meets_the_walled_garden() {
         assert_eq!(connect(&caught, web, 443), TcpOutcome::Reset, "{web}");
         assert_eq!(connect(&free, web, 443), TcpOutcome::Connected, "{web}");
         let page = caught.curl(&url(web, 80, "/"), &[]).unwrap();
-        assert!(page.header("X-Stand-In").is_some(), "{web}: {page:?}");
+        assert_eq!(
+            page.header("X-Stand-In"),
+            Some("redirect-port"),
+            "{web}: {page:?}"
+        );
     }
 
     k.change_quarantined(&[], &[v4, v6]).unwrap();
@@ -398,7 +406,8 @@ fn the_kernel_flags_a_host_on_its_attempt_after_the_threshold() {
 }
 
 /// The notice set: a noticed host's plain `http://` lands on the portal's
-/// redirect port, and nothing else of it is touched (HTTPS, submission,
+/// notice port (not the redirect port, which answers without asking
+/// cordond because only quarantined hosts land there), and nothing else of it is touched (HTTPS, submission,
 /// other ports, DNS, the garden; port 25 as for everyone); out of the set
 /// (acknowledged) it reaches the real site again.
 fn notice(family_v4: bool) {
@@ -418,14 +427,15 @@ fn notice(family_v4: bool) {
         RecordType::Aaaa
     };
     let own: IpAddr = pick(noticed.ipv4().into(), noticed.ipv6().into());
-    let _stand_in = RedirectStandIn::start(&lab);
+    let _redirect = redirect_stand_in(&lab);
+    let _notice = StandIn::start(&lab, lab.config().portal.notice_port, "notice-port");
     let k = install(&lab, &Carried::default());
     let addr = lab.config().subscriber_of(own).unwrap();
     k.change_noticed(&[addr], &[]).unwrap();
     let page = noticed.curl(&url(web, 80, "/any/page"), &[]).unwrap();
     assert!(
-        page.header("X-Stand-In").is_some() && !page.from_real_site(),
-        "http lands on the redirect port: {page:?}"
+        page.header("X-Stand-In") == Some("notice-port") && !page.from_real_site(),
+        "http lands on the notice port: {page:?}"
     );
     assert_eq!(connect(&noticed, web, 443), TcpOutcome::Connected, "HTTPS");
     assert_eq!(

@@ -74,9 +74,10 @@ fn lang_links_base(public_url: &str, asked: &str) -> String {
 }
 
 impl App {
-    /// The redirect listener's answer: the notice page for a noticed
-    /// caller whose notice shows, the redirect to the portal otherwise.
-    pub(super) async fn redirected<B>(&self, peer: IpAddr, req: Request<B>) -> Response<Body> {
+    /// The notice listener's answer: the notice page for a noticed caller
+    /// whose notice shows, the redirect to the portal otherwise (quarantined
+    /// since the connection was made, or asked directly).
+    pub(super) async fn noticed<B>(&self, peer: IpAddr, req: Request<B>) -> Response<Body> {
         let facts = self.facts(peer).await;
         if facts.standing != Standing::Noticed {
             return self.redirect(req.method());

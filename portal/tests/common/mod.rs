@@ -184,6 +184,8 @@ pub struct Portal {
     pub dir: tempfile::TempDir,
     pub portal: SocketAddr,
     pub redirect: SocketAddr,
+    /// The notice listener (IPv4).
+    pub notice: SocketAddr,
     /// `portal.metrics_listen` as bound (`None` when turned off).
     pub metrics: Option<SocketAddr>,
     pub cordond: Option<StandIn>,
@@ -222,6 +224,7 @@ impl Portal {
         let mut config = portal_fixture(&dir.path().join("portal.sock"), &tools_dir)
             .set("portal.listen", r#"["127.0.0.1:0"]"#)
             .set("portal.redirect_port", 0)
+            .set("portal.notice_port", 0)
             .set(
                 "portal.support",
                 setup.support.unwrap_or(
@@ -261,21 +264,24 @@ impl Portal {
                 }
             }
         });
-        // Portal listeners come first, then the redirect listener's IPv4 socket.
-        // The `metrics on` line comes last, when metrics are served.
-        let mut addrs = Vec::new();
+        // One `listening on ADDR ROLE` line per socket, the notice
+        // listener's last; the `metrics on` line comes after, when metrics
+        // are served.
+        let mut addrs: Vec<(SocketAddr, String)> = Vec::new();
         let mut metrics = None;
         let metrics_off = setup
             .portal
             .iter()
             .any(|(k, v)| *k == "metrics_listen" && v == "null");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while addrs.len() < 2 || (metrics.is_none() && !metrics_off) {
+        let has = |addrs: &[(SocketAddr, String)], role: &str| addrs.iter().any(|(_, r)| r == role);
+        while !has(&addrs, "notice") || (metrics.is_none() && !metrics_off) {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(a) = line.strip_prefix("listening on ") {
-                        addrs.push(a.parse::<SocketAddr>().unwrap());
+                        let (addr, role) = a.split_once(' ').unwrap();
+                        addrs.push((addr.parse().unwrap(), role.to_owned()));
                     } else if let Some(a) = line.strip_prefix("metrics on ") {
                         metrics = Some(a.parse::<SocketAddr>().unwrap());
                     }
@@ -289,12 +295,16 @@ impl Portal {
                 }
             }
         }
-        let redirect = SocketAddr::from(([127, 0, 0, 1], addrs[1].port()));
+        let port_of = |role: &str| {
+            let (a, _) = addrs.iter().find(|(_, r)| r == role).unwrap();
+            SocketAddr::from(([127, 0, 0, 1], a.port()))
+        };
         Portal {
             child,
             dir,
-            portal: addrs[0],
-            redirect,
+            portal: addrs[0].0,
+            redirect: port_of("redirect"),
+            notice: port_of("notice"),
             metrics,
             cordond,
             tools_dir,

@@ -1,5 +1,5 @@
-//! The notice page: a noticed caller's plain `http://` to the redirect
-//! listener shows the notice in the caller's language, with the page it
+//! The notice page: a noticed caller's plain `http://`, which the kernel
+//! sends to the notice listener, shows the notice in the caller's language, with the page it
 //! asked for carried in the form; the button acknowledges through cordond
 //! and goes on to that page, and only to a plain `http://` page; a clean or
 //! quarantined caller is redirected as before; RFC 8908 says not captive.
@@ -50,7 +50,7 @@ fn a_noticed_caller_sees_the_notice_in_its_language_and_goes_on_to_its_page() {
         "Host: news.example.org",
         "-H",
         "Accept-Language: da-DK,da;q=0.9,en;q=0.5",
-        &format!("http://{}/story?id=7&x=1", p.redirect),
+        &format!("http://{}/story?id=7&x=1", p.notice),
     ]);
     assert_eq!(page.status, 200);
     assert_eq!(page.header("connection"), Some("close"));
@@ -83,7 +83,7 @@ fn a_noticed_caller_sees_the_notice_in_its_language_and_goes_on_to_its_page() {
 #[test]
 fn the_button_never_leads_anywhere_but_a_plain_http_page() {
     let p = noticed_portal();
-    let html = curl(&[&format!("http://{}/", p.redirect)]).text();
+    let html = curl(&[&format!("http://{}/", p.notice)]).text();
     let token = csrf_token(&html);
     for bad in [
         "javascript:alert(1)",
@@ -125,7 +125,7 @@ fn the_notice_pages_policy_lets_its_button_reach_the_portal() {
     let page = curl(&[
         "-H",
         "Host: news.example.org",
-        &format!("http://{}/", p.redirect),
+        &format!("http://{}/", p.notice),
     ]);
     let csp = page.header("content-security-policy").unwrap();
     let origin = PUBLIC_URL.trim_end_matches('/');
@@ -175,7 +175,7 @@ fn choosing_a_language_on_the_notice_keeps_the_page_asked_for() {
         "Host: news.example.org",
         "-H",
         "Accept-Language: da-DK,da;q=0.9",
-        &format!("http://{}/story?id=7&lang=es&x=1", p.redirect),
+        &format!("http://{}/story?id=7&lang=es&x=1", p.notice),
     ]);
     let html = page.text();
     assert!(html.contains("<html lang=\"da\">"), "{html}");
@@ -266,7 +266,7 @@ fn a_public_url_without_a_slash_still_links_to_the_portal() {
     let page = curl(&[
         "-H",
         "Host: news.example.org",
-        &format!("http://{}/a?id=7", p.redirect),
+        &format!("http://{}/a?id=7", p.notice),
     ]);
     let html = page.text();
     let action = html.split("action=\"").nth(1).unwrap().split('"').next();
@@ -296,12 +296,12 @@ fn a_public_url_without_a_slash_still_links_to_the_portal() {
 #[test]
 fn the_button_acknowledges_the_address_the_notice_was_shown_to() {
     let p = noticed_portal();
-    let html = curl(&[&format!("http://{}/a?b=c", p.redirect)]).text();
+    let html = curl(&[&format!("http://{}/a?b=c", p.notice)]).text();
     let token = csrf_token(&html);
     let url = asked(&html);
     let at = html.find("name=\"shown_to\" value=\"").unwrap() + "name=\"shown_to\" value=\"".len();
     let shown_to = html[at..].split('"').next().unwrap().to_owned();
-    assert_eq!(shown_to, p.redirect.ip().to_string());
+    assert_eq!(shown_to, p.notice.ip().to_string());
     let from_elsewhere = |extra: &[&str]| {
         let mut args = vec!["--interface", "127.0.0.2", "-X", "POST", "--data-urlencode"];
         let csrf = format!("csrf={token}");
@@ -332,7 +332,7 @@ fn the_button_acknowledges_the_address_the_notice_was_shown_to() {
         .collect();
     assert_eq!(
         acknowledged,
-        [p.redirect.ip()],
+        [p.notice.ip()],
         "the address shown the notice"
     );
     // A token is good for its own address only.

@@ -35,6 +35,30 @@ fn redirect_listener_sends_every_host_and_path_to_the_public_url() {
     assert_eq!(a.header("location"), Some(PUBLIC_URL));
 }
 
+/// The kernel sends only quarantined hosts to the redirect listener
+/// (noticed ones go to the notice listener), so it answers without asking
+/// cordond: in an outbreak every new zombie's `http://` costs cordond
+/// nothing. Even a caller cordond would call noticed gets the redirect
+/// there, and the notice on the notice listener.
+#[test]
+fn the_redirect_listener_answers_without_asking_cordond() {
+    let mut s = clean();
+    s.state = HostState::Noticed;
+    let p = Portal::start(Setup {
+        status: Some(s),
+        ..Setup::default()
+    });
+    for path in ["/", "/news.html", "/generate_204"] {
+        let a = curl(&[&format!("http://{}{path}", p.redirect)]);
+        assert_eq!(a.status, 302, "{path}");
+        assert_eq!(a.header("location"), Some(PUBLIC_URL));
+    }
+    assert!(p.stand_in().seen().is_empty(), "{:?}", p.stand_in().seen());
+    let a = curl(&[&format!("http://{}/news.html", p.notice)]);
+    assert_eq!(a.status, 200);
+    assert_eq!(p.stand_in().seen().len(), 1, "{:?}", p.stand_in().seen());
+}
+
 #[test]
 fn os_probes_make_a_quarantined_caller_sign_in() {
     let p = quarantined_portal();

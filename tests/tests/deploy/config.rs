@@ -93,6 +93,7 @@ fn agrees_with_the_units(c: &cordon_config::Config, name: &str) {
         );
     }
     assert!(c.portal.redirect_port >= 1024, "{name}: redirect_port");
+    assert!(c.portal.notice_port >= 1024, "{name}: notice_port");
     if let Some(m) = c.metrics.listen {
         assert!(m.port() >= 1024, "{name}: metrics.listen");
     }

@@ -22,6 +22,12 @@ pub struct Portal {
     /// Port on the gateway where the kernel sends quarantined `http` traffic.
     #[serde(default = "default_redirect_port")]
     pub redirect_port: u16,
+    /// Port on the gateway where the kernel sends noticed hosts' `http`
+    /// traffic. A port of its own, so that the redirect port knows every
+    /// caller is quarantined (the kernel said so) and answers without
+    /// asking `cordond`; only the notice port asks.
+    #[serde(default = "default_notice_port")]
+    pub notice_port: u16,
     /// The portal's public base URL; every redirect points here.
     pub public_url: PublicUrl,
     /// Cleanup tools offered for download.
@@ -62,6 +68,9 @@ fn default_portal_metrics_listen() -> Option<SocketAddr> {
 }
 fn default_redirect_port() -> u16 {
     8081
+}
+fn default_notice_port() -> u16 {
+    8082
 }
 fn default_languages() -> Vec<String> {
     vec!["en".into(), "es".into(), "da".into()]
@@ -107,6 +116,18 @@ impl Portal {
                 );
             }
         }
+        if self.notice_port != 0
+            && (self.notice_port == self.redirect_port
+                || self.listen.iter().any(|a| a.port() == self.notice_port))
+        {
+            p.push(
+                &[Key("notice_port")],
+                format!(
+                    "port {} is also portal.redirect_port or a port of portal.listen; the kernel sends noticed hosts here, quarantined ones to the redirect port, so each needs a port of its own (8082 is the default)",
+                    self.notice_port
+                ),
+            );
+        }
         if let Some(m) = self
             .metrics_listen
             .filter(|m| self.metrics_on_public_port(*m))
@@ -114,7 +135,7 @@ impl Portal {
             p.push(
                 &[Key("metrics_listen")],
                 format!(
-                    "{m} shares a port with portal.listen or portal.redirect_port, where subscribers are served; \
+                    "{m} shares a port with portal.listen, portal.redirect_port or portal.notice_port, where subscribers are served; \
                      give the metrics a port of their own on loopback or a management address (9465 is usual)"
                 ),
             );
@@ -125,7 +146,7 @@ impl Portal {
     /// on: open to subscribers (and the bind fails anyway).
     pub(crate) fn metrics_on_public_port(&self, m: SocketAddr) -> bool {
         self.listen.iter().any(|a| same_port(*a, m))
-            || (m.port() != 0 && m.port() == self.redirect_port)
+            || (m.port() != 0 && (m.port() == self.redirect_port || m.port() == self.notice_port))
     }
 }
 
