@@ -30,8 +30,12 @@ pub struct Kernel {
     /// (see [`names::quarantine_placement`]) depends on it.
     ipv6_unit: u8,
     nft: NftCommand,
-    /// Element changes and lookups, in the namespace `nft` enters.
+    /// Element changes, in the namespace `nft` enters.
     elements: ElementSocket,
+    /// Single-element lookups, on a socket of their own: `cordond` asks
+    /// them for the portal's questions on its async threads, and one must
+    /// never wait for a large element change holding the other socket.
+    lookups: ElementSocket,
 }
 
 impl Kernel {
@@ -43,6 +47,7 @@ impl Kernel {
             table: config.table.clone(),
             ipv6_unit: config.subscribers.ipv6_quarantine_prefix,
             elements: ElementSocket::new(nft.netns()),
+            lookups: ElementSocket::new(nft.netns()),
             nft,
         }
     }
@@ -252,7 +257,7 @@ impl Kernel {
         let key = element.network();
         if base == names::NOTICED
             && self
-                .elements
+                .lookups
                 .get(&self.table, &set_for(base, &element), key, what)?
                 .is_some()
         {
@@ -260,7 +265,7 @@ impl Kernel {
         }
         let ranges = set_for(names::NOTICED_RANGES, &element);
         Ok(self
-            .elements
+            .lookups
             .get(&self.table, &ranges, key, what)?
             .is_some())
     }
@@ -287,14 +292,14 @@ impl Kernel {
         let ranges = set_for(names::QUARANTINED_RANGES, &element);
         if base == names::QUARANTINED
             && self
-                .elements
+                .lookups
                 .get(&self.table, &set_for(base, &element), key, what)?
                 .is_some()
         {
             return Ok(true);
         }
         Ok(self
-            .elements
+            .lookups
             .get(&self.table, &ranges, key, what)?
             .is_some())
     }
@@ -376,7 +381,7 @@ impl Kernel {
         let key = addr.net().network();
         let set = set_for(names::SMTP_RECENT, &addr.net());
         let found = self
-            .elements
+            .lookups
             .get(&self.table, &set, key, "look up a host's SMTP activity")?;
         Ok(found.and_then(|f| {
             Some(SmtpSeen {

@@ -206,6 +206,14 @@ fn cases(portal_port: u16, redirect_port: u16) -> Vec<Case> {
         ("/favicon.ico", 302),
         ("/style.css", 302),
     ];
+    // The probes as they really arrive: `http://` to the vendors' hosts,
+    // which the kernel sends to the redirect listener.
+    let os_probes = vec![
+        ("/generate_204", 302),
+        ("/hotspot-detect.html", 302),
+        ("/connecttest.txt", 302),
+        ("/success.txt", 302),
+    ];
     let visit = |port, host_header, requests: &Vec<(&'static str, u16)>| Visit {
         server: at(port),
         host_header,
@@ -224,7 +232,12 @@ fn cases(portal_port: u16, redirect_port: u16) -> Vec<Case> {
             nginx: visit(NGINX_PAGE, portal_host, &page),
         },
         Case {
-            what: "OS probes and RFC 8908 API",
+            what: "OS probes, as the kernel sends them (redirect port)",
+            portal: visit(redirect_port, "connectivitycheck.gstatic.com", &os_probes),
+            nginx: visit(NGINX_REDIRECT, "connectivitycheck.gstatic.com", &os_probes),
+        },
+        Case {
+            what: "probe paths and RFC 8908 API on the portal's own address",
             portal: visit(portal_port, portal_host, &probes),
             nginx: visit(NGINX_PROBES, portal_host, &probes),
         },
