@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use cordon_proto::portal::{HostStatus, Request, Response, SelfReleaseOutcome};
@@ -30,11 +31,15 @@ pub const MAX_CONNECTIONS: usize = 16;
 pub struct Cordond {
     socket: PathBuf,
     timeout: Duration,
-    /// Connections between questions. A connection is put back only after a
-    /// whole question and answer: one abandoned mid-way (deadline, error)
-    /// may still get its answer later, which must never be read as the
-    /// answer to someone else's question.
-    idle: Mutex<Vec<Framed>>,
+    /// Connections between questions, each with the thread that opened
+    /// it. A connection is put back only after a whole question and
+    /// answer: one abandoned mid-way (deadline, error) may still get its
+    /// answer later, which must never be read as the answer to someone
+    /// else's question. A thread takes only its own: each of the portal's
+    /// runtimes is one thread, and a connection's readiness is reported by
+    /// the runtime that opened it, so one used from another runtime would
+    /// wait for that runtime to look.
+    idle: Mutex<Vec<(ThreadId, Framed)>>,
     slots: Semaphore,
 }
 
@@ -121,8 +126,10 @@ impl Cordond {
     /// closed every kept connection: they are all dropped here in one go
     /// rather than each failing one page view.
     fn take_idle(&self) -> Option<Framed> {
+        let me = std::thread::current().id();
         let mut idle = self.lock_idle();
-        while let Some(io) = idle.pop() {
+        while let Some(i) = idle.iter().rposition(|(t, _)| *t == me) {
+            let (_, io) = idle.swap_remove(i);
             if usable(&io) {
                 return Some(io);
             }
@@ -133,11 +140,11 @@ impl Cordond {
     fn put_back(&self, io: Framed) {
         let mut idle = self.lock_idle();
         if idle.len() < MAX_CONNECTIONS {
-            idle.push(io);
+            idle.push((std::thread::current().id(), io));
         }
     }
 
-    fn lock_idle(&self) -> parking_lot::MutexGuard<'_, Vec<Framed>> {
+    fn lock_idle(&self) -> parking_lot::MutexGuard<'_, Vec<(ThreadId, Framed)>> {
         self.idle.lock()
     }
 

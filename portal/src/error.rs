@@ -72,6 +72,13 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+
+    /// A runtime or its thread could not be started (out of memory or
+    /// threads: check the unit's `TasksMax=` and the machine's limits).
+    #[error(
+        "cannot start a runtime thread: {0}; check the process and thread limits (TasksMax=, ulimit -u)"
+    )]
+    Runtime(#[source] std::io::Error),
 }
 
 /// Shorthand for results in this crate.
@@ -87,7 +94,10 @@ impl Error {
             | Error::Template(_)
             | Error::Translations(_)
             | Error::Tools { .. } => 2,
-            Error::Bind { .. } | Error::Privileges { .. } | Error::Cordond { .. } => 1,
+            Error::Bind { .. }
+            | Error::Privileges { .. }
+            | Error::Cordond { .. }
+            | Error::Runtime(_) => 1,
         }
     }
 }

@@ -73,7 +73,8 @@ const CORDOND_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Portal {
     app: Arc<App>,
-    listeners: Vec<(Role, std::net::TcpListener)>,
+    /// Each runtime's own listening sockets, the same addresses in each.
+    listeners: Vec<Vec<(Role, std::net::TcpListener)>>,
     /// `portal.metrics_listen`, apart from the subscribers' listeners.
     metrics_listener: Option<std::net::TcpListener>,
     limits: ConnLimits,
@@ -105,7 +106,7 @@ impl Portal {
             per_subscriber = limits.max_connections_per_client,
             "connection caps"
         );
-        let listeners = listen::bind_all(&p.listen, p.redirect_port, p.notice_port)?;
+        let listeners = listen::bind_all(&p.listen, p.redirect_port, p.notice_port, runtimes())?;
         let metrics_listener = p
             .metrics_listen
             .map(|addr| listen::bind(addr).map_err(|source| Error::Bind { addr, source }))
@@ -122,10 +123,13 @@ impl Portal {
     }
 
     /// Where each listener is: portal listeners in config order, then the
-    /// redirect listener's IPv4 and IPv6 sockets.
+    /// redirect listener's IPv4 and IPv6 sockets, then the notice
+    /// listener's.
     pub fn local_addrs(&self) -> Vec<(Role, SocketAddr)> {
         self.listeners
-            .iter()
+            .first()
+            .into_iter()
+            .flatten()
             .filter_map(|(role, l)| l.local_addr().ok().map(|a| (*role, a)))
             .collect()
     }
@@ -137,26 +141,91 @@ impl Portal {
             .and_then(|l| l.local_addr().ok())
     }
 
-    /// Serves until `shutdown` is cancelled, then drains open connections.
-    /// Must run inside a Tokio runtime.
-    pub async fn serve(self, shutdown: CancellationToken) -> Result<()> {
+    /// Serves until SIGTERM or SIGINT, then drains open connections.
+    ///
+    /// One single-threaded runtime per core, each on a thread of its own
+    /// with its own socket on every listening address (`SO_REUSEPORT`), as
+    /// nginx runs one worker per core. With one multi-threaded runtime the
+    /// two worker threads kept handing connections and wake-ups to each
+    /// other: under an outbreak with keep-alive the portal spent as much
+    /// CPU per request as nginx but its requests waited four times as long
+    /// (BENCHMARKS.md). The caps, the caches, the one question per caller
+    /// and the form key stay shared by all runtimes. The metrics and the
+    /// signals are served on the calling thread.
+    pub fn run(self) -> Result<()> {
+        let shutdown = CancellationToken::new();
         let metrics = self.limits.metrics();
-        if let Some(l) = self.metrics_listener {
-            let l = to_tokio(l)?;
-            let m = Arc::clone(&metrics);
-            tokio::spawn(cordon_runtime::metrics::serve(
-                l,
-                Arc::new(move || m.encode()),
-                shutdown.clone(),
-            ));
+        let mut threads = Vec::with_capacity(self.listeners.len());
+        for (i, listeners) in self.listeners.into_iter().enumerate() {
+            let (app, limits, metrics) = (
+                Arc::clone(&self.app),
+                self.limits.clone(),
+                Arc::clone(&metrics),
+            );
+            let shutdown = shutdown.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("portal-{i}"))
+                .spawn(move || {
+                    let served = single_runtime().and_then(|rt| {
+                        rt.block_on(async {
+                            let mut tokio_listeners = Vec::with_capacity(listeners.len());
+                            for (role, l) in listeners {
+                                tokio_listeners.push((role, to_tokio(l)?));
+                            }
+                            server::serve(app, tokio_listeners, limits, metrics, shutdown.clone())
+                                .await;
+                            Ok(())
+                        })
+                    });
+                    // A runtime that cannot serve stops the others: a
+                    // portal serving a share of its connections would
+                    // look up while dropping the rest.
+                    if served.is_err() {
+                        shutdown.cancel();
+                    }
+                    served
+                })
+                .map_err(Error::Runtime)?;
+            threads.push(thread);
         }
-        let mut listeners = Vec::new();
-        for (role, l) in self.listeners {
-            listeners.push((role, to_tokio(l)?));
+        let main = single_runtime()?;
+        let metrics_listener = self.metrics_listener;
+        let signals = main.block_on(async {
+            if let Some(l) = metrics_listener {
+                let l = to_tokio(l)?;
+                tokio::spawn(cordon_runtime::metrics::serve(
+                    l,
+                    Arc::new(move || metrics.encode()),
+                    shutdown.clone(),
+                ));
+            }
+            cancel_on_signal(shutdown.clone()).await;
+            Ok(())
+        });
+        let mut result = signals;
+        for t in threads {
+            let served = t.join().unwrap_or_else(|_| {
+                Err(Error::Runtime(std::io::Error::other(
+                    "a runtime thread panicked",
+                )))
+            });
+            result = result.and(served);
         }
-        server::serve(self.app, listeners, self.limits, metrics, shutdown).await;
-        Ok(())
+        result
     }
+}
+
+/// How many runtimes serve: one per core this process may run on.
+fn runtimes() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// A single-threaded runtime with I/O and timers.
+fn single_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
 }
 
 /// A listener bound before the runtime started, handed to tokio (the

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cordon_config::LogFormat;
-use tokio_util::sync::CancellationToken;
 
 /// The walled garden's web pages for quarantined subscribers.
 #[derive(Debug, Parser)]
@@ -46,21 +45,7 @@ fn main() -> ExitCode {
         tracing::info!(%addr, "metrics listening");
         println!("metrics on {addr}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cordon-portal: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = runtime.block_on(async {
-        let token = CancellationToken::new();
-        tokio::spawn(cordon_portal::cancel_on_signal(token.clone()));
-        portal.serve(token).await
-    });
+    let result = portal.run();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

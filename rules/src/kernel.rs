@@ -264,10 +264,7 @@ impl Kernel {
             return Ok(true);
         }
         let ranges = set_for(names::NOTICED_RANGES, &element);
-        Ok(self
-            .lookups
-            .get(&self.table, &ranges, key, what)?
-            .is_some())
+        Ok(self.lookups.get(&self.table, &ranges, key, what)?.is_some())
     }
 
     /// Adds and removes walled-garden addresses in one transaction.
@@ -298,10 +295,7 @@ impl Kernel {
         {
             return Ok(true);
         }
-        Ok(self
-            .lookups
-            .get(&self.table, &ranges, key, what)?
-            .is_some())
+        Ok(self.lookups.get(&self.table, &ranges, key, what)?.is_some())
     }
 
     /// Every quarantine in the kernel's sets, as the prefixes quarantined
