@@ -220,10 +220,14 @@ fn runtimes() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
-/// A single-threaded runtime with I/O and timers.
+/// A single-threaded runtime with I/O and timers. Its blocking threads
+/// (file reads for tool downloads) are a share of the 512 one runtime used
+/// to have, so that all of them together stay under the unit's
+/// `TasksMax=1024` on a machine with many cores.
 fn single_runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads((512 / runtimes()).max(16))
         .build()
         .map_err(Error::Runtime)
 }
