@@ -285,7 +285,7 @@ impl App {
                 facts
             }
             Err(e) => {
-                tracing::warn!(error = %e, "showing general advice");
+                tracing::warn!(%peer, error = %e, "showing general advice");
                 if let Some(a) = asking {
                     a.done(None);
                 }
@@ -406,7 +406,7 @@ impl App {
             .to_owned();
         let now = self.clock.now();
         if let Err(refusal) = self.csrf.verify(token.as_deref().unwrap_or(""), peer, now) {
-            tracing::info!(?refusal, "self-release form refused");
+            tracing::info!(%peer, ?refusal, "self-release form refused");
             // The refusal page carries a fresh form: one more press works.
             let ctx = page_context!(self, &lang, {
                 status => 403,
@@ -417,11 +417,11 @@ impl App {
         }
         let answer = match self.cordond.self_release(peer).await {
             Ok(outcome) => {
-                tracing::info!(?outcome, "self-release asked");
+                tracing::info!(%peer, ?outcome, "self-release asked");
                 Some(outcome)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "self-release could not be asked");
+                tracing::warn!(%peer, error = %e, "self-release could not be asked");
                 None
             }
         };

@@ -188,7 +188,7 @@ impl App {
             .csrf
             .verify(token.as_deref().unwrap_or(""), shown_to, now)
         {
-            tracing::info!(?refusal, "notice acknowledgement refused");
+            tracing::info!(%peer, ?refusal, "notice acknowledgement refused");
             let lang = self
                 .translations
                 .negotiate(
@@ -199,14 +199,17 @@ impl App {
             return self.problem(StatusCode::FORBIDDEN, &lang, "problem-form-expired");
         }
         match self.cordond.acknowledge(shown_to).await {
-            Ok(had) => tracing::info!(had_notice = had, "notice acknowledged"),
-            Err(e) => tracing::warn!(error = %e, "the notice could not be acknowledged"),
+            Ok(had) => tracing::info!(%peer, %shown_to, had_notice = had, "notice acknowledged"),
+            Err(e) => {
+                tracing::warn!(%peer, %shown_to, error = %e, "the notice could not be acknowledged")
+            }
         }
         self.facts_cache.forget(shown_to);
         self.facts_cache.forget(peer);
         let target = url.as_deref().and_then(safe_target);
         if url.is_some() && target.is_none() {
             tracing::info!(
+                %peer,
                 "an acknowledgement asked for an unsafe target; sent to the portal instead"
             );
         }
