@@ -34,7 +34,7 @@ pub(crate) const GET_FLOWTABLE: u8 = 23;
 const NFTA_TABLE: u16 = 1;
 
 /// How often a dump that the ruleset changed under is read again.
-const CHANGED_RETRIES: u32 = 3;
+pub(crate) const CHANGED_RETRIES: u32 = 3;
 
 /// One object as the kernel dumped it: which dump (a `GET_*` above) and
 /// its attributes, raw.

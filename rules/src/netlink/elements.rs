@@ -12,8 +12,10 @@ use netlink_sys::Socket;
 use nix::sys::socket::{setsockopt, sockopt};
 use nix::sys::time::TimeVal;
 
-use super::message::{self, Batch, Found, NEWSETELEM, Op, Sent, SetChange};
-use super::{NLM_F_ACK_TLVS, NLMSG_ERROR, NLMSG_HDR_LEN, open};
+use super::found::{self, Found};
+use super::message::{self, Batch, NEWSETELEM, Op, Sent, SetChange};
+use super::{NLM_F_ACK_TLVS, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDR_LEN, open};
+use crate::dump::CHANGED_RETRIES;
 use crate::elements::nft_text;
 use crate::error::{ElementRefusal, RulesError};
 
@@ -136,6 +138,118 @@ impl ElementSocket {
             answer(&conn.socket, seq).map_err(|e| netlink(what, e))
         })
     }
+
+    /// Every element of the set `set`, read in one dump (many datagrams
+    /// for a large set, each a round trip on this socket, no process
+    /// started); `None` when the set, or the table, is not there. Read
+    /// again (a few times) when the kernel marks the dump interrupted: a
+    /// transaction was committed while it was read, so elements may have
+    /// been skipped or read twice. Each datagram is waited for at most
+    /// [`ANSWER_WITHIN`].
+    pub(crate) fn dump(
+        &self,
+        table: &str,
+        set: &str,
+        what: &str,
+    ) -> Result<Option<Vec<Found>>, RulesError> {
+        self.with(what, |conn| {
+            dump_set(conn, table, set, &mut || {}).map_err(|e| netlink(what, e))
+        })
+    }
+}
+
+/// How one dump of a set ended.
+#[derive(Debug)]
+enum Dumped {
+    Complete(Vec<Found>),
+    /// No such set (or table).
+    Missing,
+    /// The kernel marked it interrupted: read it again.
+    Changed,
+}
+
+/// The dump of [`ElementSocket::dump`], started again when interrupted.
+/// `between_parts` runs after each part is read: nothing in use, a
+/// transaction committed mid-dump in the tests.
+fn dump_set(
+    conn: &mut Conn,
+    table: &str,
+    set: &str,
+    between_parts: &mut dyn FnMut(),
+) -> io::Result<Option<Vec<Found>>> {
+    for _ in 0..=CHANGED_RETRIES {
+        let seq = conn.seq;
+        conn.seq = conn.seq.wrapping_add(1);
+        let request = message::dump(table, set, seq)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        send(&conn.socket, &request)?;
+        match parts(&conn.socket, seq, between_parts)? {
+            Dumped::Complete(elements) => return Ok(Some(elements)),
+            Dumped::Missing => return Ok(None),
+            Dumped::Changed => {}
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::Interrupted,
+        format!(
+            "the set {set} kept changing while it was read ({} tries); the next reading asks again",
+            CHANGED_RETRIES + 1
+        ),
+    ))
+}
+
+/// Reads the parts of the dump numbered `seq` until `NLMSG_DONE`.
+/// Messages of other numbers are late answers to earlier calls, skipped.
+fn parts(socket: &Socket, seq: u32, between_parts: &mut dyn FnMut()) -> io::Result<Dumped> {
+    let mut elements = Vec::new();
+    let mut changed = false;
+    let mut out = Ok(Dumped::Missing);
+    read(socket, |msg| {
+        if msg.seq != seq {
+            return false;
+        }
+        changed |= msg.flags & NLM_F_DUMP_INTR != 0;
+        match msg.kind {
+            NLMSG_DONE => {
+                // The dump's own error, if it failed part way.
+                let code = msg
+                    .payload
+                    .get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, i32::from_ne_bytes);
+                out = if code < 0 {
+                    Err(io::Error::from_raw_os_error(-code))
+                } else if changed {
+                    Ok(Dumped::Changed)
+                } else {
+                    Ok(Dumped::Complete(std::mem::take(&mut elements)))
+                };
+                true
+            }
+            NLMSG_ERROR => {
+                out = match error_of(&msg) {
+                    Some((code, _, _)) if -code == nix::libc::ENOENT => Ok(Dumped::Missing),
+                    Some((0, _, _)) => Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the kernel acknowledged a dump instead of sending it",
+                    )),
+                    Some((code, _, _)) => Err(io::Error::from_raw_os_error(-code)),
+                    None => Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a netlink error message cut short",
+                    )),
+                };
+                true
+            }
+            kind if kind == message::msg_type(NEWSETELEM) => {
+                elements.extend(found::every(msg.payload));
+                between_parts();
+                false
+            }
+            _ => false,
+        }
+    })?;
+    out
 }
 
 /// A socket that asks for extended acknowledgements (where the refused
@@ -292,7 +406,7 @@ fn answer(socket: &Socket, seq: u32) -> io::Result<Option<Found>> {
             return true;
         }
         if msg.kind == message::msg_type(NEWSETELEM) {
-            out = Ok(message::found(msg.payload));
+            out = Ok(found::found(msg.payload));
             return true;
         }
         false
