@@ -19,6 +19,8 @@ pub(crate) mod elements;
 pub(crate) mod found;
 pub(crate) mod message;
 #[cfg(test)]
+mod read_back;
+#[cfg(test)]
 mod tests;
 
 /// The nf_tables subsystem of nfnetlink (`NFNL_SUBSYS_NFTABLES`).
