@@ -14,7 +14,9 @@ use nix::sys::time::TimeVal;
 
 use super::found::{self, Found};
 use super::message::{self, Batch, NEWSETELEM, Op, Sent, SetChange};
-use super::{NLM_F_ACK_TLVS, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDR_LEN, open};
+use super::{
+    NFGENMSG_LEN, NLM_F_ACK_TLVS, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDR_LEN, open,
+};
 use crate::dump::CHANGED_RETRIES;
 use crate::elements::nft_text;
 use crate::error::{ElementRefusal, RulesError};
@@ -142,10 +144,16 @@ impl ElementSocket {
     /// Every element of the set `set`, read in one dump (many datagrams
     /// for a large set, each a round trip on this socket, no process
     /// started); `None` when the set, or the table, is not there. Read
-    /// again (a few times) when the kernel marks the dump interrupted: a
-    /// transaction was committed while it was read, so elements may have
-    /// been skipped or read twice. Each datagram is waited for at most
-    /// [`ANSWER_WITHIN`].
+    /// again (a few times) when a transaction was committed while it was
+    /// read: the kernel walks the set anew for each part, skipping as many
+    /// elements as it sent before, so a commit in between makes it skip
+    /// elements or send them twice (seen on Linux 6.18). The kernel does
+    /// not mark such a dump `NLM_F_DUMP_INTR` (it is honoured all the
+    /// same), but each part carries the ruleset's generation (its low 16
+    /// bits, in `nfgenmsg`'s resource id): parts of two generations are a
+    /// dump to read again. Elements the packet path adds meanwhile (the
+    /// meters) are no commit; a key read twice that way is kept once.
+    /// Each datagram is waited for at most [`ANSWER_WITHIN`].
     pub(crate) fn dump(
         &self,
         table: &str,
@@ -201,8 +209,9 @@ fn dump_set(
 /// Reads the parts of the dump numbered `seq` until `NLMSG_DONE`.
 /// Messages of other numbers are late answers to earlier calls, skipped.
 fn parts(socket: &Socket, seq: u32, between_parts: &mut dyn FnMut()) -> io::Result<Dumped> {
-    let mut elements = Vec::new();
+    let mut elements: Vec<Found> = Vec::new();
     let mut changed = false;
+    let mut generation: Option<[u8; 2]> = None;
     let mut out = Ok(Dumped::Missing);
     read(socket, |msg| {
         if msg.seq != seq {
@@ -222,7 +231,10 @@ fn parts(socket: &Socket, seq: u32, between_parts: &mut dyn FnMut()) -> io::Resu
                 } else if changed {
                     Ok(Dumped::Changed)
                 } else {
-                    Ok(Dumped::Complete(std::mem::take(&mut elements)))
+                    let mut all = std::mem::take(&mut elements);
+                    all.sort_unstable_by_key(|f| (f.key, f.end));
+                    all.dedup_by_key(|f| (f.key, f.end));
+                    Ok(Dumped::Complete(all))
                 };
                 true
             }
@@ -242,6 +254,12 @@ fn parts(socket: &Socket, seq: u32, between_parts: &mut dyn FnMut()) -> io::Resu
                 true
             }
             kind if kind == message::msg_type(NEWSETELEM) => {
+                let part_of = msg
+                    .payload
+                    .get(2..NFGENMSG_LEN)
+                    .and_then(|g| <[u8; 2]>::try_from(g).ok());
+                changed |= generation.is_some_and(|g| Some(g) != part_of);
+                generation = generation.or(part_of);
                 elements.extend(found::every(msg.payload));
                 between_parts();
                 false
@@ -472,3 +490,6 @@ fn reason(errno: i32, deleting: bool, kernel: Option<&str>) -> String {
         _ => why.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod dump_tests;

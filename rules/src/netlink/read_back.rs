@@ -47,9 +47,10 @@ fn disjoint(candidates: Vec<IpNet>) -> Vec<IpNet> {
     all.sort();
     let mut out: Vec<IpNet> = Vec::new();
     for n in all {
-        if out.last().is_none_or(|last| {
-            !last.contains(&n.network()) && !n.contains(&last.network())
-        }) {
+        if out
+            .last()
+            .is_none_or(|last| !last.contains(&n.network()) && !n.contains(&last.network()))
+        {
             out.push(n);
         }
     }
@@ -59,7 +60,12 @@ fn disjoint(candidates: Vec<IpNet>) -> Vec<IpNet> {
 #[test]
 fn ranges_from_zero_to_the_top_and_the_whole_space_read_back() {
     for list in [
-        &["0.0.0.0/8", "100.64.9.0/24", "100.64.10.0/24", "255.255.255.0/24"][..],
+        &[
+            "0.0.0.0/8",
+            "100.64.9.0/24",
+            "100.64.10.0/24",
+            "255.255.255.0/24",
+        ][..],
         &["0.0.0.0/0"],
         &["255.255.255.255/32"],
         &["0.0.0.0/32", "10.0.0.0/8"],
