@@ -31,7 +31,14 @@ fn sets_are_read_without_starting_a_process() {
         .collect();
     k.change_quarantined(&held, &[]).unwrap();
     ns.nft(
-        &["add", "element", "inet", "cordon", "smtp_recent_v4", "{ 100.64.1.1 }"],
+        &[
+            "add",
+            "element",
+            "inet",
+            "cordon",
+            "smtp_recent_v4",
+            "{ 100.64.1.1 }",
+        ],
         None,
     );
 

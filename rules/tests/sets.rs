@@ -166,7 +166,8 @@ fn ranges_from_zero_to_the_top_read_back_as_nft_lists_them() {
         assert!(read.contains(net), "{net} in {read:?}");
     }
     assert!(
-        read.iter().all(|n| !n.contains(&"100.64.20.3".parse::<IpAddr>().unwrap())),
+        read.iter()
+            .all(|n| !n.contains(&"100.64.20.3".parse::<IpAddr>().unwrap())),
         "{read:?}"
     );
 
@@ -184,8 +185,14 @@ fn ranges_from_zero_to_the_top_read_back_as_nft_lists_them() {
 fn recent_smtp_attempts_read_back_to_the_millisecond_with_their_counters() {
     let (ns, c, k) = installed("setsmtp");
     for (set, elems) in [
-        ("smtp_recent_v4", "{ 100.64.1.2 counter packets 7 bytes 420, 100.64.1.3 }"),
-        ("smtp_recent_v6", "{ 2001:db8:100:100:: counter packets 3 bytes 180 }"),
+        (
+            "smtp_recent_v4",
+            "{ 100.64.1.2 counter packets 7 bytes 420, 100.64.1.3 }",
+        ),
+        (
+            "smtp_recent_v6",
+            "{ 2001:db8:100:100:: counter packets 3 bytes 180 }",
+        ),
         ("smtp_held_v4", "{ 100.64.1.2 counter packets 2 bytes 120 }"),
     ] {
         ns.nft(&["add", "element", "inet", "cordon", set, elems], None);
@@ -210,7 +217,10 @@ fn recent_smtp_attempts_read_back_to_the_millisecond_with_their_counters() {
     assert!(c.quarantine.quiet_period - dumped.expires < Duration::from_secs(60));
     let v6 = recent.iter().find(|s| s.key.is_ipv6()).unwrap();
     assert_eq!(v6.attempts, 3);
-    let plain = recent.iter().find(|s| s.key.to_string() == "100.64.1.3").unwrap();
+    let plain = recent
+        .iter()
+        .find(|s| s.key.to_string() == "100.64.1.3")
+        .unwrap();
     assert_eq!(plain.attempts, 0, "an element without a counter");
 
     // The reference: `nft` lists whole seconds left, cut down.
@@ -275,9 +285,16 @@ fn twenty_thousand_hosts_read_back_from_a_dump_of_many_datagrams() {
     k.change_quarantined(&[hosts.clone(), units.clone()].concat(), &[])
         .unwrap();
     let read = k.quarantined().unwrap();
-    let mut want: Vec<IpNet> = hosts.iter().chain(&units).map(SubscriberAddr::net).collect();
+    let mut want: Vec<IpNet> = hosts
+        .iter()
+        .chain(&units)
+        .map(SubscriberAddr::net)
+        .collect();
     want.sort();
     assert_eq!(read.len(), 20_256);
     assert_eq!(read, want);
-    assert_eq!(read, placed_reference(&ns, "quarantined", "quarantined_ranges"));
+    assert_eq!(
+        read,
+        placed_reference(&ns, "quarantined", "quarantined_ranges")
+    );
 }
