@@ -26,7 +26,7 @@ pub(crate) const GET_TABLE: u8 = 1;
 pub(crate) const GET_CHAIN: u8 = 4;
 pub(crate) const GET_RULE: u8 = 7;
 pub(crate) const GET_SET: u8 = 10;
-const GET_GEN: u8 = 16;
+const GET_GEN: u8 = crate::netlink::message::GETGEN;
 pub(crate) const GET_OBJ: u8 = 19;
 pub(crate) const GET_FLOWTABLE: u8 = 23;
 /// The table's name in a table message, and the table an object belongs

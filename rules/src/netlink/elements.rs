@@ -14,10 +14,7 @@ use nix::sys::time::TimeVal;
 
 use super::found::{self, Found};
 use super::message::{self, Batch, NEWSETELEM, Op, Sent, SetChange};
-use super::{
-    NFGENMSG_LEN, NLM_F_ACK_TLVS, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDR_LEN, open,
-};
-use crate::dump::CHANGED_RETRIES;
+use super::{NLM_F_ACK_TLVS, NLMSG_ERROR, NLMSG_HDR_LEN, open};
 use crate::elements::nft_text;
 use crate::error::{ElementRefusal, RulesError};
 
@@ -48,6 +45,15 @@ struct Conn {
     socket: Socket,
     /// The next sequence number: answers to earlier calls are told apart.
     seq: u32,
+}
+
+impl Conn {
+    /// A sequence number for one request.
+    fn take_seq(&mut self) -> u32 {
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        seq
+    }
 }
 
 /// What the kernel refused first in a batch.
@@ -132,8 +138,7 @@ impl ElementSocket {
         what: &str,
     ) -> Result<Option<Found>, RulesError> {
         self.with(what, |conn| {
-            let seq = conn.seq;
-            conn.seq = conn.seq.wrapping_add(1);
+            let seq = conn.take_seq();
             let request = message::get(table, set, key, seq)
                 .map_err(|e| netlink(what, io::Error::new(io::ErrorKind::InvalidInput, e)))?;
             send(&conn.socket, &request).map_err(|e| netlink(what, e))?;
@@ -161,113 +166,9 @@ impl ElementSocket {
         what: &str,
     ) -> Result<Option<Vec<Found>>, RulesError> {
         self.with(what, |conn| {
-            dump_set(conn, table, set, &mut || {}).map_err(|e| netlink(what, e))
+            dump::dump_set(conn, table, set, &mut |_| {}).map_err(|e| netlink(what, e))
         })
     }
-}
-
-/// How one dump of a set ended.
-#[derive(Debug)]
-enum Dumped {
-    Complete(Vec<Found>),
-    /// No such set (or table).
-    Missing,
-    /// The kernel marked it interrupted: read it again.
-    Changed,
-}
-
-/// The dump of [`ElementSocket::dump`], started again when interrupted.
-/// `between_parts` runs after each part is read: nothing in use, a
-/// transaction committed mid-dump in the tests.
-fn dump_set(
-    conn: &mut Conn,
-    table: &str,
-    set: &str,
-    between_parts: &mut dyn FnMut(),
-) -> io::Result<Option<Vec<Found>>> {
-    for _ in 0..=CHANGED_RETRIES {
-        let seq = conn.seq;
-        conn.seq = conn.seq.wrapping_add(1);
-        let request = message::dump(table, set, seq)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        send(&conn.socket, &request)?;
-        match parts(&conn.socket, seq, between_parts)? {
-            Dumped::Complete(elements) => return Ok(Some(elements)),
-            Dumped::Missing => return Ok(None),
-            Dumped::Changed => {}
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::Interrupted,
-        format!(
-            "the set {set} kept changing while it was read ({} tries); the next reading asks again",
-            CHANGED_RETRIES + 1
-        ),
-    ))
-}
-
-/// Reads the parts of the dump numbered `seq` until `NLMSG_DONE`.
-/// Messages of other numbers are late answers to earlier calls, skipped.
-fn parts(socket: &Socket, seq: u32, between_parts: &mut dyn FnMut()) -> io::Result<Dumped> {
-    let mut elements: Vec<Found> = Vec::new();
-    let mut changed = false;
-    let mut generation: Option<[u8; 2]> = None;
-    let mut out = Ok(Dumped::Missing);
-    read(socket, |msg| {
-        if msg.seq != seq {
-            return false;
-        }
-        changed |= msg.flags & NLM_F_DUMP_INTR != 0;
-        match msg.kind {
-            NLMSG_DONE => {
-                // The dump's own error, if it failed part way.
-                let code = msg
-                    .payload
-                    .get(..4)
-                    .and_then(|b| b.try_into().ok())
-                    .map_or(0, i32::from_ne_bytes);
-                out = if code < 0 {
-                    Err(io::Error::from_raw_os_error(-code))
-                } else if changed {
-                    Ok(Dumped::Changed)
-                } else {
-                    let mut all = std::mem::take(&mut elements);
-                    all.sort_unstable_by_key(|f| (f.key, f.end));
-                    all.dedup_by_key(|f| (f.key, f.end));
-                    Ok(Dumped::Complete(all))
-                };
-                true
-            }
-            NLMSG_ERROR => {
-                out = match error_of(&msg) {
-                    Some((code, _, _)) if -code == nix::libc::ENOENT => Ok(Dumped::Missing),
-                    Some((0, _, _)) => Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "the kernel acknowledged a dump instead of sending it",
-                    )),
-                    Some((code, _, _)) => Err(io::Error::from_raw_os_error(-code)),
-                    None => Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "a netlink error message cut short",
-                    )),
-                };
-                true
-            }
-            kind if kind == message::msg_type(NEWSETELEM) => {
-                let part_of = msg
-                    .payload
-                    .get(2..NFGENMSG_LEN)
-                    .and_then(|g| <[u8; 2]>::try_from(g).ok());
-                changed |= generation.is_some_and(|g| Some(g) != part_of);
-                generation = generation.or(part_of);
-                elements.extend(found::every(msg.payload));
-                between_parts();
-                false
-            }
-            _ => false,
-        }
-    })?;
-    out
 }
 
 /// A socket that asks for extended acknowledgements (where the refused
@@ -508,5 +409,6 @@ fn reason(errno: i32, deleting: bool, kernel: Option<&str>) -> String {
     }
 }
 
+mod dump;
 #[cfg(test)]
 mod dump_tests;

@@ -400,3 +400,16 @@ pub(crate) fn dump(table: &str, set: &str, seq: u32) -> Result<Vec<u8>, TooLong>
     w.end_message(at)?;
     Ok(w.buf)
 }
+
+/// `NFT_MSG_NEWGEN`, `NFT_MSG_GETGEN`: the ruleset's generation.
+pub(crate) const NEWGEN: u8 = 15;
+pub(crate) const GETGEN: u8 = 16;
+
+/// A request for the ruleset's generation: answered with its low 16 bits
+/// in `nfgenmsg`'s resource id, as every part of a dump carries them.
+pub(crate) fn generation(seq: u32) -> Result<Vec<u8>, TooLong> {
+    let mut w = Writer::default();
+    let at = w.message(msg_type(GETGEN), NLM_F_REQUEST, seq, NFPROTO_INET, 0);
+    w.end_message(at)?;
+    Ok(w.buf)
+}
