@@ -156,9 +156,13 @@ impl ElementSocket {
     /// not mark such a dump `NLM_F_DUMP_INTR` (it is honoured all the
     /// same), but each part carries the ruleset's generation (its low 16
     /// bits, in `nfgenmsg`'s resource id): parts of two generations are a
-    /// dump to read again. Elements the packet path adds meanwhile (the
-    /// meters) are no commit; a key read twice that way is kept once.
-    /// Each datagram is waited for at most [`ANSWER_WITHIN`].
+    /// dump to read again. Without any commit, a walk can still repeat
+    /// (and so skip) elements: the first dump of a hash set just filled
+    /// with 100 000 hosts repeated about 16 000 of them (measured, Linux
+    /// 6.18; the table being resized), and the packet path adds to the
+    /// meters meanwhile. A key sent twice is therefore a dump to read
+    /// again too. All of it within 5 s, each datagram within
+    /// [`ANSWER_WITHIN`].
     pub(crate) fn dump(
         &self,
         table: &str,

@@ -131,8 +131,17 @@ fn parts(
                 } else {
                     let mut all = std::mem::take(&mut elements);
                     all.sort_unstable_by_key(|f| (f.key, f.end));
+                    let sent = all.len();
                     all.dedup_by_key(|f| (f.key, f.end));
-                    Ok(Dumped::Complete(all, read_at))
+                    if all.len() < sent {
+                        // A set holds each element once: the kernel's walk
+                        // was not one pass (its hash table was resized under
+                        // it, or the packet path added to it), and what it
+                        // repeated stands for what it skipped.
+                        Ok(Dumped::Changed)
+                    } else {
+                        Ok(Dumped::Complete(all, read_at))
+                    }
                 };
                 true
             }

@@ -110,3 +110,29 @@ fn a_dump_that_never_ends_is_given_up_in_time() {
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
     assert!(err.to_string().contains("still being sent"), "{err}");
 }
+
+#[test]
+fn the_first_dump_of_a_freshly_filled_hash_set_holds_every_host_once() {
+    use super::super::message::{Op, SetChange};
+    use super::ElementSocket;
+    use ipnet::IpNet;
+
+    let (ns, _) = set_of("dfill", 1);
+    let socket = ElementSocket::new(Some(ns.name()));
+    let hosts: Vec<IpNet> = (1..100_000u32)
+        .map(|i| IpNet::from(IpAddr::V4(Ipv4Addr::from(0x6440_0000 + i))))
+        .collect();
+    for chunk in hosts.chunks(10_000) {
+        let change = SetChange {
+            set: "s".into(),
+            op: Op::Add,
+            interval: false,
+            nets: chunk.to_vec(),
+        };
+        socket.change("cordon", &[change], "fill").unwrap();
+    }
+    // Measured: this first walk repeated (and skipped) thousands of hosts.
+    let got = socket.dump("cordon", "s", "read").unwrap().unwrap();
+    let keys: BTreeSet<IpAddr> = got.iter().filter_map(|f| f.key).collect();
+    assert_eq!((got.len(), keys.len()), (100_000, 100_000));
+}
