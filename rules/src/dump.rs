@@ -26,7 +26,7 @@ pub(crate) const GET_TABLE: u8 = 1;
 pub(crate) const GET_CHAIN: u8 = 4;
 pub(crate) const GET_RULE: u8 = 7;
 pub(crate) const GET_SET: u8 = 10;
-const GET_GEN: u8 = 16;
+const GET_GEN: u8 = crate::netlink::message::GETGEN;
 pub(crate) const GET_OBJ: u8 = 19;
 pub(crate) const GET_FLOWTABLE: u8 = 23;
 /// The table's name in a table message, and the table an object belongs
@@ -34,7 +34,7 @@ pub(crate) const GET_FLOWTABLE: u8 = 23;
 const NFTA_TABLE: u16 = 1;
 
 /// How often a dump that the ruleset changed under is read again.
-const CHANGED_RETRIES: u32 = 3;
+pub(crate) const CHANGED_RETRIES: u32 = 3;
 
 /// One object as the kernel dumped it: which dump (a `GET_*` above) and
 /// its attributes, raw.

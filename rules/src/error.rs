@@ -40,6 +40,15 @@ pub enum RulesError {
         /// Why.
         source: std::io::Error,
     },
+    /// A set Cordon reads is not in its table (or the table is gone):
+    /// someone removed it by hand, or the table is from another release.
+    #[error("set {set} is not in table inet {table} (restart cordond to reinstall the ruleset)")]
+    MissingSet {
+        /// The set asked for.
+        set: String,
+        /// The table it should be in.
+        table: String,
+    },
     /// The kernel refused a transaction of element changes; nothing of it
     /// was applied (boxed: it names the element, and errors stay small).
     #[error(transparent)]

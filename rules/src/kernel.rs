@@ -1,10 +1,13 @@
 //! Cordon's table in one kernel: the executor of [`crate::plan`]. It reads
 //! what a plan needs from the live table (its layout, some sets), runs the
 //! planned script as one transaction, changes elements in batches, reads
-//! sets back and lists the table's shape for comparison. Installs and
-//! listings are one `nft` process each (see [`crate::nft`]); element
-//! changes and single-element lookups, the frequent work, are netlink
-//! messages from this process (see [`crate::netlink`]).
+//! sets back and lists the table's shape for comparison. Installs and the
+//! layout's listing are one `nft` process each (see [`crate::nft`]);
+//! element changes, single-element lookups and whole sets read back (the
+//! reconcile's, the quiet checks', the start's), the frequent work, are
+//! netlink messages from this process (see [`crate::netlink`]): a set of
+//! 100 000 elements is a dump of many datagrams, not an `nft` process
+//! printing JSON for cordond to parse.
 
 use std::net::IpAddr;
 
@@ -13,11 +16,12 @@ use ipnet::IpNet;
 
 use crate::drift::Shape;
 use crate::dump;
-use crate::elements::{Carried, Listed, Listing, SmtpSeen};
+use crate::elements::{self, Carried, SmtpSeen};
 use crate::error::RulesError;
 use crate::layout::Layout;
 use crate::names::{self, set_for, set_name};
 use crate::netlink::elements::ElementSocket;
+use crate::netlink::found::Found;
 use crate::netlink::message::SetChange;
 use crate::nft::NftCommand;
 use crate::plan;
@@ -142,12 +146,10 @@ impl Kernel {
             ..plan::Live::default()
         };
         for set in &reads.members {
-            live.members
-                .insert(set.clone(), self.read_set(set, |l| l.net())?);
+            live.members.insert(set.clone(), self.nets_in(set)?);
         }
         for set in &reads.meters {
-            live.meters
-                .insert(set.clone(), self.read_set(set, |l| l.seen())?);
+            live.meters.insert(set.clone(), self.seen_of(set)?);
         }
         Ok(live)
     }
@@ -231,13 +233,14 @@ impl Kernel {
         let mut out = Vec::new();
         for v4 in [true, false] {
             let set = set_name(names::UNRECORDED, v4);
-            let read = self.read_set(&set, |l| l.net());
-            match read {
-                Ok(nets) => out.extend(nets.into_iter().map(|n| n.addr())),
-                Err(RulesError::Refused { stderr, .. })
-                    if stderr.contains("No such file or directory") => {}
-                Err(e) => return Err(e),
-            }
+            let read = self
+                .elements
+                .dump(&self.table, &set, "read the unrecorded marks")?;
+            out.extend(
+                elements::hosts(&read.unwrap_or_default())
+                    .iter()
+                    .map(IpNet::addr),
+            );
         }
         Ok(out)
     }
@@ -353,7 +356,7 @@ impl Kernel {
     fn seen_in(&self, base: &str) -> Result<Vec<SmtpSeen>, RulesError> {
         let mut out = Vec::new();
         for v4 in [true, false] {
-            out.extend(self.read_set(&set_name(base, v4), |l| l.seen())?);
+            out.extend(self.seen_of(&set_name(base, v4))?);
         }
         Ok(out)
     }
@@ -362,7 +365,7 @@ impl Kernel {
     fn prefixes(&self, base: &str) -> Result<Vec<IpNet>, RulesError> {
         let mut out = Vec::new();
         for v4 in [true, false] {
-            out.extend(self.read_set(&set_name(base, v4), |l| l.net())?);
+            out.extend(self.nets_in(&set_name(base, v4))?);
         }
         out.sort();
         Ok(out)
@@ -377,31 +380,41 @@ impl Kernel {
         let found = self
             .lookups
             .get(&self.table, &set, key, "look up a host's SMTP activity")?;
-        Ok(found.and_then(|f| {
-            Some(SmtpSeen {
-                key,
-                expires: std::time::Duration::from_millis(f.expires_ms?),
-                attempts: f.packets.unwrap_or(0),
-            })
-        }))
+        Ok(found.and_then(|f| elements::seen(key, &f)))
     }
 
-    /// Lists one set and keeps what `pick` makes of each element.
-    fn read_set<T>(
-        &self,
-        set: &str,
-        pick: impl Fn(&Listed<'_>) -> Option<T>,
-    ) -> Result<Vec<T>, RulesError> {
-        let what = "read a set";
-        let out = self
-            .nft
-            .run(&["-j", "list", "set", "inet", &self.table, set], None, what)?;
-        let listing: Listing<'_> =
-            serde_json::from_str(&out).map_err(|source| RulesError::BadAnswer {
-                what: what.to_owned(),
-                source,
-            })?;
-        Ok(listing.elements().filter_map(pick).collect())
+    /// Every element of one set, in one netlink dump (no `nft` process:
+    /// the 30 s reconcile and the quiet checks read whole sets, and
+    /// cordond's core waits for them); an error naming the set when it is
+    /// not there.
+    fn elements_of(&self, set: &str) -> Result<Vec<Found>, RulesError> {
+        self.elements
+            .dump(&self.table, set, "read a set")?
+            .ok_or_else(|| RulesError::MissingSet {
+                set: set.to_owned(),
+                table: self.table.clone(),
+            })
+    }
+
+    /// The elements of one set as prefixes: an interval set's ranges (see
+    /// [`elements::ranges`] for the ranges that are no prefix), a hash
+    /// set's keys as /32 or /128.
+    fn nets_in(&self, set: &str) -> Result<Vec<IpNet>, RulesError> {
+        let found = self.elements_of(set)?;
+        Ok(if names::is_interval_set(set) {
+            elements::ranges(&found)
+        } else {
+            elements::hosts(&found)
+        })
+    }
+
+    /// The elements of one recent-attempts set.
+    fn seen_of(&self, set: &str) -> Result<Vec<SmtpSeen>, RulesError> {
+        Ok(self
+            .elements_of(set)?
+            .iter()
+            .filter_map(|f| elements::seen(f.key?, f))
+            .collect())
     }
 }
 

@@ -17,8 +17,9 @@
 //!
 //! - [`netlink`] speaks nf_tables' netlink messages by hand for what
 //!   happens often: the table's definition read for comparison, and set
-//!   elements changed (one batch transaction per change) and looked up
-//!   one at a time, from the calling process, without starting `nft`.
+//!   elements changed (one batch transaction per change), looked up one
+//!   at a time and read whole (one dump per set), from the calling
+//!   process, without starting `nft`.
 //!
 //! Why the table itself goes in as `nft` syntax: it is installed once per
 //! start or reload, and `nft` compiles the rules (set statements carrying

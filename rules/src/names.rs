@@ -1,4 +1,5 @@
-//! Names of the sets Cordon manages, as they appear in `nft list table`.
+//! Names of the sets Cordon manages, as they appear in `nft list table`
+//! and as cordond names them over netlink.
 //!
 //! Each set exists twice, `_v4` and `_v6`, because nftables sets hold one
 //! address family.
@@ -60,14 +61,23 @@ pub const ALERTED: &str = "alerted";
 /// Per-host rate of new relay connections.
 pub const RELAY_RATE: &str = "relay_rate";
 
-/// Whether the sets named `base` that cordond changes at run time are
-/// interval sets (`flags interval` in the ruleset): a range is two
-/// elements there (see [`crate::netlink::message`]), one in a hash set.
+/// Whether the sets named `base` that cordond changes or reads at run
+/// time are interval sets (`flags interval` in the ruleset): a range is
+/// two elements there (see [`crate::netlink::message`]), written and read
+/// back as such; one element in a hash set.
 pub(crate) fn is_interval(base: &str) -> bool {
     matches!(
         base,
         QUARANTINED_RANGES | NOTICED_RANGES | GARDEN | ALLOWED_SENDERS | RELAYS
     )
+}
+
+/// Whether the family-specific set `name` (`garden_v4`) is an interval
+/// set (see [`is_interval`]).
+pub(crate) fn is_interval_set(name: &str) -> bool {
+    name.strip_suffix("_v4")
+        .or_else(|| name.strip_suffix("_v6"))
+        .is_some_and(is_interval)
 }
 
 /// The family-specific name of a set (`quarantined_v4`).

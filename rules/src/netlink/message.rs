@@ -25,7 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
-use super::{NFGENMSG_LEN, NFPROTO_INET, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, SUBSYS_NFTABLES};
+use super::{NFPROTO_INET, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST, SUBSYS_NFTABLES};
 
 /// `NFT_MSG_NEWSETELEM`, `NFT_MSG_GETSETELEM`, `NFT_MSG_DELSETELEM`.
 pub(crate) const NEWSETELEM: u8 = 12;
@@ -37,28 +37,28 @@ const NLA_F_NESTED: u16 = 0x8000;
 /// `NFTA_SET_ELEM_LIST_*`.
 const LIST_TABLE: u16 = 1;
 const LIST_SET: u16 = 2;
-const LIST_ELEMENTS: u16 = 3;
+pub(super) const LIST_ELEMENTS: u16 = 3;
 /// `NFTA_LIST_ELEM`: each element of the list.
-const LIST_ELEM: u16 = 1;
+pub(super) const LIST_ELEM: u16 = 1;
 /// `NFTA_SET_ELEM_*`.
-const ELEM_KEY: u16 = 1;
-const ELEM_FLAGS: u16 = 3;
-const ELEM_EXPIRATION: u16 = 5;
-const ELEM_USERDATA: u16 = 6;
-const ELEM_EXPR: u16 = 7;
-const ELEM_EXPRESSIONS: u16 = 11;
+pub(super) const ELEM_KEY: u16 = 1;
+pub(super) const ELEM_FLAGS: u16 = 3;
+pub(super) const ELEM_EXPIRATION: u16 = 5;
+pub(super) const ELEM_USERDATA: u16 = 6;
+pub(super) const ELEM_EXPR: u16 = 7;
+pub(super) const ELEM_EXPRESSIONS: u16 = 11;
 /// `NFTA_DATA_VALUE`.
-const DATA_VALUE: u16 = 1;
+pub(super) const DATA_VALUE: u16 = 1;
 /// `NFT_SET_ELEM_INTERVAL_END`.
-const INTERVAL_END: u32 = 1;
+pub(super) const INTERVAL_END: u32 = 1;
 /// `NFTA_EXPR_NAME`, `NFTA_EXPR_DATA`, `NFTA_COUNTER_PACKETS`.
-const EXPR_NAME: u16 = 1;
-const EXPR_DATA: u16 = 2;
-const COUNTER_PACKETS: u16 = 2;
+pub(super) const EXPR_NAME: u16 = 1;
+pub(super) const EXPR_DATA: u16 = 2;
+pub(super) const COUNTER_PACKETS: u16 = 2;
 /// `nft`'s element user data for a range without an end element: one
 /// TLV, `NFTNL_UDATA_SET_ELEM_FLAGS` (1), four bytes long, holding
 /// `NFTNL_SET_ELEM_F_INTERVAL_OPEN` (1) in host byte order.
-const OPEN_INTERVAL_UDATA: [u8; 2] = [1, 4];
+pub(super) const OPEN_INTERVAL_UDATA: [u8; 2] = [1, 4];
 
 /// Prefixes per element message at most. The element list is one
 /// attribute, whose length is 16 bits: 512 IPv6 ranges (two elements of
@@ -387,66 +387,29 @@ pub(crate) fn get(table: &str, set: &str, key: IpAddr, seq: u32) -> Result<Vec<u
     Ok(w.buf)
 }
 
-/// One element as the kernel answered a lookup.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Found {
-    pub(crate) key: Option<IpAddr>,
-    /// Milliseconds before the element times out (sets with timeouts).
-    pub(crate) expires_ms: Option<u64>,
-    /// The element's counter, when it has one.
-    pub(crate) packets: Option<u64>,
+/// A request for every element of the set `set`: a dump, answered in
+/// several `NFT_MSG_NEWSETELEM` messages (as many elements in each as fit
+/// a datagram) and ended by `NLMSG_DONE`. No element list: the kernel
+/// walks the whole set.
+pub(crate) fn dump(table: &str, set: &str, seq: u32) -> Result<Vec<u8>, TooLong> {
+    let mut w = Writer::default();
+    let flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let at = w.message(msg_type(GETSETELEM), flags, seq, NFPROTO_INET, 0);
+    w.text(LIST_TABLE, table)?;
+    w.text(LIST_SET, set)?;
+    w.end_message(at)?;
+    Ok(w.buf)
 }
 
-/// The first element of a `NFT_MSG_NEWSETELEM` answer (the message's
-/// payload, after the netlink header).
-pub(crate) fn found(payload: &[u8]) -> Option<Found> {
-    let attrs = payload.get(NFGENMSG_LEN..)?;
-    let list = nested(attrs, LIST_ELEMENTS)?;
-    let elem = nested(list, LIST_ELEM)?;
-    let mut out = Found::default();
-    for (kind, value) in typed(elem) {
-        match kind {
-            ELEM_KEY => {
-                out.key = nested(value, DATA_VALUE).and_then(|v| match v.len() {
-                    4 => <[u8; 4]>::try_from(v).ok().map(IpAddr::from),
-                    16 => <[u8; 16]>::try_from(v).ok().map(IpAddr::from),
-                    _ => None,
-                });
-            }
-            ELEM_EXPIRATION => out.expires_ms = be64(value),
-            ELEM_EXPR => out.packets = out.packets.or_else(|| counter(value)),
-            ELEM_EXPRESSIONS => {
-                out.packets = out
-                    .packets
-                    .or_else(|| typed(value).find_map(|(_, expr)| counter(expr)));
-            }
-            _ => {}
-        }
-    }
-    Some(out)
-}
+/// `NFT_MSG_NEWGEN`, `NFT_MSG_GETGEN`: the ruleset's generation.
+pub(crate) const NEWGEN: u8 = 15;
+pub(crate) const GETGEN: u8 = 16;
 
-/// The packets of a `counter` expression's attributes; `None` for any
-/// other expression.
-fn counter(expr: &[u8]) -> Option<u64> {
-    let name = nested(expr, EXPR_NAME)?;
-    if name.split(|b| *b == 0).next()? != b"counter" {
-        return None;
-    }
-    be64(nested(nested(expr, EXPR_DATA)?, COUNTER_PACKETS)?)
-}
-
-fn be64(value: &[u8]) -> Option<u64> {
-    <[u8; 8]>::try_from(value).ok().map(u64::from_be_bytes)
-}
-
-/// The attributes in `bytes` by type, the nested and byte-order bits
-/// cleared.
-fn typed(bytes: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    crate::dump::attributes(bytes).map(|(k, v)| (k & super::NLA_TYPE_MASK, v))
-}
-
-/// The value of the first attribute of type `kind` in `bytes`.
-fn nested(bytes: &[u8], kind: u16) -> Option<&[u8]> {
-    typed(bytes).find(|(k, _)| *k == kind).map(|(_, v)| v)
+/// A request for the ruleset's generation: answered with its low 16 bits
+/// in `nfgenmsg`'s resource id, as every part of a dump carries them.
+pub(crate) fn generation(seq: u32) -> Result<Vec<u8>, TooLong> {
+    let mut w = Writer::default();
+    let at = w.message(msg_type(GETGEN), NLM_F_REQUEST, seq, NFPROTO_INET, 0);
+    w.end_message(at)?;
+    Ok(w.buf)
 }

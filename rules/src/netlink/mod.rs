@@ -1,6 +1,6 @@
 //! nf_tables over netlink, spoken by hand: the definition dumps of
-//! [`crate::dump`] and the set-element changes and lookups of
-//! [`elements`].
+//! [`crate::dump`] and the set-element changes, lookups and dumps of
+//! [`elements`] (the kernel's answers read in [`found`]).
 //!
 //! Why by hand: no maintained MIT/Apache crate covers nf_tables (the
 //! pure-Rust one, `rustables`, is GPL; the others wrap the GPL `libnftnl`),
@@ -16,7 +16,10 @@ use std::io;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 
 pub(crate) mod elements;
+pub(crate) mod found;
 pub(crate) mod message;
+#[cfg(test)]
+mod read_back;
 #[cfg(test)]
 mod tests;
 
