@@ -209,10 +209,10 @@ fn send(
 /// Room for one datagram. The kernel sizes a dump's datagrams by the
 /// largest buffer its reader has offered (up to 32 KiB); offered only what
 /// the last datagram held, as `recv_from_full` does, it keeps to about
-/// 4 KiB. Every datagram of a conntrack dump is a walk resumed under the
-/// table's locks, and the dump of the machine's whole table runs once per
-/// batch of quarantines, beside the crossings still to be walled in: in
-/// the detection benchmark, crossings that met one waited up to 30 ms.
+/// 4 KiB, and every datagram is a walk resumed under the table's locks.
+/// (Measured: this did not change the detection benchmark's p99, which a
+/// dump of the whole table beside the crossings still sets; see
+/// BENCHMARKS.md.)
 const DATAGRAM_ROOM: usize = 64 * 1024;
 
 /// Reads answers until the dump's end or the request's acknowledgement,
