@@ -114,24 +114,6 @@ macro_rules! page_context {
     }};
 }
 
-/// The operating system a visitor's browser says it runs on, to open the
-/// matching cleanup steps first.
-fn detect_os(user_agent: &str) -> &'static str {
-    if user_agent.contains("Windows") {
-        "windows"
-    } else if user_agent.contains("Android") {
-        "android"
-    } else if user_agent.contains("iPhone") || user_agent.contains("iPad") {
-        "iphone"
-    } else if user_agent.contains("Macintosh") || user_agent.contains("Mac OS") {
-        "macos"
-    } else if user_agent.contains("Linux") || user_agent.contains("X11") {
-        "linux"
-    } else {
-        ""
-    }
-}
-
 /// The value of query parameter `name`.
 fn query_param(req_query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(req_query?.as_bytes())
@@ -459,6 +441,9 @@ impl App {
 
 mod form;
 mod notice;
+mod os;
+
+use os::detect_os;
 
 /// A page that did not render: the operator's override is broken in a way
 /// the startup check could not see.
@@ -475,31 +460,4 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
     r.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guesses_the_os() {
-        assert_eq!(
-            detect_os("Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
-            "windows"
-        );
-        assert_eq!(
-            detect_os("Mozilla/5.0 (Linux; Android 14; Pixel 8)"),
-            "android"
-        );
-        assert_eq!(
-            detect_os("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"),
-            "iphone"
-        );
-        assert_eq!(
-            detect_os("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0)"),
-            "macos"
-        );
-        assert_eq!(detect_os("Mozilla/5.0 (X11; Linux x86_64)"), "linux");
-        assert_eq!(detect_os("curl/8"), "");
-    }
 }

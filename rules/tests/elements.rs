@@ -5,6 +5,10 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 
+mod common;
+
+use common::addrs;
+
 use cordon_config::{Config, SubscriberAddr};
 use cordon_rules::{Carried, Kernel, NftCommand, RulesError};
 use cordon_testkit::{Fixture, Netns};
@@ -18,15 +22,7 @@ fn config() -> Config {
 
 /// The namespace's table installed, and a `Kernel` driving it.
 fn installed(tag: &str) -> (Netns, Config, Kernel) {
-    let ns = Netns::new(tag);
-    let c = config();
-    let k = Kernel::new(&c, NftCommand::in_netns(ns.name()));
-    k.install(&c, &Carried::default()).unwrap();
-    (ns, c, k)
-}
-
-fn addrs(c: &Config, list: &[&str]) -> Vec<SubscriberAddr> {
-    list.iter().map(|a| c.subscriber_addr(a).unwrap()).collect()
+    common::installed(tag, config())
 }
 
 /// The elements of one set as `nft list set` shows them.

@@ -301,31 +301,15 @@ impl Delivery {
     /// what would have been done is, as stored (a report's answer is about
     /// its score, which stands).
     pub(super) fn kernel_failed(self, e: &Arc<KernelError>) -> Delivery {
-        let fail = || Failure::Kernel(e.clone());
-        match self {
-            Delivery::Event(r, a) => Delivery::Event(r, a.and_then(|_| Err(fail()))),
-            Delivery::Events(r, a) => Delivery::Events(
-                r,
-                a.into_iter().map(|t| t.and_then(|_| Err(fail()))).collect(),
-            ),
-            Delivery::Session(r, a) => Delivery::Session(r, a.and_then(|_| Err(fail()))),
-            reports @ Delivery::Reports(..) => reports,
-        }
+        self.failed(|| Failure::Kernel(e.clone()), |said| said)
     }
 
     /// The answer for a batch the store refused: nothing was done.
     /// Refusals by the policy stay refusals.
     pub(super) fn store_refused(self, e: &Arc<StoreError>) -> Delivery {
-        let fail = || Failure::Store(e.clone());
-        match self {
-            Delivery::Event(r, a) => Delivery::Event(r, a.and_then(|_| Err(fail()))),
-            Delivery::Events(r, a) => Delivery::Events(
-                r,
-                a.into_iter().map(|t| t.and_then(|_| Err(fail()))).collect(),
-            ),
-            Delivery::Session(r, a) => Delivery::Session(r, a.and_then(|_| Err(fail()))),
-            Delivery::Reports(r, said) => Delivery::Reports(
-                r,
+        self.failed(
+            || Failure::Store(e.clone()),
+            |said| {
                 said.into_iter()
                     .map(|Said { outcome, before }| Said {
                         outcome: ReportOutcome {
@@ -337,8 +321,26 @@ impl Delivery {
                         },
                         before,
                     })
-                    .collect(),
+                    .collect()
+            },
+        )
+    }
+
+    /// Every event's and session's answer that was to succeed fails with
+    /// `fail`; report answers become what `reports` makes of them.
+    fn failed(
+        self,
+        fail: impl Fn() -> Failure,
+        reports: impl FnOnce(Vec<Said>) -> Vec<Said>,
+    ) -> Delivery {
+        match self {
+            Delivery::Event(r, a) => Delivery::Event(r, a.and_then(|_| Err(fail()))),
+            Delivery::Events(r, a) => Delivery::Events(
+                r,
+                a.into_iter().map(|t| t.and_then(|_| Err(fail()))).collect(),
             ),
+            Delivery::Session(r, a) => Delivery::Session(r, a.and_then(|_| Err(fail()))),
+            Delivery::Reports(r, said) => Delivery::Reports(r, reports(said)),
         }
     }
 }
