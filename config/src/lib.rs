@@ -32,9 +32,9 @@ pub use addr::{AddrError, SubscriberAddr};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_file, load_str};
 pub use sections::{
-    Action, Config, Control, Detection, Dnsbl, DnsblZone, GatewayName, Interfaces, Ladder,
-    LogFormat, Logging, MAX_WEBHOOK_SECRET, MIN_WEBHOOK_SECRET, Metrics, Notice, PgTls, PgUrl,
-    PoolSize, Port25, Port25Mode, Portal, PortalUser, PostgresStore, PublicUrl, Quarantine,
+    ALERT_REPEAT, Action, Config, Control, Detection, Dnsbl, DnsblZone, GatewayName, Interfaces,
+    Ladder, LogFormat, Logging, MAX_WEBHOOK_SECRET, MIN_WEBHOOK_SECRET, Metrics, Notice, PgTls,
+    PgUrl, PoolSize, Port25, Port25Mode, Portal, PortalUser, PostgresStore, PublicUrl, Quarantine,
     RadiusAccounting, RadiusClient, Relays, ReportWeights, Reports, SecretError, SelfRelease,
     Sessions, Signal, SocketMode, SqliteStore, Store, Subscribers, Support, TlsMode, Unbuilt,
     WalledGarden, Webhook, WebhookEvent, WebhookSecretError, WebhookUrl, default_outbox_path,

@@ -24,9 +24,6 @@ const TEMPLATE: &str = include_str!("../templates/ruleset.nft");
 const HOSTS_MAX: u32 = 262_144;
 /// (host, destination) pairs tracked within the detection window.
 const PAIRS_MAX: u32 = 1_048_576;
-/// A host over a threshold is reported to cordond again after this long if
-/// it is still over, so one lost event costs seconds, not a zombie.
-const ALERT_REPEAT: Duration = Duration::from_secs(10);
 /// Relay-limit state per host is forgotten after this long without traffic.
 const RELAY_STATE: Duration = Duration::from_secs(600);
 
@@ -339,7 +336,7 @@ pub(crate) fn sets(config: &Config, carried: &Carried) -> Vec<SetSpec> {
         (
             names::ALERTED,
             "hosts just reported to cordond (one event, not a flood)",
-            ALERT_REPEAT.as_secs(),
+            cordon_config::ALERT_REPEAT.as_secs(),
             HOSTS_MAX,
             false,
         ),

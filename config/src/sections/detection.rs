@@ -11,6 +11,16 @@ use crate::check::Section;
 use crate::duration;
 use crate::locate::Seg::Key;
 
+/// How often the kernel reports one host at most: a crossing adds the
+/// host to the `alerted` set for this long, and the signals log only hosts
+/// not in it, so one burst is one event, not one per packet; a host still
+/// over a threshold is reported again after it, so one lost event costs
+/// seconds, not a zombie. Two signals
+/// crossed by the same burst can still both report it when their packets
+/// pass the check on two CPUs at once; the ladder therefore counts at most
+/// one crossing per this (`cordon_policy`).
+pub const ALERT_REPEAT: Duration = Duration::from_secs(10);
+
 /// What a signal does when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]

@@ -35,7 +35,9 @@ mod walled_garden;
 mod webhooks;
 
 pub use control::{Control, SocketMode};
-pub use detection::{Action, Detection, Dnsbl, DnsblZone, ReportWeights, Reports, Signal};
+pub use detection::{
+    ALERT_REPEAT, Action, Detection, Dnsbl, DnsblZone, ReportWeights, Reports, Signal,
+};
 pub use interfaces::Interfaces;
 pub use logging::{LogFormat, Logging};
 pub use metrics::Metrics;

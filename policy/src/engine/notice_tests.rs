@@ -230,8 +230,9 @@ proptest! {
             let (plan, _) = e.handle(vec![Input::Event(Event::Tick)], NOW + 10 + 4 * 3600);
             prop_assert_eq!(&plan.notice_add, &vec![a], "back after the interval");
         }
+        // The kernel reports a host at most once per ALERT_REPEAT (10 s).
         for i in 0..crossings {
-            e.handle(vec![notice(Subject::Addr(a), true)], NOW + 20 + i64::from(i));
+            e.handle(vec![notice(Subject::Addr(a), true)], NOW + 20 + 10 * i64::from(i));
         }
         let at = NOW + 100 + later;
         // The review goes to notices only (for a quarantine the same event
@@ -313,6 +314,42 @@ fn an_operator_notice_of_a_quarantined_subscriber_changes_nothing() {
     assert_eq!(e.state_of(&alice), HostState::Quarantined);
 }
 
+/// One flood crossing two signals can be reported twice (their packets
+/// pass the kernel's `alerted` check on two CPUs at once): the ladder
+/// counts one crossing per `ALERT_REPEAT`, counted from the notice and
+/// from the last crossing it counted.
+#[test]
+fn one_burst_reported_twice_moves_the_ladder_once() {
+    let c = config();
+    let mut e = Engine::new(&c, [], []);
+    let a = addr(&c, 0);
+    let crossings = |e: &Engine| match &e.lifecycle.get(&Subject::Addr(a)).unwrap().state {
+        State::Noticed(n) => n.crossings,
+        other => panic!("not noticed: {other:?}"),
+    };
+    e.handle(vec![notice(Subject::Addr(a), true)], NOW);
+    let (plan, _) = e.handle(vec![notice(Subject::Addr(a), true)], NOW);
+    assert!(plan.changes.is_empty(), "the notice's own burst: {plan:?}");
+    e.handle(vec![notice(Subject::Addr(a), true)], NOW + 9);
+    assert_eq!(crossings(&e), 0);
+    e.handle(vec![notice(Subject::Addr(a), true)], NOW + 10);
+    assert_eq!(crossings(&e), 1);
+    e.handle(
+        vec![
+            notice(Subject::Addr(a), true),
+            notice(Subject::Addr(a), true),
+        ],
+        NOW + 15,
+    );
+    assert_eq!(crossings(&e), 1, "within 10 s of the last counted");
+    e.handle(vec![notice(Subject::Addr(a), true)], NOW + 20);
+    assert_eq!(
+        e.state_of(&Subject::Addr(a)),
+        HostState::Quarantined,
+        "the ladder's second crossing"
+    );
+}
+
 #[test]
 fn a_notice_on_probation_quarantines_as_a_relapse() {
     let c = config();
@@ -323,10 +360,8 @@ fn a_notice_on_probation_quarantines_as_a_relapse() {
     e.handle(vec![st::release(alice.clone())], NOW + 3600);
     e.handle(vec![notice(alice.clone(), true)], NOW + 7200);
     assert_eq!(e.state_of(&alice), HostState::Noticed);
-    e.handle(
-        vec![notice(alice.clone(), true), notice(alice.clone(), true)],
-        NOW + 7300,
-    );
+    e.handle(vec![notice(alice.clone(), true)], NOW + 7300);
+    e.handle(vec![notice(alice.clone(), true)], NOW + 7310);
     let host = e.lifecycle.get(&alice).unwrap();
     let State::Quarantined(q) = &host.state else {
         panic!("not quarantined: {:?}", host.state)

@@ -74,6 +74,11 @@ pub struct Noticed {
     /// quarantines at its count).
     #[serde(default)]
     pub crossings: u32,
+    /// When the last crossing was counted (0: none since the notice began).
+    /// A crossing within `cordon_config::ALERT_REPEAT` of it, or of the
+    /// notice itself, is the same burst and not counted again.
+    #[serde(default)]
+    pub last_crossing: Unix,
     /// Relapses carried from a probation it was noticed on.
     #[serde(default)]
     pub relapses: u32,

@@ -18,6 +18,7 @@ pub async fn a_noticed_record_round_trips_by_address_and_by_subscriber(h: &dyn H
         review_at: 86_500,
         acknowledged_until: Some(14_500),
         crossings: 2,
+        last_crossing: 86_000,
         relapses: 1,
         relapse: true,
         evidence: [("smtp_attempts".to_owned(), 40)].into(),

@@ -54,6 +54,7 @@ impl Lifecycle {
             review_at: now + secs(self.policy.notice_review),
             acknowledged_until: None,
             crossings: 0,
+            last_crossing: 0,
             relapses,
             relapse,
             evidence: request.evidence,
@@ -71,8 +72,10 @@ impl Lifecycle {
         Ok(persisted(host, audit, request.subject))
     }
 
-    /// A noticed subject crossed a signal again: counted, and quarantined
-    /// when the ladder's `crossings` is reached.
+    /// A noticed subject crossed a signal again: counted (unless within
+    /// `ALERT_REPEAT` of the notice or of the last counted crossing, the
+    /// same burst), and quarantined when the ladder's `crossings` is
+    /// reached.
     fn crossed(
         &mut self,
         mut host: Host,
@@ -80,7 +83,14 @@ impl Lifecycle {
         request: NoticeRequest,
         now: Unix,
     ) -> Vec<Action> {
+        // One burst crossing two signals can be reported twice (see
+        // `ALERT_REPEAT`): it moves the ladder once.
+        let repeat = secs(cordon_config::ALERT_REPEAT);
+        if now < n.since.max(n.last_crossing).saturating_add(repeat) {
+            return Vec::new();
+        }
         n.crossings = n.crossings.saturating_add(1);
+        n.last_crossing = now;
         // What the notice counted so far, and what this crossing names (its
         // signal's threshold): the record, and the ladder's quarantine,
         // keep both.
