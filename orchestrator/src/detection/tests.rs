@@ -49,6 +49,10 @@ quarantine: {{ min_hold: 30m, quiet_period: 2h }}
 }
 
 pub(super) struct Rig {
+    /// The core's and the detector's clock: the system's, moved ahead by
+    /// hand where a test needs time to pass (the ladder counts one
+    /// crossing per `ALERT_REPEAT`).
+    pub(super) clock: Arc<Ahead>,
     pub(super) detector: Detector,
     pub(super) kernel: Arc<FakeKernel>,
     pub(super) core: CoreHandle,
@@ -56,6 +60,24 @@ pub(super) struct Rig {
     pub(super) config: Arc<Config>,
     pub(super) db: std::path::PathBuf,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// The system clock, plus whatever a test skipped.
+#[derive(Debug, Default)]
+pub(super) struct Ahead(std::sync::atomic::AtomicI64);
+
+impl cordon_proto::time::Clock for Ahead {
+    fn now(&self) -> cordon_proto::time::Unix {
+        cordon_proto::time::SystemClock.now() + self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Ahead {
+    /// Moves the clock `by` ahead.
+    pub(super) fn skip(&self, by: Duration) {
+        let secs = i64::try_from(by.as_secs()).unwrap();
+        self.0.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Drop for Rig {
@@ -71,6 +93,7 @@ async fn rig_in(dir: &Path, config: Config) -> Rig {
     let kernel = Arc::new(FakeKernel::default());
     let metrics = Arc::new(Metrics::new());
     let enforcer: Arc<dyn Enforcer> = kernel.clone();
+    let clock = Arc::new(Ahead::default());
     let Built {
         mut core,
         config: rx,
@@ -78,19 +101,21 @@ async fn rig_in(dir: &Path, config: Config) -> Rig {
     } = Core::builder(config.clone(), store)
         .kernel(enforcer.clone())
         .metrics(metrics.clone())
+        .clock(clock.clone())
         .build(loaded);
     core.install().await.unwrap();
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let core = crate::core::spawn(core, Duration::from_secs(3600), cancel.clone(), &tracker);
     Rig {
+        clock: clock.clone(),
         detector: Detector {
             core: core.clone(),
             kernel: enforcer,
             metrics,
             config: rx,
             dnsbl: None,
-            clock: Arc::new(cordon_proto::time::SystemClock),
+            clock,
         },
         kernel,
         core,

@@ -65,11 +65,15 @@ async fn a_crossing_notices_and_touches_nothing_else() {
 async fn the_ladder_quarantines_a_host_that_keeps_crossing() {
     let r = notice_rig(2).await;
     r.detector.handle_crossing(crossing("100.64.1.2")).await;
+    // The kernel reports a host again only after ALERT_REPEAT; the ladder
+    // counts one crossing per that.
+    r.clock.skip(cordon_config::ALERT_REPEAT);
     let again = r.detector.handle_crossing(crossing("100.64.1.2")).await;
     assert_eq!(
         again,
         CrossingOutcome::Noticed(r.unit("100.64.1.2"), HostState::Noticed)
     );
+    r.clock.skip(cordon_config::ALERT_REPEAT);
     let third = r.detector.handle_crossing(crossing("100.64.1.2")).await;
     assert_eq!(
         third,
@@ -109,6 +113,7 @@ async fn a_detection_notice_and_the_ladders_quarantine_carry_the_kernels_count()
     // Still sending: the ladder's quarantine names the signal and the
     // count the kernel had by then.
     r.seen(a, 70);
+    r.clock.skip(cordon_config::ALERT_REPEAT);
     let again = r.detector.handle_crossing(crossing(a)).await;
     assert_eq!(
         again,
