@@ -84,9 +84,12 @@ impl Lifecycle {
         now: Unix,
     ) -> Vec<Action> {
         // One burst crossing two signals can be reported twice (see
-        // `ALERT_REPEAT`): it moves the ladder once.
-        let repeat = secs(cordon_config::ALERT_REPEAT);
-        if now < n.since.max(n.last_crossing).saturating_add(repeat) {
+        // `ALERT_REPEAT`): it moves the ladder once. A second short of the
+        // repeat: the times compared are when the core decided, which can
+        // lag the kernel's reports by different amounts, and a real next
+        // report is never less than the repeat after the last one.
+        let burst = secs(cordon_config::ALERT_REPEAT).saturating_sub(1);
+        if now < n.since.max(n.last_crossing).saturating_add(burst) {
             return Vec::new();
         }
         n.crossings = n.crossings.saturating_add(1);
