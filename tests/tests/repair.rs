@@ -77,13 +77,11 @@ fn handle_of(lab: &Lab, chain: &str, comment: &str) -> u64 {
 /// how long the table took to come back.
 fn changed_and_repaired(lab: &Lab, installed: &Shape, change: &str, logged: &str) -> Duration {
     let warnings_before = cordond_log(lab).matches(logged).count();
+    // `nft -f` succeeded: the change is in the kernel (one transaction).
+    // Reading the table back here to see it would race cordond, which may
+    // already have repaired it; its warning below says it saw the change.
     nft(lab, change);
     let start = Instant::now();
-    assert_ne!(
-        installed.differences(&shape(lab)),
-        Vec::new(),
-        "the change took: {change}"
-    );
     let took = poll_until(REPAIRED_WITHIN, "the table to be repaired", || {
         installed
             .differences(&shape(lab))
