@@ -18,6 +18,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::Core;
 use super::blocking;
 use super::handle::{Applied, AppliedMany, Failure, Reply, SessionApplied, SubscriberNow, Taken};
+use super::net::NetChange;
 use super::pipeline::Decided;
 use crate::kernel::KernelError;
 use crate::metrics::Metrics;
@@ -120,16 +121,15 @@ impl Core {
         }
     }
 
-    /// The kernel's part of a stored plan: the set change (conntrack
-    /// follows in the flusher).
-    pub(super) async fn enforce(&mut self, plan: Plan) -> Result<(), KernelError> {
-        let Plan {
-            add,
-            remove,
-            notice_add,
-            notice_remove,
-            ..
-        } = plan;
+    /// The kernel's part of stored plans: the set changes, one transaction
+    /// per set (conntrack follows in the flusher).
+    pub(super) async fn enforce(
+        &mut self,
+        quarantine: NetChange,
+        notice: NetChange,
+    ) -> Result<(), KernelError> {
+        let (add, remove) = quarantine.into_lists();
+        let (notice_add, notice_remove) = notice.into_lists();
         if !notice_add.is_empty() || !notice_remove.is_empty() {
             let kernel = self.kernel.clone();
             let result = blocking(move || kernel.change_noticed(&notice_add, &notice_remove)).await;

@@ -22,6 +22,7 @@ mod first;
 mod flush;
 mod handle;
 mod install;
+mod net;
 mod pipeline;
 mod repair;
 mod timers;

@@ -39,6 +39,7 @@ use tracing::warn;
 use super::Core;
 use super::apply::Delivery;
 use super::flush::Job;
+use super::net::NetChange;
 use crate::metrics::Metrics;
 use crate::store::{StoreError, Write};
 
@@ -160,9 +161,7 @@ impl Core {
         if commit.webhooks {
             self.webhook_wake.notify_waiters();
         }
-        for decided in commit.batches {
-            self.finish(decided).await;
-        }
+        self.finish(commit.batches).await;
         self.update_gauges();
         self.start_commit();
     }
@@ -176,23 +175,36 @@ impl Core {
         }
     }
 
-    /// A batch's records are in: its marks come off, its kernel changes
-    /// are made, and its askers hear back (after the conntrack flush, if
-    /// it has one).
-    async fn finish(&mut self, decided: Decided) {
-        let Decided {
-            mut plan,
-            unrecorded,
-            answers,
-            ..
-        } = decided;
-        self.recorded(unrecorded).await;
-        if plan.session_changes > 0 {
-            self.metrics.session_changes(plan.session_changes);
+    /// A commit's records are in: its batches' marks come off, their
+    /// kernel changes are made (one transaction per set for them all, see
+    /// `net`), and their askers hear back, in order (after the conntrack
+    /// flush, if one of them has one). If the kernel refuses the change,
+    /// every asker of the commit hears it: the reconcile that follows puts
+    /// the kernel right for all of them.
+    async fn finish(&mut self, batches: Vec<Decided>) {
+        let mut unrecorded = Vec::new();
+        let (mut quarantine, mut notice) = (NetChange::default(), NetChange::default());
+        let mut flush = Vec::new();
+        let mut answers = Vec::new();
+        for decided in batches {
+            let Decided {
+                mut plan,
+                unrecorded: marked,
+                answers: said,
+                ..
+            } = decided;
+            unrecorded.extend(marked);
+            if plan.session_changes > 0 {
+                self.metrics.session_changes(plan.session_changes);
+            }
+            self.log_transitions(&plan).await;
+            quarantine.then(&plan.remove, &plan.add);
+            notice.then(&plan.notice_remove, &plan.notice_add);
+            flush.append(&mut plan.flush);
+            answers.extend(said);
         }
-        self.log_transitions(&plan).await;
-        let flush = std::mem::take(&mut plan.flush);
-        let answers: Vec<Delivery> = match self.enforce(plan).await {
+        self.recorded(unrecorded).await;
+        let answers: Vec<Delivery> = match self.enforce(quarantine, notice).await {
             Ok(()) => answers,
             Err(e) => {
                 let e = Arc::new(e);
@@ -202,7 +214,9 @@ impl Core {
         if flush.is_empty() {
             answers.into_iter().for_each(Delivery::send);
         } else {
-            // One flush for the batch (each reads the machine's whole
+            flush.sort_unstable();
+            flush.dedup();
+            // One flush for the commit (each reads the machine's whole
             // conntrack table), beside the core: see `flush`.
             self.flusher().queue(Job {
                 hosts: flush,

@@ -138,3 +138,38 @@ async fn each_asker_hears_the_host_as_its_own_batch_left_it() {
     assert_eq!(state(quarantine).await, HostState::Quarantined);
     assert_eq!(state(release).await, HostState::Probation);
 }
+
+#[tokio::test]
+async fn the_batches_of_one_commit_change_the_kernel_once() {
+    let switch = Switch::default();
+    let mut r = switched(&switch).await;
+    let [a, b, c] = ["100.64.3.7", "100.64.3.8", "100.64.3.9"].map(|t| r.addr(t));
+    switch.set(Mode::Held);
+    // The first batch's commit is under way; the three behind it go
+    // together into the next one, the last undoing the first of them.
+    let mut answers = r.decide(vec![r.quarantine("100.64.3.7", None)]).await;
+    for event in [
+        r.quarantine("100.64.3.8", None),
+        r.quarantine("100.64.3.9", None),
+        r.release("100.64.3.8"),
+    ] {
+        answers.extend(r.decide(vec![event]).await);
+    }
+    switch.set(Mode::Up);
+    r.core.drain().await;
+    for rx in answers {
+        assert!(rx.await.unwrap().is_ok());
+    }
+    let s = r.kernel.state.lock();
+    assert_eq!(
+        s.journal,
+        [format!("change +{a} -"), format!("change +{c} -")],
+        "one change per commit, and {b}, put in and taken out within one, never reached the kernel"
+    );
+    assert_eq!(
+        s.quarantined,
+        [a.net(), c.net()].into_iter().collect(),
+        "{:?}",
+        s.journal
+    );
+}
