@@ -183,3 +183,14 @@ async fn a_slow_conntrack_flush_holds_up_no_later_batch_and_its_askers_hear_afte
     cancel.cancel();
     core.await.unwrap();
 }
+
+#[tokio::test]
+async fn conntrack_flushes_run_at_the_lowest_cpu_priority() {
+    let mut r = rig().await;
+    let a = r.addr("100.64.1.3");
+    assert!(r.batch(vec![detected(a)]).await[0].is_ok());
+    let s = r.kernel.state.lock();
+    assert_eq!(s.flushed, [vec![a]]);
+    // Nice 19: a dump of the whole table never keeps a crossing waiting.
+    assert_eq!(s.flush_nice, [19]);
+}

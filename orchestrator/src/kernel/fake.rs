@@ -29,6 +29,8 @@ pub struct FakeState {
     /// Conntrack flushes asked for, one entry per call, so tests see both
     /// which hosts were flushed and how the daemon batched them.
     pub flushed: Vec<Vec<SubscriberAddr>>,
+    /// The nice value of the thread each flush ran on.
+    pub flush_nice: Vec<i32>,
     /// Changes applied.
     pub changes: usize,
     /// What the relay-limit counters say.
@@ -235,7 +237,12 @@ impl Enforcer for FakeKernel {
     fn flush_conntrack(&self, addrs: &[SubscriberAddr]) -> Result<usize, KernelError> {
         let delay = self.with(|s| s.flush_delay);
         std::thread::sleep(delay);
-        self.with(|s| s.flushed.push(addrs.to_vec()));
+        let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid()))
+            .unwrap_or(i32::MIN);
+        self.with(|s| {
+            s.flushed.push(addrs.to_vec());
+            s.flush_nice.push(nice);
+        });
         Ok(0)
     }
 
