@@ -60,8 +60,7 @@ fn symlinks_out_of_the_directory_are_not_offered() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret"), b"x").unwrap();
     let d = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(outside.path().join("secret"), d.path().join("link.exe"))
-        .unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret"), d.path().join("link.exe")).unwrap();
     std::fs::write(d.path().join("real.exe"), b"y").unwrap();
     std::os::unix::fs::symlink(d.path().join("real.exe"), d.path().join("inside.exe")).unwrap();
     write_list(
@@ -94,7 +93,10 @@ fn sizes_and_names_read_well() {
 async fn a_page_does_not_wait_for_another_requests_re_read() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("a.exe"), b"abc").unwrap();
-    write_list(d.path(), "tools:\n  - file: a.exe\n    name: { en: Tool A }\n");
+    write_list(
+        d.path(),
+        "tools:\n  - file: a.exe\n    name: { en: Tool A }\n",
+    );
     let tools = Tools::load(Some(d.path().to_owned()), "en").unwrap();
     let mut looking = tools.checked.lock().await;
     // Due for a look, and someone is already looking.
