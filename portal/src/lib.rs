@@ -73,7 +73,8 @@ const CORDOND_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Portal {
     app: Arc<App>,
-    /// Each runtime's own listening sockets, the same addresses in each.
+    /// Each runtime's handles on the listening sockets, the same sockets in
+    /// each.
     listeners: Vec<Vec<(Role, std::net::TcpListener)>>,
     /// `portal.metrics_listen`, apart from the subscribers' listeners.
     metrics_listener: Option<std::net::TcpListener>,
@@ -144,8 +145,9 @@ impl Portal {
     /// Serves until SIGTERM or SIGINT, then drains open connections.
     ///
     /// One single-threaded runtime per core, each on a thread of its own
-    /// with its own socket on every listening address (`SO_REUSEPORT`), as
-    /// nginx runs one worker per core. With one multi-threaded runtime the
+    /// taking connections from the same listening sockets (see
+    /// [`listen::bind_all`]), as nginx runs one worker per core. With one
+    /// multi-threaded runtime the
     /// two worker threads kept handing connections and wake-ups to each
     /// other: under an outbreak with keep-alive the portal spent as much
     /// CPU per request as nginx but its requests waited four times as long
