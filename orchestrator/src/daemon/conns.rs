@@ -42,7 +42,8 @@ pub struct Caps {
 /// Caps for the control socket and the portal socket, sized from the
 /// descriptor limit in force: a quarter of it (at least 32, at most 1 024)
 /// stays for the store, the kernel sockets, detection and blocking tasks;
-/// the portal (one uid, a pool of at most 16 connections) gets up to 64 of
+/// the portal (one uid, a pool of at most 48 connections: 16 asking, 32
+/// kept idle, see `cordon_portal::cordond`) gets up to 64 of
 /// the rest, the control socket the remainder, at most half per uid so that
 /// one user's flood leaves room for another's.
 pub fn caps_for(nofile: usize) -> (Caps, Caps) {
