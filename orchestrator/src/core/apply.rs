@@ -42,7 +42,7 @@ pub(super) enum Waiting {
 }
 
 impl Waiting {
-    fn inputs(&self) -> usize {
+    pub(super) fn inputs(&self) -> usize {
         match self {
             Waiting::Event(_) | Waiting::Session(_) | Waiting::Nobody => 1,
             Waiting::Reports(_, n) | Waiting::Events(_, n) => *n,

@@ -28,6 +28,7 @@ use cordon_policy::{Actor, Input, Plan};
 use cordon_proto::portal::Reason;
 use tracing::{info, warn};
 
+use super::apply::Waiting;
 use super::{Core, blocking};
 use crate::metrics::Metrics;
 
@@ -47,6 +48,44 @@ const INLINE: usize = 256;
 /// it is recorded.
 pub(super) fn is_detection(input: &Input) -> bool {
     matches!(input, Input::Event(Event::Quarantine(q)) if matches!(q.actor, Actor::Detection))
+}
+
+/// A gathered batch split, in order, into runs that are all detection's
+/// crossings and runs that are not, each asker's inputs kept together,
+/// so that each run is decided as a batch of its own. Crossings that came
+/// in beside anything else (most often the evidence of the zombie before,
+/// which follows its answer) would otherwise be written first like the
+/// rest, and wait for a commit before their walls went up. The runs are
+/// decided in the order they came, so a crossing of a host that an earlier
+/// run changes sees that change (and, if the kernel still has to make it,
+/// waits for it: see [`Core::enforce_first`]); they still share one commit
+/// and one kernel transaction per set (see `pipeline`).
+pub(super) fn runs(inputs: Vec<Input>, waiting: Vec<Waiting>) -> Vec<(Vec<Input>, Vec<Waiting>)> {
+    let mut runs: Vec<(bool, Vec<Input>, Vec<Waiting>)> = Vec::new();
+    let mut inputs = inputs.into_iter();
+    for w in waiting {
+        let group: Vec<Input> = inputs.by_ref().take(w.inputs()).collect();
+        let first = !group.is_empty() && group.iter().all(is_detection);
+        match runs.last_mut() {
+            Some((kind, run, askers)) if *kind == first => {
+                run.extend(group);
+                askers.push(w);
+            }
+            _ => runs.push((first, group, vec![w])),
+        }
+    }
+    // Inputs beyond the askers' (none, as the core builds batches) go
+    // with the last run rather than being lost.
+    let rest: Vec<Input> = inputs.collect();
+    if !rest.is_empty() {
+        match runs.last_mut() {
+            Some((_, run, _)) => run.extend(rest),
+            None => runs.push((false, rest, Vec::new())),
+        }
+    }
+    runs.into_iter()
+        .map(|(_, run, askers)| (run, askers))
+        .collect()
 }
 
 impl Core {

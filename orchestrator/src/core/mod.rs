@@ -331,8 +331,8 @@ impl Core {
                 } => self.engine.suspect(unit, &signal, action, at),
             }
         }
-        if !inputs.is_empty() {
-            self.decide(inputs, waiting).await;
+        for (run, askers) in first::runs(inputs, waiting) {
+            self.decide(run, askers).await;
         }
         if let Some(asked) = check {
             self.drain().await;

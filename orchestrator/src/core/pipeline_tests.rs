@@ -173,3 +173,40 @@ async fn the_batches_of_one_commit_change_the_kernel_once() {
         s.journal
     );
 }
+
+#[tokio::test]
+async fn a_crossing_that_came_in_beside_other_requests_is_still_enforced_first() {
+    let switch = Switch::default();
+    let mut r = switched(&switch).await;
+    let (a, b) = (r.addr("100.64.3.10"), r.addr("100.64.3.11"));
+    switch.set(Mode::Held);
+    let (operator, heard) = oneshot::channel();
+    let (crossing, enforced) = oneshot::channel();
+    // Gathered together, as the evidence of one zombie and the next one's
+    // crossing often are.
+    r.core
+        .commands(vec![
+            Command::Apply(r.quarantine("100.64.3.10", None), operator),
+            Command::ApplyMany(vec![detected(b)], crossing),
+        ])
+        .await;
+    {
+        let s = r.kernel.state.lock();
+        assert!(
+            s.quarantined.contains(&b.net()) && s.unrecorded.contains(&b.net()),
+            "the crossing waited for the commit of what came in beside it: {:?}",
+            s.journal
+        );
+        assert!(
+            !s.quarantined.contains(&a.net()),
+            "the operator's quarantine went in before its record"
+        );
+    }
+    switch.set(Mode::Up);
+    r.core.drain().await;
+    assert!(heard.await.unwrap().is_ok());
+    assert!(enforced.await.unwrap().iter().all(Result::is_ok));
+    let s = r.kernel.state.lock();
+    assert!(s.quarantined.contains(&a.net()) && s.quarantined.contains(&b.net()));
+    assert!(s.unrecorded.is_empty(), "a mark stayed: {:?}", s.unrecorded);
+}
