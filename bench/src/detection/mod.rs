@@ -129,7 +129,9 @@ fn measure(lab: &Lab, bin: &Path, runs: usize) -> Result<Measured> {
         for (h, src) in latency_hosts(&subs, LATENCY_FROM) {
             det.push(zombie_latency(h, src, passes)?);
         }
-        let after = Scrape::fetch(&gw)?.buckets(hist);
+        // Each crossing is observed when its asker hears back, after the
+        // conntrack flush, which waits for a pause in the quarantines.
+        let after = answered(&gw, hist, &before, det.len())?;
         let own = bucket_delta(&before, &after);
         let mut cli = Vec::new();
         for (h, src) in latency_hosts(&subs, CLI_FROM) {
@@ -177,4 +179,23 @@ fn latency_hosts(
         .skip(from)
         .flat_map(|(i, h)| LATENCY_AT.map(|x| (h, load::subscriber_addr(i, x))))
         .take(LATENCY_HOSTS)
+}
+
+/// The histogram once it holds `count` observations more than `before`
+/// (polled, up to 5 s; then as it stands).
+fn answered(
+    gw: &cordon_lab::Host,
+    hist: &str,
+    before: &[(f64, f64)],
+    count: usize,
+) -> Result<Vec<(f64, f64)>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = Scrape::fetch(gw)?.buckets(hist);
+        let seen = bucket_delta(before, &now).last().map_or(0.0, |(_, n)| *n);
+        if seen >= count as f64 || std::time::Instant::now() > deadline {
+            return Ok(now);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

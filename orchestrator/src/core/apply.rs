@@ -78,11 +78,14 @@ impl Core {
         } else {
             Vec::new()
         };
+        // When the batch's quarantines went in, if before its answers: the
+        // askers hear back only after the conntrack flush.
+        let in_force = (!unrecorded.is_empty()).then(std::time::SystemTime::now);
         let mut writes = writes(std::mem::take(&mut plan.changes), now);
         writes.extend(self.webhook_events(&plan.transitions));
         // Worked out now: by the time the commit is in, later batches may
         // have changed these hosts (see `pipeline`).
-        let answers = self.answer(outcomes, waiting);
+        let answers = self.answer(outcomes, waiting, in_force);
         self.queue(Decided {
             plan,
             writes,
@@ -230,7 +233,12 @@ impl Core {
 
     /// What each asker hears once the batch is in force, as memory stands
     /// just after deciding it.
-    fn answer(&self, outcomes: Vec<Outcome>, waiting: Vec<Waiting>) -> Vec<Delivery> {
+    fn answer(
+        &self,
+        outcomes: Vec<Outcome>,
+        waiting: Vec<Waiting>,
+        in_force: Option<std::time::SystemTime>,
+    ) -> Vec<Delivery> {
         hand_out(
             outcomes,
             waiting,
@@ -241,6 +249,7 @@ impl Core {
                 }) => Ok(One::Host(Taken {
                     changed,
                     host: subject.and_then(|s| self.engine.lifecycle().get(&s).cloned()),
+                    in_force,
                 })),
                 Some(Outcome::Session { result: Err(r), .. }) => Err(Failure::SessionRefused(r)),
                 Some(Outcome::Session { subscriber, .. }) => {

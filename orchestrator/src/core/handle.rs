@@ -93,6 +93,10 @@ pub struct Taken {
     pub changed: bool,
     /// The record it was about as it then stands.
     pub host: Option<Host>,
+    /// When the batch's quarantines went into the kernel, if that was
+    /// before its records were written (detection's crossings): the answer
+    /// itself comes only after the conntrack flush, which waits for a pause.
+    pub in_force: Option<std::time::SystemTime>,
 }
 
 /// The answers to many events, one each, in the order given.

@@ -205,7 +205,11 @@ async fn a_crossing_that_came_in_beside_other_requests_is_still_enforced_first()
     switch.set(Mode::Up);
     r.core.drain().await;
     assert!(heard.await.unwrap().is_ok());
-    assert!(enforced.await.unwrap().iter().all(Result::is_ok));
+    let taken = enforced.await.unwrap().pop().unwrap().unwrap();
+    assert!(
+        taken.in_force.is_some(),
+        "the answer does not say when the wall went up"
+    );
     let s = r.kernel.state.lock();
     assert!(s.quarantined.contains(&a.net()) && s.quarantined.contains(&b.net()));
     assert!(s.unrecorded.is_empty(), "a mark stayed: {:?}", s.unrecorded);

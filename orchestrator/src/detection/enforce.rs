@@ -111,7 +111,7 @@ impl Detector {
         });
         let answer = self.core.apply_many(vec![event]).await.pop();
         match answer {
-            Some(Ok(Taken { changed, host })) => {
+            Some(Ok(Taken { changed, host, .. })) => {
                 let state = host.as_ref().map_or(HostState::Clean, |h| h.state.kind());
                 info!(state = %state, "noticed by detection");
                 let since = host.as_ref().and_then(|h| match &h.state {
@@ -150,8 +150,10 @@ impl Detector {
             Ok(Taken {
                 changed: true,
                 host,
+                in_force,
             }) => {
-                let latency = enforced
+                let latency = in_force
+                    .unwrap_or(enforced)
                     .duration_since(f.crossing.observed_at)
                     .unwrap_or_default();
                 Metrics::observe(&self.metrics.detection_latency, latency);
