@@ -91,6 +91,7 @@ impl Core {
             writes,
             unrecorded,
             answers,
+            detection: detection_only,
         });
     }
 

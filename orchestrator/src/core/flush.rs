@@ -47,8 +47,9 @@ const CALM: Duration = Duration::from_millis(20);
 
 /// The longest a flush waits for that pause: a quarantined host's
 /// established flows end at most this long after its wall went up (its
-/// new flows meet the wall at once), and an asker waiting on the flush
-/// hears back at most this much later.
+/// new flows meet the wall at once). Only detection's own flushes wait:
+/// an operator's, a session's or a report's goes at once, as its asker
+/// waits on it.
 const LATEST: Duration = Duration::from_millis(500);
 
 /// One batch's flush and the answers waiting on it.
@@ -56,6 +57,22 @@ const LATEST: Duration = Duration::from_millis(500);
 pub(super) struct Job {
     pub(super) hosts: Vec<SubscriberAddr>,
     pub(super) answers: Vec<Delivery>,
+    /// Whether someone other than detection waits on it (an operator, a
+    /// NAS, a report's sender): then it does not wait for a pause.
+    pub(super) urgent: bool,
+}
+
+/// Why a flush started when it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// No new flush was queued for [`CALM`].
+    Calm,
+    /// Someone other than detection waits on it.
+    Urgent,
+    /// [`LATEST`] passed without a pause.
+    Late,
+    /// The core is gone: what it queued goes at once.
+    Stopping,
 }
 
 /// The handle the core queues jobs on.
@@ -104,7 +121,7 @@ fn lower_priority() {
 /// core drops its handle (then what is queued is flushed at once).
 fn run(jobs: mpsc::Receiver<Job>, kernel: &dyn Enforcer, metrics: &Metrics) {
     while let Ok(first) = jobs.recv() {
-        let batch = until_calm(&jobs, first);
+        let (batch, start) = until_calm(&jobs, first);
         let mut hosts: Vec<SubscriberAddr> =
             batch.iter().flat_map(|j| j.hosts.iter().copied()).collect();
         hosts.sort_unstable();
@@ -118,6 +135,7 @@ fn run(jobs: mpsc::Receiver<Job>, kernel: &dyn Enforcer, metrics: &Metrics) {
                 hosts = count,
                 batches,
                 deleted = n,
+                start = ?start,
                 "conntrack entries deleted"
             ),
             Err(e) => warn!(
@@ -133,25 +151,37 @@ fn run(jobs: mpsc::Receiver<Job>, kernel: &dyn Enforcer, metrics: &Metrics) {
 }
 
 /// `first` and the jobs queued after it until none has come for [`CALM`],
-/// or [`LATEST`] has passed since `first`, or the core is gone.
-fn until_calm(jobs: &mpsc::Receiver<Job>, first: Job) -> Vec<Job> {
+/// or [`LATEST`] has passed since `first`, or one is urgent, or the core
+/// is gone; and which of those it was.
+fn until_calm(jobs: &mpsc::Receiver<Job>, first: Job) -> (Vec<Job>, Start) {
     let opened = Instant::now();
     let mut last = opened;
+    let mut urgent = first.urgent;
     let mut batch = vec![first];
     loop {
+        if urgent {
+            // What is already queued goes with it.
+            batch.extend(jobs.try_iter());
+            return (batch, Start::Urgent);
+        }
+        let now = Instant::now();
+        if now >= opened + LATEST {
+            return (batch, Start::Late);
+        }
         let Some(wait) = (last + CALM)
             .min(opened + LATEST)
-            .checked_duration_since(Instant::now())
+            .checked_duration_since(now)
         else {
-            return batch;
+            return (batch, Start::Calm);
         };
         match jobs.recv_timeout(wait) {
             Ok(job) => {
+                urgent = job.urgent;
                 batch.push(job);
                 last = Instant::now();
             }
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return batch,
+            Err(RecvTimeoutError::Disconnected) => return (batch, Start::Stopping),
         }
     }
 }
@@ -165,6 +195,7 @@ mod tests {
         Job {
             hosts: Vec::new(),
             answers: Vec::new(),
+            urgent: false,
         }
     }
 
@@ -175,8 +206,8 @@ mod tests {
         tx.send(job()).unwrap();
         let first = rx.recv().unwrap();
         let started = Instant::now();
-        let batch = until_calm(&rx, first);
-        assert_eq!(batch.len(), 2);
+        let (batch, start) = until_calm(&rx, first);
+        assert_eq!((batch.len(), start), (2, Start::Calm));
         assert!(started.elapsed() >= CALM, "{:?}", started.elapsed());
         drop(tx);
     }
@@ -198,12 +229,14 @@ mod tests {
         });
         let first = rx.recv().unwrap();
         let started = Instant::now();
-        let batch = until_calm(&rx, first);
+        let (batch, start) = until_calm(&rx, first);
         let took = started.elapsed();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         sender.join().unwrap();
         assert!(took < LATEST + Duration::from_secs(1), "{took:?}");
         assert!(batch.len() > 1);
+        // Calm only if the sender stalled for a pause on a loaded machine.
+        assert!(matches!(start, Start::Late | Start::Calm), "{start:?}");
     }
 
     #[test]
@@ -214,6 +247,24 @@ mod tests {
         }
         drop(tx);
         let first = rx.recv().unwrap();
-        assert_eq!(until_calm(&rx, first).len(), 3);
+        let (batch, start) = until_calm(&rx, first);
+        assert_eq!((batch.len(), start), (3, Start::Stopping));
+    }
+
+    #[test]
+    fn a_flush_someone_else_waits_on_goes_at_once_with_what_is_queued() {
+        let (tx, rx) = mpsc::channel();
+        tx.send(job()).unwrap();
+        tx.send(Job {
+            urgent: true,
+            ..job()
+        })
+        .unwrap();
+        tx.send(job()).unwrap();
+        let first = rx.recv().unwrap();
+        let (batch, start) = until_calm(&rx, first);
+        assert_eq!((batch.len(), start), (3, Start::Urgent));
+        // The sender is still there: it did not end the wait.
+        drop(tx);
     }
 }

@@ -56,6 +56,10 @@ pub(super) struct Decided {
     pub(super) unrecorded: Vec<SubscriberAddr>,
     /// What each asker hears once the batch is in force.
     pub(super) answers: Vec<Delivery>,
+    /// Whether it is detection's crossings and nothing else: their only
+    /// asker is detection itself, which can wait for the conntrack flush's
+    /// pause (see `flush`); anyone else's flush goes at once.
+    pub(super) detection: bool,
 }
 
 /// The commit under way and the batches queued behind it.
@@ -186,13 +190,16 @@ impl Core {
         let (mut quarantine, mut notice) = (NetChange::default(), NetChange::default());
         let mut flush = Vec::new();
         let mut answers = Vec::new();
+        let mut urgent = false;
         for decided in batches {
             let Decided {
                 mut plan,
                 unrecorded: marked,
                 answers: said,
+                detection,
                 ..
             } = decided;
+            urgent |= !detection && !plan.flush.is_empty();
             unrecorded.extend(marked);
             if plan.session_changes > 0 {
                 self.metrics.session_changes(plan.session_changes);
@@ -221,6 +228,7 @@ impl Core {
             self.flusher().queue(Job {
                 hosts: flush,
                 answers,
+                urgent,
             });
         }
     }
