@@ -78,7 +78,7 @@ pub(super) fn report(m: &Measured) -> Result<String> {
     )?;
     writeln!(
         s,
-        "| cordond's own `cordon_detection_latency_seconds` (NFLOG read to answered), p50 / p99, bucket-interpolated | {} / {} | – |",
+        "| cordond's own `cordon_detection_latency_seconds` (NFLOG read to the wall in the kernel), p50 / p99, bucket-interpolated | {} / {} | – |",
         ms(own50),
         ms(own99)
     )?;
