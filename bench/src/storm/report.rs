@@ -212,10 +212,10 @@ pub fn section(m: &Measured) -> Result<String> {
          Drops are counted by the kernel: the server socket's `drops` in `/proc/net/udp`, and the rest of `Udp: RcvbufErrors` in `/proc/net/snmp` for the \
          clients' sockets. cordond applies many requests at once and the core batches them (store commits and kernel transactions per storm are from its \
          metrics, `cordon_store_write_seconds_count` and `cordon_rule_change_seconds_count`); a Start is answered only after its batch's fsync'd commit and \
-         `nft` transaction, so under a storm a request waits for the batch ahead of it and its own (the p50), and a single Start costs one commit and one `nft` \
-         process. cordond's listener keeps the default receive buffer (about 208 KiB, some 170 requests): a window's burst beyond that is dropped by the \
-         kernel and waits for the client's retransmission {timeout} s later, which is where the p99 and most of the storm's duration go. \
-         The reference asks for 4 MiB and drops nothing.\n",
+         its netlink transaction (the batches one commit carries share one per set), so under a storm a request waits for the commit ahead of it and its own \
+         (the p50), and a single Start costs one commit and one transaction. cordond's listener keeps the default receive buffer (about 208 KiB, some 170 \
+         requests): a window's burst beyond that would be dropped by the kernel and wait for the client's retransmission {timeout} s later (the drop \
+         rows above say whether any was). The reference asks for 4 MiB.\n",
         m.storms,
         STARTS - nq,
         m.sessions_listed
