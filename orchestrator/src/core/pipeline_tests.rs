@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use cordon_config::SubscriberAddr;
 use cordon_policy::lifecycle::State;
 use cordon_policy::subject::Subject;
 use cordon_proto::portal::HostState;
@@ -13,9 +14,25 @@ use tokio::sync::oneshot;
 use tokio::sync::oneshot::error::TryRecvError;
 
 use super::many_tests::detected;
+use super::tests::Rig;
 use super::tests::switched;
 use super::*;
 use crate::store::faulty::{Mode, Switch};
+
+/// The crossing's wall is up (marked unrecorded) while the operator's
+/// quarantine still waits for its record.
+fn walled_first(r: &Rig, crossing: SubscriberAddr, operator: SubscriberAddr, behind: &str) {
+    let s = r.kernel.state.lock();
+    assert!(
+        s.quarantined.contains(&crossing.net()) && s.unrecorded.contains(&crossing.net()),
+        "the crossing waited for {behind}: {:?}",
+        s.journal
+    );
+    assert!(
+        !s.quarantined.contains(&operator.net()),
+        "the operator's quarantine went in before its record"
+    );
+}
 
 #[tokio::test]
 async fn a_crossing_is_walled_in_while_an_earlier_commit_is_still_being_written() {
@@ -25,18 +42,7 @@ async fn a_crossing_is_walled_in_while_an_earlier_commit_is_still_being_written(
     switch.set(Mode::Held);
     let mut operator = r.decide(vec![r.quarantine("100.64.3.1", None)]).await;
     let mut crossing = r.decide(vec![detected(b)]).await;
-    {
-        let s = r.kernel.state.lock();
-        assert!(
-            s.quarantined.contains(&b.net()) && s.unrecorded.contains(&b.net()),
-            "the crossing waited for the commit ahead of it: {:?}",
-            s.journal
-        );
-        assert!(
-            !s.quarantined.contains(&a.net()),
-            "the operator's quarantine went in before its record"
-        );
-    }
+    walled_first(&r, b, a, "the commit ahead of it");
     assert_eq!(operator[0].try_recv().unwrap_err(), TryRecvError::Empty);
     assert_eq!(crossing[0].try_recv().unwrap_err(), TryRecvError::Empty);
 
@@ -190,18 +196,7 @@ async fn a_crossing_that_came_in_beside_other_requests_is_still_enforced_first()
             Command::ApplyMany(vec![detected(b)], crossing),
         ])
         .await;
-    {
-        let s = r.kernel.state.lock();
-        assert!(
-            s.quarantined.contains(&b.net()) && s.unrecorded.contains(&b.net()),
-            "the crossing waited for the commit of what came in beside it: {:?}",
-            s.journal
-        );
-        assert!(
-            !s.quarantined.contains(&a.net()),
-            "the operator's quarantine went in before its record"
-        );
-    }
+    walled_first(&r, b, a, "the commit of what came in beside it");
     switch.set(Mode::Up);
     r.core.drain().await;
     assert!(heard.await.unwrap().is_ok());
