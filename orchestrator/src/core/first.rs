@@ -38,10 +38,10 @@ const RECORDED_AT_START: &str =
 
 /// Crossings up to this many go into the kernel from the core's own
 /// thread: one netlink round trip (the rules benchmark: 0.13 ms for one
-/// host, 1.3 ms for 1 000), where handing it to a blocking thread and back costs two
-/// wake-ups, and on a busy machine each can wait for a CPU: that is the
-/// single-host detection's tail. Bigger batches (an outbreak's) go to a
-/// blocking thread so that the runtime's other tasks are not held up.
+/// host, 1.3 ms for 1 000), where handing it to a blocking thread and back
+/// costs two wake-ups, each of which can wait for a CPU on a busy machine.
+/// Bigger batches (an outbreak's) go to a blocking thread so that the
+/// runtime's other tasks are not held up.
 const INLINE: usize = 256;
 
 /// Whether `input` is a detection crossing: the only kind enforced before

@@ -23,15 +23,13 @@ use super::apply::Delivery;
 use crate::kernel::Enforcer;
 use crate::metrics::Metrics;
 
-/// The flusher thread's nice value: the lowest CPU priority there is.
-/// A dump of the whole table is some 10 ms of CPU per flush, most of it in
-/// the kernel; at the default priority it took a core from the threads
-/// that read detection's NFLOG events and enforce them, and a crossing
-/// that came in meanwhile waited for it (the single-host detection
-/// benchmark's p99 was 30.6 ms, and 1.0 ms with the flush switched off).
-/// At nice 19 any of cordond's other threads that wakes takes the CPU
-/// from it at once; the flush itself, and the answers waiting on it, wait
-/// only when the machine has no CPU to spare.
+/// The flusher thread's nice value: the lowest CPU priority there is, so
+/// that a dump's CPU (some 10 ms a flush, most of it in the kernel) comes
+/// after cordond's other work and the portal's. It was first meant to cut
+/// the single-host detection tail, and measured did not (p99 35.4 ms with
+/// it, and `perf sched` showed cordond's threads waiting at most 2.3 ms
+/// for a CPU): the tail was the dump stalling nftables transactions, which
+/// [`CALM`] answers. Kept as cheap, not as measured.
 const NICE: i32 = 19;
 
 /// How long no new flush must have been queued before one starts. A dump

@@ -191,6 +191,6 @@ async fn conntrack_flushes_run_at_the_lowest_cpu_priority() {
     assert!(r.batch(vec![detected(a)]).await[0].is_ok());
     let s = r.kernel.state.lock();
     assert_eq!(s.flushed, [vec![a]]);
-    // Nice 19: a dump of the whole table never keeps a crossing waiting.
+    // Nice 19: a dump's CPU comes after everything else's.
     assert_eq!(s.flush_nice, [19]);
 }
