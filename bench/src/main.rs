@@ -39,6 +39,10 @@ struct Args {
     /// Only these benchmarks (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// portal-outbreak only: just the cases whose description holds this
+    /// text (for looking into one case; the section then has fewer rows).
+    #[arg(long)]
+    case: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -58,7 +62,7 @@ fn main() -> Result<()> {
         print!("{}", portal::run(bin)?);
     }
     if wanted("portal-outbreak") {
-        print!("{}", portal_outbreak::run(bin)?);
+        print!("{}", portal_outbreak::run(bin, args.case.as_deref())?);
     }
     if wanted("datapath") {
         print!("{}", datapath::run(args.runs)?);

@@ -1,11 +1,15 @@
 //! Asking `cordond` about the caller, over the portal socket.
 //!
-//! Connections are kept and reused: a connection per question cost both sides
-//! a connect, an accept and a task for every page view. The protocol has no
-//! request ids (one question, then its answer), so each connection carries
-//! one question at a time; a small pool holds the idle ones. Every call,
-//! waiting for a free connection included, has a deadline, so a stuck daemon
-//! slows a page by that much at most and the page then renders general advice.
+//! Each of the portal's runtimes keeps one connection of its own and sends
+//! its questions on it without waiting for the answers before them;
+//! `cordond` answers in order, and answers together whatever arrived
+//! together. Under an outbreak every new zombie's first page asks: one
+//! question and one answer per connection at a time cost each question
+//! two process wake-ups on each side, and those wake-ups, not the work,
+//! were most of both sides' time (measured: `cordond` spent half its CPU
+//! waking the portal). Every call, waiting for the answer included, has a
+//! deadline, so a stuck daemon slows a page by that much at most and the
+//! page then renders general advice.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -13,43 +17,34 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use cordon_proto::portal::{HostStatus, Request, Response, SelfReleaseOutcome};
-use cordon_runtime::frame::{Framed, call, framed};
 use parking_lot::Mutex;
-use tokio::net::UnixStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 
-/// Most questions in flight to `cordond` at once, and so most connections
-/// in use: plenty for pages answered from memory in well under a
-/// millisecond, and a cap on what a flood of callers from many addresses
-/// can make `cordond` do (the rest wait, within the deadline). More does
-/// not buy more answers: under an outbreak 24 in flight got the same
-/// 5 000 to 8 000 answers a second as 16, each waiting longer.
-pub const MAX_IN_FLIGHT: usize = 16;
-/// Most connections kept between questions, over all runtimes: each
-/// runtime uses only its own (see [`Cordond`]) and may have all the
-/// questions in flight at one moment and few at the next, so the pool
-/// holds two runtimes' worth.
-pub const MAX_IDLE: usize = 2 * MAX_IN_FLIGHT;
-/// Most connections open at once (in use and kept): within the 64 that
-/// `cordond` serves for the portal.
-pub const MAX_CONNECTIONS: usize = MAX_IN_FLIGHT + MAX_IDLE;
+mod line;
+
+use line::{Line, Question};
+
+/// Most questions under way at once over all runtimes: a cap on what a
+/// flood of callers from many addresses can make `cordond` do (the rest
+/// wait, within the deadline). Questions travel together, so more under
+/// way means fuller batches, not more work per question.
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Most connections open at once: one per runtime, and runtimes past this
+/// many share (within the 64 that `cordond` serves for the portal).
+pub const MAX_CONNECTIONS: usize = 32;
 
 /// A client for `control.portal_socket`.
 #[derive(Debug)]
 pub struct Cordond {
     socket: PathBuf,
     timeout: Duration,
-    /// Connections between questions, each with the thread that opened
-    /// it. A connection is put back only after a whole question and
-    /// answer: one abandoned mid-way (deadline, error) may still get its
-    /// answer later, which must never be read as the answer to someone
-    /// else's question. A thread takes only its own: each of the portal's
-    /// runtimes is one thread, and a connection's readiness is reported by
-    /// the runtime that opened it, so one used from another runtime would
-    /// wait for that runtime to look.
-    idle: Mutex<Vec<(ThreadId, Framed)>>,
+    /// Each runtime's line to `cordond`: a task on that runtime owning the
+    /// connection. A runtime uses its own, since a connection's readiness
+    /// is reported by the runtime that opened it.
+    lines: Mutex<Vec<(ThreadId, Line)>>,
     slots: Semaphore,
 }
 
@@ -59,14 +54,14 @@ impl Cordond {
         Cordond {
             socket,
             timeout,
-            idle: Mutex::new(Vec::with_capacity(MAX_IDLE)),
+            lines: Mutex::new(Vec::new()),
             slots: Semaphore::new(MAX_IN_FLIGHT),
         }
     }
 
     /// The caller's state and facts.
     pub async fn status(&self, address: IpAddr) -> Result<HostStatus> {
-        match self.ask(&Request::Status { address }).await? {
+        match self.ask(Request::Status { address }).await? {
             Response::Status(status) => Ok(status),
             other => Err(self.unexpected(&other)),
         }
@@ -74,7 +69,7 @@ impl Cordond {
 
     /// Asks for the caller's self-release.
     pub async fn self_release(&self, address: IpAddr) -> Result<SelfReleaseOutcome> {
-        match self.ask(&Request::SelfRelease { address }).await? {
+        match self.ask(Request::SelfRelease { address }).await? {
             Response::SelfRelease(outcome) => Ok(outcome),
             other => Err(self.unexpected(&other)),
         }
@@ -82,18 +77,23 @@ impl Cordond {
 
     /// Acknowledges the caller's notice; answers whether it had one.
     pub async fn acknowledge(&self, address: IpAddr) -> Result<bool> {
-        match self.ask(&Request::Acknowledge { address }).await? {
+        match self.ask(Request::Acknowledge { address }).await? {
             Response::Acknowledged { acknowledged } => Ok(acknowledged),
             other => Err(self.unexpected(&other)),
         }
     }
 
-    /// Idle connections kept now (tests and diagnostics).
-    pub fn idle_connections(&self) -> usize {
-        self.lock_idle().len()
+    /// Connections open now (tests and diagnostics).
+    pub fn connections(&self) -> usize {
+        self.lines
+            .lock()
+            .iter()
+            .filter(|(_, l)| l.is_connected())
+            .count()
     }
 
-    async fn ask(&self, request: &Request) -> Result<Response> {
+    async fn ask(&self, request: Request) -> Result<Response> {
+        let deadline = Instant::now() + self.timeout;
         let exchange = async {
             // The semaphore is never closed; the error arm cannot happen.
             let _slot = self
@@ -101,68 +101,40 @@ impl Cordond {
                 .acquire()
                 .await
                 .map_err(|e| self.error(e.to_string()))?;
-            if let Some(mut io) = self.take_idle() {
-                match call::<_, Response>(&mut io, request).await {
-                    Ok(answer) => {
-                        self.put_back(io);
-                        return Ok(answer);
-                    }
-                    // Almost always closed between the liveness check and
-                    // the question (cordond restarting), so the question
-                    // was never read. Were a self-release read and acted on
-                    // just before a crash, asking again is still harmless:
-                    // the second answer is "not quarantined".
-                    Err(e) => {
-                        tracing::debug!(error = %e, "kept cordond connection failed; reconnecting");
-                    }
-                }
+            let (tx, rx) = oneshot::channel();
+            self.line().send(Question {
+                request,
+                deadline,
+                answer: tx,
+            });
+            match rx.await {
+                Ok(answer) => answer.map_err(|reason| self.error(reason)),
+                Err(_) => Err(self.error("the portal is stopping".into())),
             }
-            let stream = UnixStream::connect(&self.socket)
-                .await
-                .map_err(|e| self.error(format!("cannot connect: {e}")))?;
-            let mut io = framed(stream);
-            let answer = call::<_, Response>(&mut io, request)
-                .await
-                .map_err(|e| self.error(e.to_string()))?;
-            self.put_back(io);
-            Ok(answer)
         };
-        tokio::time::timeout(self.timeout, exchange)
+        tokio::time::timeout_at(deadline, exchange)
             .await
             .map_err(|_| self.error(format!("no answer within {:?}", self.timeout)))?
     }
 
-    /// An idle connection that still looks usable. A restarted `cordond`
-    /// closed every kept connection: they are all dropped here in one go
-    /// rather than each failing one page view.
-    fn take_idle(&self) -> Option<Framed> {
+    /// This runtime's line, started on first use (and again when its
+    /// runtime stopped); past [`MAX_CONNECTIONS`] runtimes, another's.
+    fn line(&self) -> Line {
         let me = std::thread::current().id();
-        let mut idle = self.lock_idle();
-        while let Some(i) = idle.iter().rposition(|(t, _)| *t == me) {
-            let (_, io) = idle.swap_remove(i);
-            if usable(&io) {
-                return Some(io);
+        let mut lines = self.lines.lock();
+        lines.retain(|(_, l)| !l.is_closed());
+        if let Some((_, l)) = lines.iter().find(|(t, _)| *t == me) {
+            return l.clone();
+        }
+        if lines.len() >= MAX_CONNECTIONS {
+            let i = usize::try_from(hash(me)).unwrap_or(0) % lines.len();
+            if let Some((_, l)) = lines.get(i) {
+                return l.clone();
             }
         }
-        None
-    }
-
-    /// Keeps `io` for this thread's next question. When the pool is full
-    /// the connection idle longest goes (another runtime's, most likely,
-    /// which asks less now): dropping the one just used instead, with room
-    /// for one runtime's worth only, left the other runtime without kept
-    /// connections, connecting anew for one question in eight under an
-    /// outbreak.
-    fn put_back(&self, io: Framed) {
-        let mut idle = self.lock_idle();
-        if idle.len() >= MAX_IDLE {
-            idle.remove(0);
-        }
-        idle.push((std::thread::current().id(), io));
-    }
-
-    fn lock_idle(&self) -> parking_lot::MutexGuard<'_, Vec<(ThreadId, Framed)>> {
-        self.idle.lock()
+        let line = Line::start(self.socket.clone());
+        lines.push((me, line.clone()));
+        line
     }
 
     fn unexpected(&self, answer: &Response) -> Error {
@@ -180,227 +152,14 @@ impl Cordond {
     }
 }
 
-/// Between questions a kept connection has nothing to read: end of stream
-/// means `cordond` closed it, and bytes nobody asked for mean the two sides
-/// no longer agree on which answer is which.
-fn usable(io: &Framed) -> bool {
-    if !io.read_buffer().is_empty() {
-        return false;
-    }
-    let mut probe = [0u8; 1];
-    matches!(
-        io.get_ref().try_read(&mut probe),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
-    )
+/// A thread's place among the lines, when there are more runtimes than
+/// lines.
+fn hash(thread: ThreadId) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    thread.hash(&mut h);
+    h.finish()
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use cordon_proto::portal::HostState;
-    use cordon_runtime::frame::{recv, send};
-    use tokio::net::UnixListener;
-
-    fn status(address: IpAddr) -> HostStatus {
-        HostStatus {
-            subscriber: None,
-            address: address.to_string(),
-            state: HostState::Quarantined,
-            reason: None,
-            since: None,
-            until: None,
-            smtp_attempts: 0,
-            last_smtp_attempt: None,
-            quiet_period_s: 60,
-            self_releases_left: 1,
-        }
-    }
-
-    /// A stand-in `cordond` that counts the connections it accepted and
-    /// answers `questions_per_connection` questions on each before closing
-    /// it (`usize::MAX`: keep it open). Aborting its task stops it as a
-    /// stopping `cordond` does: listener and connections closed.
-    fn serve(
-        listener: UnixListener,
-        questions_per_connection: usize,
-    ) -> (Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        let task = tokio::spawn(async move {
-            // Aborting the stand-in drops this set, closing every connection.
-            let mut connections = tokio::task::JoinSet::new();
-            while let Ok((stream, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                connections.spawn(async move {
-                    let mut io = framed(stream);
-                    for _ in 0..questions_per_connection {
-                        let Ok(Some(Request::Status { address })) = recv(&mut io).await else {
-                            return;
-                        };
-                        let answer = Response::Status(status(address));
-                        if send(&mut io, &answer).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        (accepted, task)
-    }
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    /// Runtimes A, B and C, one after another, ask as much as they may at
-    /// once, C twice: C's second turn finds the connections of its first
-    /// (the pool made room by closing A's, idle longest), and connects
-    /// nobody anew.
-    #[tokio::test]
-    async fn a_runtime_keeps_its_connections_when_another_filled_the_pool() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("portal.sock");
-        let (accepted, _server) = serve(UnixListener::bind(&path).unwrap(), usize::MAX);
-        let c = Arc::new(Cordond::new(path, Duration::from_secs(2)));
-        // Each turn on a thread of its own, as each runtime of the portal.
-        let turn = |c: Arc<Cordond>, turns: usize| {
-            let thread = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    for _ in 0..turns {
-                        let mut all = tokio::task::JoinSet::new();
-                        for i in 0..MAX_IN_FLIGHT {
-                            let c = Arc::clone(&c);
-                            let peer = IpAddr::from([100, 64, 0, u8::try_from(i).unwrap()]);
-                            all.spawn(async move { c.status(peer).await.unwrap() });
-                        }
-                        while let Some(r) = all.join_next().await {
-                            r.unwrap();
-                        }
-                    }
-                });
-            });
-            tokio::task::spawn_blocking(move || thread.join().unwrap())
-        };
-        turn(Arc::clone(&c), 1).await.unwrap();
-        turn(Arc::clone(&c), 1).await.unwrap();
-        assert_eq!(accepted.load(Ordering::SeqCst), 2 * MAX_IN_FLIGHT);
-        turn(Arc::clone(&c), 2).await.unwrap();
-        assert_eq!(accepted.load(Ordering::SeqCst), 3 * MAX_IN_FLIGHT);
-        assert!(c.idle_connections() <= MAX_IDLE);
-    }
-
-    #[tokio::test]
-    async fn one_connection_serves_question_after_question() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("portal.sock");
-        let (accepted, _server) = serve(UnixListener::bind(&path).unwrap(), usize::MAX);
-        let c = Cordond::new(path, Duration::from_secs(2));
-        for i in 1..=5u8 {
-            let peer = IpAddr::from([100, 64, 0, i]);
-            assert_eq!(c.status(peer).await.unwrap().address, peer.to_string());
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 1);
-        assert_eq!(c.idle_connections(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_connection_closed_by_cordond_is_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("portal.sock");
-        // Closes each connection after one answer, as a restart would.
-        let (accepted, _server) = serve(UnixListener::bind(&path).unwrap(), 1);
-        let c = Cordond::new(path, Duration::from_secs(2));
-        for _ in 0..3 {
-            assert!(c.status(ip("100.64.0.1")).await.is_ok());
-            // Let the stand-in close its end.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 3);
-    }
-
-    #[tokio::test]
-    async fn a_restarted_cordond_is_found_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("portal.sock");
-        let (_, first) = serve(UnixListener::bind(&path).unwrap(), usize::MAX);
-        let c = Cordond::new(path.clone(), Duration::from_secs(2));
-        assert!(c.status(ip("100.64.0.1")).await.is_ok());
-        assert_eq!(c.idle_connections(), 1);
-
-        // cordond stops: its listener and every connection close.
-        first.abort();
-        let _ = first.await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        std::fs::remove_file(&path).unwrap();
-        assert!(c.status(ip("100.64.0.1")).await.is_err(), "nobody answers");
-
-        // And starts again on the same path.
-        let (accepted, _second) = serve(UnixListener::bind(&path).unwrap(), usize::MAX);
-        assert!(c.status(ip("100.64.0.1")).await.is_ok());
-        assert_eq!(accepted.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn a_kept_connection_failing_mid_question_is_retried_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("portal.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        // The first connection answers once, then reads the next question
-        // and closes without an answer; the second answers normally.
-        let server = tokio::spawn(async move {
-            let (stream, _) = listener.accept().await.unwrap();
-            let mut io = framed(stream);
-            let Ok(Some(Request::Status { address })) = recv::<Request>(&mut io).await else {
-                panic!("no question");
-            };
-            send(&mut io, &Response::Status(status(address)))
-                .await
-                .unwrap();
-            let _ = recv::<Request>(&mut io).await;
-            drop(io);
-            let (stream, _) = listener.accept().await.unwrap();
-            let mut io = framed(stream);
-            while let Ok(Some(Request::Status { address })) = recv::<Request>(&mut io).await {
-                send(&mut io, &Response::Status(status(address)))
-                    .await
-                    .unwrap();
-            }
-        });
-        let c = Cordond::new(path, Duration::from_secs(2));
-        assert!(c.status(ip("100.64.0.1")).await.is_ok());
-        assert_eq!(
-            c.status(ip("100.64.0.2")).await.unwrap().address,
-            "100.64.0.2"
-        );
-        assert_eq!(c.idle_connections(), 1);
-        server.abort();
-    }
-
-    #[tokio::test]
-    async fn an_unanswered_connection_is_not_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("portal.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        // Reads questions and never answers.
-        let _server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut io = framed(stream);
-                    while let Ok(Some(_)) = recv::<Request>(&mut io).await {}
-                });
-            }
-        });
-        let c = Cordond::new(path, Duration::from_millis(100));
-        assert!(c.status(ip("100.64.0.1")).await.is_err());
-        assert_eq!(c.idle_connections(), 0);
-    }
-}
+mod tests;

@@ -51,6 +51,31 @@ pub async fn recv<T: DeserializeOwned>(io: &mut Framed) -> Result<Option<T>, Fra
     }
 }
 
+/// Sends messages in order, written together: one flush, so a batch of
+/// answers (or of pipelined questions) costs the peer one wake-up.
+pub async fn send_all<T: Serialize>(io: &mut Framed, msgs: &[T]) -> Result<(), FrameError> {
+    for msg in msgs {
+        io.feed(Bytes::from(serde_json::to_vec(msg)?)).await?;
+    }
+    SinkExt::<Bytes>::flush(io).await?;
+    Ok(())
+}
+
+/// A message that can be had without waiting: already read, or readable
+/// now. `None` when none is (or the peer closed: the next [`recv`] says
+/// so); otherwise as [`recv`].
+pub fn recv_ready<T: DeserializeOwned>(io: &mut Framed) -> Option<Result<T, FrameError>> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match io.poll_next_unpin(&mut cx) {
+        std::task::Poll::Ready(Some(frame)) => Some(
+            frame
+                .map_err(FrameError::from)
+                .and_then(|f| serde_json::from_slice(&f).map_err(FrameError::from)),
+        ),
+        std::task::Poll::Ready(None) | std::task::Poll::Pending => None,
+    }
+}
+
 /// Sends a request and waits for its answer.
 pub async fn call<Q: Serialize, A: DeserializeOwned>(
     io: &mut Framed,

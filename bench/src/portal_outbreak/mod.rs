@@ -77,7 +77,7 @@ struct Measured {
 }
 
 /// Runs the section and returns its Markdown.
-pub fn run(bin: &Path) -> Result<String> {
+pub fn run(bin: &Path, only: Option<&str>) -> Result<String> {
     let wide: Prefix = PREFIX.parse().map_err(|e: String| anyhow::anyhow!(e))?;
     // Nobody is released by the lifecycle while the rounds run.
     let lab = crate::lab::with_gateway_timings("bpo", NAMESPACES, bin)
@@ -87,10 +87,10 @@ pub fn run(bin: &Path) -> Result<String> {
         })
         .portal(bin.join("cordon-portal"))
         .up()?;
-    report::report(&crate::lab::measure_in(lab, measure)?)
+    report::report(&crate::lab::measure_in(lab, |lab| measure(lab, only))?)
 }
 
-fn measure(lab: &Lab) -> Result<Measured> {
+fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
     add_addresses(lab)?;
     let gw = lab.gateway();
     // A run opens up to 64 000 connections; each closed one stays in the
@@ -124,7 +124,9 @@ fn measure(lab: &Lab) -> Result<Measured> {
     );
     let nginx = start_nginx(lab, page.body.as_bytes(), &portal_url, &api, &caps)?;
 
-    let cases = cases(portal_port, redirect_port);
+    let mut cases = cases(portal_port, redirect_port);
+    cases.retain(|c| only.is_none_or(|o| c.what.contains(o)));
+    ensure!(!cases.is_empty(), "no case holds {only:?}");
     let mut sides: Vec<[Side; 2]> = vec![Default::default(); cases.len() * 2];
     let hosts = lab.subscribers();
     // The portal's memory of a caller lasts FACTS_TTL: a portal run starts

@@ -115,8 +115,9 @@ pub enum Command {
     ApplyMany(Vec<Event>, Reply<AppliedMany>),
     /// Carry out a session event and answer once the kernel follows it.
     Session(SessionEvent, Reply<SessionApplied>),
-    /// The record deciding about an address.
-    View(SubscriberAddr, Reply<View>),
+    /// The records deciding about addresses, one each in order: the
+    /// portal's questions that arrived together cross to the core once.
+    View(Vec<SubscriberAddr>, Reply<Vec<View>>),
     /// A subscriber's record.
     ViewSubscriber(SubscriberId, Reply<View>),
     /// Every non-clean record.
@@ -184,7 +185,13 @@ impl CoreHandle {
 
     /// One address.
     pub async fn view(&self, addr: SubscriberAddr) -> Option<View> {
-        self.ask(|r| Command::View(addr, r)).await
+        self.views(vec![addr]).await?.pop()
+    }
+
+    /// Many addresses, one view each in the same order, in one crossing
+    /// to the core (which answers them together, between two batches).
+    pub async fn views(&self, addrs: Vec<SubscriberAddr>) -> Option<Vec<View>> {
+        self.ask(|r| Command::View(addrs, r)).await
     }
 
     /// One subscriber.

@@ -295,8 +295,9 @@ impl Core {
                     inputs.push(Input::Session(event));
                     waiting.push(Waiting::Session(reply));
                 }
-                Command::View(addr, reply) => {
-                    let _ = reply.send(self.engine.view(&addr, self.clock.now()));
+                Command::View(addrs, reply) => {
+                    let now = self.clock.now();
+                    let _ = reply.send(addrs.iter().map(|a| self.engine.view(a, now)).collect());
                 }
                 Command::ViewSubscriber(id, reply) => {
                     let _ = reply.send(self.engine.view_subscriber(&id, self.clock.now()));

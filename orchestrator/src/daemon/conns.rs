@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cordon_runtime::frame::{Framed, recv, send};
+use cordon_runtime::frame::{Framed, recv, send, send_all};
 use cordon_runtime::limits::{Backoff, Throttle, is_exhaustion};
 use parking_lot::Mutex;
 use serde::{Serialize, de::DeserializeOwned};
@@ -224,6 +224,15 @@ impl Slot {
     pub async fn answer<T: Serialize>(&self, io: &mut Framed, answer: &T) -> bool {
         matches!(
             tokio::time::timeout(self.table.caps.write, send(io, answer)).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// Sends answers in order, in one write where they fit, within the
+    /// write timeout; `false` when it failed and the connection should end.
+    pub async fn answer_all<T: Serialize>(&self, io: &mut Framed, answers: &[T]) -> bool {
+        matches!(
+            tokio::time::timeout(self.table.caps.write, send_all(io, answers)).await,
             Ok(Ok(()))
         )
     }

@@ -3,10 +3,13 @@
 //! else is on this socket,
 //! so a compromised portal cannot quarantine, list or release anybody else.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use cordon_config::SubscriberAddr;
 use cordon_proto::portal::{Request, Response, SelfReleaseOutcome};
-use cordon_runtime::frame::framed;
+use cordon_rules::SmtpSeen;
+use cordon_runtime::frame::{framed, recv_ready};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span};
@@ -14,7 +17,7 @@ use tracing::{Instrument, info_span};
 use super::answers::{host_record, host_status};
 use super::conns::{Allowed, ConnTable, Slot};
 use super::shared::Shared;
-use crate::core::Failure;
+use crate::core::{Failure, View};
 use cordon_policy::lifecycle::{Event, Refusal};
 use cordon_policy::subject::Subject;
 
@@ -42,14 +45,107 @@ pub async fn serve(
     .await;
 }
 
+/// Most questions taken from one read and answered together.
+const MAX_BATCH: usize = 64;
+
+/// Answers in order. The portal may send questions without waiting for
+/// the answers before them (it does, under an outbreak): every question
+/// already read is answered in one go, the status questions among them
+/// with one crossing to the core, and the answers written together.
 async fn connection(stream: UnixStream, slot: Slot, shared: Shared) {
     let mut io = framed(stream);
-    while let Some(request) = slot.next_request::<Request>(&mut io).await {
-        let response = handle(&shared, request).await;
-        if !slot.answer(&mut io, &response).await {
+    while let Some(first) = slot.next_request::<Request>(&mut io).await {
+        let mut batch = vec![first];
+        let mut junk = false;
+        while batch.len() < MAX_BATCH {
+            match recv_ready::<Request>(&mut io) {
+                Some(Ok(request)) => batch.push(request),
+                // Answered up to it, then closed, as a lone bad frame is.
+                Some(Err(_)) => {
+                    junk = true;
+                    break;
+                }
+                None => break,
+            }
+        }
+        let answers = handle_all(&shared, batch).await;
+        if !slot.answer_all(&mut io, &answers).await || junk {
             break;
         }
     }
+}
+
+/// Answers `requests` in order: each run of status questions together,
+/// anything else (a button press, an acknowledgement) on its own, in turn.
+async fn handle_all(shared: &Shared, requests: Vec<Request>) -> Vec<Response> {
+    let mut answers = Vec::with_capacity(requests.len());
+    let mut run = Vec::new();
+    for request in requests {
+        match request {
+            Request::Status { address } => run.push(address),
+            other => {
+                answers.extend(statuses(shared, std::mem::take(&mut run)).await);
+                answers.push(handle(shared, other).await);
+            }
+        }
+    }
+    answers.extend(statuses(shared, run).await);
+    answers
+}
+
+/// The status of each address, in order, with one crossing to the core.
+async fn statuses(shared: &Shared, ips: Vec<IpAddr>) -> Vec<Response> {
+    if ips.is_empty() {
+        return Vec::new();
+    }
+    let config = shared.config.borrow().clone();
+    let quiet = config.quarantine.quiet_period;
+    let units: Vec<_> = ips.iter().map(|&ip| config.subscriber_of(ip)).collect();
+    let known: Vec<SubscriberAddr> = units
+        .iter()
+        .filter_map(|u| u.as_ref().ok().copied())
+        .collect();
+    let Some(views) = shared.core.views(known).await else {
+        return ips.iter().map(|_| error("cordond is stopping")).collect();
+    };
+    let mut views = views.into_iter();
+    let mut answers = Vec::with_capacity(ips.len());
+    for unit in units {
+        let (addr, view) = match (unit, views.next()) {
+            (Ok(addr), Some(view)) => (addr, view),
+            (Err(e), _) => {
+                answers.push(error(e.to_string()));
+                continue;
+            }
+            (Ok(_), None) => {
+                answers.push(error("cordond is stopping"));
+                continue;
+            }
+        };
+        let seen = seen_by(shared, addr, &view, false).await;
+        answers.push(Response::Status(host_status(
+            &host_record(&view, seen, quiet, shared.clock.now()),
+            quiet,
+        )));
+    }
+    answers
+}
+
+/// What the kernel counted: an address record's own range, or every
+/// address the subscriber holds now (`fresh`: asked now, for decisions).
+async fn seen_by(
+    shared: &Shared,
+    addr: SubscriberAddr,
+    view: &View,
+    fresh: bool,
+) -> Option<SmtpSeen> {
+    let range = view.host.as_ref().and_then(|h| h.subject.addr());
+    let targets = match range {
+        Some(a) => vec![a],
+        None if view.addresses.is_empty() => vec![addr],
+        None => view.addresses.clone(),
+    };
+    super::seen::of_all(&shared.seen, &shared.kernel, &targets, fresh).await
 }
 
 fn error(message: impl Into<String>) -> Response {
@@ -58,6 +154,8 @@ fn error(message: impl Into<String>) -> Response {
     }
 }
 
+/// A button press or an acknowledgement. (Status questions are answered
+/// by [`statuses`], together.)
 async fn handle(shared: &Shared, request: Request) -> Response {
     let config = shared.config.borrow().clone();
     let quiet = config.quarantine.quiet_period;
@@ -70,46 +168,36 @@ async fn handle(shared: &Shared, request: Request) -> Response {
         Ok(a) => a,
         Err(e) => return error(e.to_string()),
     };
-    if matches!(request, Request::Acknowledge { .. }) {
-        let event = Event::Acknowledge {
-            subject: Subject::Addr(addr),
-        };
-        let span = info_span!("acknowledge", subscriber = %addr);
-        return match shared.core.apply(event).instrument(span).await {
-            Ok(_) => Response::Acknowledged { acknowledged: true },
-            Err(Failure::Refused(Refusal::NotNoticed(_))) => Response::Acknowledged {
-                acknowledged: false,
-            },
-            Err(e) => error(e.to_string()),
-        };
-    }
-    let Some(view) = shared.core.view(addr).await else {
-        return error("cordond is stopping");
-    };
-    // What the kernel counted: an address record's own range, or every
-    // address the subscriber holds now.
-    let range = view.host.as_ref().and_then(|h| h.subject.addr());
-    let targets = match range {
-        Some(a) => vec![a],
-        None if view.addresses.is_empty() => vec![addr],
-        None => view.addresses.clone(),
-    };
-    // Pages may be a second old; the self-release decision asks afresh.
-    let decide = matches!(request, Request::SelfRelease { .. });
-    let seen = super::seen::of_all(&shared.seen, &shared.kernel, &targets, decide).await;
     match request {
-        Request::Status { .. } => Response::Status(host_status(
-            &host_record(&view, seen, quiet, shared.clock.now()),
-            quiet,
-        )),
-        // Handled before the look-ups, which it does not need.
-        Request::Acknowledge { .. } => error("an acknowledgement is answered without a status"),
+        Request::Status { .. } => statuses(shared, vec![ip])
+            .await
+            .pop()
+            .unwrap_or_else(|| error("no answer")),
+        Request::Acknowledge { .. } => {
+            let event = Event::Acknowledge {
+                subject: Subject::Addr(addr),
+            };
+            let span = info_span!("acknowledge", subscriber = %addr);
+            match shared.core.apply(event).instrument(span).await {
+                Ok(_) => Response::Acknowledged { acknowledged: true },
+                Err(Failure::Refused(Refusal::NotNoticed(_))) => Response::Acknowledged {
+                    acknowledged: false,
+                },
+                Err(e) => error(e.to_string()),
+            }
+        }
         Request::SelfRelease { .. } => {
+            let Some(view) = shared.core.view(addr).await else {
+                return error("cordond is stopping");
+            };
             // A range quarantine is an operator's decision about many
             // subscribers; one of them cannot lift it.
+            let range = view.host.as_ref().and_then(|h| h.subject.addr());
             if range.is_some_and(|r| r != addr) {
                 return Response::SelfRelease(SelfReleaseOutcome::NoneLeft);
             }
+            // Pages may be a second old; the decision asks afresh.
+            let seen = seen_by(shared, addr, &view, true).await;
             let event = Event::SelfRelease {
                 subject: Subject::Addr(addr),
                 since_last: seen.map(|s| s.since_last(quiet)),

@@ -1,0 +1,257 @@
+#![allow(clippy::unwrap_used)]
+use super::*;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cordon_proto::portal::HostState;
+use cordon_runtime::frame::{framed, recv, send};
+use tokio::net::UnixListener;
+
+fn status(address: IpAddr) -> HostStatus {
+    HostStatus {
+        subscriber: None,
+        address: address.to_string(),
+        state: HostState::Quarantined,
+        reason: None,
+        since: None,
+        until: None,
+        smtp_attempts: 0,
+        last_smtp_attempt: None,
+        quiet_period_s: 60,
+        self_releases_left: 1,
+    }
+}
+
+/// A stand-in `cordond` that counts the connections it accepted and
+/// answers `questions_per_connection` questions on each before closing
+/// it (`usize::MAX`: keep it open). Aborting its task stops it as a
+/// stopping `cordond` does: listener and connections closed.
+fn serve(
+    listener: UnixListener,
+    questions_per_connection: usize,
+) -> (Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    let task = tokio::spawn(async move {
+        // Aborting the stand-in drops this set, closing every connection.
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            connections.spawn(async move {
+                let mut io = framed(stream);
+                for _ in 0..questions_per_connection {
+                    let Ok(Some(Request::Status { address })) = recv(&mut io).await else {
+                        return;
+                    };
+                    let answer = Response::Status(status(address));
+                    if send(&mut io, &answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (accepted, task)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Each runtime asks on a connection of its own, however many questions
+/// it has at once, and keeps it for its next turn.
+#[tokio::test]
+async fn each_runtime_asks_on_one_connection_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portal.sock");
+    let (accepted, _server) = serve(UnixListener::bind(&path).unwrap(), usize::MAX);
+    let c = Arc::new(Cordond::new(path, Duration::from_secs(2)));
+    // Each runtime on a thread of its own, as the portal's are; the
+    // runtime lives for `turns` turns of MAX_IN_FLIGHT questions at once.
+    let runtime = |c: Arc<Cordond>, turns: usize| {
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                for _ in 0..turns {
+                    let mut all = tokio::task::JoinSet::new();
+                    for i in 0..MAX_IN_FLIGHT {
+                        let c = Arc::clone(&c);
+                        let peer = IpAddr::from([100, 64, 0, u8::try_from(i).unwrap()]);
+                        all.spawn(async move {
+                            assert_eq!(c.status(peer).await.unwrap().address, peer.to_string());
+                        });
+                    }
+                    while let Some(r) = all.join_next().await {
+                        r.unwrap();
+                    }
+                }
+            });
+        });
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+    };
+    runtime(Arc::clone(&c), 1).await.unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    runtime(Arc::clone(&c), 3).await.unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+/// Questions asked at once all reach `cordond` before any is answered:
+/// this stand-in answers only once it holds eight, which a client asking
+/// one at a time would never give it.
+#[tokio::test]
+async fn questions_asked_together_travel_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portal.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let _server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut io = framed(stream);
+        let mut held = Vec::new();
+        while held.len() < 8 {
+            let Ok(Some(Request::Status { address })) = recv::<Request>(&mut io).await else {
+                panic!("no question");
+            };
+            held.push(address);
+        }
+        for address in held {
+            send(&mut io, &Response::Status(status(address)))
+                .await
+                .unwrap();
+        }
+    });
+    let c = Arc::new(Cordond::new(path, Duration::from_secs(5)));
+    let asks = (1..=8u8).map(|i| {
+        let c = Arc::clone(&c);
+        async move {
+            let peer = IpAddr::from([100, 64, 0, i]);
+            (peer, c.status(peer).await)
+        }
+    });
+    let mut all = tokio::task::JoinSet::new();
+    for ask in asks {
+        all.spawn(ask);
+    }
+    while let Some(r) = all.join_next().await {
+        let (peer, answer) = r.unwrap();
+        // Each answer went to the question it answers.
+        assert_eq!(answer.unwrap().address, peer.to_string());
+    }
+}
+
+#[tokio::test]
+async fn one_connection_serves_question_after_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portal.sock");
+    let (accepted, _server) = serve(UnixListener::bind(&path).unwrap(), usize::MAX);
+    let c = Cordond::new(path, Duration::from_secs(2));
+    for i in 1..=5u8 {
+        let peer = IpAddr::from([100, 64, 0, i]);
+        assert_eq!(c.status(peer).await.unwrap().address, peer.to_string());
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(c.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_connection_closed_by_cordond_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portal.sock");
+    // Closes each connection after one answer, as a restart would.
+    let (accepted, _server) = serve(UnixListener::bind(&path).unwrap(), 1);
+    let c = Cordond::new(path, Duration::from_secs(2));
+    for _ in 0..3 {
+        assert!(c.status(ip("100.64.0.1")).await.is_ok());
+        // Let the stand-in close its end.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_restarted_cordond_is_found_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portal.sock");
+    let (_, first) = serve(UnixListener::bind(&path).unwrap(), usize::MAX);
+    let c = Cordond::new(path.clone(), Duration::from_secs(2));
+    assert!(c.status(ip("100.64.0.1")).await.is_ok());
+    assert_eq!(c.connections(), 1);
+
+    // cordond stops: its listener and every connection close.
+    first.abort();
+    let _ = first.await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    std::fs::remove_file(&path).unwrap();
+    assert!(c.status(ip("100.64.0.1")).await.is_err(), "nobody answers");
+
+    // And starts again on the same path.
+    let (accepted, _second) = serve(UnixListener::bind(&path).unwrap(), usize::MAX);
+    assert!(c.status(ip("100.64.0.1")).await.is_ok());
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_kept_connection_failing_mid_question_is_retried_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portal.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    // The first connection answers once, then reads the next question
+    // and closes without an answer; the second answers normally.
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut io = framed(stream);
+        let Ok(Some(Request::Status { address })) = recv::<Request>(&mut io).await else {
+            panic!("no question");
+        };
+        send(&mut io, &Response::Status(status(address)))
+            .await
+            .unwrap();
+        let _ = recv::<Request>(&mut io).await;
+        drop(io);
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut io = framed(stream);
+        while let Ok(Some(Request::Status { address })) = recv::<Request>(&mut io).await {
+            send(&mut io, &Response::Status(status(address)))
+                .await
+                .unwrap();
+        }
+    });
+    let c = Cordond::new(path, Duration::from_secs(2));
+    assert!(c.status(ip("100.64.0.1")).await.is_ok());
+    assert_eq!(
+        c.status(ip("100.64.0.2")).await.unwrap().address,
+        "100.64.0.2"
+    );
+    assert_eq!(c.connections(), 1);
+    server.abort();
+}
+
+#[tokio::test]
+async fn an_unanswered_connection_is_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portal.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    // Reads questions and never answers.
+    let _server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut io = framed(stream);
+                while let Ok(Some(_)) = recv::<Request>(&mut io).await {}
+            });
+        }
+    });
+    let c = Cordond::new(path, Duration::from_millis(100));
+    assert!(c.status(ip("100.64.0.1")).await.is_err());
+    // The line gives the connection up at the same deadline.
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while c.connections() > 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the unanswered connection is still kept"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
