@@ -15,17 +15,17 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
-use crate::cache::{FactsCache, Lookup, PageCache, PageKey};
+use crate::cache::{FactsCache, Lookup, PageCache, PageKey, ShellCache, ShellKey};
 use crate::cordond::Cordond;
 use crate::csrf::Csrf;
-use crate::facts::{Facts, Outcome};
+use crate::facts::{Facts, Outcome, Standing};
 use crate::i18n::Translations;
 use crate::inflight::{self, InFlight, Turn, Waited};
 use crate::percent::percent_decode;
 use crate::probes::Probe;
 use crate::respond::{self, Body};
-use crate::templates::Pages;
-use crate::tools::Tools;
+use crate::templates::{Pages, Shell};
+use crate::tools::{ToolView, Tools};
 
 /// Which listener a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -86,6 +86,8 @@ pub struct App {
     pub in_flight: InFlight,
     /// Cleanup pages rendered this second, per caller.
     pub page_cache: PageCache,
+    /// The cleanup page without the caller's own parts.
+    pub shells: ShellCache,
     /// Form tokens.
     pub csrf: Csrf,
     /// Request caps.
@@ -333,7 +335,11 @@ impl App {
             tools => tools,
             os => os,
         });
-        match self.pages.render("cleanup.html", ctx) {
+        let html = match self.shell(lang, os, facts.standing, &tools) {
+            Some(shell) => self.pages.fill(&shell, &ctx),
+            None => self.pages.render("cleanup.html", ctx),
+        };
+        match html {
             Ok(html) => {
                 let body = Bytes::from(html);
                 self.page_cache
@@ -355,6 +361,36 @@ impl App {
     }
 
     /// The "I have cleaned my computer" button.
+    /// The cleanup page's shell for this language, system and standing,
+    /// rendered on first use; `None` when the operator's templates replace
+    /// part of it, or it did not render (the whole page is then rendered,
+    /// and reports what is wrong).
+    fn shell(
+        &self,
+        lang: &str,
+        os: &'static str,
+        standing: Standing,
+        tools: &[ToolView],
+    ) -> Option<Arc<Shell>> {
+        let key = ShellKey {
+            lang: lang.to_owned(),
+            os,
+            standing,
+        };
+        if let Some(shell) = self.shells.get(&key, tools) {
+            return Some(shell);
+        }
+        // Nothing of any one caller's: shown to all who stand the same.
+        let ctx = page_context!(self, lang, {
+            facts => minijinja::context! { standing => standing },
+            tools => tools,
+            os => os,
+        });
+        let shell = Arc::new(self.pages.shell("cleanup.html", ctx)?.ok()?);
+        self.shells.put(key, tools.to_vec(), Arc::clone(&shell));
+        Some(shell)
+    }
+
     async fn release<B>(
         &self,
         peer: IpAddr,

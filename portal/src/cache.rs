@@ -9,7 +9,9 @@
 //! address it is about). Both maps are bounded: a flood from many source
 //! addresses evicts the oldest entries instead of growing memory.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,7 +19,8 @@ use cordon_proto::expiring::Expiring;
 use cordon_proto::portal::HostStatus;
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::facts::Facts;
+use crate::facts::{Facts, Standing};
+use crate::templates::Shell;
 use crate::tools::ToolView;
 
 /// How long `cordond`'s answer about a caller is reused: short enough that a
@@ -194,6 +197,54 @@ impl PageCache {
     /// Whether none is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// What a cleanup page's shell is rendered for: everything it shows, but
+/// for the tools (held beside it) and the fixed parts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShellKey {
+    /// The page's language.
+    pub lang: String,
+    /// The system whose steps are opened first.
+    pub os: &'static str,
+    /// Where the callers it is shown to stand.
+    pub standing: Standing,
+}
+
+/// Shells of the cleanup page: the page without the caller's own parts,
+/// rendered once per language, system and standing (and again when the
+/// tools change), then filled for each caller. Bounded: a map past
+/// [`SHELL_CAPACITY`] starts again empty (languages, systems and standings
+/// are few; only a changing tools directory makes new ones).
+#[derive(Debug, Default)]
+pub struct ShellCache {
+    shells: Mutex<HashMap<ShellKey, Listed>>,
+}
+
+/// A shell and the tools it lists.
+type Listed = (Vec<ToolView>, Arc<Shell>);
+
+/// Shells held at once.
+pub const SHELL_CAPACITY: usize = 256;
+
+impl ShellCache {
+    /// The shell for `key` listing `tools`.
+    pub fn get(&self, key: &ShellKey, tools: &[ToolView]) -> Option<Arc<Shell>> {
+        self.shells
+            .lock()
+            .get(key)
+            .filter(|(t, _)| t == tools)
+            .map(|(_, s)| Arc::clone(s))
+    }
+
+    /// Keeps `shell`, rendered for `key` with `tools`.
+    pub fn put(&self, key: ShellKey, tools: Vec<ToolView>, shell: Arc<Shell>) {
+        let mut shells = self.shells.lock();
+        if shells.len() >= SHELL_CAPACITY && !shells.contains_key(&key) {
+            shells.clear();
+        }
+        shells.insert(key, (tools, shell));
     }
 }
 

@@ -6,7 +6,7 @@ use cordon_proto::portal::{HostState, HostStatus, Reason, SelfReleaseOutcome};
 use serde::Serialize;
 
 /// Where the caller stands, as the page tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Standing {
     /// Nothing against the connection.

@@ -273,6 +273,7 @@ impl App {
             facts_cache: cache::FactsCache::new(cache::FACTS_TTL, cache::FACTS_CAPACITY),
             in_flight: inflight::InFlight::default(),
             page_cache: cache::PageCache::new(cache::PAGE_CAPACITY),
+            shells: cache::ShellCache::default(),
             csrf,
             limits: RequestLimits {
                 max_body_bytes: 8 * 1024,

@@ -25,6 +25,11 @@ const MAX_HEAD: usize = 16 * 1024;
 /// The largest body read (the cleanup page is about 9 KB).
 const MAX_BODY: usize = 1 << 20;
 
+/// The browser every host says it is: the page opens its Windows steps.
+pub const USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64)";
+/// The language every host asks for.
+pub const LANGUAGE: &str = "en";
+
 /// What one host asks for in one visit.
 #[derive(Debug, Clone)]
 pub struct Visit {
@@ -204,8 +209,8 @@ async fn exchange(
         "Connection: close\r\n"
     };
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\n\
-         Accept: text/html,*/*\r\nAccept-Language: en\r\n{close}\r\n",
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {USER_AGENT}\r\n\
+         Accept: text/html,*/*\r\nAccept-Language: {LANGUAGE}\r\n{close}\r\n",
         visit.host_header
     );
     stream.write_all(request.as_bytes()).await?;

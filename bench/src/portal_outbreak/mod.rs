@@ -109,10 +109,25 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
     let portal_url = gw.portal_url().to_owned();
     let portal_port = lab.config().portal.listen[0].port();
     let redirect_port = lab.config().portal.redirect_port;
-    let page = lab.subscriber(0).curl(&portal_url, &[])?;
+    // nginx serves the page a quarantined host's browser gets (its facts,
+    // its steps, its button; the form token differs from host to host, its
+    // length does not): asked from one of the hosts, as the client asks.
+    let one = host(0, 0).to_string();
+    let language = format!("Accept-Language: {}", client::LANGUAGE);
+    let page = lab.subscriber(0).curl(
+        &portal_url,
+        &[
+            "--interface",
+            &one,
+            "-A",
+            client::USER_AGENT,
+            "-H",
+            &language,
+        ],
+    )?;
     ensure!(
-        page.status == Some(200),
-        "the cleanup page answered {:?}",
+        page.status == Some(200) && page.body.contains("class=\"facts\""),
+        "the cleanup page answered {:?}, without a quarantined host's facts",
         page.status
     );
     let portal_pid = crate::process::find(gw.netns(), "cordon-portal")?;
