@@ -275,7 +275,7 @@ fn measure(bench: &Bench, runs: usize) -> Result<String> {
     }
     write!(
         s,
-        "\nA CLI call starts a process, connects, and waits for an fsync'd SQLite commit and an `nft` transaction; concurrent requests share one commit and one transaction, \
+        "\nA CLI call starts a process, connects, and waits for an fsync'd SQLite commit, the netlink transaction that puts the host into the kernel's set, and the removal of the host's conntrack entries (one walk of the whole table); concurrent requests share one commit, one transaction and one walk, \
          which is where the throughput comes from. Start-up reads every record, validates it against the config, renders the table with all elements and installs it in one transaction."
     )?;
     for (from, to, took) in &seeded {
