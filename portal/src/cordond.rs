@@ -18,14 +18,14 @@ use std::time::Duration;
 
 use cordon_proto::portal::{HostStatus, Request, Response, SelfReleaseOutcome};
 use parking_lot::Mutex;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 
 mod line;
 
-use line::Line;
+use line::{Line, Question};
 
 /// Most questions under way at once over all runtimes: a cap on what a
 /// flood of callers from many addresses can make `cordond` do (the rest
@@ -41,9 +41,9 @@ pub const MAX_CONNECTIONS: usize = 32;
 pub struct Cordond {
     socket: PathBuf,
     timeout: Duration,
-    /// Each runtime's line to `cordond`: its own connection, shared by the
-    /// runtime's askers. A runtime uses its own, since a connection's
-    /// readiness is reported by the runtime that opened it.
+    /// Each runtime's line to `cordond`: a task on that runtime owning the
+    /// connection. A runtime uses its own, since a connection's readiness
+    /// is reported by the runtime that opened it.
     lines: Mutex<Vec<(ThreadId, Line)>>,
     slots: Semaphore,
 }
@@ -101,20 +101,28 @@ impl Cordond {
                 .acquire()
                 .await
                 .map_err(|e| self.error(e.to_string()))?;
-            self.line()
-                .ask(&request, deadline)
-                .await
-                .map_err(|reason| self.error(reason))
+            let (tx, rx) = oneshot::channel();
+            self.line().send(Question {
+                request,
+                deadline,
+                answer: tx,
+            });
+            match rx.await {
+                Ok(answer) => answer.map_err(|reason| self.error(reason)),
+                Err(_) => Err(self.error("the portal is stopping".into())),
+            }
         };
         tokio::time::timeout_at(deadline, exchange)
             .await
             .map_err(|_| self.error(format!("no answer within {:?}", self.timeout)))?
     }
 
-    /// This runtime's line; past [`MAX_CONNECTIONS`] runtimes, another's.
+    /// This runtime's line, started on first use (and again when its
+    /// runtime stopped); past [`MAX_CONNECTIONS`] runtimes, another's.
     fn line(&self) -> Line {
         let me = std::thread::current().id();
         let mut lines = self.lines.lock();
+        lines.retain(|(_, l)| !l.is_closed());
         if let Some((_, l)) = lines.iter().find(|(t, _)| *t == me) {
             return l.clone();
         }
@@ -124,7 +132,7 @@ impl Cordond {
                 return l.clone();
             }
         }
-        let line = Line::new(self.socket.clone());
+        let line = Line::start(self.socket.clone());
         lines.push((me, line.clone()));
         line
     }
