@@ -40,13 +40,7 @@ fn status(address: &str) -> Request {
 fn questions_sent_together_are_answered_each_in_order() {
     let mut lab = Lab::new("ps");
     lab.start();
-    let o = lab.cordon(&["quarantine", "100.64.1.7", "--reason", "ticket 1"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    lab.cordon_exits(&["quarantine", "100.64.1.7", "--reason", "ticket 1"], 0);
 
     let mut s = UnixStream::connect(lab.dir.path().join("portal.sock")).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

@@ -121,6 +121,18 @@ impl Lab {
             .unwrap()
     }
 
+    /// Runs `cordon` and asserts its exit code (its stderr when not).
+    pub fn cordon_exits(&self, args: &[&str], code: i32) -> Output {
+        let o = self.cordon(args);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "cordon {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    }
+
     pub fn nft(&self, args: &[&str]) -> Output {
         self.ns.try_nft(args, None)
     }

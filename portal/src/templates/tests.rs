@@ -44,13 +44,10 @@ fn seconds_under_a_minute() {
 
 #[test]
 fn operator_templates_override_and_escape() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(
-        d.path().join("problem.html"),
+    let (_d, p) = with_own(
+        "problem.html",
         "<p lang=\"{{ lang }}\">{{ t('language-name') }} {{ isp }}</p>",
-    )
-    .unwrap();
-    let p = Pages::new(Some(d.path().to_owned()), tr()).unwrap();
+    );
     let html = p
         .render(
             "problem.html",
@@ -86,13 +83,7 @@ fn every_page_renders_everywhere_with_every_message() {
         None,
     ];
     for lang in ["en", "es", "da"] {
-        let base = minijinja::context! {
-            lang => lang,
-            langs => t.links(lang),
-            isp => "Example Net",
-            support => &support,
-            home => "http://portal.test/",
-        };
+        let base = base(&t, lang, &support);
         for facts in &all_facts {
             for os in ["windows", "linux", ""] {
                 let ctx = minijinja::context! { ..base.clone(), ..minijinja::context! {
@@ -222,13 +213,7 @@ fn a_filled_shell_is_the_whole_page() {
     let support = support();
     let mut shells = std::collections::HashMap::new();
     for lang in ["en", "es", "da"] {
-        let base = minijinja::context! {
-            lang => lang,
-            langs => t.links(lang),
-            isp => "Example Net",
-            support => &support,
-            home => "http://portal.test/",
-        };
+        let base = base(&t, lang, &support);
         for tools in [tools(), Vec::new()] {
             for facts in all_facts() {
                 for os in ["windows", "linux", ""] {
@@ -259,22 +244,14 @@ fn a_filled_shell_is_the_whole_page() {
 #[test]
 fn own_templates_decide_whether_shells_are_used() {
     for name in SHELL {
-        let d = tempfile::tempdir().unwrap();
         let builtin = BUILTIN.iter().find(|(n, _)| n == name).unwrap().1;
-        std::fs::write(d.path().join(name), builtin).unwrap();
-        let p = Pages::new(Some(d.path().to_owned()), tr()).unwrap();
+        let (_d, p) = with_own(name, builtin);
         assert!(
             p.shell("cleanup.html", minijinja::context! {}).is_none(),
             "{name}"
         );
     }
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(
-        d.path().join("facts.html"),
-        "<p>own facts {{ facts.smtp_attempts }}</p>",
-    )
-    .unwrap();
-    let p = Pages::new(Some(d.path().to_owned()), tr()).unwrap();
+    let (_d, p) = with_own("facts.html", "<p>own facts {{ facts.smtp_attempts }}</p>");
     let facts = all_facts()
         .into_iter()
         .find(|f| f.standing == crate::facts::Standing::Quarantined && f.smtp_attempts == 4_711)
@@ -301,4 +278,24 @@ fn a_stray_mark_makes_no_shell() {
     assert!(Shell::split(&format!("a{MARK}facts.html{MARK}b")).is_some());
     assert!(Shell::split(&format!("a{MARK}b")).is_none());
     assert!(Shell::split(&format!("a{MARK}other.html{MARK}b")).is_none());
+}
+
+/// Pages with the operator's own `name` holding `text` (the directory
+/// lives as long as the first value).
+fn with_own(name: &str, text: &str) -> (tempfile::TempDir, Pages) {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join(name), text).unwrap();
+    let p = Pages::new(Some(d.path().to_owned()), tr()).unwrap();
+    (d, p)
+}
+
+/// What every page is given (as `page_context!` gives it), in `lang`.
+fn base(t: &Translations, lang: &str, support: &cordon_config::Support) -> minijinja::Value {
+    minijinja::context! {
+        lang => lang,
+        langs => t.links(lang),
+        isp => "Example Net",
+        support => support,
+        home => "http://portal.test/",
+    }
 }
