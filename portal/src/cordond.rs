@@ -14,12 +14,13 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::thread::ThreadId;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cordon_proto::portal::{HostStatus, Request, Response, SelfReleaseOutcome};
 use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use tokio::sync::{Semaphore, oneshot};
-use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 
@@ -36,6 +37,29 @@ pub const MAX_IN_FLIGHT: usize = 64;
 /// many share (within the 64 that `cordond` serves for the portal).
 pub const MAX_CONNECTIONS: usize = 32;
 
+/// How long callers waited for `cordond`, and how often in vain: under an
+/// outbreak every new zombie's first page waits for one answer, so this
+/// is where an operator sees whether `cordond` keeps up with the portal.
+#[derive(Debug, Clone)]
+pub struct Waits {
+    /// Seconds from asking (a free slot included) to the answer.
+    pub answered: Histogram,
+    /// Questions that got no answer (none in time, cannot connect, the
+    /// connection failed twice): those pages showed general advice.
+    pub failed: Counter,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Waits {
+            // 50 µs to about 1.6 s, doubling: a quiet answer takes well
+            // under a millisecond, the deadline is 2 s.
+            answered: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            failed: Counter::default(),
+        }
+    }
+}
+
 /// A client for `control.portal_socket`.
 #[derive(Debug)]
 pub struct Cordond {
@@ -46,6 +70,7 @@ pub struct Cordond {
     /// is reported by the runtime that opened it.
     lines: Mutex<Vec<(ThreadId, Line)>>,
     slots: Semaphore,
+    waits: Waits,
 }
 
 impl Cordond {
@@ -56,6 +81,7 @@ impl Cordond {
             timeout,
             lines: Mutex::new(Vec::new()),
             slots: Semaphore::new(MAX_IN_FLIGHT),
+            waits: Waits::default(),
         }
     }
 
@@ -83,6 +109,11 @@ impl Cordond {
         }
     }
 
+    /// The waits' metrics (registered with the portal's others).
+    pub fn waits(&self) -> Waits {
+        self.waits.clone()
+    }
+
     /// Connections open now (tests and diagnostics).
     pub fn connections(&self) -> usize {
         self.lines
@@ -93,7 +124,19 @@ impl Cordond {
     }
 
     async fn ask(&self, request: Request) -> Result<Response> {
-        let deadline = Instant::now() + self.timeout;
+        let asked = Instant::now();
+        let answer = self.ask_within(request).await;
+        match &answer {
+            Ok(_) => self.waits.answered.observe(asked.elapsed().as_secs_f64()),
+            Err(_) => {
+                self.waits.failed.inc();
+            }
+        }
+        answer
+    }
+
+    async fn ask_within(&self, request: Request) -> Result<Response> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let exchange = async {
             // The semaphore is never closed; the error arm cannot happen.
             let _slot = self

@@ -156,7 +156,7 @@ impl Portal {
     /// signals are served on the calling thread.
     pub fn run(self) -> Result<()> {
         let shutdown = CancellationToken::new();
-        let metrics = self.limits.metrics();
+        let metrics = self.limits.metrics(self.app.cordond.waits());
         let mut threads = Vec::with_capacity(self.listeners.len());
         for (i, listeners) in self.listeners.into_iter().enumerate() {
             let (app, limits, metrics) = (

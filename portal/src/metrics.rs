@@ -15,6 +15,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::connlimit::ConnLimiter;
+use crate::cordond::Waits;
 
 /// Label of a refusal.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -72,8 +73,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers the metrics; the connection counts come from `limiter`.
-    pub fn new(limiter: Arc<ConnLimiter>) -> Metrics {
+    /// Registers the metrics; the connection counts come from `limiter`,
+    /// the waits for `cordond` from its client.
+    pub fn new(limiter: Arc<ConnLimiter>, waits: Waits) -> Metrics {
         let mut registry = Registry::with_prefix("cordon_portal");
         registry.register_collector(Box::new(Connections(Arc::clone(&limiter))));
         let responses = Family::<StatusLabel, Counter>::default();
@@ -81,6 +83,16 @@ impl Metrics {
             "responses",
             "Answers sent on subscriber-facing listeners, by status class",
             responses.clone(),
+        );
+        registry.register(
+            "cordond_wait_seconds",
+            "How long a page, probe or button waited for cordond's answer (a free slot included)",
+            waits.answered,
+        );
+        registry.register(
+            "cordond_failures",
+            "Questions to cordond that got no answer (none in time, cannot connect); their pages showed general advice",
+            waits.failed,
         );
         Metrics {
             registry,
@@ -121,7 +133,10 @@ mod tests {
     #[test]
     fn counts_are_encoded_by_reason_and_class_without_addresses() {
         let limiter = ConnLimiter::new(3, 1, 64);
-        let m = Metrics::new(Arc::clone(&limiter));
+        let waits = Waits::default();
+        let m = Metrics::new(Arc::clone(&limiter), waits.clone());
+        waits.answered.observe(0.000_3);
+        waits.failed.inc();
         let a: IpAddr = "100.64.0.1".parse().unwrap();
         let _held = limiter.try_acquire(a).unwrap();
         assert!(limiter.try_acquire(a).is_err());
@@ -141,6 +156,11 @@ mod tests {
             "cordon_portal_responses_total{class=\"2xx\"} 1",
             "cordon_portal_responses_total{class=\"3xx\"} 1",
             "cordon_portal_responses_total{class=\"4xx\"} 2",
+            "# TYPE cordon_portal_cordond_wait_seconds histogram",
+            "cordon_portal_cordond_wait_seconds_count 1",
+            "cordon_portal_cordond_wait_seconds_bucket{le=\"0.0004\"} 1",
+            "cordon_portal_cordond_wait_seconds_bucket{le=\"0.0002\"} 0",
+            "cordon_portal_cordond_failures_total 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }

@@ -21,6 +21,7 @@ use tracing::Instrument;
 
 use crate::app::{App, Role};
 use crate::connlimit::{ConnLimiter, ConnPermit};
+use crate::cordond::Waits;
 use crate::metrics::Metrics;
 use crate::stall::WriteTimeout;
 
@@ -106,13 +107,17 @@ struct Http {
 }
 
 impl ConnLimits {
-    /// A limiter with these caps, and the metrics that count what it does.
-    pub fn metrics(&self) -> Arc<Metrics> {
-        Arc::new(Metrics::new(ConnLimiter::new(
-            self.max_connections,
-            self.max_connections_per_client,
-            self.ipv6_prefix,
-        )))
+    /// A limiter with these caps, and the metrics that count what it does
+    /// (and `waits`, the waits for `cordond`).
+    pub fn metrics(&self, waits: Waits) -> Arc<Metrics> {
+        Arc::new(Metrics::new(
+            ConnLimiter::new(
+                self.max_connections,
+                self.max_connections_per_client,
+                self.ipv6_prefix,
+            ),
+            waits,
+        ))
     }
 }
 

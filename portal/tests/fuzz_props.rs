@@ -93,7 +93,7 @@ fn start() -> Served {
             app,
             vec![(Role::Portal, listener)],
             limits.clone(),
-            limits.metrics(),
+            limits.metrics(Default::default()),
             shutdown,
         )
         .await;

@@ -255,3 +255,49 @@ async fn an_unanswered_connection_is_not_kept() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// An answer is timed into the wait histogram; a question nobody answers
+/// counts as a failure (and is not timed).
+#[tokio::test]
+async fn waits_are_timed_and_failures_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portal.sock");
+    let (_, _server) = serve(UnixListener::bind(&path).unwrap(), usize::MAX);
+    let c = Cordond::new(path, Duration::from_secs(2));
+    c.status(ip("100.64.0.1")).await.unwrap();
+    let silent = dir.path().join("silent.sock");
+    let listener = UnixListener::bind(&silent).unwrap();
+    let _quiet = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut io = framed(stream);
+                while let Ok(Some(_)) = recv::<Request>(&mut io).await {}
+            });
+        }
+    });
+    let unanswered = Cordond::new(silent, Duration::from_millis(100));
+    assert!(unanswered.status(ip("100.64.0.2")).await.is_err());
+
+    let text = |waits: Waits| {
+        let limiter = crate::connlimit::ConnLimiter::new(8, 8, 64);
+        crate::metrics::Metrics::new(limiter, waits).encode()
+    };
+    let answered = text(c.waits());
+    assert!(
+        answered.contains("cordon_portal_cordond_wait_seconds_count 1\n"),
+        "{answered}"
+    );
+    assert!(
+        answered.contains("cordon_portal_cordond_failures_total 0\n"),
+        "{answered}"
+    );
+    let failed = text(unanswered.waits());
+    assert!(
+        failed.contains("cordon_portal_cordond_wait_seconds_count 0\n"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("cordon_portal_cordond_failures_total 1\n"),
+        "{failed}"
+    );
+}
