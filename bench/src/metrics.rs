@@ -1,5 +1,5 @@
-//! cordond's Prometheus metrics, scraped with curl inside the lab's gateway
-//! namespace (where cordond listens on 127.0.0.1).
+//! cordond's and the portal's Prometheus metrics, scraped with curl inside
+//! the lab's gateway namespace (where both listen on 127.0.0.1).
 
 use std::time::Duration;
 
@@ -14,15 +14,21 @@ const URL: &str = "http://127.0.0.1:9464/metrics";
 pub struct Scrape(String);
 
 impl Scrape {
-    /// Fetches the metrics from inside `gateway`'s namespace.
+    /// Fetches cordond's metrics from inside `gateway`'s namespace.
     pub fn fetch(gateway: &Host) -> Result<Scrape> {
+        Self::fetch_from(gateway, URL)
+    }
+
+    /// Fetches the metrics at `url` from inside `gateway`'s namespace (the
+    /// portal's, say).
+    pub fn fetch_from(gateway: &Host, url: &str) -> Result<Scrape> {
         let out = gateway.exec_within(
             "curl",
-            &["-sS", "--max-time", "5", URL],
+            &["-sS", "--max-time", "5", url],
             Duration::from_secs(10),
         )?;
         if !out.status.success() {
-            bail!("curl {URL}: {}", String::from_utf8_lossy(&out.stderr));
+            bail!("curl {url}: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(Scrape(String::from_utf8_lossy(&out.stdout).into_owned()))
     }

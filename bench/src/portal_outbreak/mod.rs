@@ -19,6 +19,7 @@ use anyhow::{Context, Result, ensure};
 use cordon_config::Prefix;
 use cordon_lab::Lab;
 
+use crate::metrics::{Scrape, bucket_delta};
 use crate::process::Cpu;
 
 mod client;
@@ -38,6 +39,9 @@ const ROUNDS: usize = 3;
 const PREFIX: &str = "100.64.0.0/14";
 /// The gateway's portal address (the lab's).
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+/// The portal's histogram of waits for cordond, and its failures.
+const WAITS: &str = "cordon_portal_cordond_wait_seconds";
+const FAILURES: &str = "cordon_portal_cordond_failures_total";
 /// nginx's ports: the page, the redirect, the probes and API.
 const NGINX_PAGE: u16 = 8090;
 const NGINX_REDIRECT: u16 = 8091;
@@ -66,6 +70,11 @@ struct Side {
     /// CPU of the side's processes (portal: cordon-portal and cordond).
     cpu: Vec<(Duration, Duration)>,
     requests: usize,
+    /// The portal's own histogram of waits for cordond over the runs
+    /// (bucket counts added up; the portal's side only).
+    waits: Vec<(f64, f64)>,
+    /// Questions that got no answer, over the runs.
+    failures: f64,
 }
 
 /// Everything the section reports.
@@ -140,6 +149,13 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
     let nginx = start_nginx(lab, page.body.as_bytes(), &portal_url, &api, &caps)?;
 
     let mut cases = cases(portal_port, redirect_port);
+    let portal_metrics = format!(
+        "http://{}/metrics",
+        lab.config()
+            .portal
+            .metrics_listen
+            .context("the lab's portal serves no metrics")?
+    );
     cases.retain(|c| only.is_none_or(|o| c.what.contains(o)));
     ensure!(!cases.is_empty(), "no case holds {only:?}");
     let mut sides: Vec<[Side; 2]> = vec![Default::default(); cases.len() * 2];
@@ -163,6 +179,9 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
                         (&case.nginx, nginx_pids(lab)?)
                     };
                     let cpu0 = cpus(&pids)?;
+                    let before = (side == 0)
+                        .then(|| Scrape::fetch_from(&gw, &portal_metrics))
+                        .transpose()?;
                     let out =
                         client::run(&hosts, HOSTS_PER, host, CONNECTIONS_PER, visit, keep_alive)
                             .with_context(|| {
@@ -173,6 +192,12 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
                         portal_ended = Instant::now();
                     }
                     let s = &mut sides[c * 2 + m][side];
+                    if let Some(before) = before {
+                        let after = Scrape::fetch_from(&gw, &portal_metrics)?;
+                        let delta = bucket_delta(&before.buckets(WAITS), &after.buckets(WAITS));
+                        s.waits = add(&s.waits, &delta);
+                        s.failures += after.sum(FAILURES) - before.sum(FAILURES);
+                    }
                     s.rates.push(out.rate());
                     s.requests = out.requests;
                     s.latencies_us.extend(&out.latencies_us);
@@ -323,4 +348,19 @@ fn add_addresses(lab: &Lab) -> Result<()> {
             vec![format!("{net}/22")],
         )
     })
+}
+
+/// Cumulative buckets added up, bound by bound.
+fn add(a: &[(f64, f64)], b: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    if a.is_empty() {
+        return b.to_vec();
+    }
+    a.iter()
+        .map(|&(le, n)| {
+            (
+                le,
+                n + b.iter().find(|(l, _)| *l == le).map_or(0.0, |x| x.1),
+            )
+        })
+        .collect()
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::{CONNECTIONS_PER, HOSTS_PER, Measured, NAMESPACES, ROUNDS, Side};
+use crate::metrics::quantile;
 
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
@@ -79,6 +80,33 @@ pub(super) fn report(m: &Measured) -> Result<String> {
             percentile_ms(&ours.latencies_us, 99),
             percentile_ms(&theirs.latencies_us, 50),
             percentile_ms(&theirs.latencies_us, 99),
+        )?;
+    }
+    writeln!(
+        s,
+        "\nWhat the portal's own metrics say of its waits for cordond in the same runs (`cordon_portal_cordond_wait_seconds`, from asking to the answer, a free slot included; bucket-interpolated; `cordon_portal_cordond_failures_total`):\n"
+    )?;
+    writeln!(
+        s,
+        "| what | connections | questions answered | wait p50 / p99 | no answer |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|")?;
+    for (what, label, ours, _) in &m.rows {
+        let answered = ours.waits.last().map_or(0.0, |b| b.1);
+        if answered <= 0.0 && ours.failures <= 0.0 {
+            continue;
+        }
+        let q = |p: f64| {
+            quantile(&ours.waits, p).map_or("–".to_owned(), |d| {
+                format!("{:.2}", d.as_secs_f64() * 1000.0)
+            })
+        };
+        writeln!(
+            s,
+            "| {what} | {label} | {answered:.0} | {} / {} ms | {:.0} |",
+            q(0.5),
+            q(0.99),
+            ours.failures
         )?;
     }
     writeln!(
