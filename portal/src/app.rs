@@ -8,24 +8,23 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use cordon_config::{PublicUrl, Support};
 use cordon_proto::time::Clock;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
-use crate::cache::{FactsCache, Lookup, PageCache, PageKey, ShellCache, ShellKey};
+use crate::cache::{FactsCache, Lookup, PageCache, ShellCache};
 use crate::cordond::Cordond;
 use crate::csrf::Csrf;
-use crate::facts::{Facts, Outcome, Standing};
+use crate::facts::{Facts, Outcome};
 use crate::i18n::Translations;
 use crate::inflight::{self, InFlight, Turn, Waited};
 use crate::percent::percent_decode;
 use crate::probes::Probe;
 use crate::respond::{self, Body};
-use crate::templates::{Pages, Shell};
-use crate::tools::{ToolView, Tools};
+use crate::templates::Pages;
+use crate::tools::Tools;
 
 /// Which listener a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -313,43 +312,6 @@ impl App {
         }
     }
 
-    async fn cleanup_page(&self, peer: IpAddr, lang: &str, os: &'static str) -> Response<Body> {
-        let facts = self.facts(peer).await;
-        let tools = self.tools.list(lang).await;
-        let second = self.clock.now();
-        let now = Instant::now();
-        let key = PageKey {
-            peer,
-            lang: lang.to_owned(),
-            os,
-        };
-        if let Some(body) = self.page_cache.get(&key, second, &facts, &tools, now) {
-            return respond::html(StatusCode::OK, body);
-        }
-        let csrf = facts
-            .can_self_release
-            .then(|| self.csrf.issue(peer, second));
-        let ctx = page_context!(self, lang, {
-            facts => facts,
-            csrf => csrf,
-            tools => tools,
-            os => os,
-        });
-        let html = match self.shell(lang, os, facts.standing, &tools) {
-            Some(shell) => self.pages.fill(&shell, &ctx),
-            None => self.pages.render("cleanup.html", ctx),
-        };
-        match html {
-            Ok(html) => {
-                let body = Bytes::from(html);
-                self.page_cache
-                    .put(key, second, facts, tools, body.clone(), now);
-                respond::html(StatusCode::OK, body)
-            }
-            Err(e) => render_failed("cleanup.html", &e),
-        }
-    }
-
     /// A plain page for a refused or unknown request.
     fn problem(&self, status: StatusCode, lang: &str, message: &str) -> Response<Body> {
         let ctx = page_context!(self, lang, {
@@ -361,36 +323,6 @@ impl App {
     }
 
     /// The "I have cleaned my computer" button.
-    /// The cleanup page's shell for this language, system and standing,
-    /// rendered on first use; `None` when the operator's templates replace
-    /// part of it, or it did not render (the whole page is then rendered,
-    /// and reports what is wrong).
-    fn shell(
-        &self,
-        lang: &str,
-        os: &'static str,
-        standing: Standing,
-        tools: &[ToolView],
-    ) -> Option<Arc<Shell>> {
-        let key = ShellKey {
-            lang: lang.to_owned(),
-            os,
-            standing,
-        };
-        if let Some(shell) = self.shells.get(&key, tools) {
-            return Some(shell);
-        }
-        // Nothing of any one caller's: shown to all who stand the same.
-        let ctx = page_context!(self, lang, {
-            facts => minijinja::context! { standing => standing },
-            tools => tools,
-            os => os,
-        });
-        let shell = Arc::new(self.pages.shell("cleanup.html", ctx)?.ok()?);
-        self.shells.put(key, tools.to_vec(), Arc::clone(&shell));
-        Some(shell)
-    }
-
     async fn release<B>(
         &self,
         peer: IpAddr,
@@ -478,6 +410,7 @@ impl App {
 mod form;
 mod notice;
 mod os;
+mod page;
 
 use os::detect_os;
 
