@@ -98,6 +98,22 @@ pub fn bucket_delta(before: &[(f64, f64)], after: &[(f64, f64)]) -> Vec<(f64, f6
         .collect()
 }
 
+/// Two sets of cumulative buckets added up, bound by bound (an empty `a`
+/// is none yet).
+pub fn bucket_sum(a: &[(f64, f64)], b: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    if a.is_empty() {
+        return b.to_vec();
+    }
+    a.iter()
+        .map(|&(le, n)| {
+            (
+                le,
+                n + b.iter().find(|(l, _)| *l == le).map_or(0.0, |x| x.1),
+            )
+        })
+        .collect()
+}
+
 /// The `q` quantile (0..1) of cumulative buckets, interpolated linearly
 /// inside the bucket as Prometheus' `histogram_quantile` does; `None` with
 /// no observations. A quantile in the `+Inf` bucket is the last finite bound.
@@ -141,6 +157,14 @@ cordon_detection_latency_seconds_bucket{le=\"0.002\"} 2
 cordon_detection_latency_seconds_bucket{le=\"0.004\"} 4
 cordon_detection_latency_seconds_bucket{le=\"+Inf\"} 4
 ";
+
+    #[test]
+    fn buckets_of_several_runs_add_up() {
+        let a = [(0.001, 1.0), (f64::INFINITY, 2.0)];
+        let b = [(0.001, 3.0), (f64::INFINITY, 5.0)];
+        assert_eq!(bucket_sum(&[], &a), a.to_vec());
+        assert_eq!(bucket_sum(&a, &b), vec![(0.001, 4.0), (f64::INFINITY, 7.0)]);
+    }
 
     #[test]
     fn sums_labelled_samples_and_reads_buckets() {

@@ -1,12 +1,13 @@
 //! Short-lived memory of what `cordond` said about each caller, and of the
-//! cleanup page last rendered for them.
+//! cleanup page last rendered for them; and the cleanup page's shells
+//! (everything but the caller's own parts), kept while the tools stay.
 //!
 //! A browser opening the page sends several requests at once (the page, the
 //! OS probes, the captive API), and a reload repeats them; asking `cordond`
 //! and rendering for each cost most of the portal's time. Answers are kept
 //! for about a second, per caller address (the portal only ever asks about
 //! the host that is talking to it, so an entry is only ever shown to the
-//! address it is about). Both maps are bounded: a flood from many source
+//! address it is about). Every map is bounded: a flood from many source
 //! addresses evicts the oldest entries instead of growing memory.
 
 use std::collections::HashMap;

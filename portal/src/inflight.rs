@@ -112,25 +112,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    use cordon_proto::portal::HostState;
-
     fn ip(i: u8) -> IpAddr {
         IpAddr::from([100, 64, 0, i])
-    }
-
-    fn status() -> HostStatus {
-        HostStatus {
-            subscriber: None,
-            address: "100.64.0.1".into(),
-            state: HostState::Quarantined,
-            reason: None,
-            since: None,
-            until: None,
-            smtp_attempts: 0,
-            last_smtp_attempt: None,
-            quiet_period_s: 60,
-            self_releases_left: 1,
-        }
     }
 
     #[tokio::test]
@@ -147,9 +130,12 @@ mod tests {
             .collect();
         // Another caller is asked about on its own.
         assert!(matches!(f.turn(ip(2)), Turn::Ask(_)));
-        asker.done(Some(status()));
+        asker.done(Some(crate::fixtures::quarantined(ip(1))));
         for w in waiters {
-            assert_eq!(w.await.unwrap(), Waited::Answered(Some(status())));
+            assert_eq!(
+                w.await.unwrap(),
+                Waited::Answered(Some(crate::fixtures::quarantined(ip(1))))
+            );
         }
         assert!(f.is_empty());
         // Done: the next request asks afresh.

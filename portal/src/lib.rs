@@ -40,6 +40,8 @@ pub mod cordond;
 pub mod csrf;
 pub mod error;
 pub mod facts;
+#[cfg(test)]
+mod fixtures;
 pub mod i18n;
 pub mod inflight;
 pub mod listen;

@@ -38,9 +38,7 @@ pub enum FrameError {
 
 /// Sends one message.
 pub async fn send<T: Serialize>(io: &mut Framed, msg: &T) -> Result<(), FrameError> {
-    let bytes = serde_json::to_vec(msg)?;
-    io.send(Bytes::from(bytes)).await?;
-    Ok(())
+    send_all(io, std::slice::from_ref(msg)).await
 }
 
 /// Receives one message; `Ok(None)` when the peer closed cleanly.

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, ensure};
 use cordon_config::Prefix;
 use cordon_lab::Lab;
 
-use crate::metrics::{Scrape, bucket_delta};
+use crate::metrics::{Scrape, bucket_delta, bucket_sum};
 use crate::process::Cpu;
 
 mod client;
@@ -195,7 +195,7 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
                     if let Some(before) = before {
                         let after = Scrape::fetch_from(&gw, &portal_metrics)?;
                         let delta = bucket_delta(&before.buckets(WAITS), &after.buckets(WAITS));
-                        s.waits = add(&s.waits, &delta);
+                        s.waits = bucket_sum(&s.waits, &delta);
                         s.failures += after.sum(FAILURES) - before.sum(FAILURES);
                     }
                     s.rates.push(out.rate());
@@ -348,19 +348,4 @@ fn add_addresses(lab: &Lab) -> Result<()> {
             vec![format!("{net}/22")],
         )
     })
-}
-
-/// Cumulative buckets added up, bound by bound.
-fn add(a: &[(f64, f64)], b: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    if a.is_empty() {
-        return b.to_vec();
-    }
-    a.iter()
-        .map(|&(le, n)| {
-            (
-                le,
-                n + b.iter().find(|(l, _)| *l == le).map_or(0.0, |x| x.1),
-            )
-        })
-        .collect()
 }

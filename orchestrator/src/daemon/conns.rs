@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cordon_runtime::frame::{Framed, recv, send, send_all};
+use cordon_runtime::frame::{Framed, recv, send_all};
 use cordon_runtime::limits::{Backoff, Throttle, is_exhaustion};
 use parking_lot::Mutex;
 use serde::{Serialize, de::DeserializeOwned};
@@ -42,8 +42,8 @@ pub struct Caps {
 /// Caps for the control socket and the portal socket, sized from the
 /// descriptor limit in force: a quarter of it (at least 32, at most 1 024)
 /// stays for the store, the kernel sockets, detection and blocking tasks;
-/// the portal (one uid, a pool of at most 48 connections: 16 asking, 32
-/// kept idle, see `cordon_portal::cordond`) gets up to 64 of
+/// the portal (one uid, at most 32 connections: one per runtime, see
+/// `cordon_portal::cordond`) gets up to 64 of
 /// the rest, the control socket the remainder, at most half per uid so that
 /// one user's flood leaves room for another's.
 pub fn caps_for(nofile: usize) -> (Caps, Caps) {
@@ -222,10 +222,7 @@ impl Slot {
     /// Sends an answer within the write timeout; `false` when it failed and
     /// the connection should end.
     pub async fn answer<T: Serialize>(&self, io: &mut Framed, answer: &T) -> bool {
-        matches!(
-            tokio::time::timeout(self.table.caps.write, send(io, answer)).await,
-            Ok(Ok(()))
-        )
+        self.answer_all(io, std::slice::from_ref(answer)).await
     }
 
     /// Sends answers in order, in one write where they fit, within the

@@ -83,9 +83,13 @@ async fn handle_all(shared: &Shared, requests: Vec<Request>) -> Vec<Response> {
     for request in requests {
         match request {
             Request::Status { address } => run.push(address),
-            other => {
+            Request::SelfRelease { address } => {
                 answers.extend(statuses(shared, std::mem::take(&mut run)).await);
-                answers.push(handle(shared, other).await);
+                answers.push(self_release(shared, address).await);
+            }
+            Request::Acknowledge { address } => {
+                answers.extend(statuses(shared, std::mem::take(&mut run)).await);
+                answers.push(acknowledge(shared, address).await);
             }
         }
     }
@@ -154,73 +158,72 @@ fn error(message: impl Into<String>) -> Response {
     }
 }
 
-/// A button press or an acknowledgement. (Status questions are answered
-/// by [`statuses`], together.)
-async fn handle(shared: &Shared, request: Request) -> Response {
-    let config = shared.config.borrow().clone();
-    let quiet = config.quarantine.quiet_period;
-    let ip = match &request {
-        Request::Status { address }
-        | Request::SelfRelease { address }
-        | Request::Acknowledge { address } => *address,
-    };
-    let addr = match config.subscriber_of(ip) {
+/// The subscriber unit `ip` belongs to, or the answer refusing it.
+fn unit_of(shared: &Shared, ip: IpAddr) -> Result<SubscriberAddr, Response> {
+    shared
+        .config
+        .borrow()
+        .subscriber_of(ip)
+        .map_err(|e| error(e.to_string()))
+}
+
+/// "I understand": the caller's notice acknowledged.
+async fn acknowledge(shared: &Shared, ip: IpAddr) -> Response {
+    let addr = match unit_of(shared, ip) {
         Ok(a) => a,
-        Err(e) => return error(e.to_string()),
+        Err(refused) => return refused,
     };
-    match request {
-        Request::Status { .. } => statuses(shared, vec![ip])
-            .await
-            .pop()
-            .unwrap_or_else(|| error("no answer")),
-        Request::Acknowledge { .. } => {
-            let event = Event::Acknowledge {
-                subject: Subject::Addr(addr),
-            };
-            let span = info_span!("acknowledge", subscriber = %addr);
-            match shared.core.apply(event).instrument(span).await {
-                Ok(_) => Response::Acknowledged { acknowledged: true },
-                Err(Failure::Refused(Refusal::NotNoticed(_))) => Response::Acknowledged {
-                    acknowledged: false,
-                },
-                Err(e) => error(e.to_string()),
-            }
-        }
-        Request::SelfRelease { .. } => {
-            let Some(view) = shared.core.view(addr).await else {
-                return error("cordond is stopping");
-            };
-            // A range quarantine is an operator's decision about many
-            // subscribers; one of them cannot lift it.
-            let range = view.host.as_ref().and_then(|h| h.subject.addr());
-            if range.is_some_and(|r| r != addr) {
-                return Response::SelfRelease(SelfReleaseOutcome::NoneLeft);
-            }
-            // Pages may be a second old; the decision asks afresh.
-            let seen = seen_by(shared, addr, &view, true).await;
-            let event = Event::SelfRelease {
-                subject: Subject::Addr(addr),
-                since_last: seen.map(|s| s.since_last(quiet)),
-            };
-            let span = info_span!("self_release", subscriber = %view.subject);
-            let result = shared.core.apply(event).instrument(span).await;
-            Response::SelfRelease(match result {
-                Ok(_) => SelfReleaseOutcome::Released,
-                Err(Failure::Refused(Refusal::TooEarly { remaining })) => {
-                    SelfReleaseOutcome::TooEarly {
-                        remaining_s: remaining.as_secs(),
-                    }
-                }
-                Err(Failure::Refused(Refusal::StillSending { ago, quiet })) => {
-                    SelfReleaseOutcome::StillSending {
-                        last_attempt_s_ago: ago.as_secs(),
-                        quiet_needed_s: quiet.saturating_sub(ago).as_secs(),
-                    }
-                }
-                Err(Failure::Refused(Refusal::NoneLeft)) => SelfReleaseOutcome::NoneLeft,
-                Err(Failure::Refused(_)) => SelfReleaseOutcome::NotQuarantined,
-                Err(e) => return error(e.to_string()),
-            })
-        }
+    let event = Event::Acknowledge {
+        subject: Subject::Addr(addr),
+    };
+    let span = info_span!("acknowledge", subscriber = %addr);
+    match shared.core.apply(event).instrument(span).await {
+        Ok(_) => Response::Acknowledged { acknowledged: true },
+        Err(Failure::Refused(Refusal::NotNoticed(_))) => Response::Acknowledged {
+            acknowledged: false,
+        },
+        Err(e) => error(e.to_string()),
     }
+}
+
+/// "I have cleaned my computer": the caller's self-release, decided on
+/// what the kernel counts now.
+async fn self_release(shared: &Shared, ip: IpAddr) -> Response {
+    let addr = match unit_of(shared, ip) {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
+    let quiet = shared.config.borrow().quarantine.quiet_period;
+    let Some(view) = shared.core.view(addr).await else {
+        return error("cordond is stopping");
+    };
+    // A range quarantine is an operator's decision about many
+    // subscribers; one of them cannot lift it.
+    let range = view.host.as_ref().and_then(|h| h.subject.addr());
+    if range.is_some_and(|r| r != addr) {
+        return Response::SelfRelease(SelfReleaseOutcome::NoneLeft);
+    }
+    // Pages may be a second old; the decision asks afresh.
+    let seen = seen_by(shared, addr, &view, true).await;
+    let event = Event::SelfRelease {
+        subject: Subject::Addr(addr),
+        since_last: seen.map(|s| s.since_last(quiet)),
+    };
+    let span = info_span!("self_release", subscriber = %view.subject);
+    let result = shared.core.apply(event).instrument(span).await;
+    Response::SelfRelease(match result {
+        Ok(_) => SelfReleaseOutcome::Released,
+        Err(Failure::Refused(Refusal::TooEarly { remaining })) => SelfReleaseOutcome::TooEarly {
+            remaining_s: remaining.as_secs(),
+        },
+        Err(Failure::Refused(Refusal::StillSending { ago, quiet })) => {
+            SelfReleaseOutcome::StillSending {
+                last_attempt_s_ago: ago.as_secs(),
+                quiet_needed_s: quiet.saturating_sub(ago).as_secs(),
+            }
+        }
+        Err(Failure::Refused(Refusal::NoneLeft)) => SelfReleaseOutcome::NoneLeft,
+        Err(Failure::Refused(_)) => SelfReleaseOutcome::NotQuarantined,
+        Err(e) => return error(e.to_string()),
+    })
 }

@@ -171,16 +171,7 @@ impl Conn {
                 Err(e) => {
                     // Whatever was under way on it is lost too.
                     let lost: Vec<Sent> = self.waiting.drain(..).chain(sent).collect();
-                    self.set(None);
-                    let (again, failed): (Vec<Sent>, Vec<Sent>) =
-                        lost.into_iter().partition(|s| !s.retried && kept);
-                    for s in failed {
-                        let _ = s.q.answer.send(Err(e.clone()));
-                    }
-                    sent = again
-                        .into_iter()
-                        .map(|s| Sent { retried: true, ..s })
-                        .collect();
+                    sent = self.give_up(lost, &e, kept);
                 }
             }
         }
@@ -188,42 +179,43 @@ impl Conn {
 
     /// An answer (or the end of the connection) arrived.
     async fn answered(&mut self, answer: Result<Option<Response>, String>) {
-        match answer {
+        let reason = match answer {
             Ok(Some(response)) => {
                 if let Some(s) = self.waiting.pop_front() {
                     let _ = s.q.answer.send(Ok(response));
                 }
+                return;
             }
-            Ok(None) | Err(_) => {
-                let reason = match answer {
-                    Err(e) => e,
-                    _ => "cordond closed the connection".to_owned(),
-                };
-                // Questions not yet retried go once more on a new
-                // connection (see [`Conn::ask`]); the rest fail.
-                let lost: Vec<Sent> = self.waiting.drain(..).collect();
-                self.set(None);
-                let (again, failed): (Vec<Sent>, Vec<Sent>) =
-                    lost.into_iter().partition(|s| !s.retried);
-                for s in failed {
-                    let _ = s.q.answer.send(Err(reason.clone()));
-                }
-                let again = again
-                    .into_iter()
-                    .filter(|s| !s.q.answer.is_closed())
-                    .map(|s| Sent { retried: true, ..s })
-                    .collect();
-                self.ask(again).await;
-            }
-        }
+            Ok(None) => "cordond closed the connection".to_owned(),
+            Err(e) => e,
+        };
+        let lost: Vec<Sent> = self.waiting.drain(..).collect();
+        let again = self.give_up(lost, &reason, true);
+        self.ask(again).await;
     }
 
     /// Gives up the connection and every question under way on it.
     fn fail(&mut self, reason: &str) {
-        for s in self.waiting.drain(..) {
+        let lost: Vec<Sent> = self.waiting.drain(..).collect();
+        self.give_up(lost, reason, false);
+    }
+
+    /// Drops the connection. Of the questions `lost` with it, those not
+    /// yet sent twice (when `retry`) come back, marked, to be sent once
+    /// more on a new one (see [`Conn::ask`]); the others fail with
+    /// `reason`, and those nobody waits for any more are dropped.
+    fn give_up(&mut self, lost: Vec<Sent>, reason: &str, retry: bool) -> Vec<Sent> {
+        self.set(None);
+        let (again, failed): (Vec<Sent>, Vec<Sent>) =
+            lost.into_iter().partition(|s| retry && !s.retried);
+        for s in failed {
             let _ = s.q.answer.send(Err(reason.to_owned()));
         }
-        self.set(None);
+        again
+            .into_iter()
+            .filter(|s| !s.q.answer.is_closed())
+            .map(|s| Sent { retried: true, ..s })
+            .collect()
     }
 
     fn set(&mut self, io: Option<Framed>) {

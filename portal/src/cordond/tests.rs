@@ -4,24 +4,10 @@ use super::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cordon_proto::portal::HostState;
 use cordon_runtime::frame::{framed, recv, send};
 use tokio::net::UnixListener;
 
-fn status(address: IpAddr) -> HostStatus {
-    HostStatus {
-        subscriber: None,
-        address: address.to_string(),
-        state: HostState::Quarantined,
-        reason: None,
-        since: None,
-        until: None,
-        smtp_attempts: 0,
-        last_smtp_attempt: None,
-        quiet_period_s: 60,
-        self_releases_left: 1,
-    }
-}
+use crate::fixtures::quarantined as status;
 
 /// A stand-in `cordond` that counts the connections it accepted and
 /// answers `questions_per_connection` questions on each before closing
