@@ -22,7 +22,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::facts::{Facts, Standing};
 use crate::templates::Shell;
-use crate::tools::ToolView;
+use crate::tools::{Listing, ToolView};
 
 /// How long `cordond`'s answer about a caller is reused: short enough that a
 /// change made by an operator or by the lifecycle shows on the next reload.
@@ -130,7 +130,7 @@ struct Page {
     /// The Unix second it was rendered in: the form token carries it.
     second: i64,
     facts: Facts,
-    tools: Vec<ToolView>,
+    tools: Listing,
     body: Bytes,
 }
 
@@ -167,7 +167,7 @@ impl PageCache {
     ) -> Option<Bytes> {
         self.lock()
             .get(key, now)
-            .filter(|p| p.second == second && p.facts == *facts && p.tools == tools)
+            .filter(|p| p.second == second && p.facts == *facts && same(&p.tools, tools))
             .map(|p| p.body.clone())
     }
 
@@ -177,7 +177,7 @@ impl PageCache {
         key: PageKey,
         second: i64,
         facts: Facts,
-        tools: Vec<ToolView>,
+        tools: Listing,
         body: Bytes,
         now: Instant,
     ) {
@@ -224,29 +224,35 @@ pub struct ShellCache {
 }
 
 /// A shell and the tools it lists.
-type Listed = (Vec<ToolView>, Arc<Shell>);
+type Listed = (Listing, Arc<Shell>);
 
 /// Shells held at once.
 pub const SHELL_CAPACITY: usize = 256;
 
 impl ShellCache {
     /// The shell for `key` listing `tools`.
-    pub fn get(&self, key: &ShellKey, tools: &[ToolView]) -> Option<Arc<Shell>> {
+    pub fn get(&self, key: &ShellKey, tools: &Listing) -> Option<Arc<Shell>> {
         self.shells
             .lock()
             .get(key)
-            .filter(|(t, _)| t == tools)
+            .filter(|(t, _)| same(t, tools))
             .map(|(_, s)| Arc::clone(s))
     }
 
     /// Keeps `shell`, rendered for `key` with `tools`.
-    pub fn put(&self, key: ShellKey, tools: Vec<ToolView>, shell: Arc<Shell>) {
+    pub fn put(&self, key: ShellKey, tools: Listing, shell: Arc<Shell>) {
         let mut shells = self.shells.lock();
         if shells.len() >= SHELL_CAPACITY && !shells.contains_key(&key) {
             shells.clear();
         }
         shells.insert(key, (tools, shell));
     }
+}
+
+/// Whether two listings are the same: the one listing of the catalog in
+/// force (the usual case, told by its address), or equal item by item.
+fn same(a: &Listing, b: &[ToolView]) -> bool {
+    std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len() || **a == *b
 }
 
 #[cfg(test)]
@@ -396,7 +402,7 @@ mod tests {
             key.clone(),
             5_000,
             facts.clone(),
-            Vec::new(),
+            Listing::from(Vec::new()),
             Bytes::from_static(b"page"),
             t0,
         );
@@ -454,7 +460,14 @@ mod tests {
                 lang: "en".into(),
                 os: "",
             };
-            pages.put(key, 1, facts.clone(), Vec::new(), Bytes::new(), t0);
+            pages.put(
+                key,
+                1,
+                facts.clone(),
+                Listing::from(Vec::new()),
+                Bytes::new(),
+                t0,
+            );
             assert!(pages.len() <= 8);
         }
     }

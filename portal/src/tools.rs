@@ -101,10 +101,55 @@ struct Fingerprint {
     files: Vec<Option<(u64, SystemTime)>>,
 }
 
+/// The tools as a page lists them in one language: made when the list is
+/// read, shared by every page that shows it (a cleanup page under an
+/// outbreak is asked for thousands of times a second, and each once built
+/// its own list of formatted links and sizes).
+pub type Listing = Arc<[ToolView]>;
+
 #[derive(Debug, Default)]
 struct Catalog {
     tools: Vec<Tool>,
     fingerprint: Fingerprint,
+    /// The listing in each language some tool is named in.
+    listings: BTreeMap<String, Listing>,
+    /// The listing in any other language: the fallback's names.
+    other: Listing,
+}
+
+impl Catalog {
+    /// Makes the listings, one per language the list names a tool in.
+    fn listed(mut self, fallback: &str) -> Catalog {
+        let view = |lang: &str| -> Listing {
+            self.tools
+                .iter()
+                .map(|t| ToolView {
+                    file: t.file.clone(),
+                    href: format!("tools/{}", encode_path_segment(&t.file)),
+                    name: pick(&t.names, lang, fallback),
+                    description: pick(&t.descriptions, lang, fallback),
+                    size: human_size(t.size),
+                    sha256: t.sha256.clone(),
+                })
+                .collect()
+        };
+        let langs: std::collections::BTreeSet<&String> = self
+            .tools
+            .iter()
+            .flat_map(|t| t.names.keys().chain(t.descriptions.keys()))
+            .collect();
+        let listings = langs.into_iter().map(|l| (l.clone(), view(l))).collect();
+        let other = view(fallback);
+        self.listings = listings;
+        self.other = other;
+        self
+    }
+
+    /// The listing in `lang`: a language no tool is named in gets what
+    /// [`pick`] gives it, the fallback's names.
+    fn listing(&self, lang: &str) -> Listing {
+        Arc::clone(self.listings.get(lang).unwrap_or(&self.other))
+    }
 }
 
 /// The tools, kept fresh.
@@ -124,7 +169,8 @@ impl Tools {
         let catalog = match &dir {
             Some(d) => build(d, &Catalog::default())?,
             None => Catalog::default(),
-        };
+        }
+        .listed(fallback_lang);
         if let Some(d) = &dir {
             tracing::info!(dir = %d.display(), tools = catalog.tools.len(), "cleanup tools listed");
         }
@@ -156,11 +202,12 @@ impl Tools {
             return;
         }
         let old = self.snapshot();
+        let fallback = self.fallback.clone();
         let result = tokio::task::spawn_blocking(move || {
             if fingerprint(&dir, &old.tools) == old.fingerprint {
                 return Ok(None);
             }
-            build(&dir, &old).map(Some)
+            build(&dir, &old).map(|c| Some(c.listed(&fallback)))
         })
         .await;
         *checked = Instant::now();
@@ -176,20 +223,9 @@ impl Tools {
     }
 
     /// The tools in `lang`.
-    pub async fn list(&self, lang: &str) -> Vec<ToolView> {
+    pub async fn list(&self, lang: &str) -> Listing {
         self.refresh().await;
-        self.snapshot()
-            .tools
-            .iter()
-            .map(|t| ToolView {
-                file: t.file.clone(),
-                href: format!("tools/{}", encode_path_segment(&t.file)),
-                name: pick(&t.names, lang, &self.fallback),
-                description: pick(&t.descriptions, lang, &self.fallback),
-                size: human_size(t.size),
-                sha256: t.sha256.clone(),
-            })
-            .collect()
+        self.snapshot().listing(lang)
     }
 
     /// Serves the tool whose file name is `name` (already percent-decoded),
@@ -308,6 +344,7 @@ fn build(dir: &Path, old: &Catalog) -> Result<Catalog> {
             return Ok(Catalog {
                 tools: Vec::new(),
                 fingerprint: fingerprint(dir, &[]),
+                ..Catalog::default()
             });
         }
     };
@@ -319,6 +356,7 @@ fn build(dir: &Path, old: &Catalog) -> Result<Catalog> {
             return Ok(Catalog {
                 tools: Vec::new(),
                 fingerprint: fingerprint(dir, &[]),
+                ..Catalog::default()
             });
         }
         Err(e) => return Err(err(format!("cannot read {LIST_FILE}: {e}"))),
@@ -395,7 +433,11 @@ fn build(dir: &Path, old: &Catalog) -> Result<Catalog> {
         });
     }
     let fingerprint = fingerprint(dir, &tools);
-    Ok(Catalog { tools, fingerprint })
+    Ok(Catalog {
+        tools,
+        fingerprint,
+        ..Catalog::default()
+    })
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<String> {

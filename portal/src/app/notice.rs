@@ -134,7 +134,7 @@ impl App {
         let ctx = page_context!(self, lang, {
             facts => facts,
             csrf => self.csrf.issue(peer, self.clock.now()),
-            tools => tools,
+            tools => &*tools,
             os => super::detect_os(header_str(parts, header::USER_AGENT).unwrap_or("")),
             lang_base => lang_links_base(self.public_url.as_str(), &asked),
             asked => &asked,

@@ -13,7 +13,7 @@ use crate::cache::{PageKey, ShellKey};
 use crate::facts::Standing;
 use crate::respond::{self, Body};
 use crate::templates::Shell;
-use crate::tools::ToolView;
+use crate::tools::Listing;
 
 impl App {
     pub(super) async fn cleanup_page(
@@ -40,7 +40,7 @@ impl App {
         let ctx = page_context!(self, lang, {
             facts => facts,
             csrf => csrf,
-            tools => tools,
+            tools => &*tools,
             os => os,
         });
         let html = match self.shell(lang, os, facts.standing, &tools) {
@@ -67,7 +67,7 @@ impl App {
         lang: &str,
         os: &'static str,
         standing: Standing,
-        tools: &[ToolView],
+        tools: &Listing,
     ) -> Option<Arc<Shell>> {
         let key = ShellKey {
             lang: lang.to_owned(),
@@ -80,11 +80,11 @@ impl App {
         // Nothing of any one caller's: shown to all who stand the same.
         let ctx = page_context!(self, lang, {
             facts => minijinja::context! { standing => standing },
-            tools => tools,
+            tools => &**tools,
             os => os,
         });
         let shell = Arc::new(self.pages.shell("cleanup.html", ctx)?.ok()?);
-        self.shells.put(key, tools.to_vec(), Arc::clone(&shell));
+        self.shells.put(key, Arc::clone(tools), Arc::clone(&shell));
         Some(shell)
     }
 }

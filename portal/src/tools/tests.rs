@@ -108,3 +108,37 @@ async fn a_page_does_not_wait_for_another_requests_re_read() {
     assert_eq!(listed[0].name, "Tool A");
     drop(looking);
 }
+
+/// Each language's listing is made once, when the list is read, and every
+/// page in that language shares it; a language no tool is named in gets
+/// the fallback's names, as `pick` gives them.
+#[tokio::test]
+async fn listings_are_made_once_per_language_when_the_list_is_read() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("a b.exe"), vec![0u8; 1_500]).unwrap();
+    write_list(
+        d.path(),
+        "tools:\n  - file: a b.exe\n    name: { en: Tool A, es: Herramienta A }\n    description: { da: Renser. }\n",
+    );
+    let tools = Tools::load(Some(d.path().to_owned()), "en").unwrap();
+    let es = tools.list("es").await;
+    assert!(Arc::ptr_eq(&es, &tools.list("es").await), "made once");
+    let expected = ToolView {
+        file: "a b.exe".into(),
+        href: "tools/a%20b.exe".into(),
+        name: "Herramienta A".into(),
+        description: "Renser.".into(),
+        size: "2 KB".into(),
+        sha256: es[0].sha256.clone(),
+    };
+    assert_eq!(*es, [expected]);
+    let da = tools.list("da").await;
+    assert_eq!(da[0].name, "Tool A");
+    assert_eq!(da[0].description, "Renser.");
+    for other in ["fr", "en"] {
+        let listed = tools.list(other).await;
+        assert_eq!(listed[0].name, "Tool A", "{other}");
+        assert_eq!(listed[0].description, "Renser.", "{other}");
+    }
+    assert!(Tools::load(None, "en").unwrap().list("en").await.is_empty());
+}
