@@ -265,6 +265,7 @@ mod tests {
     fn status(state: HostState) -> HostStatus {
         HostStatus {
             subscriber: None,
+            acknowledged_until: None,
             address: "100.64.1.7".into(),
             state,
             reason: None,

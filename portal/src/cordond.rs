@@ -9,7 +9,11 @@
 //! were most of both sides' time (measured: `cordond` spent half its CPU
 //! waking the portal). Every call, waiting for the answer included, has a
 //! deadline, so a stuck daemon slows a page by that much at most and the
-//! page then renders general advice.
+//! page then renders general advice. A button press (self-release, "I
+//! understand") gets a longer one: `cordond` answers it only once the
+//! change is recorded and in the kernel, which under a loaded disk takes
+//! seconds, and a press given up too soon is carried out unseen (the
+//! subscriber is sent on as if it had failed: to the notice again).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -65,6 +69,8 @@ impl Default for Waits {
 pub struct Cordond {
     socket: PathBuf,
     timeout: Duration,
+    /// The deadline of a button press.
+    press_timeout: Duration,
     /// Each runtime's line to `cordond`: a task on that runtime owning the
     /// connection. A runtime uses its own, since a connection's readiness
     /// is reported by the runtime that opened it.
@@ -74,15 +80,24 @@ pub struct Cordond {
 }
 
 impl Cordond {
-    /// A client for `socket`, each call bounded by `timeout`.
+    /// A client for `socket`, each call bounded by `timeout` (button
+    /// presses too, unless [`Cordond::presses_within`] says otherwise).
     pub fn new(socket: PathBuf, timeout: Duration) -> Self {
         Cordond {
             socket,
             timeout,
+            press_timeout: timeout,
             lines: Mutex::new(Vec::new()),
             slots: Semaphore::new(MAX_IN_FLIGHT),
             waits: Waits::default(),
         }
+    }
+
+    /// Button presses bounded by `timeout` instead.
+    #[must_use]
+    pub fn presses_within(mut self, timeout: Duration) -> Self {
+        self.press_timeout = timeout;
+        self
     }
 
     /// The caller's state and facts.
@@ -136,7 +151,11 @@ impl Cordond {
     }
 
     async fn ask_within(&self, request: Request) -> Result<Response> {
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let timeout = match request {
+            Request::Status { .. } => self.timeout,
+            Request::SelfRelease { .. } | Request::Acknowledge { .. } => self.press_timeout,
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
         let exchange = async {
             // The semaphore is never closed; the error arm cannot happen.
             let _slot = self
@@ -157,7 +176,7 @@ impl Cordond {
         };
         tokio::time::timeout_at(deadline, exchange)
             .await
-            .map_err(|_| self.error(format!("no answer within {:?}", self.timeout)))?
+            .map_err(|_| self.error(format!("no answer within {timeout:?}")))?
     }
 
     /// This runtime's line, started on first use (and again when its

@@ -67,6 +67,8 @@ pub struct Facts {
     /// The account (subscriber id) the quarantine follows, when a session
     /// named one: it stays on whatever address the computer gets next.
     pub account: Option<String>,
+    /// Noticed, and the notice acknowledged ("I understand") and hidden now.
+    pub notice_acknowledged: bool,
 }
 
 impl Facts {
@@ -86,6 +88,7 @@ impl Facts {
             self_releases_left: 0,
             can_self_release: false,
             account: None,
+            notice_acknowledged: false,
         }
     }
 
@@ -129,6 +132,8 @@ impl Facts {
                 .subscriber
                 .clone()
                 .filter(|_| matches!(standing, Standing::Quarantined | Standing::Probation)),
+            notice_acknowledged: standing == Standing::Noticed
+                && status.acknowledged_until.is_some_and(|until| until > now),
         }
     }
 
@@ -184,6 +189,7 @@ mod tests {
     fn quarantined() -> HostStatus {
         HostStatus {
             subscriber: None,
+            acknowledged_until: None,
             address: "100.64.1.7".into(),
             state: HostState::Quarantined,
             reason: Some(Reason::Detection),

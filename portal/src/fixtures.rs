@@ -8,6 +8,7 @@ use cordon_proto::portal::{HostState, HostStatus};
 pub(crate) fn quarantined(address: IpAddr) -> HostStatus {
     HostStatus {
         subscriber: None,
+        acknowledged_until: None,
         address: address.to_string(),
         state: HostState::Quarantined,
         reason: None,

@@ -70,6 +70,11 @@ pub use server::ConnLimits;
 /// How long the portal waits for `cordond` per question before showing
 /// general advice instead of the caller's facts.
 const CORDOND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a button press (self-release, "I understand") waits for
+/// `cordond`, which answers once the change is recorded and in the kernel:
+/// a subscriber who pressed waits a few seconds rather than see the press
+/// fail while it is carried out.
+const CORDOND_PRESS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A portal with its sockets open and everything loaded, not yet serving.
 #[derive(Debug)]
@@ -271,7 +276,8 @@ impl App {
             translations,
             pages,
             tools,
-            cordond: cordond::Cordond::new(config.control.portal_socket.clone(), CORDOND_TIMEOUT),
+            cordond: cordond::Cordond::new(config.control.portal_socket.clone(), CORDOND_TIMEOUT)
+                .presses_within(CORDOND_PRESS_TIMEOUT),
             facts_cache: cache::FactsCache::new(cache::FACTS_TTL, cache::FACTS_CAPACITY),
             in_flight: inflight::InFlight::default(),
             page_cache: cache::PageCache::new(cache::PAGE_CAPACITY),

@@ -233,6 +233,7 @@ fn axe_finds_no_violation_at_phone_size() {
         // cordond's answer for about a second, so wait for the new one).
         p.stand_in().set_status(Some(HostStatus {
             subscriber: None,
+            acknowledged_until: None,
             until: Some(SystemClock.now() + 86_400),
             self_releases_left: 0,
             ..quarantined()

@@ -49,6 +49,7 @@ fn assert_lacks(html: &str, lang: &str, unwanted: &str) {
 fn a_fixed_hold_says_when_and_who_set_it() {
     let status = HostStatus {
         subscriber: None,
+        acknowledged_until: None,
         reason: Some(Reason::Operator),
         until: Some(SystemClock.now() + 3 * 86_400),
         self_releases_left: 0,
@@ -173,6 +174,7 @@ fn only_the_ways_of_contact_that_exist_are_offered() {
 fn short_settings_are_worded_in_seconds() {
     let status = HostStatus {
         subscriber: None,
+        acknowledged_until: None,
         quiet_period_s: 2,
         last_smtp_attempt: Some(SystemClock.now() + 60),
         ..quarantined()

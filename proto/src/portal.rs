@@ -145,6 +145,12 @@ pub struct HostStatus {
     /// one: the page tells the subscriber which account it is.
     #[serde(default)]
     pub subscriber: Option<String>,
+    /// A noticed caller who pressed "I understand": the notice is hidden
+    /// until then (Unix seconds), and the kernel no longer sends its
+    /// `http://` to the portal. A connection the kernel sent before the
+    /// press may still bring the caller's next page to the portal.
+    #[serde(default)]
+    pub acknowledged_until: Option<i64>,
 }
 
 /// What came of a self-release request.

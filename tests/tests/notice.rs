@@ -96,6 +96,31 @@ impl Established {
     }
 }
 
+/// A plain-`http://` connection to the site opened and left unused, as a
+/// browser opens spare ones for the pages to come.
+struct Spare(TcpStream);
+
+impl Spare {
+    fn open(host: &Host) -> Spare {
+        let to = SocketAddr::new(IpAddr::V4(WEB_V4), 80);
+        let s = host
+            .run(move || TcpStream::connect_timeout(&to, SHORT))
+            .unwrap()
+            .unwrap();
+        s.set_read_timeout(Some(SHORT)).unwrap();
+        Spare(s)
+    }
+
+    /// The answer's head to `GET path` on it.
+    fn get(mut self, path: &str) -> String {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {WEB_V4}\r\n\r\n");
+        self.0.write_all(req.as_bytes()).unwrap();
+        let mut got = String::new();
+        let _ = self.0.read_to_string(&mut got);
+        got.split("\r\n\r\n").next().unwrap_or("").to_owned() + "\r\n"
+    }
+}
+
 fn noticed_lab(stem: &str, interval: Duration) -> Lab {
     lab(stem)
         .subscribers(3)
@@ -127,12 +152,24 @@ fn a_noticed_subscriber_sees_the_notice_once_and_the_button_returns_it_to_its_pa
         "{text}"
     );
 
+    // A browser's spare connection to the site, opened while noticed (the
+    // kernel sends it to the notice) and first used after the button.
+    let spare = Spare::open(&noticed);
     // The first http:// page: the notice in place of the page, then the
     // way back to it.
     acknowledge_and_return(&noticed, &asked);
     let shown = lab.show(&addr).unwrap();
     assert_eq!(shown["state"], "noticed", "acknowledged, still noticed");
     assert!(shown["acknowledged_until"].is_i64(), "{shown}");
+    // On it the page asked for is asked for again, on a new connection,
+    // which the kernel no longer sends to the portal.
+    let again = spare.get("/news/today?id=7&lang=en");
+    assert!(
+        again.starts_with("HTTP/1.1 307")
+            && again.contains(&format!("location: {asked}\r\n"))
+            && again.contains("connection: close\r\n"),
+        "{again}"
+    );
 
     // Within the interval, the next pages go straight to the site.
     for path in ["/", "/other?page=2"] {

@@ -150,5 +150,6 @@ pub fn host_status(record: &HostRecord, quiet: Duration) -> HostStatus {
         quiet_period_s: quiet.as_secs(),
         self_releases_left: record.self_releases_left,
         subscriber: record.subscriber.clone(),
+        acknowledged_until: record.acknowledged_until,
     }
 }

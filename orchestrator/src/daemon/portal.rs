@@ -158,20 +158,20 @@ fn error(message: impl Into<String>) -> Response {
     }
 }
 
-/// The subscriber unit `ip` belongs to, or the answer refusing it.
-fn unit_of(shared: &Shared, ip: IpAddr) -> Result<SubscriberAddr, Response> {
+/// The subscriber unit `ip` belongs to, or why it is refused.
+fn unit_of(shared: &Shared, ip: IpAddr) -> Result<SubscriberAddr, String> {
     shared
         .config
         .borrow()
         .subscriber_of(ip)
-        .map_err(|e| error(e.to_string()))
+        .map_err(|e| e.to_string())
 }
 
 /// "I understand": the caller's notice acknowledged.
 async fn acknowledge(shared: &Shared, ip: IpAddr) -> Response {
     let addr = match unit_of(shared, ip) {
         Ok(a) => a,
-        Err(refused) => return refused,
+        Err(why) => return error(why),
     };
     let event = Event::Acknowledge {
         subject: Subject::Addr(addr),
@@ -191,7 +191,7 @@ async fn acknowledge(shared: &Shared, ip: IpAddr) -> Response {
 async fn self_release(shared: &Shared, ip: IpAddr) -> Response {
     let addr = match unit_of(shared, ip) {
         Ok(a) => a,
-        Err(refused) => return refused,
+        Err(why) => return error(why),
     };
     let quiet = shared.config.borrow().quarantine.quiet_period;
     let Some(view) = shared.core.view(addr).await else {

@@ -75,8 +75,9 @@ fn lang_links_base(public_url: &str, asked: &str) -> String {
 
 impl App {
     /// The notice listener's answer: the notice page for a noticed caller
-    /// whose notice shows, the redirect to the portal otherwise (quarantined
-    /// since the connection was made, or asked directly).
+    /// whose notice shows; the page asked for again, on a new connection,
+    /// for one who acknowledged it; the redirect to the portal otherwise
+    /// (quarantined since the connection was made, or asked directly).
     pub(super) async fn noticed<B>(&self, peer: IpAddr, req: Request<B>) -> Response<Body> {
         let facts = self.facts(peer).await;
         if facts.standing != Standing::Noticed {
@@ -90,9 +91,20 @@ impl App {
             .negotiate(None, header_str(&parts, header::ACCEPT_LANGUAGE))
             .to_owned();
         let host = header_str(&parts, header::HOST);
-        let asked = asked_url(host, parts.uri.path_and_query().map(|p| p.as_str()))
-            .unwrap_or_else(|| self.public_url.as_str().to_owned());
-        let mut r = self.notice_page(peer, &parts, &lang, facts, asked).await;
+        let asked = asked_url(host, parts.uri.path_and_query().map(|p| p.as_str()));
+        let again = asked
+            .as_deref()
+            .and_then(safe_target)
+            .filter(|_| facts.notice_acknowledged);
+        let asked = asked.unwrap_or_else(|| self.public_url.as_str().to_owned());
+        let mut r = match again {
+            // Pressed "I understand" already: the kernel sends this caller's
+            // new connections to the site, but this one it sent here before
+            // the press (a browser opens spare connections and keeps them
+            // for later pages). The same request again, on a new connection.
+            Some(target) => respond::redirect(StatusCode::TEMPORARY_REDIRECT, &target),
+            None => self.notice_page(peer, &parts, &lang, facts, asked).await,
+        };
         // The browser must not send its next request for this site down
         // this connection: after the button it belongs to the real site.
         r.headers_mut()

@@ -96,9 +96,7 @@ async fn drive(
             }
             answer = next(&mut conn.io), if !conn.waiting.is_empty() => conn.answered(answer).await,
             () = tokio::time::sleep_until(oldest.unwrap_or_else(Instant::now)), if oldest.is_some() => {
-                // No answer by the deadline: `cordond` is stuck, and a late
-                // answer must never be taken for a later question's.
-                conn.fail("no answer in time");
+                conn.expired().await;
             }
         }
     }
@@ -194,10 +192,19 @@ impl Conn {
         self.ask(again).await;
     }
 
-    /// Gives up the connection and every question under way on it.
-    fn fail(&mut self, reason: &str) {
-        let lost: Vec<Sent> = self.waiting.drain(..).collect();
-        self.give_up(lost, reason, false);
+    /// The oldest question's deadline passed unanswered: `cordond` is
+    /// stuck or slow, and a late answer must never be taken for a later
+    /// question's, so the connection goes. The questions whose own
+    /// deadline has not passed (a button press waits longer than a page)
+    /// are sent once more on a new one; the others fail.
+    async fn expired(&mut self) {
+        const REASON: &str = "no answer in time";
+        let now = Instant::now();
+        let (late, waiting): (Vec<Sent>, Vec<Sent>) =
+            self.waiting.drain(..).partition(|s| s.q.deadline <= now);
+        self.give_up(late, REASON, false);
+        let again = self.give_up(waiting, REASON, true);
+        self.ask(again).await;
     }
 
     /// Drops the connection. Of the questions `lost` with it, those not

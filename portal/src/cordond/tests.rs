@@ -287,3 +287,52 @@ async fn waits_are_timed_and_failures_counted() {
         "{failed}"
     );
 }
+
+/// A button press waits for `cordond` longer than a question about the
+/// caller: `cordond` answers a press once it is recorded and in the
+/// kernel, which a loaded disk can hold up past a page's deadline.
+#[tokio::test]
+async fn a_press_waits_longer_than_a_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    // Answers everything, each after a pause longer than a question's
+    // deadline and shorter than a press's.
+    let _slow = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut io = framed(stream);
+                while let Ok(Some(request)) = recv::<Request>(&mut io).await {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    let answer = match request {
+                        Request::Status { address } => Response::Status(status(address)),
+                        Request::SelfRelease { .. } => {
+                            Response::SelfRelease(SelfReleaseOutcome::Released)
+                        }
+                        Request::Acknowledge { .. } => {
+                            Response::Acknowledged { acknowledged: true }
+                        }
+                    };
+                    if send(&mut io, &answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let c = Cordond::new(path, Duration::from_millis(100)).presses_within(Duration::from_secs(5));
+    let e = c.status(ip("100.64.0.1")).await.unwrap_err().to_string();
+    assert!(e.contains("100ms"), "{e}");
+    assert!(c.acknowledge(ip("100.64.0.1")).await.unwrap());
+    // Asked together, on one connection: the question's deadline passes
+    // first and the connection goes (a late answer must not be taken for
+    // the press's); the press is sent again on a new one and answered.
+    let (status, pressed) =
+        tokio::join!(c.status(ip("100.64.0.2")), c.acknowledge(ip("100.64.0.2")));
+    assert!(status.is_err());
+    assert!(pressed.unwrap());
+    assert_eq!(
+        c.self_release(ip("100.64.0.1")).await.unwrap(),
+        SelfReleaseOutcome::Released
+    );
+}

@@ -187,6 +187,7 @@ fn all_facts() -> Vec<crate::facts::Facts> {
         ] {
             let status = HostStatus {
                 subscriber,
+                acknowledged_until: None,
                 address: "100.64.1.7".into(),
                 state,
                 reason: Some(reason),

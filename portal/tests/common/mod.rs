@@ -33,6 +33,7 @@ pub fn quarantined() -> HostStatus {
     let now = SystemClock.now();
     HostStatus {
         subscriber: None,
+        acknowledged_until: None,
         address: "127.0.0.1".into(),
         state: HostState::Quarantined,
         reason: Some(Reason::Detection),
@@ -48,6 +49,7 @@ pub fn quarantined() -> HostStatus {
 pub fn clean() -> HostStatus {
     HostStatus {
         subscriber: None,
+        acknowledged_until: None,
         address: "127.0.0.1".into(),
         state: HostState::Clean,
         reason: None,

@@ -339,3 +339,74 @@ fn the_button_acknowledges_the_address_the_notice_was_shown_to() {
     let a = from_elsewhere(&["--data-urlencode", "shown_to=127.0.0.9"]);
     assert_eq!(a.status, 403);
 }
+
+/// A caller who pressed "I understand" is no longer sent to the notice by
+/// the kernel, but a connection sent before the press (a browser's spare
+/// one, kept for later pages) still brings its next page to the notice
+/// listener: that page is asked for again, the same request on a new
+/// connection, instead of the notice once more. A caller whose notice
+/// shows again (the acknowledgement ran out) gets the notice.
+#[test]
+fn a_connection_sent_before_the_press_brings_the_caller_on_to_its_page() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let now = i64::try_from(now).unwrap();
+    let mut s = clean();
+    s.state = HostState::Noticed;
+    s.acknowledged_until = Some(now + 3_600);
+    let p = Portal::start(Setup {
+        status: Some(s.clone()),
+        ..Setup::default()
+    });
+    let story = |method: &str| {
+        curl(&[
+            "-X",
+            method,
+            "-H",
+            "Host: news.example.org",
+            &format!("http://{}/story?id=7", p.notice),
+        ])
+    };
+    for method in ["GET", "POST"] {
+        let again = story(method);
+        assert_eq!(again.status, 307, "{method}");
+        assert_eq!(
+            again.header("location"),
+            Some("http://news.example.org/story?id=7"),
+            "{method}"
+        );
+        assert_eq!(again.header("connection"), Some("close"), "{method}");
+    }
+    // Only a plain http:// page is asked for again; anything else shows
+    // the notice, as before the press.
+    let odd = curl(&[
+        "-H",
+        "Host: user@evil.example",
+        &format!("http://{}/", p.notice),
+    ]);
+    assert_eq!(odd.status, 200);
+    assert!(odd.text().contains("id=\"acknowledge\""), "{}", odd.text());
+
+    s.acknowledged_until = Some(now - 1);
+    p.stand_in().set_status(Some(s));
+    // The portal's memory of the caller lasts a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let shown = story("GET");
+        if shown.status == 200 {
+            assert!(
+                shown.text().contains("id=\"acknowledge\""),
+                "{}",
+                shown.text()
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still sent on: {shown:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
