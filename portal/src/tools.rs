@@ -194,13 +194,14 @@ impl Tools {
     /// keep-alive and 7 ms with a connection per page under an outbreak,
     /// BENCHMARKS.md). On an error the previous list stays.
     async fn refresh(&self) {
-        let Some(dir) = self.dir.clone() else { return };
+        let Some(dir) = &self.dir else { return };
         let Ok(mut checked) = self.checked.try_lock() else {
             return;
         };
         if checked.elapsed() < CHECK_EVERY {
             return;
         }
+        let dir = dir.clone();
         let old = self.snapshot();
         let fallback = self.fallback.clone();
         let result = tokio::task::spawn_blocking(move || {
