@@ -73,15 +73,20 @@ fn untouched(host: &Host) {
 /// HTTP on 443, which is all this needs).
 struct Established(TcpStream);
 
+/// A connection from `host` to the lab's site on `port`, reads bounded.
+fn open_to_site(host: &Host, port: u16) -> TcpStream {
+    let to = SocketAddr::new(IpAddr::V4(WEB_V4), port);
+    let s = host
+        .run(move || TcpStream::connect_timeout(&to, SHORT))
+        .unwrap()
+        .unwrap();
+    s.set_read_timeout(Some(SHORT)).unwrap();
+    s
+}
+
 impl Established {
     fn open(host: &Host) -> Established {
-        let to = SocketAddr::new(IpAddr::V4(WEB_V4), 443);
-        let s = host
-            .run(move || TcpStream::connect_timeout(&to, SHORT))
-            .unwrap()
-            .unwrap();
-        s.set_read_timeout(Some(SHORT)).unwrap();
-        Established(s)
+        Established(open_to_site(host, 443))
     }
 
     /// One request on it; true when the real site answered.
@@ -102,13 +107,7 @@ struct Spare(TcpStream);
 
 impl Spare {
     fn open(host: &Host) -> Spare {
-        let to = SocketAddr::new(IpAddr::V4(WEB_V4), 80);
-        let s = host
-            .run(move || TcpStream::connect_timeout(&to, SHORT))
-            .unwrap()
-            .unwrap();
-        s.set_read_timeout(Some(SHORT)).unwrap();
-        Spare(s)
+        Spare(open_to_site(host, 80))
     }
 
     /// The answer's head to `GET path` on it.
