@@ -67,6 +67,8 @@ pub struct App {
     /// config parsed it, text and header value both, so nothing here reads
     /// it again.
     pub public_url: PublicUrl,
+    /// The redirect to it and the RFC 8908 documents naming it, made once.
+    pub home: respond::Home,
     /// The ISP's name as subscribers know it.
     pub isp_name: String,
     /// Support contact.
@@ -155,7 +157,7 @@ impl App {
         } else {
             StatusCode::SEE_OTHER
         };
-        respond::redirect(status, self.public_url.header_value())
+        self.home.redirect(status)
     }
 
     /// A redirect to the portal's page, in the language the query's `lang`
@@ -279,7 +281,7 @@ impl App {
 
     async fn probe(&self, peer: IpAddr, probe: Probe) -> Response<Body> {
         if self.facts(peer).await.captive() {
-            respond::redirect(StatusCode::FOUND, self.public_url.header_value())
+            self.home.redirect(StatusCode::FOUND)
         } else {
             probe.success()
         }
@@ -292,17 +294,8 @@ impl App {
     /// a session that runs out into captivity, so there is never one to send;
     /// the page tells a quarantined subscriber when the connection comes back.
     async fn captive_api(&self, peer: IpAddr) -> Response<Body> {
-        let facts = self.facts(peer).await;
-        let mut doc = serde_json::Map::new();
-        doc.insert("captive".into(), facts.captive().into());
-        doc.insert("user-portal-url".into(), self.public_url.as_str().into());
-        let body = serde_json::Value::Object(doc).to_string();
-        let mut r = Response::new(respond::full(body));
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/captive+json"),
-        );
-        r
+        let captive = self.facts(peer).await.captive();
+        self.home.captive_api(captive)
     }
 
     fn render(&self, status: StatusCode, page: &str, ctx: minijinja::Value) -> Response<Body> {

@@ -270,6 +270,7 @@ impl App {
         let csrf = csrf::Csrf::random()
             .map_err(|e| Error::Config(format!("cannot get random bytes for form tokens: {e}")))?;
         Ok(App {
+            home: respond::Home::new(p.public_url.as_str(), p.public_url.header_value()),
             public_url: p.public_url.clone(),
             isp_name: p.isp_name.clone(),
             support: p.support.clone(),

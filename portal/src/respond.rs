@@ -113,14 +113,68 @@ pub fn status(status: StatusCode) -> Response<Body> {
 /// A redirect to `location` with a tiny page naming the link, for clients
 /// that do not follow redirects by themselves.
 pub fn redirect(status: StatusCode, location: &HeaderValue) -> Response<Body> {
+    redirect_with(status, location, redirect_page(location))
+}
+
+/// The tiny page of a redirect to `location`.
+fn redirect_page(location: &HeaderValue) -> Bytes {
     let target = escape_html(location.to_str().unwrap_or("/"));
-    let page = format!(
+    Bytes::from(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{target}</title></head>\
          <body><p><a href=\"{target}\">{target}</a></p></body></html>\n"
-    );
+    ))
+}
+
+fn redirect_with(status: StatusCode, location: &HeaderValue, page: Bytes) -> Response<Body> {
     let mut r = html(status, page);
     r.headers_mut().insert(header::LOCATION, location.clone());
     r
+}
+
+/// The answers that name nothing but the portal's public URL, made once:
+/// under an outbreak every new zombie's OS probes and `http://` get the
+/// redirect and every captive-portal check the RFC 8908 document, and each
+/// was formatted (and escaped) anew.
+#[derive(Debug)]
+pub struct Home {
+    location: HeaderValue,
+    page: Bytes,
+    /// The RFC 8908 document for a captive caller, and for a free one.
+    captive: Bytes,
+    free: Bytes,
+}
+
+impl Home {
+    /// The answers about `public_url` (its text and its header value).
+    pub fn new(public_url: &str, location: &HeaderValue) -> Home {
+        // `captive` and where to sign in, nothing else: see `captive_api`.
+        let api = |captive: bool| {
+            let doc = serde_json::json!({ "captive": captive, "user-portal-url": public_url });
+            Bytes::from(doc.to_string())
+        };
+        Home {
+            location: location.clone(),
+            page: redirect_page(location),
+            captive: api(true),
+            free: api(false),
+        }
+    }
+
+    /// The redirect to the portal.
+    pub fn redirect(&self, status: StatusCode) -> Response<Body> {
+        redirect_with(status, &self.location, self.page.clone())
+    }
+
+    /// The RFC 8908 API's answer for a caller that is `captive` or not.
+    pub fn captive_api(&self, captive: bool) -> Response<Body> {
+        let body = if captive { &self.captive } else { &self.free };
+        let mut r = Response::new(full(body.clone()));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/captive+json"),
+        );
+        r
+    }
 }
 
 /// Adds what every answer carries. `no-store` because each answer is about
@@ -159,7 +213,45 @@ pub fn escape_html(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    async fn body(r: Response<Body>) -> Bytes {
+        r.into_body().collect().await.unwrap().to_bytes()
+    }
+
+    /// The answers made once are the ones made each time before.
+    #[tokio::test]
+    async fn home_answers_are_the_redirect_and_the_rfc_8908_document() {
+        let url = "http://portal.isp.example:8080/a?b=<c>&d";
+        let location = HeaderValue::from_static("http://portal.isp.example:8080/a?b=<c>&d");
+        let home = Home::new(url, &location);
+        for status in [StatusCode::FOUND, StatusCode::SEE_OTHER] {
+            let (made, each) = (home.redirect(status), redirect(status, &location));
+            assert_eq!(made.status(), status);
+            assert_eq!(made.headers(), each.headers());
+            let page = body(made).await;
+            assert_eq!(page, body(each).await);
+            assert!(page.ends_with(b"&lt;c&gt;&amp;d</a></p></body></html>\n"));
+        }
+        for (captive, expected) in [
+            (
+                true,
+                r#"{"captive":true,"user-portal-url":"http://portal.isp.example:8080/a?b=<c>&d"}"#,
+            ),
+            (
+                false,
+                r#"{"captive":false,"user-portal-url":"http://portal.isp.example:8080/a?b=<c>&d"}"#,
+            ),
+        ] {
+            let r = home.captive_api(captive);
+            assert_eq!(
+                r.headers().get(header::CONTENT_TYPE).unwrap(),
+                "application/captive+json"
+            );
+            assert_eq!(body(r).await, expected.as_bytes());
+        }
+    }
 
     #[test]
     fn escapes() {
