@@ -136,14 +136,17 @@ impl App {
         B::Data: Send,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let method = req.method().clone();
-        let path = req.uri().path().to_owned();
+        // Copied for the debug line only when it is written.
+        let asked = tracing::enabled!(tracing::Level::DEBUG)
+            .then(|| (req.method().clone(), req.uri().path().to_owned()));
         let response = match role {
             Role::Redirect => self.redirect(req.method()),
             Role::Notice => self.noticed(peer.ip().to_canonical(), req).await,
             Role::Portal => self.route(peer.ip().to_canonical(), req).await,
         };
-        tracing::debug!(%method, %path, status = response.status().as_u16(), "answered");
+        if let Some((method, path)) = asked {
+            tracing::debug!(%method, %path, status = response.status().as_u16(), "answered");
+        }
         respond::finish(response)
     }
 
@@ -181,13 +184,16 @@ impl App {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_owned();
         let readonly = parts.method == Method::GET || parts.method == Method::HEAD;
-        let lang = self
-            .translations
-            .negotiate(
-                query_param(parts.uri.query(), "lang").as_deref(),
-                header_str(&parts, header::ACCEPT_LANGUAGE),
-            )
-            .to_owned();
+        // Worked out only for what shows words: the probes and the API,
+        // most of an outbreak's requests, show none.
+        let lang = |parts: &http::request::Parts| {
+            self.translations
+                .negotiate(
+                    query_param(parts.uri.query(), "lang").as_deref(),
+                    header_str(parts, header::ACCEPT_LANGUAGE),
+                )
+                .to_owned()
+        };
 
         if let Some(probe) = Probe::from_path(&path) {
             if !readonly {
@@ -201,7 +207,7 @@ impl App {
                     return method_not_allowed("GET, HEAD");
                 }
                 let ua = header_str(&parts, header::USER_AGENT).unwrap_or("");
-                self.cleanup_page(peer, &lang, detect_os(ua)).await
+                self.cleanup_page(peer, &lang(&parts), detect_os(ua)).await
             }
             "/release" => match parts.method {
                 Method::POST => self.release(peer, &parts, body).await,
@@ -214,7 +220,7 @@ impl App {
                 if !readonly {
                     return method_not_allowed("GET, HEAD");
                 }
-                self.portal_notice(peer, &parts, &lang).await
+                self.portal_notice(peer, &parts, &lang(&parts)).await
             }
             "/acknowledge" => match parts.method {
                 Method::POST => self.acknowledge(peer, &parts, body).await,
@@ -233,9 +239,10 @@ impl App {
                     if !readonly {
                         return method_not_allowed("GET, HEAD");
                     }
+                    let lang = lang(&parts);
                     return self.tool(name, parts, &lang).await;
                 }
-                self.problem(StatusCode::NOT_FOUND, &lang, "problem-not-found")
+                self.problem(StatusCode::NOT_FOUND, &lang(&parts), "problem-not-found")
             }
         }
     }
