@@ -69,6 +69,57 @@ impl Cpu {
     }
 }
 
+/// The whole machine's CPU time (`/proc/stat`, every CPU): what a
+/// benchmark whose client shares the machine with the server costs in all,
+/// the client, the kernel's network work and the time charged to no
+/// process included.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Machine {
+    /// user + nice.
+    pub user: Duration,
+    /// system + irq + softirq.
+    pub kernel: Duration,
+    /// idle + iowait.
+    pub idle: Duration,
+}
+
+impl Machine {
+    /// Reads `/proc/stat` now.
+    pub fn now() -> Result<Machine> {
+        Machine::parse(&std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?)
+    }
+
+    /// The machine's line of a `/proc/stat` text.
+    fn parse(stat: &str) -> Result<Machine> {
+        let line = stat
+            .lines()
+            .find(|l| l.starts_with("cpu "))
+            .context("no cpu line in /proc/stat")?;
+        let f: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|w| w.parse().unwrap_or(0))
+            .collect();
+        let at = |i: usize| f.get(i).copied().unwrap_or(0);
+        let secs = |ticks: u64| Duration::from_secs_f64(ticks as f64 / clock_ticks());
+        // user nice system idle iowait irq softirq steal ...
+        Ok(Machine {
+            user: secs(at(0) + at(1)),
+            kernel: secs(at(2) + at(5) + at(6)),
+            idle: secs(at(3) + at(4)),
+        })
+    }
+
+    /// The time spent between `earlier` and this reading.
+    pub fn since(&self, earlier: &Machine) -> Machine {
+        Machine {
+            user: self.user.saturating_sub(earlier.user),
+            kernel: self.kernel.saturating_sub(earlier.kernel),
+            idle: self.idle.saturating_sub(earlier.idle),
+        }
+    }
+}
+
 /// `sysconf(_SC_CLK_TCK)`, via `getconf` (100 on every Linux we know of).
 fn clock_ticks() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
@@ -110,4 +161,26 @@ pub fn meminfo_kib(field: &str) -> Result<u64> {
 /// Mebibytes from kibibytes, one decimal.
 pub fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// User is user + nice, kernel is system + irq + softirq, idle is
+    /// idle + iowait; steal and guests count in none.
+    #[test]
+    fn the_machines_line_is_read_by_kind() {
+        let t = |ticks: u64| Duration::from_secs_f64(ticks as f64 / clock_ticks());
+        let stat = "cpu  100 5 200 1000 7 11 13 17 0 0\ncpu0 50 2 100 500 3 5 6 8 0 0\nintr 1\n";
+        let m = Machine::parse(stat).unwrap();
+        assert_eq!(m.user, t(105));
+        assert_eq!(m.kernel, t(224));
+        assert_eq!(m.idle, t(1007));
+        let later = Machine::parse("cpu  110 5 220 1100 7 11 13 17 0 0\n").unwrap();
+        assert_eq!(later.since(&m).user, t(10));
+        assert_eq!(later.since(&m).kernel, t(20));
+        assert!(Machine::parse("intr 1\n").is_err());
+    }
 }

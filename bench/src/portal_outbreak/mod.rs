@@ -20,7 +20,7 @@ use cordon_config::Prefix;
 use cordon_lab::Lab;
 
 use crate::metrics::{Scrape, bucket_delta, bucket_sum};
-use crate::process::Cpu;
+use crate::process::{Cpu, Machine};
 
 mod client;
 mod report;
@@ -75,6 +75,8 @@ struct Side {
     waits: Vec<(f64, f64)>,
     /// Questions that got no answer, over the runs.
     failures: f64,
+    /// The whole machine's CPU time over each run.
+    machine: Vec<Machine>,
 }
 
 /// Everything the section reports.
@@ -179,6 +181,7 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
                         (&case.nginx, nginx_pids(lab)?)
                     };
                     let cpu0 = cpus(&pids)?;
+                    let machine0 = Machine::now()?;
                     let before = (side == 0)
                         .then(|| Scrape::fetch_from(&gw, &portal_metrics))
                         .transpose()?;
@@ -188,6 +191,7 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
                                 format!("{} ({})", case.what, ["cordon-portal", "nginx"][side])
                             })?;
                     let cpu1 = cpus(&pids)?;
+                    let machine = Machine::now()?.since(&machine0);
                     if side == 0 {
                         portal_ended = Instant::now();
                     }
@@ -199,6 +203,7 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
                         s.failures += after.sum(FAILURES) - before.sum(FAILURES);
                     }
                     s.rates.push(out.rate());
+                    s.machine.push(machine);
                     s.requests = out.requests;
                     s.latencies_us.extend(&out.latencies_us);
                     let used: Vec<Duration> = cpu0

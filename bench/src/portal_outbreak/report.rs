@@ -30,6 +30,23 @@ fn cpu_per_k(s: &Side) -> (f64, f64) {
     (median(&first), median(&rest))
 }
 
+/// The whole machine's user and kernel time per 1 000 requests, as
+/// milliseconds, and its idle share, medians over the rounds.
+fn machine_per_k(s: &Side) -> (f64, f64, f64) {
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / s.requests.max(1) as f64;
+    let user: Vec<f64> = s.machine.iter().map(|m| per(m.user)).collect();
+    let kernel: Vec<f64> = s.machine.iter().map(|m| per(m.kernel)).collect();
+    let idle: Vec<f64> = s
+        .machine
+        .iter()
+        .map(|m| {
+            let all = (m.user + m.kernel + m.idle).as_secs_f64();
+            100.0 * m.idle.as_secs_f64() / all.max(1e-9)
+        })
+        .collect();
+    (median(&user), median(&kernel), median(&idle))
+}
+
 fn range(v: &[f64]) -> String {
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = v.iter().copied().fold(0.0, f64::max);
@@ -80,6 +97,25 @@ pub(super) fn report(m: &Measured) -> Result<String> {
             percentile_ms(&ours.latencies_us, 99),
             percentile_ms(&theirs.latencies_us, 50),
             percentile_ms(&theirs.latencies_us, 99),
+        )?;
+    }
+    writeln!(
+        s,
+        "\nThe whole machine in the same runs (`/proc/stat`, every CPU; the client and the kernel's network work included, which \
+         the processes' own CPU above leaves out): user and kernel (system, irq, softirq) time per 1 000 requests, and the share \
+         of time idle, medians over the rounds. With the machine saturated, the rate follows the whole time per request.\n"
+    )?;
+    writeln!(
+        s,
+        "| what | connections | machine per 1 000, user + kernel, portal | nginx | idle, portal | nginx |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|---|")?;
+    for (what, label, ours, theirs) in &m.rows {
+        let (pu, pk, pi) = machine_per_k(ours);
+        let (nu, nk, ni) = machine_per_k(theirs);
+        writeln!(
+            s,
+            "| {what} | {label} | {pu:.0} + {pk:.0} ms | {nu:.0} + {nk:.0} ms | {pi:.1} % | {ni:.1} % |"
         )?;
     }
     writeln!(
