@@ -47,16 +47,11 @@ impl Cpu {
             .rsplit_once(')')
             .map(|(_, r)| r)
             .context("malformed /proc/PID/stat")?;
-        let f: Vec<u64> = rest
-            .split_whitespace()
-            .skip(1)
-            .map(|w| w.parse().unwrap_or(0))
-            .collect();
+        let f = numbers(rest);
         let tick = |i: usize| f.get(i - 3).copied().unwrap_or(0);
-        let secs = |ticks: u64| Duration::from_secs_f64(ticks as f64 / clock_ticks());
         Ok(Cpu {
-            own: secs(tick(14) + tick(15)),
-            children: secs(tick(16) + tick(17)),
+            own: ticks(tick(14) + tick(15)),
+            children: ticks(tick(16) + tick(17)),
         })
     }
 
@@ -95,18 +90,13 @@ impl Machine {
             .lines()
             .find(|l| l.starts_with("cpu "))
             .context("no cpu line in /proc/stat")?;
-        let f: Vec<u64> = line
-            .split_whitespace()
-            .skip(1)
-            .map(|w| w.parse().unwrap_or(0))
-            .collect();
+        let f = numbers(line);
         let at = |i: usize| f.get(i).copied().unwrap_or(0);
-        let secs = |ticks: u64| Duration::from_secs_f64(ticks as f64 / clock_ticks());
         // user nice system idle iowait irq softirq steal ...
         Ok(Machine {
-            user: secs(at(0) + at(1)),
-            kernel: secs(at(2) + at(5) + at(6)),
-            idle: secs(at(3) + at(4)),
+            user: ticks(at(0) + at(1)),
+            kernel: ticks(at(2) + at(5) + at(6)),
+            idle: ticks(at(3) + at(4)),
         })
     }
 
@@ -118,6 +108,20 @@ impl Machine {
             idle: self.idle.saturating_sub(earlier.idle),
         }
     }
+}
+
+/// The numbers after a `/proc` line's first word (a field that is not one
+/// reads as 0).
+fn numbers(line: &str) -> Vec<u64> {
+    line.split_whitespace()
+        .skip(1)
+        .map(|w| w.parse().unwrap_or(0))
+        .collect()
+}
+
+/// `n` clock ticks as time.
+fn ticks(n: u64) -> Duration {
+    Duration::from_secs_f64(n as f64 / clock_ticks())
 }
 
 /// `sysconf(_SC_CLK_TCK)`, via `getconf` (100 on every Linux we know of).
@@ -172,15 +176,14 @@ mod tests {
     /// idle + iowait; steal and guests count in none.
     #[test]
     fn the_machines_line_is_read_by_kind() {
-        let t = |ticks: u64| Duration::from_secs_f64(ticks as f64 / clock_ticks());
         let stat = "cpu  100 5 200 1000 7 11 13 17 0 0\ncpu0 50 2 100 500 3 5 6 8 0 0\nintr 1\n";
         let m = Machine::parse(stat).unwrap();
-        assert_eq!(m.user, t(105));
-        assert_eq!(m.kernel, t(224));
-        assert_eq!(m.idle, t(1007));
+        assert_eq!(m.user, ticks(105));
+        assert_eq!(m.kernel, ticks(224));
+        assert_eq!(m.idle, ticks(1007));
         let later = Machine::parse("cpu  110 5 220 1100 7 11 13 17 0 0\n").unwrap();
-        assert_eq!(later.since(&m).user, t(10));
-        assert_eq!(later.since(&m).kernel, t(20));
+        assert_eq!(later.since(&m).user, ticks(10));
+        assert_eq!(later.since(&m).kernel, ticks(20));
         assert!(Machine::parse("intr 1\n").is_err());
     }
 }

@@ -57,7 +57,8 @@ impl Default for Waits {
     fn default() -> Self {
         Waits {
             // 50 µs to about 1.6 s, doubling: a quiet answer takes well
-            // under a millisecond, the deadline is 2 s.
+            // under a millisecond, a question's deadline is 2 s (a press
+            // waiting longer counts in the last bucket, `+Inf`).
             answered: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             failed: Counter::default(),
         }

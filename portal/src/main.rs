@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use cordon_config::LogFormat;
 
+/// mimalloc: the runtimes free what the others allocated (shared caches),
+/// which made glibc's arenas lock against each other (ARCHITECTURE.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use cordon_config::LogFormat;
 
 /// The walled garden's web pages for quarantined subscribers.
 #[derive(Debug, Parser)]

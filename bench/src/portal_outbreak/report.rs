@@ -23,8 +23,13 @@ fn percentile_ms(v: &[u32], p: usize) -> f64 {
 
 /// CPU time per 1 000 requests, median over the rounds, as milliseconds:
 /// `(first, rest)` of each run.
+/// `d` per 1 000 of the side's requests, as milliseconds.
+fn per_k(s: &Side, d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6 / s.requests.max(1) as f64
+}
+
 fn cpu_per_k(s: &Side) -> (f64, f64) {
-    let per = |d: Duration| d.as_secs_f64() * 1e6 / s.requests.max(1) as f64;
+    let per = |d| per_k(s, d);
     let first: Vec<f64> = s.cpu.iter().map(|c| per(c.0)).collect();
     let rest: Vec<f64> = s.cpu.iter().map(|c| per(c.1)).collect();
     (median(&first), median(&rest))
@@ -33,7 +38,7 @@ fn cpu_per_k(s: &Side) -> (f64, f64) {
 /// The whole machine's user and kernel time per 1 000 requests, as
 /// milliseconds, and its idle share, medians over the rounds.
 fn machine_per_k(s: &Side) -> (f64, f64, f64) {
-    let per = |d: Duration| d.as_secs_f64() * 1e6 / s.requests.max(1) as f64;
+    let per = |d| per_k(s, d);
     let user: Vec<f64> = s.machine.iter().map(|m| per(m.user)).collect();
     let kernel: Vec<f64> = s.machine.iter().map(|m| per(m.kernel)).collect();
     let idle: Vec<f64> = s

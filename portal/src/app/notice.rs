@@ -84,12 +84,6 @@ impl App {
             return self.redirect(req.method());
         }
         let (parts, _body) = req.into_parts();
-        // The query is the site's, not the portal's: a `lang` in it is that
-        // site's parameter and does not choose the notice's language.
-        let lang = self
-            .translations
-            .negotiate(None, header_str(&parts, header::ACCEPT_LANGUAGE))
-            .to_owned();
         let host = header_str(&parts, header::HOST);
         let asked = asked_url(host, parts.uri.path_and_query().map(|p| p.as_str()));
         let again = asked
@@ -103,7 +97,15 @@ impl App {
             // the press (a browser opens spare connections and keeps them
             // for later pages). The same request again, on a new connection.
             Some(target) => respond::redirect(StatusCode::TEMPORARY_REDIRECT, &target),
-            None => self.notice_page(peer, &parts, &lang, facts, asked).await,
+            None => {
+                // The query is the site's, not the portal's: a `lang` in it
+                // is that site's parameter and does not choose the notice's
+                // language.
+                let lang = self
+                    .translations
+                    .negotiate(None, header_str(&parts, header::ACCEPT_LANGUAGE));
+                self.notice_page(peer, &parts, lang, facts, asked).await
+            }
         };
         // The browser must not send its next request for this site down
         // this connection: after the button it belongs to the real site.

@@ -45,6 +45,34 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+/// A stand-in `cordond` that reads every question on every connection and
+/// answers each with `answer`, after `pause`; `None`: never answers it.
+fn answering(
+    listener: UnixListener,
+    pause: Duration,
+    answer: fn(Request) -> Option<Response>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut io = framed(stream);
+                while let Ok(Some(request)) = recv::<Request>(&mut io).await {
+                    tokio::time::sleep(pause).await;
+                    let Some(a) = answer(request) else { continue };
+                    if send(&mut io, &a).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// Reads questions and never answers.
+fn silent(listener: UnixListener) -> tokio::task::JoinHandle<()> {
+    answering(listener, Duration::ZERO, |_| None)
+}
+
 /// Each runtime asks on a connection of its own, however many questions
 /// it has at once, and keeps it for its next turn.
 #[tokio::test]
@@ -219,16 +247,7 @@ async fn a_kept_connection_failing_mid_question_is_retried_once() {
 async fn an_unanswered_connection_is_not_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("portal.sock");
-    let listener = UnixListener::bind(&path).unwrap();
-    // Reads questions and never answers.
-    let _server = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut io = framed(stream);
-                while let Ok(Some(_)) = recv::<Request>(&mut io).await {}
-            });
-        }
-    });
+    let _server = silent(UnixListener::bind(&path).unwrap());
     let c = Cordond::new(path, Duration::from_millis(100));
     assert!(c.status(ip("100.64.0.1")).await.is_err());
     // The line gives the connection up at the same deadline.
@@ -251,17 +270,9 @@ async fn waits_are_timed_and_failures_counted() {
     let (_, _server) = serve(UnixListener::bind(&path).unwrap(), usize::MAX);
     let c = Cordond::new(path, Duration::from_secs(2));
     c.status(ip("100.64.0.1")).await.unwrap();
-    let silent = dir.path().join("silent.sock");
-    let listener = UnixListener::bind(&silent).unwrap();
-    let _quiet = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut io = framed(stream);
-                while let Ok(Some(_)) = recv::<Request>(&mut io).await {}
-            });
-        }
-    });
-    let unanswered = Cordond::new(silent, Duration::from_millis(100));
+    let quiet = dir.path().join("silent.sock");
+    let _quiet = silent(UnixListener::bind(&quiet).unwrap());
+    let unanswered = Cordond::new(quiet, Duration::from_millis(100));
     assert!(unanswered.status(ip("100.64.0.2")).await.is_err());
 
     let text = |waits: Waits| {
@@ -295,31 +306,19 @@ async fn waits_are_timed_and_failures_counted() {
 async fn a_press_waits_longer_than_a_question() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("slow.sock");
-    let listener = UnixListener::bind(&path).unwrap();
     // Answers everything, each after a pause longer than a question's
     // deadline and shorter than a press's.
-    let _slow = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut io = framed(stream);
-                while let Ok(Some(request)) = recv::<Request>(&mut io).await {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    let answer = match request {
-                        Request::Status { address } => Response::Status(status(address)),
-                        Request::SelfRelease { .. } => {
-                            Response::SelfRelease(SelfReleaseOutcome::Released)
-                        }
-                        Request::Acknowledge { .. } => {
-                            Response::Acknowledged { acknowledged: true }
-                        }
-                    };
-                    if send(&mut io, &answer).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
+    let _slow = answering(
+        UnixListener::bind(&path).unwrap(),
+        Duration::from_millis(300),
+        |request| {
+            Some(match request {
+                Request::Status { address } => Response::Status(status(address)),
+                Request::SelfRelease { .. } => Response::SelfRelease(SelfReleaseOutcome::Released),
+                Request::Acknowledge { .. } => Response::Acknowledged { acknowledged: true },
+            })
+        },
+    );
     let c = Cordond::new(path, Duration::from_millis(100)).presses_within(Duration::from_secs(5));
     let e = c.status(ip("100.64.0.1")).await.unwrap_err().to_string();
     assert!(e.contains("100ms"), "{e}");
