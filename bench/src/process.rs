@@ -41,14 +41,21 @@ impl Cpu {
     pub fn of(pid: i32) -> Result<Cpu> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .with_context(|| format!("reading /proc/{pid}/stat"))?;
-        // Fields after the command name, which may hold spaces: state is
-        // field 3, utime 14, stime 15, cutime 16, cstime 17.
+        Cpu::parse(&stat)
+    }
+
+    /// A `/proc/PID/stat` text's CPU times.
+    fn parse(stat: &str) -> Result<Cpu> {
+        // The command name (field 2) may hold spaces and parentheses: the
+        // fields after its last `)` start with the state (field 3), which
+        // `numbers` skips as a line's first word, so field `i` is at
+        // `i - 4`: utime 14, stime 15, cutime 16, cstime 17.
         let rest = stat
             .rsplit_once(')')
             .map(|(_, r)| r)
             .context("malformed /proc/PID/stat")?;
         let f = numbers(rest);
-        let tick = |i: usize| f.get(i - 3).copied().unwrap_or(0);
+        let tick = |i: usize| f.get(i - 4).copied().unwrap_or(0);
         Ok(Cpu {
             own: ticks(tick(14) + tick(15)),
             children: ticks(tick(16) + tick(17)),
@@ -171,6 +178,19 @@ pub fn mib(kib: u64) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Own time is utime + stime, children's cutime + cstime; a command
+    /// name with spaces and `)` does not shift the fields.
+    #[test]
+    fn a_process_line_is_read_by_field() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt
+        // cminflt majflt cmajflt utime stime cutime cstime priority ...
+        let stat = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 300 50 7 3 20 0 3 0\n";
+        let c = Cpu::parse(stat).unwrap();
+        assert_eq!(c.own, ticks(350));
+        assert_eq!(c.children, ticks(10));
+        assert!(Cpu::parse("garbage").is_err());
+    }
 
     /// User is user + nice, kernel is system + irq + softirq, idle is
     /// idle + iowait; steal and guests count in none.

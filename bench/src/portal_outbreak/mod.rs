@@ -77,6 +77,8 @@ struct Side {
     failures: f64,
     /// The whole machine's CPU time over each run.
     machine: Vec<Machine>,
+    /// The client's CPU time (this process) over each run.
+    client: Vec<Duration>,
 }
 
 /// Everything the section reports.
@@ -180,11 +182,13 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
                     } else {
                         (&case.nginx, nginx_pids(lab)?)
                     };
-                    let cpu0 = cpus(&pids)?;
-                    let machine0 = Machine::now()?;
+                    // The scrape (a process of its own) before the readings.
                     let before = (side == 0)
                         .then(|| Scrape::fetch_from(&gw, &portal_metrics))
                         .transpose()?;
+                    let cpu0 = cpus(&pids)?;
+                    let client0 = Cpu::of(own_pid())?;
+                    let machine0 = Machine::now()?;
                     let out =
                         client::run(&hosts, HOSTS_PER, host, CONNECTIONS_PER, visit, keep_alive)
                             .with_context(|| {
@@ -192,6 +196,7 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
                             })?;
                     let cpu1 = cpus(&pids)?;
                     let machine = Machine::now()?.since(&machine0);
+                    let client = Cpu::of(own_pid())?.since(&client0).own;
                     if side == 0 {
                         portal_ended = Instant::now();
                     }
@@ -204,6 +209,7 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
                     }
                     s.rates.push(out.rate());
                     s.machine.push(machine);
+                    s.client.push(client);
                     s.requests = out.requests;
                     s.latencies_us.extend(&out.latencies_us);
                     let used: Vec<Duration> = cpu0
@@ -338,6 +344,11 @@ fn start_nginx(
 
 fn nginx_pids(lab: &Lab) -> Result<Vec<i32>> {
     crate::process::find_all(lab.gateway().netns(), "nginx")
+}
+
+/// This process: the client's threads run in it.
+fn own_pid() -> i32 {
+    i32::try_from(std::process::id()).unwrap_or(i32::MAX)
 }
 
 fn cpus(pids: &[i32]) -> Result<Vec<Cpu>> {

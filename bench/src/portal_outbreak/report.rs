@@ -52,6 +52,13 @@ fn machine_per_k(s: &Side) -> (f64, f64, f64) {
     (median(&user), median(&kernel), median(&idle))
 }
 
+/// The client's CPU time per 1 000 requests, as milliseconds, median over
+/// the rounds.
+fn client_per_k(s: &Side) -> f64 {
+    let per: Vec<f64> = s.client.iter().map(|&d| per_k(s, d)).collect();
+    median(&per)
+}
+
 fn range(v: &[f64]) -> String {
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = v.iter().copied().fold(0.0, f64::max);
@@ -108,19 +115,21 @@ pub(super) fn report(m: &Measured) -> Result<String> {
         s,
         "\nThe whole machine in the same runs (`/proc/stat`, every CPU; the client and the kernel's network work included, which \
          the processes' own CPU above leaves out): user and kernel (system, irq, softirq) time per 1 000 requests, and the share \
-         of time idle, medians over the rounds. With the machine saturated, the rate follows the whole time per request.\n"
+         of time idle, medians over the rounds; and of that, the client's own (utime+stime of the benchmark's process, \
+         whose threads send the requests). With the machine saturated, the rate follows the whole time per request.\n"
     )?;
     writeln!(
         s,
-        "| what | connections | machine per 1 000, user + kernel, portal | nginx | idle, portal | nginx |"
+        "| what | connections | machine per 1 000, user + kernel, portal | nginx | idle, portal | nginx | client per 1 000, portal | nginx |"
     )?;
-    writeln!(s, "|---|---|---|---|---|---|")?;
+    writeln!(s, "|---|---|---|---|---|---|---|---|")?;
     for (what, label, ours, theirs) in &m.rows {
         let (pu, pk, pi) = machine_per_k(ours);
         let (nu, nk, ni) = machine_per_k(theirs);
+        let (pc, nc) = (client_per_k(ours), client_per_k(theirs));
         writeln!(
             s,
-            "| {what} | {label} | {pu:.0} + {pk:.0} ms | {nu:.0} + {nk:.0} ms | {pi:.1} % | {ni:.1} % |"
+            "| {what} | {label} | {pu:.0} + {pk:.0} ms | {nu:.0} + {nk:.0} ms | {pi:.1} % | {ni:.1} % | {pc:.0} ms | {nc:.0} ms |"
         )?;
     }
     writeln!(
