@@ -8,6 +8,13 @@ use std::time::Duration;
 use clap::Parser;
 use cordon_orchestrator::daemon::{Options, run};
 
+/// mimalloc, as the portal: glibc's allocator took about a sixth of
+/// cordond's time answering the portal's questions under an outbreak
+/// (`_int_malloc`, `_int_free`, `malloc_consolidate` by perf), with the
+/// runtime's threads freeing what others allocated (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Cordon's daemon: owns the nftables table, the store and the lifecycle.
 #[derive(Debug, Parser)]
 #[command(name = "cordond", version, about)]
