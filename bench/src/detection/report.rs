@@ -133,7 +133,9 @@ pub(super) fn report(runs: usize, m: &Measured) -> Result<String> {
          however fast they flood. Detection enforces first: the crossing goes to the core at once, in one request with every crossing read with it, \
          and the core puts its quarantine into the kernel (marked unrecorded) before the store commits, where the CLI's waits for the commit (an fsync); \
          the host's attempt count and MAC are looked up only afterwards and filled into the record. \
-         cordond's own histogram is coarse (buckets double from 1 ms): it starts when cordond reads the event and ends when the quarantine went into the kernel, and is read once every crossing has been answered (answers wait for the conntrack flush, which waits for a pause in the quarantines).\n",
+         cordond's own histogram is coarse (buckets double from 1 ms): it starts when cordond reads the event and ends when the quarantine went into the kernel, and is read once every crossing has been answered (answers wait for the conntrack flush, which waits for a pause in the quarantines). \
+         Why the tail is where it is (a conntrack dump holds up every nftables transaction made during it, so detection's own flushes wait for a pause): \
+         ARCHITECTURE.md, \"A crossing is enforced first\".\n",
         (n - i).max(0.0),
         median_u(normal.iter().map(|p| p.detections)),
         (z - n).max(0.0) * 1000.0 / events,

@@ -42,6 +42,10 @@ const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
 /// The portal's histogram of waits for cordond, and its failures.
 const WAITS: &str = "cordon_portal_cordond_wait_seconds";
 const FAILURES: &str = "cordon_portal_cordond_failures_total";
+/// The cases the report's breakdown compares: the redirect (nothing asked,
+/// nothing rendered) and the cleanup page.
+const REDIRECT: &str = "redirect (302) of http:// elsewhere";
+const PAGE: &str = "cleanup page";
 /// nginx's ports: the page, the redirect, the probes and API.
 const NGINX_PAGE: u16 = 8090;
 const NGINX_REDIRECT: u16 = 8091;
@@ -275,12 +279,12 @@ fn cases(portal_port: u16, redirect_port: u16) -> Vec<Case> {
     let portal_host = "100.64.0.1:8080";
     vec![
         Case {
-            what: "redirect (302) of http:// elsewhere",
+            what: REDIRECT,
             portal: visit(redirect_port, "example.org", &redirect),
             nginx: visit(NGINX_REDIRECT, "example.org", &redirect),
         },
         Case {
-            what: "cleanup page",
+            what: PAGE,
             portal: visit(portal_port, portal_host, &page),
             nginx: visit(NGINX_PAGE, portal_host, &page),
         },

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::{CONNECTIONS_PER, HOSTS_PER, Measured, NAMESPACES, ROUNDS, Side};
+use super::{CONNECTIONS_PER, HOSTS_PER, Measured, NAMESPACES, PAGE, REDIRECT, ROUNDS, Side};
 use crate::metrics::quantile;
 
 fn median(v: &[f64]) -> f64 {
@@ -165,5 +165,66 @@ pub(super) fn report(m: &Measured) -> Result<String> {
         m.quarantine_took.as_millis(),
         m.page_bytes
     )?;
+    target(&mut s, m)?;
+    breakdown(&mut s, m)?;
     Ok(s)
+}
+
+/// Issue 17's target: at least nginx's rate in every row.
+fn target(s: &mut String, m: &Measured) -> Result<()> {
+    let ratio = |ours: &Side, theirs: &Side| median(&ours.rates) / median(&theirs.rates).max(1e-9);
+    let lowest = m
+        .rows
+        .iter()
+        .map(|(what, label, ours, theirs)| (ratio(ours, theirs), *what, *label))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((low, what, label)) = lowest {
+        writeln!(
+            s,
+            "Target (issue 17): at least as fast as nginx in every row: {} (lowest: {what}, {label}, {low:.2}×).\n",
+            if low >= 1.0 { "met" } else { "not met" }
+        )?;
+    }
+    Ok(())
+}
+
+/// Where the portal's side spends more than nginx: HTTP itself (the
+/// redirect, where nothing is asked or rendered), the page's own work (the
+/// page less the redirect, on each side) and cordond's answers.
+fn breakdown(s: &mut String, m: &Measured) -> Result<()> {
+    let row = |what: &str, label: &str| {
+        m.rows
+            .iter()
+            .find(|r| r.0 == what && r.1 == label)
+            .map(|r| (cpu_per_k(&r.2), cpu_per_k(&r.3).0))
+    };
+    let labels = ["keep-alive", "new per request"];
+    let mut lines = Vec::new();
+    for label in labels {
+        let (Some(((pr, dr), nr)), Some(((pp, dp), np))) = (row(REDIRECT, label), row(PAGE, label))
+        else {
+            return Ok(());
+        };
+        lines.push((label, pr + dr, nr, pp - pr, np - nr, dp, pp + dp, np));
+    }
+    writeln!(
+        s,
+        "Where the difference is, in the processes' CPU per 1 000 requests (portal and cordond against nginx): HTTP itself, as the redirect \
+         measures it (nothing asked, nothing rendered); the page's own work in the server, its page less its redirect on each side (the portal: \
+         filling the shell for a first sight, its side of the question, the caches; nginx: opening and sending a file); and cordond answering \
+         the page case's questions. With the machine saturated and the client's share the same on both sides, the sum is what the rate follows.\n"
+    )?;
+    writeln!(
+        s,
+        "| connections | HTTP itself, portal | nginx | the page's own work, portal | nginx | cordond | page in all, portal + cordond | nginx |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|---|---|---|")?;
+    for (label, http, nhttp, own, nown, cordond, all, nall) in lines {
+        writeln!(
+            s,
+            "| {label} | {http:.0} ms | {nhttp:.0} ms | {own:.0} ms | {nown:.0} ms | {cordond:.0} ms | {all:.0} ms | {nall:.0} ms |"
+        )?;
+    }
+    writeln!(s)?;
+    Ok(())
 }
