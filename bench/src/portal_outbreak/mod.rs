@@ -34,7 +34,7 @@ const HOSTS_PER: usize = 1000;
 /// Connections open at once per namespace (64 in all).
 const CONNECTIONS_PER: usize = 4;
 /// Rounds; each runs every case on both servers, alternating who goes first.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 /// The IPv4 subscriber prefix, widened from the lab's /16 to hold the hosts.
 const PREFIX: &str = "100.64.0.0/14";
 /// The gateway's portal address (the lab's).
