@@ -228,3 +228,77 @@ fn breakdown(s: &mut String, m: &Measured) -> Result<()> {
     writeln!(s)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A side that served 1 000 requests at `rate` a second, its processes
+    /// spending `first` and `rest` milliseconds.
+    fn side(rate: f64, first: u64, rest: u64) -> Side {
+        Side {
+            rates: vec![rate],
+            cpu: vec![(Duration::from_millis(first), Duration::from_millis(rest))],
+            requests: 1000,
+            ..Side::default()
+        }
+    }
+
+    fn measured(rows: Vec<(&'static str, &'static str, Side, Side)>) -> Measured {
+        Measured {
+            rows,
+            page_bytes: 0,
+            caps: cordon_portal::ConnLimits::default(),
+            quarantine_took: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_target_names_the_slowest_row_or_is_met() {
+        let slow = measured(vec![
+            (REDIRECT, "keep-alive", side(95.0, 1, 0), side(100.0, 1, 0)),
+            (PAGE, "keep-alive", side(80.0, 1, 0), side(100.0, 1, 0)),
+        ]);
+        let mut s = String::new();
+        target(&mut s, &slow).unwrap();
+        assert!(
+            s.contains("not met (lowest: cleanup page, keep-alive, 0.80×)"),
+            "{s}"
+        );
+        let fast = measured(vec![(
+            PAGE,
+            "keep-alive",
+            side(100.0, 1, 0),
+            side(100.0, 1, 0),
+        )]);
+        let mut s = String::new();
+        target(&mut s, &fast).unwrap();
+        assert!(s.contains("every row: met"), "{s}");
+    }
+
+    /// The page's own work is each side's page less its own redirect;
+    /// cordond is counted once, in the page's total.
+    #[test]
+    fn the_breakdown_takes_the_redirect_from_the_page_on_each_side() {
+        let mut rows = Vec::new();
+        for label in ["keep-alive", "new per request"] {
+            rows.push((REDIRECT, label, side(1.0, 21, 0), side(1.0, 19, 0)));
+            rows.push((PAGE, label, side(1.0, 41, 4), side(1.0, 35, 0)));
+        }
+        let mut s = String::new();
+        breakdown(&mut s, &measured(rows)).unwrap();
+        assert!(
+            s.contains("| keep-alive | 21 ms | 19 ms | 20 ms | 16 ms | 4 ms | 45 ms | 35 ms |"),
+            "{s}"
+        );
+        // Without both cases (a `--case` run) there is nothing to break down.
+        let mut s = String::new();
+        breakdown(
+            &mut s,
+            &measured(vec![(PAGE, "keep-alive", side(1.0, 1, 0), side(1.0, 1, 0))]),
+        )
+        .unwrap();
+        assert!(s.is_empty());
+    }
+}
