@@ -252,7 +252,7 @@ impl ShellCache {
 /// Whether two listings are the same: the one listing of the catalog in
 /// force (the usual case, told by its address), or equal item by item.
 fn same(a: &Listing, b: &[ToolView]) -> bool {
-    std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len() || **a == *b
+    (std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()) || **a == *b
 }
 
 #[cfg(test)]
@@ -264,17 +264,12 @@ mod tests {
 
     fn status(state: HostState) -> HostStatus {
         HostStatus {
-            subscriber: None,
-            acknowledged_until: None,
-            address: "100.64.1.7".into(),
             state,
-            reason: None,
             since: Some(1_000),
-            until: None,
             smtp_attempts: 3,
-            last_smtp_attempt: None,
             quiet_period_s: 7_200,
             self_releases_left: 2,
+            ..crate::fixtures::quarantined(IpAddr::from([100, 64, 1, 7]))
         }
     }
 

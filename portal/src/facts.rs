@@ -188,10 +188,6 @@ mod tests {
 
     fn quarantined() -> HostStatus {
         HostStatus {
-            subscriber: None,
-            acknowledged_until: None,
-            address: "100.64.1.7".into(),
-            state: HostState::Quarantined,
             reason: Some(Reason::Detection),
             since: Some(1_000),
             until: Some(1_000 + 7 * 86_400),
@@ -199,6 +195,7 @@ mod tests {
             last_smtp_attempt: Some(1_000 + 3_000),
             quiet_period_s: 7_200,
             self_releases_left: 2,
+            ..crate::fixtures::quarantined([100, 64, 1, 7].into())
         }
     }
 

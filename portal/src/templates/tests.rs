@@ -187,8 +187,6 @@ fn all_facts() -> Vec<crate::facts::Facts> {
         ] {
             let status = HostStatus {
                 subscriber,
-                acknowledged_until: None,
-                address: "100.64.1.7".into(),
                 state,
                 reason: Some(reason),
                 since: Some(1_000),
@@ -197,6 +195,7 @@ fn all_facts() -> Vec<crate::facts::Facts> {
                 last_smtp_attempt: last,
                 quiet_period_s: 7_200,
                 self_releases_left: left,
+                ..crate::fixtures::quarantined([100, 64, 1, 7].into())
             };
             all.push(Facts::from_status(&status, 10_000));
         }
