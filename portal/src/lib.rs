@@ -25,6 +25,7 @@
 //! | [`server`] | accepting, caps, timeouts, graceful shutdown |
 //! | [`connlimit`] | connection counts overall and per subscriber, refusals |
 //! | [`stall`] | the write timeout for responses |
+//! | [`closing`] | ending a connection with `close(2)` alone |
 //! | [`listen`] | opening the sockets |
 //! | [`metrics`] | Prometheus metrics on `portal.metrics_listen` |
 //! | `percent` | strict percent-decoding of path segments |
@@ -35,6 +36,7 @@
 
 pub mod app;
 pub mod cache;
+pub mod closing;
 pub mod connlimit;
 pub mod cordond;
 pub mod csrf;

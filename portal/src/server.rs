@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::app::{App, Role};
+use crate::closing::CloseOnDrop;
 use crate::connlimit::{ConnLimiter, ConnPermit};
 use crate::cordond::Waits;
 use crate::metrics::Metrics;
@@ -254,7 +255,7 @@ async fn connection(
         }
     });
     let write_timeout = http.write_timeout;
-    let io = TokioIo::new(WriteTimeout::new(stream, write_timeout));
+    let io = TokioIo::new(CloseOnDrop::new(WriteTimeout::new(stream, write_timeout)));
     let conn = http
         .builder
         .serve_connection(io, TowerToHyperService::new(service));
