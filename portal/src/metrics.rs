@@ -31,6 +31,9 @@ struct StatusLabel {
     class: &'static str,
 }
 
+/// The status classes, in order.
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
 /// Reads the connection counts from the limiter at each scrape, so that
 /// they are counted once, where the caps are decided.
 #[derive(Debug)]
@@ -68,7 +71,9 @@ impl Collector for Connections {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    responses: Family<StatusLabel, Counter>,
+    /// The answers' counters by status class (`1xx` first), looked up once:
+    /// a lookup in the family per answer took a lock every runtime shares.
+    responses: [Counter; 5],
     limiter: Arc<ConnLimiter>,
 }
 
@@ -84,6 +89,8 @@ impl Metrics {
             "Answers sent on subscriber-facing listeners, by status class",
             responses.clone(),
         );
+        let responses =
+            CLASSES.map(|class| responses.get_or_create(&StatusLabel { class }).clone());
         registry.register(
             "cordond_wait_seconds",
             "How long a page, probe or button waited for cordond's answer (a free slot included)",
@@ -108,14 +115,8 @@ impl Metrics {
 
     /// Counts one answer.
     pub fn response(&self, status: http::StatusCode) {
-        let class = match status.as_u16() / 100 {
-            1 => "1xx",
-            2 => "2xx",
-            3 => "3xx",
-            4 => "4xx",
-            _ => "5xx",
-        };
-        self.responses.get_or_create(&StatusLabel { class }).inc();
+        let class = usize::from(status.as_u16() / 100).clamp(1, CLASSES.len()) - 1;
+        self.responses[class].inc();
     }
 
     /// The exposition text.
@@ -145,6 +146,8 @@ mod tests {
         m.response(http::StatusCode::FOUND);
         m.response(http::StatusCode::NOT_FOUND);
         m.response(http::StatusCode::NOT_FOUND);
+        m.response(http::StatusCode::SERVICE_UNAVAILABLE);
+        m.response(http::StatusCode::from_u16(999).unwrap());
         let text = m.encode();
         for line in [
             "# TYPE cordon_portal_connections gauge",
@@ -156,6 +159,9 @@ mod tests {
             "cordon_portal_responses_total{class=\"2xx\"} 1",
             "cordon_portal_responses_total{class=\"3xx\"} 1",
             "cordon_portal_responses_total{class=\"4xx\"} 2",
+            "cordon_portal_responses_total{class=\"5xx\"} 2",
+            // Every class is there from the start, at 0 until answered.
+            "cordon_portal_responses_total{class=\"1xx\"} 0",
             "# TYPE cordon_portal_cordond_wait_seconds histogram",
             "cordon_portal_cordond_wait_seconds_count 1",
             "cordon_portal_cordond_wait_seconds_bucket{le=\"0.0004\"} 1",
