@@ -13,7 +13,6 @@ use cordon_runtime::limits::{Backoff, Throttle, is_exhaustion};
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -36,10 +35,10 @@ pub struct ConnLimits {
     /// A client must send its request head within this long, also between
     /// requests on a kept-alive connection (so idle ones are closed).
     pub header_read_timeout: Duration,
-    /// Largest request head; more gets 431.
+    /// Largest request head; more gets 431. Header lines are held to
+    /// hyper's own bound (100): a bound of our own made hyper fill a table of
+    /// that many slots for every request, where its own is left unfilled.
     pub max_header_bytes: usize,
-    /// Most header lines in a request.
-    pub max_headers: usize,
     /// Open connections in all.
     pub max_connections: usize,
     /// Open connections from one subscriber (IPv4 address or IPv6 prefix of
@@ -60,7 +59,6 @@ impl Default for ConnLimits {
         ConnLimits {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
-            max_headers: 64,
             max_connections: MAX_CONNECTIONS,
             max_connections_per_client: MAX_PER_SUBSCRIBER,
             ipv6_prefix: 64,
@@ -131,13 +129,16 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
+    // This runtime's own token: every connection clones it and waits on it,
+    // and the one token all runtimes shared was a lock they all took at each
+    // connection's start and end.
+    let shutdown = shutdown.child_token();
     let tracker = TaskTracker::new();
     let limiter = Arc::clone(metrics.limiter());
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_header_size(limits.max_header_bytes)
-        .max_headers(limits.max_headers)
         .keep_alive(true);
     let http = Arc::new(Http {
         builder: http,
@@ -245,7 +246,9 @@ async fn connection(
     shutdown: CancellationToken,
 ) {
     let metrics = Arc::clone(&http.metrics);
-    let service = tower::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+    // hyper's own service_fn: tower's, through `TowerToHyperService`, wrapped
+    // every request in a `Oneshot` that polled the service for readiness.
+    let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let app = Arc::clone(&app);
         let metrics = Arc::clone(&metrics);
         async move {
@@ -256,9 +259,7 @@ async fn connection(
     });
     let write_timeout = http.write_timeout;
     let io = TokioIo::new(CloseOnDrop::new(WriteTimeout::new(stream, write_timeout)));
-    let conn = http
-        .builder
-        .serve_connection(io, TowerToHyperService::new(service));
+    let conn = http.builder.serve_connection(io, service);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
