@@ -245,18 +245,18 @@ async fn connection(
     http: Arc<Http>,
     shutdown: CancellationToken,
 ) {
-    let metrics = Arc::clone(&http.metrics);
-    // hyper's own service_fn: tower's, through `TowerToHyperService`, wrapped
-    // every request in a `Oneshot` that polled the service for readiness.
-    let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-        let app = Arc::clone(&app);
-        let metrics = Arc::clone(&metrics);
-        async move {
+    // Borrowed for the connection's life, not cloned per request: the `Arc`s
+    // are shared by every runtime, and each clone and drop of one moved its
+    // count between the cores. hyper's own `service_fn`: tower's, through
+    // `TowerToHyperService`, wrapped every request in a `Oneshot`.
+    let (app, metrics) = (&*app, &*http.metrics);
+    let service = hyper::service::service_fn(
+        move |req: http::Request<hyper::body::Incoming>| async move {
             let response = app.handle(role, peer, req).await;
             metrics.response(response.status());
             Ok::<_, std::convert::Infallible>(response)
-        }
-    });
+        },
+    );
     let write_timeout = http.write_timeout;
     let io = TokioIo::new(CloseOnDrop::new(WriteTimeout::new(stream, write_timeout)));
     let conn = http.builder.serve_connection(io, service);
