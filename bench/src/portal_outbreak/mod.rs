@@ -50,6 +50,9 @@ const PAGE: &str = "cleanup page";
 const NGINX_PAGE: u16 = 8090;
 const NGINX_REDIRECT: u16 = 8091;
 const NGINX_PROBES: u16 = 8092;
+/// The floor's port: hyper alone answering the redirect
+/// (`cordon-bench-floor`).
+const FLOOR: u16 = 8093;
 
 /// Host `k` of namespace `i`: 100.66.(4i + k/250).(1 + k%250), so each
 /// namespace's hosts are in a /22 of their own.
@@ -59,11 +62,12 @@ fn host(i: usize, k: usize) -> Ipv4Addr {
     Ipv4Addr::new(100, 66, third, fourth)
 }
 
-/// One case, served by both sides.
+/// One case, served by both sides (and the redirect by the floor too).
 struct Case {
     what: &'static str,
     portal: Visit,
     nginx: Visit,
+    floor: Option<Visit>,
 }
 
 /// Figures of one (case, connections, side) over the rounds.
@@ -88,6 +92,8 @@ struct Side {
 /// Everything the section reports.
 struct Measured {
     rows: Vec<(&'static str, &'static str, Side, Side)>,
+    /// hyper alone answering the redirect, by connections.
+    floor: Vec<(&'static str, Side)>,
     page_bytes: usize,
     caps: cordon_portal::ConnLimits,
     quarantine_took: Duration,
@@ -104,10 +110,10 @@ pub fn run(bin: &Path, only: Option<&str>) -> Result<String> {
         })
         .portal(bin.join("cordon-portal"))
         .up()?;
-    report::report(&crate::lab::measure_in(lab, |lab| measure(lab, only))?)
+    report::report(&crate::lab::measure_in(lab, |lab| measure(lab, bin, only))?)
 }
 
-fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
+fn measure(lab: &Lab, bin: &Path, only: Option<&str>) -> Result<Measured> {
     add_addresses(lab)?;
     let gw = lab.gateway();
     // A run opens up to 64 000 connections; each closed one stays in the
@@ -155,6 +161,8 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
         portal_url
     );
     let nginx = start_nginx(lab, page.body.as_bytes(), &portal_url, &api, &caps)?;
+    let floor = start_floor(lab, bin, &portal_url)?;
+    let floor_pid = crate::process::find(gw.netns(), "cordon-bench-fl")?;
 
     let mut cases = cases(portal_port, redirect_port);
     let portal_metrics = format!(
@@ -166,7 +174,7 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
     );
     cases.retain(|c| only.is_none_or(|o| c.what.contains(o)));
     ensure!(!cases.is_empty(), "no case holds {only:?}");
-    let mut sides: Vec<[Side; 2]> = vec![Default::default(); cases.len() * 2];
+    let mut sides: Vec<[Side; 3]> = vec![Default::default(); cases.len() * 2];
     let hosts = lab.subscribers();
     // The portal's memory of a caller lasts FACTS_TTL: a portal run starts
     // only once its previous one ended at least that long ago (and cordond's
@@ -176,15 +184,16 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
     for round in 0..ROUNDS {
         for (c, case) in cases.iter().enumerate() {
             for (m, keep_alive) in [true, false].into_iter().enumerate() {
-                let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-                for side in order {
-                    let (visit, pids) = if side == 0 {
-                        let lapse =
-                            cordon_portal::cache::FACTS_TTL.saturating_sub(portal_ended.elapsed());
-                        std::thread::sleep(lapse + Duration::from_millis(50));
-                        (&case.portal, vec![portal_pid, cordond_pid])
-                    } else {
-                        (&case.nginx, nginx_pids(lab)?)
+                for side in order(round, case.floor.is_some()) {
+                    let (visit, pids) = match (side, &case.floor) {
+                        (0, _) => {
+                            let lapse = cordon_portal::cache::FACTS_TTL
+                                .saturating_sub(portal_ended.elapsed());
+                            std::thread::sleep(lapse + Duration::from_millis(50));
+                            (&case.portal, vec![portal_pid, cordond_pid])
+                        }
+                        (2, Some(floor)) => (floor, vec![floor_pid]),
+                        _ => (&case.nginx, nginx_pids(lab)?),
                     };
                     // The scrape (a process of its own) before the readings.
                     let before = (side == 0)
@@ -196,7 +205,11 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
                     let out =
                         client::run(&hosts, HOSTS_PER, host, CONNECTIONS_PER, visit, keep_alive)
                             .with_context(|| {
-                                format!("{} ({})", case.what, ["cordon-portal", "nginx"][side])
+                                format!(
+                                    "{} ({})",
+                                    case.what,
+                                    ["cordon-portal", "nginx", "hyper alone"][side]
+                                )
                             })?;
                     let cpu1 = cpus(&pids)?;
                     let machine = Machine::now()?.since(&machine0);
@@ -233,15 +246,21 @@ fn measure(lab: &Lab, only: Option<&str>) -> Result<Measured> {
         }
     }
     drop(nginx);
+    drop(floor);
     let mut rows = Vec::new();
+    let mut floors = Vec::new();
     for (c, case) in cases.iter().enumerate() {
         for (m, label) in ["keep-alive", "new per request"].into_iter().enumerate() {
-            let [ours, theirs] = sides[c * 2 + m].clone();
+            let [ours, theirs, alone] = sides[c * 2 + m].clone();
             rows.push((case.what, label, ours, theirs));
+            if case.floor.is_some() {
+                floors.push((label, alone));
+            }
         }
     }
     Ok(Measured {
         rows,
+        floor: floors,
         page_bytes: page.body.len(),
         caps,
         quarantine_took,
@@ -282,21 +301,25 @@ fn cases(portal_port: u16, redirect_port: u16) -> Vec<Case> {
             what: REDIRECT,
             portal: visit(redirect_port, "example.org", &redirect),
             nginx: visit(NGINX_REDIRECT, "example.org", &redirect),
+            floor: Some(visit(FLOOR, "example.org", &redirect)),
         },
         Case {
             what: PAGE,
             portal: visit(portal_port, portal_host, &page),
             nginx: visit(NGINX_PAGE, portal_host, &page),
+            floor: None,
         },
         Case {
             what: "OS probes, as the kernel sends them (redirect port)",
             portal: visit(redirect_port, "connectivitycheck.gstatic.com", &os_probes),
             nginx: visit(NGINX_REDIRECT, "connectivitycheck.gstatic.com", &os_probes),
+            floor: None,
         },
         Case {
             what: "probe paths and RFC 8908 API on the portal's own address",
             portal: visit(portal_port, portal_host, &probes),
             nginx: visit(NGINX_PROBES, portal_host, &probes),
+            floor: None,
         },
     ]
 }
@@ -344,6 +367,50 @@ fn start_nginx(
         },
         &format!("http://{GATEWAY}:{NGINX_PAGE}/"),
     )
+}
+
+/// Who goes first in `round`: the portal (0) and nginx (1) alternate; with
+/// the floor (2) too, the three take turns.
+fn order(round: usize, floor: bool) -> Vec<usize> {
+    if floor {
+        let mut o = vec![0, 1, 2];
+        o.rotate_left(round % 3);
+        o
+    } else if round.is_multiple_of(2) {
+        vec![0, 1]
+    } else {
+        vec![1, 0]
+    }
+}
+
+/// The floor in the lab's gateway, killed and reaped on drop.
+struct Floor(std::process::Child);
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cordon-bench-floor` in the gateway, answering the redirect to
+/// `portal_url` on [`FLOOR`]; returns once it answers.
+fn start_floor(lab: &Lab, bin: &Path, portal_url: &str) -> Result<Floor> {
+    let child = std::process::Command::new("ip")
+        .args(["netns", "exec", lab.gateway().netns()])
+        .arg(bin.join("cordon-bench-floor"))
+        .arg(FLOOR.to_string())
+        .arg(portal_url)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("starting cordon-bench-floor (cargo build --release -p cordon-bench)")?;
+    let floor = Floor(child);
+    let url = format!("http://{GATEWAY}:{FLOOR}/");
+    let s0 = lab.subscriber(0);
+    cordon_lab::wait_for(Duration::from_secs(10), "the floor to answer", || {
+        s0.curl(&url, &[]).ok().and_then(|r| r.status) == Some(302)
+    })?;
+    Ok(floor)
 }
 
 fn nginx_pids(lab: &Lab) -> Result<Vec<i32>> {

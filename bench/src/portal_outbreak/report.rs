@@ -167,6 +167,7 @@ pub(super) fn report(m: &Measured) -> Result<String> {
     )?;
     target(&mut s, m)?;
     breakdown(&mut s, m)?;
+    floor(&mut s, m)?;
     Ok(s)
 }
 
@@ -229,6 +230,56 @@ fn breakdown(s: &mut String, m: &Measured) -> Result<()> {
     Ok(())
 }
 
+/// The floor of the stack: hyper alone answering the redirect with the
+/// portal's bytes, against nginx and against the portal, in the same rounds.
+fn floor(s: &mut String, m: &Measured) -> Result<()> {
+    let redirect = |label: &str| {
+        m.rows
+            .iter()
+            .find(|r| r.0 == REDIRECT && r.1 == label)
+            .map(|r| (&r.2, &r.3))
+    };
+    let mut lines = Vec::new();
+    for (label, alone) in &m.floor {
+        let Some((portal, nginx)) = redirect(label) else {
+            continue;
+        };
+        let rate = |side: &Side| median(&side.rates);
+        let (p, d) = cpu_per_k(portal);
+        lines.push(format!(
+            "| {label} | {} | {} | {:.2}× | {:.0} ms | {:.0} ms | {:.2}× | {:.0} ms |",
+            range(&alone.rates),
+            range(&nginx.rates),
+            rate(alone) / rate(nginx).max(1e-9),
+            cpu_per_k(alone).0,
+            cpu_per_k(nginx).0,
+            rate(portal) / rate(alone).max(1e-9),
+            p + d,
+        ));
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        s,
+        "The floor of the portal's stack, in the same rounds (the three take turns going first): hyper alone (`cordon-bench-floor`: the same \
+         hyper, tokio and allocator, one single-threaded runtime per core on one shared listening socket, as the portal runs) answering every \
+         request with the portal's redirect, made by the portal's own code, and doing nothing else (no connection caps, timeouts, metrics, \
+         logging spans or graceful shutdown). What hyper alone spends beyond nginx is the stack's; what the portal spends beyond hyper alone \
+         is Cordon's.\n"
+    )?;
+    writeln!(
+        s,
+        "| redirect, connections | hyper alone | nginx | ratio | CPU per 1 000, hyper alone | nginx | portal against hyper alone | CPU per 1 000, portal |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|---|---|---|")?;
+    for line in lines {
+        writeln!(s, "{line}")?;
+    }
+    writeln!(s)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -248,6 +299,7 @@ mod tests {
     fn measured(rows: Vec<(&'static str, &'static str, Side, Side)>) -> Measured {
         Measured {
             rows,
+            floor: Vec::new(),
             page_bytes: 0,
             caps: cordon_portal::ConnLimits::default(),
             quarantine_took: Duration::ZERO,
@@ -299,6 +351,45 @@ mod tests {
             &measured(vec![(PAGE, "keep-alive", side(1.0, 1, 0), side(1.0, 1, 0))]),
         )
         .unwrap();
+        assert!(s.is_empty());
+    }
+
+    /// The floor is set against the redirect's rows of the same
+    /// connections: nginx's rate, and the portal's.
+    #[test]
+    fn the_floor_is_held_against_nginx_and_the_portal() {
+        let mut m = measured(vec![
+            (
+                REDIRECT,
+                "keep-alive",
+                side(90.0, 25, 0),
+                side(100.0, 20, 0),
+            ),
+            (
+                REDIRECT,
+                "new per request",
+                side(40.0, 30, 0),
+                side(50.0, 28, 0),
+            ),
+        ]);
+        m.floor = vec![
+            ("keep-alive", side(95.0, 21, 0)),
+            ("new per request", side(50.0, 27, 0)),
+        ];
+        let mut s = String::new();
+        floor(&mut s, &m).unwrap();
+        assert!(
+            s.contains("| keep-alive | 95/s (95–95) | 100/s (100–100) | 0.95× | 21 ms | 20 ms | 0.95× | 25 ms |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| new per request | 50/s (50–50) | 50/s (50–50) | 1.00× | 27 ms | 28 ms | 0.80× | 30 ms |"),
+            "{s}"
+        );
+        // A run without the redirect case has no floor to show.
+        m.floor.clear();
+        let mut s = String::new();
+        floor(&mut s, &m).unwrap();
         assert!(s.is_empty());
     }
 }
