@@ -9,6 +9,8 @@ use cordon_config::{Config, ConfigErrors, Port25Mode, load_str};
 
 use cordon_testkit::MINIMAL;
 
+#[path = "load/portal.rs"]
+mod portal;
 #[path = "load/store.rs"]
 mod store;
 
@@ -48,6 +50,7 @@ fn a_minimal_config_gets_documented_defaults() {
     assert_eq!(c.port25.submission_ports, [587, 465]);
     assert_eq!(c.portal.redirect_port, 8081);
     assert_eq!(c.portal.notice_port, 8082);
+    assert_eq!(c.portal.captive_port, 8083);
     assert_eq!(c.retention.as_secs(), 180 * 86_400);
 }
 
@@ -365,74 +368,6 @@ fn a_big_isps_config_loads_in_linear_time() {
     eprintln!("100 000 prefixes loaded in {took:?}");
     assert_eq!(c.subscribers.prefixes.len(), 100_000);
     assert!(took < std::time::Duration::from_secs(20), "{took:?}");
-}
-
-#[test]
-fn the_portal_serves_metrics_on_loopback_unless_told_otherwise() {
-    let default = load(MINIMAL).unwrap();
-    assert_eq!(
-        default.portal.metrics_listen,
-        Some("127.0.0.1:9465".parse().unwrap())
-    );
-    let off = load(&format!("{MINIMAL}  metrics_listen: null\n")).unwrap();
-    assert_eq!(off.portal.metrics_listen, None);
-    let set = load(&format!("{MINIMAL}  metrics_listen: \"[::1]:9999\"\n")).unwrap();
-    assert_eq!(
-        set.portal.metrics_listen,
-        Some("[::1]:9999".parse().unwrap())
-    );
-    let any =
-        "  listen: [\"127.0.0.1:0\"]\n  redirect_port: 0\n  metrics_listen: \"127.0.0.1:0\"\n";
-    assert!(
-        load(&format!("{MINIMAL}{any}")).is_ok(),
-        "port 0 clashes with nothing"
-    );
-    let e = one_error(&format!("{MINIMAL}  metrics_listen: localhost\n"));
-    assert!(e.starts_with("10:19: portal.metrics_listen: "), "{e}");
-}
-
-#[test]
-fn portal_metrics_on_a_subscriber_port_are_refused() {
-    // portal.listen defaults to 0.0.0.0:8080, the redirect to 8081, the
-    // notice to 8082.
-    for clash in [
-        "127.0.0.1:8080",
-        "0.0.0.0:8081",
-        "127.0.0.1:8082",
-        "127.0.0.1:9464",
-    ] {
-        let e = one_error(&format!("{MINIMAL}  metrics_listen: \"{clash}\"\n"));
-        assert!(
-            e.starts_with("10:19: portal.metrics_listen: "),
-            "{clash}: {e}"
-        );
-        assert!(e.contains("a port of their own"), "{clash}: {e}");
-    }
-}
-
-/// Noticed hosts' `http` goes to a port of its own: the redirect port
-/// answers without asking cordond because the kernel sends only
-/// quarantined hosts there.
-#[test]
-fn the_notice_port_is_a_port_of_its_own() {
-    for (clash, line) in [
-        ("notice_port: 8081", "10:16"),
-        ("notice_port: 8080", "10:16"),
-    ] {
-        let e = one_error(&format!("{MINIMAL}  {clash}\n"));
-        assert!(
-            e.starts_with(&format!("{line}: portal.notice_port: ")),
-            "{clash}: {e}"
-        );
-        assert!(e.contains("a port of its own"), "{clash}: {e}");
-    }
-    let c = load(&format!("{MINIMAL}  notice_port: 9000\n")).unwrap();
-    assert_eq!(c.portal.notice_port, 9000);
-    let zeros = "  listen: [\"127.0.0.1:0\"]\n  redirect_port: 0\n  notice_port: 0\n";
-    assert!(
-        load(&format!("{MINIMAL}{zeros}")).is_ok(),
-        "port 0 clashes with nothing"
-    );
 }
 
 /// The socket mode is read once, at load, into the bits the daemon sets: a

@@ -12,7 +12,6 @@ use cordon_config::{PublicUrl, Support};
 use cordon_proto::time::Clock;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use serde::Serialize;
 
 use crate::cache::{FactsCache, Lookup, PageCache, ShellCache};
 use crate::cordond::Cordond;
@@ -25,31 +24,6 @@ use crate::probes::Probe;
 use crate::respond::{self, Body};
 use crate::templates::Pages;
 use crate::tools::Tools;
-
-/// Which listener a connection came in on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The portal's own origin (`portal.listen`).
-    Portal,
-    /// Where the kernel sends quarantined hosts' `http`
-    /// (`portal.redirect_port`): a redirect to the portal's page, without
-    /// asking `cordond` (the kernel sends nobody else here).
-    Redirect,
-    /// Where the kernel sends noticed hosts' `http` (`portal.notice_port`):
-    /// the notice page for the page they asked for.
-    Notice,
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Role::Portal => "portal",
-            Role::Redirect => "redirect",
-            Role::Notice => "notice",
-        })
-    }
-}
 
 /// Caps on what one request may cost.
 #[derive(Debug, Clone)]
@@ -142,7 +116,8 @@ impl App {
         let response = match role {
             Role::Redirect => self.redirect(req.method()),
             Role::Notice => self.noticed(peer.ip().to_canonical(), req).await,
-            Role::Portal => self.route(peer.ip().to_canonical(), req).await,
+            Role::Portal => self.route(peer.ip().to_canonical(), req, false).await,
+            Role::Captive => self.route(peer.ip().to_canonical(), req, true).await,
         };
         if let Some((method, path)) = asked {
             tracing::debug!(%method, %path, status = response.status().as_u16(), "answered");
@@ -175,7 +150,9 @@ impl App {
         )
     }
 
-    async fn route<B>(&self, peer: IpAddr, req: Request<B>) -> Response<Body>
+    /// The portal's own routes; `captive` when the kernel has just said the
+    /// caller is quarantined ([`Role::Captive`]).
+    async fn route<B>(&self, peer: IpAddr, req: Request<B>, captive: bool) -> Response<Body>
     where
         B: hyper::body::Body + Send,
         B::Data: Send,
@@ -198,6 +175,9 @@ impl App {
         if let Some(probe) = Probe::from_path(&path) {
             if !readonly {
                 return method_not_allowed("GET, HEAD");
+            }
+            if captive {
+                return self.home.redirect(StatusCode::FOUND);
             }
             return self.probe(peer, probe).await;
         }
@@ -229,6 +209,9 @@ impl App {
             "/api/captive" => {
                 if !readonly {
                     return method_not_allowed("GET, HEAD");
+                }
+                if captive {
+                    return self.home.captive_api(true);
                 }
                 self.captive_api(peer).await
             }
@@ -411,6 +394,9 @@ mod form;
 mod notice;
 mod os;
 mod page;
+mod role;
+
+pub use role::Role;
 
 use os::detect_os;
 

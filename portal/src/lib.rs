@@ -116,7 +116,13 @@ impl Portal {
             per_subscriber = limits.max_connections_per_client,
             "connection caps"
         );
-        let listeners = listen::bind_all(&p.listen, p.redirect_port, p.notice_port, runtimes())?;
+        let listeners = listen::bind_all(
+            &p.listen,
+            p.redirect_port,
+            p.captive_port,
+            p.notice_port,
+            runtimes(),
+        )?;
         let metrics_listener = p
             .metrics_listen
             .map(|addr| listen::bind(addr).map_err(|source| Error::Bind { addr, source }))

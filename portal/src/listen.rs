@@ -30,8 +30,8 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Each runtime's listeners: the portal's (each must open), then the
-/// redirect listener's two, then the notice listener's two (each IPv6 one
-/// may be missing on a host without IPv6). Every address is opened once
+/// redirect listener's two, the captive listener's two, then the notice
+/// listener's two (each IPv6 one may be missing on a host without IPv6). Every address is opened once
 /// and each runtime gets a handle of its own on that one socket (`dup`), so
 /// that all runtimes take new connections from one queue, as nginx's
 /// workers do: whichever runtime is free takes the next. With a socket per
@@ -42,6 +42,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub fn bind_all(
     portal: &[SocketAddr],
     redirect_port: u16,
+    captive_port: u16,
     notice_port: u16,
     runtimes: usize,
 ) -> Result<Vec<Vec<(Role, TcpListener)>>> {
@@ -64,7 +65,11 @@ pub fn bind_all(
         let l = bind(addr).map_err(|source| Error::Bind { addr, source })?;
         each(Role::Portal, l)?;
     }
-    for (role, port) in [(Role::Redirect, redirect_port), (Role::Notice, notice_port)] {
+    for (role, port) in [
+        (Role::Redirect, redirect_port),
+        (Role::Captive, captive_port),
+        (Role::Notice, notice_port),
+    ] {
         let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
         let l = bind(v4).map_err(|source| Error::Bind { addr: v4, source })?;
         each(role, l)?;
@@ -97,7 +102,7 @@ mod tests {
     #[test]
     fn every_runtime_takes_from_one_queue() {
         let portal = [SocketAddr::from((Ipv4Addr::LOCALHOST, 0))];
-        let shards = bind_all(&portal, 0, 0, 2).unwrap();
+        let shards = bind_all(&portal, 0, 0, 0, 2).unwrap();
         assert_eq!(shards.len(), 2);
         let (role, first) = &shards[0][0];
         assert_eq!(*role, Role::Portal);

@@ -249,9 +249,14 @@ async fn connection(
     // are shared by every runtime, and each clone and drop of one moved its
     // count between the cores. hyper's own `service_fn`: tower's, through
     // `TowerToHyperService`, wrapped every request in a `Oneshot`.
+    let accepted = Instant::now();
     let (app, metrics) = (&*app, &*http.metrics);
     let service = hyper::service::service_fn(
         move |req: http::Request<hyper::body::Incoming>| async move {
+            let role = match role {
+                Role::Captive => role.aged(accepted.elapsed()),
+                role => role,
+            };
             let response = app.handle(role, peer, req).await;
             metrics.response(response.status());
             Ok::<_, std::convert::Infallible>(response)

@@ -49,6 +49,8 @@ pub(crate) fn render_with(config: &Config, sets: &[SetSpec]) -> Result<String, R
         mask6 => v6_mask(config.subscribers.ipv6_quarantine_prefix),
         redirect_port => config.portal.redirect_port,
         notice_port => config.portal.notice_port,
+        captive_port => config.portal.captive_port,
+        captive => captive_matches(config),
         port25_mode => match config.port25.mode {
             Port25Mode::Block => "block",
             Port25Mode::Monitor => "monitor",
@@ -74,6 +76,40 @@ fn join(ports: &[u16]) -> String {
         .map(u16::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Where a quarantined host's own connections to the portal are taken from:
+/// each port of `portal.listen`, on its address or, for an unspecified one,
+/// on any of the gateway's own; none when `portal.captive_port` is 0 (a
+/// test's portal, which no kernel sends anything to).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+struct CaptiveMatch {
+    v6: bool,
+    daddr: String,
+    port: u16,
+}
+
+fn captive_matches(config: &Config) -> Vec<CaptiveMatch> {
+    if config.portal.captive_port == 0 {
+        return Vec::new();
+    }
+    let mut out: Vec<CaptiveMatch> = Vec::new();
+    for a in config.portal.listen.iter().filter(|a| a.port() != 0) {
+        let daddr = match a.ip() {
+            ip if ip.is_unspecified() => "fib daddr type local".to_owned(),
+            IpAddr::V4(v4) => format!("ip daddr {v4}"),
+            IpAddr::V6(v6) => format!("ip6 daddr {v6}"),
+        };
+        let m = CaptiveMatch {
+            v6: a.is_ipv6(),
+            daddr,
+            port: a.port(),
+        };
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
 }
 
 /// The netmask that reduces an IPv6 address to its subscriber prefix.

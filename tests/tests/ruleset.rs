@@ -6,14 +6,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, TcpListener};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::io::Write;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use common::lab;
+use common::stand_in::{StandIn, portal_lands, portal_stand_ins, redirect_stand_in};
 use cordon_lab::addresses::{
     GARDEN_V4, GARDEN_V6, RELAY_V4, RELAY_V6, RESOLVER_V4, RESOLVER_V6, WEB_V4, WEB_V6,
     mail_server_v4, mail_server_v6,
@@ -31,65 +29,6 @@ fn install(lab: &Lab, carried: &Carried) -> Kernel {
     let k = kernel(lab);
     k.install(lab.config(), carried).unwrap();
     k
-}
-
-/// Stands in for one of the portal's kernel-fed listeners on the gateway
-/// (the redirect port, the notice port), so these tests see where the
-/// kernel sends `http` without the portal: its answers carry an
-/// `X-Stand-In` header naming the port.
-struct StandIn {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-/// The stand-in for the redirect port, where quarantined `http` lands.
-fn redirect_stand_in(lab: &Lab) -> StandIn {
-    StandIn::start(lab, lab.config().portal.redirect_port, "redirect-port")
-}
-
-impl StandIn {
-    fn start(lab: &Lab, port: u16, tag: &'static str) -> StandIn {
-        let listener = lab
-            .gateway()
-            .run(move || TcpListener::bind(("::", port)))
-            .unwrap()
-            .unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut conn, _)) => {
-                        conn.set_nonblocking(false).unwrap();
-                        conn.set_read_timeout(Some(SHORT)).unwrap();
-                        let mut buf = [0u8; 2048];
-                        let _ = conn.read(&mut buf);
-                        let _ = conn.write_all(
-                            format!("HTTP/1.1 200 OK\r\nX-Stand-In: {tag}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes(),
-                        );
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(e) => panic!("stand-in listener: {e}"),
-                }
-            }
-        });
-        StandIn {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 fn connect(host: &Host, addr: impl Into<IpAddr>, port: u16) -> TcpOutcome {
@@ -143,6 +82,7 @@ fn walled_garden(family_v4: bool) {
     let own: IpAddr = pick(caught.ipv4().into(), caught.ipv6().into());
 
     let _stand_in = redirect_stand_in(&lab);
+    let _portal = portal_stand_ins(&lab);
     let k = install(&lab, &Carried::default());
     assert!(
         caught
@@ -150,6 +90,7 @@ fn walled_garden(family_v4: bool) {
             .unwrap()
             .from_real_site()
     );
+    assert_eq!(portal_lands(&caught, family_v4), "portal");
 
     let addr = lab.config().subscriber_of(own).unwrap();
     // An attempt before the quarantine counts among every sender's only.
@@ -162,6 +103,12 @@ fn walled_garden(family_v4: bool) {
         page.header("X-Stand-In") == Some("redirect-port") && !page.from_real_site(),
         "http lands on the redirect port: {page:?}"
     );
+    assert_eq!(
+        portal_lands(&caught, family_v4),
+        "captive-port",
+        "the host's own connections to the portal"
+    );
+    assert_eq!(portal_lands(&free, family_v4), "portal");
     assert_eq!(
         connect(&caught, web, 443),
         TcpOutcome::Reset,
@@ -220,6 +167,7 @@ fn walled_garden(family_v4: bool) {
         "released"
     );
     assert_eq!(connect(&caught, web, 443), TcpOutcome::Connected);
+    assert_eq!(portal_lands(&caught, family_v4), "portal", "released");
 }
 
 #[test]
@@ -237,6 +185,7 @@ fn a_quarantined_range_meets_the_walled_garden() {
     let lab = lab("range").subscribers(2).up().unwrap();
     let (free, caught) = (lab.subscriber(0), lab.subscriber(1));
     let _stand_in = redirect_stand_in(&lab);
+    let _portal = portal_stand_ins(&lab);
     let k = install(&lab, &Carried::default());
     // Wider than one subscriber: these go in the interval sets.
     let v4 = lab.config().subscriber_addr("100.64.2.0/24").unwrap();
@@ -254,6 +203,10 @@ fn a_quarantined_range_meets_the_walled_garden() {
             Some("redirect-port"),
             "{web}: {page:?}"
         );
+    }
+    for v4 in [true, false] {
+        assert_eq!(portal_lands(&caught, v4), "captive-port", "IPv4: {v4}");
+        assert_eq!(portal_lands(&free, v4), "portal", "IPv4: {v4}");
     }
 
     k.change_quarantined(&[], &[v4, v6]).unwrap();

@@ -46,6 +46,21 @@ impl KeptAlive {
     }
 }
 
+/// Questions the portal has had answered by cordond, from its metrics.
+fn questions(lab: &cordon_lab::Lab) -> u64 {
+    let metrics = lab.config().portal.metrics_listen.unwrap();
+    let scrape = lab
+        .gateway()
+        .curl(&format!("http://{metrics}/metrics"), &[])
+        .unwrap();
+    scrape
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("cordon_portal_cordond_wait_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 #[test]
 fn quarantine_lands_http_on_the_portal_and_release_brings_the_real_site_back() {
     let lab = lab("story").subscribers(2).daemons(true).up().unwrap();
@@ -100,6 +115,10 @@ fn quarantine_lands_http_on_the_portal_and_release_brings_the_real_site_back() {
         "Spanish page: {}",
         cleanup.body
     );
+    // The host's own connection to the portal goes, by the kernel's rules,
+    // to the captive listener, which answers without asking cordond.
+    let asked = questions(&lab);
+    assert!(asked > 0, "the cleanup page above was asked about");
     let captive = caught
         .curl(&format!("{}api/captive", lab.gateway().portal_url()), &[])
         .unwrap();
@@ -108,6 +127,7 @@ fn quarantine_lands_http_on_the_portal_and_release_brings_the_real_site_back() {
         "{}",
         captive.body
     );
+    assert_eq!(questions(&lab), asked, "the captive answer asked cordond");
     let captive = free
         .curl(&format!("{}api/captive", lab.gateway().portal_url()), &[])
         .unwrap();

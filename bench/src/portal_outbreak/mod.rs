@@ -6,10 +6,12 @@
 //! 16 subscriber namespaces hold 1 000 quarantined addresses each (routed to
 //! them by the gateway, as a BNG routes a delegated prefix). In a run every
 //! one of the 16 000 hosts visits once: four requests, on one connection
-//! (keep-alive) or one connection each. The portal knows a caller only by
-//! its address and asks cordond about each one it has not seen within the
-//! last second, so each visit here is a first sight: the portal's memory of
-//! a host's previous visit has lapsed before its next run starts.
+//! (keep-alive) or one connection each. For the page the portal asks
+//! cordond about each caller it has not seen within the last second (the
+//! probes and the API on its address come to the captive listener, which
+//! the kernel says is for quarantined hosts), so each visit here is a first
+//! sight: the portal's memory of a host's previous visit has lapsed before
+//! its next run starts.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;

@@ -77,9 +77,10 @@ pub(super) fn report(m: &Measured) -> Result<String> {
         "{hosts} quarantined hosts ({NAMESPACES} subscriber namespaces, {HOSTS_PER} addresses each, routed to them by the gateway) \
          reach the gateway at once, {} hosts visiting at a time ({CONNECTIONS_PER} per namespace). In each run every host visits \
          once: four requests from its own address, one after another on one connection (keep-alive), or all four at once on a connection each (`Connection: close`), as a browser opening several connections and the OS probing beside it send them. \
-         The portal knows a caller only by its address and asks cordond about one it has not seen within the last second; \
-         a portal run starts only once that memory of the previous run's hosts has lapsed, so every visit is a first sight, \
-         as each new zombie's is. nginx (`worker_processes auto`, {} workers) serves the same bytes in the same gateway: the page \
+         The kernel sends a quarantined host's own connections to the portal to the portal's captive listener, where the probe \
+         paths and the RFC 8908 API are answered without a question; for the page the portal asks cordond about a caller it has \
+         not seen within the last second. A portal run starts only once that memory of the previous run's hosts has lapsed, \
+         so every visit is a first sight, as each new zombie's is. nginx (`worker_processes auto`, {} workers) serves the same bytes in the same gateway: the page \
          (taken from the portal) from a file, the same 302 to the portal, the same RFC 8908 document; it is held to the portal's \
          connection caps ({} in all, as `worker_connections` per worker, and {} per address, as `limit_conn`). The client is the \
          same for both (a tokio task per connection, in the namespaces). {ROUNDS} rounds alternate which side goes first; \

@@ -23,16 +23,28 @@ use ipnet::IpNet;
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
-use netlink_packet_netfilter::conntrack::{ConntrackAttribute, ConntrackMessage, IPTuple, Tuple};
+use netlink_packet_netfilter::conntrack::{
+    ConntrackAttribute, ConntrackMessage, IPTuple, ProtoTuple, Tuple,
+};
 use netlink_packet_netfilter::{
     NetfilterHeader, NetfilterMessage, NetfilterMessageInner, NetfilterProtoFamily,
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 
 /// Deletes every conntrack entry to or from an address inside one of
-/// `nets`; returns how many were deleted.
-pub fn flush(nets: &[IpNet]) -> io::Result<usize> {
-    let units = Units::new(nets);
+/// `nets`, except those translated to the local port `spare` (the portal's
+/// captive listener, `portal.captive_port`); returns how many were deleted.
+///
+/// The captive listener's connections are a quarantined host's own
+/// connections to the portal. Its self-release is asked on one, and cordond
+/// answers only after this flush: deleting the entry would send the answer
+/// out untranslated (from the captive port, which the host never asked),
+/// so the host would lose it and see its press fail. Kept, they end as
+/// every connection ends; the portal no longer takes the kernel's word on
+/// one older than a second.
+pub fn flush(nets: &[IpNet], spare: Option<u16>) -> io::Result<usize> {
+    let mut units = Units::new(nets);
+    units.spare = spare;
     let families = [
         (NetfilterProtoFamily::IPv4, !units.v4.is_empty()),
         (NetfilterProtoFamily::IPv6, !units.v6.is_empty()),
@@ -88,6 +100,8 @@ pub fn flush(nets: &[IpNet]) -> io::Result<usize> {
 struct Units {
     v4: Vec<(u8, Vec<u32>)>,
     v6: Vec<(u8, Vec<u128>)>,
+    /// Entries translated to this local port are kept (see [`flush`]).
+    spare: Option<u16>,
 }
 
 impl Units {
@@ -109,6 +123,7 @@ impl Units {
         Units {
             v4: sorted(v4),
             v6: sorted(v6),
+            spare: None,
         }
     }
 
@@ -142,7 +157,7 @@ impl Units {
             }
             _ => false,
         });
-        if !touches {
+        if !touches || self.spared(&attrs) {
             return None;
         }
         attrs.into_iter().find_map(|a| match a {
@@ -150,6 +165,40 @@ impl Units {
             _ => None,
         })
     }
+}
+
+impl Units {
+    /// An entry the kernel translated to the spared port: its reply comes
+    /// from that port, which its original destination was not.
+    fn spared(&self, attrs: &[ConntrackAttribute]) -> bool {
+        let Some(spare) = self.spare else {
+            return false;
+        };
+        let (mut asked, mut answers) = (None, None);
+        for a in attrs {
+            match a {
+                ConntrackAttribute::CtaTupleOrig(t) => asked = port(t, false),
+                ConntrackAttribute::CtaTupleReply(t) => answers = port(t, true),
+                _ => {}
+            }
+        }
+        answers == Some(spare) && asked.is_some_and(|p| p != spare)
+    }
+}
+
+/// The tuple's source or destination port.
+fn port(tuple: &[Tuple], source: bool) -> Option<u16> {
+    tuple
+        .iter()
+        .filter_map(|t| match t {
+            Tuple::Proto(ps) => Some(ps),
+            _ => None,
+        })
+        .flatten()
+        .find_map(|p| match (p, source) {
+            (ProtoTuple::SourcePort(n), true) | (ProtoTuple::DestinationPort(n), false) => Some(*n),
+            _ => None,
+        })
 }
 
 /// Each length's networks sorted and deduplicated, for binary search.
@@ -368,9 +417,52 @@ mod tests {
         assert_eq!(u.doomed(odd), None);
     }
 
+    /// A TCP tuple: addresses and ports.
+    fn tcp(src: (&str, u16), dst: (&str, u16)) -> Vec<Tuple> {
+        let mut t = tuple(src.0, dst.0);
+        t.push(Tuple::Proto(vec![
+            ProtoTuple::SourcePort(src.1),
+            ProtoTuple::DestinationPort(dst.1),
+        ]));
+        t
+    }
+
+    /// The host's own connection to the portal, translated to the captive
+    /// port, is kept; its `http://` elsewhere, translated to the redirect
+    /// port, and a connection made to the captive port as such are not.
+    #[test]
+    fn connections_translated_to_the_captive_port_are_kept() {
+        let mut u = units(&["100.64.1.7/32"]);
+        u.spare = Some(8083);
+        let attrs = |orig: Vec<Tuple>, reply: Vec<Tuple>| {
+            vec![
+                ConntrackAttribute::CtaTupleOrig(orig),
+                ConntrackAttribute::CtaTupleReply(reply),
+            ]
+        };
+        let captive = attrs(
+            tcp(("100.64.1.7", 40000), ("100.64.0.1", 8080)),
+            tcp(("100.64.1.254", 8083), ("100.64.1.7", 40000)),
+        );
+        assert_eq!(u.doomed(captive.clone()), None);
+        let redirected = attrs(
+            tcp(("100.64.1.7", 40001), ("198.51.100.80", 80)),
+            tcp(("100.64.1.254", 8081), ("100.64.1.7", 40001)),
+        );
+        assert!(u.doomed(redirected).is_some());
+        let direct = attrs(
+            tcp(("100.64.1.7", 40002), ("100.64.1.254", 8083)),
+            tcp(("100.64.1.254", 8083), ("100.64.1.7", 40002)),
+        );
+        assert!(u.doomed(direct).is_some());
+        // Without a spared port every entry of the host goes.
+        u.spare = None;
+        assert!(u.doomed(captive).is_some());
+    }
+
     #[test]
     fn an_empty_batch_asks_the_kernel_nothing() {
         // No socket is opened, so this passes without CAP_NET_ADMIN.
-        assert_eq!(flush(&[]).unwrap(), 0);
+        assert_eq!(flush(&[], Some(8083)).unwrap(), 0);
     }
 }

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use cordon_config::{Config, SubscriberAddr};
 use cordon_rules::{
@@ -24,6 +25,9 @@ pub struct NetKernel {
     /// an install and its listing, and across a comparison, so a
     /// comparison never sees a new table against the old record.
     installed: Arc<Mutex<Option<Shape>>>,
+    /// `portal.captive_port` of the config last installed (0: none): its
+    /// connections are kept by the conntrack flush ([`conntrack::flush`]).
+    captive_port: Arc<AtomicU16>,
 }
 
 impl NetKernel {
@@ -32,6 +36,7 @@ impl NetKernel {
         NetKernel {
             nft: Kernel::new(config, NftCommand::default()),
             installed: Arc::default(),
+            captive_port: Arc::new(AtomicU16::new(config.portal.captive_port)),
         }
     }
 
@@ -79,6 +84,8 @@ impl Enforcer for NetKernel {
         quarantined: &[SubscriberAddr],
         noticed: &[SubscriberAddr],
     ) -> Result<(), KernelError> {
+        self.captive_port
+            .store(config.portal.captive_port, Ordering::Relaxed);
         self.recorded(|nft| {
             if let Installed::Replaced { refusal } =
                 nft.install(config, &carried(quarantined, noticed))?
@@ -98,6 +105,8 @@ impl Enforcer for NetKernel {
         quarantined: &[SubscriberAddr],
         noticed: &[SubscriberAddr],
     ) -> Result<(), KernelError> {
+        self.captive_port
+            .store(config.portal.captive_port, Ordering::Relaxed);
         self.recorded(|nft| Ok(nft.install_anew(config, &carried(quarantined, noticed))?))
     }
 
@@ -168,7 +177,8 @@ impl Enforcer for NetKernel {
 
     fn flush_conntrack(&self, addrs: &[SubscriberAddr]) -> Result<usize, KernelError> {
         let nets: Vec<IpNet> = addrs.iter().map(SubscriberAddr::net).collect();
-        conntrack::flush(&nets).map_err(|source| KernelError::Netlink {
+        let spare = Some(self.captive_port.load(Ordering::Relaxed)).filter(|&p| p != 0);
+        conntrack::flush(&nets, spare).map_err(|source| KernelError::Netlink {
             what: match addrs {
                 [one] => format!("delete the conntrack entries of {one}"),
                 many => format!("delete the conntrack entries of {} hosts", many.len()),

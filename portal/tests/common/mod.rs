@@ -186,6 +186,9 @@ pub struct Portal {
     pub dir: tempfile::TempDir,
     pub portal: SocketAddr,
     pub redirect: SocketAddr,
+    /// The captive listener (IPv4): where the kernel sends a quarantined
+    /// host's own connections to the portal.
+    pub captive: SocketAddr,
     /// The notice listener (IPv4).
     pub notice: SocketAddr,
     /// `portal.metrics_listen` as bound (`None` when turned off).
@@ -227,6 +230,7 @@ impl Portal {
             .set("portal.listen", r#"["127.0.0.1:0"]"#)
             .set("portal.redirect_port", 0)
             .set("portal.notice_port", 0)
+            .set("portal.captive_port", 0)
             .set(
                 "portal.support",
                 setup.support.unwrap_or(
@@ -306,6 +310,7 @@ impl Portal {
             dir,
             portal: addrs[0].0,
             redirect: port_of("redirect"),
+            captive: port_of("captive"),
             notice: port_of("notice"),
             metrics,
             cordond,

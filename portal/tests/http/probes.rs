@@ -181,3 +181,73 @@ fn a_callers_requests_arriving_together_ask_cordond_once() {
         .count();
     assert_eq!(asked, 1, "{:?}", stand_in.seen());
 }
+
+/// The kernel sends a quarantined host's own connections to the portal to
+/// the captive listener: there the probes and the RFC 8908 API answer
+/// "captive" on a new connection without asking cordond, while the page
+/// still asks (it shows the caller's facts). Even a caller cordond would
+/// call free is captive there: the kernel's word, given when the
+/// connection began, is what the listener stands for.
+#[test]
+fn the_captive_listener_answers_probes_and_the_api_without_asking_cordond() {
+    let p = Portal::start(Setup {
+        status: Some(clean()),
+        ..Setup::default()
+    });
+    let base = format!("http://{}", p.captive);
+    let a = curl(&[&format!("{base}/api/captive")]);
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-type"), Some("application/captive+json"));
+    let doc: serde_json::Value = serde_json::from_str(&a.text()).unwrap();
+    assert_eq!(doc["captive"], true, "{doc}");
+    assert_eq!(doc["user-portal-url"], PUBLIC_URL);
+    for path in ["/generate_204", "/hotspot-detect.html", "/connecttest.txt"] {
+        let a = curl(&[&format!("{base}{path}")]);
+        assert_eq!(a.status, 302, "{path}");
+        assert_eq!(a.header("location"), Some(PUBLIC_URL), "{path}");
+    }
+    assert!(p.stand_in().seen().is_empty(), "{:?}", p.stand_in().seen());
+    // The page asks: it shows what cordond says.
+    let a = curl(&[&format!("{base}/")]);
+    assert_eq!(a.status, 200);
+    assert_eq!(p.stand_in().seen().len(), 1, "{:?}", p.stand_in().seen());
+    // On the portal's own listener the same caller is asked about (and
+    // answered from the answer kept): free.
+    let a = curl(&[&format!("http://{}/api/captive", p.portal)]);
+    let doc: serde_json::Value = serde_json::from_str(&a.text()).unwrap();
+    assert_eq!(doc["captive"], false, "{doc}");
+}
+
+/// A connection kept alive past the time the portal keeps cordond's answers
+/// may outlive the quarantine the kernel saw when it began: there the
+/// captive listener asks, as the portal's own does.
+#[test]
+fn an_old_connection_on_the_captive_listener_asks_cordond() {
+    let p = Portal::start(Setup {
+        status: Some(clean()),
+        ..Setup::default()
+    });
+    let url = format!("http://{}/api/captive", p.captive);
+    // curl reuses one connection for URLs given together; the pause between
+    // them ages it past the portal's memory of answers.
+    let aged = cordon_portal::cache::FACTS_TTL + Duration::from_millis(200);
+    let a = curl(&[
+        "--rate",
+        &format!("{}/h", 3_600_000 / aged.as_millis().max(1)),
+        "-w",
+        "\n%{num_connects}\n",
+        &url,
+        &url,
+    ]);
+    let text = a.text();
+    let lines: Vec<&str> = text.lines().collect();
+    let docs: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with('{'))
+        .collect();
+    assert_eq!(docs.len(), 2, "{text}");
+    assert!(lines[docs[0]].contains("\"captive\":true"), "{text}");
+    assert!(lines[docs[1]].contains("\"captive\":false"), "{text}");
+    // The second answer came on the first one's connection.
+    assert_eq!(lines.get(docs[1] + 1), Some(&"0"), "{text}");
+    assert_eq!(p.stand_in().seen().len(), 1, "{:?}", p.stand_in().seen());
+}

@@ -5,6 +5,7 @@
 
 pub mod notice;
 pub mod repo;
+pub mod stand_in;
 
 use std::path::Path;
 

@@ -28,6 +28,13 @@ pub struct Portal {
     /// asking `cordond`; only the notice port asks.
     #[serde(default = "default_notice_port")]
     pub notice_port: u16,
+    /// Port on the gateway where the kernel sends a quarantined host's own
+    /// connections to the portal (to a port of `listen`). The portal serves
+    /// them as it serves `listen`, except that the captive-portal probes and
+    /// the RFC 8908 API on a new connection answer "captive" without asking
+    /// `cordond`: the kernel said so when the connection began.
+    #[serde(default = "default_captive_port")]
+    pub captive_port: u16,
     /// The portal's public base URL; every redirect points here.
     pub public_url: PublicUrl,
     /// Cleanup tools offered for download.
@@ -71,6 +78,9 @@ fn default_redirect_port() -> u16 {
 }
 fn default_notice_port() -> u16 {
     8082
+}
+fn default_captive_port() -> u16 {
+    8083
 }
 fn default_languages() -> Vec<String> {
     vec!["en".into(), "es".into(), "da".into()]
@@ -116,17 +126,26 @@ impl Portal {
                 );
             }
         }
-        if self.notice_port != 0
-            && (self.notice_port == self.redirect_port
-                || self.listen.iter().any(|a| a.port() == self.notice_port))
-        {
-            p.push(
-                &[Key("notice_port")],
-                format!(
-                    "port {} is also portal.redirect_port or a port of portal.listen; the kernel sends noticed hosts here, quarantined ones to the redirect port, so each needs a port of its own (8082 is the default)",
-                    self.notice_port
-                ),
-            );
+        // Each kernel-fed listener tells the portal what the kernel knew of
+        // its callers, so none may share a port with another.
+        for (key, port, others, why) in [
+            (
+                "notice_port",
+                self.notice_port,
+                &[self.redirect_port][..],
+                "portal.redirect_port or a port of portal.listen; the kernel sends noticed hosts here, quarantined ones to the redirect port, so each needs a port of its own (8082 is the default)",
+            ),
+            (
+                "captive_port",
+                self.captive_port,
+                &[self.redirect_port, self.notice_port][..],
+                "portal.redirect_port, portal.notice_port or a port of portal.listen; the kernel sends a quarantined host's own connections to the portal here, and the portal answers them as captive, so it needs a port of its own (8083 is the default)",
+            ),
+        ] {
+            if port != 0 && (others.contains(&port) || self.listen.iter().any(|a| a.port() == port))
+            {
+                p.push(&[Key(key)], format!("port {port} is also {why}"));
+            }
         }
         if let Some(m) = self
             .metrics_listen
@@ -135,7 +154,7 @@ impl Portal {
             p.push(
                 &[Key("metrics_listen")],
                 format!(
-                    "{m} shares a port with portal.listen, portal.redirect_port or portal.notice_port, where subscribers are served; \
+                    "{m} shares a port with portal.listen, portal.redirect_port, portal.notice_port or portal.captive_port, where subscribers are served; \
                      give the metrics a port of their own on loopback or a management address (9465 is usual)"
                 ),
             );
@@ -146,7 +165,8 @@ impl Portal {
     /// on: open to subscribers (and the bind fails anyway).
     pub(crate) fn metrics_on_public_port(&self, m: SocketAddr) -> bool {
         self.listen.iter().any(|a| same_port(*a, m))
-            || (m.port() != 0 && (m.port() == self.redirect_port || m.port() == self.notice_port))
+            || (m.port() != 0
+                && [self.redirect_port, self.notice_port, self.captive_port].contains(&m.port()))
     }
 }
 

@@ -119,6 +119,11 @@ proptest! {
         let whole = parse_feed_with(text.as_bytes(), meta(), all);
         prop_assume!(whole.unsupported.is_none());
         let (got, pieces) = streamed(text.as_bytes(), sizes);
+        // A quote left open by the repeated lines can make one record of
+        // the rest of the file: streaming refuses a record past MAX_LINE
+        // (a bound the whole-file reader, the oracle here, does not keep),
+        // which the tests below cover.
+        prop_assume!(!got.rejected.iter().any(|e| e.reason.contains("a record longer than")));
         prop_assert!(pieces > 1);
         prop_assert_eq!(got.reports, whole.reports);
         prop_assert_eq!(got.rejected, whole.rejected);
