@@ -176,10 +176,7 @@ impl App {
             if !readonly {
                 return method_not_allowed("GET, HEAD");
             }
-            if captive {
-                return self.home.redirect(StatusCode::FOUND);
-            }
-            return self.probe(peer, probe).await;
+            return self.probe(peer, probe, captive).await;
         }
         match path.as_str() {
             "/" | "/index.html" => {
@@ -210,10 +207,7 @@ impl App {
                 if !readonly {
                     return method_not_allowed("GET, HEAD");
                 }
-                if captive {
-                    return self.home.captive_api(true);
-                }
-                self.captive_api(peer).await
+                self.captive_api(peer, captive).await
             }
             "/robots.txt" => respond::text(StatusCode::OK, "User-agent: *\nDisallow: /\n"),
             "/favicon.ico" => respond::status(StatusCode::NOT_FOUND),
@@ -269,8 +263,14 @@ impl App {
         }
     }
 
-    async fn probe(&self, peer: IpAddr, probe: Probe) -> Response<Body> {
-        if self.facts(peer).await.captive() {
+    /// Whether the OS should show its sign-in: the kernel's word when it has
+    /// just given it (`kernel_says`, see [`Role::Captive`]), else `cordond`'s.
+    async fn captive(&self, peer: IpAddr, kernel_says: bool) -> bool {
+        kernel_says || self.facts(peer).await.captive()
+    }
+
+    async fn probe(&self, peer: IpAddr, probe: Probe, kernel_says: bool) -> Response<Body> {
+        if self.captive(peer, kernel_says).await {
             self.home.redirect(StatusCode::FOUND)
         } else {
             probe.success()
@@ -283,9 +283,8 @@ impl App {
     /// A quarantined caller is captive, and no caller that is free here has
     /// a session that runs out into captivity, so there is never one to send;
     /// the page tells a quarantined subscriber when the connection comes back.
-    async fn captive_api(&self, peer: IpAddr) -> Response<Body> {
-        let captive = self.facts(peer).await.captive();
-        self.home.captive_api(captive)
+    async fn captive_api(&self, peer: IpAddr, kernel_says: bool) -> Response<Body> {
+        self.home.captive_api(self.captive(peer, kernel_says).await)
     }
 
     fn render(&self, status: StatusCode, page: &str, ctx: minijinja::Value) -> Response<Body> {

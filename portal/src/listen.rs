@@ -31,8 +31,8 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Each runtime's listeners: the portal's (each must open), then the
 /// redirect listener's two, the captive listener's two, then the notice
-/// listener's two (each IPv6 one may be missing on a host without IPv6). Every address is opened once
-/// and each runtime gets a handle of its own on that one socket (`dup`), so
+/// listener's two (each IPv6 one may be missing on a host without IPv6).
+/// Every address is opened once and each runtime gets a handle of its own on that one socket (`dup`), so
 /// that all runtimes take new connections from one queue, as nginx's
 /// workers do: whichever runtime is free takes the next. With a socket per
 /// runtime (`SO_REUSEPORT`) the kernel chose the runtime by a hash of the

@@ -43,8 +43,7 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 /// every connection ends; the portal no longer takes the kernel's word on
 /// one older than a second.
 pub fn flush(nets: &[IpNet], spare: Option<u16>) -> io::Result<usize> {
-    let mut units = Units::new(nets);
-    units.spare = spare;
+    let units = Units::new(nets, spare);
     let families = [
         (NetfilterProtoFamily::IPv4, !units.v4.is_empty()),
         (NetfilterProtoFamily::IPv6, !units.v6.is_empty()),
@@ -105,7 +104,7 @@ struct Units {
 }
 
 impl Units {
-    fn new(nets: &[IpNet]) -> Self {
+    fn new(nets: &[IpNet], spare: Option<u16>) -> Self {
         let mut v4: BTreeMap<u8, Vec<u32>> = BTreeMap::new();
         let mut v6: BTreeMap<u8, Vec<u128>> = BTreeMap::new();
         for net in nets {
@@ -123,7 +122,7 @@ impl Units {
         Units {
             v4: sorted(v4),
             v6: sorted(v6),
-            spare: None,
+            spare,
         }
     }
 
@@ -328,7 +327,7 @@ mod tests {
 
     fn units(nets: &[&str]) -> Units {
         let nets: Vec<IpNet> = nets.iter().map(|n| n.parse().unwrap()).collect();
-        Units::new(&nets)
+        Units::new(&nets, None)
     }
 
     #[test]
@@ -372,7 +371,7 @@ mod tests {
         let nets: Vec<IpNet> = (0..5000u32)
             .map(|i| IpNet::from(IpAddr::from(std::net::Ipv4Addr::from(0x6440_0100 + 2 * i))))
             .collect();
-        let u = Units::new(&nets);
+        let u = Units::new(&nets, None);
         assert_eq!(u.v4.len(), 1);
         for i in 0..5000u32 {
             let ip = |n: u32| IpAddr::from(std::net::Ipv4Addr::from(n));
@@ -432,8 +431,8 @@ mod tests {
     /// port, and a connection made to the captive port as such are not.
     #[test]
     fn connections_translated_to_the_captive_port_are_kept() {
-        let mut u = units(&["100.64.1.7/32"]);
-        u.spare = Some(8083);
+        let host: IpNet = "100.64.1.7/32".parse().unwrap();
+        let u = Units::new(&[host], Some(8083));
         let attrs = |orig: Vec<Tuple>, reply: Vec<Tuple>| {
             vec![
                 ConntrackAttribute::CtaTupleOrig(orig),
@@ -456,8 +455,7 @@ mod tests {
         );
         assert!(u.doomed(direct).is_some());
         // Without a spared port every entry of the host goes.
-        u.spare = None;
-        assert!(u.doomed(captive).is_some());
+        assert!(Units::new(&[host], None).doomed(captive).is_some());
     }
 
     #[test]
